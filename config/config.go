@@ -1,0 +1,225 @@
+// Package config loads Ony's configuration from a YAML file and ONY_* environment variables,
+// validates all of it at once and keeps secrets out of anything printed.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the effective configuration. Field comments give defaults; the
+// rules live in validate.go and the example file documents each option.
+type Config struct {
+	Listen          string    `yaml:"listen"`     // default "127.0.0.1:8080"
+	PublicURL       string    `yaml:"public_url"` // default "http://" + Listen
+	DataDir         string    `yaml:"data_dir"`   // default "./ony-data"
+	Instance        string    `yaml:"instance"`   // audit origin name, default "ony"
+	Database        Database  `yaml:"database"`
+	Redis           Redis     `yaml:"redis"`
+	Log             Log       `yaml:"log"`
+	Handoffs        Handoffs  `yaml:"handoffs"`
+	Auth            Auth      `yaml:"auth"`
+	Jobs            Jobs      `yaml:"jobs"`
+	Callbacks       Callbacks `yaml:"callbacks"`
+	Keyring         Keyring   `yaml:"keyring"`
+	Bootstrap       Bootstrap `yaml:"bootstrap"`
+	ShutdownTimeout Duration  `yaml:"shutdown_timeout"` // default 15s
+}
+
+// Database: an empty URL means a SQLite file in DataDir.
+type Database struct {
+	URL          Secret `yaml:"url"`
+	MaxOpenConns int    `yaml:"max_open_conns"`
+}
+
+// Redis: an empty URL means in-process coordination (single instance only).
+type Redis struct {
+	URL    Secret `yaml:"url"`
+	Prefix string `yaml:"prefix"`
+}
+
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+type Handoffs struct {
+	DefaultTimeout  Duration `yaml:"default_timeout"`
+	MaxTimeout      Duration `yaml:"max_timeout"`
+	MaxPayloadBytes int64    `yaml:"max_payload_bytes"`
+}
+
+type Auth struct {
+	SessionTTL              Duration `yaml:"session_ttl"`
+	LoginAttemptsPerAccount int      `yaml:"login_attempts_per_account"`
+	LoginAttemptsPerAddress int      `yaml:"login_attempts_per_address"`
+	LoginWindow             Duration `yaml:"login_window"`
+	// SecureCookies is a pointer because "not set" must mean "follow the
+	// public URL", which a plain bool cannot express.
+	SecureCookies *bool `yaml:"secure_cookies"`
+}
+
+// CookieSecure reports whether session cookies get the Secure attribute: the
+// explicit setting if there is one, otherwise whether the public URL is https.
+func (a Auth) CookieSecure(publicURL string) bool {
+	if a.SecureCookies != nil {
+		return *a.SecureCookies
+	}
+	u, err := url.Parse(publicURL)
+	return err == nil && strings.EqualFold(u.Scheme, "https")
+}
+
+type Jobs struct {
+	PollInterval Duration `yaml:"poll_interval"`
+	Workers      int      `yaml:"workers"`
+}
+
+type Callbacks struct {
+	Timeout     Duration `yaml:"timeout"`
+	MaxAttempts int      `yaml:"max_attempts"`
+}
+
+// Keyring: each key is "v<N>:<base64 of 32 bytes>"; none means Ony keeps a
+// generated key file in DataDir.
+type Keyring struct {
+	Keys []Secret `yaml:"keys"`
+}
+
+type Bootstrap struct {
+	OrgName    string `yaml:"org_name"`
+	AdminEmail string `yaml:"admin_email"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	c := defaults()
+	c.PublicURL = derivePublicURL(c.Listen)
+	return c
+}
+
+// defaults leaves PublicURL empty because it follows whatever Listen ends up
+// being after the file and the environment are applied.
+func defaults() Config {
+	return Config{
+		Listen:   "127.0.0.1:8080",
+		DataDir:  "./ony-data",
+		Instance: "ony",
+		Database: Database{MaxOpenConns: 10},
+		Redis:    Redis{Prefix: "ony:"},
+		Log:      Log{Level: "info", Format: "text"},
+		Handoffs: Handoffs{
+			DefaultTimeout:  Duration(time.Hour),
+			MaxTimeout:      Duration(24 * time.Hour),
+			MaxPayloadBytes: 1 << 20,
+		},
+		Auth: Auth{
+			SessionTTL:              Duration(12 * time.Hour),
+			LoginAttemptsPerAccount: 5,
+			LoginAttemptsPerAddress: 20,
+			LoginWindow:             Duration(15 * time.Minute),
+		},
+		Jobs:            Jobs{PollInterval: Duration(200 * time.Millisecond), Workers: 10},
+		Callbacks:       Callbacks{Timeout: Duration(10 * time.Second), MaxAttempts: 12},
+		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
+		ShutdownTimeout: Duration(15 * time.Second),
+	}
+}
+
+// derivePublicURL turns a listen address into a URL; a wildcard host such as
+// ":8080" becomes localhost so the result is still a usable absolute URL.
+func derivePublicURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Load reads path (may be "" for no file), applies env overrides from getenv
+// (os.LookupEnv in production, a map in tests; nil means no environment),
+// fills defaults and validates. On any problem it returns a *Errors holding
+// every problem, never just the first.
+func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
+	cfg := defaults()
+	l := newLoader(&cfg, path)
+	if path != "" {
+		l.loadFile()
+	}
+	if getenv != nil {
+		l.applyEnv(getenv)
+	}
+	l.derivePublicURL()
+	l.validate()
+	if len(l.errs) > 0 {
+		return nil, &Errors{List: l.errs}
+	}
+	return &cfg, nil
+}
+
+// Redacted renders the effective configuration as YAML with every Secret
+// masked, for `ony config check` and support requests.
+func (c *Config) Redacted() ([]byte, error) {
+	var n yaml.Node
+	if err := n.Encode(c); err != nil {
+		return nil, err
+	}
+	if v := lookupNode(&n, "auth", "secure_cookies"); v != nil && c.Auth.SecureCookies == nil {
+		v.LineComment = fmt.Sprintf("automatic from public_url: %t", c.Auth.CookieSecure(c.PublicURL))
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// EnvNames maps each option path (e.g. "handoffs.max_timeout") to its
+// environment variable. Secret options also accept the name plus "_FILE".
+func (c *Config) EnvNames() map[string]string {
+	out := make(map[string]string)
+	for _, lf := range leaves() {
+		out[lf.path] = lf.env
+	}
+	return out
+}
+
+// lookupNode finds the value node at a key path in an encoded mapping.
+func lookupNode(n *yaml.Node, keys ...string) *yaml.Node {
+	for _, k := range keys {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+				break
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
+}
+
+// field returns the settable value of a leaf inside cfg.
+func field(cfg *Config, lf leaf) reflect.Value {
+	return reflect.ValueOf(cfg).Elem().FieldByIndex(lf.index)
+}

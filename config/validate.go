@@ -1,0 +1,211 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	day          = 24 * time.Hour
+	maxPayload   = 16 << 20
+	keyringBytes = 32
+)
+
+// validate checks every option and records every failure rather than
+// stopping, so one run shows the operator all of them.
+func (l *loader) validate() {
+	c := l.cfg
+	// A URL derived from a bad listen address would only repeat that error.
+	if listenOK := l.checkListen(c.Listen); listenOK || !l.derivedURL {
+		l.checkPublicURL(c.PublicURL)
+	}
+	l.nonEmpty("data_dir", c.DataDir)
+	l.checkInstance(c.Instance)
+
+	l.checkURLScheme("database.url", c.Database.URL, "postgres://", "postgresql://")
+	l.intRange("database.max_open_conns", int64(c.Database.MaxOpenConns), 1, 1000)
+	l.checkURLScheme("redis.url", c.Redis.URL, "redis://", "rediss://")
+
+	l.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	l.oneOf("log.format", c.Log.Format, "text", "json")
+
+	l.durationRange("handoffs.default_timeout", c.Handoffs.DefaultTimeout, 10*time.Second, 30*day)
+	l.checkMaxTimeout(c.Handoffs)
+	l.intRange("handoffs.max_payload_bytes", c.Handoffs.MaxPayloadBytes, 1, maxPayload)
+
+	l.durationRange("auth.session_ttl", c.Auth.SessionTTL, time.Minute, 365*day)
+	l.intRange("auth.login_attempts_per_account", int64(c.Auth.LoginAttemptsPerAccount), 1, 1000)
+	l.intRange("auth.login_attempts_per_address", int64(c.Auth.LoginAttemptsPerAddress), 1, 100000)
+	l.durationRange("auth.login_window", c.Auth.LoginWindow, time.Second, day)
+
+	l.durationRange("jobs.poll_interval", c.Jobs.PollInterval, 10*time.Millisecond, 10*time.Second)
+	l.intRange("jobs.workers", int64(c.Jobs.Workers), 1, 1000)
+
+	l.durationRange("callbacks.timeout", c.Callbacks.Timeout, time.Second, 5*time.Minute)
+	l.intRange("callbacks.max_attempts", int64(c.Callbacks.MaxAttempts), 1, 50)
+
+	l.checkKeyring(c.Keyring.Keys)
+
+	l.nonEmpty("bootstrap.org_name", strings.TrimSpace(c.Bootstrap.OrgName))
+	l.checkEmail("bootstrap.admin_email", c.Bootstrap.AdminEmail)
+
+	l.durationRange("shutdown_timeout", c.ShutdownTimeout, time.Second, time.Hour)
+}
+
+func (l *loader) nonEmpty(path, v string) {
+	if v == "" {
+		l.fail(path, "must not be empty")
+	}
+}
+
+func (l *loader) oneOf(path, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	l.fail(path, "must be one of %s", strings.Join(allowed, ", "))
+}
+
+func (l *loader) intRange(path string, v, lo, hi int64) {
+	if v < lo || v > hi {
+		l.fail(path, "must be between %d and %d, got %d", lo, hi, v)
+	}
+}
+
+func (l *loader) durationRange(path string, d Duration, lo, hi time.Duration) {
+	if v := time.Duration(d); v < lo || v > hi {
+		l.fail(path, "must be between %s and %s, got %s", short(lo), short(hi), short(v))
+	}
+}
+
+// checkMaxTimeout reports against max_timeout, the value that bounds the other.
+func (l *loader) checkMaxTimeout(h Handoffs) {
+	const path = "handoffs.max_timeout"
+	switch maxT := time.Duration(h.MaxTimeout); {
+	case maxT < time.Duration(h.DefaultTimeout):
+		l.fail(path, "must be at least handoffs.default_timeout (%s)", short(time.Duration(h.DefaultTimeout)))
+	case maxT > 30*day:
+		l.fail(path, "must be at most %s, got %s", short(30*day), short(maxT))
+	}
+}
+
+// short prints 1h instead of time.Duration's 1h0m0s so messages stay readable.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func (l *loader) checkListen(v string) bool {
+	if _, port, err := net.SplitHostPort(v); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err == nil {
+			return true
+		}
+	}
+	l.fail("listen", "must be host:port with a numeric port, such as 127.0.0.1:8080")
+	return false
+}
+
+// checkPublicURL keeps the URL usable as a base for links: absolute, http(s),
+// and nothing after the path that would break concatenation.
+func (l *loader) checkPublicURL(v string) {
+	const path = "public_url"
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":
+		l.fail(path, "must be an absolute URL such as https://ony.example.com")
+	case u.Scheme != "http" && u.Scheme != "https":
+		l.fail(path, "must use http or https")
+	case u.RawQuery != "" || u.ForceQuery:
+		l.fail(path, "must not have a query")
+	case u.Fragment != "" || strings.Contains(v, "#"):
+		l.fail(path, "must not have a fragment")
+	case u.User != nil:
+		l.fail(path, "must not contain a user name or password")
+	}
+}
+
+func (l *loader) checkInstance(v string) {
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-') {
+			l.fail("instance", "may contain only a-z, 0-9, '.' and '-'")
+			return
+		}
+	}
+	l.nonEmpty("instance", v)
+}
+
+// checkURLScheme looks only at the prefix and never prints the value, since
+// connection URLs usually embed a password.
+func (l *loader) checkURLScheme(path string, v Secret, schemes ...string) {
+	s := v.Value()
+	if s == "" {
+		return
+	}
+	for _, p := range schemes {
+		if strings.HasPrefix(s, p) {
+			return
+		}
+	}
+	l.fail(path, "must start with %s", strings.Join(schemes, " or "))
+}
+
+// checkKeyring validates the key format without ever echoing key material;
+// only the version number, which is not secret, may appear in messages.
+func (l *loader) checkKeyring(keys []Secret) {
+	seen := make(map[int]int)
+	for i, k := range keys {
+		path := fmt.Sprintf("keyring.keys[%d]", i)
+		ver, msg := parseKey(k.Value())
+		if msg != "" {
+			l.fail(path, "%s", msg)
+			continue
+		}
+		if first, dup := seen[ver]; dup {
+			l.fail(path, "version v%d is already used by keyring.keys[%d]", ver, first)
+			continue
+		}
+		seen[ver] = i
+	}
+}
+
+func parseKey(s string) (int, string) {
+	const format = `must have the form "v<N>:<base64 of 32 bytes>"`
+	ver, material, ok := strings.Cut(s, ":")
+	if !ok || len(ver) < 2 || ver[0] != 'v' {
+		return 0, format
+	}
+	n, err := strconv.Atoi(ver[1:])
+	if err != nil || n < 1 || ver[1] == '0' || ver[1] == '+' {
+		return 0, format + " with N a positive integer"
+	}
+	raw, err := base64.StdEncoding.DecodeString(material)
+	if err != nil {
+		return 0, format + "; the key is not valid standard base64"
+	}
+	if len(raw) != keyringBytes {
+		return 0, fmt.Sprintf("%s; the key decodes to %d bytes", format, len(raw))
+	}
+	return n, ""
+}
+
+// checkEmail wants a bare address; a display name ("Ann <a@b>") is not an
+// address we can log in with.
+func (l *loader) checkEmail(path, v string) {
+	a, err := mail.ParseAddress(v)
+	if err != nil || a.Address != v || a.Name != "" {
+		l.fail(path, "must be an email address such as admin@example.com")
+	}
+}

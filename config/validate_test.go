@@ -1,0 +1,204 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestValidationRules sets one option per case, from the file, and expects
+// exactly one error for the named path, positioned at the option's key.
+func TestValidationRules(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string // a single option; its key is on line 1 or 2
+		path string
+		msg  string // substring; "" means the value must be accepted
+	}{
+		{"listen ok", "listen: '[::]:80'", "listen", ""},
+		{"listen port 0 ok", "listen: localhost:0", "listen", ""},
+		{"listen no port", "listen: localhost", "listen", "must be host:port"},
+		{"listen named port", "listen: localhost:http", "listen", "numeric port"},
+		{"listen port too big", "listen: localhost:70000", "listen", "numeric port"},
+		{"listen empty", "listen: ''", "listen", "must be host:port"},
+
+		{"public_url with path ok", "public_url: https://ony.example.com/ony/", "public_url", ""},
+		{"public_url relative", "public_url: /ony", "public_url", "must be an absolute URL"},
+		{"public_url no host", "public_url: 'http://'", "public_url", "must be an absolute URL"},
+		{"public_url opaque", "public_url: 'mailto:a@b.c'", "public_url", "must be an absolute URL"},
+		{"public_url scheme", "public_url: ftp://ony.example.com", "public_url", "must use http or https"},
+		{"public_url query", "public_url: https://ony.example.com/?a=1", "public_url", "must not have a query"},
+		{"public_url empty query", "public_url: https://ony.example.com/?", "public_url", "must not have a query"},
+		{"public_url fragment", "public_url: 'https://ony.example.com/#top'", "public_url", "must not have a fragment"},
+		{"public_url user", "public_url: https://u:p@ony.example.com", "public_url", "must not contain a user name"},
+
+		{"data_dir empty", "data_dir: ''", "data_dir", "must not be empty"},
+
+		{"instance ok", "instance: eu-1.ony", "instance", ""},
+		{"instance upper", "instance: Ony", "instance", "may contain only a-z"},
+		{"instance underscore", "instance: my_ony", "instance", "may contain only a-z"},
+		{"instance empty", "instance: ''", "instance", "must not be empty"},
+
+		{"database.url postgres ok", "database: {url: 'postgres://u@h/d'}", "database.url", ""},
+		{"database.url postgresql ok", "database: {url: 'postgresql://u@h/d'}", "database.url", ""},
+		{"database.url mysql", "database: {url: 'mysql://u@h/d'}", "database.url", "must start with postgres:// or postgresql://"},
+		{"database.url sqlite path", "database: {url: '/tmp/x.db'}", "database.url", "must start with postgres://"},
+		{"max_open_conns 0", "database: {max_open_conns: 0}", "database.max_open_conns", "between 1 and 1000"},
+		{"max_open_conns 1000 ok", "database: {max_open_conns: 1000}", "database.max_open_conns", ""},
+		{"max_open_conns 1001", "database: {max_open_conns: 1001}", "database.max_open_conns", "between 1 and 1000"},
+
+		{"redis.url ok", "redis: {url: 'rediss://h:6380'}", "redis.url", ""},
+		{"redis.url http", "redis: {url: 'http://h'}", "redis.url", "must start with redis:// or rediss://"},
+		{"redis.prefix empty ok", "redis: {prefix: ''}", "redis.prefix", ""},
+
+		{"log.level", "log: {level: trace}", "log.level", "must be one of debug, info, warn, error"},
+		{"log.level case", "log: {level: INFO}", "log.level", "must be one of"},
+		{"log.format", "log: {format: xml}", "log.format", "must be one of text, json"},
+
+		{"default_timeout 10s ok", "handoffs: {default_timeout: 10s}", "handoffs.default_timeout", ""},
+		{"default_timeout 9s", "handoffs: {default_timeout: 9s}", "handoffs.default_timeout", "between 10s and 720h"},
+		{"max_timeout below default", "handoffs: {max_timeout: 59m}", "handoffs.max_timeout", "must be at least handoffs.default_timeout (1h)"},
+		{"max_timeout equal default ok", "handoffs: {max_timeout: 1h}", "handoffs.max_timeout", ""},
+		{"max_timeout 30 days ok", "handoffs: {max_timeout: 720h}", "handoffs.max_timeout", ""},
+		{"max_timeout above 30 days", "handoffs: {max_timeout: 721h}", "handoffs.max_timeout", "must be at most 720h"},
+		{"max_payload_bytes 0", "handoffs: {max_payload_bytes: 0}", "handoffs.max_payload_bytes", "between 1 and 16777216"},
+		{"max_payload_bytes 16MiB ok", "handoffs: {max_payload_bytes: 16777216}", "handoffs.max_payload_bytes", ""},
+		{"max_payload_bytes over", "handoffs: {max_payload_bytes: 16777217}", "handoffs.max_payload_bytes", "between 1 and 16777216"},
+
+		{"session_ttl", "auth: {session_ttl: 59s}", "auth.session_ttl", "between 1m and 8760h"},
+		{"attempts per account", "auth: {login_attempts_per_account: 0}", "auth.login_attempts_per_account", "between 1 and 1000"},
+		{"attempts per address", "auth: {login_attempts_per_address: -1}", "auth.login_attempts_per_address", "between 1 and 100000"},
+		{"login_window", "auth: {login_window: 0s}", "auth.login_window", "between 1s and 24h"},
+
+		{"poll_interval low", "jobs: {poll_interval: 9ms}", "jobs.poll_interval", "between 10ms and 10s"},
+		{"poll_interval high", "jobs: {poll_interval: 11s}", "jobs.poll_interval", "between 10ms and 10s"},
+		{"workers 0", "jobs: {workers: 0}", "jobs.workers", "between 1 and 1000"},
+		{"workers 1001", "jobs: {workers: 1001}", "jobs.workers", "between 1 and 1000"},
+
+		{"callbacks.timeout", "callbacks: {timeout: 500ms}", "callbacks.timeout", "between 1s and 5m"},
+		{"max_attempts 0", "callbacks: {max_attempts: 0}", "callbacks.max_attempts", "between 1 and 50"},
+		{"max_attempts 51", "callbacks: {max_attempts: 51}", "callbacks.max_attempts", "between 1 and 50"},
+
+		{"keys ok", "keyring: {keys: ['" + testKey1 + "', '" + testKey2 + "']}", "keyring.keys[0]", ""},
+		{"key no version", "keyring:\n  keys: ['AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=']", "keyring.keys[0]", `must have the form "v<N>:<base64 of 32 bytes>"`},
+		{"key version 0", "keyring:\n  keys: ['v0:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=']", "keyring.keys[0]", "N a positive integer"},
+		{"key version letters", "keyring:\n  keys: ['vx:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=']", "keyring.keys[0]", "N a positive integer"},
+		{"key not base64", "keyring:\n  keys: ['v1:!!!!']", "keyring.keys[0]", "not valid standard base64"},
+		{"key short", "keyring:\n  keys: ['v1:AAAA']", "keyring.keys[0]", "decodes to 3 bytes"},
+		{"key empty", "keyring:\n  keys: ['']", "keyring.keys[0]", "must have the form"},
+		{"key version reused", "keyring:\n  keys: ['" + testKey1 + "', 'v1:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=']", "keyring.keys[1]", "version v1 is already used by keyring.keys[0]"},
+
+		{"org_name blank", "bootstrap: {org_name: '  '}", "bootstrap.org_name", "must not be empty"},
+		{"admin_email no at", "bootstrap: {admin_email: admin}", "bootstrap.admin_email", "must be an email address"},
+		{"admin_email display name", "bootstrap: {admin_email: 'Ann <ann@example.com>'}", "bootstrap.admin_email", "must be an email address"},
+		{"admin_email spaces", "bootstrap: {admin_email: ' ann@example.com'}", "bootstrap.admin_email", "must be an email address"},
+
+		{"shutdown_timeout 0", "shutdown_timeout: 0s", "shutdown_timeout", "between 1s and 1h"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if tt.msg == "" {
+				mustLoad(t, tt.yaml+"\n", nil)
+				return
+			}
+			file, list := loadErrors(t, tt.yaml+"\n", nil)
+			if len(list) != 1 {
+				t.Fatalf("want one error, got:\n%v", (&Errors{List: list}))
+			}
+			fe := findError(t, list, tt.path)
+			mustContain(t, fe.Msg, tt.msg)
+			if !strings.HasPrefix(fe.Pos, file+":") {
+				t.Errorf("Pos = %q, want a position in the file", fe.Pos)
+			}
+		})
+	}
+}
+
+// TestPositions checks that validation errors point at the key that set the
+// value: the file's line:col, or the variable, or nothing for a default.
+func TestPositions(t *testing.T) {
+	t.Parallel()
+	file, list := loadErrors(t, "jobs:\n  workers: 0\nkeyring:\n  keys:\n    - v1:AAAA\n    - v1:BBBB\n",
+		map[string]string{"ONY_HANDOFFS_DEFAULT_TIMEOUT": "25h"})
+	tests := []struct{ path, pos string }{
+		{"jobs.workers", file + ":2:3"},
+		{"keyring.keys[0]", file + ":5:7"},
+		{"keyring.keys[1]", file + ":6:7"},
+		{"handoffs.max_timeout", ""}, // the default 24h is below the env's 25h
+	}
+	if len(list) != len(tests) {
+		t.Errorf("got %d errors, want %d:\n%v", len(list), len(tests), &Errors{List: list})
+	}
+	for _, tt := range tests {
+		if fe := findError(t, list, tt.path); fe.Pos != tt.pos {
+			t.Errorf("%s: Pos = %q, want %q", tt.path, fe.Pos, tt.pos)
+		}
+	}
+
+	// Keys from the environment are blamed on the variable, not the file.
+	_, list = loadErrors(t, "keyring:\n  keys: ['"+testKey1+"']\n", map[string]string{"ONY_KEYRING_KEYS": testKey1 + ",v2:AAAA"})
+	if fe := findError(t, list, "keyring.keys[1]"); fe.Pos != "ONY_KEYRING_KEYS" {
+		t.Errorf("env key: Pos = %q, want ONY_KEYRING_KEYS", fe.Pos)
+	}
+}
+
+func TestYAMLStructureErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml string
+		path       string
+		pos        string // suffix after the file name
+		msg        string
+	}{
+		{"list for string", "listen: [1]\n", "listen", ":1:9", "expected a string, got a list"},
+		{"mapping for string", "data_dir:\n  a: b\n", "data_dir", ":2:3", "expected a string, got a mapping"},
+		{"string for int", "jobs:\n  workers: '10'\n", "jobs.workers", ":2:12", "expected an integer, got a string"},
+		{"float for int", "jobs:\n  workers: 1.5\n", "jobs.workers", ":2:12", "expected an integer, got a number"},
+		{"int overflow", "database:\n  max_open_conns: 99999999999999999999\n", "database.max_open_conns", ":2:19", "expected an integer"},
+		{"number for duration", "jobs:\n  poll_interval: 100\n", "jobs.poll_interval", ":2:18", `invalid duration "100"`},
+		{"string for bool", "auth:\n  secure_cookies: yes\n", "auth.secure_cookies", ":2:19", "expected true or false, got a string"},
+		{"list for bool", "auth:\n  secure_cookies: [true]\n", "auth.secure_cookies", ":2:19", "expected true or false, got a list"},
+		{"scalar for list", "keyring:\n  keys: v1:abc\n", "keyring.keys", ":2:9", "expected a list, got a string"},
+		{"mapping in list", "keyring:\n  keys:\n    - {a: b}\n", "keyring.keys[0]", ":3:7", "expected a string, got a mapping"},
+		{"scalar for section", "database: postgres://x\n", "database", ":1:11", "expected a mapping of options, got a string"},
+		{"list for section", "log:\n  - info\n", "log", ":2:3", "expected a mapping of options, got a list"},
+		{"top level list", "- a\n- b\n", "", ":1:1", "the top level must be a mapping"},
+		{"top level scalar", "hello\n", "", ":1:1", "the top level must be a mapping"},
+		{"duplicate key", "listen: a:1\nlog: {}\nlisten: b:2\n", "listen", ":3:1", "duplicate key (first set on line 1)"},
+		{"duplicate section", "log: {level: info}\nlog: {level: debug}\n", "log", ":2:1", "duplicate key"},
+		{"merge key", "base: &b {level: info}\n", "base", ":1:1", "unknown key"},
+		{"merge key in section", "log:\n  <<: {level: info}\n", "log.<<", ":2:3", "merge keys (<<) are not supported"},
+		{"complex key", "? [a]\n: b\n", "", ":1:3", "keys must be plain names, got a list"},
+		{"syntax error", "log:\n  level: info\n   format: json\n", "", ":3", "invalid YAML: mapping values are not allowed in this context"},
+		{"tab indentation", "log:\n\tlevel: info\n", "", ":2", "invalid YAML: found character that cannot start any token"},
+		{"second document", "listen: a:1\n---\nlog: {}\n", "", ":2:1", "a second YAML document is not allowed"},
+		{"unknown alias", "listen: *nope\n", "", "", "invalid YAML: unknown anchor 'nope' referenced"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			file, list := loadErrors(t, tt.yaml, nil)
+			var fe *FieldError
+			for i := range list {
+				if list[i].Path == tt.path && strings.Contains(list[i].Msg, tt.msg) {
+					fe = &list[i]
+				}
+			}
+			if fe == nil {
+				t.Fatalf("no error %q at %q in:\n%v", tt.msg, tt.path, &Errors{List: list})
+			}
+			if fe.Pos != file+tt.pos {
+				t.Errorf("Pos = %q, want %q", fe.Pos, file+tt.pos)
+			}
+		})
+	}
+}
+
+func TestAliasesResolve(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, "listen: &l 127.0.0.1:9000\nbootstrap:\n  org_name: *l\n", nil)
+	if c.Bootstrap.OrgName != "127.0.0.1:9000" {
+		t.Errorf("alias not followed: %q", c.Bootstrap.OrgName)
+	}
+}

@@ -1,0 +1,209 @@
+// Package testdb gives each test its own database: a fresh SQLite file, or a fresh PostgreSQL schema
+// owned by a role that row-level security binds. Under CI=true an unreachable PostgreSQL fails the test.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ony-ai/ony/store/postgres"
+	"github.com/ony-ai/ony/store/sqlite"
+	"github.com/ony-ai/ony/store/sqlstore"
+)
+
+const (
+	// AppRole is the runtime role the tests use on PostgreSQL: not a superuser, no BYPASSRLS, so the
+	// row-level security policies really apply to it.
+	AppRole  = "ony_app"
+	Database = "ony_test"
+)
+
+// Discard is a logger for tests that do not look at logs.
+var Discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// AdminURL is the superuser connection used to create databases, roles and schemas.
+func AdminURL() string {
+	if u := os.Getenv("ONY_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// Dialects lists the databases every behaviour suite runs on.
+var Dialects = []string{"sqlite", "postgres"}
+
+// Open returns a migrated, empty store of the given dialect that is removed when the test ends.
+func Open(t testing.TB, dialect string) *sqlstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	var s *sqlstore.Store
+	var err error
+	switch dialect {
+	case "sqlite":
+		s, err = sqlite.Open(ctx, SQLitePath(t), Discard)
+	case "postgres":
+		return OpenURL(t, PostgresURL(t))
+	default:
+		t.Fatalf("testdb: unknown dialect %q", dialect)
+	}
+	if err != nil {
+		t.Fatalf("testdb: open %s: %v", dialect, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// OpenURL opens a migrated PostgreSQL store at url (from PostgresURL).
+func OpenURL(t testing.TB, url string) *sqlstore.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), url, 5, Discard)
+	if err != nil {
+		t.Fatalf("testdb: open postgres: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// SQLitePath is a database file in the test's temporary directory.
+func SQLitePath(t testing.TB) string {
+	return filepath.Join(t.TempDir(), sqlite.FileName)
+}
+
+var setup struct {
+	once sync.Once
+	err  error
+}
+
+func unreachable(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("PostgreSQL is required under CI=true but unusable at %s: %v", redactURL(AdminURL()), err)
+	}
+	t.Skipf("PostgreSQL not reachable at %s (set ONY_TEST_POSTGRES_URL; CI=true makes this a failure): %v", redactURL(AdminURL()), err)
+}
+
+// PostgresURL creates a fresh schema owned by AppRole and returns a URL that connects as AppRole with
+// that schema on its search_path. The schema is dropped when the test ends.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	setup.once.Do(func() { setup.err = prepare() })
+	if setup.err != nil {
+		unreachable(t, setup.err)
+	}
+	schema := "t_" + randomHex(8)
+	admin, err := sql.Open("pgx", withDatabase(AdminURL(), Database))
+	if err != nil {
+		unreachable(t, err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec(fmt.Sprintf(`CREATE SCHEMA %s AUTHORIZATION %s`, schema, AppRole)); err != nil {
+		t.Fatalf("testdb: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", withDatabase(AdminURL(), Database))
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = db.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`)
+	})
+	u, _ := url.Parse(withDatabase(AdminURL(), Database))
+	u.User = url.User(AppRole)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// SuperuserURL connects to the same schema as url, as the superuser (for tamper tests).
+func SuperuserURL(appURL string) string {
+	u, _ := url.Parse(appURL)
+	a, _ := url.Parse(withDatabase(AdminURL(), Database))
+	a.RawQuery = u.RawQuery
+	return a.String()
+}
+
+// prepare creates the test database and the runtime role once per process. Several test binaries run
+// at once, so "already exists" races are expected and ignored.
+func prepare() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	db, err := sql.Open("pgx", AdminURL())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return err
+	}
+	stmts := []string{
+		`CREATE ROLE ` + AppRole + ` LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`,
+		`CREATE DATABASE ` + Database,
+		`GRANT CONNECT, CREATE ON DATABASE ` + Database + ` TO ` + AppRole,
+	}
+	for _, s := range stmts {
+		for attempt := 0; ; attempt++ {
+			_, err := db.ExecContext(ctx, s)
+			if err == nil || alreadyExists(err) {
+				break
+			}
+			if attempt < 5 && retryable(err) {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("%s: %w", strings.Fields(s)[0]+" "+strings.Fields(s)[1], err)
+		}
+	}
+	return nil
+}
+
+func alreadyExists(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "42710" || pg.Code == "42P04" || pg.Code == "23505")
+}
+
+func retryable(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "XX000" || pg.Code == "40001")
+}
+
+func withDatabase(raw, db string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Path = "/" + db
+	return u.String()
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,296 @@
+package risk
+
+import "strings"
+
+// Rule is one entry of the rule table. Rules are data so that an
+// organisation can tune the table without changing code.
+//
+// A rule fires when the action matches one of Actions, the payload kind is
+// in Kinds, Label matches (if set) and Pattern matches (if set).
+type Rule struct {
+	ID     string
+	Reason Reason
+	Level  Level
+
+	// Actions are globs over the lower-cased action; '*' matches any run of
+	// characters. At least one is required: use "*" for every action.
+	Actions []string
+
+	// Kinds lists the payload kinds the rule reads; "" stands for a handoff
+	// that did not name its kind. Empty means every kind.
+	Kinds []string
+
+	// Keywords are a prefilter: Pattern only runs on text where at least one
+	// keyword occurs, compared ASCII case-insensitively. Every possible match
+	// of Pattern must contain one of them, or the rule will miss matches.
+	Keywords []string
+
+	// Pattern is an RE2 expression over the payload. Empty means the rule
+	// does not look at the payload.
+	Pattern string
+
+	// Unless discards a Pattern match when it matches inside that match. It
+	// exists because RE2 cannot say "without a WHERE".
+	Unless string
+
+	// Within, if set, confines every match to one piece of the payload
+	// between separators, e.g. "\n" for shell, where a newline ends a
+	// command, or ";" for SQL statements.
+	Within string
+
+	Label LabelSelector
+}
+
+// LabelSelector matches when any of Keys is present with one of Values.
+// Keys and values compare case-insensitively and values are trimmed, because
+// agents write "Prod", "PROD " and "prod" for the same thing. With no Values,
+// the presence of a key is enough.
+type LabelSelector struct {
+	Keys   []string
+	Values []string
+}
+
+func (s LabelSelector) isZero() bool { return len(s.Keys) == 0 && len(s.Values) == 0 }
+
+// ActionBase gives every action matching Action (a glob, as in Rule.Actions)
+// a floor level. The first matching entry wins, so specific entries go first.
+// Reason is optional and is reported when the entry applies.
+type ActionBase struct {
+	Action string
+	Level  Level
+	Reason Reason
+}
+
+// DefaultBase returns a copy of the built-in action table. Actions that
+// match no entry are Low.
+func DefaultBase() []ActionBase {
+	return []ActionBase{
+		{Action: "payment", Level: Medium, Reason: ReasonPayment},
+		{Action: "payment.*", Level: Medium, Reason: ReasonPayment},
+		{Action: "deploy", Level: Medium, Reason: ReasonDeploy},
+		{Action: "deploy.*", Level: Medium, Reason: ReasonDeploy},
+		{Action: "db.migrate", Level: Medium, Reason: ReasonSchemaMigration},
+		{Action: "infra.*", Level: Medium, Reason: ReasonInfraChange},
+		{Action: "file.delete", Level: Medium, Reason: ReasonFileDelete},
+		{Action: "shell.exec", Level: Low},
+		{Action: "git.push", Level: Low},
+	}
+}
+
+// Building blocks for the shell patterns. Shell rules run per line, so these
+// only need to keep a match inside one simple command.
+const (
+	// cmdStart: a command word begins at line start (optionally after a
+	// diff's "+"), after a separator, inside quotes or $(…), or after a
+	// directory as in /bin/rm.
+	cmdStart = `(?:^\+?|[\s;&|(` + "`" + `"'/{])`
+	// argSep: the gap between two interesting arguments of one command.
+	argSep = `[ \t](?:[^\n;&|]*[ \t])?`
+	// argEnd: an argument ends at a blank, a separator, a quote or line end.
+	argEnd = `(?:[\s;&|)"'` + "`" + `]|$)`
+	// anyArgs: optional further arguments of the same command.
+	anyArgs = `(?:[ \t][^\n;&|]*)?`
+
+	rmRecursive = `(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)`
+	rmForce     = `(?:-[a-zA-Z]*f[a-zA-Z]*|--force)`
+	rmBoth      = `-[a-zA-Z]*(?:[rR][a-zA-Z]*f|f[a-zA-Z]*[rR])[a-zA-Z]*`
+	rmTarget    = `["']?(?:/\*?|~/?\*?|\$\{?HOME\}?/?\*?)["']?`
+
+	blockDevice = `/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|mapper/|md[0-9]|dm-|loop|rdisk|mtd)`
+	systemPath  = `(?:/(?:etc|usr|boot|bin|sbin|lib|lib32|lib64)(?:/|["']?` + argEnd + `)|` + blockDevice + `)`
+	// redirect: '>' or '>>' that is not part of an arrow like -> or =>.
+	redirect = `(?:^|[^-=>])>>?\|?[ \t]*["']?`
+
+	gitPush     = cmdStart + `git(?:[ \t]+-{1,2}[a-zA-Z][\w-]*(?:=[^ \t\n;&|]*|[ \t]+[^- \t\n;&|][^ \t\n;&|]*)?)*[ \t]+push`
+	branchGuard = `(?:main|master|releases?(?:[/_.-][^\s;&|:]*)?|prod(?:uction)?(?:[/_.-][^\s;&|:]*)?)`
+
+	// sqlIdent: a possibly qualified, possibly quoted SQL name.
+	sqlName  = `(?:"[^"\n;]+"|` + "`[^`\\n;]+`" + `|\[[^\]\n;]+\]|[a-z_][\w$]*)`
+	sqlIdent = sqlName + `(?:\.` + sqlName + `)*`
+	// sqlRest: the rest of a statement, stepping over short literals. A bare
+	// quote ends it, because SQL inside a shell command is itself quoted.
+	sqlRest = `(?:[^"'` + "`" + `]|'[^'\n&|]*'|"[^"\n&|]*")*`
+	sqlGap  = `[\s+]+` // '+' lets a diff's added lines continue a statement
+)
+
+// anyOrder joins every permutation of parts with argSep, for options that
+// may come in any order on a command line.
+func anyOrder(parts ...string) string {
+	var alts []string
+	var perm func(prefix []string, rest []string)
+	perm = func(prefix, rest []string) {
+		if len(rest) == 0 {
+			alts = append(alts, strings.Join(prefix, argSep))
+			return
+		}
+		for i := range rest {
+			next := append(append([]string{}, rest[:i]...), rest[i+1:]...)
+			perm(append(prefix, rest[i]), next)
+		}
+	}
+	perm(nil, parts)
+	return `(?:` + strings.Join(alts, `|`) + `)`
+}
+
+// DefaultRules returns a copy of the built-in rule table.
+func DefaultRules() []Rule {
+	all := []string{"*"}
+	script := []string{KindCommand, KindDiff, KindText, ""}
+	rmForced := `(?:` + rmBoth + `|` + anyOrder(rmRecursive, rmForce) + `)`
+
+	return []Rule{
+		// Shell.
+		{
+			ID: "shell.rm_recursive", Reason: ReasonRecursiveDelete, Level: Medium,
+			Actions: all, Kinds: script, Keywords: []string{"rm"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `rm` + argSep + rmRecursive + argEnd,
+		},
+		{
+			ID: "shell.rm_recursive_force", Reason: ReasonRecursiveDelete, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"rm"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `rm` + argSep + rmForced + argEnd,
+		},
+		{
+			ID: "shell.rm_root", Reason: ReasonRecursiveDelete, Level: Critical,
+			Actions: all, Kinds: script, Keywords: []string{"rm"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `rm` + argSep +
+				`(?:` + anyOrder(rmBoth, rmTarget) + `|` + anyOrder(rmRecursive, rmForce, rmTarget) + `)` + argEnd,
+		},
+		{
+			ID: "shell.sudo", Reason: ReasonPrivilegeEscalation, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"sudo", "doas", "pkexec"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `(?:sudo|doas|pkexec)(?:\s|$)`,
+		},
+		{
+			ID: "shell.su", Reason: ReasonPrivilegeEscalation, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"su"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `su(?:[ \t]+-|[ \t]+root` + argEnd + `|[ \t]+[a-z_][\w.-]*[ \t]+-c\b|[ \t]*$)`,
+		},
+		{
+			ID: "shell.pipe_to_shell", Reason: ReasonPipeToShell, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"curl", "wget"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `(?:curl|wget)\b[^\n;]*\|[ \t]*` +
+				`(?:(?:sudo|env|exec)(?:[ \t]+-[^ \t\n]*|[ \t]+\w+=[^ \t\n]*)*[ \t]+)?` +
+				`(?:[^ \t\n|]*/)?(?:(?:ba|z|da|k|fi)?sh|python[0-9.]*|perl|ruby|node)` + argEnd +
+				`|` + cmdStart + `(?:(?:ba|z|da|k)?sh|source|\.|eval)[ \t][^\n]*(?:<\(|\$\(|` + "`" + `)[ \t]*(?:curl|wget)\b`,
+		},
+		{
+			ID: "shell.chmod_world_writable", Reason: ReasonWorldWritable, Level: Medium,
+			Actions: all, Kinds: script, Keywords: []string{"chmod"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `chmod` + argSep +
+				`(?:0?[0-7]?[0-7]{2}[2367]|(?:[^ \t,]*,)?[ugoa]*[ao][ugoa]*[+=][rwxXst]*w[rwxXst]*)(?:,|` + argEnd + `)`,
+		},
+		{
+			ID: "shell.system_path_write", Reason: ReasonSystemPathWrite, Level: High,
+			Actions: all, Kinds: script, Within: "\n",
+			Keywords: []string{"/etc", "/usr", "/boot", "/bin", "/sbin", "/lib", "/dev/"},
+			Pattern: `(?m)(?:` + redirect + `|` + cmdStart + `tee` + anyArgs + `[ \t]["']?)` + systemPath,
+		},
+		{
+			ID: "shell.device_write", Reason: ReasonDiskOverwrite, Level: Critical,
+			Actions: all, Kinds: script, Keywords: []string{"/dev/"}, Within: "\n",
+			Pattern: `(?m)(?:` + redirect + `|` + cmdStart + `(?:dd` + argSep + `of=|shred` + argSep + `)["']?)` + blockDevice,
+		},
+		{
+			ID: "shell.mkfs", Reason: ReasonDiskOverwrite, Level: Critical,
+			Actions: all, Kinds: script, Keywords: []string{"mkfs", "mke2fs", "mkswap", "wipefs"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `(?:mkfs(?:\.[a-z0-9]+)?|mke2fs|mkswap|wipefs)[ \t]`,
+		},
+
+		// Git.
+		{
+			ID: "git.force_push", Reason: ReasonForcePush, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"push"}, Within: "\n",
+			Pattern: `(?m)` + gitPush + argSep +
+				`(?:--force(?:-with-lease)?(?:=[^\s;&|]*)?|-[a-zA-Z]*f[a-zA-Z]*|\+[^\s;&|]+)` + argEnd,
+		},
+		{
+			ID: "git.protected_branch_push", Reason: ReasonProtectedBranchPush, Level: Medium,
+			Actions: all, Kinds: script, Keywords: []string{"push"}, Within: "\n",
+			Pattern: `(?m)` + gitPush + anyArgs + `(?:[ \t]\+?|:|refs/heads/)` + branchGuard + argEnd,
+		},
+
+		// SQL, for any action: whatever action name the agent picks, a
+		// statement in its payload runs the same.
+		{
+			ID: "sql.drop", Reason: ReasonSQLDrop, Level: Critical,
+			Actions: all, Kinds: script, Keywords: []string{"drop"}, Within: ";",
+			Pattern: `(?i)\bdrop\s+(?:table|database|schema)\b`,
+		},
+		{
+			ID: "sql.truncate", Reason: ReasonSQLTruncate, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"truncate"}, Within: ";",
+			// A bare name must be followed by the end of the statement or a
+			// TRUNCATE option, so "truncate the output" in prose stays quiet.
+			Pattern: `(?im)\btruncate\s+(?:table\b|(?:only\s+)?` + sqlIdent + `(?:\s*,\s*` + sqlIdent + `)*` +
+				`\s*(?:$|["')` + "`" + `]|\b(?:cascade|restrict|restart|continue)\b))`,
+		},
+		{
+			ID: "sql.delete_unbounded", Reason: ReasonSQLUnboundedDelete, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: ";",
+			Pattern: `(?im)\bdelete` + sqlGap + `from` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent +
+				`(?:` + sqlGap + `(?:(?:as` + sqlGap + `)?[a-z_]\w*` + sqlGap + `)?(?:using|returning|where|order|limit|output)\b` + sqlRest +
+				`|\s*(?:$|["')` + "`" + `]))`,
+			Unless: `(?i)\bwhere\b`,
+		},
+		{
+			ID: "sql.delete_where_true", Reason: ReasonSQLUnboundedDelete, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: ";",
+			Pattern: `(?i)\bdelete` + sqlGap + `from` + sqlGap + sqlIdent + sqlRest + `\bwhere` + sqlGap +
+				`(?:1\s*=\s*1|true|'1'\s*=\s*'1')\s*(?:$|["')` + "`" + `]|\b(?:returning|order|limit)\b)`,
+		},
+		{
+			ID: "sql.update_unbounded", Reason: ReasonSQLUnboundedUpdate, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";",
+			Pattern: `(?i)\bupdate` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent + `(?:` + sqlGap + `(?:as` + sqlGap + `)?[a-z_]\w*)?` +
+				sqlGap + `set` + sqlGap + `(?:` + sqlIdent + `|\([^)]*\))\s*=` + sqlRest,
+			Unless: `(?i)\bwhere\b`,
+		},
+		{
+			ID: "sql.update_where_true", Reason: ReasonSQLUnboundedUpdate, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";",
+			Pattern: `(?i)\bupdate` + sqlGap + sqlIdent + `\b` + sqlRest + `\bset\b` + sqlRest + `\bwhere` + sqlGap +
+				`(?:1\s*=\s*1|true|'1'\s*=\s*'1')\s*(?:$|["')` + "`" + `]|\b(?:returning|order|limit)\b)`,
+		},
+		{
+			ID: "sql.alter_table", Reason: ReasonSQLAlter, Level: Medium,
+			Actions: all, Kinds: script, Keywords: []string{"alter"}, Within: ";",
+			Pattern: `(?i)\balter\s+table\b`,
+		},
+
+		// Infrastructure.
+		{
+			ID: "infra.destroy", Reason: ReasonInfraDestroy, Level: Critical,
+			Actions: all, Kinds: script, Keywords: []string{"destroy"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `(?:` +
+				`(?:terraform|tofu|terragrunt|pulumi|cdk)(?:[ \t]+-[^\s;&|]+)*[ \t]+(?:run-all[ \t]+)?destroy` +
+				`|(?:terraform|tofu|terragrunt)(?:[ \t]+-[^\s;&|]+)*[ \t]+(?:run-all[ \t]+)?apply` + argSep + `-{1,2}destroy(?:=true)?` +
+				`)` + argEnd,
+		},
+		{
+			ID: "k8s.delete", Reason: ReasonK8sDelete, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `(?:kubectl|oc)` + argSep + `delete` + argEnd,
+		},
+		{
+			ID: "k8s.helm_uninstall", Reason: ReasonK8sDelete, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"helm"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `helm` + argSep + `(?:uninstall|delete|del|un)` + argEnd,
+		},
+		{
+			ID: "k8s.scale_to_zero", Reason: ReasonScaleToZero, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"replicas"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `(?:kubectl|oc)` + argSep + `scale` + argSep + `--replicas(?:=|[ \t]+)["']?0["']?` + argEnd +
+				// A manifest line; a diff's removed lines ("-") do not count.
+				`|^[+ \t]*replicas:[ \t]*["']?0["']?[ \t]*(?:#.*)?$` +
+				`|"replicas"[ \t]*:[ \t]*0[ \t]*[,}]`,
+		},
+
+		// Labels.
+		{
+			ID: "label.production", Reason: ReasonProductionEnvironment, Level: High,
+			Actions: all,
+			Label:   LabelSelector{Keys: []string{"env", "environment"}, Values: []string{"prod", "production", "live"}},
+		},
+	}
+}

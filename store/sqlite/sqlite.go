@@ -1,0 +1,98 @@
+// Package sqlite opens Ony's embedded default store: one SQLite file (modernc.org/sqlite, no cgo) in
+// the data directory, in WAL mode with immediate transactions so concurrent writers wait, not fail.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/ony-ai/ony/store/sqlstore"
+)
+
+// FileName is the database file inside the data directory.
+const FileName = "ony.db"
+
+// Open opens (creating if needed) the database at path and migrates it.
+func Open(ctx context.Context, path string, logger *slog.Logger) (*sqlstore.Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: data directory: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	// Readers run beside the writer in WAL mode; writers queue on busy_timeout because every
+	// transaction begins IMMEDIATE, so none fails on a lock upgrade.
+	db.SetMaxOpenConns(4)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s, err := sqlstore.New(db, Dialect{Path: path}, logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dialect is SQLite's sqlstore.Dialect.
+type Dialect struct{ Path string }
+
+func (Dialect) Name() string           { return "sqlite" }
+func (Dialect) Rebind(q string) string { return q }
+
+func (Dialect) IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code()
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// SQLite has no row-level security; the store's queries carry org_id themselves.
+func (Dialect) ScopeOrg(context.Context, *sql.Tx, string) error { return nil }
+func (Dialect) ScopeSystem(context.Context, *sql.Tx) error      { return nil }
+
+// Lock takes an exclusive flock beside the database file, so `ony migrate` and a starting server
+// never migrate the same file at once.
+func (d Dialect) Lock(ctx context.Context, _ *sql.DB) (func(), error) {
+	f, err := os.OpenFile(d.Path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return riversqlite.New(db) }

@@ -1,0 +1,231 @@
+// Package sqlstore implements store.Store once, over database/sql, for both PostgreSQL and SQLite.
+// A Dialect supplies what differs: placeholders, error codes, migrations' locking and the tenant backstop.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+
+	"github.com/ony-ai/ony/migrations"
+	"github.com/ony-ai/ony/store"
+)
+
+// Dialect is what differs between the databases.
+type Dialect interface {
+	Name() string
+	// Rebind turns '?' placeholders into the dialect's own.
+	Rebind(query string) string
+	IsUniqueViolation(err error) bool
+	// ScopeOrg binds the transaction to one organization for the database's own backstop (RLS).
+	ScopeOrg(ctx context.Context, tx *sql.Tx, orgID string) error
+	// ScopeSystem marks the transaction as an instance-level lookup.
+	ScopeSystem(ctx context.Context, tx *sql.Tx) error
+	// Lock serialises migrations across processes; the returned func releases it.
+	Lock(ctx context.Context, db *sql.DB) (func(), error)
+	RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx]
+}
+
+//go:embed queries.sql
+var queriesSQL string
+
+// Store is the shared implementation of store.Store.
+type Store struct {
+	db      *sql.DB
+	dialect Dialect
+	q       map[string]string
+	log     *slog.Logger
+
+	// inserter inserts jobs inside store transactions; it has no workers, so it works in every process
+	// (CLI included). runner is the worker client, started only by `ony serve`.
+	inserter *river.Client[*sql.Tx]
+	mu       sync.Mutex
+	runner   *river.Client[*sql.Tx]
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New wraps an open database. It does not migrate; call Migrate first.
+func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
+	q, err := parseQueries(queriesSQL, d)
+	if err != nil {
+		return nil, err
+	}
+	ins, err := river.NewClient(d.RiverDriver(db), &river.Config{Logger: quietRiver(logger)})
+	if err != nil {
+		return nil, fmt.Errorf("store: job inserter: %w", err)
+	}
+	return &Store{db: db, dialect: d, q: q, log: logger, inserter: ins}, nil
+}
+
+// parseQueries splits queries.sql on "-- name: X" markers.
+func parseQueries(src string, d Dialect) (map[string]string, error) {
+	out := map[string]string{}
+	var name string
+	var b strings.Builder
+	flush := func() error {
+		if name == "" {
+			return nil
+		}
+		if _, dup := out[name]; dup {
+			return fmt.Errorf("store: duplicate query %q", name)
+		}
+		out[name] = d.Rebind(strings.TrimSpace(b.String()))
+		b.Reset()
+		return nil
+	}
+	for _, line := range strings.Split(src, "\n") {
+		if n, ok := strings.CutPrefix(strings.TrimSpace(line), "-- name:"); ok {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			name = strings.TrimSpace(n)
+			continue
+		}
+		if name == "" || strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) query(name string) string {
+	q, ok := s.q[name]
+	if !ok {
+		panic("store: unknown query " + name) // a programming error caught by the first test that runs it
+	}
+	return q
+}
+
+// DB exposes the pool to the driver packages and tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Dialect implements store.Store.
+func (s *Store) Dialect() string { return s.dialect.Name() }
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close implements store.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// InOrg implements store.Store.
+func (s *Store) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) error) error {
+	if orgID == "" {
+		return errors.New("store: empty org id")
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.dialect.ScopeOrg(ctx, tx, orgID); err != nil {
+			return fmt.Errorf("store: scope org: %w", err)
+		}
+		return fn(&orgTx{s: s, tx: tx, org: orgID})
+	})
+}
+
+// InSystem implements store.Store.
+func (s *Store) InSystem(ctx context.Context, fn func(store.SystemTx) error) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.dialect.ScopeSystem(ctx, tx); err != nil {
+			return fmt.Errorf("store: scope system: %w", err)
+		}
+		return fn(&systemTx{s: s, tx: tx})
+	})
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+func (s *Store) mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case s.dialect.IsUniqueViolation(err):
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	}
+	return err
+}
+
+// Migrate applies the embedded migrations and River's own, under the dialect's lock. A database
+// migrated by a newer binary is refused with store.ErrSchemaTooNew.
+func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := migrations.For(s.dialect.Name())
+	if err != nil {
+		return err
+	}
+	unlock, err := s.dialect.Lock(ctx, s.db)
+	if err != nil {
+		return fmt.Errorf("store: migration lock: %w", err)
+	}
+	defer unlock()
+
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS ony_schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrations table: %w", err)
+	}
+	var current sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT max(version) FROM ony_schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	latest := ms[len(ms)-1].Version
+	if int(current.Int64) > latest {
+		return fmt.Errorf("%w: the database is at version %d, this binary knows up to %d; run a newer ony",
+			store.ErrSchemaTooNew, current.Int64, latest)
+	}
+	for _, m := range ms[current.Int64:] {
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("store: migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+			_, err := tx.ExecContext(ctx, s.dialect.Rebind(`INSERT INTO ony_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
+				m.Version, m.Name, nowText())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		s.log.Info("applied migration", "version", m.Version, "name", m.Name)
+	}
+	return migrateRiver(ctx, s.dialect.RiverDriver(s.db), s.log)
+}
+
+// SchemaVersion reports the applied version of Ony's own migrations.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT max(version) FROM ony_schema_migrations`).Scan(&v)
+	return int(v.Int64), err
+}

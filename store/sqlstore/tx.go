@@ -1,0 +1,308 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/ony-ai/ony/store"
+)
+
+type orgTx struct {
+	s   *Store
+	tx  *sql.Tx
+	org string
+}
+
+type systemTx struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (t *orgTx) exec(ctx context.Context, name string, args ...any) (sql.Result, error) {
+	res, err := t.tx.ExecContext(ctx, t.s.query(name), args...)
+	return res, t.s.mapErr(err)
+}
+
+func (t *orgTx) OrgID() string { return t.org }
+
+func (t *orgTx) Org(ctx context.Context) (store.Org, error) {
+	return scanOrg(t.tx.QueryRowContext(ctx, t.s.query("OrgByID"), t.org), t.s)
+}
+
+func (t *orgTx) CreateUser(ctx context.Context, u store.User) error {
+	_, err := t.exec(ctx, "CreateUser", t.org, u.ID, u.Email, u.Name, u.PasswordHash, string(u.Role),
+		u.Timezone, u.Active, utc(u.CreatedAt))
+	return err
+}
+
+func (t *orgTx) UserByID(ctx context.Context, id string) (store.User, error) {
+	return scanUser(t.tx.QueryRowContext(ctx, t.s.query("UserByID"), t.org, id), t.s)
+}
+
+func (t *orgTx) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("ListUsers"), t.org)
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := scanUser(rows, t.s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, t.s.mapErr(rows.Err())
+}
+
+func (t *orgTx) CreateDevice(ctx context.Context, d store.Device) error {
+	_, err := t.exec(ctx, "CreateDevice", t.org, d.ID, d.Name, d.TokenHash, d.CallbackKey, utc(d.CreatedAt), nullTime(d.RevokedAt))
+	return err
+}
+
+func (t *orgTx) DeviceByID(ctx context.Context, id string) (store.Device, error) {
+	return scanDevice(t.tx.QueryRowContext(ctx, t.s.query("DeviceByID"), t.org, id), t.s)
+}
+
+func (t *orgTx) RevokeDevice(ctx context.Context, id string, at time.Time) error {
+	res, err := t.exec(ctx, "RevokeDevice", utc(at), t.org, id)
+	return mustAffect(res, err)
+}
+
+func (t *orgTx) CreateSession(ctx context.Context, s store.Session) error {
+	_, err := t.exec(ctx, "CreateSession", t.org, s.IDHash, s.UserID, utc(s.CreatedAt), utc(s.ExpiresAt))
+	return err
+}
+
+func (t *orgTx) DeleteSession(ctx context.Context, idHash []byte) error {
+	res, err := t.exec(ctx, "DeleteSession", t.org, idHash)
+	return mustAffect(res, err)
+}
+
+func (t *orgTx) InsertHandoff(ctx context.Context, h store.Handoff) error {
+	reasons, opts, labels, err := encodeHandoffJSON(h)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, "InsertHandoff", t.org, h.ID, h.DeviceID, h.Action, h.Title, h.Summary, h.Risk,
+		reasons, opts, labels, h.PayloadKind, h.PayloadSize, h.PayloadSealed, h.CallbackURL, string(h.Status),
+		utc(h.CreatedAt), utc(h.ExpiresAt))
+	return err
+}
+
+func (t *orgTx) HandoffByID(ctx context.Context, id string) (store.Handoff, error) {
+	return scanHandoff(t.tx.QueryRowContext(ctx, t.s.query("HandoffByID"), t.org, id), t.s)
+}
+
+func (t *orgTx) ListHandoffs(ctx context.Context, f store.HandoffFilter) ([]store.Handoff, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 500)
+	rows, err := t.tx.QueryContext(ctx, t.s.query("ListHandoffs"), t.org, string(f.Status), string(f.Status), limit)
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Handoff
+	for rows.Next() {
+		h, err := scanHandoff(rows, t.s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, t.s.mapErr(rows.Err())
+}
+
+func (t *orgTx) FinishHandoff(ctx context.Context, id string, status store.Status, d store.Decision) (bool, error) {
+	if !status.Final() || !status.Valid() {
+		return false, fmt.Errorf("store: %q is not a final status", status)
+	}
+	res, err := t.exec(ctx, "FinishHandoff", string(status), d.OptionID, string(d.ByKind), d.ByID, d.ByName,
+		d.Channel, d.Comment, utc(d.DecidedAt), t.org, id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (t *orgTx) IdempotencyRecord(ctx context.Context, deviceID, key string) (store.Idempotency, error) {
+	var r store.Idempotency
+	err := t.tx.QueryRowContext(ctx, t.s.query("IdempotencyRecord"), t.org, deviceID, key).
+		Scan(&r.OrgID, &r.DeviceID, &r.Key, &r.RequestHash, &r.HandoffID, &r.CreatedAt)
+	r.CreatedAt = r.CreatedAt.UTC()
+	return r, t.s.mapErr(err)
+}
+
+func (t *orgTx) PutIdempotencyRecord(ctx context.Context, r store.Idempotency) error {
+	_, err := t.exec(ctx, "PutIdempotencyRecord", t.org, r.DeviceID, r.Key, r.RequestHash, r.HandoffID, utc(r.CreatedAt))
+	return err
+}
+
+func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	if _, err := t.s.inserter.InsertTx(ctx, t.tx, args, opts); err != nil {
+		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+func (t *systemTx) CountOrgs(ctx context.Context) (int, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, t.s.query("CountOrgs")).Scan(&n)
+	return n, t.s.mapErr(err)
+}
+
+func (t *systemTx) CreateOrg(ctx context.Context, o store.Org) error {
+	_, err := t.tx.ExecContext(ctx, t.s.query("CreateOrg"), o.ID, o.Name, int64(o.MaxTimeout/time.Second), utc(o.CreatedAt))
+	return t.s.mapErr(err)
+}
+
+func (t *systemTx) DeviceByTokenHash(ctx context.Context, hash []byte) (store.Device, error) {
+	return scanDevice(t.tx.QueryRowContext(ctx, t.s.query("DeviceByTokenHash"), hash), t.s)
+}
+
+func (t *systemTx) UserByEmail(ctx context.Context, email string) (store.User, error) {
+	return scanUser(t.tx.QueryRowContext(ctx, t.s.query("UserByEmail"), email), t.s)
+}
+
+func (t *systemTx) SessionByHash(ctx context.Context, idHash []byte) (store.Session, error) {
+	var s store.Session
+	err := t.tx.QueryRowContext(ctx, t.s.query("SessionByHash"), idHash).
+		Scan(&s.OrgID, &s.IDHash, &s.UserID, &s.CreatedAt, &s.ExpiresAt)
+	s.CreatedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.ExpiresAt.UTC()
+	return s, t.s.mapErr(err)
+}
+
+func (t *systemTx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	res, err := t.tx.ExecContext(ctx, t.s.query("DeleteExpiredSessions"), utc(now))
+	if err != nil {
+		return 0, t.s.mapErr(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanOrg(r scanner, s *Store) (store.Org, error) {
+	var o store.Org
+	var secs int64
+	if err := r.Scan(&o.ID, &o.Name, &secs, &o.CreatedAt); err != nil {
+		return o, s.mapErr(err)
+	}
+	o.MaxTimeout = time.Duration(secs) * time.Second
+	o.CreatedAt = o.CreatedAt.UTC()
+	return o, nil
+}
+
+func scanUser(r scanner, s *Store) (store.User, error) {
+	var u store.User
+	var role string
+	if err := r.Scan(&u.OrgID, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &role, &u.Timezone, &u.Active, &u.CreatedAt); err != nil {
+		return u, s.mapErr(err)
+	}
+	u.Role = store.Role(role)
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, nil
+}
+
+func scanDevice(r scanner, s *Store) (store.Device, error) {
+	var d store.Device
+	var revoked sql.NullTime
+	if err := r.Scan(&d.OrgID, &d.ID, &d.Name, &d.TokenHash, &d.CallbackKey, &d.CreatedAt, &revoked); err != nil {
+		return d, s.mapErr(err)
+	}
+	d.CreatedAt = d.CreatedAt.UTC()
+	if revoked.Valid {
+		t := revoked.Time.UTC()
+		d.RevokedAt = &t
+	}
+	return d, nil
+}
+
+func scanHandoff(r scanner, s *Store) (store.Handoff, error) {
+	var h store.Handoff
+	var reasons, opts, labels, status string
+	var d store.Decision
+	var byKind string
+	var decidedAt sql.NullTime
+	err := r.Scan(&h.OrgID, &h.ID, &h.DeviceID, &h.Action, &h.Title, &h.Summary, &h.Risk, &reasons, &opts, &labels,
+		&h.PayloadKind, &h.PayloadSize, &h.PayloadSealed, &h.CallbackURL, &status, &h.CreatedAt, &h.ExpiresAt,
+		&d.OptionID, &byKind, &d.ByID, &d.ByName, &d.Channel, &d.Comment, &decidedAt)
+	if err != nil {
+		return h, s.mapErr(err)
+	}
+	h.Status = store.Status(status)
+	h.CreatedAt, h.ExpiresAt = h.CreatedAt.UTC(), h.ExpiresAt.UTC()
+	if err := json.Unmarshal([]byte(reasons), &h.RiskReasons); err != nil {
+		return h, fmt.Errorf("store: handoff %s risk_reasons: %w", h.ID, err)
+	}
+	if err := json.Unmarshal([]byte(opts), &h.Options); err != nil {
+		return h, fmt.Errorf("store: handoff %s options: %w", h.ID, err)
+	}
+	if err := json.Unmarshal([]byte(labels), &h.Labels); err != nil {
+		return h, fmt.Errorf("store: handoff %s labels: %w", h.ID, err)
+	}
+	if decidedAt.Valid {
+		d.ByKind = store.ActorKind(byKind)
+		d.DecidedAt = decidedAt.Time.UTC()
+		h.Decision = &d
+	}
+	return h, nil
+}
+
+func encodeHandoffJSON(h store.Handoff) (reasons, opts, labels string, err error) {
+	enc := func(v any) string {
+		if err != nil {
+			return ""
+		}
+		var b []byte
+		b, err = json.Marshal(v)
+		return string(b)
+	}
+	rs := h.RiskReasons
+	if rs == nil {
+		rs = []string{}
+	}
+	ls := h.Labels
+	if ls == nil {
+		ls = map[string]string{}
+	}
+	reasons, opts, labels = enc(rs), enc(h.Options), enc(ls)
+	return reasons, opts, labels, err
+}
+
+func mustAffect(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// utc normalises times so both databases store and compare the same instant the same way.
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: utc(*t), Valid: true}
+}
+
+func nowText() string { return time.Now().UTC().Format(time.RFC3339Nano) }

@@ -1,0 +1,229 @@
+// Package store defines Ony's system of record: the records it keeps and the organization-scoped
+// transactions through which every read and write goes. Drivers live in store/postgres and store/sqlite.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+var (
+	// ErrNotFound is returned when a row does not exist in the scope of the transaction.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict is returned when a unique constraint rejects a write.
+	ErrConflict = errors.New("store: conflict")
+	// ErrSchemaTooNew is returned at open when the database was migrated by a newer binary.
+	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
+)
+
+// Store is the system of record. Every query runs inside a transaction that is bound either to one
+// organization (InOrg) or, for the few lookups that come before the organization is known, to the
+// instance (InSystem).
+type Store interface {
+	InOrg(ctx context.Context, orgID string, fn func(tx OrgTx) error) error
+	InSystem(ctx context.Context, fn func(tx SystemTx) error) error
+	// Jobs starts River workers on this store's database; Stop drains them.
+	StartJobs(ctx context.Context, workers *river.Workers, cfg JobsConfig) error
+	StopJobs(ctx context.Context) error
+	Ping(ctx context.Context) error
+	Close() error
+	// Dialect is "postgres" or "sqlite".
+	Dialect() string
+}
+
+// JobsConfig tunes the job runner.
+type JobsConfig struct {
+	PollInterval time.Duration
+	Workers      int
+	MaxAttempts  int
+}
+
+// OrgTx is a transaction bound to one organization: no method can see or change another org's rows.
+// Adding a method here requires an isolation case in storetest (a test enforces it).
+type OrgTx interface {
+	OrgID() string
+	Org(ctx context.Context) (Org, error)
+
+	CreateUser(ctx context.Context, u User) error
+	UserByID(ctx context.Context, id string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+
+	CreateDevice(ctx context.Context, d Device) error
+	DeviceByID(ctx context.Context, id string) (Device, error)
+	RevokeDevice(ctx context.Context, id string, at time.Time) error
+
+	CreateSession(ctx context.Context, s Session) error
+	DeleteSession(ctx context.Context, idHash []byte) error
+
+	InsertHandoff(ctx context.Context, h Handoff) error
+	HandoffByID(ctx context.Context, id string) (Handoff, error)
+	ListHandoffs(ctx context.Context, f HandoffFilter) ([]Handoff, error)
+	// FinishHandoff moves a pending handoff to a final status. It reports false, and changes
+	// nothing, when the handoff is no longer pending: the first decision wins.
+	FinishHandoff(ctx context.Context, id string, status Status, d Decision) (bool, error)
+
+	IdempotencyRecord(ctx context.Context, deviceID, key string) (Idempotency, error)
+	PutIdempotencyRecord(ctx context.Context, r Idempotency) error
+
+	// Enqueue inserts a durable job in this transaction, so it exists if and only if the change commits.
+	Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
+}
+
+// SystemTx serves the lookups that precede knowing the organization: bootstrap, login, and
+// resolving a credential to its owner.
+type SystemTx interface {
+	CountOrgs(ctx context.Context) (int, error)
+	CreateOrg(ctx context.Context, o Org) error
+	DeviceByTokenHash(ctx context.Context, hash []byte) (Device, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	SessionByHash(ctx context.Context, idHash []byte) (Session, error)
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+}
+
+// Role is what a member may do in their organization.
+type Role string
+
+const (
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+	RoleViewer Role = "viewer"
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleMember || r == RoleViewer }
+
+// CanDecide reports whether the role may approve or deny handoffs.
+func (r Role) CanDecide() bool { return r == RoleAdmin || r == RoleMember }
+
+// Org is a tenant.
+type Org struct {
+	ID         string
+	Name       string
+	MaxTimeout time.Duration
+	CreatedAt  time.Time
+}
+
+// User is a person in an organization.
+type User struct {
+	OrgID        string
+	ID           string
+	Email        string // lower-cased
+	Name         string
+	PasswordHash string
+	Role         Role
+	Timezone     string
+	Active       bool
+	CreatedAt    time.Time
+}
+
+// Device is an agent credential. Only the token's hash is kept.
+type Device struct {
+	OrgID       string
+	ID          string
+	Name        string
+	TokenHash   []byte
+	CallbackKey []byte
+	CreatedAt   time.Time
+	RevokedAt   *time.Time
+}
+
+// Session is a signed-in person. Only the session id's hash is kept.
+type Session struct {
+	OrgID     string
+	IDHash    []byte
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Status is where a handoff is in its life.
+type Status string
+
+const (
+	StatusPending   Status = "pending"
+	StatusApproved  Status = "approved"
+	StatusDenied    Status = "denied"
+	StatusExpired   Status = "expired"
+	StatusCancelled Status = "cancelled"
+)
+
+// Final reports whether no further change can happen.
+func (s Status) Final() bool { return s != StatusPending }
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusApproved, StatusDenied, StatusExpired, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Option is one answer a human can give.
+type Option struct {
+	ID       string `json:"id"`
+	Label    string `json:"label"`
+	Approves bool   `json:"approves"`
+}
+
+// ActorKind says who acted.
+type ActorKind string
+
+const (
+	ActorUser   ActorKind = "user"
+	ActorDevice ActorKind = "device"
+	ActorSystem ActorKind = "system"
+)
+
+// Decision is how a handoff reached its final status.
+type Decision struct {
+	OptionID  string // empty for expiry and cancellation
+	ByKind    ActorKind
+	ByID      string
+	ByName    string
+	Channel   string // api, console, slack, telegram, sms, call, system
+	Comment   string
+	DecidedAt time.Time
+}
+
+// Handoff is an agent's request for a human decision.
+type Handoff struct {
+	OrgID       string
+	ID          string
+	DeviceID    string
+	Action      string
+	Title       string
+	Summary     string
+	Risk        string
+	RiskReasons []string
+	Options     []Option
+	Labels      map[string]string
+	PayloadKind string
+	PayloadSize int
+	// PayloadSealed is the payload encrypted at rest; nil when there is none or it was scrubbed.
+	PayloadSealed []byte
+	CallbackURL   string
+	Status        Status
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	Decision      *Decision
+}
+
+// HandoffFilter narrows ListHandoffs.
+type HandoffFilter struct {
+	Status Status // empty = any
+	Limit  int    // 1..500; 0 = 100
+}
+
+// Idempotency remembers which handoff an Idempotency-Key produced, and from which request.
+type Idempotency struct {
+	OrgID       string
+	DeviceID    string
+	Key         string
+	RequestHash []byte
+	HandoffID   string
+	CreatedAt   time.Time
+}

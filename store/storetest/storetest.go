@@ -1,0 +1,509 @@
+// Package storetest is the one behaviour suite every store driver must pass, including the tenant
+// isolation walk over every OrgTx method.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ony-ai/ony/store"
+)
+
+// Opener returns a fresh, migrated, empty store for one test.
+type Opener func(t *testing.T) store.Store
+
+// Run runs the whole suite against stores from open.
+func Run(t *testing.T, open Opener) {
+	t.Run("Orgs", func(t *testing.T) { t.Parallel(); testOrgs(t, open(t)) })
+	t.Run("Users", func(t *testing.T) { t.Parallel(); testUsers(t, open(t)) })
+	t.Run("Devices", func(t *testing.T) { t.Parallel(); testDevices(t, open(t)) })
+	t.Run("Sessions", func(t *testing.T) { t.Parallel(); testSessions(t, open(t)) })
+	t.Run("Handoffs", func(t *testing.T) { t.Parallel(); testHandoffs(t, open(t)) })
+	t.Run("FirstDecisionWins", func(t *testing.T) { t.Parallel(); testFirstDecisionWins(t, open(t)) })
+	t.Run("Idempotency", func(t *testing.T) { t.Parallel(); testIdempotency(t, open(t)) })
+	t.Run("Rollback", func(t *testing.T) { t.Parallel(); testRollback(t, open(t)) })
+	t.Run("Isolation", func(t *testing.T) { t.Parallel(); testIsolation(t, open(t)) })
+}
+
+var ctx = context.Background()
+
+// Fixture is one organization with a user, a device and a handoff.
+type Fixture struct {
+	Org     store.Org
+	User    store.User
+	Device  store.Device
+	Handoff store.Handoff
+	Session store.Session
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// NewFixture creates an org with one of everything.
+func NewFixture(t *testing.T, s store.Store, name string) Fixture {
+	t.Helper()
+	n := now()
+	f := Fixture{Org: store.Org{ID: uuid.NewString(), Name: name, MaxTimeout: 24 * time.Hour, CreatedAt: n}}
+	f.User = store.User{OrgID: f.Org.ID, ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: name + " admin",
+		PasswordHash: "$pbkdf2-sha256$x", Role: store.RoleAdmin, Timezone: "Europe/Lisbon", Active: true, CreatedAt: n}
+	f.Device = store.Device{OrgID: f.Org.ID, ID: uuid.NewString(), Name: "agent", TokenHash: randBytes(32), CallbackKey: randBytes(32), CreatedAt: n}
+	f.Handoff = NewHandoff(f.Org.ID, f.Device.ID)
+	f.Session = store.Session{OrgID: f.Org.ID, IDHash: randBytes(32), UserID: f.User.ID, CreatedAt: n, ExpiresAt: n.Add(time.Hour)}
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error { return tx.CreateOrg(ctx, f.Org) }))
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		return errors.Join(tx.CreateUser(ctx, f.User), tx.CreateDevice(ctx, f.Device),
+			tx.InsertHandoff(ctx, f.Handoff), tx.CreateSession(ctx, f.Session))
+	}))
+	return f
+}
+
+// NewHandoff returns a pending handoff ready to insert.
+func NewHandoff(orgID, deviceID string) store.Handoff {
+	n := now()
+	return store.Handoff{
+		OrgID: orgID, ID: uuid.NewString(), DeviceID: deviceID, Action: "deploy", Title: "Deploy api", Summary: "v2",
+		Risk: "high", RiskReasons: []string{"production_environment"},
+		Options:     []store.Option{{ID: "approve", Label: "Approve", Approves: true}, {ID: "deny", Label: "Deny"}},
+		Labels:      map[string]string{"env": "prod"},
+		PayloadKind: "command", PayloadSize: 3, PayloadSealed: []byte{1, 2, 3}, CallbackURL: "https://agent.example/cb",
+		Status: store.StatusPending, CreatedAt: n, ExpiresAt: n.Add(time.Hour),
+	}
+}
+
+func testOrgs(t *testing.T, s store.Store) {
+	var before int
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error { var err error; before, err = tx.CountOrgs(ctx); return err }))
+	f := NewFixture(t, s, "acme")
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		o, err := tx.Org(ctx)
+		if err != nil {
+			return err
+		}
+		if o.ID != f.Org.ID || o.Name != "acme" || o.MaxTimeout != 24*time.Hour || !o.CreatedAt.Equal(f.Org.CreatedAt) {
+			return fmt.Errorf("org round trip: got %+v want %+v", o, f.Org)
+		}
+		return nil
+	}))
+	var after int
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error { var err error; after, err = tx.CountOrgs(ctx); return err }))
+	if after != before+1 {
+		t.Fatalf("CountOrgs: %d then %d", before, after)
+	}
+	err := s.InSystem(ctx, func(tx store.SystemTx) error { return tx.CreateOrg(ctx, f.Org) })
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate org: want ErrConflict, got %v", err)
+	}
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		u, err := tx.UserByID(ctx, f.User.ID)
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(u, f.User) {
+			return fmt.Errorf("user round trip:\n got %+v\nwant %+v", u, f.User)
+		}
+		v := f.User
+		v.ID, v.Email, v.Role, v.Active = uuid.NewString(), "viewer-"+f.User.Email, store.RoleViewer, false
+		if err := tx.CreateUser(ctx, v); err != nil {
+			return err
+		}
+		us, err := tx.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		if len(us) != 2 || !sort.SliceIsSorted(us, func(i, j int) bool { return us[i].Email < us[j].Email }) {
+			return fmt.Errorf("ListUsers: %+v", us)
+		}
+		if _, err := tx.UserByID(ctx, uuid.NewString()); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("missing user: want ErrNotFound, got %v", err)
+		}
+		return nil
+	}))
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		u, err := tx.UserByEmail(ctx, f.User.Email)
+		if err != nil || u.ID != f.User.ID || u.OrgID != f.Org.ID {
+			return fmt.Errorf("UserByEmail: %+v %v", u, err)
+		}
+		return nil
+	}))
+	// Email is unique across the instance: login does not ask which org.
+	g := NewFixture(t, s, "globex")
+	dup := g.User
+	dup.ID, dup.Email = uuid.NewString(), f.User.Email
+	err := s.InOrg(ctx, g.Org.ID, func(tx store.OrgTx) error { return tx.CreateUser(ctx, dup) })
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate email: want ErrConflict, got %v", err)
+	}
+}
+
+func testDevices(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		d, err := tx.DeviceByTokenHash(ctx, f.Device.TokenHash)
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(d, f.Device) {
+			return fmt.Errorf("device round trip:\n got %+v\nwant %+v", d, f.Device)
+		}
+		if _, err := tx.DeviceByTokenHash(ctx, randBytes(32)); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("unknown token: want ErrNotFound, got %v", err)
+		}
+		return nil
+	}))
+	at := now()
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.RevokeDevice(ctx, f.Device.ID, at) }))
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		d, err := tx.DeviceByID(ctx, f.Device.ID)
+		if err != nil {
+			return err
+		}
+		if d.RevokedAt == nil || !d.RevokedAt.Equal(at) {
+			return fmt.Errorf("RevokedAt = %v, want %v", d.RevokedAt, at)
+		}
+		if err := tx.RevokeDevice(ctx, f.Device.ID, at); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("second revoke: want ErrNotFound, got %v", err)
+		}
+		return nil
+	}))
+}
+
+func testSessions(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		got, err := tx.SessionByHash(ctx, f.Session.IDHash)
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(got, f.Session) {
+			return fmt.Errorf("session round trip:\n got %+v\nwant %+v", got, f.Session)
+		}
+		return nil
+	}))
+	old := store.Session{OrgID: f.Org.ID, IDHash: randBytes(32), UserID: f.User.ID, CreatedAt: now().Add(-2 * time.Hour), ExpiresAt: now().Add(-time.Hour)}
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.CreateSession(ctx, old) }))
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		n, err := tx.DeleteExpiredSessions(ctx, now())
+		if err != nil || n != 1 {
+			return fmt.Errorf("DeleteExpiredSessions = %d, %v; want 1", n, err)
+		}
+		return nil
+	}))
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.DeleteSession(ctx, f.Session.IDHash) }))
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		if _, err := tx.SessionByHash(ctx, f.Session.IDHash); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("deleted session: want ErrNotFound, got %v", err)
+		}
+		return nil
+	}))
+}
+
+func testHandoffs(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		h, err := tx.HandoffByID(ctx, f.Handoff.ID)
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(h, f.Handoff) {
+			return fmt.Errorf("handoff round trip:\n got %+v\nwant %+v", h, f.Handoff)
+		}
+		for i := 0; i < 3; i++ {
+			h := NewHandoff(f.Org.ID, f.Device.ID)
+			h.PayloadSealed, h.RiskReasons, h.Labels = nil, nil, nil
+			if err := tx.InsertHandoff(ctx, h); err != nil {
+				return err
+			}
+		}
+		all, err := tx.ListHandoffs(ctx, store.HandoffFilter{})
+		if err != nil || len(all) != 4 {
+			return fmt.Errorf("ListHandoffs = %d, %v", len(all), err)
+		}
+		for i := 1; i < len(all); i++ {
+			if all[i].CreatedAt.After(all[i-1].CreatedAt) {
+				return fmt.Errorf("ListHandoffs not newest first")
+			}
+		}
+		if all[0].PayloadSealed != nil || all[0].Labels == nil || all[0].RiskReasons == nil {
+			return fmt.Errorf("empty fields should round-trip as nil payload, empty maps: %+v", all[0])
+		}
+		two, err := tx.ListHandoffs(ctx, store.HandoffFilter{Limit: 2})
+		if err != nil || len(two) != 2 {
+			return fmt.Errorf("ListHandoffs limit 2 = %d, %v", len(two), err)
+		}
+		d := store.Decision{OptionID: "approve", ByKind: store.ActorUser, ByID: f.User.ID, ByName: "Ana", Channel: "api", Comment: "ok", DecidedAt: now()}
+		ok, err := tx.FinishHandoff(ctx, f.Handoff.ID, store.StatusApproved, d)
+		if err != nil || !ok {
+			return fmt.Errorf("FinishHandoff = %v, %v", ok, err)
+		}
+		pending, err := tx.ListHandoffs(ctx, store.HandoffFilter{Status: store.StatusPending})
+		if err != nil || len(pending) != 3 {
+			return fmt.Errorf("pending = %d, %v", len(pending), err)
+		}
+		h, err = tx.HandoffByID(ctx, f.Handoff.ID)
+		if err != nil {
+			return err
+		}
+		if h.Status != store.StatusApproved || h.Decision == nil || !reflect.DeepEqual(*h.Decision, d) {
+			return fmt.Errorf("decision round trip: %+v %+v", h.Status, h.Decision)
+		}
+		if _, err := tx.FinishHandoff(ctx, f.Handoff.ID, store.StatusPending, d); err == nil {
+			return errors.New("FinishHandoff to pending must fail")
+		}
+		return nil
+	}))
+}
+
+func testFirstDecisionWins(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	const n = 8
+	wins := make(chan bool, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			err := s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+				ok, err := tx.FinishHandoff(ctx, f.Handoff.ID, store.StatusDenied,
+					store.Decision{OptionID: "deny", ByKind: store.ActorUser, ByID: fmt.Sprint(i), Channel: "api", DecidedAt: now()})
+				wins <- ok
+				return err
+			})
+			errs <- err
+		}(i)
+	}
+	won := 0
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if <-wins {
+			won++
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent decisions won, want exactly 1", won)
+	}
+}
+
+func testIdempotency(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	r := store.Idempotency{OrgID: f.Org.ID, DeviceID: f.Device.ID, Key: "k1", RequestHash: randBytes(32), HandoffID: f.Handoff.ID, CreatedAt: now()}
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.PutIdempotencyRecord(ctx, r) }))
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		got, err := tx.IdempotencyRecord(ctx, f.Device.ID, "k1")
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(got, r) {
+			return fmt.Errorf("idempotency round trip:\n got %+v\nwant %+v", got, r)
+		}
+		if _, err := tx.IdempotencyRecord(ctx, f.Device.ID, "k2"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("unknown key: want ErrNotFound, got %v", err)
+		}
+		return nil
+	}))
+	err := s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.PutIdempotencyRecord(ctx, r) })
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate key: want ErrConflict, got %v", err)
+	}
+}
+
+func testRollback(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	h := NewHandoff(f.Org.ID, f.Device.ID)
+	boom := errors.New("boom")
+	err := s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		if err := tx.InsertHandoff(ctx, h); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("want boom, got %v", err)
+	}
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.HandoffByID(ctx, h.ID); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("rolled-back handoff visible: %v", err)
+		}
+		return nil
+	}))
+}
+
+// isolationCases holds, for every OrgTx method, an attempt to read or change org A's rows through a
+// transaction scoped to org B. Each returns an error if anything of A's was found or changed.
+var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
+	"OrgID": func(tx store.OrgTx, a Fixture) error { return expect(tx.OrgID() != a.Org.ID, "OrgID is A's") },
+	"Org": func(tx store.OrgTx, a Fixture) error {
+		o, err := tx.Org(ctx)
+		return expect(err == nil && o.ID != a.Org.ID, "Org returned A")
+	},
+	"CreateUser": func(tx store.OrgTx, a Fixture) error {
+		u := a.User
+		u.ID, u.Email = uuid.NewString(), uuid.NewString()+"@b.example"
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		got, err := tx.UserByID(ctx, u.ID)
+		return expect(err == nil && got.OrgID == tx.OrgID(), "CreateUser wrote into A")
+	},
+	"UserByID": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.UserByID(ctx, a.User.ID)
+		return expect(errors.Is(err, store.ErrNotFound), "UserByID found A's user")
+	},
+	"ListUsers": func(tx store.OrgTx, a Fixture) error {
+		us, err := tx.ListUsers(ctx)
+		for _, u := range us {
+			if u.OrgID == a.Org.ID {
+				return errors.New("ListUsers listed A's user")
+			}
+		}
+		return err
+	},
+	"CreateDevice": func(tx store.OrgTx, a Fixture) error {
+		d := a.Device
+		d.ID, d.TokenHash = uuid.NewString(), randBytes(32)
+		if err := tx.CreateDevice(ctx, d); err != nil {
+			return err
+		}
+		got, err := tx.DeviceByID(ctx, d.ID)
+		return expect(err == nil && got.OrgID == tx.OrgID(), "CreateDevice wrote into A")
+	},
+	"DeviceByID": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.DeviceByID(ctx, a.Device.ID)
+		return expect(errors.Is(err, store.ErrNotFound), "DeviceByID found A's device")
+	},
+	"RevokeDevice": func(tx store.OrgTx, a Fixture) error {
+		err := tx.RevokeDevice(ctx, a.Device.ID, now())
+		return expect(errors.Is(err, store.ErrNotFound), "RevokeDevice touched A's device")
+	},
+	"CreateSession": func(tx store.OrgTx, a Fixture) error {
+		// A session for A's user in B's scope must be refused by the composite key.
+		err := tx.CreateSession(ctx, store.Session{IDHash: randBytes(32), UserID: a.User.ID, CreatedAt: now(), ExpiresAt: now().Add(time.Hour)})
+		return expect(err != nil, "CreateSession bound a session to A's user")
+	},
+	"DeleteSession": func(tx store.OrgTx, a Fixture) error {
+		err := tx.DeleteSession(ctx, a.Session.IDHash)
+		return expect(errors.Is(err, store.ErrNotFound), "DeleteSession deleted A's session")
+	},
+	"InsertHandoff": func(tx store.OrgTx, a Fixture) error {
+		// Pointing at A's device from B's scope must be refused by the composite foreign key.
+		err := tx.InsertHandoff(ctx, NewHandoff(a.Org.ID, a.Device.ID))
+		return expect(err != nil, "InsertHandoff referenced A's device")
+	},
+	"HandoffByID": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.HandoffByID(ctx, a.Handoff.ID)
+		return expect(errors.Is(err, store.ErrNotFound), "HandoffByID found A's handoff")
+	},
+	"ListHandoffs": func(tx store.OrgTx, a Fixture) error {
+		hs, err := tx.ListHandoffs(ctx, store.HandoffFilter{Limit: 500})
+		for _, h := range hs {
+			if h.OrgID == a.Org.ID {
+				return errors.New("ListHandoffs listed A's handoff")
+			}
+		}
+		return err
+	},
+	"FinishHandoff": func(tx store.OrgTx, a Fixture) error {
+		ok, err := tx.FinishHandoff(ctx, a.Handoff.ID, store.StatusApproved, store.Decision{OptionID: "approve", DecidedAt: now()})
+		if err != nil {
+			return err
+		}
+		return expect(!ok, "FinishHandoff decided A's handoff")
+	},
+	"IdempotencyRecord": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.IdempotencyRecord(ctx, a.Device.ID, "iso")
+		return expect(errors.Is(err, store.ErrNotFound), "IdempotencyRecord found A's key")
+	},
+	"PutIdempotencyRecord": func(tx store.OrgTx, a Fixture) error {
+		err := tx.PutIdempotencyRecord(ctx, store.Idempotency{DeviceID: a.Device.ID, Key: "x", RequestHash: randBytes(32), HandoffID: a.Handoff.ID, CreatedAt: now()})
+		return expect(err != nil, "PutIdempotencyRecord pointed at A's handoff")
+	},
+	"Enqueue": func(tx store.OrgTx, a Fixture) error {
+		return nil // jobs carry their org in their args and re-enter through InOrg; nothing of A's is reachable here
+	},
+}
+
+func testIsolation(t *testing.T, s store.Store) {
+	typ := reflect.TypeOf((*store.OrgTx)(nil)).Elem()
+	for i := 0; i < typ.NumMethod(); i++ {
+		if _, ok := isolationCases[typ.Method(i).Name]; !ok {
+			t.Errorf("store.OrgTx.%s has no isolation case in storetest: add one", typ.Method(i).Name)
+		}
+	}
+	a := NewFixture(t, s, "a")
+	b := NewFixture(t, s, "b")
+	// A second idempotency record and pending state for A, to give every case something to find.
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		return tx.PutIdempotencyRecord(ctx, store.Idempotency{DeviceID: a.Device.ID, Key: "iso", RequestHash: randBytes(32), HandoffID: a.Handoff.ID, CreatedAt: now()})
+	}))
+	before := snapshot(t, s, a)
+	for name, c := range isolationCases {
+		err := s.InOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
+			if err := c(tx, a); err != nil {
+				return err
+			}
+			return errRollback // every case rolls back so they cannot interact
+		})
+		if !errors.Is(err, errRollback) {
+			t.Errorf("isolation %s: %v", name, err)
+		}
+	}
+	if after := snapshot(t, s, a); !reflect.DeepEqual(before, after) {
+		t.Errorf("org A changed under org B's scope:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+var errRollback = errors.New("rollback")
+
+func snapshot(t *testing.T, s store.Store, a Fixture) any {
+	var out []any
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		u, err1 := tx.ListUsers(ctx)
+		d, err2 := tx.DeviceByID(ctx, a.Device.ID)
+		h, err3 := tx.ListHandoffs(ctx, store.HandoffFilter{Limit: 500})
+		r, err4 := tx.IdempotencyRecord(ctx, a.Device.ID, "iso")
+		out = []any{u, d, h, r}
+		return errors.Join(err1, err2, err3, err4)
+	}))
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		ss, err := tx.SessionByHash(ctx, a.Session.IDHash)
+		out = append(out, ss)
+		return err
+	}))
+	return out
+}
+
+func expect(ok bool, msg string) error {
+	if ok {
+		return nil
+	}
+	return errors.New(msg)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randBytes(n int) []byte {
+	b := bytes.Repeat([]byte{0}, n)
+	copy(b, uuid.New().NodeID())
+	u := uuid.New()
+	copy(b, u[:])
+	if n > 16 {
+		v := uuid.New()
+		copy(b[16:], v[:])
+	}
+	return b
+}
