@@ -41,6 +41,7 @@ type Token struct {
 func (t Token) String() string       { return redactToken(t.Plain) }
 func (t Token) GoString() string     { return "auth.Token{" + redactToken(t.Plain) + "}" }
 func (t Token) LogValue() slog.Value { return slog.StringValue(redactToken(t.Plain)) }
+
 func redactToken(plain string) string {
 	// Only the prefix survives: it names the kind of token and is not secret.
 	prefix := ""

@@ -1,6 +1,9 @@
 package risk
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Rule is one entry of the rule table. Rules are data so that an
 // organisation can tune the table without changing code.
@@ -117,15 +120,14 @@ const (
 // may come in any order on a command line.
 func anyOrder(parts ...string) string {
 	var alts []string
-	var perm func(prefix []string, rest []string)
+	var perm func(prefix, rest []string)
 	perm = func(prefix, rest []string) {
 		if len(rest) == 0 {
 			alts = append(alts, strings.Join(prefix, argSep))
 			return
 		}
 		for i := range rest {
-			next := append(append([]string{}, rest[:i]...), rest[i+1:]...)
-			perm(append(prefix, rest[i]), next)
+			perm(slices.Concat(prefix, rest[i:i+1]), slices.Concat(rest[:i], rest[i+1:]))
 		}
 	}
 	perm(nil, parts)
@@ -249,7 +251,7 @@ func DefaultRules() []Rule {
 		{
 			ID: "sql.update_where_true", Reason: ReasonSQLUnboundedUpdate, Level: High,
 			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";",
-			Pattern: `(?i)\bupdate` + sqlGap + sqlIdent + `\b` + sqlRest + `\bset\b` + sqlRest + `\bwhere` + sqlGap +
+			Pattern: `(?i)\bupdate` + sqlGap + sqlIdent + sqlRest + `\bset\b` + sqlRest + `\bwhere` + sqlGap +
 				`(?:1\s*=\s*1|true|'1'\s*=\s*'1')\s*(?:$|["')` + "`" + `]|\b(?:returning|order|limit)\b)`,
 		},
 		{

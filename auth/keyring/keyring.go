@@ -55,34 +55,42 @@ type Keyring struct {
 // Parse builds a Keyring from entries "v<N>:<standard base64 of 32 bytes>", N in 1..65535 and
 // unique. Error messages name the entry by position and never echo its content.
 func Parse(entries []string) (*Keyring, error) {
+	k, err := parse(entries)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return k, nil
+}
+
+func parse(entries []string) (*Keyring, error) {
 	if len(entries) == 0 {
-		return nil, errors.New("keyring: no keys")
+		return nil, errors.New("no keys")
 	}
 	k := &Keyring{keys: make([]key, 0, len(entries))}
 	raws := make(map[string]uint16, len(entries))
 	for i, e := range entries {
 		v, raw, err := parseEntry(strings.TrimSpace(e))
 		if err != nil {
-			return nil, fmt.Errorf("keyring: entry %d: %w", i+1, err)
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}
 		if slices.ContainsFunc(k.keys, func(x key) bool { return x.version == v }) {
-			return nil, fmt.Errorf("keyring: entry %d: duplicate version v%d", i+1, v)
+			return nil, fmt.Errorf("entry %d: duplicate version v%d", i+1, v)
 		}
 		// The same key under two versions is almost certainly a botched rotation (old key pasted
 		// as the new one), which would silently leave data under a key meant to be retired.
 		if prev, ok := raws[string(raw)]; ok {
-			return nil, fmt.Errorf("keyring: entry %d: v%d reuses the key of v%d", i+1, v, prev)
+			return nil, fmt.Errorf("entry %d: v%d reuses the key of v%d", i+1, v, prev)
 		}
 		raws[string(raw)] = v
 		block, err := aes.NewCipher(raw)
 		if err != nil {
-			return nil, fmt.Errorf("keyring: entry %d: %w", i+1, err)
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}
 		// Random-nonce GCM rather than NewGCM with our own nonce: it is the mode allowed in
 		// FIPS 140-3 "only" mode, and its output (nonce || ciphertext || tag) is our format anyway.
 		aead, err := cipher.NewGCMWithRandomNonce(block)
 		if err != nil {
-			return nil, fmt.Errorf("keyring: entry %d: %w", i+1, err)
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}
 		k.keys = append(k.keys, key{version: v, aead: aead})
 	}
@@ -109,7 +117,7 @@ func parseEntry(e string) (uint16, []byte, error) {
 	if n > 65535 {
 		return 0, nil, errors.New("version must be v1..v65535")
 	}
-	// Neither the input nor the decoder's error goes into the message: both could carry key bytes.
+	// The message names the version only: any part of enc may be key material.
 	raw, err := base64.StdEncoding.Strict().DecodeString(enc)
 	if err != nil || len(enc) != base64.StdEncoding.EncodedLen(keySize) || len(raw) != keySize {
 		return 0, nil, fmt.Errorf("v%d: key must be standard base64 of exactly %d bytes", n, keySize)
@@ -125,14 +133,25 @@ func Generate() (string, error) {
 	return "v1:" + base64.StdEncoding.EncodeToString(raw), nil
 }
 
-// CurrentVersion is the version new ciphertexts are sealed under.
-func (k *Keyring) CurrentVersion() uint16 { return k.keys[len(k.keys)-1].version }
+// errEmpty guards the zero Keyring, which holds no key; Parse and LoadOrCreate never return one.
+var errEmpty = errors.New("keyring: no keys (use Parse or LoadOrCreate)")
+
+// CurrentVersion is the version new ciphertexts are sealed under (0 for a zero Keyring).
+func (k *Keyring) CurrentVersion() uint16 {
+	if len(k.keys) == 0 {
+		return 0
+	}
+	return k.keys[len(k.keys)-1].version
+}
 
 // Seal encrypts plaintext under the current key: version (2 bytes, big-endian) || 12-byte random
 // nonce || ciphertext+tag. aad must identify the row the result is stored in (for example
 // "handoff.payload|<org id>|<handoff id>") so that it cannot be replayed into another row; the
 // same aad is needed to Open. Each key must seal fewer than 2^32 messages (random nonces): rotate well before.
 func (k *Keyring) Seal(plaintext, aad []byte) ([]byte, error) {
+	if len(k.keys) == 0 {
+		return nil, errEmpty
+	}
 	cur := k.keys[len(k.keys)-1]
 	out := make([]byte, versionSize, versionSize+nonceSize+len(plaintext)+tagSize)
 	binary.BigEndian.PutUint16(out, cur.version)
@@ -197,9 +216,9 @@ func load(path string) (*Keyring, error) {
 	if len(data) > maxFileSize {
 		return nil, fmt.Errorf("keyring: %s is larger than %d bytes", path, maxFileSize)
 	}
-	k, err := Parse(fileEntries(data))
+	k, err := parse(fileEntries(data))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("keyring: %s: %w", path, err)
 	}
 	return k, nil
 }

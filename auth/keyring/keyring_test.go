@@ -525,3 +525,18 @@ func BenchmarkOpen4K(b *testing.B) {
 		}
 	}
 }
+
+func TestZeroKeyring(t *testing.T) {
+	t.Parallel()
+	var k Keyring
+	if k.CurrentVersion() != 0 {
+		t.Error("zero Keyring has a current version")
+	}
+	if _, err := k.Seal([]byte("x"), nil); err == nil {
+		t.Error("zero Keyring sealed")
+	}
+	ct, _ := mustParse(t, fixedEntry(1)).Seal([]byte("x"), nil)
+	if _, err := k.Open(ct, nil); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("zero Keyring Open = %v, want ErrUnknownKey", err)
+	}
+}

@@ -1,0 +1,189 @@
+// Package app wires Ony's parts from a configuration — store, coordination, keyring, services, HTTP
+// server and job workers — and tears them down in order. `ony serve` and the end-to-end tests share it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/ony-ai/ony/auth/keyring"
+	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/risk"
+	"github.com/ony-ai/ony/server"
+	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/store/postgres"
+	"github.com/ony-ai/ony/store/sqlite"
+)
+
+// NewLogger builds the process logger from configuration.
+func NewLogger(w io.Writer, c config.Log) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// OpenStore opens (and migrates) the configured database: PostgreSQL when a URL is set, otherwise the
+// SQLite file in the data directory.
+func OpenStore(ctx context.Context, c *config.Config, logger *slog.Logger) (store.Store, error) {
+	if u := c.Database.URL.Value(); u != "" {
+		return postgres.Open(ctx, u, c.Database.MaxOpenConns, logger)
+	}
+	return sqlite.Open(ctx, filepath.Join(c.DataDir, sqlite.FileName), logger)
+}
+
+// OpenCoord connects to Redis when configured, otherwise keeps coordination in memory.
+func OpenCoord(ctx context.Context, c *config.Config, logger *slog.Logger) (coord.Coord, error) {
+	if u := c.Redis.URL.Value(); u != "" {
+		return coord.NewRedis(ctx, u, c.Redis.Prefix, logger)
+	}
+	return coord.NewMemory(nil), nil
+}
+
+// App is a running Ony instance.
+type App struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	Store    store.Store
+	Coord    coord.Coord
+	Keyring  *keyring.Keyring
+	Handoffs *handoff.Service
+	Server   *server.Server
+
+	http *http.Server
+}
+
+// Options are test seams; the zero value is production.
+type Options struct {
+	Clock      func() time.Time
+	HTTPClient *http.Client // for outgoing callbacks
+}
+
+// New opens everything the configuration names. Close releases it.
+func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) (_ *App, err error) {
+	a := &App{Config: c, Log: logger}
+	defer func() {
+		if err != nil {
+			a.closeResources()
+		}
+	}()
+	if a.Store, err = OpenStore(ctx, c, logger); err != nil {
+		return nil, err
+	}
+	if a.Keyring, err = keyring.LoadOrCreate(c.DataDir, secretValues(c.Keyring.Keys)); err != nil {
+		return nil, err
+	}
+	if a.Coord, err = OpenCoord(ctx, c, logger); err != nil {
+		return nil, err
+	}
+	a.Handoffs = handoff.NewService(handoff.Deps{
+		Store: a.Store, Risk: risk.Default(), Keyring: a.Keyring, Coord: a.Coord, Logger: logger,
+		Clock: o.Clock, HTTPClient: o.HTTPClient,
+	}, handoff.Config{
+		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),
+		MaxPayloadBytes:  int(c.Handoffs.MaxPayloadBytes),
+		PublicURL:        strings.TrimRight(c.PublicURL, "/"),
+		CallbackTimeout:  time.Duration(c.Callbacks.Timeout),
+		CallbackAttempts: c.Callbacks.MaxAttempts,
+	})
+	a.Server = server.New(a.Handoffs, a.Store, a.Coord, logger, server.Config{
+		PublicURL:       strings.TrimRight(c.PublicURL, "/"),
+		MaxPayloadBytes: c.Handoffs.MaxPayloadBytes,
+		SessionTTL:      time.Duration(c.Auth.SessionTTL),
+		SecureCookies:   c.Auth.CookieSecure(c.PublicURL),
+		LoginPerAccount: int64(c.Auth.LoginAttemptsPerAccount),
+		LoginPerAddress: int64(c.Auth.LoginAttemptsPerAddress),
+		LoginWindow:     time.Duration(c.Auth.LoginWindow),
+	}, o.Clock)
+	return a, nil
+}
+
+func secretValues(ss []config.Secret) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.Value()
+	}
+	return out
+}
+
+// StartJobs starts the durable job workers.
+func (a *App) StartJobs(ctx context.Context) error {
+	w := river.NewWorkers()
+	a.Handoffs.RegisterWorkers(w)
+	return a.Store.StartJobs(ctx, w, store.JobsConfig{
+		PollInterval: time.Duration(a.Config.Jobs.PollInterval),
+		Workers:      a.Config.Jobs.Workers,
+		MaxAttempts:  a.Config.Callbacks.MaxAttempts,
+	})
+}
+
+// Serve accepts HTTP on l until ctx is done, then shuts down gracefully: long-polls answer at once,
+// in-flight requests finish, workers drain, and the store and coordination close.
+func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	a.http = &http.Server{
+		Handler:           a.Server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		// Long-polls last up to a minute; leave room to write the answer.
+		WriteTimeout: handoff.MaxWait + 30*time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- a.http.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(a.Config.ShutdownTimeout))
+	defer cancel()
+	a.Server.Drain()
+	err := a.http.Shutdown(shutdownCtx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.Log.Warn("http server", "err", err)
+	}
+	return errors.Join(err, a.Close(shutdownCtx))
+}
+
+// Close stops the workers and releases the store and coordination.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if a.Store != nil {
+		errs = append(errs, a.Store.StopJobs(ctx))
+	}
+	errs = append(errs, a.closeResources())
+	return errors.Join(errs...)
+}
+
+func (a *App) closeResources() error {
+	var errs []error
+	if a.Coord != nil {
+		errs = append(errs, a.Coord.Close())
+		a.Coord = nil
+	}
+	if a.Store != nil {
+		errs = append(errs, a.Store.Close())
+		a.Store = nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
+}

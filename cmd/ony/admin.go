@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ony-ai/ony/app"
+	"github.com/ony-ai/ony/org"
+	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/store"
+)
+
+func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageErr("usage: ony admin create-org | create-device (see ony help)")
+	}
+	switch args[0] {
+	case "create-org":
+		return cmdCreateOrg(ctx, args[1:], stdin, stdout, stderr)
+	case "create-device":
+		return cmdCreateDevice(ctx, args[1:], stdout, stderr)
+	}
+	return usageErr("unknown admin command %q", args[0])
+}
+
+func openForAdmin(ctx context.Context, cfgPath string, stderr io.Writer) (store.Store, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	return app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
+}
+
+// problemErr turns a caller-facing problem into a readable CLI line.
+func problemErr(err error) error {
+	if p, ok := problem.As(err); ok {
+		return &exitError{code: 1, msg: p.Message}
+	}
+	return err
+}
+
+func cmdCreateOrg(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("admin create-org", stderr)
+	name := fs.String("name", "", "organization name")
+	email := fs.String("admin-email", "", "first admin's email")
+	pwStdin := fs.Bool("password-stdin", false, "read the admin's password from stdin instead of generating one")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *name == "" || *email == "" {
+		return usageErr("--name and --admin-email are required")
+	}
+	var pw string
+	if *pwStdin {
+		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("read password: %w", err)
+		}
+		pw = strings.TrimRight(line, "\r\n")
+		if pw == "" {
+			return usageErr("--password-stdin: stdin was empty")
+		}
+	}
+	s, err := openForAdmin(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	o, err := org.Create(ctx, s, org.NewOrg{Name: *name, AdminEmail: *email, Password: pw}, time.Now())
+	if err != nil {
+		return problemErr(err)
+	}
+	if *asJSON {
+		out := map[string]string{"org_id": o.OrgID, "admin_email": o.AdminEmail}
+		if o.AdminPassword != "" {
+			out["admin_password"] = o.AdminPassword
+		}
+		return json.NewEncoder(stdout).Encode(out)
+	}
+	fmt.Fprintln(stdout, o.OrgID)
+	if o.AdminPassword != "" {
+		fmt.Fprintf(stderr, "admin %s one-time password (shown once): ", o.AdminEmail)
+		fmt.Fprintln(stdout, o.AdminPassword)
+	}
+	return nil
+}
+
+func cmdCreateDevice(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("admin create-device", stderr)
+	orgID := fs.String("org", "", "organization id")
+	name := fs.String("name", "", "device (agent) name")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *orgID == "" || *name == "" {
+		return usageErr("--org and --name are required")
+	}
+	s, err := openForAdmin(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	d, err := org.CreateDevice(ctx, s, *orgID, *name, time.Now())
+	if err != nil {
+		return problemErr(err)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]string{"device_id": d.DeviceID, "token": d.Token})
+	}
+	fmt.Fprintf(stderr, "device %s token (shown once):\n", d.DeviceID)
+	fmt.Fprintln(stdout, d.Token)
+	return nil
+}

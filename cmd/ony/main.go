@@ -1,0 +1,95 @@
+// Command ony is Ony's single binary: the server, its migrations and its admin tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ony-ai/ony/config"
+)
+
+const usage = `ony — a human in the loop for AI agents' risky actions
+
+usage:
+  ony serve        [--config FILE]   run the server (SQLite in ./ony-data unless configured)
+  ony migrate      [--config FILE]   apply database migrations and exit
+  ony config check [--config FILE]   print the effective configuration, secrets masked
+  ony admin create-org    --name NAME --admin-email EMAIL [--password-stdin] [--json]
+  ony admin create-device --org ORG_ID --name NAME [--json]
+
+Configuration comes from --config (or ONY_CONFIG) and ONY_* environment variables;
+see configs/ony.example.yaml.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries an exit code out of a subcommand.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stderr)
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			err = usageErr("usage: ony config check [--config FILE]")
+		} else {
+			err = cmdConfigCheck(args[2:], stdout)
+		}
+	case "admin":
+		err = cmdAdmin(ctx, args[1:], stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = usageErr("unknown command %q\n\n%s", args[0], usage)
+	}
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	var ce *config.Errors
+	switch {
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "configuration has %d problem(s):\n%s\n", len(ce.List), ce.Error())
+		return 2
+	case errors.As(err, &ee):
+		fmt.Fprintln(stderr, "ony:", ee.msg)
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "ony:", err)
+	return 1
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		path = os.Getenv("ONY_CONFIG")
+	}
+	return config.Load(path, os.LookupEnv)
+}

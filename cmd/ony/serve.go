@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/ony-ai/ony/app"
+	"github.com/ony-ai/ony/org"
+)
+
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", "", "configuration file (YAML)")
+	return fs, cfg
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("serve", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	logger := app.NewLogger(stderr, cfg.Log)
+	a, err := app.New(ctx, cfg, logger, app.Options{})
+	if err != nil {
+		return err
+	}
+	o, d, err := org.Bootstrap(ctx, a.Store, cfg.Bootstrap.OrgName, cfg.Bootstrap.AdminEmail, time.Now())
+	if err != nil {
+		a.Close(ctx)
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if o != nil {
+		// Printed to stdout, never logged: these secrets exist nowhere else.
+		fmt.Fprintf(stdout, `
+Ony created its first organization %q (%s).
+  Admin email:     %s
+  Admin password:  %s   (shown once)
+  Sign in:         POST %s/v1/auth/login
+  Agent token:     %s   (shown once; device %s)
+
+Try it:
+  curl -s -X POST %s/v1/handoffs -H 'Authorization: Bearer %s' \
+       -d '{"action":"shell.exec","title":"Clean build dir","payload":{"kind":"command","content":"rm -rf ./build"}}'
+
+`, cfg.Bootstrap.OrgName, o.OrgID, o.AdminEmail, o.AdminPassword, cfg.PublicURL, d.Token, d.DeviceID, cfg.PublicURL, d.Token)
+	}
+	if err := a.StartJobs(ctx); err != nil {
+		a.Close(ctx)
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		a.Close(ctx)
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	logger.Info("ony listening", "addr", l.Addr().String(), "public_url", cfg.PublicURL, "database", a.Store.Dialect(),
+		"coordination", coordKind(cfg.Redis.URL.Value()))
+	return a.Serve(ctx, l)
+}
+
+func coordKind(redisURL string) string {
+	if redisURL == "" {
+		return "memory"
+	}
+	return "redis"
+}
+
+func cmdMigrate(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, cfgPath := newFlags("migrate", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	logger := app.NewLogger(stderr, cfg.Log)
+	s, err := app.OpenStore(ctx, cfg, logger) // opening migrates, under the lock
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Fprintf(stderr, "ony: %s database is up to date\n", s.Dialect())
+	return nil
+}
+
+func cmdConfigCheck(args []string, stdout io.Writer) error {
+	fs, cfgPath := newFlags("config check", io.Discard)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	b, err := cfg.Redacted()
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(b)
+	return err
+}

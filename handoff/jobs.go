@@ -1,0 +1,131 @@
+package handoff
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/store"
+)
+
+// ExpireArgs is the durable timer that ends an undecided handoff.
+type ExpireArgs struct {
+	OrgID     string `json:"org_id"`
+	HandoffID string `json:"handoff_id"`
+}
+
+// Kind implements river.JobArgs.
+func (ExpireArgs) Kind() string { return "handoff.expire" }
+
+// CallbackArgs is the durable delivery of a final state to the agent's callback_url.
+type CallbackArgs struct {
+	OrgID     string `json:"org_id"`
+	HandoffID string `json:"handoff_id"`
+}
+
+// Kind implements river.JobArgs.
+func (CallbackArgs) Kind() string { return "handoff.callback" }
+
+// RegisterWorkers adds the service's job workers.
+func (s *Service) RegisterWorkers(w *river.Workers) {
+	river.AddWorker(w, &expireWorker{s: s})
+	river.AddWorker(w, &callbackWorker{s: s})
+}
+
+type expireWorker struct {
+	river.WorkerDefaults[ExpireArgs]
+	s *Service
+}
+
+func (w *expireWorker) Work(ctx context.Context, job *river.Job[ExpireArgs]) error {
+	_, err := w.s.Expire(ctx, job.Args.OrgID, job.Args.HandoffID)
+	switch {
+	case errors.Is(err, errNotDue):
+		// This worker's clock is behind the one that scheduled it; try again shortly.
+		return river.JobSnooze(time.Second)
+	case isNotFound(err):
+		return nil // the organization or handoff was erased
+	}
+	return err
+}
+
+type callbackWorker struct {
+	river.WorkerDefaults[CallbackArgs]
+	s *Service
+}
+
+// NextRetry backs off exponentially from 2 s to at most 15 min, with jitter so a recovering agent is
+// not hit by every retry at once.
+func (w *callbackWorker) NextRetry(job *river.Job[CallbackArgs]) time.Time {
+	d := min(2*time.Second<<min(job.Attempt, 20), 15*time.Minute)
+	return time.Now().Add(d/2 + rand.N(d/2))
+}
+
+func (w *callbackWorker) Work(ctx context.Context, job *river.Job[CallbackArgs]) error {
+	s := w.s
+	var h store.Handoff
+	var dev store.Device
+	err := s.store.InOrg(ctx, job.Args.OrgID, func(tx store.OrgTx) error {
+		var err error
+		if h, err = tx.HandoffByID(ctx, job.Args.HandoffID); err != nil {
+			return err
+		}
+		dev, err = tx.DeviceByID(ctx, h.DeviceID)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if h.CallbackURL == "" || !h.Status.Final() {
+		return nil
+	}
+	body, err := json.Marshal(NewView(h, s.cfg.PublicURL))
+	if err != nil {
+		return err
+	}
+	// The id is stable across retries so the agent can deduplicate.
+	id := "msg_" + h.ID + "_" + string(h.Status)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.CallbackURL, bytes.NewReader(body))
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("callback: bad URL"))
+	}
+	now := s.now()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ony-callback/1")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", fmt.Sprint(now.Unix()))
+	req.Header.Set("webhook-signature", auth.SignWebhook(dev.CallbackKey, id, now, body))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// The error names the host, never the path or query, which could carry the agent's secrets.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("callback to %s: %w", req.URL.Host, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("callback to %s: status %d", req.URL.Host, resp.StatusCode)
+	}
+	s.log.InfoContext(ctx, "callback delivered", "handoff", h.ID, "status", h.Status, "attempt", job.Attempt)
+	return nil
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || isProblemCode(err, "handoff_not_found")
+}

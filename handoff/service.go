@@ -1,0 +1,447 @@
+package handoff
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/ony-ai/ony/auth/keyring"
+	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/risk"
+	"github.com/ony-ai/ony/store"
+)
+
+// Config tunes the service.
+type Config struct {
+	DefaultTimeout  time.Duration
+	MaxPayloadBytes int
+	// PublicURL is where people reach this instance; console links are built on it.
+	PublicURL string
+	// CallbackTimeout bounds one callback POST; CallbackAttempts bounds retries.
+	CallbackTimeout  time.Duration
+	CallbackAttempts int
+	// WaitRecheck is how often a waiter re-reads the database even without a notification, in case a
+	// notification was lost (a replica crashed between commit and publish).
+	WaitRecheck time.Duration
+}
+
+// Service creates, decides, cancels and expires handoffs.
+type Service struct {
+	store  store.Store
+	risk   *risk.Engine
+	keys   *keyring.Keyring
+	coord  coord.Coord
+	log    *slog.Logger
+	cfg    Config
+	now    func() time.Time
+	client *http.Client
+}
+
+// Deps are what the service is built from.
+type Deps struct {
+	Store   store.Store
+	Risk    *risk.Engine
+	Keyring *keyring.Keyring
+	Coord   coord.Coord
+	Logger  *slog.Logger
+	// Clock and HTTPClient are injectable for tests; nil means time.Now and a client with CallbackTimeout.
+	Clock      func() time.Time
+	HTTPClient *http.Client
+}
+
+// NewService wires a service.
+func NewService(d Deps, cfg Config) *Service {
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = time.Hour
+	}
+	if cfg.MaxPayloadBytes <= 0 {
+		cfg.MaxPayloadBytes = 1 << 20
+	}
+	if cfg.CallbackTimeout <= 0 {
+		cfg.CallbackTimeout = 10 * time.Second
+	}
+	if cfg.CallbackAttempts <= 0 {
+		cfg.CallbackAttempts = 12
+	}
+	if cfg.WaitRecheck <= 0 {
+		cfg.WaitRecheck = 2 * time.Second
+	}
+	s := &Service{store: d.Store, risk: d.Risk, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.client == nil {
+		s.client = &http.Client{Timeout: cfg.CallbackTimeout}
+	}
+	return s
+}
+
+// Actor is who is acting: a person (session) or an agent (device token).
+type Actor struct {
+	OrgID string
+	Kind  store.ActorKind
+	ID    string
+	Name  string
+	Role  store.Role // people only
+}
+
+// Created is the result of Create.
+type Created struct {
+	Handoff store.Handoff
+	// Replayed is true when an Idempotency-Key returned an earlier handoff.
+	Replayed bool
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Create records a new handoff from an agent. idemKey may be empty.
+func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idemKey string) (Created, error) {
+	if dev.Kind != store.ActorDevice {
+		return Created{}, problem.New(problem.Forbidden, "agents_only", "only agents (device tokens) create handoffs")
+	}
+	if len(idemKey) > MaxIdemKeyLen {
+		return Created{}, invalid("invalid_idempotency_key", "Idempotency-Key is at most %d characters", MaxIdemKeyLen)
+	}
+	if err := req.normalize(s.cfg.MaxPayloadBytes); err != nil {
+		return Created{}, err
+	}
+	fp := req.fingerprint()
+	// Risk comes from what the server sees; nothing the agent claims about risk reaches this call.
+	in := risk.Input{Action: req.Action, Labels: req.Labels}
+	if req.Payload != nil {
+		in.PayloadKind, in.Payload = req.Payload.Kind, req.Payload.Content
+	}
+	assessed := s.risk.Derive(in)
+
+	var out Created
+	err := s.store.InOrg(ctx, dev.OrgID, func(tx store.OrgTx) error {
+		if idemKey != "" {
+			h, found, err := replay(ctx, tx, dev.ID, idemKey, fp)
+			if err != nil || found {
+				out = Created{Handoff: h, Replayed: found}
+				return err
+			}
+		}
+		org, err := tx.Org(ctx)
+		if err != nil {
+			return fmt.Errorf("handoff: load org: %w", err)
+		}
+		timeout := req.Timeout
+		if timeout == 0 {
+			timeout = min(s.cfg.DefaultTimeout, org.MaxTimeout)
+		}
+		if timeout > org.MaxTimeout {
+			return invalid("timeout_too_long", "timeout %s is over this organization's maximum of %s", timeout, org.MaxTimeout)
+		}
+		now := s.clock()
+		h := store.Handoff{
+			OrgID: dev.OrgID, ID: uuid.Must(uuid.NewV7()).String(), DeviceID: dev.ID,
+			Action: req.Action, Title: req.Title, Summary: req.Summary,
+			Risk: assessed.Level.String(), RiskReasons: reasonStrings(assessed.Reasons),
+			Options: req.Options, Labels: req.Labels, CallbackURL: req.CallbackURL,
+			Status: store.StatusPending, CreatedAt: now, ExpiresAt: now.Add(timeout),
+		}
+		if req.Payload != nil {
+			h.PayloadKind, h.PayloadSize = req.Payload.Kind, len(req.Payload.Content)
+			h.PayloadSealed, err = s.keys.Seal([]byte(req.Payload.Content), payloadAAD(h.OrgID, h.ID))
+			if err != nil {
+				return fmt.Errorf("handoff: seal payload: %w", err)
+			}
+		}
+		if err := tx.InsertHandoff(ctx, h); err != nil {
+			return fmt.Errorf("handoff: insert: %w", err)
+		}
+		if idemKey != "" {
+			err := tx.PutIdempotencyRecord(ctx, store.Idempotency{DeviceID: dev.ID, Key: idemKey, RequestHash: fp, HandoffID: h.ID, CreatedAt: now})
+			if err != nil {
+				return fmt.Errorf("handoff: idempotency record: %w", err)
+			}
+		}
+		if err := tx.Enqueue(ctx, ExpireArgs{OrgID: h.OrgID, HandoffID: h.ID}, &river.InsertOpts{ScheduledAt: h.ExpiresAt}); err != nil {
+			return err
+		}
+		out = Created{Handoff: h}
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) && idemKey != "" {
+		// Two requests with one key raced; the other committed first. Answer as it did.
+		err = s.store.InOrg(ctx, dev.OrgID, func(tx store.OrgTx) error {
+			h, found, err := replay(ctx, tx, dev.ID, idemKey, fp)
+			if err == nil && !found {
+				err = fmt.Errorf("handoff: idempotency conflict without a record")
+			}
+			out = Created{Handoff: h, Replayed: true}
+			return err
+		})
+	}
+	if err != nil {
+		return Created{}, err
+	}
+	if !out.Replayed {
+		s.log.InfoContext(ctx, "handoff created", "org", dev.OrgID, "handoff", out.Handoff.ID, "action", out.Handoff.Action,
+			"risk", out.Handoff.Risk, "device", dev.ID)
+	}
+	return out, nil
+}
+
+func replay(ctx context.Context, tx store.OrgTx, deviceID, key string, fp []byte) (store.Handoff, bool, error) {
+	rec, err := tx.IdempotencyRecord(ctx, deviceID, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Handoff{}, false, nil
+	}
+	if err != nil {
+		return store.Handoff{}, false, err
+	}
+	if !bytes.Equal(rec.RequestHash, fp) {
+		return store.Handoff{}, false, problem.New(problem.Conflict, "idempotency_key_reused",
+			"this Idempotency-Key was used with a different request")
+	}
+	h, err := tx.HandoffByID(ctx, rec.HandoffID)
+	return h, err == nil, err
+}
+
+func reasonStrings(rs []risk.Reason) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// Get returns a handoff the actor may see: people see their org's, agents only their own.
+func (s *Service) Get(ctx context.Context, a Actor, id string) (store.Handoff, error) {
+	var h store.Handoff
+	err := s.store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
+		var err error
+		h, err = visible(ctx, tx, a, id)
+		return err
+	})
+	return h, err
+}
+
+func visible(ctx context.Context, tx store.OrgTx, a Actor, id string) (store.Handoff, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return store.Handoff{}, notFound()
+	}
+	h, err := tx.HandoffByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Kind == store.ActorDevice && h.DeviceID != a.ID) {
+		return store.Handoff{}, notFound()
+	}
+	return h, err
+}
+
+func notFound() error { return problem.New(problem.NotFound, "handoff_not_found", "no such handoff") }
+
+// List returns the org's handoffs, newest first. Agents see only their own.
+func (s *Service) List(ctx context.Context, a Actor, f store.HandoffFilter) ([]store.Handoff, error) {
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, invalid("invalid_status", "status must be pending, approved, denied, expired or cancelled")
+	}
+	if f.Limit < 0 || f.Limit > 500 {
+		return nil, invalid("invalid_limit", "limit is 1 to 500")
+	}
+	var out []store.Handoff
+	err := s.store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
+		hs, err := tx.ListHandoffs(ctx, f)
+		for _, h := range hs {
+			if a.Kind != store.ActorDevice || h.DeviceID == a.ID {
+				out = append(out, h)
+			}
+		}
+		return err
+	})
+	return out, err
+}
+
+// Decide records a person's answer. The first decision wins; a later one is refused with who won.
+func (s *Service) Decide(ctx context.Context, a Actor, id, optionID, comment, channel string) (store.Handoff, error) {
+	if a.Kind != store.ActorUser {
+		return store.Handoff{}, problem.New(problem.Forbidden, "people_only", "only people decide handoffs; an agent cannot approve its own request")
+	}
+	if !a.Role.CanDecide() {
+		return store.Handoff{}, problem.New(problem.Forbidden, "role_cannot_decide", "your role (%s) can view handoffs but not decide them", a.Role)
+	}
+	if len(comment) > 2000 || hasControl(comment, true) {
+		return store.Handoff{}, invalid("invalid_comment", "comment is at most 2000 characters without control characters")
+	}
+	return s.finish(ctx, a.OrgID, id, func(h store.Handoff) (store.Status, store.Decision, error) {
+		opt, ok := findOption(h.Options, optionID)
+		if !ok {
+			return "", store.Decision{}, invalid("unknown_option", "option %q is not one of this handoff's options", optionID)
+		}
+		st := store.StatusDenied
+		if opt.Approves {
+			st = store.StatusApproved
+		}
+		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: a.ID, ByName: a.Name, Channel: channel, Comment: comment}, nil
+	}, a)
+}
+
+// Cancel withdraws a pending handoff: by the agent that asked, or by a person who may decide.
+func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (store.Handoff, error) {
+	if a.Kind == store.ActorUser && !a.Role.CanDecide() {
+		return store.Handoff{}, problem.New(problem.Forbidden, "role_cannot_decide", "your role (%s) cannot cancel handoffs", a.Role)
+	}
+	if len(reason) > 2000 || hasControl(reason, true) {
+		return store.Handoff{}, invalid("invalid_reason", "reason is at most 2000 characters without control characters")
+	}
+	return s.finish(ctx, a.OrgID, id, func(store.Handoff) (store.Status, store.Decision, error) {
+		return store.StatusCancelled, store.Decision{ByKind: a.Kind, ByID: a.ID, ByName: a.Name, Channel: "api", Comment: reason}, nil
+	}, a)
+}
+
+// Expire ends a handoff nobody decided in time. It is a no-op when the handoff is already final or
+// not yet due (a job that runs early, e.g. after a clock step, must not expire it).
+func (s *Service) Expire(ctx context.Context, orgID, id string) (store.Handoff, error) {
+	system := Actor{OrgID: orgID, Kind: store.ActorSystem, ID: "expiry"}
+	h, err := s.finish(ctx, orgID, id, func(h store.Handoff) (store.Status, store.Decision, error) {
+		if s.clock().Before(h.ExpiresAt) {
+			return "", store.Decision{}, errNotDue
+		}
+		return store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: "expiry", Channel: "system"}, nil
+	}, system)
+	var p *problem.Error
+	if errors.As(err, &p) && p.Code == "already_final" {
+		return h, nil
+	}
+	return h, err
+}
+
+var errNotDue = errors.New("handoff: not yet due")
+
+// finish moves a pending handoff to a final state in one transaction with its callback job, then
+// wakes every waiter on every replica.
+func (s *Service) finish(ctx context.Context, orgID, id string, decide func(store.Handoff) (store.Status, store.Decision, error), a Actor) (store.Handoff, error) {
+	var out store.Handoff
+	err := s.store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		h, err := visible(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		if h.Status.Final() {
+			out = h
+			return alreadyFinal(h)
+		}
+		st, d, err := decide(h)
+		if err != nil {
+			return err
+		}
+		d.DecidedAt = s.clock()
+		won, err := tx.FinishHandoff(ctx, h.ID, st, d)
+		if err != nil {
+			return fmt.Errorf("handoff: finish: %w", err)
+		}
+		if !won {
+			// Someone else's decision committed between our read and our write.
+			if out, err = tx.HandoffByID(ctx, h.ID); err != nil {
+				return err
+			}
+			return alreadyFinal(out)
+		}
+		h.Status, h.Decision = st, &d
+		out = h
+		if h.CallbackURL != "" {
+			if err := tx.Enqueue(ctx, CallbackArgs{OrgID: orgID, HandoffID: h.ID}, &river.InsertOpts{MaxAttempts: s.cfg.CallbackAttempts}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
+	s.log.InfoContext(ctx, "handoff finished", "org", orgID, "handoff", id, "status", out.Status,
+		"by_kind", out.Decision.ByKind, "by", out.Decision.ByID, "channel", out.Decision.Channel)
+	if err := s.coord.Publish(ctx, Topic(orgID, id)); err != nil {
+		// Waiters re-read on their own every WaitRecheck; a lost wake-up only delays them.
+		s.log.WarnContext(ctx, "publish decision failed", "handoff", id, "err", err)
+	}
+	return out, nil
+}
+
+func alreadyFinal(h store.Handoff) error {
+	p := problem.New(problem.Conflict, "already_final", "this handoff is already %s", h.Status)
+	if d := h.Decision; d != nil {
+		p.Details = map[string]any{"status": h.Status, "decision": NewDecisionView(h)}
+		if d.ByKind == store.ActorUser {
+			p.Message = fmt.Sprintf("this handoff was already %s by %s via %s", h.Status, d.ByName, d.Channel)
+		}
+	}
+	return p
+}
+
+func findOption(opts []store.Option, id string) (store.Option, bool) {
+	for _, o := range opts {
+		if o.ID == id {
+			return o, true
+		}
+	}
+	return store.Option{}, false
+}
+
+// Topic is the coordination topic that wakes waiters of one handoff.
+func Topic(orgID, id string) string { return "handoff:" + orgID + ":" + id }
+
+// MaxWait bounds one long-poll.
+const MaxWait = 60 * time.Second
+
+// Wait returns as soon as the handoff is final, or its current state when timeout passes or drain is
+// closed (the server is shutting down). It subscribes before reading, so no decision slips between.
+func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Duration, drain <-chan struct{}) (store.Handoff, error) {
+	if timeout <= 0 || timeout > MaxWait {
+		return store.Handoff{}, invalid("invalid_timeout", "wait timeout is between 1s and %s", MaxWait)
+	}
+	events, cancel, err := s.coord.Subscribe(ctx, Topic(a.OrgID, id))
+	if err != nil {
+		return store.Handoff{}, fmt.Errorf("handoff: subscribe: %w", err)
+	}
+	defer cancel()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	recheck := time.NewTicker(s.cfg.WaitRecheck)
+	defer recheck.Stop()
+	for {
+		h, err := s.Get(ctx, a, id)
+		if err != nil || h.Status.Final() {
+			return h, err
+		}
+		select {
+		case _, ok := <-events:
+			if !ok {
+				events = nil // coordination closed; fall back to rechecks
+			}
+		case <-recheck.C:
+		case <-deadline.C:
+			return h, nil
+		case <-drain:
+			return h, nil
+		case <-ctx.Done():
+			return h, ctx.Err()
+		}
+	}
+}
+
+// Payload opens a handoff's sealed payload, for the authenticated console only.
+func (s *Service) Payload(h store.Handoff) (Payload, error) {
+	if h.PayloadSealed == nil {
+		return Payload{}, nil
+	}
+	b, err := s.keys.Open(h.PayloadSealed, payloadAAD(h.OrgID, h.ID))
+	if err != nil {
+		return Payload{}, fmt.Errorf("handoff: open payload: %w", err)
+	}
+	return Payload{Kind: h.PayloadKind, Content: string(b)}, nil
+}
+
+func isProblemCode(err error, code string) bool {
+	p, ok := problem.As(err)
+	return ok && p.Code == code
+}

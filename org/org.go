@@ -1,0 +1,160 @@
+// Package org creates organizations, their first admin and their agent devices: the provisioning that
+// `ony serve` does on an empty database and `ony admin` does on demand.
+package org
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/store"
+)
+
+// NewOrg is what creating an organization needs. Password empty means generate one.
+type NewOrg struct {
+	Name       string
+	AdminEmail string
+	AdminName  string
+	Password   string
+	MaxTimeout time.Duration
+}
+
+// CreatedOrg carries the one-time secrets; they are not stored in the clear anywhere.
+type CreatedOrg struct {
+	OrgID         string
+	AdminID       string
+	AdminEmail    string
+	AdminPassword string // set only when generated
+}
+
+// NormalizeEmail lower-cases and checks an address.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 254 {
+		return "", problem.New(problem.Invalid, "invalid_email", "%q is not an email address", s)
+	}
+	return s, nil
+}
+
+// Create makes an organization and its first admin in one transaction each (the org must exist
+// before a transaction can be scoped to it); a failure removes nothing but leaves no admin-less org
+// visible to login, since login goes by user.
+func Create(ctx context.Context, s store.Store, n NewOrg, now time.Time) (CreatedOrg, error) {
+	name := strings.TrimSpace(n.Name)
+	if name == "" || utf8.RuneCountInString(name) > 100 {
+		return CreatedOrg{}, problem.New(problem.Invalid, "invalid_name", "organization name is 1 to 100 characters")
+	}
+	email, err := NormalizeEmail(n.AdminEmail)
+	if err != nil {
+		return CreatedOrg{}, err
+	}
+	out := CreatedOrg{OrgID: uuid.NewString(), AdminID: uuid.NewString(), AdminEmail: email}
+	pw := n.Password
+	if pw == "" {
+		if pw, err = auth.GeneratePassword(); err != nil {
+			return CreatedOrg{}, err
+		}
+		out.AdminPassword = pw
+	} else if err := auth.CheckPasswordPolicy(pw); err != nil {
+		return CreatedOrg{}, problem.New(problem.Invalid, "weak_password", "%s", err.Error())
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return CreatedOrg{}, err
+	}
+	maxT := n.MaxTimeout
+	if maxT <= 0 {
+		maxT = 24 * time.Hour
+	}
+	now = now.UTC()
+	err = s.InSystem(ctx, func(tx store.SystemTx) error {
+		if _, err := tx.UserByEmail(ctx, email); err == nil {
+			return problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return tx.CreateOrg(ctx, store.Org{ID: out.OrgID, Name: name, MaxTimeout: maxT, CreatedAt: now})
+	})
+	if err != nil {
+		return CreatedOrg{}, fmt.Errorf("create org: %w", err)
+	}
+	adminName := strings.TrimSpace(n.AdminName)
+	if adminName == "" {
+		adminName = strings.SplitN(email, "@", 2)[0]
+	}
+	err = s.InOrg(ctx, out.OrgID, func(tx store.OrgTx) error {
+		return tx.CreateUser(ctx, store.User{ID: out.AdminID, Email: email, Name: adminName, PasswordHash: hash,
+			Role: store.RoleAdmin, Timezone: "UTC", Active: true, CreatedAt: now})
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return CreatedOrg{}, problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
+	}
+	if err != nil {
+		return CreatedOrg{}, fmt.Errorf("create admin: %w", err)
+	}
+	return out, nil
+}
+
+// CreatedDevice carries the device token, shown once.
+type CreatedDevice struct {
+	DeviceID string
+	Token    string
+}
+
+// CreateDevice issues an agent token for orgID.
+func CreateDevice(ctx context.Context, s store.Store, orgID, name string, now time.Time) (CreatedDevice, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 100 {
+		return CreatedDevice{}, problem.New(problem.Invalid, "invalid_name", "device name is 1 to 100 characters")
+	}
+	if _, err := uuid.Parse(orgID); err != nil {
+		return CreatedDevice{}, problem.New(problem.NotFound, "org_not_found", "no such organization")
+	}
+	tok, err := auth.NewToken(auth.DeviceTokenPrefix)
+	if err != nil {
+		return CreatedDevice{}, err
+	}
+	d := store.Device{ID: uuid.NewString(), Name: name, TokenHash: tok.Hash, CallbackKey: auth.CallbackKey(tok.Plain), CreatedAt: now.UTC()}
+	err = s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		if _, err := tx.Org(ctx); errors.Is(err, store.ErrNotFound) {
+			return problem.New(problem.NotFound, "org_not_found", "no such organization")
+		} else if err != nil {
+			return err
+		}
+		return tx.CreateDevice(ctx, d)
+	})
+	if err != nil {
+		return CreatedDevice{}, err
+	}
+	return CreatedDevice{DeviceID: d.ID, Token: tok.Plain}, nil
+}
+
+// Bootstrap creates the first organization, admin and device when the database has none. It reports
+// nil when there was already an organization: the one-time secrets are printed only once.
+func Bootstrap(ctx context.Context, s store.Store, name, email string, now time.Time) (*CreatedOrg, *CreatedDevice, error) {
+	var n int
+	if err := s.InSystem(ctx, func(tx store.SystemTx) (err error) { n, err = tx.CountOrgs(ctx); return err }); err != nil {
+		return nil, nil, err
+	}
+	if n > 0 {
+		return nil, nil, nil
+	}
+	o, err := Create(ctx, s, NewOrg{Name: name, AdminEmail: email}, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := CreateDevice(ctx, s, o.OrgID, "first agent", now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &o, &d, nil
+}

@@ -1,0 +1,414 @@
+package risk
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// Engine applies a validated action table and rule table. It is immutable
+// after New, so one Engine may serve concurrent Derive calls.
+type Engine struct {
+	base  []ActionBase
+	rules []compiledRule
+}
+
+type compiledRule struct {
+	id       string
+	reason   Reason
+	level    Level
+	actions  []string
+	kinds    []string
+	keywords []string
+	re       *regexp.Regexp
+	unless   *regexp.Regexp
+	within   byte // 0: the whole payload is one piece
+	keys     []string
+	values   []string
+	label    bool
+}
+
+// defaultEngine is built once: compiling the table on every Default call
+// would be wasted work, and the Engine never changes afterwards.
+var defaultEngine = sync.OnceValue(func() *Engine {
+	e, err := New(DefaultRules())
+	if err != nil {
+		panic("risk: built-in rule table is invalid: " + err.Error())
+	}
+	return e
+})
+
+// Default returns the engine for the built-in tables.
+func Default() *Engine { return defaultEngine() }
+
+// New validates rules and returns an engine using them with the built-in
+// action table. The error lists every bad rule, not just the first.
+func New(rules []Rule) (*Engine, error) { return NewWithBase(DefaultBase(), rules) }
+
+// NewWithBase is New with a custom action table.
+func NewWithBase(base []ActionBase, rules []Rule) (*Engine, error) {
+	var errs []error
+	e := &Engine{}
+	for i, b := range base {
+		var problems []string
+		glob := normalize(b.Action)
+		if glob == "" {
+			problems = append(problems, "empty action")
+		}
+		if !b.Level.Valid() {
+			problems = append(problems, fmt.Sprintf("invalid level %d", int(b.Level)))
+		}
+		if b.Reason != "" && !KnownReason(b.Reason) {
+			problems = append(problems, fmt.Sprintf("unknown reason %q", b.Reason))
+		}
+		if len(problems) > 0 {
+			errs = append(errs, fmt.Errorf("risk: base %d %q: %s", i, b.Action, strings.Join(problems, "; ")))
+			continue
+		}
+		e.base = append(e.base, ActionBase{Action: glob, Level: b.Level, Reason: b.Reason})
+	}
+
+	firstAt := map[string]int{}
+	for i, r := range rules {
+		c, problems := compile(r)
+		if j, dup := firstAt[r.ID]; dup && r.ID != "" {
+			problems = append(problems, fmt.Sprintf("duplicate id (first at rule %d)", j))
+		} else {
+			firstAt[r.ID] = i
+		}
+		if len(problems) > 0 {
+			errs = append(errs, fmt.Errorf("risk: rule %d %q: %s", i, r.ID, strings.Join(problems, "; ")))
+			continue
+		}
+		e.rules = append(e.rules, c)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return e, nil
+}
+
+func compile(r Rule) (compiledRule, []string) {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	c := compiledRule{id: r.ID, reason: r.Reason, level: r.Level}
+	if strings.TrimSpace(r.ID) == "" {
+		bad("empty id")
+	}
+	if !KnownReason(r.Reason) {
+		bad("unknown reason %q", r.Reason)
+	}
+	if !r.Level.Valid() {
+		bad("invalid level %d", int(r.Level))
+	}
+	if len(r.Actions) == 0 {
+		bad(`no actions (use "*" for every action)`)
+	}
+	for _, a := range r.Actions {
+		if g := normalize(a); g == "" {
+			bad("empty action glob")
+		} else {
+			c.actions = append(c.actions, g)
+		}
+	}
+	for _, k := range r.Kinds {
+		if k := normalize(k); !knownKind(k) {
+			bad("unknown payload kind %q", k)
+		} else {
+			c.kinds = append(c.kinds, k)
+		}
+	}
+
+	switch {
+	case r.Within == "":
+	case len(r.Within) != 1 || !isSeparator(r.Within[0]):
+		bad("within %q must be one ASCII punctuation or space character", r.Within)
+	default:
+		c.within = r.Within[0]
+	}
+	for _, k := range r.Keywords {
+		k = strings.ToLower(k)
+		switch {
+		case k == "":
+			bad("empty keyword")
+		case !isASCII(k):
+			// The prefilter folds ASCII only; a non-ASCII keyword could
+			// silently never match.
+			bad("keyword %q is not ASCII", k)
+		case c.within != 0 && strings.IndexByte(k, c.within) >= 0:
+			bad("keyword %q contains the within separator", k)
+		default:
+			c.keywords = append(c.keywords, k)
+		}
+	}
+
+	if r.Pattern == "" {
+		if len(r.Keywords) > 0 || r.Unless != "" || r.Within != "" {
+			bad("keywords, unless and within need a pattern")
+		}
+	} else if re, err := regexp.Compile(r.Pattern); err != nil {
+		bad("bad pattern: %v", err)
+	} else {
+		c.re = re
+	}
+	if r.Unless != "" {
+		if re, err := regexp.Compile(r.Unless); err != nil {
+			bad("bad unless: %v", err)
+		} else {
+			c.unless = re
+		}
+	}
+
+	if !r.Label.isZero() {
+		c.label = true
+		if len(r.Label.Keys) == 0 {
+			bad("label values without keys")
+		}
+		for _, k := range r.Label.Keys {
+			if k = normalize(k); k == "" {
+				bad("empty label key")
+			}
+			c.keys = append(c.keys, k)
+		}
+		for _, v := range r.Label.Values {
+			c.values = append(c.values, normalize(v))
+		}
+	}
+	return c, problems
+}
+
+// Derive assesses one handoff. It never fails: unknown actions and kinds
+// fall back to the safest reading rather than to an error.
+func (e *Engine) Derive(in Input) Assessment { return e.derive(in, true) }
+
+// derive can switch the keyword prefilter off so tests can check that it
+// only saves time and never changes a result.
+func (e *Engine) derive(in Input, prefilter bool) Assessment {
+	action := normalize(in.Action)
+	kind := normalize(in.PayloadKind)
+	if !knownKind(kind) {
+		// An unrecognised kind must not switch rules off; treat it as unsaid.
+		kind = ""
+	}
+
+	a := Assessment{Level: Low, Reasons: []Reason{}, Rules: []string{}}
+	raise := func(l Level, r Reason) {
+		a.Level = max(a.Level, l)
+		if r != "" && !slices.Contains(a.Reasons, r) {
+			a.Reasons = append(a.Reasons, r)
+		}
+	}
+	for _, b := range e.base {
+		if glob(b.Action, action) {
+			raise(b.Level, b.Reason)
+			break
+		}
+	}
+
+	var p *payload
+	for i := range e.rules {
+		r := &e.rules[i]
+		if !r.applies(action, kind) || (r.label && !r.labelMatch(in.Labels)) {
+			continue
+		}
+		if r.re != nil {
+			if p == nil {
+				p = prepare(in.Payload)
+			}
+			if !r.matchPayload(p, prefilter) {
+				continue
+			}
+		}
+		raise(r.level, r.reason)
+		a.Rules = append(a.Rules, r.id)
+	}
+	return a
+}
+
+func (r *compiledRule) applies(action, kind string) bool {
+	if len(r.kinds) > 0 && !slices.Contains(r.kinds, kind) {
+		return false
+	}
+	for _, g := range r.actions {
+		if glob(g, action) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *compiledRule) labelMatch(labels map[string]string) bool {
+	for k, v := range labels {
+		if !slices.ContainsFunc(r.keys, func(want string) bool { return strings.EqualFold(strings.TrimSpace(k), want) }) {
+			continue
+		}
+		if len(r.values) == 0 || slices.ContainsFunc(r.values, func(want string) bool { return strings.EqualFold(strings.TrimSpace(v), want) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// payload is the text the patterns see and its ASCII-lowered twin, byte for
+// byte aligned, which the keyword prefilter searches.
+type payload struct{ text, lower string }
+
+func prepare(s string) *payload {
+	// RE2's (?i) treats the Kelvin sign as k and the long s as s. Folding
+	// them first means a case-insensitive match always shows up in the
+	// ASCII-lowered copy, so the prefilter never hides a match.
+	if strings.Contains(s, "\u212a") {
+		s = strings.ReplaceAll(s, "\u212a", "k")
+	}
+	if strings.Contains(s, "\u017f") {
+		s = strings.ReplaceAll(s, "\u017f", "s")
+	}
+	return &payload{text: s, lower: asciiLower(s)}
+}
+
+func (r *compiledRule) matchPayload(p *payload, prefilter bool) bool {
+	switch {
+	case !prefilter || len(r.keywords) == 0:
+		return r.matchPieces(p.text)
+	case r.within == 0:
+		return slices.ContainsFunc(r.keywords, func(k string) bool { return strings.Contains(p.lower, k) }) &&
+			r.matchSpan(p.text)
+	default:
+		return r.matchKeywordPieces(p)
+	}
+}
+
+// matchPieces is the plain definition of Within: try every piece.
+func (r *compiledRule) matchPieces(text string) bool {
+	if r.within == 0 {
+		return r.matchSpan(text)
+	}
+	for {
+		i := strings.IndexByte(text, r.within)
+		if i < 0 {
+			return r.matchSpan(text)
+		}
+		if r.matchSpan(text[:i]) {
+			return true
+		}
+		text = text[i+1:]
+	}
+}
+
+// matchKeywordPieces tries only the pieces that hold a keyword. Each
+// keyword's next occurrence is remembered, so the payload is scanned once
+// per keyword however many pieces there are.
+func (r *compiledRule) matchKeywordPieces(p *payload) bool {
+	var buf [8]int
+	next := buf[:0]
+	for range r.keywords {
+		next = append(next, -2) // not searched yet
+	}
+	for pos := 0; pos <= len(p.text); {
+		hit := -1
+		for i, k := range r.keywords {
+			if next[i] != -1 && next[i] < pos {
+				if j := strings.Index(p.lower[pos:], k); j < 0 {
+					next[i] = -1
+				} else {
+					next[i] = pos + j
+				}
+			}
+			if next[i] >= 0 && (hit < 0 || next[i] < hit) {
+				hit = next[i]
+			}
+		}
+		if hit < 0 {
+			return false
+		}
+		start, end := pos, len(p.text)
+		if i := strings.LastIndexByte(p.text[pos:hit], r.within); i >= 0 {
+			start = pos + i + 1
+		}
+		if i := strings.IndexByte(p.text[hit:], r.within); i >= 0 {
+			end = hit + i
+		}
+		if r.matchSpan(p.text[start:end]) {
+			return true
+		}
+		pos = end + 1
+	}
+	return false
+}
+
+func (r *compiledRule) matchSpan(s string) bool {
+	if r.unless == nil {
+		return r.re.MatchString(s)
+	}
+	for _, m := range r.re.FindAllStringIndex(s, -1) {
+		if !r.unless.MatchString(s[m[0]:m[1]]) {
+			return true
+		}
+	}
+	return false
+}
+
+// glob matches s against pattern, where '*' stands for any run of
+// characters, including dots. Only the last '*' is ever revisited, so the
+// cost is bounded by len(pattern)*len(s) on short action names.
+func glob(pattern, s string) bool {
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && pattern[p] == s[i]:
+			p++
+			i++
+		case star >= 0:
+			p, mark = star+1, mark+1
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+func normalize(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func isSeparator(b byte) bool {
+	return b < utf8.RuneSelf && !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9')
+}
+
+// asciiLower lowers A-Z only, so offsets in the result match the input.
+func asciiLower(s string) string {
+	i := 0
+	for i < len(s) && !('A' <= s[i] && s[i] <= 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
+}

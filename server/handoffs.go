@@ -1,0 +1,259 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/store"
+)
+
+// discarded accepts any JSON value and keeps none of it: the agent's risk claim lands here so that it
+// cannot be stored, echoed or used by construction.
+type discarded struct{}
+
+func (*discarded) UnmarshalJSON([]byte) error { return nil }
+
+// flexDuration accepts "90s"/"10m" or a number of seconds.
+type flexDuration time.Duration
+
+func (d *flexDuration) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return errors.New(`timeout must be a duration like "10m" or a number of seconds`)
+		}
+		*d = flexDuration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return errors.New(`timeout must be a duration like "10m" or a number of seconds`)
+	}
+	if secs < 0 || secs > 1e9 {
+		return errors.New("timeout is out of range")
+	}
+	*d = flexDuration(time.Duration(secs * float64(time.Second)))
+	return nil
+}
+
+type payloadBody struct {
+	Kind    string `json:"kind"`
+	Content string `json:"content"`
+}
+
+// CreateBody is the JSON an agent posts to create a handoff.
+type CreateBody struct {
+	Action      string            `json:"action"`
+	Title       string            `json:"title"`
+	Summary     string            `json:"summary"`
+	Options     []store.Option    `json:"options"`
+	Payload     *payloadBody      `json:"payload"`
+	Labels      map[string]string `json:"labels"`
+	CallbackURL string            `json:"callback_url"`
+	Timeout     flexDuration      `json:"timeout"`
+	Risk        discarded         `json:"risk"`
+}
+
+// Request converts the body to the service's request.
+func (b CreateBody) Request() handoff.CreateRequest {
+	req := handoff.CreateRequest{Action: b.Action, Title: b.Title, Summary: b.Summary, Options: b.Options,
+		Labels: b.Labels, CallbackURL: b.CallbackURL, Timeout: time.Duration(b.Timeout)}
+	if b.Payload != nil {
+		req.Payload = &handoff.Payload{Kind: b.Payload.Kind, Content: b.Payload.Content}
+	}
+	return req
+}
+
+// DecodeCreate parses a create request body strictly. It is the parser of untrusted agent input and
+// has its own fuzz target.
+func DecodeCreate(r io.Reader) (CreateBody, error) {
+	var b CreateBody
+	err := decodeStrict(r, &b)
+	return b, err
+}
+
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(err)
+	}
+	if dec.More() {
+		return problem.New(problem.Invalid, "invalid_json", "the body must be a single JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return problem.New(problem.Invalid, "invalid_json", "the body must be a single JSON object")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error by position and field, never by quoting the input.
+func jsonProblem(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return problem.New(problem.TooLarge, "body_too_large", "the request body is over %d bytes", tooBig.Limit)
+	case errors.As(err, &syn):
+		return problem.New(problem.Invalid, "invalid_json", "the body is not valid JSON (at byte %d)", syn.Offset)
+	case errors.As(err, &typ):
+		return problem.New(problem.Invalid, "invalid_json", "field %q has the wrong type (want %s)", typ.Field, typ.Type)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return problem.New(problem.Invalid, "invalid_json", "the body is empty or cut short")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if len(field) > 66 {
+			field = field[:64] + "…\""
+		}
+		return problem.New(problem.Invalid, "unknown_field", "unknown field %s", field)
+	}
+	msg := err.Error()
+	if len(msg) > 120 {
+		msg = msg[:120]
+	}
+	return problem.New(problem.Invalid, "invalid_json", "%s", strings.TrimPrefix(msg, "json: "))
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	return decodeStrict(http.MaxBytesReader(w, r.Body, limit), v)
+}
+
+func (s *Server) createHandoff(w http.ResponseWriter, r *http.Request) error {
+	// JSON escaping can grow the payload up to sixfold; allow headroom over the payload limit and let the
+	// service enforce the payload's own size exactly.
+	b, err := DecodeCreate(http.MaxBytesReader(w, r.Body, s.cfg.MaxPayloadBytes*6+64<<10))
+	if err != nil {
+		return err
+	}
+	res, err := s.handoffs.Create(r.Context(), actorFrom(r.Context()), b.Request(), r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	w.Header().Set("Location", "/v1/handoffs/"+res.Handoff.ID)
+	writeJSON(w, status, handoff.NewView(res.Handoff, s.cfg.PublicURL))
+	return nil
+}
+
+func (s *Server) getHandoff(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.handoffs.Get(r.Context(), actorFrom(r.Context()), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, handoff.NewView(h, s.cfg.PublicURL))
+	return nil
+}
+
+type listView struct {
+	Handoffs []handoff.View `json:"handoffs"`
+}
+
+func (s *Server) listHandoffs(w http.ResponseWriter, r *http.Request) error {
+	f := store.HandoffFilter{Status: store.Status(r.URL.Query().Get("status"))}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			return problem.New(problem.Invalid, "invalid_limit", "limit is 1 to 500")
+		}
+		f.Limit = n
+	}
+	hs, err := s.handoffs.List(r.Context(), actorFrom(r.Context()), f)
+	if err != nil {
+		return err
+	}
+	out := listView{Handoffs: make([]handoff.View, 0, len(hs))}
+	for _, h := range hs {
+		out.Handoffs = append(out.Handoffs, handoff.NewView(h, s.cfg.PublicURL))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// waitHandoff long-polls: it answers the moment the handoff is final, or with its pending state when
+// the timeout (default 30 s, at most 60 s) passes.
+func (s *Server) waitHandoff(w http.ResponseWriter, r *http.Request) error {
+	timeout := 30 * time.Second
+	if t := r.URL.Query().Get("timeout"); t != "" {
+		d, err := parseWaitTimeout(t)
+		if err != nil {
+			return err
+		}
+		timeout = min(d, handoff.MaxWait)
+	}
+	h, err := s.handoffs.Wait(r.Context(), actorFrom(r.Context()), r.PathValue("id"), timeout, s.drain)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, handoff.NewView(h, s.cfg.PublicURL))
+	return nil
+}
+
+func parseWaitTimeout(t string) (time.Duration, error) {
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		secs, err2 := strconv.Atoi(t)
+		if err2 != nil {
+			return 0, problem.New(problem.Invalid, "invalid_timeout", `timeout is a duration like "30s" or a number of seconds`)
+		}
+		d = time.Duration(secs) * time.Second
+	}
+	if d < time.Second {
+		return 0, problem.New(problem.Invalid, "invalid_timeout", "timeout is at least 1s")
+	}
+	return d, nil
+}
+
+type decideBody struct {
+	Option  string `json:"option"`
+	Comment string `json:"comment"`
+}
+
+func (s *Server) decideHandoff(w http.ResponseWriter, r *http.Request) error {
+	var b decideBody
+	if err := decodeJSON(w, r, &b, 16<<10); err != nil {
+		return err
+	}
+	if b.Option == "" {
+		return problem.New(problem.Invalid, "invalid_option", "option is required")
+	}
+	h, err := s.handoffs.Decide(r.Context(), actorFrom(r.Context()), r.PathValue("id"), b.Option, b.Comment, "api")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, handoff.NewView(h, s.cfg.PublicURL))
+	return nil
+}
+
+type cancelBody struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) cancelHandoff(w http.ResponseWriter, r *http.Request) error {
+	var b cancelBody
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &b, 16<<10); err != nil {
+			return err
+		}
+	}
+	h, err := s.handoffs.Cancel(r.Context(), actorFrom(r.Context()), r.PathValue("id"), b.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, handoff.NewView(h, s.cfg.PublicURL))
+	return nil
+}

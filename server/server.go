@@ -1,0 +1,179 @@
+// Package server is Ony's HTTP surface: the agent API and the people API under /v1, health checks,
+// and the middleware every request passes through.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/store"
+)
+
+// Config tunes the HTTP surface.
+type Config struct {
+	PublicURL       string
+	MaxPayloadBytes int64
+	SessionTTL      time.Duration
+	SecureCookies   bool
+	// Login attempts allowed per account and per client address in one window.
+	LoginPerAccount int64
+	LoginPerAddress int64
+	LoginWindow     time.Duration
+}
+
+// Server holds what the handlers need.
+type Server struct {
+	handoffs *handoff.Service
+	store    store.Store
+	coord    coord.Coord
+	log      *slog.Logger
+	cfg      Config
+	now      func() time.Time
+
+	drainOnce sync.Once
+	drain     chan struct{}
+}
+
+// New wires a server. clock may be nil (time.Now).
+func New(h *handoff.Service, s store.Store, c coord.Coord, logger *slog.Logger, cfg Config, clock func() time.Time) *Server {
+	if clock == nil {
+		clock = time.Now
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.LoginPerAccount <= 0 {
+		cfg.LoginPerAccount = 5
+	}
+	if cfg.LoginPerAddress <= 0 {
+		cfg.LoginPerAddress = 20
+	}
+	if cfg.LoginWindow <= 0 {
+		cfg.LoginWindow = 15 * time.Minute
+	}
+	if cfg.MaxPayloadBytes <= 0 {
+		cfg.MaxPayloadBytes = 1 << 20
+	}
+	return &Server{handoffs: h, store: s, coord: c, log: logger, cfg: cfg, now: clock, drain: make(chan struct{})}
+}
+
+// Drain makes in-flight long-polls return their current state at once; call it before http.Server.Shutdown.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.drain) }) }
+
+// Handler returns the routed, wrapped handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+
+	mux.Handle("POST /v1/auth/login", s.handle(s.login))
+	mux.Handle("POST /v1/auth/logout", s.handle(s.authed(s.logout)))
+	mux.Handle("GET /v1/auth/me", s.handle(s.authed(s.me)))
+
+	mux.Handle("POST /v1/handoffs", s.handle(s.authed(s.createHandoff)))
+	mux.Handle("GET /v1/handoffs", s.handle(s.authed(s.listHandoffs)))
+	mux.Handle("GET /v1/handoffs/{id}", s.handle(s.authed(s.getHandoff)))
+	mux.Handle("GET /v1/handoffs/{id}/wait", s.handle(s.authed(s.waitHandoff)))
+	mux.Handle("POST /v1/handoffs/{id}/cancel", s.handle(s.authed(s.cancelHandoff)))
+	mux.Handle("POST /v1/handoffs/{id}/decide", s.handle(s.authed(s.decideHandoff)))
+
+	return s.recoverer(s.logRequests(securityHeaders(jsonNotFound(mux))))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "coordination": "ok"}
+	status := http.StatusOK
+	if err := s.store.Ping(ctx); err != nil {
+		checks["database"], status = "unavailable", http.StatusServiceUnavailable
+		s.log.WarnContext(ctx, "readiness: database", "err", err)
+	}
+	if err := s.coord.Ping(ctx); err != nil {
+		checks["coordination"], status = "unavailable", http.StatusServiceUnavailable
+		s.log.WarnContext(ctx, "readiness: coordination", "err", err)
+	}
+	select {
+	case <-s.drain:
+		checks["server"], status = "draining", http.StatusServiceUnavailable
+	default:
+	}
+	writeJSON(w, status, checks)
+}
+
+// handlerFunc is a handler that returns its error for one mapper to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+var statusOf = map[problem.Kind]int{
+	problem.Invalid:      http.StatusBadRequest,
+	problem.Unauthorized: http.StatusUnauthorized,
+	problem.Forbidden:    http.StatusForbidden,
+	problem.NotFound:     http.StatusNotFound,
+	problem.Conflict:     http.StatusConflict,
+	problem.TooLarge:     http.StatusRequestEntityTooLarge,
+	problem.RateLimited:  http.StatusTooManyRequests,
+	problem.Unavailable:  http.StatusServiceUnavailable,
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+}
+
+// writeError is the one place errors become responses: typed problems keep their code and message;
+// anything else is logged and answered with a plain 500 that reveals nothing.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if p, ok := problem.As(err); ok {
+		status, known := statusOf[p.Kind]
+		if !known {
+			status = http.StatusInternalServerError
+		}
+		if p.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(p.RetryAfter.Seconds()+0.999)))
+		}
+		if p.Kind == problem.Unauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ony"`)
+		}
+		writeJSON(w, status, errorBody{errorDetail{Code: p.Code, Message: p.Message, Details: p.Details}})
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client went away
+	}
+	s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "err", err)
+	writeJSON(w, http.StatusInternalServerError, errorBody{errorDetail{Code: "internal_error", Message: "internal error"}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
