@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -54,7 +55,7 @@ func (l *loader) loadFile() {
 	l.decodeYAML(data)
 }
 
-var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLineErr = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
 
 // syntaxError turns the parser's "yaml: line N: ..." text into a position;
 // the parser reports no column, so the position is "file:N".
@@ -64,14 +65,7 @@ func (l *loader) syntaxError(err error) {
 		l.addAt(l.file+":"+m[1], "", "invalid YAML: %s", m[2])
 		return
 	}
-	l.addAt(l.file, "", "invalid YAML: %s", trimYAMLPrefix(msg))
-}
-
-func trimYAMLPrefix(s string) string {
-	if len(s) > 6 && s[:6] == "yaml: " {
-		return s[6:]
-	}
-	return s
+	l.addAt(l.file, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 }
 
 func (l *loader) decodeYAML(data []byte) {

@@ -110,7 +110,7 @@ func setString(v reflect.Value, kind leafKind, s string) error {
 		}
 		v.SetInt(int64(d))
 	case kindInt:
-		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, v.Type().Bits())
+		n, err := strconv.ParseInt(s, 10, v.Type().Bits())
 		if err != nil {
 			return fmt.Errorf("invalid integer %s", quoteShort(s))
 		}

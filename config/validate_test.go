@@ -167,7 +167,7 @@ func TestYAMLStructureErrors(t *testing.T) {
 		{"top level scalar", "hello\n", "", ":1:1", "the top level must be a mapping"},
 		{"duplicate key", "listen: a:1\nlog: {}\nlisten: b:2\n", "listen", ":3:1", "duplicate key (first set on line 1)"},
 		{"duplicate section", "log: {level: info}\nlog: {level: debug}\n", "log", ":2:1", "duplicate key"},
-		{"merge key", "base: &b {level: info}\n", "base", ":1:1", "unknown key"},
+		{"anchor on unknown key", "base: &b {level: info}\n", "base", ":1:1", "unknown key"},
 		{"merge key in section", "log:\n  <<: {level: info}\n", "log.<<", ":2:3", "merge keys (<<) are not supported"},
 		{"complex key", "? [a]\n: b\n", "", ":1:3", "keys must be plain names, got a list"},
 		{"syntax error", "log:\n  level: info\n   format: json\n", "", ":3", "invalid YAML: mapping values are not allowed in this context"},

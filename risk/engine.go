@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +26,8 @@ type compiledRule struct {
 	kinds    []string
 	keywords []string
 	re       *regexp.Regexp
-	unless   *regexp.Regexp
+	require  []*regexp.Regexp
+	unless   []*regexp.Regexp
 	within   byte // 0: the whole payload is one piece
 	keys     []string
 	values   []string
@@ -148,19 +150,29 @@ func compile(r Rule) (compiledRule, []string) {
 	}
 
 	if r.Pattern == "" {
-		if len(r.Keywords) > 0 || r.Unless != "" || r.Within != "" {
-			bad("keywords, unless and within need a pattern")
+		if len(r.Keywords) > 0 || len(r.Require) > 0 || len(r.Unless) > 0 || r.Within != "" {
+			bad("keywords, require, unless and within need a pattern")
 		}
 	} else if re, err := regexp.Compile(r.Pattern); err != nil {
 		bad("bad pattern: %v", err)
 	} else {
 		c.re = re
+		if len(c.keywords) > 0 && startsText(r.Pattern) {
+			bad(`pattern uses \A or a non-multiline ^, which keywords do not allow`)
+		}
 	}
-	if r.Unless != "" {
-		if re, err := regexp.Compile(r.Unless); err != nil {
+	for _, x := range r.Require {
+		if re, err := regexp.Compile(x); err != nil {
+			bad("bad require: %v", err)
+		} else {
+			c.require = append(c.require, re)
+		}
+	}
+	for _, x := range r.Unless {
+		if re, err := regexp.Compile(x); err != nil {
 			bad("bad unless: %v", err)
 		} else {
-			c.unless = re
+			c.unless = append(c.unless, re)
 		}
 	}
 
@@ -272,15 +284,10 @@ func prepare(s string) *payload {
 }
 
 func (r *compiledRule) matchPayload(p *payload, prefilter bool) bool {
-	switch {
-	case !prefilter || len(r.keywords) == 0:
+	if !prefilter || len(r.keywords) == 0 {
 		return r.matchPieces(p.text)
-	case r.within == 0:
-		return slices.ContainsFunc(r.keywords, func(k string) bool { return strings.Contains(p.lower, k) }) &&
-			r.matchSpan(p.text)
-	default:
-		return r.matchKeywordPieces(p)
 	}
+	return r.matchNearKeywords(p)
 }
 
 // matchPieces is the plain definition of Within: try every piece.
@@ -300,16 +307,20 @@ func (r *compiledRule) matchPieces(text string) bool {
 	}
 }
 
-// matchKeywordPieces tries only the pieces that hold a keyword. Each
-// keyword's next occurrence is remembered, so the payload is scanned once
-// per keyword however many pieces there are.
-func (r *compiledRule) matchKeywordPieces(p *payload) bool {
+// matchNearKeywords gives the same answer as matchPieces for less work. It
+// skips pieces without a keyword, and within a piece starts at the line of
+// the first keyword, since by the Keywords contract no match starts before
+// it. Starting at a line start keeps (?m)^ and \b seeing what they would
+// in the whole piece. Each keyword's next occurrence is remembered, so the
+// payload is searched once per keyword however many pieces there are.
+func (r *compiledRule) matchNearKeywords(p *payload) bool {
+	text := p.text
 	var buf [8]int
 	next := buf[:0]
 	for range r.keywords {
 		next = append(next, -2) // not searched yet
 	}
-	for pos := 0; pos <= len(p.text); {
+	for pos := 0; pos <= len(text); {
 		hit := -1
 		for i, k := range r.keywords {
 			if next[i] != -1 && next[i] < pos {
@@ -326,14 +337,19 @@ func (r *compiledRule) matchKeywordPieces(p *payload) bool {
 		if hit < 0 {
 			return false
 		}
-		start, end := pos, len(p.text)
-		if i := strings.LastIndexByte(p.text[pos:hit], r.within); i >= 0 {
-			start = pos + i + 1
+		start, end := pos, len(text)
+		if r.within != 0 {
+			if i := strings.LastIndexByte(text[pos:hit], r.within); i >= 0 {
+				start = pos + i + 1
+			}
+			if i := strings.IndexByte(text[hit:], r.within); i >= 0 {
+				end = hit + i
+			}
 		}
-		if i := strings.IndexByte(p.text[hit:], r.within); i >= 0 {
-			end = hit + i
+		if i := strings.LastIndexByte(text[start:hit], '\n'); i >= 0 {
+			start += i + 1
 		}
-		if r.matchSpan(p.text[start:end]) {
+		if r.matchSpan(text[start:end]) {
 			return true
 		}
 		pos = end + 1
@@ -342,15 +358,45 @@ func (r *compiledRule) matchKeywordPieces(p *payload) bool {
 }
 
 func (r *compiledRule) matchSpan(s string) bool {
-	if r.unless == nil {
+	if len(r.require) == 0 && len(r.unless) == 0 {
 		return r.re.MatchString(s)
 	}
 	for _, m := range r.re.FindAllStringIndex(s, -1) {
-		if !r.unless.MatchString(s[m[0]:m[1]]) {
+		if r.refined(s[m[0]:m[1]]) {
 			return true
 		}
 	}
 	return false
+}
+
+func (r *compiledRule) refined(match string) bool {
+	for _, re := range r.require {
+		if !re.MatchString(match) {
+			return false
+		}
+	}
+	for _, re := range r.unless {
+		if re.MatchString(match) {
+			return false
+		}
+	}
+	return true
+}
+
+// startsText reports whether pattern can assert the beginning of the text.
+func startsText(pattern string) bool {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	var walk func(*syntax.Regexp) bool
+	walk = func(re *syntax.Regexp) bool {
+		if re.Op == syntax.OpBeginText {
+			return true
+		}
+		return slices.ContainsFunc(re.Sub, walk)
+	}
+	return walk(re)
 }
 
 // glob matches s against pattern, where '*' stands for any run of
@@ -404,11 +450,15 @@ func asciiLower(s string) string {
 	if i == len(s) {
 		return s
 	}
-	b := []byte(s)
-	for ; i < len(b); i++ {
-		if 'A' <= b[i] && b[i] <= 'Z' {
-			b[i] += 'a' - 'A'
+	var b strings.Builder
+	b.Grow(len(s))
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
+		b.WriteByte(c)
 	}
-	return string(b)
+	return b.String()
 }

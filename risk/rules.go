@@ -1,10 +1,5 @@
 package risk
 
-import (
-	"slices"
-	"strings"
-)
-
 // Rule is one entry of the rule table. Rules are data so that an
 // organisation can tune the table without changing code.
 //
@@ -23,18 +18,23 @@ type Rule struct {
 	// that did not name its kind. Empty means every kind.
 	Kinds []string
 
-	// Keywords are a prefilter: Pattern only runs on text where at least one
-	// keyword occurs, compared ASCII case-insensitively. Every possible match
-	// of Pattern must contain one of them, or the rule will miss matches.
+	// Keywords are a prefilter: Pattern only runs near text holding at least
+	// one keyword, compared ASCII case-insensitively. So every match of
+	// Pattern must contain a keyword on the line where the match begins, and
+	// Pattern may not use \A or a non-multiline ^, which would then see the
+	// start of the scanned window rather than of the payload.
 	Keywords []string
 
 	// Pattern is an RE2 expression over the payload. Empty means the rule
 	// does not look at the payload.
 	Pattern string
 
-	// Unless discards a Pattern match when it matches inside that match. It
-	// exists because RE2 cannot say "without a WHERE".
-	Unless string
+	// Require and Unless refine each Pattern match: it counts only if every
+	// Require and no Unless expression matches inside it, where ^ and $ mean
+	// the ends of the match. They state what RE2 cannot say directly, such
+	// as "both -r and -f, in any order" or "without a WHERE".
+	Require []string
+	Unless  []string
 
 	// Within, if set, confines every match to one piece of the payload
 	// between separators, e.g. "\n" for shell, where a newline ends a
@@ -94,10 +94,12 @@ const (
 	// anyArgs: optional further arguments of the same command.
 	anyArgs = `(?:[ \t][^\n;&|]*)?`
 
-	rmRecursive = `(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)`
-	rmForce     = `(?:-[a-zA-Z]*f[a-zA-Z]*|--force)`
-	rmBoth      = `-[a-zA-Z]*(?:[rR][a-zA-Z]*f|f[a-zA-Z]*[rR])[a-zA-Z]*`
-	rmTarget    = `["']?(?:/\*?|~/?\*?|\$\{?HOME\}?/?\*?)["']?`
+	// rmCmd is one whole rm command; the rm rules then ask which options and
+	// targets it holds, in any order, with Require.
+	rmCmd       = `(?m)` + cmdStart + `rm[ \t][^\n;&|]*`
+	rmRecursive = `[ \t](?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)` + argEnd
+	rmForce     = `[ \t](?:-[a-zA-Z]*f[a-zA-Z]*|--force)` + argEnd
+	rmTarget    = `[ \t]["']?(?:/\*?|~/?\*?|\$\{?HOME\}?/?\*?)["']?` + argEnd
 
 	blockDevice = `/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|mapper/|md[0-9]|dm-|loop|rdisk|mtd)`
 	systemPath  = `(?:/(?:etc|usr|boot|bin|sbin|lib|lib32|lib64)(?:/|["']?` + argEnd + `)|` + blockDevice + `)`
@@ -116,47 +118,27 @@ const (
 	sqlGap  = `[\s+]+` // '+' lets a diff's added lines continue a statement
 )
 
-// anyOrder joins every permutation of parts with argSep, for options that
-// may come in any order on a command line.
-func anyOrder(parts ...string) string {
-	var alts []string
-	var perm func(prefix, rest []string)
-	perm = func(prefix, rest []string) {
-		if len(rest) == 0 {
-			alts = append(alts, strings.Join(prefix, argSep))
-			return
-		}
-		for i := range rest {
-			perm(slices.Concat(prefix, rest[i:i+1]), slices.Concat(rest[:i], rest[i+1:]))
-		}
-	}
-	perm(nil, parts)
-	return `(?:` + strings.Join(alts, `|`) + `)`
-}
-
 // DefaultRules returns a copy of the built-in rule table.
 func DefaultRules() []Rule {
 	all := []string{"*"}
 	script := []string{KindCommand, KindDiff, KindText, ""}
-	rmForced := `(?:` + rmBoth + `|` + anyOrder(rmRecursive, rmForce) + `)`
 
 	return []Rule{
 		// Shell.
 		{
 			ID: "shell.rm_recursive", Reason: ReasonRecursiveDelete, Level: Medium,
 			Actions: all, Kinds: script, Keywords: []string{"rm"}, Within: "\n",
-			Pattern: `(?m)` + cmdStart + `rm` + argSep + rmRecursive + argEnd,
+			Pattern: rmCmd, Require: []string{rmRecursive},
 		},
 		{
 			ID: "shell.rm_recursive_force", Reason: ReasonRecursiveDelete, Level: High,
 			Actions: all, Kinds: script, Keywords: []string{"rm"}, Within: "\n",
-			Pattern: `(?m)` + cmdStart + `rm` + argSep + rmForced + argEnd,
+			Pattern: rmCmd, Require: []string{rmRecursive, rmForce},
 		},
 		{
 			ID: "shell.rm_root", Reason: ReasonRecursiveDelete, Level: Critical,
 			Actions: all, Kinds: script, Keywords: []string{"rm"}, Within: "\n",
-			Pattern: `(?m)` + cmdStart + `rm` + argSep +
-				`(?:` + anyOrder(rmBoth, rmTarget) + `|` + anyOrder(rmRecursive, rmForce, rmTarget) + `)` + argEnd,
+			Pattern: rmCmd, Require: []string{rmRecursive, rmForce, rmTarget},
 		},
 		{
 			ID: "shell.sudo", Reason: ReasonPrivilegeEscalation, Level: High,
@@ -179,14 +161,14 @@ func DefaultRules() []Rule {
 		{
 			ID: "shell.chmod_world_writable", Reason: ReasonWorldWritable, Level: Medium,
 			Actions: all, Kinds: script, Keywords: []string{"chmod"}, Within: "\n",
-			Pattern: `(?m)` + cmdStart + `chmod` + argSep +
-				`(?:0?[0-7]?[0-7]{2}[2367]|(?:[^ \t,]*,)?[ugoa]*[ao][ugoa]*[+=][rwxXst]*w[rwxXst]*)(?:,|` + argEnd + `)`,
+			Pattern: `(?m)` + cmdStart + `chmod[ \t][^\n;&|]*`,
+			Require: []string{`[ \t,](?:0?[0-7]?[0-7]{2}[2367]|[ugoa]*[ao][ugoa]*[+=][rwxXst]*w[rwxXst]*)(?:,|` + argEnd + `)`},
 		},
 		{
 			ID: "shell.system_path_write", Reason: ReasonSystemPathWrite, Level: High,
 			Actions: all, Kinds: script, Within: "\n",
 			Keywords: []string{"/etc", "/usr", "/boot", "/bin", "/sbin", "/lib", "/dev/"},
-			Pattern: `(?m)(?:` + redirect + `|` + cmdStart + `tee` + anyArgs + `[ \t]["']?)` + systemPath,
+			Pattern:  `(?m)(?:` + redirect + `|` + cmdStart + `tee` + anyArgs + `[ \t]["']?)` + systemPath,
 		},
 		{
 			ID: "shell.device_write", Reason: ReasonDiskOverwrite, Level: Critical,
@@ -233,7 +215,7 @@ func DefaultRules() []Rule {
 			Pattern: `(?im)\bdelete` + sqlGap + `from` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent +
 				`(?:` + sqlGap + `(?:(?:as` + sqlGap + `)?[a-z_]\w*` + sqlGap + `)?(?:using|returning|where|order|limit|output)\b` + sqlRest +
 				`|\s*(?:$|["')` + "`" + `]))`,
-			Unless: `(?i)\bwhere\b`,
+			Unless: []string{`(?i)\bwhere\b`},
 		},
 		{
 			ID: "sql.delete_where_true", Reason: ReasonSQLUnboundedDelete, Level: High,
@@ -246,7 +228,7 @@ func DefaultRules() []Rule {
 			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";",
 			Pattern: `(?i)\bupdate` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent + `(?:` + sqlGap + `(?:as` + sqlGap + `)?[a-z_]\w*)?` +
 				sqlGap + `set` + sqlGap + `(?:` + sqlIdent + `|\([^)]*\))\s*=` + sqlRest,
-			Unless: `(?i)\bwhere\b`,
+			Unless: []string{`(?i)\bwhere\b`},
 		},
 		{
 			ID: "sql.update_where_true", Reason: ReasonSQLUnboundedUpdate, Level: High,

@@ -50,7 +50,7 @@ func TestNewReportsEveryBadRule(t *testing.T) {
 		{ID: "bad.regexp", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Pattern: `(a`}, // bad regexp
 		{ID: "bad.level", Reason: ReasonSQLDrop, Level: 0, Actions: []string{"*"}},                    // bad level
 		{ID: "bad.level.high", Reason: ReasonSQLDrop, Level: Critical + 1, Actions: []string{"*"}},
-		{ID: "bad.unless", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Pattern: "x", Unless: `[`},
+		{ID: "bad.unless", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Pattern: "x", Unless: []string{`[`}},
 		{ID: "no.actions", Reason: ReasonSQLDrop, Level: High},
 		{ID: "bad.kind", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Kinds: []string{"yaml"}},
 		{ID: "bad.within", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Pattern: "x", Within: "ab"},
@@ -59,6 +59,8 @@ func TestNewReportsEveryBadRule(t *testing.T) {
 		{ID: "keyword.nopattern", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Keywords: []string{"x"}},
 		{ID: "label.novalues.nokeys", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Label: LabelSelector{Values: []string{"x"}}},
 		{ID: "", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}},
+		{ID: "bad.require", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Pattern: "x", Require: []string{`*`}},
+		{ID: "keyword.begintext", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Pattern: `^drop`, Keywords: []string{"drop"}},
 	}
 	e, err := New(rules)
 	if err == nil || e != nil {
@@ -77,9 +79,11 @@ func TestNewReportsEveryBadRule(t *testing.T) {
 		`rule 9 "bad.within": within "ab"`,
 		`rule 10 "keyword.sep": keyword "a;b" contains the within separator`,
 		`rule 11 "keyword.utf8": keyword "löschen" is not ASCII`,
-		`rule 12 "keyword.nopattern": keywords, unless and within need a pattern`,
+		`rule 12 "keyword.nopattern": keywords, require, unless and within need a pattern`,
 		`rule 13 "label.novalues.nokeys": label values without keys`,
 		`rule 14 "": empty id`,
+		`rule 15 "bad.require": bad require`,
+		`rule 16 "keyword.begintext": pattern uses \A or a non-multiline ^`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q; got:\n%s", want, msg)

@@ -1,0 +1,27 @@
+# README's test command is `make test`; .ci/run starts PostgreSQL and Redis and then calls it.
+GO ?= go
+FUZZTIME ?= 30s
+
+.PHONY: test vet fmtcheck unit build fuzz bench
+
+test: vet fmtcheck
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmtcheck:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+build:
+	$(GO) build -o bin/ony ./cmd/ony
+
+# Longer fuzzing than the seed corpora that `make test` runs.
+fuzz:
+	$(GO) test -run=^$$ -fuzz=FuzzDecodeCreate -fuzztime=$(FUZZTIME) ./server/
+	$(GO) test -run=^$$ -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./config/
+	$(GO) test -run=^$$ -fuzz=FuzzDerive -fuzztime=$(FUZZTIME) ./risk/
+
+bench:
+	$(GO) test -run=^$$ -bench=. -benchmem ./...

@@ -1,0 +1,656 @@
+package main
+
+// End-to-end tests of the real `ony` binary: TestMain builds it once and every test runs it as a
+// subprocess with a clean environment, its own data directory or PostgreSQL schema and its own port.
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ony-ai/ony/client"
+	"github.com/ony-ai/ony/internal/testdb"
+)
+
+// Scenario 1: the quick start on SQLite, with a restart.
+func TestQuickStartSQLite(t *testing.T) {
+	t.Parallel()
+	quickStart(t, map[string]string{"ONY_DATA_DIR": t.TempDir()}, true)
+}
+
+// Scenario 2: the quick start on PostgreSQL.
+func TestQuickStartPostgres(t *testing.T) {
+	t.Parallel()
+	quickStart(t, map[string]string{"ONY_DATA_DIR": t.TempDir(), "ONY_DATABASE_URL": testdb.PostgresURL(t)}, false)
+}
+
+func quickStart(t *testing.T, vars map[string]string, full bool) {
+	ctx := testCtx(t, 60*time.Second)
+	srv := startServe(t, vars)
+	srv.waitReady()
+	b := parseBootstrap(t, srv.Stdout())
+	if b.Email != "admin@localhost" {
+		t.Errorf("admin email %q, want the default admin@localhost", b.Email)
+	}
+
+	agent := newClient(t, srv.URL, b.Token)
+	h, _, err := agent.Create(ctx, client.CreateRequest{
+		Action: "shell.exec", Title: "Clean build dir",
+		Payload: &client.Payload{Kind: "command", Content: "rm -rf ./build"},
+	}, client.NewIdempotencyKey())
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if h.Status != client.StatusPending {
+		t.Fatalf("new handoff is %q, want pending", h.Status)
+	}
+
+	type waited struct {
+		h   *client.Handoff
+		err error
+	}
+	waitc := make(chan waited, 1)
+	go func() {
+		wh, err := agent.Wait(ctx, h.ID)
+		waitc <- waited{wh, err}
+	}()
+
+	admin := login(t, ctx, srv.URL, b.Email, b.Password)
+	if full {
+		// The long-poll above must still be waiting: nobody has decided yet.
+		select {
+		case w := <-waitc:
+			t.Fatalf("wait returned before any decision: %+v, %v", w.h, w.err)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	d, err := admin.Decide(ctx, h.ID, "approve", "looks fine")
+	if err != nil {
+		t.Fatalf("decide: %v", err)
+	}
+	if d.Status != client.StatusApproved {
+		t.Fatalf("decided handoff is %q, want approved", d.Status)
+	}
+	select {
+	case w := <-waitc:
+		if w.err != nil {
+			t.Fatalf("wait: %v", w.err)
+		}
+		if w.h.Status != client.StatusApproved || w.h.Decision == nil || !w.h.Decision.Approved || w.h.Decision.Option != "approve" {
+			t.Fatalf("wait returned %+v (decision %+v), want approved via approve", w.h, w.h.Decision)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent's wait did not return within 10s of the decision")
+	}
+
+	srv.stop()
+	logs := srv.Stderr()
+	mustNotContain(t, "the server log", logs, b.Password, b.Token)
+	mustContain(t, "the server log", logs, "ony listening")
+
+	// Restart on the same data: no second bootstrap, the handoff and the credentials survive.
+	srv2 := startServe(t, vars)
+	srv2.waitReady()
+	if out := srv2.Stdout(); strings.TrimSpace(out) != "" {
+		t.Errorf("the restarted server printed on stdout (bootstrap must happen once):\n%s", out)
+	}
+	agent2 := newClient(t, srv2.URL, b.Token)
+	got, err := agent2.Get(ctx, h.ID)
+	if err != nil {
+		t.Fatalf("get after restart: %v", err)
+	}
+	if got.Status != client.StatusApproved || got.Title != "Clean build dir" {
+		t.Fatalf("after restart the handoff is %+v, want the approved one", got)
+	}
+	if full {
+		if _, err := login(t, ctx, srv2.URL, b.Email, b.Password).List(ctx, "", 10); err != nil {
+			t.Fatalf("list after restart: %v", err)
+		}
+	}
+	srv2.stop()
+	mustNotContain(t, "the restarted server's log", srv2.Stderr(), b.Password, b.Token)
+}
+
+// Scenario 3: the admin commands, run against the database of a running server.
+func TestAdminCommands(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, 60*time.Second)
+	vars := map[string]string{"ONY_DATA_DIR": t.TempDir()}
+	srv := startServe(t, vars)
+	srv.waitReady()
+
+	// create-org with a generated password, while the server runs on the same SQLite file.
+	r := runOny(t, vars, "", "admin", "create-org", "--name", "Acme", "--admin-email", "Boss@Acme.test", "--json")
+	if r.code != 0 {
+		t.Fatalf("create-org: %s", r)
+	}
+	var created map[string]string
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	if err := dec.Decode(&created); err != nil {
+		t.Fatalf("create-org --json: %v\n%s", err, r)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		t.Fatalf("create-org --json printed more than one JSON object:\n%s", r.stdout)
+	}
+	if created["org_id"] == "" || created["admin_email"] != "boss@acme.test" || created["admin_password"] == "" || len(created) != 3 {
+		t.Fatalf("create-org --json printed %v, want org_id, admin_email (normalised) and admin_password", created)
+	}
+	mustNotContain(t, "create-org's stderr", r.stderr, created["admin_password"])
+	login(t, ctx, srv.URL, "boss@acme.test", created["admin_password"])
+
+	// create-org with the password on stdin: it is not printed, and it signs in.
+	const pw = "a perfectly long passphrase"
+	r = runOny(t, vars, pw+"\n", "admin", "create-org", "--name", "Beta", "--admin-email", "chief@beta.test", "--password-stdin", "--json")
+	if r.code != 0 {
+		t.Fatalf("create-org --password-stdin: %s", r)
+	}
+	var beta map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &beta); err != nil {
+		t.Fatalf("create-org --password-stdin --json: %v\n%s", err, r)
+	}
+	if _, ok := beta["admin_password"]; ok || beta["org_id"] == "" {
+		t.Fatalf("create-org --password-stdin printed %v, want org_id and no admin_password", beta)
+	}
+	mustNotContain(t, "create-org --password-stdin output", r.stdout+r.stderr, pw)
+	chief := login(t, ctx, srv.URL, "chief@beta.test", pw)
+
+	// create-device: the token works against the running server, in its own organization.
+	r = runOny(t, vars, "", "admin", "create-device", "--org", beta["org_id"], "--name", "ci-runner", "--json")
+	if r.code != 0 {
+		t.Fatalf("create-device: %s", r)
+	}
+	var dev map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &dev); err != nil {
+		t.Fatalf("create-device --json: %v\n%s", err, r)
+	}
+	if dev["device_id"] == "" || !strings.HasPrefix(dev["token"], "ony_dev_") || len(dev) != 2 {
+		t.Fatalf("create-device --json printed %v, want device_id and an ony_dev_ token", dev)
+	}
+	mustNotContain(t, "create-device's stderr", r.stderr, dev["token"])
+	agent := newClient(t, srv.URL, dev["token"])
+	h, _, err := agent.Create(ctx, client.CreateRequest{Action: "deploy", Title: "Ship it"}, "")
+	if err != nil {
+		t.Fatalf("create with the new device token: %v", err)
+	}
+	if _, err := chief.Decide(ctx, h.ID, "deny", "not today"); err != nil {
+		t.Fatalf("the new org's admin decides: %v", err)
+	}
+	if got, err := agent.Get(ctx, h.ID); err != nil || got.Status != client.StatusDenied {
+		t.Fatalf("after deny: %+v, %v", got, err)
+	}
+	// The first org's admin cannot see the other org's handoff.
+	boss := login(t, ctx, srv.URL, "boss@acme.test", created["admin_password"])
+	if _, err := boss.Get(ctx, h.ID); !isAPIError(err, http.StatusNotFound) {
+		t.Fatalf("another org's admin reading the handoff: %v, want 404", err)
+	}
+
+	// Plain (non-JSON) create-device: the token alone on stdout.
+	r = runOny(t, vars, "", "admin", "create-device", "--org", beta["org_id"], "--name", "second")
+	if r.code != 0 || !strings.HasPrefix(strings.TrimSpace(r.stdout), "ony_dev_") || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("create-device (text): %s", r)
+	}
+
+	// Bad input.
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"org without flags", "", []string{"admin", "create-org"}, 2, "--name and --admin-email are required"},
+		{"org without email", "", []string{"admin", "create-org", "--name", "X"}, 2, "--name and --admin-email are required"},
+		{"device without flags", "", []string{"admin", "create-device"}, 2, "--org and --name are required"},
+		{"unknown flag", "", []string{"admin", "create-org", "--nope"}, 2, "flag provided but not defined"},
+		{"stray argument", "", []string{"admin", "create-device", "--org", beta["org_id"], "--name", "x", "extra"}, 2, `unexpected argument "extra"`},
+		{"unknown admin command", "", []string{"admin", "frobnicate"}, 2, `unknown admin command "frobnicate"`},
+		{"admin without command", "", []string{"admin"}, 2, "usage: ony admin"},
+		{"empty stdin", "", []string{"admin", "create-org", "--name", "X", "--admin-email", "x@x.test", "--password-stdin"}, 2, "stdin was empty"},
+		{"unknown org (not a uuid)", "", []string{"admin", "create-device", "--org", "nope", "--name", "x"}, 1, "no such organization"},
+		{"unknown org (uuid)", "", []string{"admin", "create-device", "--org", "0b7c6a0e-3c4f-4b7e-9a51-4d5c2b1f9e10", "--name", "x"}, 1, "no such organization"},
+		{"bad email", "", []string{"admin", "create-org", "--name", "X", "--admin-email", "not-an-email"}, 1, "is not an email address"},
+		{"duplicate email", "", []string{"admin", "create-org", "--name", "X", "--admin-email", "BOSS@acme.test"}, 1, "already exists"},
+		{"weak password", "short\n", []string{"admin", "create-org", "--name", "X", "--admin-email", "w@x.test", "--password-stdin"}, 1, ""},
+		{"bad org name", "", []string{"admin", "create-org", "--name", "   ", "--admin-email", "n@x.test"}, 1, "organization name"},
+	}
+	for _, c := range cases {
+		r := runOny(t, vars, c.stdin, c.args...)
+		if r.code != c.code {
+			t.Errorf("%s: exit %d, want %d\n%s", c.name, r.code, c.code, r)
+			continue
+		}
+		if !strings.Contains(r.stderr, "ony: "+c.want) {
+			t.Errorf("%s: stderr lacks a readable %q line:\n%s", c.name, "ony: "+c.want, r)
+		}
+		if r.stdout != "" || strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "store: ") {
+			t.Errorf("%s: want only a readable message on stderr and nothing on stdout:\n%s", c.name, r)
+		}
+	}
+	// None of the failures created anything: the duplicate's org must not exist as an admin-less twin.
+	if _, err := newClient(t, srv.URL, "").Login(ctx, "w@x.test", "short"); !isAPIError(err, http.StatusUnauthorized) {
+		t.Errorf("login as the refused weak-password admin: %v, want 401", err)
+	}
+	srv.stop()
+}
+
+func isAPIError(err error, status int) bool {
+	var ae *client.Error
+	return errors.As(err, &ae) && ae.Status == status
+}
+
+// Scenario 4: migrations, and a database newer than the binary.
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		vars := map[string]string{"ONY_DATA_DIR": dir}
+		migrateTwice(t, vars, "sqlite")
+		db, err := sql.Open("sqlite", filepath.Join(dir, "ony.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tooNew(t, db, vars)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		u := testdb.PostgresURL(t)
+		vars := map[string]string{"ONY_DATA_DIR": t.TempDir(), "ONY_DATABASE_URL": u}
+		migrateTwice(t, vars, "postgres")
+		db, err := sql.Open("pgx", testdb.SuperuserURL(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tooNew(t, db, vars)
+	})
+}
+
+func migrateTwice(t *testing.T, vars map[string]string, dialect string) {
+	r := runOny(t, vars, "", "migrate")
+	if r.code != 0 {
+		t.Fatalf("first migrate: %s", r)
+	}
+	mustContain(t, "first migrate", r.stderr, "applied migration", dialect+" database is up to date")
+	r = runOny(t, vars, "", "migrate")
+	if r.code != 0 {
+		t.Fatalf("second migrate: %s", r)
+	}
+	mustContain(t, "second migrate", r.stderr, dialect+" database is up to date")
+	mustNotContain(t, "second migrate (must be a no-op)", r.stderr, "applied migration")
+}
+
+func tooNew(t *testing.T, db *sql.DB, vars map[string]string) {
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO ony_schema_migrations (version, name, applied_at) VALUES (9999, 'from_the_future', '2099-01-01T00:00:00Z')`); err != nil {
+		t.Fatalf("insert version 9999: %v", err)
+	}
+	db.Close()
+	r := runOny(t, vars, "", "migrate")
+	if r.code == 0 {
+		t.Fatalf("migrate on a newer schema succeeded:\n%s", r)
+	}
+	mustContain(t, "migrate on a newer schema", r.stderr, "newer than this binary", "9999")
+	srv := startServe(t, vars)
+	code, ok := srv.exited(20 * time.Second)
+	if !ok {
+		t.Fatal("ony serve kept running on a database newer than the binary")
+	}
+	if code == 0 {
+		t.Fatal("ony serve exited 0 on a database newer than the binary")
+	}
+	mustContain(t, "serve on a newer schema", srv.Stderr(), "newer than this binary")
+	if strings.TrimSpace(srv.Stdout()) != "" {
+		t.Errorf("serve on a newer schema printed on stdout:\n%s", srv.Stdout())
+	}
+}
+
+// Scenario 5: configuration checks, secret masking and error reporting.
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	writeFile(t, good, "listen: 127.0.0.1:9999\nlog:\n  format: json\n")
+
+	t.Run("masked", func(t *testing.T) {
+		t.Parallel()
+		vars := map[string]string{"ONY_DATABASE_URL": "postgres://u:CANARY@h/db", "ONY_REDIS_URL": "redis://:REDISCANARY@h:6379/0"}
+		r := runOny(t, vars, "", "config", "check", "--config", good)
+		if r.code != 0 {
+			t.Fatalf("config check: %s", r)
+		}
+		mustContain(t, "config check", r.stdout, "listen: 127.0.0.1:9999", "format: json", "******", "public_url: http://127.0.0.1:9999")
+		mustNotContain(t, "config check output", r.stdout+r.stderr, "CANARY", "postgres://u", "REDISCANARY")
+		// The environment wins over the file; ONY_CONFIG names the file too.
+		vars["ONY_CONFIG"] = good
+		vars["ONY_LISTEN"] = "127.0.0.1:7777"
+		r = runOny(t, vars, "", "config", "check")
+		if r.code != 0 {
+			t.Fatalf("config check via ONY_CONFIG: %s", r)
+		}
+		mustContain(t, "config check via ONY_CONFIG", r.stdout, "listen: 127.0.0.1:7777", "format: json")
+		mustNotContain(t, "config check via ONY_CONFIG", r.stdout+r.stderr, "CANARY")
+	})
+
+	t.Run("connect error does not leak the password", func(t *testing.T) {
+		t.Parallel()
+		vars := map[string]string{"ONY_DATABASE_URL": "postgres://u:CANARY@127.0.0.1:1/db?connect_timeout=2"}
+		r := runOny(t, vars, "", "migrate")
+		if r.code == 0 {
+			t.Fatalf("migrate against a closed port succeeded:\n%s", r)
+		}
+		mustNotContain(t, "migrate's output", r.stdout+r.stderr, "CANARY")
+		vars["ONY_DATABASE_URL"] = "postgres://u:CANARY@[bad/db"
+		r = runOny(t, vars, "", "migrate")
+		if r.code == 0 {
+			t.Fatalf("migrate with an unparseable URL succeeded:\n%s", r)
+		}
+		mustNotContain(t, "migrate's output", r.stdout+r.stderr, "CANARY")
+	})
+
+	t.Run("three mistakes", func(t *testing.T) {
+		t.Parallel()
+		bad := filepath.Join(t.TempDir(), "bad.yaml")
+		writeFile(t, bad, strings.Join([]string{
+			"# three mistakes",               // 1
+			"listen: 127.0.0.1:9998",         // 2
+			"log:",                           // 3
+			"  level: loud",                  // 4: bad log level
+			"handoffs:",                      // 5
+			"  default_timeout: ten minutes", // 6: bad duration
+			"shutdown_timout: 5s",            // 7: unknown key
+			"",
+		}, "\n"))
+		vars := map[string]string{"ONY_DATA_DIR": t.TempDir()}
+		check := runOny(t, vars, "", "config", "check", "--config", bad)
+		vars["ONY_LISTEN"] = freeAddr(t)
+		serve := runOny(t, vars, "", "serve", "--config", bad)
+		for name, r := range map[string]result{"config check": check, "serve": serve} {
+			if r.code != 2 {
+				t.Errorf("%s: exit %d, want 2\n%s", name, r.code, r)
+				continue
+			}
+			mustContain(t, name+"'s stderr", r.stderr,
+				"configuration has 3 problem(s)",
+				bad+":4:", "log.level",
+				bad+":6:", "handoffs.default_timeout",
+				bad+":7:", "shutdown_timout", "unknown key")
+			if r.stdout != "" {
+				t.Errorf("%s printed on stdout:\n%s", name, r.stdout)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(vars["ONY_DATA_DIR"], "ony.db")); err == nil {
+			t.Error("serve created a database despite a broken configuration")
+		}
+	})
+
+	t.Run("database url from a file", func(t *testing.T) {
+		t.Parallel()
+		secretDir := t.TempDir()
+		canaryFile := filepath.Join(secretDir, "canary-url")
+		writeFile(t, canaryFile, "postgres://u:CANARY@h/db\n")
+		r := runOny(t, map[string]string{"ONY_DATABASE_URL_FILE": canaryFile}, "", "config", "check")
+		if r.code != 0 {
+			t.Fatalf("config check with ONY_DATABASE_URL_FILE: %s", r)
+		}
+		mustContain(t, "config check", r.stdout, "******")
+		mustNotContain(t, "config check", r.stdout+r.stderr, "CANARY")
+
+		// Both forms at once is a configuration error that names both variables.
+		r = runOny(t, map[string]string{"ONY_DATABASE_URL_FILE": canaryFile, "ONY_DATABASE_URL": "postgres://u:CANARY@h/db"}, "", "config", "check")
+		if r.code != 2 {
+			t.Fatalf("both ONY_DATABASE_URL and _FILE: %s", r)
+		}
+		mustContain(t, "config check", r.stderr, "ONY_DATABASE_URL", "ONY_DATABASE_URL_FILE")
+		mustNotContain(t, "config check", r.stdout+r.stderr, "CANARY")
+
+		// A missing file is reported by its path.
+		r = runOny(t, map[string]string{"ONY_DATABASE_URL_FILE": filepath.Join(secretDir, "missing")}, "", "config", "check")
+		if r.code != 2 {
+			t.Fatalf("missing ONY_DATABASE_URL_FILE: %s", r)
+		}
+		mustContain(t, "config check", r.stderr, "missing")
+
+		// A real URL from a file: migrate connects with it.
+		realFile := filepath.Join(secretDir, "real-url")
+		writeFile(t, realFile, testdb.PostgresURL(t)+"\n")
+		r = runOny(t, map[string]string{"ONY_DATABASE_URL_FILE": realFile, "ONY_DATA_DIR": t.TempDir()}, "", "migrate")
+		if r.code != 0 {
+			t.Fatalf("migrate with ONY_DATABASE_URL_FILE: %s", r)
+		}
+		mustContain(t, "migrate", r.stderr, "postgres database is up to date")
+	})
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Scenario 6: SIGTERM answers long-polls with the current state and exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, 60*time.Second)
+	srv := startServe(t, map[string]string{"ONY_DATA_DIR": t.TempDir()})
+	srv.waitReady()
+	b := parseBootstrap(t, srv.Stdout())
+	agent := newClient(t, srv.URL, b.Token)
+	h, _, err := agent.Create(ctx, client.CreateRequest{Action: "db.migrate", Title: "Migrate prod"}, "")
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+
+	type waited struct {
+		h   *client.Handoff
+		err error
+		at  time.Time
+	}
+	waitc := make(chan waited, 1)
+	go func() {
+		wh, err := agent.WaitOnce(ctx, h.ID, 50*time.Second)
+		waitc <- waited{wh, err, time.Now()}
+	}()
+	// Give the long-poll time to reach the server and block.
+	select {
+	case w := <-waitc:
+		t.Fatalf("the long-poll returned before shutdown: %+v, %v", w.h, w.err)
+	case <-time.After(time.Second):
+	}
+
+	sent := time.Now()
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case w := <-waitc:
+		if w.err != nil {
+			t.Fatalf("the long-poll failed on shutdown instead of answering: %v", w.err)
+		}
+		if w.h.ID != h.ID || w.h.Status != client.StatusPending {
+			t.Fatalf("the long-poll answered %+v, want the pending handoff", w.h)
+		}
+		if d := w.at.Sub(sent); d > 5*time.Second {
+			t.Fatalf("the long-poll took %s to answer after the signal, want < 5s", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the long-poll did not answer within 5s of the signal")
+	}
+	code, ok := srv.exited(10 * time.Second)
+	if !ok {
+		t.Fatal("ony serve did not exit within 10s of the signal")
+	}
+	if code != 0 {
+		t.Fatalf("ony serve exited with %d after the signal, want 0", code)
+	}
+	logs := srv.Stderr()
+	mustContain(t, "the server log", logs, "shutting down")
+	mustNotContain(t, "the server log", logs, "level=ERROR", "level=WARN")
+}
+
+// Scenario 7: a handoff's expiry and its callback survive a crash.
+func TestDurableJobsAcrossCrash(t *testing.T) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		durableJobs(t, map[string]string{"ONY_DATA_DIR": t.TempDir()})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		durableJobs(t, map[string]string{"ONY_DATA_DIR": t.TempDir(), "ONY_DATABASE_URL": testdb.PostgresURL(t)})
+	})
+}
+
+type callback struct {
+	header http.Header
+	body   []byte
+	at     time.Time
+}
+
+type receiver struct {
+	mu    sync.Mutex
+	calls []callback
+	got   chan struct{}
+}
+
+func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
+	rc := &receiver{got: make(chan struct{}, 100)}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		rc.mu.Lock()
+		rc.calls = append(rc.calls, callback{header: r.Header.Clone(), body: body, at: time.Now()})
+		rc.mu.Unlock()
+		rc.got <- struct{}{}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(ts.Close)
+	return rc, ts
+}
+
+func (rc *receiver) snapshot() []callback {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]callback(nil), rc.calls...)
+}
+
+func durableJobs(t *testing.T, vars map[string]string) {
+	ctx := testCtx(t, 60*time.Second)
+	rc, ts := newReceiver(t)
+	srv := startServe(t, vars)
+	srv.waitReady()
+	b := parseBootstrap(t, srv.Stdout())
+	agent := newClient(t, srv.URL, b.Token)
+	h, _, err := agent.Create(ctx, client.CreateRequest{
+		Action: "shell.exec", Title: "Rotate logs", CallbackURL: ts.URL + "/hook?k=v", Timeout: 10 * time.Second,
+	}, "")
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	srv.kill()
+	if until := time.Until(h.ExpiresAt); until < 8*time.Second || until > 11*time.Second {
+		t.Fatalf("expires_at is %s away, want about 10s", until)
+	}
+
+	// Come back only after the handoff is past due, so nothing but the durable job can expire it.
+	time.Sleep(time.Until(h.ExpiresAt) + 2*time.Second)
+	if n := len(rc.snapshot()); n != 0 {
+		t.Fatalf("the callback receiver got %d calls while the server was down", n)
+	}
+	srv2 := startServe(t, vars)
+	srv2.waitReady()
+	started := time.Now()
+	agent2 := newClient(t, srv2.URL, b.Token)
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	got, err := agent2.Wait(wctx, h.ID)
+	if err != nil {
+		t.Fatalf("wait for expiry after restart: %v", err)
+	}
+	if got.Status != client.StatusExpired {
+		t.Fatalf("after restart the handoff is %q, want expired", got.Status)
+	}
+	t.Logf("expired %s after the restart was ready", time.Since(started).Round(time.Millisecond))
+
+	select {
+	case <-rc.got:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no callback within 15s of the restart")
+	}
+	// Any duplicate delivery would follow within moments; give it the chance to show.
+	time.Sleep(1500 * time.Millisecond)
+	calls := rc.snapshot()
+	if len(calls) != 1 {
+		t.Fatalf("the callback receiver got %d POSTs, want exactly 1", len(calls))
+	}
+	c := calls[0]
+	ch, err := client.VerifyCallback(b.Token, c.header, c.body, time.Now())
+	if err != nil {
+		t.Fatalf("the callback does not verify: %v\nheaders %v\nbody %s", err, c.header, c.body)
+	}
+	if ch.ID != h.ID || ch.Status != client.StatusExpired {
+		t.Fatalf("the callback carries %+v, want handoff %s expired", ch, h.ID)
+	}
+	if id := c.header.Get("webhook-id"); id != "msg_"+h.ID+"_expired" {
+		t.Errorf("webhook-id %q, want msg_%s_expired", id, h.ID)
+	}
+	// A wrong token must not verify the same callback.
+	if _, err := client.VerifyCallback("ony_dev_wrong", c.header, c.body, time.Now()); err == nil {
+		t.Error("the callback verifies with the wrong token")
+	}
+	// The body is the handoff view, as the API shows it.
+	if !bytes.Contains(c.body, []byte(`"status":"expired"`)) {
+		t.Errorf("callback body: %s", c.body)
+	}
+	srv2.stop()
+}
+
+// Scenario 8: usage.
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args      []string
+		code      int
+		out, errs string
+	}{
+		{nil, 2, "", "usage:"},
+		{[]string{"nope"}, 2, "", `unknown command "nope"`},
+		{[]string{"help"}, 0, "usage:", ""},
+		{[]string{"--help"}, 0, "usage:", ""},
+		{[]string{"-h"}, 0, "usage:", ""},
+		{[]string{"config"}, 2, "", "usage: ony config check"},
+		{[]string{"config", "nope"}, 2, "", "usage: ony config check"},
+		{[]string{"serve", "--nope"}, 2, "", "flag provided but not defined"},
+		{[]string{"migrate", "extra"}, 2, "", `unexpected argument "extra"`},
+	} {
+		r := runOny(t, nil, "", c.args...)
+		name := "ony " + strings.Join(c.args, " ")
+		if r.code != c.code {
+			t.Errorf("%s: exit %d, want %d\n%s", name, r.code, c.code, r)
+			continue
+		}
+		if c.out != "" {
+			mustContain(t, name+" stdout", r.stdout, c.out)
+		} else if r.stdout != "" {
+			t.Errorf("%s printed on stdout:\n%s", name, r.stdout)
+		}
+		if c.errs != "" {
+			mustContain(t, name+" stderr", r.stderr, c.errs)
+		}
+	}
+}
