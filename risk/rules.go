@@ -116,6 +116,18 @@ const (
 	// quote ends it, because SQL inside a shell command is itself quoted.
 	sqlRest = `(?:[^"'` + "`" + `]|'[^'\n&|]*'|"[^"\n&|]*")*`
 	sqlGap  = `[\s+]+` // '+' lets a diff's added lines continue a statement
+
+	// sqlDelete and sqlUpdate match one statement up to its end, so that
+	// Require and Unless can inspect its WHERE clause. A bare name must be
+	// followed by the end of the statement or a clause keyword, which keeps
+	// "delete from the list" in prose quiet.
+	sqlDelete = `(?im)\bdelete` + sqlGap + `from` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent +
+		`(?:` + sqlGap + `(?:(?:as` + sqlGap + `)?[a-z_]\w*` + sqlGap + `)?(?:using|returning|where|order|limit|output)\b` + sqlRest +
+		`|\s*(?:$|["')` + "`" + `]))`
+	sqlUpdate = `(?i)\bupdate` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent + `(?:` + sqlGap + `(?:as` + sqlGap + `)?[a-z_]\w*)?` +
+		sqlGap + `set` + sqlGap + `(?:` + sqlIdent + `|\([^)]*\))\s*=` + sqlRest
+	// sqlWhereTrue: a WHERE that holds for every row is no bound at all.
+	sqlWhereTrue = `(?i)\bwhere[\s+]+(?:1\s*=\s*1|true|'1'\s*=\s*'1')\s*(?:$|["')` + "`" + `]|\b(?:returning|order|limit)\b)`
 )
 
 // DefaultRules returns a copy of the built-in rule table.
@@ -153,10 +165,14 @@ func DefaultRules() []Rule {
 		{
 			ID: "shell.pipe_to_shell", Reason: ReasonPipeToShell, Level: High,
 			Actions: all, Kinds: script, Keywords: []string{"curl", "wget"}, Within: "\n",
-			Pattern: `(?m)` + cmdStart + `(?:curl|wget)\b[^\n;]*\|[ \t]*` +
-				`(?:(?:sudo|env|exec)(?:[ \t]+-[^ \t\n]*|[ \t]+\w+=[^ \t\n]*)*[ \t]+)?` +
-				`(?:[^ \t\n|]*/)?(?:(?:ba|z|da|k|fi)?sh|python[0-9.]*|perl|ruby|node)` + argEnd +
-				`|` + cmdStart + `(?:(?:ba|z|da|k)?sh|source|\.|eval)[ \t][^\n]*(?:<\(|\$\(|` + "`" + `)[ \t]*(?:curl|wget)\b`,
+			Pattern: `(?m)` + cmdStart + `(?:curl|wget)\b[^\n;]*`,
+			Require: []string{`\|[ \t]*(?:(?:sudo|env|exec)(?:[ \t]+-[^ \t\n]*|[ \t]+\w+=[^ \t\n]*)*[ \t]+)?` +
+				`(?:[^ \t\n|]*/)?(?:(?:ba|z|da|k|fi)?sh|python[0-9.]*|perl|ruby|node)` + argEnd},
+		},
+		{
+			ID: "shell.run_download", Reason: ReasonPipeToShell, Level: High,
+			Actions: all, Kinds: script, Keywords: []string{"curl", "wget"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `(?:(?:ba|z|da|k)?sh|source|\.|eval)[ \t][^\n]*(?:<\(|\$\(|` + "`" + `)[ \t]*(?:curl|wget)\b`,
 		},
 		{
 			ID: "shell.chmod_world_writable", Reason: ReasonWorldWritable, Level: Medium,
@@ -212,29 +228,22 @@ func DefaultRules() []Rule {
 		{
 			ID: "sql.delete_unbounded", Reason: ReasonSQLUnboundedDelete, Level: High,
 			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: ";",
-			Pattern: `(?im)\bdelete` + sqlGap + `from` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent +
-				`(?:` + sqlGap + `(?:(?:as` + sqlGap + `)?[a-z_]\w*` + sqlGap + `)?(?:using|returning|where|order|limit|output)\b` + sqlRest +
-				`|\s*(?:$|["')` + "`" + `]))`,
-			Unless: []string{`(?i)\bwhere\b`},
+			Pattern: sqlDelete, Unless: []string{`(?i)\bwhere\b`},
 		},
 		{
 			ID: "sql.delete_where_true", Reason: ReasonSQLUnboundedDelete, Level: High,
 			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: ";",
-			Pattern: `(?i)\bdelete` + sqlGap + `from` + sqlGap + sqlIdent + sqlRest + `\bwhere` + sqlGap +
-				`(?:1\s*=\s*1|true|'1'\s*=\s*'1')\s*(?:$|["')` + "`" + `]|\b(?:returning|order|limit)\b)`,
+			Pattern: sqlDelete, Require: []string{sqlWhereTrue},
 		},
 		{
 			ID: "sql.update_unbounded", Reason: ReasonSQLUnboundedUpdate, Level: High,
 			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";",
-			Pattern: `(?i)\bupdate` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent + `(?:` + sqlGap + `(?:as` + sqlGap + `)?[a-z_]\w*)?` +
-				sqlGap + `set` + sqlGap + `(?:` + sqlIdent + `|\([^)]*\))\s*=` + sqlRest,
-			Unless: []string{`(?i)\bwhere\b`},
+			Pattern: sqlUpdate, Unless: []string{`(?i)\bwhere\b`},
 		},
 		{
 			ID: "sql.update_where_true", Reason: ReasonSQLUnboundedUpdate, Level: High,
 			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";",
-			Pattern: `(?i)\bupdate` + sqlGap + sqlIdent + sqlRest + `\bset\b` + sqlRest + `\bwhere` + sqlGap +
-				`(?:1\s*=\s*1|true|'1'\s*=\s*'1')\s*(?:$|["')` + "`" + `]|\b(?:returning|order|limit)\b)`,
+			Pattern: sqlUpdate, Require: []string{sqlWhereTrue},
 		},
 		{
 			ID: "sql.alter_table", Reason: ReasonSQLAlter, Level: Medium,

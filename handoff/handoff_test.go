@@ -1,0 +1,276 @@
+package handoff_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ony-ai/ony/auth/keyring"
+	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/risk"
+	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/store/storetest"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	svc    *handoff.Service
+	clock  *clock
+	dev    handoff.Actor
+	member handoff.Actor
+	viewer handoff.Actor
+}
+
+func newEnv(t *testing.T, dialect string) env {
+	s := testdb.Open(t, dialect)
+	kr, err := keyring.LoadOrCreate(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC)}
+	svc := handoff.NewService(handoff.Deps{Store: s, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
+		Logger: testdb.Discard, Clock: c.now}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: 20 * time.Millisecond})
+	f := storetest.NewFixture(t, s, "acme")
+	return env{svc: svc, clock: c,
+		dev:    handoff.Actor{OrgID: f.Org.ID, Kind: store.ActorDevice, ID: f.Device.ID},
+		member: handoff.Actor{OrgID: f.Org.ID, Kind: store.ActorUser, ID: f.User.ID, Name: "Ana", Role: store.RoleMember},
+		viewer: handoff.Actor{OrgID: f.Org.ID, Kind: store.ActorUser, ID: f.User.ID, Name: "Vi", Role: store.RoleViewer},
+	}
+}
+
+func code(err error) string {
+	if p, ok := problem.As(err); ok {
+		return p.Code
+	}
+	if err != nil {
+		return "untyped: " + err.Error()
+	}
+	return ""
+}
+
+func TestCreateValidation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite")
+	ok := handoff.CreateRequest{Action: "deploy", Title: "Deploy"}
+	cases := []struct {
+		name string
+		edit func(r *handoff.CreateRequest)
+		want string
+	}{
+		{"ok", func(r *handoff.CreateRequest) {}, ""},
+		{"custom action", func(r *handoff.CreateRequest) { r.Action = "acme.billing.refund_v2" }, ""},
+		{"upper action", func(r *handoff.CreateRequest) { r.Action = "Deploy" }, "invalid_action"},
+		{"double dot", func(r *handoff.CreateRequest) { r.Action = "a..b" }, "invalid_action"},
+		{"no title", func(r *handoff.CreateRequest) { r.Title = "  " }, "invalid_title"},
+		{"long title", func(r *handoff.CreateRequest) { r.Title = strings.Repeat("é", 201) }, "invalid_title"},
+		{"200 runes ok", func(r *handoff.CreateRequest) { r.Title = strings.Repeat("é", 200) }, ""},
+		{"newline title", func(r *handoff.CreateRequest) { r.Title = "a\nb" }, "invalid_title"},
+		{"one option", func(r *handoff.CreateRequest) { r.Options = []store.Option{{ID: "a", Label: "A", Approves: true}} }, "invalid_options"},
+		{"no refusal", func(r *handoff.CreateRequest) {
+			r.Options = []store.Option{{ID: "a", Label: "A", Approves: true}, {ID: "b", Label: "B", Approves: true}}
+		}, "invalid_options"},
+		{"dup option", func(r *handoff.CreateRequest) {
+			r.Options = []store.Option{{ID: "a", Label: "A", Approves: true}, {ID: "a", Label: "B"}}
+		}, "invalid_options"},
+		{"payload kind", func(r *handoff.CreateRequest) { r.Payload = &handoff.Payload{Kind: "exe", Content: "x"} }, "invalid_payload"},
+		{"payload big", func(r *handoff.CreateRequest) {
+			r.Payload = &handoff.Payload{Kind: "log", Content: strings.Repeat("x", 1<<20+1)}
+		}, "payload_too_large"},
+		{"label key", func(r *handoff.CreateRequest) { r.Labels = map[string]string{"Env": "prod"} }, "invalid_labels"},
+		{"callback scheme", func(r *handoff.CreateRequest) { r.CallbackURL = "ftp://x/y" }, "invalid_callback_url"},
+		{"callback creds", func(r *handoff.CreateRequest) { r.CallbackURL = "https://u:p@x/y" }, "invalid_callback_url"},
+		{"short timeout", func(r *handoff.CreateRequest) { r.Timeout = 5 * time.Second }, "invalid_timeout"},
+		{"long timeout", func(r *handoff.CreateRequest) { r.Timeout = 25 * time.Hour }, "timeout_too_long"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := ok
+			c.edit(&r)
+			_, err := e.svc.Create(context.Background(), e.dev, r, "")
+			if got := code(err); got != c.want {
+				t.Fatalf("code = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestPeopleCannotCreateAndAgentsCannotDecide(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite")
+	ctx := context.Background()
+	if _, err := e.svc.Create(ctx, e.member, handoff.CreateRequest{Action: "deploy", Title: "x"}, ""); code(err) != "agents_only" {
+		t.Fatalf("person create: %v", err)
+	}
+	c, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "x"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Decide(ctx, e.dev, c.Handoff.ID, "approve", "", "api"); code(err) != "people_only" {
+		t.Fatalf("agent decide: %v", err)
+	}
+	if _, err := e.svc.Decide(ctx, e.viewer, c.Handoff.ID, "approve", "", "api"); code(err) != "role_cannot_decide" {
+		t.Fatalf("viewer decide: %v", err)
+	}
+}
+
+// TestExpiry drives the clock: an expiry job that runs early changes nothing; once due, the handoff
+// is expired (not denied), and a later decision is refused.
+func TestExpiry(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, d)
+			ctx := context.Background()
+			c, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "x", Timeout: time.Minute}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.clock.add(59 * time.Second)
+			if _, err := e.svc.Expire(ctx, e.dev.OrgID, c.Handoff.ID); err == nil {
+				t.Fatal("expired a handoff before its time")
+			}
+			e.clock.add(time.Second)
+			h, err := e.svc.Expire(ctx, e.dev.OrgID, c.Handoff.ID)
+			if err != nil || h.Status != store.StatusExpired || h.Decision == nil || h.Decision.Channel != "system" {
+				t.Fatalf("expire: %+v %v", h, err)
+			}
+			if _, err := e.svc.Decide(ctx, e.member, c.Handoff.ID, "approve", "", "api"); code(err) != "already_final" {
+				t.Fatalf("decide after expiry: %v", err)
+			}
+			// A second expiry run (a retried job) is a quiet no-op.
+			if h, err := e.svc.Expire(ctx, e.dev.OrgID, c.Handoff.ID); err != nil || h.Status != store.StatusExpired {
+				t.Fatalf("second expire: %+v %v", h, err)
+			}
+		})
+	}
+}
+
+func TestWaitWakesOnDecisionAndOnDrain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite")
+	ctx := context.Background()
+	c, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "x"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := make(chan struct{})
+	done := make(chan store.Handoff)
+	go func() {
+		h, _ := e.svc.Wait(ctx, e.dev, c.Handoff.ID, 30*time.Second, drain)
+		done <- h
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(drain)
+	select {
+	case h := <-done:
+		if h.Status != store.StatusPending {
+			t.Fatalf("drained wait: %s", h.Status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("drain did not end the wait")
+	}
+	go func() {
+		h, _ := e.svc.Wait(ctx, e.dev, c.Handoff.ID, 30*time.Second, nil)
+		done <- h
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if _, err := e.svc.Decide(ctx, e.member, c.Handoff.ID, "deny", "no", "api"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-done:
+		if h.Status != store.StatusDenied || h.Decision.Comment != "no" {
+			t.Fatalf("wait: %+v", h)
+		}
+		t.Logf("waiter woke %v after the decision", time.Since(start))
+	case <-time.After(5 * time.Second):
+		t.Fatal("decision did not wake the waiter")
+	}
+}
+
+func TestPayloadSealedAndBound(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite")
+	ctx := context.Background()
+	const secret = "CANARY-PAYLOAD-7f3a"
+	c, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "shell.exec", Title: "x",
+		Payload: &handoff.Payload{Kind: "command", Content: "echo " + secret}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Handoff
+	if strings.Contains(string(h.PayloadSealed), secret) {
+		t.Fatal("payload stored in the clear")
+	}
+	p, err := e.svc.Payload(h)
+	if err != nil || p.Content != "echo "+secret {
+		t.Fatalf("open payload: %+v %v", p, err)
+	}
+	moved := h
+	moved.ID = "0190d6b0-0000-7000-8000-000000000000"
+	if _, err := e.svc.Payload(moved); err == nil {
+		t.Fatal("a sealed payload opened under another handoff's id")
+	}
+}
+
+func TestIdempotencyRace(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, d)
+			ctx := context.Background()
+			var wg sync.WaitGroup
+			ids := make(chan string, 10)
+			errs := make(chan error, 10)
+			for i := 0; i < 10; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "same"}, "key-1")
+					if err != nil {
+						errs <- err
+						return
+					}
+					ids <- c.Handoff.ID
+				}()
+			}
+			wg.Wait()
+			close(ids)
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for id := range ids {
+				seen[id] = true
+			}
+			if len(seen) != 1 {
+				t.Fatalf("%d distinct handoffs for one key", len(seen))
+			}
+			_, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "different"}, "key-1")
+			if code(err) != "idempotency_key_reused" {
+				t.Fatalf("reuse with another body: %v", err)
+			}
+		})
+	}
+}
+
