@@ -16,6 +16,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/coord"
@@ -62,6 +63,7 @@ type App struct {
 	Store    store.Store
 	Coord    coord.Coord
 	Keyring  *keyring.Keyring
+	Audit    *audit.Log
 	Handoffs *handoff.Service
 	Server   *server.Server
 
@@ -91,8 +93,11 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if a.Coord, err = OpenCoord(ctx, c, logger); err != nil {
 		return nil, err
 	}
+	if a.Audit, err = NewAuditLog(c, o.Clock); err != nil {
+		return nil, err
+	}
 	a.Handoffs = handoff.NewService(handoff.Deps{
-		Store: a.Store, Risk: risk.Default(), Keyring: a.Keyring, Coord: a.Coord, Logger: logger,
+		Store: a.Store, Audit: a.Audit, Risk: risk.Default(), Keyring: a.Keyring, Coord: a.Coord, Logger: logger,
 		Clock: o.Clock, HTTPClient: o.HTTPClient,
 	}, handoff.Config{
 		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),
@@ -113,6 +118,18 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	return a, nil
 }
 
+// NewAuditLog loads (or creates) the checkpoint signing keys and returns the audit log.
+func NewAuditLog(c *config.Config, clock func() time.Time) (*audit.Log, error) {
+	keys, err := audit.LoadOrCreateKeys(c.DataDir, c.Instance, secretValues(c.Audit.SigningKeys))
+	if err != nil {
+		return nil, err
+	}
+	return audit.New(keys, c.Instance, KnownReason, clock), nil
+}
+
+// KnownReason admits risk reason codes into audit leaves.
+func KnownReason(r string) bool { return risk.KnownReason(risk.Reason(r)) }
+
 func secretValues(ss []config.Secret) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
@@ -125,7 +142,9 @@ func secretValues(ss []config.Secret) []string {
 func (a *App) StartJobs(ctx context.Context) error {
 	w := river.NewWorkers()
 	a.Handoffs.RegisterWorkers(w)
+	a.Audit.RegisterWorkers(w, a.Store)
 	return a.Store.StartJobs(ctx, w, store.JobsConfig{
+		Periodic:     audit.PeriodicJobs(time.Minute),
 		PollInterval: time.Duration(a.Config.Jobs.PollInterval),
 		Workers:      a.Config.Jobs.Workers,
 		MaxAttempts:  a.Config.Callbacks.MaxAttempts,

@@ -29,6 +29,7 @@ type Config struct {
 	Jobs            Jobs      `yaml:"jobs"`
 	Callbacks       Callbacks `yaml:"callbacks"`
 	Keyring         Keyring   `yaml:"keyring"`
+	Audit           Audit     `yaml:"audit"`
 	Bootstrap       Bootstrap `yaml:"bootstrap"`
 	ShutdownTimeout Duration  `yaml:"shutdown_timeout"` // default 15s
 }
@@ -90,6 +91,12 @@ type Callbacks struct {
 // generated key file in DataDir.
 type Keyring struct {
 	Keys []Secret `yaml:"keys"`
+}
+
+// Audit: checkpoint signing keys in golang.org/x/mod/sumdb/note form ("PRIVATE+KEY+name+hash+base64");
+// none means Ony keeps a generated key file in DataDir. Several keys all sign, for rotation.
+type Audit struct {
+	SigningKeys []Secret `yaml:"signing_keys"`
 }
 
 type Bootstrap struct {

@@ -10,6 +10,9 @@ import (
 )
 
 const testKey1 = "v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+// testSigningKey is a throwaway note key (golang.org/x/mod/sumdb/note.GenerateKey) for format checks.
+const testSigningKey = "PRIVATE+KEY+ony-test+1e4c0f9a+AaaBbbCccDddEeeFffGggHhhIiiJjjKkkLllMmmNnnOooP"
 const testKey2 = "v2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 
 func TestDefaults(t *testing.T) {
@@ -172,6 +175,7 @@ var validEnv = map[string]struct {
 	"callbacks.timeout":               {"3s", Duration(3 * time.Second)},
 	"callbacks.max_attempts":          {"2", 2},
 	"keyring.keys":                    {testKey1 + ", " + testKey2, []Secret{testKey1, testKey2}},
+	"audit.signing_keys":              {testSigningKey, []Secret{testSigningKey}},
 	"bootstrap.org_name":              {"Org", "Org"},
 	"bootstrap.admin_email":           {"a@b.example", "a@b.example"},
 	"shutdown_timeout":                {"30s", Duration(30 * time.Second)},
@@ -226,6 +230,7 @@ func TestEnvNames(t *testing.T) {
 		"redis.prefix":                    "ONY_REDIS_PREFIX",
 		"auth.login_attempts_per_address": "ONY_AUTH_LOGIN_ATTEMPTS_PER_ADDRESS",
 		"keyring.keys":                    "ONY_KEYRING_KEYS",
+		"audit.signing_keys":              "ONY_AUDIT_SIGNING_KEYS",
 		"shutdown_timeout":                "ONY_SHUTDOWN_TIMEOUT",
 	} {
 		if names[path] != want {

@@ -51,6 +51,11 @@ func (l *loader) validate() {
 	l.intRange("callbacks.max_attempts", int64(c.Callbacks.MaxAttempts), 1, 50)
 
 	l.checkKeyring(c.Keyring.Keys)
+	for i, k := range c.Audit.SigningKeys {
+		if parts := strings.Split(k.Value(), "+"); len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+			l.fail(fmt.Sprintf("audit.signing_keys[%d]", i), `must be a note signing key "PRIVATE+KEY+<name>+<hash>+<base64>" (see ony audit keygen)`)
+		}
+	}
 
 	l.nonEmpty("bootstrap.org_name", strings.TrimSpace(c.Bootstrap.OrgName))
 	l.checkEmail("bootstrap.admin_email", c.Bootstrap.AdminEmail)

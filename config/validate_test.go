@@ -79,6 +79,8 @@ func TestValidationRules(t *testing.T) {
 		{"max_attempts 0", "callbacks: {max_attempts: 0}", "callbacks.max_attempts", "between 1 and 50"},
 		{"max_attempts 51", "callbacks: {max_attempts: 51}", "callbacks.max_attempts", "between 1 and 50"},
 
+		{"signing key ok", "audit: {signing_keys: ['" + testSigningKey + "']}", "audit.signing_keys[0]", ""},
+		{"signing key bad", "audit: {signing_keys: ['v1:abc']}", "audit.signing_keys[0]", "must be a note signing key"},
 		{"keys ok", "keyring: {keys: ['" + testKey1 + "', '" + testKey2 + "']}", "keyring.keys[0]", ""},
 		{"key no version", "keyring:\n  keys: ['AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=']", "keyring.keys[0]", `must have the form "v<N>:<base64 of 32 bytes>"`},
 		{"key version 0", "keyring:\n  keys: ['v0:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=']", "keyring.keys[0]", "N a positive integer"},

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/handoff"
@@ -44,7 +45,12 @@ func newEnv(t *testing.T, dialect string) env {
 		t.Fatal(err)
 	}
 	c := &clock{t: time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC)}
-	svc := handoff.NewService(handoff.Deps{Store: s, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
+	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "ony-test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := audit.New(keys, "ony-test", func(r string) bool { return risk.KnownReason(risk.Reason(r)) }, c.now)
+	svc := handoff.NewService(handoff.Deps{Store: s, Audit: log, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
 		Logger: testdb.Discard, Clock: c.now}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: 20 * time.Millisecond})
 	f := storetest.NewFixture(t, s, "acme")
 	return env{svc: svc, clock: c,
@@ -273,4 +279,3 @@ func TestIdempotencyRace(t *testing.T) {
 		})
 	}
 }
-

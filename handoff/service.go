@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/problem"
@@ -36,6 +37,7 @@ type Config struct {
 // Service creates, decides, cancels and expires handoffs.
 type Service struct {
 	store  store.Store
+	audit  *audit.Log
 	risk   *risk.Engine
 	keys   *keyring.Keyring
 	coord  coord.Coord
@@ -48,6 +50,7 @@ type Service struct {
 // Deps are what the service is built from.
 type Deps struct {
 	Store   store.Store
+	Audit   *audit.Log
 	Risk    *risk.Engine
 	Keyring *keyring.Keyring
 	Coord   coord.Coord
@@ -74,7 +77,7 @@ func NewService(d Deps, cfg Config) *Service {
 	if cfg.WaitRecheck <= 0 {
 		cfg.WaitRecheck = 2 * time.Second
 	}
-	s := &Service{store: d.Store, risk: d.Risk, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient}
+	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -158,6 +161,13 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		}
 		if err := tx.InsertHandoff(ctx, h); err != nil {
 			return fmt.Errorf("handoff: insert: %w", err)
+		}
+		// The title is the agent's free text and could carry a secret: the log keeps only its hash.
+		_, err = s.audit.Append(ctx, tx, audit.Event{Type: audit.HandoffCreated, At: now,
+			Actor: audit.Actor{Kind: string(store.ActorDevice), ID: dev.ID}, Subject: audit.Subject{Kind: "handoff", ID: h.ID},
+			Channel: "api", Details: &audit.Details{Action: h.Action, Risk: h.Risk, Reasons: h.RiskReasons, TitleHash: audit.TitleHash(h.Title)}})
+		if err != nil {
+			return fmt.Errorf("handoff: audit: %w", err)
 		}
 		if idemKey != "" {
 			err := tx.PutIdempotencyRecord(ctx, store.Idempotency{DeviceID: dev.ID, Key: idemKey, RequestHash: fp, HandoffID: h.ID, CreatedAt: now})
@@ -348,6 +358,9 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		}
 		h.Status, h.Decision = st, &d
 		out = h
+		if _, err := s.audit.Append(ctx, tx, finishEvent(h, a)); err != nil {
+			return fmt.Errorf("handoff: audit: %w", err)
+		}
 		if h.CallbackURL != "" {
 			if err := tx.Enqueue(ctx, CallbackArgs{OrgID: orgID, HandoffID: h.ID}, &river.InsertOpts{MaxAttempts: s.cfg.CallbackAttempts}); err != nil {
 				return err
@@ -365,6 +378,23 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		s.log.WarnContext(ctx, "publish decision failed", "handoff", id, "err", err)
 	}
 	return out, nil
+}
+
+// finishEvent records how a handoff ended: who (with their role at the time), through which channel,
+// with which option — never the comment, which is free text.
+func finishEvent(h store.Handoff, a Actor) audit.Event {
+	d := h.Decision
+	e := audit.Event{At: d.DecidedAt, Actor: audit.Actor{Kind: string(d.ByKind), ID: d.ByID, Role: string(a.Role)},
+		Subject: audit.Subject{Kind: "handoff", ID: h.ID}, Channel: d.Channel, Outcome: string(h.Status)}
+	switch h.Status {
+	case store.StatusExpired:
+		e.Type = audit.HandoffExpired
+	case store.StatusCancelled:
+		e.Type = audit.HandoffCancelled
+	default:
+		e.Type, e.Details = audit.HandoffDecided, &audit.Details{Option: d.OptionID}
+	}
+	return e
 }
 
 func alreadyFinal(h store.Handoff) error {

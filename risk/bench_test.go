@@ -24,6 +24,42 @@ echo "deployed $(date -u +%FT%TZ)" >> ./deploy.log
 git push origin release-prep
 `
 
+// typicalDiff is a code review handoff: prose-like code with the odd word
+// that a keyword shares, but nothing dangerous.
+const typicalDiff = `diff --git a/internal/store/items.go b/internal/store/items.go
+index 3b18e1c..a9f4e2d 100644
+--- a/internal/store/items.go
++++ b/internal/store/items.go
+@@ -41,12 +41,19 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Item, error) {
+-	rows, err := s.db.Query(ctx, "SELECT id, name FROM items WHERE owner = $1", f.Owner)
++	// Format the query once; the platform caches prepared statements.
++	rows, err := s.db.Query(ctx, listItemsSQL, f.Owner, f.Limit)
+ 	if err != nil {
+-		return nil, err
++		return nil, fmt.Errorf("list items: %w", err)
+ 	}
+ 	defer rows.Close()
++	items := make([]Item, 0, f.Limit)
+ 	for rows.Next() {
+ 		var it Item
+-		if err := rows.Scan(&it.ID, &it.Name); err != nil {
++		if err := rows.Scan(&it.ID, &it.Name, &it.UpdatedAt); err != nil {
+ 			return nil, err
+ 		}
+-		out = append(out, it)
++		items = append(items, it)
+ 	}
+-	return out, rows.Err()
++	return items, rows.Err()
+ }
++
++// Delete removes one item; callers must check permissions first.
++func (s *Store) Delete(ctx context.Context, id int64) error {
++	_, err := s.db.Exec(ctx, "DELETE FROM items WHERE id = $1", id)
++	return err
++}
+`
+
 func repeatTo(s string, n int) string {
 	return strings.Repeat(s, n/len(s)+1)[:n]
 }
@@ -35,6 +71,8 @@ func BenchmarkDerive(b *testing.B) {
 		in   Input
 	}{
 		{"4KB_script", Input{Action: "shell.exec", PayloadKind: KindCommand, Payload: repeatTo(typicalScript, 4<<10)}},
+		{"4KB_diff", Input{Action: "git.push", PayloadKind: KindDiff, Payload: repeatTo(typicalDiff, 4<<10)}},
+		{"1MiB_diff", Input{Action: "git.push", PayloadKind: KindDiff, Payload: repeatTo(typicalDiff, 1<<20)}},
 		{"1MiB_script", Input{Action: "shell.exec", PayloadKind: KindCommand, Payload: repeatTo(typicalScript, 1<<20)}},
 		{"1MiB_text_few_keywords", Input{Action: "deploy", PayloadKind: KindText,
 			Payload: repeatTo(logLine, 1<<20-len(typicalScript)) + typicalScript}},

@@ -29,6 +29,8 @@ type compiledRule struct {
 	require  []*regexp.Regexp
 	unless   []*regexp.Regexp
 	within   byte // 0: the whole payload is one piece
+	fold     bool
+	wordOnly bool
 	keys     []string
 	values   []string
 	label    bool
@@ -57,8 +59,8 @@ func NewWithBase(base []ActionBase, rules []Rule) (*Engine, error) {
 	e := &Engine{}
 	for i, b := range base {
 		var problems []string
-		glob := normalize(b.Action)
-		if glob == "" {
+		action := normalize(b.Action)
+		if action == "" {
 			problems = append(problems, "empty action")
 		}
 		if !b.Level.Valid() {
@@ -71,7 +73,7 @@ func NewWithBase(base []ActionBase, rules []Rule) (*Engine, error) {
 			errs = append(errs, fmt.Errorf("risk: base %d %q: %s", i, b.Action, strings.Join(problems, "; ")))
 			continue
 		}
-		e.base = append(e.base, ActionBase{Action: glob, Level: b.Level, Reason: b.Reason})
+		e.base = append(e.base, ActionBase{Action: action, Level: b.Level, Reason: b.Reason})
 	}
 
 	firstAt := map[string]int{}
@@ -98,7 +100,7 @@ func compile(r Rule) (compiledRule, []string) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	c := compiledRule{id: r.ID, reason: r.Reason, level: r.Level}
+	c := compiledRule{id: r.ID, reason: r.Reason, level: r.Level, fold: r.Fold, wordOnly: r.WordStart}
 	if strings.TrimSpace(r.ID) == "" {
 		bad("empty id")
 	}
@@ -142,16 +144,18 @@ func compile(r Rule) (compiledRule, []string) {
 			// The prefilter folds ASCII only; a non-ASCII keyword could
 			// silently never match.
 			bad("keyword %q is not ASCII", k)
-		case c.within != 0 && strings.IndexByte(k, c.within) >= 0:
-			bad("keyword %q contains the within separator", k)
+		case strings.IndexByte(k, '\n') >= 0 || c.within != 0 && strings.IndexByte(k, c.within) >= 0:
+			// Pieces and lines are cut at these bytes, so such a keyword
+			// could straddle a cut and never be seen whole.
+			bad("keyword %q contains a newline or the within separator", k)
 		default:
 			c.keywords = append(c.keywords, k)
 		}
 	}
 
 	if r.Pattern == "" {
-		if len(r.Keywords) > 0 || len(r.Require) > 0 || len(r.Unless) > 0 || r.Within != "" {
-			bad("keywords, require, unless and within need a pattern")
+		if len(r.Keywords) > 0 || len(r.Require) > 0 || len(r.Unless) > 0 || r.Within != "" || r.Fold || r.WordStart {
+			bad("keywords, require, unless, within, fold and wordstart need a pattern")
 		}
 	} else if re, err := regexp.Compile(r.Pattern); err != nil {
 		bad("bad pattern: %v", err)
@@ -194,8 +198,9 @@ func compile(r Rule) (compiledRule, []string) {
 	return c, problems
 }
 
-// Derive assesses one handoff. It never fails: unknown actions and kinds
-// fall back to the safest reading rather than to an error.
+// Derive assesses one handoff. It never fails: an unknown action gets the
+// lowest base level but still meets every payload rule, and an unknown kind
+// counts as unstated so that it cannot switch rules off.
 func (e *Engine) Derive(in Input) Assessment { return e.derive(in, true) }
 
 // derive can switch the keyword prefilter off so tests can check that it
@@ -285,9 +290,17 @@ func prepare(s string) *payload {
 
 func (r *compiledRule) matchPayload(p *payload, prefilter bool) bool {
 	if !prefilter || len(r.keywords) == 0 {
-		return r.matchPieces(p.text)
+		return r.matchPieces(p.subject(r.fold))
 	}
 	return r.matchNearKeywords(p)
+}
+
+// subject is what the patterns of a rule read.
+func (p *payload) subject(fold bool) string {
+	if fold {
+		return p.lower
+	}
+	return p.text
 }
 
 // matchPieces is the plain definition of Within: try every piece.
@@ -314,7 +327,7 @@ func (r *compiledRule) matchPieces(text string) bool {
 // in the whole piece. Each keyword's next occurrence is remembered, so the
 // payload is searched once per keyword however many pieces there are.
 func (r *compiledRule) matchNearKeywords(p *payload) bool {
-	text := p.text
+	text := p.subject(r.fold) // same length and separators as p.lower
 	var buf [8]int
 	next := buf[:0]
 	for range r.keywords {
@@ -358,10 +371,13 @@ func (r *compiledRule) matchNearKeywords(p *payload) bool {
 }
 
 func (r *compiledRule) matchSpan(s string) bool {
-	if len(r.require) == 0 && len(r.unless) == 0 {
+	if len(r.require) == 0 && len(r.unless) == 0 && !r.wordOnly {
 		return r.re.MatchString(s)
 	}
 	for _, m := range r.re.FindAllStringIndex(s, -1) {
+		if r.wordOnly && m[0] > 0 && isWordByte(s[m[0]-1]) {
+			continue
+		}
 		if r.refined(s[m[0]:m[1]]) {
 			return true
 		}
@@ -435,6 +451,11 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// isWordByte is RE2's notion of a word character, which is ASCII only.
+func isWordByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_'
 }
 
 func isSeparator(b byte) bool {

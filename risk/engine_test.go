@@ -2,8 +2,10 @@ package risk
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -145,6 +147,9 @@ func deriveCases() []deriveCase {
 		{name: "select with deleted column", in: sql("SELECT * FROM users WHERE deleted = false"), level: Low, reasons: rs()},
 		{name: "prose look-alikes", in: Input{Action: "note", PayloadKind: KindText,
 			Payload: "The dropdown table shows truncated names. We should truncate the output, delete from the cache any stale entries and update the docs."},
+			level: Low, reasons: rs()},
+		{name: "keyword inside a word", in: Input{Action: "note", PayloadKind: KindText,
+			Payload: "Move the backdrop table left; undelete from trash; autoupdate t set x = 1"},
 			level: Low, reasons: rs()},
 		{name: "migration diff", in: Input{Action: "db.migrate", PayloadKind: KindDiff,
 			Payload: "+ALTER TABLE orders ADD COLUMN note text;\n+DROP TABLE legacy_orders;\n"},
@@ -310,6 +315,44 @@ func TestGlob(t *testing.T) {
 	} {
 		if got := glob(tc.pattern, tc.s); got != tc.want {
 			t.Errorf("glob(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
+		}
+	}
+}
+
+// TestPrefilterOnGeneratedScripts builds payloads from fragments that sit
+// near rule boundaries, where random fuzzing rarely goes, and checks that
+// the prefilter agrees with plain matching.
+func TestPrefilterOnGeneratedScripts(t *testing.T) {
+	t.Parallel()
+	words := []string{
+		"rm", "-rf", "-r", "-f", "--force", "/", "~", "$HOME", "sudo", "su", "-c", "doas", "curl", "wget", "|", "sh",
+		"bash", "<(", "$(", "chmod", "777", "a+w", ">", ">>", "tee", "/etc/x", "/dev/sda", "dd", "of=", "mkfs",
+		"git", "push", "-C", "main", "+feat", "HEAD:prod", "DROP", "TABLE", "truncate", "DELETE", "FROM", "users",
+		"WHERE", "true", "1=1", "UPDATE", "SET", "a", "=", "'x'", `"y"`, "ALTER", "terraform", "destroy", "apply",
+		"-destroy", "kubectl", "delete", "scale", "--replicas=0", "replicas:", "0", "helm", "uninstall",
+		";", "&&", "\n", "\n+", "\n-", " ", "\t", "\r\n", "'", `"`, "(", ")", "\u017f", "\u212a", "Ⅹ", "\xff",
+	}
+	e := Default()
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 4000
+	if testing.Short() {
+		n = 500
+	}
+	for range n {
+		var b strings.Builder
+		for range 1 + rng.IntN(24) {
+			w := words[rng.IntN(len(words))]
+			if rng.IntN(4) == 0 {
+				w = strings.ToUpper(w)
+			}
+			b.WriteString(w)
+			if rng.IntN(3) > 0 {
+				b.WriteByte(' ')
+			}
+		}
+		in := Input{Action: "shell.exec", PayloadKind: KindCommand, Payload: b.String()}
+		if with, without := e.derive(in, true), e.derive(in, false); !reflect.DeepEqual(with, without) {
+			t.Fatalf("payload %q: with prefilter %+v, without %+v", in.Payload, with, without)
 		}
 	}
 }

@@ -9,10 +9,11 @@ import (
 
 func FuzzDerive(f *testing.F) {
 	for _, tc := range deriveCases() {
-		var k, v string
-		for k, v = range tc.in.Labels {
+		var key, value string
+		for k, v := range tc.in.Labels { // the cases carry at most one label
+			key, value = k, v
 		}
-		f.Add(tc.in.Action, tc.in.PayloadKind, tc.in.Payload, k, v)
+		f.Add(tc.in.Action, tc.in.PayloadKind, tc.in.Payload, key, value)
 	}
 	for _, s := range []string{
 		"rm -rf " + strings.Repeat("-r -f ", 200) + "/",
@@ -31,9 +32,9 @@ func FuzzDerive(f *testing.F) {
 	}
 
 	e := Default()
-	ids := map[string]Reason{}
+	ids := map[string]Rule{}
 	for _, r := range DefaultRules() {
-		ids[r.ID] = r.Reason
+		ids[r.ID] = r
 	}
 	f.Fuzz(func(t *testing.T, action, kind, payload, key, value string) {
 		in := Input{Action: action, PayloadKind: kind, Payload: payload, Labels: map[string]string{key: value}}
@@ -56,8 +57,11 @@ func FuzzDerive(f *testing.F) {
 			if slices.Contains(got.Rules[:i], id) {
 				t.Fatalf("rule %q repeated", id)
 			}
-			if !slices.Contains(got.Reasons, ids[id]) {
+			if !slices.Contains(got.Reasons, ids[id].Reason) {
 				t.Fatalf("rule %s fired without its reason: %+v", id, got)
+			}
+			if got.Level < ids[id].Level {
+				t.Fatalf("rule %s fired but level is only %v", id, got.Level)
 			}
 		}
 		if again := e.Derive(in); !reflect.DeepEqual(got, again) {

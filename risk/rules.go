@@ -1,5 +1,7 @@
 package risk
 
+import "slices"
+
 // Rule is one entry of the rule table. Rules are data so that an
 // organisation can tune the table without changing code.
 //
@@ -35,6 +37,15 @@ type Rule struct {
 	// as "both -r and -f, in any order" or "without a WHERE".
 	Require []string
 	Unless  []string
+
+	// Fold runs Pattern, Require and Unless on the payload with A-Z lowered,
+	// so they are written in lower case. Unlike (?i), that keeps a literal
+	// start, which RE2 uses to skip ahead; it matters on long payloads.
+	Fold bool
+
+	// WordStart ignores Pattern matches that begin inside a word, as a
+	// leading \b would, but without costing the pattern its literal start.
+	WordStart bool
 
 	// Within, if set, confines every match to one piece of the payload
 	// between separators, e.g. "\n" for shell, where a newline ends a
@@ -109,6 +120,7 @@ const (
 	gitPush     = cmdStart + `git(?:[ \t]+-{1,2}[a-zA-Z][\w-]*(?:=[^ \t\n;&|]*|[ \t]+[^- \t\n;&|][^ \t\n;&|]*)?)*[ \t]+push`
 	branchGuard = `(?:main|master|releases?(?:[/_.-][^\s;&|:]*)?|prod(?:uction)?(?:[/_.-][^\s;&|:]*)?)`
 
+	// SQL patterns are written in lower case for Fold rules.
 	// sqlIdent: a possibly qualified, possibly quoted SQL name.
 	sqlName  = `(?:"[^"\n;]+"|` + "`[^`\\n;]+`" + `|\[[^\]\n;]+\]|[a-z_][\w$]*)`
 	sqlIdent = sqlName + `(?:\.` + sqlName + `)*`
@@ -116,40 +128,45 @@ const (
 	// quote ends it, because SQL inside a shell command is itself quoted.
 	sqlRest = `(?:[^"'` + "`" + `]|'[^'\n&|]*'|"[^"\n&|]*")*`
 	sqlGap  = `[\s+]+` // '+' lets a diff's added lines continue a statement
+	sqlEnd  = `\s*(?:$|["')` + "`" + `])`
 
 	// sqlDelete and sqlUpdate match one statement up to its end, so that
 	// Require and Unless can inspect its WHERE clause. A bare name must be
 	// followed by the end of the statement or a clause keyword, which keeps
 	// "delete from the list" in prose quiet.
-	sqlDelete = `(?im)\bdelete` + sqlGap + `from` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent +
+	sqlDelete = `(?m)delete` + sqlGap + `from` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent +
 		`(?:` + sqlGap + `(?:(?:as` + sqlGap + `)?[a-z_]\w*` + sqlGap + `)?(?:using|returning|where|order|limit|output)\b` + sqlRest +
-		`|\s*(?:$|["')` + "`" + `]))`
-	sqlUpdate = `(?i)\bupdate` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent + `(?:` + sqlGap + `(?:as` + sqlGap + `)?[a-z_]\w*)?` +
+		`|` + sqlEnd + `)`
+	sqlUpdate = `update` + sqlGap + `(?:only` + sqlGap + `)?` + sqlIdent + `(?:` + sqlGap + `(?:as` + sqlGap + `)?[a-z_]\w*)?` +
 		sqlGap + `set` + sqlGap + `(?:` + sqlIdent + `|\([^)]*\))\s*=` + sqlRest
+	sqlWhere = `\bwhere\b`
 	// sqlWhereTrue: a WHERE that holds for every row is no bound at all.
-	sqlWhereTrue = `(?i)\bwhere[\s+]+(?:1\s*=\s*1|true|'1'\s*=\s*'1')\s*(?:$|["')` + "`" + `]|\b(?:returning|order|limit)\b)`
+	sqlWhereTrue = `\bwhere[\s+]+(?:1\s*=\s*1|true|'1'\s*=\s*'1')` + `(?:` + sqlEnd + `|\s*\b(?:returning|order|limit)\b)`
 )
 
 // DefaultRules returns a copy of the built-in rule table.
 func DefaultRules() []Rule {
+	// Payload rules run for every action, because the agent names the
+	// action and a command runs the same under any name. They skip logs,
+	// which report what already ran rather than what is about to.
 	all := []string{"*"}
 	script := []string{KindCommand, KindDiff, KindText, ""}
 
-	return []Rule{
+	rules := []Rule{
 		// Shell.
 		{
 			ID: "shell.rm_recursive", Reason: ReasonRecursiveDelete, Level: Medium,
-			Actions: all, Kinds: script, Keywords: []string{"rm"}, Within: "\n",
+			Actions: all, Kinds: script, Keywords: []string{"rm ", "rm\t"}, Within: "\n",
 			Pattern: rmCmd, Require: []string{rmRecursive},
 		},
 		{
 			ID: "shell.rm_recursive_force", Reason: ReasonRecursiveDelete, Level: High,
-			Actions: all, Kinds: script, Keywords: []string{"rm"}, Within: "\n",
+			Actions: all, Kinds: script, Keywords: []string{"rm ", "rm\t"}, Within: "\n",
 			Pattern: rmCmd, Require: []string{rmRecursive, rmForce},
 		},
 		{
 			ID: "shell.rm_root", Reason: ReasonRecursiveDelete, Level: Critical,
-			Actions: all, Kinds: script, Keywords: []string{"rm"}, Within: "\n",
+			Actions: all, Kinds: script, Keywords: []string{"rm ", "rm\t"}, Within: "\n",
 			Pattern: rmCmd, Require: []string{rmRecursive, rmForce, rmTarget},
 		},
 		{
@@ -159,8 +176,11 @@ func DefaultRules() []Rule {
 		},
 		{
 			ID: "shell.su", Reason: ReasonPrivilegeEscalation, Level: High,
-			Actions: all, Kinds: script, Keywords: []string{"su"}, Within: "\n",
-			Pattern: `(?m)` + cmdStart + `su(?:[ \t]+-|[ \t]+root` + argEnd + `|[ \t]+[a-z_][\w.-]*[ \t]+-c\b|[ \t]*$)`,
+			// Bare "su" opens an interactive shell an agent cannot drive, so
+			// only su with arguments counts; that lets "su " be the keyword
+			// instead of the far commoner "su".
+			Actions: all, Kinds: script, Keywords: []string{"su ", "su\t"}, Within: "\n",
+			Pattern: `(?m)` + cmdStart + `su[ \t]+(?:-|root` + argEnd + `|[a-z_][\w.-]*[ \t]+-c\b)`,
 		},
 		{
 			ID: "shell.pipe_to_shell", Reason: ReasonPipeToShell, Level: High,
@@ -210,45 +230,44 @@ func DefaultRules() []Rule {
 			Pattern: `(?m)` + gitPush + anyArgs + `(?:[ \t]\+?|:|refs/heads/)` + branchGuard + argEnd,
 		},
 
-		// SQL, for any action: whatever action name the agent picks, a
-		// statement in its payload runs the same.
+		// SQL keywords are case-insensitive, hence Fold.
 		{
 			ID: "sql.drop", Reason: ReasonSQLDrop, Level: Critical,
-			Actions: all, Kinds: script, Keywords: []string{"drop"}, Within: ";",
-			Pattern: `(?i)\bdrop\s+(?:table|database|schema)\b`,
+			Actions: all, Kinds: script, Keywords: []string{"drop"}, Within: ";", Fold: true, WordStart: true,
+			Pattern: `drop\s+(?:table|database|schema)\b`,
 		},
 		{
 			ID: "sql.truncate", Reason: ReasonSQLTruncate, Level: High,
-			Actions: all, Kinds: script, Keywords: []string{"truncate"}, Within: ";",
+			Actions: all, Kinds: script, Keywords: []string{"truncate"}, Within: ";", Fold: true, WordStart: true,
 			// A bare name must be followed by the end of the statement or a
 			// TRUNCATE option, so "truncate the output" in prose stays quiet.
-			Pattern: `(?im)\btruncate\s+(?:table\b|(?:only\s+)?` + sqlIdent + `(?:\s*,\s*` + sqlIdent + `)*` +
-				`\s*(?:$|["')` + "`" + `]|\b(?:cascade|restrict|restart|continue)\b))`,
+			Pattern: `(?m)truncate\s+(?:table\b|(?:only\s+)?` + sqlIdent + `(?:\s*,\s*` + sqlIdent + `)*` +
+				`(?:` + sqlEnd + `|\s*\b(?:cascade|restrict|restart|continue)\b))`,
 		},
 		{
 			ID: "sql.delete_unbounded", Reason: ReasonSQLUnboundedDelete, Level: High,
-			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: ";",
-			Pattern: sqlDelete, Unless: []string{`(?i)\bwhere\b`},
+			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: ";", Fold: true, WordStart: true,
+			Pattern: sqlDelete, Unless: []string{sqlWhere},
 		},
 		{
 			ID: "sql.delete_where_true", Reason: ReasonSQLUnboundedDelete, Level: High,
-			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: ";",
+			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: ";", Fold: true, WordStart: true,
 			Pattern: sqlDelete, Require: []string{sqlWhereTrue},
 		},
 		{
 			ID: "sql.update_unbounded", Reason: ReasonSQLUnboundedUpdate, Level: High,
-			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";",
-			Pattern: sqlUpdate, Unless: []string{`(?i)\bwhere\b`},
+			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";", Fold: true, WordStart: true,
+			Pattern: sqlUpdate, Unless: []string{sqlWhere},
 		},
 		{
 			ID: "sql.update_where_true", Reason: ReasonSQLUnboundedUpdate, Level: High,
-			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";",
+			Actions: all, Kinds: script, Keywords: []string{"update"}, Within: ";", Fold: true, WordStart: true,
 			Pattern: sqlUpdate, Require: []string{sqlWhereTrue},
 		},
 		{
 			ID: "sql.alter_table", Reason: ReasonSQLAlter, Level: Medium,
-			Actions: all, Kinds: script, Keywords: []string{"alter"}, Within: ";",
-			Pattern: `(?i)\balter\s+table\b`,
+			Actions: all, Kinds: script, Keywords: []string{"alter"}, Within: ";", Fold: true, WordStart: true,
+			Pattern: `alter\s+table\b`,
 		},
 
 		// Infrastructure.
@@ -286,4 +305,21 @@ func DefaultRules() []Rule {
 			Label:   LabelSelector{Keys: []string{"env", "environment"}, Values: []string{"prod", "production", "live"}},
 		},
 	}
+	for i := range rules {
+		rules[i] = rules[i].clone()
+	}
+	return rules
+}
+
+// clone gives r slices of its own, so that tuning one rule of a table never
+// changes another built from the same literal.
+func (r Rule) clone() Rule {
+	r.Actions = slices.Clone(r.Actions)
+	r.Kinds = slices.Clone(r.Kinds)
+	r.Keywords = slices.Clone(r.Keywords)
+	r.Require = slices.Clone(r.Require)
+	r.Unless = slices.Clone(r.Unless)
+	r.Label.Keys = slices.Clone(r.Label.Keys)
+	r.Label.Values = slices.Clone(r.Label.Values)
+	return r
 }

@@ -33,6 +33,9 @@ func TestDefaultRulesIsACopy(t *testing.T) {
 	if DefaultRules()[0].Level == Low || DefaultRules()[0].Actions[0] == "nothing" {
 		t.Fatal("DefaultRules shares state between calls")
 	}
+	if rules[1].Actions[0] == "nothing" {
+		t.Fatal("rules of one table share slices")
+	}
 	base := DefaultBase()
 	base[0].Level = Critical
 	if DefaultBase()[0].Level == Critical {
@@ -77,9 +80,9 @@ func TestNewReportsEveryBadRule(t *testing.T) {
 		`rule 7 "no.actions": no actions`,
 		`rule 8 "bad.kind": unknown payload kind "yaml"`,
 		`rule 9 "bad.within": within "ab"`,
-		`rule 10 "keyword.sep": keyword "a;b" contains the within separator`,
+		`rule 10 "keyword.sep": keyword "a;b" contains a newline or the within separator`,
 		`rule 11 "keyword.utf8": keyword "löschen" is not ASCII`,
-		`rule 12 "keyword.nopattern": keywords, require, unless and within need a pattern`,
+		`rule 12 "keyword.nopattern": keywords, require, unless, within, fold and wordstart need a pattern`,
 		`rule 13 "label.novalues.nokeys": label values without keys`,
 		`rule 14 "": empty id`,
 		`rule 15 "bad.require": bad require`,
@@ -140,6 +143,10 @@ func TestCustomTables(t *testing.T) {
 			{ID: "team.present", Reason: ReasonProductionEnvironment, Level: Medium, Actions: []string{"*"},
 				Label: LabelSelector{Keys: []string{"Team"}}},
 			{ID: "action.only", Reason: ReasonPayment, Level: Medium, Actions: []string{"billing.*"}},
+			{ID: "folded", Reason: ReasonSQLDrop, Level: Critical, Actions: []string{"sql.*"}, Within: ";",
+				Keywords: []string{"purge"}, Pattern: `purge\s+all\b`, Fold: true, WordStart: true},
+			{ID: "both.words", Reason: ReasonFileDelete, Level: High, Actions: []string{"files.*"}, Within: "\n",
+				Keywords: []string{"wipe"}, Pattern: `(?m)^wipe .*`, Require: []string{`--all`, `--yes`}, Unless: []string{`--dry-run`}},
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +164,14 @@ func TestCustomTables(t *testing.T) {
 		{"action filter miss", Input{Action: "shell.exec", PayloadKind: KindDiff, Payload: "DROP"}, Low, []string{}},
 		{"label presence", Input{Action: "x", Labels: map[string]string{"TEAM": ""}}, Medium, []string{"team.present"}},
 		{"action only rule", Input{Action: "billing.refund"}, Medium, []string{"action.only"}},
+		{"fold", Input{Action: "sql.x", Payload: "x; PURGE  All;"}, Critical, []string{"folded"}},
+		{"word start", Input{Action: "sql.x", Payload: "xpurge all"}, Low, []string{}},
+		{"word start after separator", Input{Action: "sql.x", Payload: "x;purge all"}, Critical, []string{"folded"}},
+		{"require all, any order", Input{Action: "files.x", Payload: "ls\nwipe --yes /data --all"}, High, []string{"both.words"}},
+		{"require missing", Input{Action: "files.x", Payload: "wipe --yes /data"}, Low, []string{}},
+		{"require split over lines", Input{Action: "files.x", Payload: "wipe --yes\nwipe --all"}, Low, []string{}},
+		{"unless", Input{Action: "files.x", Payload: "wipe --all --yes --dry-run"}, Low, []string{}},
+		{"line start only", Input{Action: "files.x", Payload: "echo wipe --all --yes"}, Low, []string{}},
 	} {
 		got := e.Derive(tc.in)
 		if got.Level != tc.level || strings.Join(got.Rules, ",") != strings.Join(tc.rules, ",") {

@@ -39,6 +39,8 @@ type JobsConfig struct {
 	PollInterval time.Duration
 	Workers      int
 	MaxAttempts  int
+	// Periodic jobs are scheduled by the elected leader among replicas.
+	Periodic []*river.PeriodicJob
 }
 
 // OrgTx is a transaction bound to one organization: no method can see or change another org's rows.
@@ -70,6 +72,24 @@ type OrgTx interface {
 
 	// Enqueue inserts a durable job in this transaction, so it exists if and only if the change commits.
 	Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
+
+	// AuditLockHead returns the org's log head, creating it empty, and locks it until the transaction
+	// ends, so appends of one org are serialised and their indexes contiguous.
+	AuditLockHead(ctx context.Context, emptyRoot []byte) (AuditHead, error)
+	// AuditAppend stores one leaf, the hashes tlog.StoredHashes computed for it (at consecutive stored
+	// indexes from hashStart), and the new head.
+	AuditAppend(ctx context.Context, leaf AuditLeaf, hashStart int64, hashes [][]byte, head AuditHead) error
+	// AuditHashes reads stored hashes by stored index; a missing one is ErrNotFound.
+	AuditHashes(ctx context.Context, indexes []int64) ([][]byte, error)
+	// AuditStoredHashes reads up to limit stored hashes from stored index from, in order (for verify).
+	AuditStoredHashes(ctx context.Context, from int64, limit int) ([]int64, [][]byte, error)
+	// AuditLeaves reads up to limit leaves from index from, in order.
+	AuditLeaves(ctx context.Context, from int64, limit int) ([]AuditLeaf, error)
+	// AuditHead reads the head without locking; a log never written to is ErrNotFound.
+	AuditHead(ctx context.Context) (AuditHead, error)
+	AuditPutCheckpoint(ctx context.Context, c AuditCheckpoint) error
+	// AuditLatestCheckpoint is the checkpoint with the largest size; ErrNotFound if none.
+	AuditLatestCheckpoint(ctx context.Context) (AuditCheckpoint, error)
 }
 
 // SystemTx serves the lookups that precede knowing the organization: bootstrap, login, and
@@ -81,6 +101,35 @@ type SystemTx interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+	// AuditLogIDs lists every log that has a head: organizations' and the instance's.
+	AuditLogIDs(ctx context.Context) ([]string, error)
+	// EraseOrg deletes an organization and everything under it, its audit log included. It is the only
+	// path that may delete audit rows; the caller records a tombstone in the instance log.
+	EraseOrg(ctx context.Context, orgID string) error
+}
+
+// InstanceLogID is the reserved organization id of the instance's own audit log (erasure tombstones).
+const InstanceLogID = "00000000-0000-0000-0000-000000000000"
+
+// AuditHead is a log's size and root hash.
+type AuditHead struct {
+	Size      int64
+	Root      []byte
+	UpdatedAt time.Time
+}
+
+// AuditLeaf is one record, stored as the exact bytes that were hashed.
+type AuditLeaf struct {
+	Index     int64
+	Data      []byte
+	CreatedAt time.Time
+}
+
+// AuditCheckpoint is a signed note committing to a log's size and root.
+type AuditCheckpoint struct {
+	Size      int64
+	Note      []byte
+	CreatedAt time.Time
 }
 
 // Role is what a member may do in their organization.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +32,14 @@ func TestMain(m *testing.M) {
 }
 
 func buildAndRun(m *testing.M) int {
+	flag.Parse()
+	// The tests spend their time waiting on subprocesses, not on the CPU, so run more of them at once
+	// than -parallel's default (GOMAXPROCS) unless the caller chose a value.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "12")
+	}
 	dir, err := os.MkdirTemp("", "ony-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: temp dir:", err)
@@ -100,7 +110,11 @@ func runOny(t *testing.T, vars map[string]string, stdin string, args ...string) 
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
 	err := cmd.Run()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Logf("slow: ony %s took %s", strings.Join(args, " "), d.Round(time.Millisecond))
+	}
 	r := result{stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
@@ -298,10 +312,36 @@ func newClient(t *testing.T, baseURL, token string) *client.Client {
 	return c
 }
 
+// newPersonClient returns a client for people that keeps its session cookie in hc's jar, so a second
+// client sharing hc carries the same session (cookies ignore the port, so this works across servers
+// on 127.0.0.1).
+func newPersonClient(t *testing.T, baseURL string, hc *http.Client) *client.Client {
+	t.Helper()
+	c, err := client.New(baseURL, "", &client.Options{HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newJarClient(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Timeout: 90 * time.Second, Jar: jar}
+}
+
 // login returns a client for a person, signed in.
 func login(t *testing.T, ctx context.Context, baseURL, email, password string) *client.Client {
 	t.Helper()
-	c := newClient(t, baseURL, "")
+	return loginWith(t, ctx, newJarClient(t), baseURL, email, password)
+}
+
+func loginWith(t *testing.T, ctx context.Context, hc *http.Client, baseURL, email, password string) *client.Client {
+	t.Helper()
+	c := newPersonClient(t, baseURL, hc)
 	me, err := c.Login(ctx, email, password)
 	if err != nil {
 		t.Fatalf("login as %s: %v", email, err)

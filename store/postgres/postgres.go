@@ -90,6 +90,34 @@ func (Dialect) ScopeSystem(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
+func (Dialect) LockSuffix() string { return " FOR UPDATE" }
+
+// EraseAudit is the one path that may delete audit rows: the runtime role holds no DELETE grant on the
+// log, so it grants itself one for this transaction only, and the append-only trigger lets through
+// deletes of exactly the org named in ony.erasing.
+func (Dialect) EraseAudit(ctx context.Context, tx *sql.Tx, orgID string) error {
+	const tables = "audit_leaves, audit_hashes, audit_checkpoints, audit_heads"
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`SELECT set_config('ony.erasing', $1, true)`, []any{orgID}},
+		{`GRANT DELETE ON ` + tables + ` TO CURRENT_USER`, nil},
+		{`DELETE FROM audit_leaves WHERE org_id = $1`, []any{orgID}},
+		{`DELETE FROM audit_hashes WHERE org_id = $1`, []any{orgID}},
+		{`DELETE FROM audit_checkpoints WHERE org_id = $1`, []any{orgID}},
+		{`DELETE FROM audit_heads WHERE org_id = $1`, []any{orgID}},
+		{`REVOKE DELETE ON ` + tables + ` FROM CURRENT_USER`, nil},
+		{`SELECT set_config('ony.erasing', '', true)`, nil},
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s.q, s.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (Dialect) Lock(ctx context.Context, db *sql.DB) (func(), error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {

@@ -78,6 +78,26 @@ func (Dialect) IsUniqueViolation(err error) bool {
 func (Dialect) ScopeOrg(context.Context, *sql.Tx, string) error { return nil }
 func (Dialect) ScopeSystem(context.Context, *sql.Tx) error      { return nil }
 
+func (Dialect) LockSuffix() string { return "" }
+
+// EraseAudit marks the org in audit_erasing, which the append-only triggers consult, for the length of
+// the deletes.
+func (Dialect) EraseAudit(ctx context.Context, tx *sql.Tx, orgID string) error {
+	for _, q := range []string{
+		`INSERT INTO audit_erasing (org_id) VALUES (?)`,
+		`DELETE FROM audit_leaves WHERE org_id = ?`,
+		`DELETE FROM audit_hashes WHERE org_id = ?`,
+		`DELETE FROM audit_checkpoints WHERE org_id = ?`,
+		`DELETE FROM audit_heads WHERE org_id = ?`,
+		`DELETE FROM audit_erasing WHERE org_id = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, orgID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Lock takes an exclusive flock beside the database file, so `ony migrate` and a starting server
 // never migrate the same file at once.
 func (d Dialect) Lock(ctx context.Context, _ *sql.DB) (func(), error) {

@@ -48,6 +48,7 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 		FetchPollInterval: poll,
 		FetchCooldown:     min(poll, 50*time.Millisecond),
 		MaxAttempts:       cfg.MaxAttempts,
+		PeriodicJobs:      cfg.Periodic,
 		// Jobs call out over the network with their own timeouts; this is only a backstop.
 		JobTimeout: 2 * time.Minute,
 	})

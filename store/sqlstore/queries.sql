@@ -84,3 +84,36 @@ FROM idempotency_keys WHERE org_id = ? AND device_id = ? AND key = ?;
 -- name: PutIdempotencyRecord
 INSERT INTO idempotency_keys (org_id, device_id, key, request_hash, handoff_id, created_at)
 VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: AuditInitHead
+INSERT INTO audit_heads (org_id, size, root, updated_at) VALUES (?, 0, ?, ?) ON CONFLICT (org_id) DO NOTHING;
+
+-- name: AuditLockHead
+SELECT size, root, updated_at FROM audit_heads WHERE org_id = ? /*FOR UPDATE*/;
+
+-- name: AuditHead
+SELECT size, root, updated_at FROM audit_heads WHERE org_id = ?;
+
+-- name: AuditInsertLeaf
+INSERT INTO audit_leaves (org_id, idx, data, created_at) VALUES (?, ?, ?, ?);
+
+-- name: AuditInsertHash
+INSERT INTO audit_hashes (org_id, hidx, hash) VALUES (?, ?, ?);
+
+-- name: AuditUpdateHead
+UPDATE audit_heads SET size = ?, root = ?, updated_at = ? WHERE org_id = ? AND size = ?;
+
+-- name: AuditStoredHashes
+SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx >= ? ORDER BY hidx LIMIT ?;
+
+-- name: AuditLeaves
+SELECT idx, data, created_at FROM audit_leaves WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?;
+
+-- name: AuditPutCheckpoint
+INSERT INTO audit_checkpoints (org_id, size, note, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (org_id, size) DO NOTHING;
+
+-- name: AuditLatestCheckpoint
+SELECT size, note, created_at FROM audit_checkpoints WHERE org_id = ? ORDER BY size DESC LIMIT 1;
+
+-- name: AuditLogIDs
+SELECT org_id FROM audit_heads ORDER BY org_id;

@@ -29,6 +29,12 @@ type Dialect interface {
 	ScopeOrg(ctx context.Context, tx *sql.Tx, orgID string) error
 	// ScopeSystem marks the transaction as an instance-level lookup.
 	ScopeSystem(ctx context.Context, tx *sql.Tx) error
+	// LockSuffix is what locks a selected row until the transaction ends (" FOR UPDATE"), or "" where
+	// transactions are serialised anyway.
+	LockSuffix() string
+	// EraseAudit deletes one log's rows through the dialect's erasure path (the log is append-only
+	// everywhere else).
+	EraseAudit(ctx context.Context, tx *sql.Tx, orgID string) error
 	// Lock serialises migrations across processes; the returned func releases it.
 	Lock(ctx context.Context, db *sql.DB) (func(), error)
 	RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx]
@@ -78,7 +84,8 @@ func parseQueries(src string, d Dialect) (map[string]string, error) {
 		if _, dup := out[name]; dup {
 			return fmt.Errorf("store: duplicate query %q", name)
 		}
-		out[name] = d.Rebind(strings.TrimSpace(b.String()))
+		q := strings.ReplaceAll(strings.TrimSpace(b.String()), "/*FOR UPDATE*/", d.LockSuffix())
+		out[name] = d.Rebind(q)
 		b.Reset()
 		return nil
 	}

@@ -430,6 +430,45 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 	"Enqueue": func(tx store.OrgTx, a Fixture) error {
 		return nil // jobs carry their org in their args and re-enter through InOrg; nothing of A's is reachable here
 	},
+	"AuditLockHead": func(tx store.OrgTx, a Fixture) error {
+		h, err := tx.AuditLockHead(ctx, make([]byte, 32))
+		return errors.Join(err, expect(h.Size == 0, "AuditLockHead returned A's head"))
+	},
+	"AuditAppend": func(tx store.OrgTx, a Fixture) error {
+		if _, err := tx.AuditLockHead(ctx, make([]byte, 32)); err != nil {
+			return err
+		}
+		// B's own first leaf goes into B's log; A's log must not grow.
+		return tx.AuditAppend(ctx, store.AuditLeaf{Index: 0, Data: []byte("b"), CreatedAt: now()}, 0,
+			[][]byte{make([]byte, 32)}, store.AuditHead{Size: 1, Root: make([]byte, 32), UpdatedAt: now()})
+	},
+	"AuditHashes": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.AuditHashes(ctx, []int64{0})
+		return expect(errors.Is(err, store.ErrNotFound), "AuditHashes read A's hash")
+	},
+	"AuditStoredHashes": func(tx store.OrgTx, a Fixture) error {
+		ids, _, err := tx.AuditStoredHashes(ctx, 0, 10)
+		return errors.Join(err, expect(len(ids) == 0, "AuditStoredHashes read A's hashes"))
+	},
+	"AuditLeaves": func(tx store.OrgTx, a Fixture) error {
+		ls, err := tx.AuditLeaves(ctx, 0, 10)
+		return errors.Join(err, expect(len(ls) == 0, "AuditLeaves read A's leaves"))
+	},
+	"AuditHead": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.AuditHead(ctx)
+		return expect(errors.Is(err, store.ErrNotFound), "AuditHead read A's head")
+	},
+	"AuditPutCheckpoint": func(tx store.OrgTx, a Fixture) error {
+		if err := tx.AuditPutCheckpoint(ctx, store.AuditCheckpoint{Size: 1, Note: []byte("b"), CreatedAt: now()}); err != nil {
+			return err
+		}
+		c, err := tx.AuditLatestCheckpoint(ctx)
+		return errors.Join(err, expect(string(c.Note) == "b", "AuditPutCheckpoint wrote into A"))
+	},
+	"AuditLatestCheckpoint": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.AuditLatestCheckpoint(ctx)
+		return expect(errors.Is(err, store.ErrNotFound), "AuditLatestCheckpoint read A's checkpoint")
+	},
 }
 
 func testIsolation(t *testing.T, s store.Store) {
@@ -444,6 +483,15 @@ func testIsolation(t *testing.T, s store.Store) {
 	// A second idempotency record and pending state for A, to give every case something to find.
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
 		return tx.PutIdempotencyRecord(ctx, store.Idempotency{DeviceID: a.Device.ID, Key: "iso", RequestHash: randBytes(32), HandoffID: a.Handoff.ID, CreatedAt: now()})
+	}))
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.AuditLockHead(ctx, make([]byte, 32)); err != nil {
+			return err
+		}
+		return errors.Join(
+			tx.AuditAppend(ctx, store.AuditLeaf{Index: 0, Data: []byte("a"), CreatedAt: now()}, 0, [][]byte{randBytes(32)},
+				store.AuditHead{Size: 1, Root: randBytes(32), UpdatedAt: now()}),
+			tx.AuditPutCheckpoint(ctx, store.AuditCheckpoint{Size: 1, Note: []byte("a"), CreatedAt: now()}))
 	}))
 	before := snapshot(t, s, a)
 	for name, c := range isolationCases {
@@ -471,8 +519,13 @@ func snapshot(t *testing.T, s store.Store, a Fixture) any {
 		d, err2 := tx.DeviceByID(ctx, a.Device.ID)
 		h, err3 := tx.ListHandoffs(ctx, store.HandoffFilter{Limit: 500})
 		r, err4 := tx.IdempotencyRecord(ctx, a.Device.ID, "iso")
-		out = []any{u, d, h, r}
-		return errors.Join(err1, err2, err3, err4)
+		ah, err5 := tx.AuditHead(ctx)
+		ah.UpdatedAt = time.Time{}
+		al, err6 := tx.AuditLeaves(ctx, 0, 100)
+		_, hs, err7 := tx.AuditStoredHashes(ctx, 0, 100)
+		cp, err8 := tx.AuditLatestCheckpoint(ctx)
+		out = []any{u, d, h, r, ah, al, hs, cp}
+		return errors.Join(err1, err2, err3, err4, err5, err6, err7, err8)
 	}))
 	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
 		ss, err := tx.SessionByHash(ctx, a.Session.IDHash)

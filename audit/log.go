@@ -1,0 +1,269 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ony-ai/ony/store"
+)
+
+// emptyRoot is the RFC 6962 hash of the empty tree.
+var emptyRoot, _ = tlog.TreeHash(0, nil)
+
+// Log appends to and reads from every organization's log in a store.
+type Log struct {
+	keys     *Keys
+	instance string
+	known    KnownReason
+	now      func() time.Time
+}
+
+// New returns a Log. instance names this Ony in checkpoint origins; known vets risk reason codes.
+func New(keys *Keys, instance string, known KnownReason, clock func() time.Time) *Log {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Log{keys: keys, instance: instance, known: known, now: clock}
+}
+
+// Keys are the signing keys' public halves.
+func (l *Log) Keys() []string { return l.keys.Verifiers }
+
+// Origin names one log: "<instance>/orgs/<org id>", or "<instance>/instance" for the instance log.
+func (l *Log) Origin(orgID string) string {
+	if orgID == store.InstanceLogID {
+		return l.instance + "/instance"
+	}
+	return l.instance + "/orgs/" + orgID
+}
+
+// reader reads stored hashes through a transaction, overlaid with hashes not yet written.
+func reader(ctx context.Context, tx store.OrgTx, pending map[int64]tlog.Hash) tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		var need []int64
+		for _, i := range idx {
+			if _, ok := pending[i]; !ok {
+				need = append(need, i)
+			}
+		}
+		got, err := tx.AuditHashes(ctx, need)
+		if err != nil {
+			return nil, err
+		}
+		k := 0
+		for j, i := range idx {
+			if h, ok := pending[i]; ok {
+				out[j] = h
+				continue
+			}
+			if len(got[k]) != tlog.HashSize {
+				return nil, fmt.Errorf("audit: stored hash %d has %d bytes", i, len(got[k]))
+			}
+			copy(out[j][:], got[k])
+			k++
+		}
+		return out, nil
+	})
+}
+
+// Append adds e to the log of tx's organization inside tx, so the record commits with the change it
+// describes or not at all. The head row lock serialises appends per organization.
+func (l *Log) Append(ctx context.Context, tx store.OrgTx, e Event) (int64, error) {
+	e.V = 1
+	if e.At.IsZero() {
+		e.At = l.now()
+	}
+	data, err := e.Encode(l.known)
+	if err != nil {
+		return 0, err
+	}
+	head, err := tx.AuditLockHead(ctx, emptyRoot[:])
+	if err != nil {
+		return 0, fmt.Errorf("audit: lock head: %w", err)
+	}
+	n := head.Size
+	hashes, err := tlog.StoredHashes(n, data, reader(ctx, tx, nil))
+	if err != nil {
+		return 0, fmt.Errorf("audit: hashes for leaf %d: %w", n, err)
+	}
+	start := tlog.StoredHashIndex(0, n)
+	pending := make(map[int64]tlog.Hash, len(hashes))
+	raw := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		pending[start+int64(i)] = h
+		raw[i] = bytes.Clone(h[:])
+	}
+	root, err := tlog.TreeHash(n+1, reader(ctx, tx, pending))
+	if err != nil {
+		return 0, fmt.Errorf("audit: root at %d: %w", n+1, err)
+	}
+	now := l.now().UTC()
+	err = tx.AuditAppend(ctx, store.AuditLeaf{Index: n, Data: data, CreatedAt: now}, start, raw,
+		store.AuditHead{Size: n + 1, Root: root[:], UpdatedAt: now})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Checkpoint returns a signed checkpoint of orgID's log at its current size, signing and storing a new
+// one only when the log has grown since the last.
+func (l *Log) Checkpoint(ctx context.Context, s store.Store, orgID string) ([]byte, error) {
+	var out []byte
+	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		head, err := tx.AuditHead(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			head = store.AuditHead{Size: 0, Root: emptyRoot[:]}
+		} else if err != nil {
+			return err
+		}
+		last, err := tx.AuditLatestCheckpoint(ctx)
+		if err == nil && last.Size == head.Size {
+			out = last.Note
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		c := Checkpoint{Origin: l.Origin(orgID), Size: head.Size}
+		copy(c.Root[:], head.Root)
+		if out, err = l.keys.Sign(c); err != nil {
+			return err
+		}
+		return tx.AuditPutCheckpoint(ctx, store.AuditCheckpoint{Size: head.Size, Note: out, CreatedAt: l.now().UTC()})
+	})
+	return out, err
+}
+
+// CheckpointAll refreshes the checkpoint of every log that has grown; the periodic job calls it.
+func (l *Log) CheckpointAll(ctx context.Context, s store.Store) (int, error) {
+	var ids []string
+	if err := s.InSystem(ctx, func(tx store.SystemTx) (err error) { ids, err = tx.AuditLogIDs(ctx); return err }); err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, id := range ids {
+		if _, err := l.Checkpoint(ctx, s, id); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", id, err))
+		}
+	}
+	return len(ids), errors.Join(errs...)
+}
+
+// Inclusion is a proof that a leaf is in the tree of a given size.
+type Inclusion struct {
+	Index    int64       `json:"index"`
+	Size     int64       `json:"tree_size"`
+	LeafHash tlog.Hash   `json:"leaf_hash"`
+	Proof    []tlog.Hash `json:"proof"`
+}
+
+// ProveInclusion proves leaf index is in the tree of size (0 = current size).
+func (l *Log) ProveInclusion(ctx context.Context, s store.Store, orgID string, index, size int64) (Inclusion, error) {
+	var out Inclusion
+	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		if size == 0 {
+			head, err := tx.AuditHead(ctx)
+			if err != nil {
+				return err
+			}
+			size = head.Size
+		}
+		if err := l.checkSize(ctx, tx, size); err != nil {
+			return err
+		}
+		if index < 0 || index >= size {
+			return ErrRange
+		}
+		r := reader(ctx, tx, nil)
+		p, err := tlog.ProveRecord(size, index, r)
+		if err != nil {
+			return err
+		}
+		leaf, err := r.ReadHashes([]int64{tlog.StoredHashIndex(0, index)})
+		if err != nil {
+			return err
+		}
+		out = Inclusion{Index: index, Size: size, LeafHash: leaf[0], Proof: p}
+		return nil
+	})
+	return out, err
+}
+
+// Consistency is a proof that the tree of size Old is a prefix of the tree of size New.
+type Consistency struct {
+	Old   int64       `json:"old_size"`
+	New   int64       `json:"new_size"`
+	Proof []tlog.Hash `json:"proof"`
+}
+
+// ProveConsistency proves the tree at old is a prefix of the tree at new (0 = current size).
+func (l *Log) ProveConsistency(ctx context.Context, s store.Store, orgID string, old, newSize int64) (Consistency, error) {
+	var out Consistency
+	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		if newSize == 0 {
+			head, err := tx.AuditHead(ctx)
+			if err != nil {
+				return err
+			}
+			newSize = head.Size
+		}
+		if err := l.checkSize(ctx, tx, newSize); err != nil {
+			return err
+		}
+		if old < 1 || old > newSize {
+			return ErrRange
+		}
+		p, err := tlog.ProveTree(newSize, old, reader(ctx, tx, nil))
+		out = Consistency{Old: old, New: newSize, Proof: p}
+		return err
+	})
+	return out, err
+}
+
+// ErrRange reports an index or size outside the log.
+var ErrRange = errors.New("audit: index or size outside the log")
+
+func (l *Log) checkSize(ctx context.Context, tx store.OrgTx, size int64) error {
+	head, err := tx.AuditHead(ctx)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (size < 1 || size > head.Size)) {
+		return ErrRange
+	}
+	return err
+}
+
+// rootB64 renders a root for tombstones.
+func rootB64(h []byte) string { return base64.StdEncoding.EncodeToString(h) }
+
+// EraseOrg deletes an organization and its whole log, and appends a tombstone — org id, final size and
+// root, time and actor, nothing personal — to the instance log, so deliberate erasure can be told
+// apart from silent truncation.
+func (l *Log) EraseOrg(ctx context.Context, s store.Store, orgID string, actor Actor) error {
+	var head store.AuditHead
+	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		var err error
+		head, err = tx.AuditLockHead(ctx, emptyRoot[:])
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// The tombstone and the erasure commit separately (they live under different org scopes); the
+	// tombstone goes first so that a crash in between leaves an explained log, never a silent gap.
+	err = s.InOrg(ctx, store.InstanceLogID, func(tx store.OrgTx) error {
+		_, err := l.Append(ctx, tx, Event{Type: OrgErased, Actor: actor, Subject: Subject{Kind: "org", ID: orgID},
+			Channel: "system", Details: &Details{Size: head.Size, Root: rootB64(head.Root)}})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("audit: tombstone: %w", err)
+	}
+	return s.InSystem(ctx, func(tx store.SystemTx) error { return tx.EraseOrg(ctx, orgID) })
+}

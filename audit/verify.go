@@ -1,0 +1,188 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ony-ai/ony/store"
+)
+
+// Report is what verification found.
+type Report struct {
+	Origin string `json:"origin"`
+	Size   int64  `json:"size"`
+	Root   string `json:"root"`
+	// CheckpointSize is the size the latest checkpoint commits to (0 when none).
+	CheckpointSize int64 `json:"checkpoint_size"`
+	// BadIndex is the first leaf index at which the log was found wrong, or -1.
+	BadIndex int64  `json:"bad_index"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+// OK reports whether nothing was wrong.
+func (r Report) OK() bool { return r.Problem == "" }
+
+func (r *Report) fail(index int64, format string, args ...any) Report {
+	r.BadIndex, r.Problem = index, fmt.Sprintf(format, args...)
+	return *r
+}
+
+// memHashes serves tlog from hashes recomputed in memory.
+type memHashes []tlog.Hash
+
+func (m memHashes) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		if x < 0 || x >= int64(len(m)) {
+			return nil, fmt.Errorf("audit: hash %d not computed", x)
+		}
+		out[i] = m[x]
+	}
+	return out, nil
+}
+
+// tree recomputes every stored hash from leaves, as an append would have.
+type tree struct{ hashes memHashes }
+
+func (t *tree) add(n int64, data []byte) ([]tlog.Hash, error) {
+	hs, err := tlog.StoredHashes(n, data, t.hashes)
+	if err != nil {
+		return nil, err
+	}
+	t.hashes = append(t.hashes, hs...)
+	return hs, nil
+}
+
+func (t *tree) root(n int64) (tlog.Hash, error) { return tlog.TreeHash(n, t.hashes) }
+
+// Verify recomputes orgID's whole tree from its leaves and checks every stored hash, the head and
+// the latest checkpoint (signature, size, root). The report names the first bad leaf index.
+func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, error) {
+	rep := Report{Origin: l.Origin(orgID), BadIndex: -1}
+	const batch = 2000
+	var t tree
+	var head store.AuditHead
+	var cp store.AuditCheckpoint
+	var hasCP bool
+	// One read transaction keeps the view consistent while appends continue.
+	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		var err error
+		if head, err = tx.AuditHead(ctx); errors.Is(err, store.ErrNotFound) {
+			head = store.AuditHead{Root: emptyRoot[:]}
+		} else if err != nil {
+			return err
+		}
+		if cp, err = tx.AuditLatestCheckpoint(ctx); err == nil {
+			hasCP = true
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var next int64
+		var storedFrom int64
+		var stored []tlog.Hash // stored hashes from storedFrom, read ahead in batches
+		for {
+			leaves, err := tx.AuditLeaves(ctx, next, batch)
+			if err != nil {
+				return err
+			}
+			for _, lf := range leaves {
+				if lf.Index != next {
+					rep.fail(next, "leaf %d is missing", next)
+					return errStop
+				}
+				hs, err := t.add(next, lf.Data)
+				if err != nil {
+					return err
+				}
+				start := tlog.StoredHashIndex(0, next)
+				for i, h := range hs {
+					idx := start + int64(i)
+					for idx >= storedFrom+int64(len(stored)) {
+						ids, raw, err := tx.AuditStoredHashes(ctx, storedFrom+int64(len(stored)), 4*batch)
+						if err != nil {
+							return err
+						}
+						if len(ids) == 0 {
+							rep.fail(next, "stored hashes end before leaf %d", next)
+							return errStop
+						}
+						for k, id := range ids {
+							if id != storedFrom+int64(len(stored)) || len(raw[k]) != tlog.HashSize {
+								rep.fail(next, "stored hash %d is missing or malformed", storedFrom+int64(len(stored)))
+								return errStop
+							}
+							var x tlog.Hash
+							copy(x[:], raw[k])
+							stored = append(stored, x)
+						}
+					}
+					if stored[idx-storedFrom] != h {
+						rep.fail(next, "leaf %d does not match its stored hashes", next)
+						return errStop
+					}
+				}
+				next++
+				// Keep memory bounded: drop stored hashes already compared.
+				if done := tlog.StoredHashIndex(0, next) - storedFrom; done > 8*batch {
+					stored, storedFrom = stored[done:], storedFrom+done
+				}
+			}
+			if len(leaves) < batch {
+				break
+			}
+		}
+		rep.Size = next
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return rep, nil
+	}
+	if err != nil {
+		return rep, err
+	}
+	root, err := t.root(rep.Size)
+	if err != nil {
+		return rep, err
+	}
+	rep.Root = rootB64(root[:])
+	if head.Size != rep.Size {
+		return rep.fail(min(head.Size, rep.Size), "head says %d leaves, the log has %d", head.Size, rep.Size), nil
+	}
+	if !bytes.Equal(head.Root, root[:]) {
+		return rep.fail(rep.Size, "head root does not match the leaves"), nil
+	}
+	if hasCP {
+		c, err := OpenCheckpoint(cp.Note, l.keys.Verifiers)
+		if err != nil {
+			return rep.fail(-1, "latest checkpoint: %v", err), nil
+		}
+		rep.CheckpointSize = c.Size
+		if err := t.checkCheckpoint(c, l.Origin(orgID), rep.Size); err != nil {
+			return rep.fail(min(c.Size, rep.Size), "latest checkpoint: %v", err), nil
+		}
+	}
+	return rep, nil
+}
+
+var errStop = errors.New("stop")
+
+func (t *tree) checkCheckpoint(c Checkpoint, origin string, size int64) error {
+	if c.Origin != origin {
+		return fmt.Errorf("origin %q, want %q", c.Origin, origin)
+	}
+	if c.Size > size {
+		return fmt.Errorf("commits to %d leaves but the log has %d", c.Size, size)
+	}
+	root, err := t.root(c.Size)
+	if err != nil {
+		return err
+	}
+	if root != c.Root {
+		return fmt.Errorf("root at size %d does not match the leaves", c.Size)
+	}
+	return nil
+}
