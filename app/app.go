@@ -106,7 +106,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		CallbackTimeout:  time.Duration(c.Callbacks.Timeout),
 		CallbackAttempts: c.Callbacks.MaxAttempts,
 	})
-	a.Server = server.New(a.Handoffs, a.Store, a.Coord, logger, server.Config{
+	a.Server = server.New(a.Handoffs, a.Audit, a.Store, a.Coord, logger, server.Config{
 		PublicURL:       strings.TrimRight(c.PublicURL, "/"),
 		MaxPayloadBytes: c.Handoffs.MaxPayloadBytes,
 		SessionTTL:      time.Duration(c.Auth.SessionTTL),

@@ -34,7 +34,10 @@ type Rule struct {
 	// Require and Unless refine each Pattern match: it counts only if every
 	// Require and no Unless expression matches inside it, where ^ and $ mean
 	// the ends of the match. They state what RE2 cannot say directly, such
-	// as "both -r and -f, in any order" or "without a WHERE".
+	// as "both -r and -f, in any order" or "without a WHERE". They judge the
+	// matches RE2 reports leftmost first without overlap, so a rejected
+	// match can hide one inside it; a Pattern that spans one command or
+	// statement keeps that harmless.
 	Require []string
 	Unless  []string
 
@@ -43,8 +46,9 @@ type Rule struct {
 	// start, which RE2 uses to skip ahead; it matters on long payloads.
 	Fold bool
 
-	// WordStart ignores Pattern matches that begin inside a word, as a
+	// WordStart rejects Pattern matches that begin inside a word, as a
 	// leading \b would, but without costing the pattern its literal start.
+	// Rejected matches are judged as under Require.
 	WordStart bool
 
 	// Within, if set, confines every match to one piece of the payload

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/problem"
@@ -33,6 +34,7 @@ type Config struct {
 // Server holds what the handlers need.
 type Server struct {
 	handoffs *handoff.Service
+	audit    *audit.Log
 	store    store.Store
 	coord    coord.Coord
 	log      *slog.Logger
@@ -44,7 +46,7 @@ type Server struct {
 }
 
 // New wires a server. clock may be nil (time.Now).
-func New(h *handoff.Service, s store.Store, c coord.Coord, logger *slog.Logger, cfg Config, clock func() time.Time) *Server {
+func New(h *handoff.Service, al *audit.Log, s store.Store, c coord.Coord, logger *slog.Logger, cfg Config, clock func() time.Time) *Server {
 	if clock == nil {
 		clock = time.Now
 	}
@@ -63,7 +65,7 @@ func New(h *handoff.Service, s store.Store, c coord.Coord, logger *slog.Logger, 
 	if cfg.MaxPayloadBytes <= 0 {
 		cfg.MaxPayloadBytes = 1 << 20
 	}
-	return &Server{handoffs: h, store: s, coord: c, log: logger, cfg: cfg, now: clock, drain: make(chan struct{})}
+	return &Server{handoffs: h, audit: al, store: s, coord: c, log: logger, cfg: cfg, now: clock, drain: make(chan struct{})}
 }
 
 // Drain makes in-flight long-polls return their current state at once; call it before http.Server.Shutdown.
@@ -85,6 +87,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/handoffs/{id}/wait", s.handle(s.authed(s.waitHandoff)))
 	mux.Handle("POST /v1/handoffs/{id}/cancel", s.handle(s.authed(s.cancelHandoff)))
 	mux.Handle("POST /v1/handoffs/{id}/decide", s.handle(s.authed(s.decideHandoff)))
+
+	mux.Handle("GET /v1/audit/key", s.handle(s.auditKey))
+	mux.Handle("GET /v1/audit/checkpoint", s.handle(s.authed(s.auditCheckpoint)))
+	mux.Handle("GET /v1/audit/proof/inclusion", s.handle(s.authed(s.auditInclusion)))
+	mux.Handle("GET /v1/audit/proof/consistency", s.handle(s.authed(s.auditConsistency)))
+	mux.Handle("GET /v1/audit/leaves", s.handle(s.authed(s.auditLeaves)))
 
 	return s.recoverer(s.logRequests(securityHeaders(jsonNotFound(mux))))
 }

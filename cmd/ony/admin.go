@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/ony-ai/ony/app"
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
@@ -24,6 +26,8 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdCreateOrg(ctx, args[1:], stdin, stdout, stderr)
 	case "create-device":
 		return cmdCreateDevice(ctx, args[1:], stdout, stderr)
+	case "erase-org":
+		return cmdEraseOrg(ctx, args[1:], stdout, stderr)
 	}
 	return usageErr("unknown admin command %q", args[0])
 }
@@ -116,5 +120,52 @@ func cmdCreateDevice(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stderr, "device %s token (shown once):\n", d.DeviceID)
 	fmt.Fprintln(stdout, d.Token)
+	return nil
+}
+
+// cmdEraseOrg is the right-to-erasure path: the organization, everything under it and its whole audit
+// log are deleted; a tombstone in the instance log records that it happened.
+func cmdEraseOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("admin erase-org", stderr)
+	orgID := fs.String("org", "", "organization id")
+	confirm := fs.String("confirm", "", "the same organization id again: erasure cannot be undone")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *orgID == "" || *confirm != *orgID {
+		return usageErr("--org ID and --confirm ID (the same id) are required; erasure is irreversible")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	l, err := app.NewAuditLog(cfg, nil)
+	if err != nil {
+		return err
+	}
+	s, err := app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var exists bool
+	err = s.InOrg(ctx, *orgID, func(tx store.OrgTx) error {
+		_, err := tx.Org(ctx)
+		exists = err == nil
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return &exitError{code: 1, msg: "no such organization"}
+	}
+	if err := l.EraseOrg(ctx, s, *orgID, audit.Actor{Kind: "system", ID: "admin-cli"}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "erased organization %s; tombstone appended to the instance log\n", *orgID)
 	return nil
 }

@@ -21,6 +21,8 @@ usage:
   ony config check [--config FILE]   print the effective configuration, secrets masked
   ony admin create-org    --name NAME --admin-email EMAIL [--password-stdin] [--json]
   ony admin create-device --org ORG_ID --name NAME [--json]
+  ony admin erase-org     --org ORG_ID --confirm ORG_ID   delete an organization and its audit log
+  ony audit key | keygen | verify | export | verify-export   (ony audit for details)
 
 Configuration comes from --config (or ONY_CONFIG) and ONY_* environment variables;
 see configs/ony.example.yaml.
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	case "admin":
 		err = cmdAdmin(ctx, args[1:], stdin, stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/ony-ai/ony/app"
+	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/store"
+)
+
+const auditUsage = `usage:
+  ony audit key           [--config FILE]             print the checkpoint verifier keys
+  ony audit keygen        --name NAME                 print a new signing key (for audit.signing_keys)
+  ony audit verify        [--org ID] [--config FILE]  recompute every log from its leaves
+  ony audit export        --org ID -o FILE [--config FILE]
+  ony audit verify-export FILE --key VKEY [--key VKEY] [--checkpoint OLD_CHECKPOINT_FILE] [--json]`
+
+func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageErr("%s", auditUsage)
+	}
+	switch args[0] {
+	case "key":
+		return cmdAuditKey(args[1:], stdout, stderr)
+	case "keygen":
+		return cmdAuditKeygen(args[1:], stdout, stderr)
+	case "verify":
+		return cmdAuditVerify(ctx, args[1:], stdout, stderr)
+	case "export":
+		return cmdAuditExport(ctx, args[1:], stderr)
+	case "verify-export":
+		return cmdAuditVerifyExport(args[1:], stdout, stderr)
+	}
+	return usageErr("unknown audit command %q\n%s", args[0], auditUsage)
+}
+
+func auditLog(cfg *config.Config) (*audit.Log, error) {
+	return app.NewAuditLog(cfg, nil)
+}
+
+func cmdAuditKey(args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("audit key", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	l, err := auditLog(cfg)
+	if err != nil {
+		return err
+	}
+	for _, k := range l.Keys() {
+		fmt.Fprintln(stdout, k)
+	}
+	return nil
+}
+
+func cmdAuditKeygen(args []string, stdout, stderr io.Writer) error {
+	fs, _ := newFlags("audit keygen", stderr)
+	name := fs.String("name", "", "key name, usually the instance name")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *name == "" || strings.ContainsAny(*name, " +\t\n") {
+		return usageErr("--name is required and may not contain spaces or '+'")
+	}
+	skey, vkey, err := note.GenerateKey(rand.Reader, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, skey)
+	fmt.Fprintf(stderr, "verifier key (public): %s\n", vkey)
+	return nil
+}
+
+func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("audit verify", stderr)
+	orgID := fs.String("org", "", "organization id (default: every log)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	l, err := auditLog(cfg)
+	if err != nil {
+		return err
+	}
+	s, err := app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ids := []string{*orgID}
+	if *orgID == "" {
+		if err := s.InSystem(ctx, func(tx store.SystemTx) (err error) { ids, err = tx.AuditLogIDs(ctx); return err }); err != nil {
+			return err
+		}
+	}
+	bad := 0
+	for _, id := range ids {
+		rep, err := l.Verify(ctx, s, id)
+		if err != nil {
+			return fmt.Errorf("verify %s: %w", id, err)
+		}
+		if rep.OK() {
+			fmt.Fprintf(stdout, "ok    %s  %d leaves  checkpoint %d  root %s\n", rep.Origin, rep.Size, rep.CheckpointSize, rep.Root)
+			continue
+		}
+		bad++
+		fmt.Fprintf(stdout, "FAIL  %s  first bad index %d: %s\n", rep.Origin, rep.BadIndex, rep.Problem)
+	}
+	if bad > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d logs failed verification", bad, len(ids))}
+	}
+	return nil
+}
+
+func cmdAuditExport(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, cfgPath := newFlags("audit export", stderr)
+	orgID := fs.String("org", "", "organization id")
+	out := fs.String("o", "", "output file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *orgID == "" || *out == "" {
+		return usageErr("--org and -o are required")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	l, err := auditLog(cfg)
+	if err != nil {
+		return err
+	}
+	s, err := app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := l.Export(ctx, s, *orgID, f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+type keyList []string
+
+func (k *keyList) String() string     { return strings.Join(*k, ",") }
+func (k *keyList) Set(v string) error { *k = append(*k, v); return nil }
+
+func cmdAuditVerifyExport(args []string, stdout, stderr io.Writer) error {
+	fs, _ := newFlags("audit verify-export", stderr)
+	var keys keyList
+	fs.Var(&keys, "key", "verifier key (repeatable); from `ony audit key` or GET /v1/audit/key")
+	older := fs.String("checkpoint", "", "a checkpoint you kept earlier, to prove nothing was rewritten since")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	// The file comes first on the command line; flags follow it.
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageErr("usage: ony audit verify-export FILE --key VKEY [--checkpoint OLD]")
+	}
+	file := args[0]
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return usageErr("--key is required: verify against a key you trust, not one inside the export")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var old []byte
+	if *older != "" {
+		if old, err = os.ReadFile(*older); err != nil {
+			return err
+		}
+	}
+	rep, err := audit.VerifyExport(data, keys, old)
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	if *asJSON {
+		_ = json.NewEncoder(stdout).Encode(rep)
+	}
+	if !rep.OK() {
+		return &exitError{code: 1, msg: "export does not verify: " + rep.Problem}
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "ok  %s  %d leaves  root %s\n", rep.Origin, rep.Size, rep.Root)
+	}
+	return nil
+}
