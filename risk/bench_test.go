@@ -78,7 +78,7 @@ func BenchmarkDerive(b *testing.B) {
 			Payload: repeatTo(logLine, 1<<20-len(typicalScript)) + typicalScript}},
 		{"1MiB_keyword_dense", Input{Action: "db.query", PayloadKind: KindCommand,
 			Payload: repeatTo("rm push delete update drop truncate alter curl sudo su chmod /etc /dev/ helm replicas destroy ", 1<<20)}},
-		{"1MiB_log_kind", Input{Action: "shell.exec", PayloadKind: KindLog, Payload: repeatTo(typicalScript, 1<<20)}},
+		{"1MiB_log_kind_scanned_too", Input{Action: "shell.exec", PayloadKind: KindLog, Payload: repeatTo(typicalScript, 1<<20)}},
 	}
 	e := Default()
 	for _, c := range cases {

@@ -164,21 +164,26 @@ func compile(r Rule) (compiledRule, []string) {
 		if len(c.keywords) > 0 && startsText(r.Pattern) {
 			bad(`pattern uses \A or a non-multiline ^, which keywords do not allow`)
 		}
-	}
-	for _, x := range r.Require {
-		if re, err := regexp.Compile(x); err != nil {
-			bad("bad require: %v", err)
-		} else {
-			c.require = append(c.require, re)
+		if r.Fold && upperLiteral(r.Pattern) {
+			bad("pattern has an upper-case letter that can never match a folded payload")
 		}
 	}
-	for _, x := range r.Unless {
-		if re, err := regexp.Compile(x); err != nil {
-			bad("bad unless: %v", err)
-		} else {
-			c.unless = append(c.unless, re)
+	compileAll := func(what string, exprs []string) (out []*regexp.Regexp) {
+		for _, x := range exprs {
+			re, err := regexp.Compile(x)
+			switch {
+			case err != nil:
+				bad("bad %s: %v", what, err)
+			case r.Fold && upperLiteral(x):
+				bad("%s %q has an upper-case letter that can never match a folded payload", what, x)
+			default:
+				out = append(out, re)
+			}
 		}
+		return out
 	}
+	c.require = compileAll("require", r.Require)
+	c.unless = compileAll("unless", r.Unless)
 
 	if !r.Label.isZero() {
 		c.label = true
@@ -401,17 +406,25 @@ func (r *compiledRule) refined(match string) bool {
 
 // startsText reports whether pattern can assert the beginning of the text.
 func startsText(pattern string) bool {
+	return anyNode(pattern, func(re *syntax.Regexp) bool { return re.Op == syntax.OpBeginText })
+}
+
+// upperLiteral reports whether pattern spells out a case-sensitive A-Z.
+func upperLiteral(pattern string) bool {
+	return anyNode(pattern, func(re *syntax.Regexp) bool {
+		return re.Op == syntax.OpLiteral && re.Flags&syntax.FoldCase == 0 &&
+			slices.ContainsFunc(re.Rune, func(c rune) bool { return 'A' <= c && c <= 'Z' })
+	})
+}
+
+// anyNode reports whether some node of the parsed pattern satisfies f.
+func anyNode(pattern string, f func(*syntax.Regexp) bool) bool {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return false
 	}
 	var walk func(*syntax.Regexp) bool
-	walk = func(re *syntax.Regexp) bool {
-		if re.Op == syntax.OpBeginText {
-			return true
-		}
-		return slices.ContainsFunc(re.Sub, walk)
-	}
+	walk = func(re *syntax.Regexp) bool { return f(re) || slices.ContainsFunc(re.Sub, walk) }
 	return walk(re)
 }
 

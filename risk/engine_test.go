@@ -24,7 +24,7 @@ func sql(s string) Input { return Input{Action: "db.query", PayloadKind: KindCom
 
 func rs(r ...Reason) []Reason { return r }
 
-var (
+const (
 	rd  = ReasonRecursiveDelete
 	pe  = ReasonPrivilegeEscalation
 	p2s = ReasonPipeToShell
@@ -157,8 +157,8 @@ func deriveCases() []deriveCase {
 		{name: "diff continues a statement", in: Input{Action: "db.migrate", PayloadKind: KindDiff,
 			Payload: "+DELETE FROM orders\n+WHERE status = 'void';\n"},
 			level: Medium, reasons: rs(ReasonSchemaMigration)},
-		{name: "logs are not scanned", in: Input{Action: "db.query", PayloadKind: KindLog, Payload: "DROP TABLE users; sudo rm -rf /"},
-			level: Low, reasons: rs()},
+		{name: "a log label does not switch the rules off", in: Input{Action: "db.query", PayloadKind: KindLog, Payload: "DROP TABLE users; sudo rm -rf /"},
+			level: Critical, reasons: rs(ReasonRecursiveDelete, ReasonPrivilegeEscalation, ReasonSQLDrop)},
 		{name: "long s folds like RE2", in: sql("DROP \u017fCHEMA app"), level: Critical, reasons: rs(ReasonSQLDrop)},
 
 		// Infrastructure.

@@ -145,16 +145,16 @@ const (
 		sqlGap + `set` + sqlGap + `(?:` + sqlIdent + `|\([^)]*\))\s*=` + sqlRest
 	sqlWhere = `\bwhere\b`
 	// sqlWhereTrue: a WHERE that holds for every row is no bound at all.
-	sqlWhereTrue = `\bwhere[\s+]+(?:1\s*=\s*1|true|'1'\s*=\s*'1')` + `(?:` + sqlEnd + `|\s*\b(?:returning|order|limit)\b)`
+	sqlWhereTrue = `\bwhere[\s+]+(?:1\s*=\s*1|true|'1'\s*=\s*'1')(?:` + sqlEnd + `|\s*\b(?:returning|order|limit)\b)`
 )
 
 // DefaultRules returns a copy of the built-in rule table.
 func DefaultRules() []Rule {
-	// Payload rules run for every action, because the agent names the
-	// action and a command runs the same under any name. They skip logs,
-	// which report what already ran rather than what is about to.
+	// Payload rules run for every action and every payload kind, because the
+	// agent names both: a command runs the same under any action name, and a
+	// "log" label must not be a way to switch the rules off.
 	all := []string{"*"}
-	script := []string{KindCommand, KindDiff, KindText, ""}
+	script := []string{KindCommand, KindDiff, KindText, KindLog, ""}
 
 	rules := []Rule{
 		// Shell.
@@ -285,7 +285,8 @@ func DefaultRules() []Rule {
 		},
 		{
 			ID: "k8s.delete", Reason: ReasonK8sDelete, Level: High,
-			Actions: all, Kinds: script, Keywords: []string{"delete"}, Within: "\n",
+			// Keyed on the tool, not on "delete", which code and SQL use a lot.
+			Actions: all, Kinds: script, Keywords: []string{"kubectl", "oc ", "oc\t"}, Within: "\n",
 			Pattern: `(?m)` + cmdStart + `(?:kubectl|oc)` + argSep + `delete` + argEnd,
 		},
 		{

@@ -64,6 +64,7 @@ func TestNewReportsEveryBadRule(t *testing.T) {
 		{ID: "", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}},
 		{ID: "bad.require", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Pattern: "x", Require: []string{`*`}},
 		{ID: "keyword.begintext", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Pattern: `^drop`, Keywords: []string{"drop"}},
+		{ID: "fold.upper", Reason: ReasonSQLDrop, Level: High, Actions: []string{"*"}, Pattern: `x|(?i:y)|DROP`, Fold: true},
 	}
 	e, err := New(rules)
 	if err == nil || e != nil {
@@ -87,6 +88,7 @@ func TestNewReportsEveryBadRule(t *testing.T) {
 		`rule 14 "": empty id`,
 		`rule 15 "bad.require": bad require`,
 		`rule 16 "keyword.begintext": pattern uses \A or a non-multiline ^`,
+		`rule 17 "fold.upper": pattern has an upper-case letter`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q; got:\n%s", want, msg)

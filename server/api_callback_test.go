@@ -135,7 +135,7 @@ func TestCallbacks(t *testing.T) {
 			return got
 		}
 
-		c := ok.next(t, 5*time.Second)
+		c := ok.next(t, 10*time.Second)
 		t.Logf("%s: callback delivered %v after the decision", d, c.at.Sub(t0))
 		got := verify(c, hOK, "approved", "/hooks/ony?agent=7")
 		if got.Decision.Option != "approve" || !got.Decision.Approved || got.Decision.Comment != "go" || got.Decision.By.ID != in.Member.ID {
@@ -165,13 +165,13 @@ func TestCallbacks(t *testing.T) {
 			t.Error("a stale callback verified")
 		}
 
-		cc := cancelled.next(t, 5*time.Second)
+		cc := cancelled.next(t, 10*time.Second)
 		if got := verify(cc, hCancel, "cancelled", "/hook"); got.Decision.By == nil || got.Decision.By.Kind != "device" || got.Decision.Comment != "obsolete" {
 			t.Errorf("cancel callback decision %+v", got.Decision)
 		}
 
 		// The flaky receiver fails the first delivery; the retry comes with the same id.
-		first := flaky.next(t, 5*time.Second)
+		first := flaky.next(t, 10*time.Second)
 		if first.status != http.StatusInternalServerError {
 			t.Fatalf("first delivery answered %d", first.status)
 		}

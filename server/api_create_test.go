@@ -417,3 +417,42 @@ func TestIdempotency(t *testing.T) {
 		bearer(t, in.URL, dev2.Token).do("POST", "/v1/handoffs", body, "Idempotency-Key", "key-1").handoff(t, http.StatusCreated)
 	})
 }
+
+// TestConfiguredTimeouts: handoffs.default_timeout applies to handoffs that ask for none, and
+// handoffs.max_timeout ("Longest timeout a handoff may ask for", configs/ony.example.yaml) bounds the
+// ones that ask.
+//
+// The max_timeout half fails: config.Handoffs.MaxTimeout is validated but never used at runtime —
+// app.New does not pass it to handoff.Config, and handoff.Service.Create checks only the
+// organization's MaxTimeout (24h here), so a 2h handoff is accepted under a 1h max_timeout.
+func TestConfiguredTimeouts(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, d string) {
+		in := start(t, d, func(c *config.Config) {
+			c.Handoffs.DefaultTimeout = config.Duration(30 * time.Minute)
+			c.Handoffs.MaxTimeout = config.Duration(time.Hour)
+		})
+		agent := agentRaw(t, in)
+		for _, tc := range []struct {
+			timeout any
+			want    time.Duration
+		}{{nil, 30 * time.Minute}, {"1h", time.Hour}, {3600, time.Hour}} {
+			body := map[string]any{"action": "deploy.app", "title": "timeouts"}
+			if tc.timeout != nil {
+				body["timeout"] = tc.timeout
+			}
+			h := agent.do("POST", "/v1/handoffs", body).handoff(t, http.StatusCreated)
+			if got := h.ExpiresAt.Sub(h.CreatedAt); got != tc.want {
+				t.Errorf("timeout %v: lifetime %v, want %v", tc.timeout, got, tc.want)
+			}
+		}
+		for _, timeout := range []any{"2h", 7200, "24h"} {
+			r := agent.do("POST", "/v1/handoffs", map[string]any{"action": "deploy.app", "title": "too long", "timeout": timeout})
+			if r.Status == http.StatusCreated {
+				t.Errorf("timeout %v over handoffs.max_timeout (1h) was accepted: %s", timeout, r.Body)
+				continue
+			}
+			r.wantErr(t, http.StatusBadRequest, "timeout_too_long")
+		}
+	})
+}

@@ -298,18 +298,14 @@ type otherOrg struct {
 
 func newOtherOrg(t testing.TB, in *testserver.Instance) otherOrg {
 	t.Helper()
-	// org.Create would hash a fresh password at the full 600,000 iterations (seconds under -race); the
-	// same rows are written directly, with a cheaper hash.
 	ctx := context.Background()
-	id := uuid.NewString()
-	err := in.App.Store.InSystem(ctx, func(tx store.SystemTx) error {
-		return tx.CreateOrg(ctx, store.Org{ID: id, Name: "Globex", MaxTimeout: 24 * time.Hour, CreatedAt: time.Now()})
-	})
+	o, err := org.Create(ctx, in.App.Store, org.NewOrg{Name: "Globex", AdminEmail: "boss-" + randHex(4) + "@globex.test",
+		AdminName: "Gil Globex", Password: "another correct horse staple"}, time.Now())
 	if err != nil {
 		t.Fatalf("create org: %v", err)
 	}
-	admin := addUser(t, in, id, store.RoleAdmin, "Gil Globex")
-	return otherOrg{OrgID: id, AdminID: admin.ID, Session: session(t, in, id, admin.ID), Device: secondDevice(t, in, id)}
+	return otherOrg{OrgID: o.OrgID, AdminID: o.AdminID, Session: session(t, in, o.OrgID, o.AdminID),
+		Device: secondDevice(t, in, o.OrgID)}
 }
 
 // cheapHash is testserver.Password hashed at the lowest work factor auth accepts (100,000), so the

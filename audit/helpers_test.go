@@ -1,0 +1,304 @@
+package audit_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/store/sqlite"
+	"github.com/ony-ai/ony/store/sqlstore"
+)
+
+var ctx = context.Background()
+
+const instance = "ony-test"
+
+// known admits the one reason code the tests use.
+func known(r string) bool { return r == "recursive_delete" }
+
+// newKeys returns a fresh signing key in a temporary directory.
+func newKeys(t testing.TB) *audit.Keys {
+	t.Helper()
+	keys, err := audit.LoadOrCreateKeys(t.TempDir(), instance, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func newLog(t testing.TB) *audit.Log {
+	t.Helper()
+	return audit.New(newKeys(t), instance, known, nil)
+}
+
+// event returns a valid, varied event; i makes it distinct from its neighbours.
+func event(i int) audit.Event {
+	e := audit.Event{
+		Type:    audit.HandoffDecided,
+		Actor:   audit.Actor{Kind: "user", ID: "u" + strconv.Itoa(i%7), Role: "member"},
+		Subject: audit.Subject{Kind: "handoff", ID: "h" + strconv.Itoa(i)},
+		Channel: "api", Outcome: "approved",
+		Details: &audit.Details{Option: "approve"},
+	}
+	switch i % 3 {
+	case 1:
+		e.Type, e.Outcome = audit.HandoffCreated, ""
+		e.Actor = audit.Actor{Kind: "device", ID: "d1"}
+		e.Details = &audit.Details{Action: "deploy.prod", Risk: "high", Reasons: []string{"recursive_delete"},
+			TitleHash: audit.TitleHash(fmt.Sprintf("title %d", i))}
+	case 2:
+		e.Type, e.Outcome, e.Details = audit.HandoffExpired, "expired", nil
+		e.Actor = audit.Actor{Kind: "system", ID: "expiry"}
+		e.Channel = "system"
+	}
+	return e
+}
+
+// appendN appends events from..from+n-1 to orgID's log, one transaction each; the log must hold from
+// leaves already, so event i lands at index i.
+func appendN(t testing.TB, s store.Store, l *audit.Log, orgID string, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		var idx int64
+		err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+			var err error
+			idx, err = l.Append(ctx, tx, event(i))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if idx != int64(i) {
+			t.Fatalf("append %d got index %d", i, idx)
+		}
+	}
+}
+
+// appendBulk appends n events in one transaction (fast setup for big logs).
+func appendBulk(t testing.TB, s store.Store, l *audit.Log, orgID string, from, n int) {
+	t.Helper()
+	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		for i := from; i < from+n; i++ {
+			if _, err := l.Append(ctx, tx, event(i)); err != nil {
+				return fmt.Errorf("append %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func head(t testing.TB, s store.Store, orgID string) store.AuditHead {
+	t.Helper()
+	var h store.AuditHead
+	if err := s.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) { h, err = tx.AuditHead(ctx); return err }); err != nil {
+		t.Fatalf("head of %s: %v", orgID, err)
+	}
+	return h
+}
+
+func leaves(t testing.TB, s store.Store, orgID string) []store.AuditLeaf {
+	t.Helper()
+	var out []store.AuditLeaf
+	if err := s.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) { out, err = tx.AuditLeaves(ctx, 0, 1<<20); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func checkpoint(t testing.TB, s store.Store, l *audit.Log, orgID string) ([]byte, audit.Checkpoint) {
+	t.Helper()
+	note, err := l.Checkpoint(ctx, s, orgID)
+	if err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	c, err := audit.OpenCheckpoint(note, l.Keys())
+	if err != nil {
+		t.Fatalf("open own checkpoint: %v", err)
+	}
+	return note, c
+}
+
+func verifyOK(t testing.TB, s store.Store, l *audit.Log, orgID string, size int64) audit.Report {
+	t.Helper()
+	rep, err := l.Verify(ctx, s, orgID)
+	if err != nil {
+		t.Fatalf("verify %s: %v", orgID, err)
+	}
+	if !rep.OK() || rep.Size != size || rep.BadIndex != -1 {
+		t.Fatalf("verify %s: want OK with %d leaves, got %+v", orgID, size, rep)
+	}
+	return rep
+}
+
+// orgID is a fresh organization id; the audit tables need no org row.
+func orgID(t testing.TB) string {
+	return fmt.Sprintf("org-%s-%d", strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()), time.Now().UnixNano())
+}
+
+// rawDB is a connection that can bypass the append-only guards, as a database superuser could.
+type rawDB struct {
+	dialect string
+	conn    *sql.Conn
+}
+
+func (r *rawDB) rebind(q string) string {
+	if r.dialect != "postgres" {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (r *rawDB) exec(t testing.TB, q string, args ...any) int64 {
+	t.Helper()
+	res, err := r.conn.ExecContext(ctx, r.rebind(q), args...)
+	if err != nil {
+		t.Fatalf("superuser %q: %v", q, err)
+	}
+	n, _ := res.RowsAffected()
+	return n
+}
+
+// leaf reads a leaf's stored bytes.
+func (r *rawDB) leaf(t testing.TB, org string, idx int64) []byte {
+	t.Helper()
+	var data []byte
+	if err := r.conn.QueryRowContext(ctx, r.rebind(`SELECT data FROM audit_leaves WHERE org_id = ? AND idx = ?`), org, idx).Scan(&data); err != nil {
+		t.Fatalf("read leaf %d: %v", idx, err)
+	}
+	return data
+}
+
+// openTamperable opens a fresh store of dialect plus a superuser connection to the same database with
+// the append-only guards out of the way: on PostgreSQL session_replication_role = replica (triggers do
+// not fire; a superuser ignores grants and row-level security), on SQLite the triggers dropped.
+func openTamperable(t *testing.T, dialect string) (*sqlstore.Store, *rawDB) {
+	t.Helper()
+	var s *sqlstore.Store
+	var db *sql.DB
+	var err error
+	switch dialect {
+	case "postgres":
+		url := testdb.PostgresURL(t)
+		s = testdb.OpenURL(t, url)
+		db, err = sql.Open("pgx", testdb.SuperuserURL(url))
+	case "sqlite":
+		path := testdb.SQLitePath(t)
+		s, err = sqlite.Open(ctx, path, testdb.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	r := &rawDB{dialect: dialect, conn: conn}
+	switch dialect {
+	case "postgres":
+		var super bool
+		if err := conn.QueryRowContext(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil || !super {
+			t.Fatalf("tamper connection must be a superuser (super=%v, err=%v)", super, err)
+		}
+		r.exec(t, `SET session_replication_role = replica`)
+	case "sqlite":
+		rows, err := conn.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit_%'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, n)
+		}
+		rows.Close()
+		if len(names) != 8 {
+			t.Fatalf("expected 8 audit triggers, found %v", names)
+		}
+		for _, n := range names {
+			r.exec(t, `DROP TRIGGER `+n)
+		}
+	}
+	return s, r
+}
+
+// rehash recomputes every stored hash and the head from the stored leaves, as an attacker with the
+// database but not the signing key would after rewriting history.
+func rehash(t testing.TB, s store.Store, r *rawDB, org string) {
+	t.Helper()
+	ls := leaves(t, s, org)
+	var hashes memHashes
+	for i, lf := range ls {
+		hs, err := tlog.StoredHashes(int64(i), lf.Data, hashes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, hs...)
+	}
+	for i, h := range hashes {
+		r.exec(t, `UPDATE audit_hashes SET hash = ? WHERE org_id = ? AND hidx = ?`, h[:], org, int64(i))
+	}
+	root, err := tlog.TreeHash(int64(len(ls)), hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.exec(t, `UPDATE audit_heads SET root = ?, size = ? WHERE org_id = ?`, root[:], int64(len(ls)), org); n != 1 {
+		t.Fatalf("head update touched %d rows", n)
+	}
+}
+
+// memHashes is an in-memory tlog.HashReader.
+type memHashes []tlog.Hash
+
+func (m memHashes) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		if x < 0 || x >= int64(len(m)) {
+			return nil, errors.New("hash not stored")
+		}
+		out[i] = m[x]
+	}
+	return out, nil
+}
+
+// dialects runs fn as a parallel subtest per dialect.
+func dialects(t *testing.T, fn func(t *testing.T, dialect string)) {
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			fn(t, d)
+		})
+	}
+}

@@ -1,0 +1,185 @@
+package audit_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/store"
+)
+
+// flipSizes are the tree sizes whose proofs get every single bit flipped.
+var flipSizes = []int64{1, 2, 3, 7, 8, 64, 100}
+
+// TestProofs checks every inclusion proof and every consistency proof of a log grown to 100 leaves
+// (SQLite) or 24 (PostgreSQL) against the roots of the signed checkpoints taken at each size, with
+// tlog and with transparency-dev/merkle's independent verifier, and that any one flipped bit breaks them.
+func TestProofs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		dialect string
+		n       int64
+	}{{"sqlite", 100}, {"postgres", 24}} {
+		t.Run(tc.dialect, func(t *testing.T) {
+			t.Parallel()
+			testProofs(t, tc.dialect, tc.n)
+		})
+	}
+}
+
+func testProofs(t *testing.T, dialect string, n int64) {
+	s := testdb.Open(t, dialect)
+	l := newLog(t)
+	org := orgID(t)
+
+	// roots[k] is the root of the tree of size k, from the signed checkpoint taken at that size.
+	roots := make([]tlog.Hash, n+1)
+	roots[0], _ = tlog.TreeHash(0, nil)
+	for k := int64(1); k <= n; k++ {
+		appendN(t, s, l, org, int(k-1), 1)
+		_, c := checkpoint(t, s, l, org)
+		if c.Size != k || c.Origin != l.Origin(org) {
+			t.Fatalf("checkpoint after %d appends: %+v", k, c)
+		}
+		if h := head(t, s, org); h.Size != k || !slices.Equal(h.Root, c.Root[:]) {
+			t.Fatalf("head at %d (%d, %x) differs from checkpoint root %x", k, h.Size, h.Root, c.Root)
+		}
+		roots[k] = c.Root
+	}
+	data := leaves(t, s, org)
+	if int64(len(data)) != n {
+		t.Fatalf("%d leaves stored, want %d", len(data), n)
+	}
+
+	for size := int64(1); size <= n; size++ {
+		flip := slices.Contains(flipSizes, size)
+		for idx := int64(0); idx < size; idx++ {
+			p, err := l.ProveInclusion(ctx, s, org, idx, size)
+			if err != nil {
+				t.Fatalf("ProveInclusion(%d, %d): %v", idx, size, err)
+			}
+			if p.Index != idx || p.Size != size {
+				t.Fatalf("ProveInclusion(%d, %d) answered for (%d, %d)", idx, size, p.Index, p.Size)
+			}
+			if want := tlog.RecordHash(data[idx].Data); p.LeafHash != want {
+				t.Fatalf("leaf hash of %d: got %x, want %x", idx, p.LeafHash, want)
+			}
+			if err := tlog.CheckRecord(p.Proof, size, roots[size], idx, p.LeafHash); err != nil {
+				t.Fatalf("inclusion of %d in %d: %v", idx, size, err)
+			}
+			if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(idx), uint64(size), p.LeafHash[:], raw(p.Proof), roots[size][:]); err != nil {
+				t.Fatalf("inclusion of %d in %d, independent verifier: %v", idx, size, err)
+			}
+			if size > 1 {
+				other := (idx + 1) % size
+				if tlog.CheckRecord(p.Proof, size, roots[size], other, p.LeafHash) == nil {
+					t.Fatalf("inclusion proof of %d in %d also proves index %d", idx, size, other)
+				}
+			}
+			if flip {
+				flipEveryBit(t, p.Proof, "inclusion proof", func() error {
+					return tlog.CheckRecord(p.Proof, size, roots[size], idx, p.LeafHash)
+				})
+				leaf := []tlog.Hash{p.LeafHash}
+				flipEveryBit(t, leaf, "leaf hash", func() error {
+					return tlog.CheckRecord(p.Proof, size, roots[size], idx, leaf[0])
+				})
+			}
+		}
+	}
+
+	for newSize := int64(1); newSize <= n; newSize++ {
+		flip := slices.Contains(flipSizes, newSize)
+		for old := int64(1); old <= newSize; old++ {
+			p, err := l.ProveConsistency(ctx, s, org, old, newSize)
+			if err != nil {
+				t.Fatalf("ProveConsistency(%d, %d): %v", old, newSize, err)
+			}
+			if p.Old != old || p.New != newSize {
+				t.Fatalf("ProveConsistency(%d, %d) answered for (%d, %d)", old, newSize, p.Old, p.New)
+			}
+			if err := tlog.CheckTree(p.Proof, newSize, roots[newSize], old, roots[old]); err != nil {
+				t.Fatalf("consistency %d -> %d: %v", old, newSize, err)
+			}
+			if err := proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(old), uint64(newSize), raw(p.Proof), roots[old][:], roots[newSize][:]); err != nil {
+				t.Fatalf("consistency %d -> %d, independent verifier: %v", old, newSize, err)
+			}
+			if old == newSize {
+				continue
+			}
+			// A proof between the right sizes must not vouch for another log's old root.
+			if tlog.CheckTree(p.Proof, newSize, roots[newSize], old, roots[old-1]) == nil {
+				t.Fatalf("consistency %d -> %d accepted the root of size %d as the old root", old, newSize, old-1)
+			}
+			if flip {
+				flipEveryBit(t, p.Proof, "consistency proof", func() error {
+					return tlog.CheckTree(p.Proof, newSize, roots[newSize], old, roots[old])
+				})
+			}
+		}
+	}
+
+	// Out-of-range requests are refused, and size 0 means the current size.
+	for _, c := range [][2]int64{{-1, n}, {n, n}, {0, n + 1}, {n + 5, 0}} {
+		if _, err := l.ProveInclusion(ctx, s, org, c[0], c[1]); !errors.Is(err, audit.ErrRange) {
+			t.Errorf("ProveInclusion(%d, %d): want ErrRange, got %v", c[0], c[1], err)
+		}
+	}
+	for _, c := range [][2]int64{{0, n}, {-1, n}, {n, n - 1}, {1, n + 1}, {n + 1, 0}} {
+		if _, err := l.ProveConsistency(ctx, s, org, c[0], c[1]); !errors.Is(err, audit.ErrRange) {
+			t.Errorf("ProveConsistency(%d, %d): want ErrRange, got %v", c[0], c[1], err)
+		}
+	}
+	if p, err := l.ProveInclusion(ctx, s, org, 3, 0); err != nil || p.Size != n {
+		t.Errorf("ProveInclusion(3, 0): want the current size %d, got %+v, %v", n, p, err)
+	}
+	if p, err := l.ProveConsistency(ctx, s, org, 1, 0); err != nil || p.New != n {
+		t.Errorf("ProveConsistency(1, 0): want the current size %d, got %+v, %v", n, p, err)
+	}
+	// A log never written to has nothing to prove.
+	if _, err := l.ProveInclusion(ctx, s, "no-such-org", 0, 0); err == nil {
+		t.Error("ProveInclusion on an empty log succeeded")
+	}
+	if _, err := l.ProveConsistency(ctx, s, "no-such-org", 1, 1); err == nil {
+		t.Error("ProveConsistency on an empty log succeeded")
+	}
+	var ids []string
+	if err := s.InSystem(ctx, func(tx store.SystemTx) (err error) { ids, err = tx.AuditLogIDs(ctx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(ids, "no-such-org") {
+		t.Error("reading proofs of an empty log created a log head for it")
+	}
+}
+
+// flipEveryBit flips each bit of each hash in hs in turn and requires check to fail, restoring the bit after.
+func flipEveryBit(t *testing.T, hs []tlog.Hash, what string, check func() error) {
+	t.Helper()
+	for i := range hs {
+		for bit := 0; bit < 8*tlog.HashSize; bit++ {
+			hs[i][bit/8] ^= 1 << (bit % 8)
+			err := check()
+			hs[i][bit/8] ^= 1 << (bit % 8)
+			if err == nil {
+				t.Fatalf("%s still verifies with bit %d of hash %d flipped", what, bit, i)
+			}
+		}
+	}
+	if err := check(); err != nil {
+		t.Fatalf("%s no longer verifies after restoring every bit: %v", what, err)
+	}
+}
+
+func raw(hs []tlog.Hash) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
+}
