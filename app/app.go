@@ -101,6 +101,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		Clock: o.Clock, HTTPClient: o.HTTPClient,
 	}, handoff.Config{
 		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),
+		MaxTimeout:       time.Duration(c.Handoffs.MaxTimeout),
 		MaxPayloadBytes:  int(c.Handoffs.MaxPayloadBytes),
 		PublicURL:        strings.TrimRight(c.PublicURL, "/"),
 		CallbackTimeout:  time.Duration(c.Callbacks.Timeout),

@@ -23,6 +23,11 @@ var ctx = context.Background()
 
 const instance = "ony-test"
 
+// fixedTime and timeStep date the events of in-memory logs, so their bytes are reproducible.
+var fixedTime = time.Date(2025, 6, 1, 12, 0, 0, 123456789, time.UTC)
+
+const timeStep = 1500 * time.Millisecond
+
 // known admits the one reason code the tests use.
 func known(r string) bool { return r == "recursive_delete" }
 
@@ -301,4 +306,9 @@ func dialects(t *testing.T, fn func(t *testing.T, dialect string)) {
 			fn(t, d)
 		})
 	}
+}
+
+func openStore(t testing.TB, dialect string) *sqlstore.Store {
+	t.Helper()
+	return testdb.Open(t, dialect)
 }

@@ -22,7 +22,9 @@ import (
 
 // Config tunes the service.
 type Config struct {
-	DefaultTimeout  time.Duration
+	DefaultTimeout time.Duration
+	// MaxTimeout caps every organization's own maximum.
+	MaxTimeout      time.Duration
 	MaxPayloadBytes int
 	// PublicURL is where people reach this instance; console links are built on it.
 	PublicURL string
@@ -67,6 +69,9 @@ func NewService(d Deps, cfg Config) *Service {
 	}
 	if cfg.MaxPayloadBytes <= 0 {
 		cfg.MaxPayloadBytes = 1 << 20
+	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = 24 * time.Hour
 	}
 	if cfg.CallbackTimeout <= 0 {
 		cfg.CallbackTimeout = 10 * time.Second
@@ -137,12 +142,13 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		if err != nil {
 			return fmt.Errorf("handoff: load org: %w", err)
 		}
+		maxT := min(org.MaxTimeout, s.cfg.MaxTimeout)
 		timeout := req.Timeout
 		if timeout == 0 {
-			timeout = min(s.cfg.DefaultTimeout, org.MaxTimeout)
+			timeout = min(s.cfg.DefaultTimeout, maxT)
 		}
-		if timeout > org.MaxTimeout {
-			return invalid("timeout_too_long", "timeout %s is over this organization's maximum of %s", timeout, org.MaxTimeout)
+		if timeout > maxT {
+			return invalid("timeout_too_long", "timeout %s is over the maximum of %s", timeout, maxT)
 		}
 		now := s.clock()
 		h := store.Handoff{
@@ -258,14 +264,13 @@ func (s *Service) List(ctx context.Context, a Actor, f store.HandoffFilter) ([]s
 	if f.Limit < 0 || f.Limit > 500 {
 		return nil, invalid("invalid_limit", "limit is 1 to 500")
 	}
+	if a.Kind == store.ActorDevice {
+		// In the query, not after it, so the limit counts only the agent's own handoffs.
+		f.DeviceID = a.ID
+	}
 	var out []store.Handoff
-	err := s.store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
-		hs, err := tx.ListHandoffs(ctx, f)
-		for _, h := range hs {
-			if a.Kind != store.ActorDevice || h.DeviceID == a.ID {
-				out = append(out, h)
-			}
-		}
+	err := s.store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) (err error) {
+		out, err = tx.ListHandoffs(ctx, f)
 		return err
 	})
 	return out, err

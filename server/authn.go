@@ -152,6 +152,10 @@ var dummyHash = sync.OnceValue(func() string {
 })
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	// Login-CSRF: a cross-site form could otherwise sign the victim into the attacker's account.
+	if err := s.checkCSRF(r); err != nil {
+		return err
+	}
 	var b loginBody
 	if err := decodeJSON(w, r, &b, 16<<10); err != nil {
 		return err

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,8 @@ type discarded struct{}
 
 func (*discarded) UnmarshalJSON([]byte) error { return nil }
 
+var errBadTimeout = problem.New(problem.Invalid, "invalid_timeout", `timeout must be a duration like "10m" or a number of seconds`)
+
 // flexDuration accepts "90s"/"10m" or a number of seconds.
 type flexDuration time.Duration
 
@@ -31,17 +35,14 @@ func (d *flexDuration) UnmarshalJSON(b []byte) error {
 		}
 		v, err := time.ParseDuration(s)
 		if err != nil {
-			return errors.New(`timeout must be a duration like "10m" or a number of seconds`)
+			return errBadTimeout
 		}
 		*d = flexDuration(v)
 		return nil
 	}
 	var secs float64
-	if err := json.Unmarshal(b, &secs); err != nil {
-		return errors.New(`timeout must be a duration like "10m" or a number of seconds`)
-	}
-	if secs < 0 || secs > 1e9 {
-		return errors.New("timeout is out of range")
+	if err := json.Unmarshal(b, &secs); err != nil || secs > 1e9 {
+		return errBadTimeout
 	}
 	*d = flexDuration(time.Duration(secs * float64(time.Second)))
 	return nil
@@ -84,7 +85,11 @@ func DecodeCreate(r io.Reader) (CreateBody, error) {
 }
 
 func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	br := bufio.NewReader(r)
+	if err := expectObject(br); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(br)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
@@ -98,18 +103,58 @@ func decodeStrict(r io.Reader, v any) error {
 	return nil
 }
 
+// expectObject refuses bodies that are not a JSON object (null, arrays, scalars) before decoding, since
+// the decoder would accept null as an empty object.
+func expectObject(br *bufio.Reader) error {
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return jsonProblem(err)
+		}
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return br.UnreadByte()
+		}
+		return problem.New(problem.Invalid, "invalid_json", "the body must be a JSON object")
+	}
+}
+
+// jsonKind names a Go type the way a JSON user would.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
+}
+
 // jsonProblem describes a decoding error by position and field, never by quoting the input.
 func jsonProblem(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tooBig *http.MaxBytesError
+	if p, ok := problem.As(err); ok {
+		return p
+	}
 	switch {
 	case errors.As(err, &tooBig):
 		return problem.New(problem.TooLarge, "body_too_large", "the request body is over %d bytes", tooBig.Limit)
 	case errors.As(err, &syn):
 		return problem.New(problem.Invalid, "invalid_json", "the body is not valid JSON (at byte %d)", syn.Offset)
 	case errors.As(err, &typ):
-		return problem.New(problem.Invalid, "invalid_json", "field %q has the wrong type (want %s)", typ.Field, typ.Type)
+		if typ.Field == "" {
+			return problem.New(problem.Invalid, "invalid_json", "the body must be a JSON object")
+		}
+		return problem.New(problem.Invalid, "invalid_json", "field %q must be %s", typ.Field, jsonKind(typ.Type))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return problem.New(problem.Invalid, "invalid_json", "the body is empty or cut short")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -65,6 +65,8 @@ func New(h *handoff.Service, al *audit.Log, s store.Store, c coord.Coord, logger
 	if cfg.MaxPayloadBytes <= 0 {
 		cfg.MaxPayloadBytes = 1 << 20
 	}
+	// Warm the dummy hash off the request path, so the first unknown-email login costs one hash, not two.
+	go dummyHash()
 	return &Server{handoffs: h, audit: al, store: s, coord: c, log: logger, cfg: cfg, now: clock, drain: make(chan struct{})}
 }
 

@@ -263,8 +263,9 @@ type Handoff struct {
 
 // HandoffFilter narrows ListHandoffs.
 type HandoffFilter struct {
-	Status Status // empty = any
-	Limit  int    // 1..500; 0 = 100
+	Status   Status // empty = any
+	DeviceID string // empty = any device
+	Limit    int    // 1..500; 0 = 100
 }
 
 // Idempotency remembers which handoff an Idempotency-Key produced, and from which request.

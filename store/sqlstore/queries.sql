@@ -68,7 +68,7 @@ FROM handoffs WHERE org_id = ? AND id = ?;
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
     payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
     decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at
-FROM handoffs WHERE org_id = ? AND (? = '' OR status = ?)
+FROM handoffs WHERE org_id = ? AND (? = '' OR status = ?) AND (? = '' OR device_id = ?)
 ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: FinishHandoff

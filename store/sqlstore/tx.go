@@ -106,7 +106,8 @@ func (t *orgTx) ListHandoffs(ctx context.Context, f store.HandoffFilter) ([]stor
 		limit = 100
 	}
 	limit = min(limit, 500)
-	rows, err := t.tx.QueryContext(ctx, t.s.query("ListHandoffs"), t.org, string(f.Status), string(f.Status), limit)
+	rows, err := t.tx.QueryContext(ctx, t.s.query("ListHandoffs"), t.org, string(f.Status), string(f.Status),
+		f.DeviceID, f.DeviceID, limit)
 	if err != nil {
 		return nil, t.s.mapErr(err)
 	}
