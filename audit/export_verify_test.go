@@ -12,15 +12,6 @@ import (
 	"github.com/ony-ai/ony/store/storetest"
 )
 
-func export(t *testing.T, l *audit.Log, s store.Store, org string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := l.Export(ctx, s, org, &buf); err != nil {
-		t.Fatalf("export: %v", err)
-	}
-	return buf.Bytes()
-}
-
 // TestExport exports a real org's log and verifies it offline: alone, against a checkpoint the verifier
 // kept when the log was smaller, against a checkpoint of a forked log with the same origin, with an
 // anonymised member directory, and with the wrong key.
@@ -34,7 +25,7 @@ func TestExport(t *testing.T) {
 		appendN(t, s, l, org, 0, 10)
 		older, _ := checkpoint(t, s, l, org)
 		appendN(t, s, l, org, 10, 15)
-		data := export(t, l, s, org)
+		data := exportBytes(t, l, s, org)
 
 		rep, err := audit.VerifyExport(data, l.Keys(), nil)
 		if err != nil || !rep.OK() || rep.Size != 25 || rep.CheckpointSize != 25 || rep.Origin != l.Origin(org) {

@@ -13,10 +13,27 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
+
+// Service provisions organizations and devices, recording each in the organization's audit log in
+// the same transaction.
+type Service struct {
+	Store store.Store
+	Audit *audit.Log
+	// Now is injectable for tests; nil means time.Now.
+	Now func() time.Time
+}
+
+func (sv Service) now() time.Time {
+	if sv.Now != nil {
+		return sv.Now().UTC()
+	}
+	return time.Now().UTC()
+}
 
 // NewOrg is what creating an organization needs. Password empty means generate one.
 type NewOrg struct {
@@ -48,7 +65,8 @@ func NormalizeEmail(s string) (string, error) {
 // Create makes an organization and its first admin in one transaction each (the org must exist
 // before a transaction can be scoped to it); a failure removes nothing but leaves no admin-less org
 // visible to login, since login goes by user.
-func Create(ctx context.Context, s store.Store, n NewOrg, now time.Time) (CreatedOrg, error) {
+func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (CreatedOrg, error) {
+	s, now := sv.Store, sv.now()
 	name := strings.TrimSpace(n.Name)
 	if name == "" || utf8.RuneCountInString(name) > 100 {
 		return CreatedOrg{}, problem.New(problem.Invalid, "invalid_name", "organization name is 1 to 100 characters")
@@ -75,7 +93,6 @@ func Create(ctx context.Context, s store.Store, n NewOrg, now time.Time) (Create
 	if maxT <= 0 {
 		maxT = 24 * time.Hour
 	}
-	now = now.UTC()
 	err = s.InSystem(ctx, func(tx store.SystemTx) error {
 		if _, err := tx.UserByEmail(ctx, email); err == nil {
 			return problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
@@ -92,8 +109,18 @@ func Create(ctx context.Context, s store.Store, n NewOrg, now time.Time) (Create
 		adminName = strings.SplitN(email, "@", 2)[0]
 	}
 	err = s.InOrg(ctx, out.OrgID, func(tx store.OrgTx) error {
-		return tx.CreateUser(ctx, store.User{ID: out.AdminID, Email: email, Name: adminName, PasswordHash: hash,
+		err := tx.CreateUser(ctx, store.User{ID: out.AdminID, Email: email, Name: adminName, PasswordHash: hash,
 			Role: store.RoleAdmin, Timezone: "UTC", Active: true, CreatedAt: now})
+		if err != nil {
+			return err
+		}
+		if _, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.OrgCreated, At: now, Actor: by,
+			Subject: audit.Subject{Kind: "org", ID: out.OrgID}, Channel: "system"}); err != nil {
+			return err
+		}
+		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberInvited, At: now, Actor: by,
+			Subject: audit.Subject{Kind: "user", ID: out.AdminID}, Channel: "system", Details: &audit.Details{Role: string(store.RoleAdmin)}})
+		return err
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return CreatedOrg{}, problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
@@ -111,7 +138,8 @@ type CreatedDevice struct {
 }
 
 // CreateDevice issues an agent token for orgID.
-func CreateDevice(ctx context.Context, s store.Store, orgID, name string, now time.Time) (CreatedDevice, error) {
+func (sv Service) CreateDevice(ctx context.Context, by audit.Actor, orgID, name string) (CreatedDevice, error) {
+	s, now := sv.Store, sv.now()
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > 100 {
 		return CreatedDevice{}, problem.New(problem.Invalid, "invalid_name", "device name is 1 to 100 characters")
@@ -123,14 +151,19 @@ func CreateDevice(ctx context.Context, s store.Store, orgID, name string, now ti
 	if err != nil {
 		return CreatedDevice{}, err
 	}
-	d := store.Device{ID: uuid.NewString(), Name: name, TokenHash: tok.Hash, CallbackKey: auth.CallbackKey(tok.Plain), CreatedAt: now.UTC()}
+	d := store.Device{ID: uuid.NewString(), Name: name, TokenHash: tok.Hash, CallbackKey: auth.CallbackKey(tok.Plain), CreatedAt: now}
 	err = s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		if _, err := tx.Org(ctx); errors.Is(err, store.ErrNotFound) {
 			return problem.New(problem.NotFound, "org_not_found", "no such organization")
 		} else if err != nil {
 			return err
 		}
-		return tx.CreateDevice(ctx, d)
+		if err := tx.CreateDevice(ctx, d); err != nil {
+			return err
+		}
+		_, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.DeviceCreated, At: now, Actor: by,
+			Subject: audit.Subject{Kind: "device", ID: d.ID}, Channel: "system"})
+		return err
 	})
 	if err != nil {
 		return CreatedDevice{}, err
@@ -140,7 +173,9 @@ func CreateDevice(ctx context.Context, s store.Store, orgID, name string, now ti
 
 // Bootstrap creates the first organization, admin and device when the database has none. It reports
 // nil when there was already an organization: the one-time secrets are printed only once.
-func Bootstrap(ctx context.Context, s store.Store, name, email string, now time.Time) (*CreatedOrg, *CreatedDevice, error) {
+func (sv Service) Bootstrap(ctx context.Context, name, email string) (*CreatedOrg, *CreatedDevice, error) {
+	s := sv.Store
+	by := audit.Actor{Kind: "system", ID: "bootstrap"}
 	var n int
 	if err := s.InSystem(ctx, func(tx store.SystemTx) (err error) { n, err = tx.CountOrgs(ctx); return err }); err != nil {
 		return nil, nil, err
@@ -148,11 +183,11 @@ func Bootstrap(ctx context.Context, s store.Store, name, email string, now time.
 	if n > 0 {
 		return nil, nil, nil
 	}
-	o, err := Create(ctx, s, NewOrg{Name: name, AdminEmail: email}, now)
+	o, err := sv.Create(ctx, by, NewOrg{Name: name, AdminEmail: email})
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := CreateDevice(ctx, s, o.OrgID, "first agent", now)
+	d, err := sv.CreateDevice(ctx, by, o.OrgID, "first agent")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
@@ -283,7 +284,7 @@ func personAt(t testing.TB, base, sess string) *client.Client {
 // secondDevice issues another agent token in orgID.
 func secondDevice(t testing.TB, in *testserver.Instance, orgID string) org.CreatedDevice {
 	t.Helper()
-	d, err := org.CreateDevice(context.Background(), in.App.Store, orgID, "other agent", time.Now())
+	d, err := org.Service{Store: in.App.Store, Audit: in.App.Audit}.CreateDevice(context.Background(), audit.Actor{Kind: "system", ID: "test"}, orgID, "other agent")
 	if err != nil {
 		t.Fatalf("create device: %v", err)
 	}
@@ -299,8 +300,8 @@ type otherOrg struct {
 func newOtherOrg(t testing.TB, in *testserver.Instance) otherOrg {
 	t.Helper()
 	ctx := context.Background()
-	o, err := org.Create(ctx, in.App.Store, org.NewOrg{Name: "Globex", AdminEmail: "boss-" + randHex(4) + "@globex.test",
-		AdminName: "Gil Globex", Password: "another correct horse staple"}, time.Now())
+	o, err := org.Service{Store: in.App.Store, Audit: in.App.Audit}.Create(ctx, audit.Actor{Kind: "system", ID: "test"}, org.NewOrg{Name: "Globex", AdminEmail: "boss-" + randHex(4) + "@globex.test",
+		AdminName: "Gil Globex", Password: "another correct horse staple"})
 	if err != nil {
 		t.Fatalf("create org: %v", err)
 	}

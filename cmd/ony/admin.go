@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
@@ -32,12 +31,23 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return usageErr("unknown admin command %q", args[0])
 }
 
-func openForAdmin(ctx context.Context, cfgPath string, stderr io.Writer) (store.Store, error) {
+// cliActor is how the audit log names changes made with `ony admin`.
+var cliActor = audit.Actor{Kind: "system", ID: "admin-cli"}
+
+func openForAdmin(ctx context.Context, cfgPath string, stderr io.Writer) (org.Service, error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
-		return nil, err
+		return org.Service{}, err
 	}
-	return app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
+	l, err := app.NewAuditLog(cfg, nil)
+	if err != nil {
+		return org.Service{}, err
+	}
+	s, err := app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
+	if err != nil {
+		return org.Service{}, err
+	}
+	return org.Service{Store: s, Audit: l}, nil
 }
 
 // problemErr turns a caller-facing problem into a readable CLI line.
@@ -71,12 +81,12 @@ func cmdCreateOrg(ctx context.Context, args []string, stdin io.Reader, stdout, s
 			return usageErr("--password-stdin: stdin was empty")
 		}
 	}
-	s, err := openForAdmin(ctx, *cfgPath, stderr)
+	sv, err := openForAdmin(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	o, err := org.Create(ctx, s, org.NewOrg{Name: *name, AdminEmail: *email, Password: pw}, time.Now())
+	defer sv.Store.Close()
+	o, err := sv.Create(ctx, cliActor, org.NewOrg{Name: *name, AdminEmail: *email, Password: pw})
 	if err != nil {
 		return problemErr(err)
 	}
@@ -106,12 +116,12 @@ func cmdCreateDevice(ctx context.Context, args []string, stdout, stderr io.Write
 	if *orgID == "" || *name == "" {
 		return usageErr("--org and --name are required")
 	}
-	s, err := openForAdmin(ctx, *cfgPath, stderr)
+	sv, err := openForAdmin(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	d, err := org.CreateDevice(ctx, s, *orgID, *name, time.Now())
+	defer sv.Store.Close()
+	d, err := sv.CreateDevice(ctx, cliActor, *orgID, *name)
 	if err != nil {
 		return problemErr(err)
 	}
@@ -163,7 +173,7 @@ func cmdEraseOrg(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if !exists {
 		return &exitError{code: 1, msg: "no such organization"}
 	}
-	if err := l.EraseOrg(ctx, s, *orgID, audit.Actor{Kind: "system", ID: "admin-cli"}); err != nil {
+	if err := l.EraseOrg(ctx, s, *orgID, cliActor); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "erased organization %s; tombstone appended to the instance log\n", *orgID)

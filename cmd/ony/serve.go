@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"time"
 
 	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/org"
@@ -43,7 +42,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	o, d, err := org.Bootstrap(ctx, a.Store, cfg.Bootstrap.OrgName, cfg.Bootstrap.AdminEmail, time.Now())
+	o, d, err := org.Service{Store: a.Store, Audit: a.Audit}.Bootstrap(ctx, cfg.Bootstrap.OrgName, cfg.Bootstrap.AdminEmail)
 	if err != nil {
 		a.Close(ctx)
 		return fmt.Errorf("bootstrap: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ony-ai/ony/app"
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
@@ -148,7 +149,7 @@ func (in *Instance) Seed(t testing.TB) *Instance {
 	in.Admin = in.AddUser(t, store.RoleAdmin, "Ada Admin")
 	in.Member = in.AddUser(t, store.RoleMember, "Mia Member")
 	in.Viewer = in.AddUser(t, store.RoleViewer, "Vic Viewer")
-	d, err := org.CreateDevice(ctx, s, in.OrgID, "test agent", now)
+	d, err := org.Service{Store: s, Audit: in.App.Audit}.CreateDevice(ctx, audit.Actor{Kind: "system", ID: "test"}, in.OrgID, "test agent")
 	if err != nil {
 		t.Fatalf("seed device: %v", err)
 	}
