@@ -4,6 +4,7 @@ package testserver
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -37,6 +38,8 @@ type Options struct {
 	// Configure may adjust the configuration before the instance starts.
 	Configure func(*config.Config)
 	Clock     func() time.Time
+	// Logger receives the instance's logs; nil discards them.
+	Logger *slog.Logger
 	// HTTPClient is used for outgoing callbacks.
 	HTTPClient *http.Client
 }
@@ -104,7 +107,11 @@ func Start(t testing.TB, o Options) *Instance {
 		o.Configure(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, &cfg, testdb.Discard, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient})
+	logger := o.Logger
+	if logger == nil {
+		logger = testdb.Discard
+	}
+	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient})
 	if err != nil {
 		cancel()
 		l.Close()
