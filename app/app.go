@@ -144,8 +144,9 @@ func (a *App) StartJobs(ctx context.Context) error {
 	w := river.NewWorkers()
 	a.Handoffs.RegisterWorkers(w)
 	a.Audit.RegisterWorkers(w, a.Store)
+	a.Server.RegisterWorkers(w)
 	return a.Store.StartJobs(ctx, w, store.JobsConfig{
-		Periodic:     audit.PeriodicJobs(time.Minute),
+		Periodic:     append(audit.PeriodicJobs(time.Minute), server.PeriodicJobs()...),
 		PollInterval: time.Duration(a.Config.Jobs.PollInterval),
 		Workers:      a.Config.Jobs.Workers,
 		MaxAttempts:  a.Config.Callbacks.MaxAttempts,
