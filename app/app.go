@@ -26,6 +26,7 @@ import (
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/store/postgres"
 	"github.com/ony-ai/ony/store/sqlite"
+	"github.com/ony-ai/ony/store/sqlstore"
 )
 
 // NewLogger builds the process logger from configuration.
@@ -42,16 +43,28 @@ func NewLogger(w io.Writer, c config.Log) *slog.Logger {
 // OpenStore opens (and migrates) the configured database: PostgreSQL when a URL is set, otherwise the
 // SQLite file in the data directory.
 func OpenStore(ctx context.Context, c *config.Config, logger *slog.Logger) (store.Store, error) {
+	var s *sqlstore.Store
+	var err error
 	if u := c.Database.URL.Value(); u != "" {
-		return postgres.Open(ctx, u, c.Database.MaxOpenConns, logger)
+		s, err = postgres.Open(ctx, u, c.Database.MaxOpenConns, logger)
+	} else {
+		s, err = sqlite.Open(ctx, filepath.Join(c.DataDir, sqlite.FileName), logger)
 	}
-	return sqlite.Open(ctx, filepath.Join(c.DataDir, sqlite.FileName), logger)
+	if err != nil {
+		return nil, err // a nil interface, not an interface holding a nil pointer
+	}
+	return s, nil
 }
 
 // OpenCoord connects to Redis when configured, otherwise keeps coordination in memory.
 func OpenCoord(ctx context.Context, c *config.Config, logger *slog.Logger) (coord.Coord, error) {
 	if u := c.Redis.URL.Value(); u != "" {
-		return coord.NewRedis(ctx, u, c.Redis.Prefix, logger)
+		coord.RouteDriverLogs(logger)
+		r, err := coord.NewRedis(ctx, u, c.Redis.Prefix, logger)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 	return coord.NewMemory(nil), nil
 }

@@ -197,14 +197,9 @@ func (h hookStore) InOrg(c context.Context, orgID string, fn func(store.OrgTx) e
 	return h.Store.InOrg(c, orgID, fn)
 }
 
-// TestEraseOrgTombstoneMatchesErasedLog lets a decision land in org A's log while A is being erased —
-// after EraseOrg read A's head, before it deleted the log — and requires the tombstone to describe the
-// log that was actually deleted (or the erasure to fail).
-//
-// It fails today: EraseOrg reads A's head with AuditLockHead in a transaction of its own, whose commit
-// releases the lock at once; the tombstone then records that stale head, and the erasure deletes a
-// longer log than the tombstone accounts for. An auditor holding a checkpoint of the longer log sees a
-// tombstone that contradicts it.
+// TestEraseOrgTombstoneMatchesErasedLog tries to land a decision in org A's log while A is being
+// erased — after EraseOrg read A's head, before it deleted the log. Erasure seals the log first, so the
+// late append must be refused with ErrSealed, and the tombstone must describe exactly the log deleted.
 func TestEraseOrgTombstoneMatchesErasedLog(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, dialect string) {
@@ -213,10 +208,14 @@ func TestEraseOrgTombstoneMatchesErasedLog(t *testing.T) {
 		a := storetest.NewFixture(t, s, "acme")
 		appendN(t, s, l, a.Org.ID, 0, 3)
 		once := false
+		var lateErr error
 		hooked := hookStore{Store: s, beforeInstance: func() {
 			if !once {
 				once = true
-				appendN(t, s, l, a.Org.ID, 3, 1) // a decision lands mid-erasure
+				lateErr = s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error { // a decision lands mid-erasure
+					_, err := l.Append(ctx, tx, event(3))
+					return err
+				})
 			}
 		}}
 		err := l.EraseOrg(ctx, hooked, a.Org.ID, admin)
@@ -226,9 +225,12 @@ func TestEraseOrgTombstoneMatchesErasedLog(t *testing.T) {
 		if err != nil {
 			return // refusing is a fine answer to a log that moved
 		}
+		if !errors.Is(lateErr, audit.ErrSealed) {
+			t.Fatalf("an append during erasure: %v, want ErrSealed", lateErr)
+		}
 		tomb := mustDecode(t, leaves(t, s, store.InstanceLogID)[0].Data)
-		if tomb.Details.Size != 4 {
-			t.Errorf("the erased log had 4 leaves; the tombstone records %d", tomb.Details.Size)
+		if tomb.Details.Size != 3 {
+			t.Errorf("the erased log had 3 leaves; the tombstone records %d", tomb.Details.Size)
 		}
 	})
 }

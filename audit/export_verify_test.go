@@ -49,6 +49,7 @@ func TestExport(t *testing.T) {
 		}
 
 		t.Run("older checkpoint", func(t *testing.T) {
+			t.Parallel()
 			rep, err := audit.VerifyExport(data, l.Keys(), older)
 			if err != nil || !rep.OK() || rep.Size != 25 {
 				t.Fatalf("with the size-10 checkpoint: %+v, %v", rep, err)
@@ -60,6 +61,7 @@ func TestExport(t *testing.T) {
 		})
 
 		t.Run("forked log", func(t *testing.T) {
+			t.Parallel()
 			// Another database holds a log of the same origin, signed with the same key, that shares the
 			// first 4 leaves byte for byte (re-appending a decoded leaf reproduces its bytes) and then
 			// diverges: its checkpoint at 4 is a prefix of this log, its checkpoint at 10 is not.
@@ -107,6 +109,7 @@ func TestExport(t *testing.T) {
 		})
 
 		t.Run("member directory", func(t *testing.T) {
+			t.Parallel()
 			m, ok := ex.Members[f.User.ID]
 			if !ok || m.Kind != "user" || m.Name != f.User.Name || m.Email != f.User.Email {
 				t.Fatalf("member directory %+v lacks %s", ex.Members, f.User.ID)
@@ -133,6 +136,7 @@ func TestExport(t *testing.T) {
 		})
 
 		t.Run("wrong key", func(t *testing.T) {
+			t.Parallel()
 			if rep, err := audit.VerifyExport(data, newKeys(t).Verifiers, nil); err == nil && rep.OK() {
 				t.Fatalf("verified with another key: %+v", rep)
 			}
@@ -143,6 +147,7 @@ func TestExport(t *testing.T) {
 		})
 
 		t.Run("edited leaves", func(t *testing.T) {
+			t.Parallel()
 			edits := map[string]func(*audit.Export){
 				"leaf changed":   func(e *audit.Export) { e.Leaves[3] = bytes.Replace(e.Leaves[3], []byte(`"h3"`), []byte(`"h9"`), 1) },
 				"leaf dropped":   func(e *audit.Export) { e.Leaves = append(e.Leaves[:3:3], e.Leaves[4:]...) },

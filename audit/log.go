@@ -88,6 +88,9 @@ func (l *Log) Append(ctx context.Context, tx store.OrgTx, e Event) (int64, error
 	if err != nil {
 		return 0, fmt.Errorf("audit: lock head: %w", err)
 	}
+	if head.Sealed {
+		return 0, ErrSealed
+	}
 	n := head.Size
 	hashes, err := tlog.StoredHashes(n, data, reader(ctx, tx, nil))
 	if err != nil {
@@ -134,6 +137,12 @@ func (l *Log) Checkpoint(ctx context.Context, s store.Store, orgID string) ([]by
 		}
 		c := Checkpoint{Origin: l.Origin(orgID), Size: head.Size}
 		copy(c.Root[:], head.Root)
+		if err == nil {
+			// Never sign over a rewritten history: the new tree must extend the last one we signed.
+			if err := l.extends(ctx, tx, last, c); err != nil {
+				return err
+			}
+		}
 		if out, err = l.keys.Sign(c); err != nil {
 			return err
 		}
@@ -228,8 +237,37 @@ func (l *Log) ProveConsistency(ctx context.Context, s store.Store, orgID string,
 	return out, err
 }
 
-// ErrRange reports an index or size outside the log.
-var ErrRange = errors.New("audit: index or size outside the log")
+var (
+	// ErrRange reports an index or size outside the log.
+	ErrRange = errors.New("audit: index or size outside the log")
+	// ErrSealed reports an append to a log whose organization is being erased.
+	ErrSealed = errors.New("audit: the log is sealed for erasure")
+	// ErrInconsistent reports that the stored log does not extend its last signed checkpoint.
+	ErrInconsistent = errors.New("audit: the log does not extend its last signed checkpoint; refusing to sign")
+)
+
+// extends checks, with a consistency proof over the stored hashes, that the tree at next.Size extends
+// the tree the last signed checkpoint committed to.
+func (l *Log) extends(ctx context.Context, tx store.OrgTx, last store.AuditCheckpoint, next Checkpoint) error {
+	prev, err := OpenCheckpoint(last.Note, l.keys.Verifiers)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInconsistent, err)
+	}
+	if prev.Size > next.Size {
+		return fmt.Errorf("%w: the log shrank from %d to %d", ErrInconsistent, prev.Size, next.Size)
+	}
+	if prev.Size == 0 {
+		return nil
+	}
+	proof, err := tlog.ProveTree(next.Size, prev.Size, reader(ctx, tx, nil))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInconsistent, err)
+	}
+	if err := tlog.CheckTree(proof, next.Size, next.Root, prev.Size, prev.Root); err != nil {
+		return fmt.Errorf("%w: %v", ErrInconsistent, err)
+	}
+	return nil
+}
 
 func (l *Log) checkSize(ctx context.Context, tx store.OrgTx, size int64) error {
 	head, err := tx.AuditHead(ctx)
@@ -244,19 +282,29 @@ func rootB64(h []byte) string { return base64.StdEncoding.EncodeToString(h) }
 
 // EraseOrg deletes an organization and its whole log, and appends a tombstone — org id, final size and
 // root, time and actor, nothing personal — to the instance log, so deliberate erasure can be told
-// apart from silent truncation.
+// apart from silent truncation. It seals the log first, so the tombstone describes exactly the log that
+// is deleted, and a crash part-way leaves a sealed log that a second attempt finishes.
 func (l *Log) EraseOrg(ctx context.Context, s store.Store, orgID string, actor Actor) error {
+	if orgID == store.InstanceLogID {
+		return errors.New("audit: the instance log cannot be erased")
+	}
 	var head store.AuditHead
 	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		if _, err := tx.Org(ctx); err != nil {
+			return err
+		}
 		var err error
-		head, err = tx.AuditLockHead(ctx, emptyRoot[:])
-		return err
+		if head, err = tx.AuditLockHead(ctx, emptyRoot[:]); err != nil {
+			return err
+		}
+		if head.Sealed {
+			return nil
+		}
+		return tx.AuditSeal(ctx, l.now())
 	})
 	if err != nil {
 		return err
 	}
-	// The tombstone and the erasure commit separately (they live under different org scopes); the
-	// tombstone goes first so that a crash in between leaves an explained log, never a silent gap.
 	err = s.InOrg(ctx, store.InstanceLogID, func(tx store.OrgTx) error {
 		_, err := l.Append(ctx, tx, Event{Type: OrgErased, Actor: actor, Subject: Subject{Kind: "org", ID: orgID},
 			Channel: "system", Details: &Details{Size: head.Size, Root: rootB64(head.Root)}})

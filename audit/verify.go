@@ -27,6 +27,9 @@ type Report struct {
 func (r Report) OK() bool { return r.Problem == "" }
 
 func (r *Report) fail(index int64, format string, args ...any) Report {
+	if r.Size == 0 && index > 0 {
+		r.Size = index // the leaves before the first bad one were good
+	}
 	r.BadIndex, r.Problem = index, fmt.Sprintf(format, args...)
 	return *r
 }
@@ -66,8 +69,7 @@ func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, 
 	const batch = 2000
 	var t tree
 	var head store.AuditHead
-	var cp store.AuditCheckpoint
-	var hasCP bool
+	var cps []store.AuditCheckpoint
 	// One read transaction keeps the view consistent while appends continue.
 	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		var err error
@@ -76,10 +78,18 @@ func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, 
 		} else if err != nil {
 			return err
 		}
-		if cp, err = tx.AuditLatestCheckpoint(ctx); err == nil {
-			hasCP = true
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
+		// Every checkpoint ever signed, not only the latest: a history rewritten and re-signed since an
+		// older checkpoint is caught by that one.
+		for from := int64(0); ; {
+			batch, err := tx.AuditCheckpoints(ctx, from, 1000)
+			if err != nil {
+				return err
+			}
+			cps = append(cps, batch...)
+			if len(batch) < 1000 {
+				break
+			}
+			from = batch[len(batch)-1].Size + 1
 		}
 		var next int64
 		var storedFrom int64
@@ -155,15 +165,18 @@ func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, 
 	if !bytes.Equal(head.Root, root[:]) {
 		return rep.fail(rep.Size, "head root does not match the leaves"), nil
 	}
-	if hasCP {
+	for _, cp := range cps {
 		c, err := OpenCheckpoint(cp.Note, l.keys.Verifiers)
 		if err != nil {
-			return rep.fail(-1, "latest checkpoint: %v", err), nil
+			return rep.fail(-1, "checkpoint at size %d: %v", cp.Size, err), nil
+		}
+		if c.Size != cp.Size {
+			return rep.fail(-1, "checkpoint stored at size %d commits to %d", cp.Size, c.Size), nil
+		}
+		if err := t.checkCheckpoint(c, l.Origin(orgID), rep.Size); err != nil {
+			return rep.fail(min(c.Size, rep.Size), "checkpoint at size %d: %v", c.Size, err), nil
 		}
 		rep.CheckpointSize = c.Size
-		if err := t.checkCheckpoint(c, l.Origin(orgID), rep.Size); err != nil {
-			return rep.fail(min(c.Size, rep.Size), "latest checkpoint: %v", err), nil
-		}
 	}
 	return rep, nil
 }

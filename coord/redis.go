@@ -278,3 +278,14 @@ func escapeGlob(s string) string {
 	}
 	return b.String()
 }
+
+// RouteDriverLogs sends go-redis's own messages (dial failures, pool warnings) to logger at debug level
+// instead of plain text on stderr. go-redis keeps its logger in a package variable, so this is
+// process-wide; call it once at start.
+func RouteDriverLogs(logger *slog.Logger) { redis.SetLogger(driverLog{logger}) }
+
+type driverLog struct{ l *slog.Logger }
+
+func (d driverLog) Printf(ctx context.Context, format string, v ...any) {
+	d.l.DebugContext(ctx, "redis driver", "msg", fmt.Sprintf(format, v...))
+}

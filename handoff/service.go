@@ -199,7 +199,7 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		})
 	}
 	if err != nil {
-		return Created{}, err
+		return Created{}, sealedProblem(err)
 	}
 	if !out.Replayed {
 		s.log.InfoContext(ctx, "handoff created", "org", dev.OrgID, "handoff", out.Handoff.ID, "action", out.Handoff.Action,
@@ -374,7 +374,7 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		return nil
 	})
 	if err != nil {
-		return out, err
+		return out, sealedProblem(err)
 	}
 	s.log.InfoContext(ctx, "handoff finished", "org", orgID, "handoff", id, "status", out.Status,
 		"by_kind", out.Decision.ByKind, "by", out.Decision.ByID, "channel", out.Decision.Channel)
@@ -474,6 +474,14 @@ func (s *Service) Payload(h store.Handoff) (Payload, error) {
 		return Payload{}, fmt.Errorf("handoff: open payload: %w", err)
 	}
 	return Payload{Kind: h.PayloadKind, Content: string(b)}, nil
+}
+
+// sealedProblem turns an append to a log being erased into an answer the caller can act on.
+func sealedProblem(err error) error {
+	if errors.Is(err, audit.ErrSealed) {
+		return problem.New(problem.Forbidden, "organization_erased", "this organization is being erased")
+	}
+	return err
 }
 
 func isProblemCode(err error, code string) bool {

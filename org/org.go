@@ -52,6 +52,8 @@ type CreatedOrg struct {
 	AdminPassword string // set only when generated
 }
 
+var errEmailTaken = problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
+
 // NormalizeEmail lower-cases and checks an address.
 func NormalizeEmail(s string) (string, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
@@ -62,9 +64,7 @@ func NormalizeEmail(s string) (string, error) {
 	return s, nil
 }
 
-// Create makes an organization and its first admin in one transaction each (the org must exist
-// before a transaction can be scoped to it); a failure removes nothing but leaves no admin-less org
-// visible to login, since login goes by user.
+// Create makes an organization and its first admin in one transaction.
 func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (CreatedOrg, error) {
 	s, now := sv.Store, sv.now()
 	name := strings.TrimSpace(n.Name)
@@ -85,6 +85,19 @@ func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (Created
 	} else if err := auth.CheckPasswordPolicy(pw); err != nil {
 		return CreatedOrg{}, problem.New(problem.Invalid, "weak_password", "%s", err.Error())
 	}
+	// Refuse a taken email before paying for a password hash; the unique index still decides races.
+	if err := s.InSystem(ctx, func(tx store.SystemTx) error {
+		_, err := tx.UserByEmail(ctx, email)
+		if err == nil {
+			return errEmailTaken
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		return CreatedOrg{}, err
+	}
 	hash, err := auth.HashPassword(pw)
 	if err != nil {
 		return CreatedOrg{}, err
@@ -93,22 +106,15 @@ func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (Created
 	if maxT <= 0 {
 		maxT = 24 * time.Hour
 	}
-	err = s.InSystem(ctx, func(tx store.SystemTx) error {
-		if _, err := tx.UserByEmail(ctx, email); err == nil {
-			return problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return tx.CreateOrg(ctx, store.Org{ID: out.OrgID, Name: name, MaxTimeout: maxT, CreatedAt: now})
-	})
-	if err != nil {
-		return CreatedOrg{}, fmt.Errorf("create org: %w", err)
-	}
 	adminName := strings.TrimSpace(n.AdminName)
 	if adminName == "" {
 		adminName = strings.SplitN(email, "@", 2)[0]
 	}
+	// The org, its admin and their audit records commit together: no admin-less org can be left behind.
 	err = s.InOrg(ctx, out.OrgID, func(tx store.OrgTx) error {
+		if err := tx.CreateOrg(ctx, store.Org{ID: out.OrgID, Name: name, MaxTimeout: maxT, CreatedAt: now}); err != nil {
+			return err
+		}
 		err := tx.CreateUser(ctx, store.User{ID: out.AdminID, Email: email, Name: adminName, PasswordHash: hash,
 			Role: store.RoleAdmin, Timezone: "UTC", Active: true, CreatedAt: now})
 		if err != nil {
@@ -123,10 +129,10 @@ func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (Created
 		return err
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return CreatedOrg{}, problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
+		return CreatedOrg{}, errEmailTaken
 	}
 	if err != nil {
-		return CreatedOrg{}, fmt.Errorf("create admin: %w", err)
+		return CreatedOrg{}, fmt.Errorf("create org: %w", err)
 	}
 	return out, nil
 }
@@ -184,6 +190,10 @@ func (sv Service) Bootstrap(ctx context.Context, name, email string) (*CreatedOr
 		return nil, nil, nil
 	}
 	o, err := sv.Create(ctx, by, NewOrg{Name: name, AdminEmail: email})
+	if p, ok := problem.As(err); ok && p == errEmailTaken {
+		// Another replica starting at the same moment bootstrapped first; its output has the secrets.
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, err
 	}

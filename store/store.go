@@ -48,6 +48,9 @@ type JobsConfig struct {
 type OrgTx interface {
 	OrgID() string
 	Org(ctx context.Context) (Org, error)
+	// CreateOrg creates the transaction's own organization (its id is the scope's), so an org and its
+	// first admin are created in one transaction.
+	CreateOrg(ctx context.Context, o Org) error
 
 	CreateUser(ctx context.Context, u User) error
 	UserByID(ctx context.Context, id string) (User, error)
@@ -87,6 +90,10 @@ type OrgTx interface {
 	AuditLeaves(ctx context.Context, from int64, limit int) ([]AuditLeaf, error)
 	// AuditHead reads the head without locking; a log never written to is ErrNotFound.
 	AuditHead(ctx context.Context) (AuditHead, error)
+	// AuditSeal closes the log to further appends (the first step of erasure); the head must be locked.
+	AuditSeal(ctx context.Context, at time.Time) error
+	// AuditCheckpoints reads stored checkpoints by ascending size, from size from.
+	AuditCheckpoints(ctx context.Context, from int64, limit int) ([]AuditCheckpoint, error)
 	AuditPutCheckpoint(ctx context.Context, c AuditCheckpoint) error
 	// AuditLatestCheckpoint is the checkpoint with the largest size; ErrNotFound if none.
 	AuditLatestCheckpoint(ctx context.Context) (AuditCheckpoint, error)
@@ -96,7 +103,6 @@ type OrgTx interface {
 // resolving a credential to its owner.
 type SystemTx interface {
 	CountOrgs(ctx context.Context) (int, error)
-	CreateOrg(ctx context.Context, o Org) error
 	DeviceByTokenHash(ctx context.Context, hash []byte) (Device, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
 	SessionByHash(ctx context.Context, idHash []byte) (Session, error)
@@ -116,6 +122,8 @@ type AuditHead struct {
 	Size      int64
 	Root      []byte
 	UpdatedAt time.Time
+	// Sealed is set once the organization's erasure has begun: no more leaves.
+	Sealed bool
 }
 
 // AuditLeaf is one record, stored as the exact bytes that were hashed.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,6 +66,12 @@ func buildAndRun(m *testing.M) int {
 	return m.Run()
 }
 
+// heavy bounds how many ony processes are in their CPU-heavy phase at once: a server from start to
+// ready (migrations, a PBKDF2 hash for the bootstrap admin, both slow under -race) or an admin or
+// migrate command. Without it, a dozen parallel tests start a dozen servers at the same moment and
+// each one's 20 s readiness deadline measures the others' work too.
+var heavy = make(chan struct{}, 3)
+
 // env is a subprocess environment: PATH and HOME from the test process plus the given ONY_* variables.
 func env(vars map[string]string) []string {
 	out := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
@@ -102,6 +109,10 @@ func (r result) String() string {
 // runOny runs one ony command to completion (30 s at most) in an empty working directory.
 func runOny(t *testing.T, vars map[string]string, stdin string, args ...string) result {
 	t.Helper()
+	if len(args) > 0 && (args[0] == "admin" || args[0] == "migrate") {
+		heavy <- struct{}{}
+		defer func() { <-heavy }()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, onyBin, args...)
@@ -144,6 +155,8 @@ type proc struct {
 	errPath string
 	done    chan struct{}
 	code    int // valid once done is closed; -1 when killed by a signal
+	// release gives back the process's slot in heavy, once: when it is ready or has exited.
+	release func()
 }
 
 // startServe starts `ony serve` on a free port (unless vars sets ONY_LISTEN). stdout and stderr go to
@@ -175,12 +188,16 @@ func startServe(t *testing.T, vars map[string]string, args ...string) *proc {
 	p.cmd.Env = env(v)
 	p.cmd.Dir = t.TempDir()
 	p.cmd.Stdout, p.cmd.Stderr = out, errf
+	heavy <- struct{}{}
+	p.release = sync.OnceFunc(func() { <-heavy })
 	if err := p.cmd.Start(); err != nil {
+		p.release()
 		t.Fatal(err)
 	}
 	go func() {
 		_ = p.cmd.Wait()
 		p.code = p.cmd.ProcessState.ExitCode()
+		p.release()
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -230,6 +247,7 @@ func (p *proc) waitReady() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				p.release()
 				return
 			}
 		}

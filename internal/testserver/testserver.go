@@ -147,7 +147,7 @@ func (in *Instance) Seed(t testing.TB) *Instance {
 	s := in.App.Store
 	now := time.Now()
 	in.OrgID = uuid.NewString()
-	err := s.InSystem(ctx, func(tx store.SystemTx) error {
+	err := s.InOrg(ctx, in.OrgID, func(tx store.OrgTx) error {
 		return tx.CreateOrg(ctx, store.Org{ID: in.OrgID, Name: "Acme", MaxTimeout: 24 * time.Hour, CreatedAt: now})
 	})
 	if err != nil {

@@ -7,7 +7,9 @@ CREATE TABLE audit_heads (
     org_id     text        PRIMARY KEY,
     size       bigint      NOT NULL CHECK (size >= 0),
     root       bytea       NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    -- Set when the organization is being erased: the log takes no more leaves.
+    sealed_at  timestamptz
 );
 
 CREATE TABLE audit_leaves (
@@ -40,7 +42,10 @@ BEGIN
     IF TG_OP = 'DELETE' AND current_setting('ony.erasing', true) = OLD.org_id THEN
         RETURN OLD;
     END IF;
-    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'audit_heads' AND NEW.org_id = OLD.org_id AND NEW.size >= OLD.size THEN
+    -- A head moves one leaf at a time while open, and can be sealed once, unchanged; nothing else.
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'audit_heads' AND NEW.org_id = OLD.org_id AND OLD.sealed_at IS NULL AND (
+           (NEW.size = OLD.size + 1 AND NEW.sealed_at IS NULL)
+        OR (NEW.size = OLD.size AND NEW.root = OLD.root AND NEW.sealed_at IS NOT NULL)) THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'audit log is append-only (% on %)', TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';

@@ -5,7 +5,9 @@ CREATE TABLE audit_heads (
     org_id     TEXT      PRIMARY KEY,
     size       INTEGER   NOT NULL CHECK (size >= 0),
     root       BLOB      NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    updated_at TIMESTAMP NOT NULL,
+    -- Set when the organization is being erased: the log takes no more leaves.
+    sealed_at  TIMESTAMP
 );
 
 CREATE TABLE audit_leaves (
@@ -39,8 +41,11 @@ CREATE TRIGGER audit_hashes_no_update BEFORE UPDATE ON audit_hashes
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+-- A head moves one leaf at a time while open, and can be sealed once, unchanged; nothing else.
 CREATE TRIGGER audit_heads_only_grow BEFORE UPDATE ON audit_heads
-WHEN NEW.size < OLD.size OR NEW.org_id <> OLD.org_id
+WHEN NOT (NEW.org_id = OLD.org_id AND OLD.sealed_at IS NULL AND (
+       (NEW.size = OLD.size + 1 AND NEW.sealed_at IS NULL)
+    OR (NEW.size = OLD.size AND NEW.root = OLD.root AND NEW.sealed_at IS NOT NULL)))
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 
 CREATE TRIGGER audit_leaves_no_delete BEFORE DELETE ON audit_leaves

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,9 +24,33 @@ func (t *orgTx) AuditHead(ctx context.Context) (store.AuditHead, error) {
 
 func scanHead(r scanner, s *Store) (store.AuditHead, error) {
 	var h store.AuditHead
-	err := r.Scan(&h.Size, &h.Root, &h.UpdatedAt)
-	h.UpdatedAt = h.UpdatedAt.UTC()
+	var sealed sql.NullTime
+	err := r.Scan(&h.Size, &h.Root, &h.UpdatedAt, &sealed)
+	h.UpdatedAt, h.Sealed = h.UpdatedAt.UTC(), sealed.Valid
 	return h, s.mapErr(err)
+}
+
+func (t *orgTx) AuditSeal(ctx context.Context, at time.Time) error {
+	_, err := t.exec(ctx, "AuditSeal", utc(at), t.org)
+	return err
+}
+
+func (t *orgTx) AuditCheckpoints(ctx context.Context, from int64, limit int) ([]store.AuditCheckpoint, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditCheckpoints"), t.org, from, limit)
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.AuditCheckpoint
+	for rows.Next() {
+		var c store.AuditCheckpoint
+		if err := rows.Scan(&c.Size, &c.Note, &c.CreatedAt); err != nil {
+			return nil, err
+		}
+		c.CreatedAt = c.CreatedAt.UTC()
+		out = append(out, c)
+	}
+	return out, t.s.mapErr(rows.Err())
 }
 
 func (t *orgTx) AuditAppend(ctx context.Context, leaf store.AuditLeaf, hashStart int64, hashes [][]byte, head store.AuditHead) error {

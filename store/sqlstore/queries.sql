@@ -89,10 +89,16 @@ VALUES (?, ?, ?, ?, ?, ?);
 INSERT INTO audit_heads (org_id, size, root, updated_at) VALUES (?, 0, ?, ?) ON CONFLICT (org_id) DO NOTHING;
 
 -- name: AuditLockHead
-SELECT size, root, updated_at FROM audit_heads WHERE org_id = ? /*FOR UPDATE*/;
+SELECT size, root, updated_at, sealed_at FROM audit_heads WHERE org_id = ? /*FOR UPDATE*/;
 
 -- name: AuditHead
-SELECT size, root, updated_at FROM audit_heads WHERE org_id = ?;
+SELECT size, root, updated_at, sealed_at FROM audit_heads WHERE org_id = ?;
+
+-- name: AuditSeal
+UPDATE audit_heads SET sealed_at = ? WHERE org_id = ? AND sealed_at IS NULL;
+
+-- name: AuditCheckpoints
+SELECT size, note, created_at FROM audit_checkpoints WHERE org_id = ? AND size >= ? ORDER BY size LIMIT ?;
 
 -- name: AuditInsertLeaf
 INSERT INTO audit_leaves (org_id, idx, data, created_at) VALUES (?, ?, ?, ?);
@@ -101,7 +107,7 @@ INSERT INTO audit_leaves (org_id, idx, data, created_at) VALUES (?, ?, ?, ?);
 INSERT INTO audit_hashes (org_id, hidx, hash) VALUES (?, ?, ?);
 
 -- name: AuditUpdateHead
-UPDATE audit_heads SET size = ?, root = ?, updated_at = ? WHERE org_id = ? AND size = ?;
+UPDATE audit_heads SET size = ?, root = ?, updated_at = ? WHERE org_id = ? AND size = ? AND sealed_at IS NULL;
 
 -- name: AuditStoredHashes
 SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx >= ? ORDER BY hidx LIMIT ?;

@@ -162,9 +162,9 @@ func (t *systemTx) CountOrgs(ctx context.Context) (int, error) {
 	return n, t.s.mapErr(err)
 }
 
-func (t *systemTx) CreateOrg(ctx context.Context, o store.Org) error {
-	_, err := t.tx.ExecContext(ctx, t.s.query("CreateOrg"), o.ID, o.Name, int64(o.MaxTimeout/time.Second), utc(o.CreatedAt))
-	return t.s.mapErr(err)
+func (t *orgTx) CreateOrg(ctx context.Context, o store.Org) error {
+	_, err := t.exec(ctx, "CreateOrg", t.org, o.Name, int64(o.MaxTimeout/time.Second), utc(o.CreatedAt))
+	return err
 }
 
 func (t *systemTx) DeviceByTokenHash(ctx context.Context, hash []byte) (store.Device, error) {

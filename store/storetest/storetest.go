@@ -56,8 +56,10 @@ func NewFixture(t *testing.T, s store.Store, name string) Fixture {
 	f.Device = store.Device{OrgID: f.Org.ID, ID: uuid.NewString(), Name: "agent", TokenHash: randBytes(32), CallbackKey: randBytes(32), CreatedAt: n}
 	f.Handoff = NewHandoff(f.Org.ID, f.Device.ID)
 	f.Session = store.Session{OrgID: f.Org.ID, IDHash: randBytes(32), UserID: f.User.ID, CreatedAt: n, ExpiresAt: n.Add(time.Hour)}
-	must(t, s.InSystem(ctx, func(tx store.SystemTx) error { return tx.CreateOrg(ctx, f.Org) }))
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		if err := tx.CreateOrg(ctx, f.Org); err != nil {
+			return err
+		}
 		return errors.Join(tx.CreateUser(ctx, f.User), tx.CreateDevice(ctx, f.Device),
 			tx.InsertHandoff(ctx, f.Handoff), tx.CreateSession(ctx, f.Session))
 	}))
@@ -96,7 +98,7 @@ func testOrgs(t *testing.T, s store.Store) {
 	if after != before+1 {
 		t.Fatalf("CountOrgs: %d then %d", before, after)
 	}
-	err := s.InSystem(ctx, func(tx store.SystemTx) error { return tx.CreateOrg(ctx, f.Org) })
+	err := s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.CreateOrg(ctx, f.Org) })
 	if !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate org: want ErrConflict, got %v", err)
 	}
@@ -342,6 +344,11 @@ func testRollback(t *testing.T, s store.Store) {
 // transaction scoped to org B. Each returns an error if anything of A's was found or changed.
 var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 	"OrgID": func(tx store.OrgTx, a Fixture) error { return expect(tx.OrgID() != a.Org.ID, "OrgID is A's") },
+	"CreateOrg": func(tx store.OrgTx, a Fixture) error {
+		// B's scope can only create B (which exists already); A's row is out of reach.
+		err := tx.CreateOrg(ctx, store.Org{ID: a.Org.ID, Name: "x", MaxTimeout: time.Hour, CreatedAt: now()})
+		return expect(errors.Is(err, store.ErrConflict), "CreateOrg did not stay in its own scope")
+	},
 	"Org": func(tx store.OrgTx, a Fixture) error {
 		o, err := tx.Org(ctx)
 		return expect(err == nil && o.ID != a.Org.ID, "Org returned A")
@@ -464,6 +471,17 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		}
 		c, err := tx.AuditLatestCheckpoint(ctx)
 		return errors.Join(err, expect(string(c.Note) == "b", "AuditPutCheckpoint wrote into A"))
+	},
+	"AuditSeal": func(tx store.OrgTx, a Fixture) error {
+		if err := tx.AuditSeal(ctx, now()); err != nil {
+			return err
+		}
+		_, err := tx.AuditHead(ctx)
+		return expect(errors.Is(err, store.ErrNotFound), "AuditSeal touched A's head")
+	},
+	"AuditCheckpoints": func(tx store.OrgTx, a Fixture) error {
+		cs, err := tx.AuditCheckpoints(ctx, 0, 10)
+		return errors.Join(err, expect(len(cs) == 0, "AuditCheckpoints read A's checkpoints"))
 	},
 	"AuditLatestCheckpoint": func(tx store.OrgTx, a Fixture) error {
 		_, err := tx.AuditLatestCheckpoint(ctx)
