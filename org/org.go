@@ -203,3 +203,27 @@ func (sv Service) Bootstrap(ctx context.Context, name, email string) (*CreatedOr
 	}
 	return &o, &d, nil
 }
+
+// RevokeDevice disables an agent token at once; the device row stays so the audit trail keeps pointing
+// at it.
+func (sv Service) RevokeDevice(ctx context.Context, by audit.Actor, orgID, deviceID string) error {
+	if _, err := uuid.Parse(orgID); err != nil {
+		return problem.New(problem.NotFound, "org_not_found", "no such organization")
+	}
+	if _, err := uuid.Parse(deviceID); err != nil {
+		return problem.New(problem.NotFound, "device_not_found", "no such device, or it is already revoked")
+	}
+	now := sv.now()
+	err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		if err := tx.RevokeDevice(ctx, deviceID, now); err != nil {
+			return err
+		}
+		_, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.DeviceRevoked, At: now, Actor: by,
+			Subject: audit.Subject{Kind: "device", ID: deviceID}, Channel: "system"})
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return problem.New(problem.NotFound, "device_not_found", "no such device, or it is already revoked")
+	}
+	return err
+}

@@ -25,6 +25,8 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdCreateOrg(ctx, args[1:], stdin, stdout, stderr)
 	case "create-device":
 		return cmdCreateDevice(ctx, args[1:], stdout, stderr)
+	case "revoke-device":
+		return cmdRevokeDevice(ctx, args[1:], stdout, stderr)
 	case "erase-org":
 		return cmdEraseOrg(ctx, args[1:], stdout, stderr)
 	}
@@ -177,5 +179,27 @@ func cmdEraseOrg(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	fmt.Fprintf(stdout, "erased organization %s; tombstone appended to the instance log\n", *orgID)
+	return nil
+}
+
+func cmdRevokeDevice(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("admin revoke-device", stderr)
+	orgID := fs.String("org", "", "organization id")
+	deviceID := fs.String("device", "", "device id")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *orgID == "" || *deviceID == "" {
+		return usageErr("--org and --device are required")
+	}
+	sv, err := openForAdmin(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer sv.Store.Close()
+	if err := sv.RevokeDevice(ctx, cliActor, *orgID, *deviceID); err != nil {
+		return problemErr(err)
+	}
+	fmt.Fprintf(stdout, "revoked device %s\n", *deviceID)
 	return nil
 }

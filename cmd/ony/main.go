@@ -21,6 +21,7 @@ usage:
   ony config check [--config FILE]   print the effective configuration, secrets masked
   ony admin create-org    --name NAME --admin-email EMAIL [--password-stdin] [--json]
   ony admin create-device --org ORG_ID --name NAME [--json]
+  ony admin revoke-device --org ORG_ID --device DEVICE_ID
   ony admin erase-org     --org ORG_ID --confirm ORG_ID   delete an organization and its audit log
   ony audit key | keygen | verify | export | verify-export   (ony audit for details)
 
