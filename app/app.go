@@ -46,7 +46,8 @@ func OpenStore(ctx context.Context, c *config.Config, logger *slog.Logger) (stor
 	var s *sqlstore.Store
 	var err error
 	if u := c.Database.URL.Value(); u != "" {
-		s, err = postgres.Open(ctx, u, c.Database.MaxOpenConns, logger)
+		s, err = postgres.Open(ctx, postgres.Options{URL: u, MigrateURL: c.Database.MigrateURL.Value(),
+			MaxConns: c.Database.MaxOpenConns}, logger)
 	} else {
 		s, err = sqlite.Open(ctx, filepath.Join(c.DataDir, sqlite.FileName), logger)
 	}

@@ -36,7 +36,10 @@ type Config struct {
 
 // Database: an empty URL means a SQLite file in DataDir.
 type Database struct {
-	URL          Secret `yaml:"url"`
+	URL Secret `yaml:"url"`
+	// MigrateURL, when set, connects as the role that owns the schema and runs migrations; URL's role then
+	// gets only the grants it needs (no UPDATE or DELETE on the audit log, no DDL).
+	MigrateURL   Secret `yaml:"migrate_url"`
 	MaxOpenConns int    `yaml:"max_open_conns"`
 }
 

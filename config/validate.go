@@ -29,6 +29,10 @@ func (l *loader) validate() {
 	l.checkInstance(c.Instance)
 
 	l.checkURLScheme("database.url", c.Database.URL, "postgres://", "postgresql://")
+	l.checkURLScheme("database.migrate_url", c.Database.MigrateURL, "postgres://", "postgresql://")
+	if c.Database.MigrateURL.Value() != "" && c.Database.URL.Value() == "" {
+		l.fail("database.migrate_url", "needs database.url: it only applies to PostgreSQL")
+	}
 	l.intRange("database.max_open_conns", int64(c.Database.MaxOpenConns), 1, 1000)
 	l.checkURLScheme("redis.url", c.Redis.URL, "redis://", "rediss://")
 

@@ -30,8 +30,10 @@ import (
 const (
 	// AppRole is the runtime role the tests use on PostgreSQL: not a superuser, no BYPASSRLS, so the
 	// row-level security policies really apply to it.
-	AppRole  = "ony_app"
-	Database = "ony_test"
+	AppRole = "ony_app"
+	// OwnerRole owns the schema in the split-role setup (database.migrate_url); AppRole only uses it.
+	OwnerRole = "ony_owner"
+	Database  = "ony_test"
 )
 
 // Discard is a logger for tests that do not look at logs.
@@ -72,7 +74,7 @@ func Open(t testing.TB, dialect string) *sqlstore.Store {
 // OpenURL opens a migrated PostgreSQL store at url (from PostgresURL).
 func OpenURL(t testing.TB, url string) *sqlstore.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), url, 5, Discard)
+	s, err := postgres.Open(context.Background(), postgres.Options{URL: url, MaxConns: 5}, Discard)
 	if err != nil {
 		t.Fatalf("testdb: open postgres: %v", err)
 	}
@@ -102,6 +104,22 @@ func unreachable(t testing.TB, err error) {
 // that schema on its search_path. The schema is dropped when the test ends.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
+	return newSchema(t, AppRole)
+}
+
+// PostgresSplitURLs creates a fresh schema owned by OwnerRole and returns the runtime URL (AppRole,
+// which owns nothing) and the owner's URL for database.migrate_url, both with the schema on their
+// search_path.
+func PostgresSplitURLs(t testing.TB) (app, owner string) {
+	t.Helper()
+	app = newSchema(t, OwnerRole)
+	u, _ := url.Parse(app)
+	u.User = url.User(OwnerRole)
+	return app, u.String()
+}
+
+func newSchema(t testing.TB, owner string) string {
+	t.Helper()
 	setup.once.Do(func() { setup.err = prepare() })
 	if setup.err != nil {
 		unreachable(t, setup.err)
@@ -112,7 +130,7 @@ func PostgresURL(t testing.TB) string {
 		unreachable(t, err)
 	}
 	defer admin.Close()
-	if _, err := admin.Exec(fmt.Sprintf(`CREATE SCHEMA %s AUTHORIZATION %s`, schema, AppRole)); err != nil {
+	if _, err := admin.Exec(fmt.Sprintf(`CREATE SCHEMA %s AUTHORIZATION %s`, schema, owner)); err != nil {
 		t.Fatalf("testdb: create schema: %v", err)
 	}
 	t.Cleanup(func() {
@@ -156,8 +174,10 @@ func prepare() error {
 	}
 	stmts := []string{
 		`CREATE ROLE ` + AppRole + ` LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`,
+		`CREATE ROLE ` + OwnerRole + ` LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`,
 		`CREATE DATABASE ` + Database,
 		`GRANT CONNECT, CREATE ON DATABASE ` + Database + ` TO ` + AppRole,
+		`GRANT CONNECT, CREATE ON DATABASE ` + Database + ` TO ` + OwnerRole,
 	}
 	for _, s := range stmts {
 		for attempt := 0; ; attempt++ {

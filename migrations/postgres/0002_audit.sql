@@ -56,10 +56,28 @@ CREATE TRIGGER audit_hashes_guard BEFORE UPDATE OR DELETE ON audit_hashes FOR EA
 CREATE TRIGGER audit_checkpoints_guard BEFORE UPDATE OR DELETE ON audit_checkpoints FOR EACH ROW EXECUTE FUNCTION ony_audit_guard();
 CREATE TRIGGER audit_heads_guard BEFORE UPDATE OR DELETE ON audit_heads FOR EACH ROW EXECUTE FUNCTION ony_audit_guard();
 
--- The runtime role keeps no right to rewrite history. The erasure path grants itself DELETE inside its
--- own transaction and revokes it before committing.
+-- Nobody keeps a right to rewrite history, the owner included. Erasing a whole organization is the one
+-- exception, through this function: it runs as the owner, grants itself DELETE for its own transaction,
+-- marks the organization it erases for the guard above, and revokes the grant before it returns.
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_leaves, audit_hashes, audit_checkpoints FROM PUBLIC, CURRENT_USER;
 REVOKE DELETE, TRUNCATE ON audit_heads FROM PUBLIC, CURRENT_USER;
+
+CREATE FUNCTION ony_erase_audit(target text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    IF target = '00000000-0000-0000-0000-000000000000' THEN
+        RAISE EXCEPTION 'the instance log cannot be erased';
+    END IF;
+    PERFORM set_config('ony.erasing', target, true);
+    EXECUTE format('GRANT DELETE ON audit_leaves, audit_hashes, audit_checkpoints, audit_heads TO %I', current_user);
+    DELETE FROM audit_leaves WHERE org_id = target;
+    DELETE FROM audit_hashes WHERE org_id = target;
+    DELETE FROM audit_checkpoints WHERE org_id = target;
+    DELETE FROM audit_heads WHERE org_id = target;
+    EXECUTE format('REVOKE DELETE ON audit_leaves, audit_hashes, audit_checkpoints, audit_heads FROM %I', current_user);
+    PERFORM set_config('ony.erasing', '', true);
+END $$;
+REVOKE ALL ON FUNCTION ony_erase_audit(text) FROM PUBLIC;
 
 ALTER TABLE audit_heads ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit_heads FORCE ROW LEVEL SECURITY;

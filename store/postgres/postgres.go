@@ -24,17 +24,48 @@ import (
 // migrationLockKey is an arbitrary constant shared by every Ony process ("ony" in ASCII).
 const migrationLockKey = 0x6f6e79
 
-// Open connects and migrates. maxConns bounds the pool.
-func Open(ctx context.Context, url string, maxConns int, logger *slog.Logger) (*sqlstore.Store, error) {
+// Options say how to reach the database.
+type Options struct {
+	URL string
+	// MigrateURL, if set, connects as the schema's owner to migrate; URL's role then gets only the
+	// grants it needs at run time (see grantRuntime).
+	MigrateURL string
+	MaxConns   int
+}
+
+// Open connects and migrates.
+func Open(ctx context.Context, o Options, logger *slog.Logger) (*sqlstore.Store, error) {
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10
+	}
+	db, err := connect(ctx, o.URL, o.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	s, err := sqlstore.New(db, Dialect{}, logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if o.MigrateURL == "" {
+		err = s.Migrate(ctx)
+	} else {
+		err = migrateAsOwner(ctx, o.MigrateURL, db, logger)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func connect(ctx context.Context, url string, maxConns int) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		// pgx's message can quote the URL, password included: say only what kind of problem it is.
 		return nil, errors.New("postgres: the database URL cannot be parsed")
 	}
 	db := stdlib.OpenDB(*cfg)
-	if maxConns <= 0 {
-		maxConns = 10
-	}
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -44,16 +75,52 @@ func Open(ctx context.Context, url string, maxConns int, logger *slog.Logger) (*
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect to %s: %w", cfg.Host, err)
 	}
-	s, err := sqlstore.New(db, Dialect{}, logger)
+	return db, nil
+}
+
+// migrateAsOwner migrates through the owner's connection and grants the runtime role (runtime's
+// current_user) what it needs, and no more: no DDL, nothing on the migrations table beyond reading it,
+// and on the audit log only SELECT and INSERT (plus moving the head forward), so the role that serves
+// requests cannot rewrite history even by granting itself rights, since it owns nothing.
+func migrateAsOwner(ctx context.Context, ownerURL string, runtime *sql.DB, logger *slog.Logger) error {
+	owner, err := connect(ctx, ownerURL, 2)
 	if err != nil {
-		db.Close()
-		return nil, err
+		return fmt.Errorf("migrate_url: %w", err)
 	}
-	if err := s.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
+	defer owner.Close()
+	ownerStore, err := sqlstore.New(owner, Dialect{}, logger)
+	if err != nil {
+		return err
 	}
-	return s, nil
+	if err := ownerStore.Migrate(ctx); err != nil {
+		return err
+	}
+	// The schema comes from the owner's search_path: the runtime role cannot see it before the grant.
+	var role, ownerRole, schema string
+	if err := runtime.QueryRowContext(ctx, `SELECT current_user`).Scan(&role); err != nil {
+		return fmt.Errorf("postgres: runtime role: %w", err)
+	}
+	if err := owner.QueryRowContext(ctx, `SELECT current_user, current_schema()`).Scan(&ownerRole, &schema); err != nil {
+		return fmt.Errorf("postgres: owner role: %w", err)
+	}
+	if role == ownerRole {
+		return nil // one role after all: the migration's own REVOKEs are what there is
+	}
+	r, sc := pgx.Identifier{role}.Sanitize(), pgx.Identifier{schema}.Sanitize()
+	for _, q := range []string{
+		`GRANT USAGE ON SCHEMA ` + sc + ` TO ` + r,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + sc + ` TO ` + r,
+		`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ` + sc + ` TO ` + r,
+		`REVOKE INSERT, UPDATE, DELETE ON ony_schema_migrations FROM ` + r,
+		`REVOKE UPDATE, DELETE, TRUNCATE ON audit_leaves, audit_hashes, audit_checkpoints FROM ` + r,
+		`REVOKE DELETE, TRUNCATE ON audit_heads FROM ` + r,
+		`GRANT EXECUTE ON FUNCTION ony_erase_audit(text) TO ` + r,
+	} {
+		if _, err := owner.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("postgres: grant runtime role: %w", err)
+		}
+	}
+	return nil
 }
 
 // Dialect is PostgreSQL's sqlstore.Dialect.
@@ -92,30 +159,11 @@ func (Dialect) ScopeSystem(ctx context.Context, tx *sql.Tx) error {
 
 func (Dialect) LockSuffix() string { return " FOR UPDATE" }
 
-// EraseAudit is the one path that may delete audit rows: the runtime role holds no DELETE grant on the
-// log, so it grants itself one for this transaction only, and the append-only trigger lets through
-// deletes of exactly the org named in ony.erasing.
+// EraseAudit is the one path that may delete audit rows: the ony_erase_audit function (see migration
+// 0002) runs as the schema's owner and is the only holder of that power.
 func (Dialect) EraseAudit(ctx context.Context, tx *sql.Tx, orgID string) error {
-	const tables = "audit_leaves, audit_hashes, audit_checkpoints, audit_heads"
-	stmts := []struct {
-		q    string
-		args []any
-	}{
-		{`SELECT set_config('ony.erasing', $1, true)`, []any{orgID}},
-		{`GRANT DELETE ON ` + tables + ` TO CURRENT_USER`, nil},
-		{`DELETE FROM audit_leaves WHERE org_id = $1`, []any{orgID}},
-		{`DELETE FROM audit_hashes WHERE org_id = $1`, []any{orgID}},
-		{`DELETE FROM audit_checkpoints WHERE org_id = $1`, []any{orgID}},
-		{`DELETE FROM audit_heads WHERE org_id = $1`, []any{orgID}},
-		{`REVOKE DELETE ON ` + tables + ` FROM CURRENT_USER`, nil},
-		{`SELECT set_config('ony.erasing', '', true)`, nil},
-	}
-	for _, s := range stmts {
-		if _, err := tx.ExecContext(ctx, s.q, s.args...); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := tx.ExecContext(ctx, `SELECT ony_erase_audit($1)`, orgID)
+	return err
 }
 
 func (Dialect) Lock(ctx context.Context, db *sql.DB) (func(), error) {
