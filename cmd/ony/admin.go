@@ -36,7 +36,9 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // cliActor is how the audit log names changes made with `ony admin`.
 var cliActor = audit.Actor{Kind: "system", ID: "admin-cli"}
 
-func openForAdmin(ctx context.Context, cfgPath string, stderr io.Writer) (org.Service, error) {
+// openServices opens the configured database and audit log for commands that work on them directly
+// (they also work while a server runs).
+func openServices(ctx context.Context, cfgPath string, stderr io.Writer) (org.Service, error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return org.Service{}, err
@@ -83,7 +85,7 @@ func cmdCreateOrg(ctx context.Context, args []string, stdin io.Reader, stdout, s
 			return usageErr("--password-stdin: stdin was empty")
 		}
 	}
-	sv, err := openForAdmin(ctx, *cfgPath, stderr)
+	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -118,7 +120,7 @@ func cmdCreateDevice(ctx context.Context, args []string, stdout, stderr io.Write
 	if *orgID == "" || *name == "" {
 		return usageErr("--org and --name are required")
 	}
-	sv, err := openForAdmin(ctx, *cfgPath, stderr)
+	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -147,19 +149,12 @@ func cmdEraseOrg(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *orgID == "" || *confirm != *orgID {
 		return usageErr("--org ID and --confirm ID (the same id) are required; erasure is irreversible")
 	}
-	cfg, err := loadConfig(*cfgPath)
+	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	l, err := app.NewAuditLog(cfg, nil)
-	if err != nil {
-		return err
-	}
-	s, err := app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer sv.Store.Close()
+	l, s := sv.Audit, sv.Store
 	var exists bool
 	err = s.InOrg(ctx, *orgID, func(tx store.OrgTx) error {
 		_, err := tx.Org(ctx)
@@ -192,7 +187,7 @@ func cmdRevokeDevice(ctx context.Context, args []string, stdout, stderr io.Write
 	if *orgID == "" || *deviceID == "" {
 		return usageErr("--org and --device are required")
 	}
-	sv, err := openForAdmin(ctx, *cfgPath, stderr)
+	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
-	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -43,10 +42,6 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return usageErr("unknown audit command %q\n%s", args[0], auditUsage)
 }
 
-func auditLog(cfg *config.Config) (*audit.Log, error) {
-	return app.NewAuditLog(cfg, nil)
-}
-
 func cmdAuditKey(args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlags("audit key", stderr)
 	if err := parseFlags(fs, args); err != nil {
@@ -56,7 +51,7 @@ func cmdAuditKey(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	l, err := auditLog(cfg)
+	l, err := app.NewAuditLog(cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -90,19 +85,12 @@ func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
+	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	l, err := auditLog(cfg)
-	if err != nil {
-		return err
-	}
-	s, err := app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer sv.Store.Close()
+	l, s := sv.Audit, sv.Store
 	ids := []string{*orgID}
 	if *orgID == "" {
 		if err := s.InSystem(ctx, func(tx store.SystemTx) (err error) { ids, err = tx.AuditLogIDs(ctx); return err }); err != nil {
@@ -138,19 +126,12 @@ func cmdAuditExport(ctx context.Context, args []string, stderr io.Writer) error 
 	if *orgID == "" || *out == "" {
 		return usageErr("--org and -o are required")
 	}
-	cfg, err := loadConfig(*cfgPath)
+	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	l, err := auditLog(cfg)
-	if err != nil {
-		return err
-	}
-	s, err := app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer sv.Store.Close()
+	l, s := sv.Audit, sv.Store
 	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
