@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,12 +22,14 @@ import (
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
 	"github.com/ony-ai/ony/server"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/store/postgres"
 	"github.com/ony-ai/ony/store/sqlite"
 	"github.com/ony-ai/ony/store/sqlstore"
+	"github.com/ony-ai/ony/summarize"
 )
 
 // NewLogger builds the process logger from configuration.
@@ -110,9 +113,25 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if a.Audit, err = NewAuditLog(c, o.Clock); err != nil {
 		return nil, err
 	}
+	engine, err := RiskEngine(c)
+	if err != nil {
+		return nil, err
+	}
+	red := redact.Default()
+	var sum summarize.Summarizer
+	if base := c.Summarizer.BaseURL.Value(); base != "" {
+		// The guard's own timeout bounds redaction; the model's bounds the call.
+		model, err := summarize.NewModel(summarize.Config{BaseURL: base, APIKey: c.Summarizer.APIKey.Value(),
+			Model: c.Summarizer.Model, Timeout: time.Duration(c.Summarizer.Timeout)},
+			redact.NewGuard(red, 2*time.Second), summarize.Deterministic{R: red, MaxRunes: handoff.GistRunes}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("summarizer: %w", err)
+		}
+		sum = model
+	}
 	a.Handoffs = handoff.NewService(handoff.Deps{
-		Store: a.Store, Audit: a.Audit, Risk: risk.Default(), Keyring: a.Keyring, Coord: a.Coord, Logger: logger,
-		Clock: o.Clock, HTTPClient: o.HTTPClient,
+		Store: a.Store, Audit: a.Audit, Risk: engine, Redactor: red, Summarizer: sum, Keyring: a.Keyring,
+		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: o.HTTPClient,
 	}, handoff.Config{
 		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),
 		MaxTimeout:       time.Duration(c.Handoffs.MaxTimeout),
@@ -140,6 +159,22 @@ func NewAuditLog(c *config.Config, clock func() time.Time) (*audit.Log, error) {
 		return nil, err
 	}
 	return audit.New(keys, c.Instance, KnownReason, clock), nil
+}
+
+// RiskEngine builds the risk engine: the built-in rules, tuned by the configured policy file if any.
+func RiskEngine(c *config.Config) (*risk.Engine, error) {
+	if c.Risk.PolicyFile == "" {
+		return risk.Default(), nil
+	}
+	data, err := os.ReadFile(c.Risk.PolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("risk.policy_file: %w", err)
+	}
+	p, err := risk.ParsePolicy(data, c.Risk.PolicyFile)
+	if err != nil {
+		return nil, err
+	}
+	return p.Engine()
 }
 
 // KnownReason admits risk reason codes into audit leaves.

@@ -74,7 +74,9 @@ func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, 
 	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		var err error
 		if head, err = tx.AuditHead(ctx); errors.Is(err, store.ErrNotFound) {
-			head = store.AuditHead{Root: emptyRoot[:]}
+			// Every organization's log starts with org.created: a missing log was deleted.
+			rep.fail(0, "there is no audit log")
+			return errStop
 		} else if err != nil {
 			return err
 		}

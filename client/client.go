@@ -57,11 +57,13 @@ type CreateRequest struct {
 
 // Handoff is the server's view of a request.
 type Handoff struct {
-	ID          string            `json:"id"`
-	Status      string            `json:"status"`
-	Action      string            `json:"action"`
-	Title       string            `json:"title"`
-	Summary     string            `json:"summary"`
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Action  string `json:"action"`
+	Title   string `json:"title"`
+	Summary string `json:"summary"`
+	// Gist is the short, secret-free text Ony's channels carry.
+	Gist        string            `json:"gist"`
 	Risk        string            `json:"risk"`
 	RiskReasons []string          `json:"risk_reasons"`
 	Options     []Option          `json:"options"`

@@ -17,21 +17,23 @@ import (
 // Config is the effective configuration. Field comments give defaults; the
 // rules live in validate.go and the example file documents each option.
 type Config struct {
-	Listen          string    `yaml:"listen"`     // default "127.0.0.1:8080"
-	PublicURL       string    `yaml:"public_url"` // default "http://" + Listen
-	DataDir         string    `yaml:"data_dir"`   // default "./ony-data"
-	Instance        string    `yaml:"instance"`   // audit origin name, default "ony"
-	Database        Database  `yaml:"database"`
-	Redis           Redis     `yaml:"redis"`
-	Log             Log       `yaml:"log"`
-	Handoffs        Handoffs  `yaml:"handoffs"`
-	Auth            Auth      `yaml:"auth"`
-	Jobs            Jobs      `yaml:"jobs"`
-	Callbacks       Callbacks `yaml:"callbacks"`
-	Keyring         Keyring   `yaml:"keyring"`
-	Audit           Audit     `yaml:"audit"`
-	Bootstrap       Bootstrap `yaml:"bootstrap"`
-	ShutdownTimeout Duration  `yaml:"shutdown_timeout"` // default 15s
+	Listen          string     `yaml:"listen"`     // default "127.0.0.1:8080"
+	PublicURL       string     `yaml:"public_url"` // default "http://" + Listen
+	DataDir         string     `yaml:"data_dir"`   // default "./ony-data"
+	Instance        string     `yaml:"instance"`   // audit origin name, default "ony"
+	Database        Database   `yaml:"database"`
+	Redis           Redis      `yaml:"redis"`
+	Log             Log        `yaml:"log"`
+	Handoffs        Handoffs   `yaml:"handoffs"`
+	Auth            Auth       `yaml:"auth"`
+	Jobs            Jobs       `yaml:"jobs"`
+	Callbacks       Callbacks  `yaml:"callbacks"`
+	Keyring         Keyring    `yaml:"keyring"`
+	Audit           Audit      `yaml:"audit"`
+	Risk            Risk       `yaml:"risk"`
+	Summarizer      Summarizer `yaml:"summarizer"`
+	Bootstrap       Bootstrap  `yaml:"bootstrap"`
+	ShutdownTimeout Duration   `yaml:"shutdown_timeout"` // default 15s
 }
 
 // Database: an empty URL means a SQLite file in DataDir.
@@ -102,6 +104,19 @@ type Audit struct {
 	SigningKeys []Secret `yaml:"signing_keys"`
 }
 
+// Risk: an organization policy (YAML, see configs/risk-policy.example.yaml) tuning the built-in rules.
+type Risk struct {
+	PolicyFile string `yaml:"policy_file"`
+}
+
+// Summarizer: an optional OpenAI-compatible chat model that writes the gist; off when BaseURL is empty.
+type Summarizer struct {
+	BaseURL Secret   `yaml:"base_url"`
+	APIKey  Secret   `yaml:"api_key"`
+	Model   string   `yaml:"model"`
+	Timeout Duration `yaml:"timeout"`
+}
+
 type Bootstrap struct {
 	OrgName    string `yaml:"org_name"`
 	AdminEmail string `yaml:"admin_email"`
@@ -137,6 +152,7 @@ func defaults() Config {
 		},
 		Jobs:            Jobs{PollInterval: Duration(200 * time.Millisecond), Workers: 10},
 		Callbacks:       Callbacks{Timeout: Duration(10 * time.Second), MaxAttempts: 12},
+		Summarizer:      Summarizer{Timeout: Duration(10 * time.Second)},
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}

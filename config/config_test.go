@@ -11,8 +11,8 @@ import (
 
 const testKey1 = "v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
-// testSigningKey is a throwaway note key (golang.org/x/mod/sumdb/note.GenerateKey) for format checks.
-const testSigningKey = "PRIVATE+KEY+ony-test+1e4c0f9a+AaaBbbCccDddEeeFffGggHhhIiiJjjKkkLllMmmNnnOooP"
+// testSigningKey is a throwaway note key (note.GenerateKey) whose base64 holds a '+', as many do.
+const testSigningKey = "PRIVATE+KEY+ony-test+26ac131f+AfNlPJv+qaX188UwXUvLjDxtmv1wdgnCozJUFKkhsV8R"
 const testKey2 = "v2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 
 func TestDefaults(t *testing.T) {
@@ -30,6 +30,7 @@ func TestDefaults(t *testing.T) {
 			LoginWindow: Duration(15 * time.Minute)},
 		Jobs:            Jobs{PollInterval: Duration(200 * time.Millisecond), Workers: 10},
 		Callbacks:       Callbacks{Timeout: Duration(10 * time.Second), MaxAttempts: 12},
+		Summarizer:      Summarizer{Timeout: Duration(10 * time.Second)},
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}
@@ -114,6 +115,7 @@ shutdown_timeout: 1m30s
 			LoginWindow: Duration(time.Hour), SecureCookies: ptr(false)},
 		Jobs:            Jobs{PollInterval: Duration(time.Second), Workers: 4},
 		Callbacks:       Callbacks{Timeout: Duration(30 * time.Second), MaxAttempts: 5},
+		Summarizer:      Summarizer{Timeout: Duration(10 * time.Second)},
 		Keyring:         Keyring{Keys: []Secret{testKey1, testKey2}},
 		Bootstrap:       Bootstrap{OrgName: "Acme Corp", AdminEmail: "ops@acme.example"},
 		ShutdownTimeout: Duration(90 * time.Second),
@@ -177,6 +179,11 @@ var validEnv = map[string]struct {
 	"callbacks.max_attempts":          {"2", 2},
 	"keyring.keys":                    {testKey1 + ", " + testKey2, []Secret{testKey1, testKey2}},
 	"audit.signing_keys":              {testSigningKey, []Secret{testSigningKey}},
+	"risk.policy_file":                {"/etc/ony/risk.yaml", "/etc/ony/risk.yaml"},
+	"summarizer.base_url":             {"http://127.0.0.1:11434/v1", Secret("http://127.0.0.1:11434/v1")},
+	"summarizer.api_key":              {"sk-test", Secret("sk-test")},
+	"summarizer.model":                {"llama3", "llama3"},
+	"summarizer.timeout":              {"5s", Duration(5 * time.Second)},
 	"bootstrap.org_name":              {"Org", "Org"},
 	"bootstrap.admin_email":           {"a@b.example", "a@b.example"},
 	"shutdown_timeout":                {"30s", Duration(30 * time.Second)},
@@ -198,6 +205,7 @@ auth: {session_ttl: 2m, login_attempts_per_account: 1, login_attempts_per_addres
 jobs: {poll_interval: 11ms, workers: 1}
 callbacks: {timeout: 2s, max_attempts: 1}
 keyring: {keys: ["`+testKey2+`"]}
+summarizer: {model: file-model}
 bootstrap: {org_name: File, admin_email: file@file.test}
 shutdown_timeout: 2s
 `)
@@ -233,6 +241,11 @@ func TestEnvNames(t *testing.T) {
 		"auth.login_attempts_per_address": "ONY_AUTH_LOGIN_ATTEMPTS_PER_ADDRESS",
 		"keyring.keys":                    "ONY_KEYRING_KEYS",
 		"audit.signing_keys":              "ONY_AUDIT_SIGNING_KEYS",
+		"risk.policy_file":                "ONY_RISK_POLICY_FILE",
+		"summarizer.base_url":             "ONY_SUMMARIZER_BASE_URL",
+		"summarizer.api_key":              "ONY_SUMMARIZER_API_KEY",
+		"summarizer.model":                "ONY_SUMMARIZER_MODEL",
+		"summarizer.timeout":              "ONY_SUMMARIZER_TIMEOUT",
 		"shutdown_timeout":                "ONY_SHUTDOWN_TIMEOUT",
 	} {
 		if names[path] != want {

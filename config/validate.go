@@ -1,6 +1,8 @@
 package config
 
 import (
+	"golang.org/x/mod/sumdb/note"
+
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -56,9 +58,17 @@ func (l *loader) validate() {
 
 	l.checkKeyring(c.Keyring.Keys)
 	for i, k := range c.Audit.SigningKeys {
-		if parts := strings.Split(k.Value(), "+"); len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+		// note.NewSigner is the real parser (the base64 part may itself hold '+'); its error is not
+		// shown because it could quote the key.
+		if _, err := note.NewSigner(strings.TrimSpace(k.Value())); err != nil {
 			l.fail(fmt.Sprintf("audit.signing_keys[%d]", i), `must be a note signing key "PRIVATE+KEY+<name>+<hash>+<base64>" (see ony audit keygen)`)
 		}
+	}
+
+	l.checkURLScheme("summarizer.base_url", c.Summarizer.BaseURL, "http://", "https://")
+	l.durationRange("summarizer.timeout", c.Summarizer.Timeout, 100*time.Millisecond, 2*time.Minute)
+	if c.Summarizer.BaseURL.Value() != "" && strings.TrimSpace(c.Summarizer.Model) == "" {
+		l.fail("summarizer.model", "must be set when summarizer.base_url is")
 	}
 
 	l.nonEmpty("bootstrap.org_name", strings.TrimSpace(c.Bootstrap.OrgName))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/summarize"
 )
 
 // ExpireArgs is the durable timer that ends an undecided handoff.
@@ -36,10 +37,57 @@ type CallbackArgs struct {
 // Kind implements river.JobArgs.
 func (CallbackArgs) Kind() string { return "handoff.callback" }
 
+// SummarizeArgs asks the optional model for a better gist once the handoff exists; the deterministic
+// gist stands until (and unless) it succeeds.
+type SummarizeArgs struct {
+	OrgID     string `json:"org_id"`
+	HandoffID string `json:"handoff_id"`
+}
+
+// Kind implements river.JobArgs.
+func (SummarizeArgs) Kind() string { return "handoff.summarize" }
+
 // RegisterWorkers adds the service's job workers.
 func (s *Service) RegisterWorkers(w *river.Workers) {
 	river.AddWorker(w, &expireWorker{s: s})
 	river.AddWorker(w, &callbackWorker{s: s})
+	river.AddWorker(w, &summarizeWorker{s: s})
+}
+
+type summarizeWorker struct {
+	river.WorkerDefaults[SummarizeArgs]
+	s *Service
+}
+
+func (w *summarizeWorker) Work(ctx context.Context, job *river.Job[SummarizeArgs]) error {
+	s := w.s
+	if s.sum == nil {
+		return nil
+	}
+	var h store.Handoff
+	err := s.store.InOrg(ctx, job.Args.OrgID, func(tx store.OrgTx) (err error) {
+		h, err = tx.HandoffByID(ctx, job.Args.HandoffID)
+		return err
+	})
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if h.Status.Final() {
+		return nil // decided before the model answered; nobody needs the gist now
+	}
+	p, err := s.Payload(h)
+	if err != nil {
+		return err
+	}
+	gist, err := s.sum.Summarize(ctx, s.FingerprintKey(h.OrgID), summarize.Input{Action: h.Action, Risk: h.Risk,
+		Title: h.Title, Summary: h.Summary, PayloadKind: p.Kind, Payload: p.Content})
+	if err != nil || gist == "" || gist == h.Gist {
+		return err
+	}
+	return s.store.InOrg(ctx, h.OrgID, func(tx store.OrgTx) error { return tx.SetHandoffGist(ctx, h.ID, gist) })
 }
 
 type expireWorker struct {

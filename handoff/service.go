@@ -16,8 +16,10 @@ import (
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
 	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/summarize"
 )
 
 // Config tunes the service.
@@ -41,6 +43,8 @@ type Service struct {
 	store  store.Store
 	audit  *audit.Log
 	risk   *risk.Engine
+	redact *redact.Redactor
+	sum    summarize.Summarizer
 	keys   *keyring.Keyring
 	coord  coord.Coord
 	log    *slog.Logger
@@ -51,12 +55,16 @@ type Service struct {
 
 // Deps are what the service is built from.
 type Deps struct {
-	Store   store.Store
-	Audit   *audit.Log
-	Risk    *risk.Engine
-	Keyring *keyring.Keyring
-	Coord   coord.Coord
-	Logger  *slog.Logger
+	Store store.Store
+	Audit *audit.Log
+	Risk  *risk.Engine
+	// Redactor builds the secret-free gist; nil means redact.Default().
+	Redactor *redact.Redactor
+	// Summarizer, if set, refines the gist with a model in a job after the handoff is created.
+	Summarizer summarize.Summarizer
+	Keyring    *keyring.Keyring
+	Coord      coord.Coord
+	Logger     *slog.Logger
 	// Clock and HTTPClient are injectable for tests; nil means time.Now and a client with CallbackTimeout.
 	Clock      func() time.Time
 	HTTPClient *http.Client
@@ -82,14 +90,27 @@ func NewService(d Deps, cfg Config) *Service {
 	if cfg.WaitRecheck <= 0 {
 		cfg.WaitRecheck = 2 * time.Second
 	}
-	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient}
+	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.redact == nil {
+		s.redact = redact.Default()
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: cfg.CallbackTimeout}
 	}
 	return s
+}
+
+// GistRunes bounds the gist channels carry.
+const GistRunes = 280
+
+// FingerprintKey is the per-organization key under which redaction fingerprints are computed, so an
+// approver can tell two tokens apart without seeing either, and fingerprints do not correlate across
+// organizations.
+func (s *Service) FingerprintKey(orgID string) []byte {
+	return s.keys.Derive("ony redact fingerprint v1", orgID)
 }
 
 // Actor is who is acting: a person (session) or an agent (device token).
@@ -156,6 +177,7 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 			Action: req.Action, Title: req.Title, Summary: req.Summary,
 			Risk: assessed.Level.String(), RiskReasons: reasonStrings(assessed.Reasons),
 			Options: req.Options, Labels: req.Labels, CallbackURL: req.CallbackURL,
+			Gist:   redact.Gist(s.redact, s.FingerprintKey(dev.OrgID), req.Action, assessed.Level.String(), req.Title, req.Summary, GistRunes),
 			Status: store.StatusPending, CreatedAt: now, ExpiresAt: now.Add(timeout),
 		}
 		if req.Payload != nil {
@@ -183,6 +205,11 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		}
 		if err := tx.Enqueue(ctx, ExpireArgs{OrgID: h.OrgID, HandoffID: h.ID}, &river.InsertOpts{ScheduledAt: h.ExpiresAt}); err != nil {
 			return err
+		}
+		if s.sum != nil {
+			if err := tx.Enqueue(ctx, SummarizeArgs{OrgID: h.OrgID, HandoffID: h.ID}, &river.InsertOpts{MaxAttempts: 3}); err != nil {
+				return err
+			}
 		}
 		out = Created{Handoff: h}
 		return nil

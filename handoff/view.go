@@ -15,6 +15,7 @@ type View struct {
 	Action      string            `json:"action"`
 	Title       string            `json:"title"`
 	Summary     string            `json:"summary,omitempty"`
+	Gist        string            `json:"gist"`
 	Risk        string            `json:"risk"`
 	RiskReasons []string          `json:"risk_reasons"`
 	Options     []store.Option    `json:"options"`
@@ -53,7 +54,7 @@ type DeciderView struct {
 // NewView renders h; publicURL is the instance's base URL for console links.
 func NewView(h store.Handoff, publicURL string) View {
 	v := View{
-		ID: h.ID, Status: h.Status, Action: h.Action, Title: h.Title, Summary: h.Summary,
+		ID: h.ID, Status: h.Status, Action: h.Action, Title: h.Title, Summary: h.Summary, Gist: h.Gist,
 		Risk: h.Risk, RiskReasons: h.RiskReasons, Options: h.Options, Labels: h.Labels,
 		CreatedAt: h.CreatedAt, ExpiresAt: h.ExpiresAt, ConsoleURL: ConsoleURL(publicURL, h.ID),
 		Decision: NewDecisionView(h),

@@ -16,6 +16,10 @@ import (
 type Engine struct {
 	base  []ActionBase
 	rules []compiledRule
+	// floors and disabled come from a Policy (see Policy.Engine); an engine
+	// built by New has neither.
+	floors   []floor
+	disabled []string
 }
 
 type compiledRule struct {
@@ -34,6 +38,10 @@ type compiledRule struct {
 	keys     []string
 	values   []string
 	label    bool
+	// origin and defaultLevel only feed Explain: where the rule came from
+	// and its level before a policy changed it.
+	origin       string
+	defaultLevel Level
 }
 
 // defaultEngine is built once: compiling the table on every Default call
@@ -42,6 +50,9 @@ var defaultEngine = sync.OnceValue(func() *Engine {
 	e, err := New(DefaultRules())
 	if err != nil {
 		panic("risk: built-in rule table is invalid: " + err.Error())
+	}
+	for i := range e.rules {
+		e.rules[i].origin = OriginBuiltin
 	}
 	return e
 })
@@ -100,7 +111,8 @@ func compile(r Rule) (compiledRule, []string) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	c := compiledRule{id: r.ID, reason: r.Reason, level: r.Level, fold: r.Fold, wordOnly: r.WordStart}
+	c := compiledRule{id: r.ID, reason: r.Reason, level: r.Level, fold: r.Fold, wordOnly: r.WordStart,
+		origin: OriginCustom, defaultLevel: r.Level}
 	if strings.TrimSpace(r.ID) == "" {
 		bad("empty id")
 	}
@@ -249,13 +261,25 @@ func (e *Engine) derive(in Input, prefilter bool) Assessment {
 		raise(r.level, r.reason)
 		a.Rules = append(a.Rules, r.id)
 	}
+	// Policy floors come last, after every rule, in policy order.
+	for i := range e.floors {
+		if f := &e.floors[i]; f.matches(action, in.Labels) {
+			raise(f.level, ReasonOrgPolicy)
+			a.Rules = append(a.Rules, f.id)
+		}
+	}
 	return a
 }
 
 func (r *compiledRule) applies(action, kind string) bool {
-	if len(r.kinds) > 0 && !slices.Contains(r.kinds, kind) {
-		return false
-	}
+	return r.kindMatch(kind) && r.actionMatch(action)
+}
+
+func (r *compiledRule) kindMatch(kind string) bool {
+	return len(r.kinds) == 0 || slices.Contains(r.kinds, kind)
+}
+
+func (r *compiledRule) actionMatch(action string) bool {
 	for _, g := range r.actions {
 		if glob(g, action) {
 			return true

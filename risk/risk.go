@@ -98,6 +98,10 @@ const (
 	ReasonSchemaMigration       Reason = "schema_migration"
 	ReasonInfraChange           Reason = "infra_change"
 	ReasonFileDelete            Reason = "file_delete"
+	// ReasonOrgPolicy is reported by an organisation's policy floors (see
+	// Policy), which raise a level for an action or label rather than for
+	// something found in the payload. No built-in rule uses it.
+	ReasonOrgPolicy Reason = "org_policy"
 )
 
 // AllReasons returns every reason code, in declaration order. It returns a
@@ -126,6 +130,7 @@ func AllReasons() []Reason {
 		ReasonSchemaMigration,
 		ReasonInfraChange,
 		ReasonFileDelete,
+		ReasonOrgPolicy,
 	}
 }
 

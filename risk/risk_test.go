@@ -55,9 +55,13 @@ func TestAssessmentJSON(t *testing.T) {
 	}
 }
 
-// reservedReasons lists codes that no built-in rule emits yet, each with
-// why it exists. It is empty today; the test below keeps it honest.
-func reservedReasons() map[Reason]string { return map[Reason]string{} }
+// reservedReasons lists codes that no built-in rule emits, each with why it
+// exists; the test below keeps it honest.
+func reservedReasons() map[Reason]string {
+	return map[Reason]string{
+		ReasonOrgPolicy: "reported by an organisation's policy floors (floor:action:… and floor:label:…), never by a built-in rule",
+	}
+}
 
 func TestReasonsAreUsedOrReserved(t *testing.T) {
 	t.Parallel()

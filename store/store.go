@@ -69,6 +69,8 @@ type OrgTx interface {
 	// FinishHandoff moves a pending handoff to a final status. It reports false, and changes
 	// nothing, when the handoff is no longer pending: the first decision wins.
 	FinishHandoff(ctx context.Context, id string, status Status, d Decision) (bool, error)
+	// SetHandoffGist replaces a handoff's gist (the summarizer's refinement).
+	SetHandoffGist(ctx context.Context, id, gist string) error
 
 	IdempotencyRecord(ctx context.Context, deviceID, key string) (Idempotency, error)
 	PutIdempotencyRecord(ctx context.Context, r Idempotency) error
@@ -107,6 +109,8 @@ type SystemTx interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+	// OrgIDs lists every organization.
+	OrgIDs(ctx context.Context) ([]string, error)
 	// AuditLogIDs lists every log that has a head: organizations' and the instance's.
 	AuditLogIDs(ctx context.Context) ([]string, error)
 	// EraseOrg deletes an organization and everything under it, its audit log included. It is the only
@@ -248,12 +252,14 @@ type Decision struct {
 
 // Handoff is an agent's request for a human decision.
 type Handoff struct {
-	OrgID       string
-	ID          string
-	DeviceID    string
-	Action      string
-	Title       string
-	Summary     string
+	OrgID    string
+	ID       string
+	DeviceID string
+	Action   string
+	Title    string
+	Summary  string
+	// Gist is the secret-free text channels carry.
+	Gist        string
 	Risk        string
 	RiskReasons []string
 	Options     []Option

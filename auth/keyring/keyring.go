@@ -8,7 +8,9 @@ import (
 	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -44,6 +46,8 @@ const (
 type key struct {
 	version uint16
 	aead    cipher.AEAD
+	// derive is a subkey for Derive, so raw key material is not kept beside the cipher.
+	derive []byte
 }
 
 // Keyring holds keys ordered by version: the highest encrypts, any of them decrypts. It is
@@ -92,7 +96,11 @@ func parse(entries []string) (*Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}
-		k.keys = append(k.keys, key{version: v, aead: aead})
+		derive, err := hkdf.Key(sha256.New, raw, nil, "ony keyring derive v1", 32)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
+		}
+		k.keys = append(k.keys, key{version: v, aead: aead, derive: derive})
 	}
 	slices.SortFunc(k.keys, func(a, b key) int { return cmp.Compare(a.version, b.version) })
 	return k, nil
@@ -298,4 +306,17 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		_ = d.Close()
 	}
+}
+
+// Derive returns a 32-byte key for purpose and context (e.g. "redact fingerprint", an org id), from
+// the oldest key in the ring: derived keys stay stable across a rotation until that key is retired.
+func (k *Keyring) Derive(purpose, context string) []byte {
+	if k == nil || len(k.keys) == 0 {
+		return nil
+	}
+	out, err := hkdf.Key(sha256.New, k.keys[0].derive, []byte(purpose), context, 32)
+	if err != nil {
+		panic(err) // only for lengths hkdf cannot produce; 32 always works
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -92,16 +93,36 @@ func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer sv.Store.Close()
 	l, s := sv.Audit, sv.Store
 	ids := []string{*orgID}
+	var orphans []string // logs whose organization is gone without erasure (which deletes the log too)
 	if *orgID == "" {
-		if err := s.InSystem(ctx, func(tx store.SystemTx) (err error) { ids, err = tx.AuditLogIDs(ctx); return err }); err != nil {
+		// Every organization must have a log, and every log an organization (or be the instance's):
+		// a log deleted outside the erasure path shows up as a gap here.
+		var orgs []string
+		err := s.InSystem(ctx, func(tx store.SystemTx) (err error) {
+			if ids, err = tx.AuditLogIDs(ctx); err != nil {
+				return err
+			}
+			orgs, err = tx.OrgIDs(ctx)
+			return err
+		})
+		if err != nil {
 			return err
 		}
+		for _, id := range ids {
+			if id != store.InstanceLogID && !slices.Contains(orgs, id) {
+				orphans = append(orphans, id)
+			}
+		}
+		ids = slices.Compact(slices.Sorted(slices.Values(append(ids, orgs...))))
 	}
 	bad := 0
 	for _, id := range ids {
 		rep, err := l.Verify(ctx, s, id)
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", id, err)
+		}
+		if rep.OK() && slices.Contains(orphans, id) {
+			rep.BadIndex, rep.Problem = -1, "the log's organization is gone but the log was not erased with it"
 		}
 		if rep.OK() {
 			fmt.Fprintf(stdout, "ok    %s  %d leaves  checkpoint %d  root %s\n", rep.Origin, rep.Size, rep.CheckpointSize, rep.Root)

@@ -24,6 +24,9 @@ usage:
   ony admin revoke-device --org ORG_ID --device DEVICE_ID
   ony admin erase-org     --org ORG_ID --confirm ORG_ID   delete an organization and its audit log
   ony audit key | keygen | verify | export | verify-export   (ony audit for details)
+  ony risk explain --action A [--label k=v] [--policy FILE] [PAYLOAD_FILE|-]   how a handoff is scored
+  ony risk check-policy FILE                          validate a risk policy
+  ony redact [FILE] [--json]                          print FILE (or stdin) with secrets redacted
 
 Configuration comes from --config (or ONY_CONFIG) and ONY_* environment variables;
 see configs/ony.example.yaml.
@@ -69,6 +72,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAdmin(ctx, args[1:], stdin, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
+	case "risk":
+		err = cmdRisk(args[1:], stdin, stdout, stderr)
+	case "redact":
+		err = cmdRedact(args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

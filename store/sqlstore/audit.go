@@ -162,7 +162,13 @@ func (t *orgTx) AuditLatestCheckpoint(ctx context.Context) (store.AuditCheckpoin
 }
 
 func (t *systemTx) AuditLogIDs(ctx context.Context) ([]string, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditLogIDs"))
+	return t.ids(ctx, "AuditLogIDs")
+}
+
+func (t *systemTx) OrgIDs(ctx context.Context) ([]string, error) { return t.ids(ctx, "OrgIDs") }
+
+func (t *systemTx) ids(ctx context.Context, query string) ([]string, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query(query))
 	if err != nil {
 		return nil, t.s.mapErr(err)
 	}

@@ -55,19 +55,19 @@ DELETE FROM sessions WHERE expires_at < ?;
 
 -- name: InsertHandoff
 INSERT INTO handoffs (org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
-    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at, gist)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: HandoffByID
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
     payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
-    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist
 FROM handoffs WHERE org_id = ? AND id = ?;
 
 -- name: ListHandoffs
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
     payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
-    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist
 FROM handoffs WHERE org_id = ? AND (? = '' OR status = ?) AND (? = '' OR device_id = ?)
 ORDER BY created_at DESC, id DESC LIMIT ?;
 
@@ -76,6 +76,9 @@ UPDATE handoffs
 SET status = ?, decision_option = ?, decided_by_kind = ?, decided_by_id = ?, decided_by_name = ?,
     decision_channel = ?, decision_comment = ?, decided_at = ?
 WHERE org_id = ? AND id = ? AND status = 'pending';
+
+-- name: SetHandoffGist
+UPDATE handoffs SET gist = ? WHERE org_id = ? AND id = ?;
 
 -- name: IdempotencyRecord
 SELECT org_id, device_id, key, request_hash, handoff_id, created_at
@@ -120,6 +123,9 @@ INSERT INTO audit_checkpoints (org_id, size, note, created_at) VALUES (?, ?, ?, 
 
 -- name: AuditLatestCheckpoint
 SELECT size, note, created_at FROM audit_checkpoints WHERE org_id = ? ORDER BY size DESC LIMIT 1;
+
+-- name: OrgIDs
+SELECT id FROM orgs ORDER BY id;
 
 -- name: AuditLogIDs
 SELECT org_id FROM audit_heads ORDER BY org_id;

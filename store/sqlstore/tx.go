@@ -92,7 +92,7 @@ func (t *orgTx) InsertHandoff(ctx context.Context, h store.Handoff) error {
 	}
 	_, err = t.exec(ctx, "InsertHandoff", t.org, h.ID, h.DeviceID, h.Action, h.Title, h.Summary, h.Risk,
 		reasons, opts, labels, h.PayloadKind, h.PayloadSize, h.PayloadSealed, h.CallbackURL, string(h.Status),
-		utc(h.CreatedAt), utc(h.ExpiresAt))
+		utc(h.CreatedAt), utc(h.ExpiresAt), h.Gist)
 	return err
 }
 
@@ -134,6 +134,11 @@ func (t *orgTx) FinishHandoff(ctx context.Context, id string, status store.Statu
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+func (t *orgTx) SetHandoffGist(ctx context.Context, id, gist string) error {
+	res, err := t.exec(ctx, "SetHandoffGist", gist, t.org, id)
+	return mustAffect(res, err)
 }
 
 func (t *orgTx) IdempotencyRecord(ctx context.Context, deviceID, key string) (store.Idempotency, error) {
@@ -238,7 +243,7 @@ func scanHandoff(r scanner, s *Store) (store.Handoff, error) {
 	var decidedAt sql.NullTime
 	err := r.Scan(&h.OrgID, &h.ID, &h.DeviceID, &h.Action, &h.Title, &h.Summary, &h.Risk, &reasons, &opts, &labels,
 		&h.PayloadKind, &h.PayloadSize, &h.PayloadSealed, &h.CallbackURL, &status, &h.CreatedAt, &h.ExpiresAt,
-		&d.OptionID, &byKind, &d.ByID, &d.ByName, &d.Channel, &d.Comment, &decidedAt)
+		&d.OptionID, &byKind, &d.ByID, &d.ByName, &d.Channel, &d.Comment, &decidedAt, &h.Gist)
 	if err != nil {
 		return h, s.mapErr(err)
 	}

@@ -72,6 +72,7 @@ func NewHandoff(orgID, deviceID string) store.Handoff {
 	return store.Handoff{
 		OrgID: orgID, ID: uuid.NewString(), DeviceID: deviceID, Action: "deploy", Title: "Deploy api", Summary: "v2",
 		Risk: "high", RiskReasons: []string{"production_environment"},
+		Gist:        "deploy (high): Deploy api",
 		Options:     []store.Option{{ID: "approve", Label: "Approve", Approves: true}, {ID: "deny", Label: "Deny"}},
 		Labels:      map[string]string{"env": "prod"},
 		PayloadKind: "command", PayloadSize: 3, PayloadSealed: []byte{1, 2, 3}, CallbackURL: "https://agent.example/cb",
@@ -242,6 +243,12 @@ func testHandoffs(t *testing.T, s store.Store) {
 		two, err := tx.ListHandoffs(ctx, store.HandoffFilter{Limit: 2})
 		if err != nil || len(two) != 2 {
 			return fmt.Errorf("ListHandoffs limit 2 = %d, %v", len(two), err)
+		}
+		if err := tx.SetHandoffGist(ctx, f.Handoff.ID, "refined gist"); err != nil {
+			return err
+		}
+		if g, err := tx.HandoffByID(ctx, f.Handoff.ID); err != nil || g.Gist != "refined gist" {
+			return fmt.Errorf("SetHandoffGist: %q %v", g.Gist, err)
 		}
 		d := store.Decision{OptionID: "approve", ByKind: store.ActorUser, ByID: f.User.ID, ByName: "Ana", Channel: "api", Comment: "ok", DecidedAt: now()}
 		ok, err := tx.FinishHandoff(ctx, f.Handoff.ID, store.StatusApproved, d)
@@ -425,6 +432,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 			return err
 		}
 		return expect(!ok, "FinishHandoff decided A's handoff")
+	},
+	"SetHandoffGist": func(tx store.OrgTx, a Fixture) error {
+		err := tx.SetHandoffGist(ctx, a.Handoff.ID, "x")
+		return expect(errors.Is(err, store.ErrNotFound), "SetHandoffGist changed A's handoff")
 	},
 	"IdempotencyRecord": func(tx store.OrgTx, a Fixture) error {
 		_, err := tx.IdempotencyRecord(ctx, a.Device.ID, "iso")

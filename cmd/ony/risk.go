@@ -1,0 +1,362 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"unicode/utf8"
+
+	"github.com/ony-ai/ony/risk"
+)
+
+const riskUsage = `usage:
+  ony risk explain --action ACTION [--kind KIND] [--label KEY=VALUE ...] [--policy FILE] [--all] [--json] [PAYLOAD_FILE | -]
+      show how Ony scores a handoff: the action's base level, every rule that fired (with the text it
+      matched), the policy's floors and the final level; - reads the payload from stdin
+  ony risk check-policy FILE
+      check a risk policy file (see configs/risk-policy.example.yaml); every mistake is listed with its
+      line and column, and the exit status is 2 if there is any`
+
+// maxExplainPayload bounds a payload read by ony risk explain. The server has
+// its own, configurable limit; this one only keeps a wrong path such as
+// /dev/zero from exhausting memory.
+const maxExplainPayload = 64 << 20
+
+// matchedTextRunes is how much of a rule's matched text the table shows.
+const matchedTextRunes = 60
+
+func cmdRisk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageErr("%s", riskUsage)
+	}
+	switch args[0] {
+	case "explain":
+		return cmdRiskExplain(args[1:], stdin, stdout, stderr)
+	case "check-policy":
+		return cmdRiskCheckPolicy(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, riskUsage)
+		return nil
+	}
+	return usageErr("unknown risk command %q\n%s", args[0], riskUsage)
+}
+
+// riskFlags is newFlags without --config: these commands read no
+// configuration, so accepting the flag would only mislead.
+func riskFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseArgs is parseFlags for commands that take file arguments: flags may
+// come before or after them, and everything after "--" is an argument.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, &exitError{code: 2, msg: err.Error()}
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// labelFlag collects repeated --label KEY=VALUE flags.
+type labelFlag map[string]string
+
+func (l labelFlag) String() string {
+	keys := slices.Sorted(maps.Keys(l))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + l[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l labelFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	k = strings.TrimSpace(k)
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	if _, dup := l[k]; dup {
+		return fmt.Errorf("label %q given twice", k)
+	}
+	l[k] = v
+	return nil
+}
+
+func cmdRiskExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := riskFlags("risk explain", stderr)
+	action := fs.String("action", "", "the handoff's action, e.g. shell.exec (required)")
+	kind := fs.String("kind", "", "payload kind: command, diff, log or text (default: not stated)")
+	labels := labelFlag{}
+	fs.Var(labels, "label", "a label KEY=VALUE; repeat for more")
+	policyPath := fs.String("policy", "", "a risk policy file (default: the built-in rules only)")
+	all := fs.Bool("all", false, "list every rule, not only those that fired")
+	asJSON := fs.Bool("json", false, "print the explanation as JSON (offsets, never payload text)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(*action) == "" {
+		return usageErr("--action is required\n%s", riskUsage)
+	}
+	if len(pos) > 1 {
+		return usageErr("unexpected argument %q: give at most one PAYLOAD_FILE", pos[1])
+	}
+
+	engine := risk.Default()
+	if *policyPath != "" {
+		p, err := loadPolicy(*policyPath, stderr)
+		if err != nil {
+			return err
+		}
+		if engine, err = p.Engine(); err != nil {
+			return err
+		}
+	}
+	in := risk.Input{Action: *action, PayloadKind: *kind, Labels: map[string]string(labels)}
+	if len(pos) == 1 {
+		b, err := readPayload(pos[0], stdin)
+		if err != nil {
+			return err
+		}
+		in.Payload = string(b)
+	}
+
+	x := engine.Explain(in)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(x)
+	}
+	return printExplanation(stdout, x, in.Payload, *policyPath, *all)
+}
+
+func readPayload(path string, stdin io.Reader) ([]byte, error) {
+	r, name := stdin, "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("payload: %w", err)
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxExplainPayload+1))
+	if err != nil {
+		return nil, fmt.Errorf("payload: read %s: %w", name, err)
+	}
+	if len(b) > maxExplainPayload {
+		return nil, fmt.Errorf("payload: %s is larger than %d bytes", name, maxExplainPayload)
+	}
+	return b, nil
+}
+
+// loadPolicy reads and parses a policy file. Mistakes in it are printed to
+// stderr one per line, "file:line:col: path: message", and come back as an
+// exit status of 2.
+func loadPolicy(path string, stderr io.Writer) (*risk.Policy, error) {
+	data, err := readPolicyFile(path)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("%s: %v", path, err)}
+	}
+	p, err := risk.ParsePolicy(data, path)
+	var pe *risk.PolicyErrors
+	if errors.As(err, &pe) {
+		for _, e := range pe.List {
+			fmt.Fprintln(stderr, e.Error())
+		}
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("%s: %d problem(s) in the risk policy", path, len(pe.List))}
+	}
+	return p, err
+}
+
+func readPolicyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the caller names the path
+		}
+		return nil, fmt.Errorf("cannot read the risk policy: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, risk.MaxPolicyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the risk policy: %w", err)
+	}
+	if len(b) > risk.MaxPolicyBytes {
+		return nil, fmt.Errorf("the risk policy is larger than %d bytes", risk.MaxPolicyBytes)
+	}
+	return b, nil
+}
+
+func printExplanation(w io.Writer, x risk.Explanation, payload, policyPath string, all bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	kind := x.Kind
+	if kind == "" {
+		kind = "(not stated)"
+	}
+	fmt.Fprintf(tw, "action\t%s\n", x.Action)
+	fmt.Fprintf(tw, "kind\t%s\n", kind)
+	if policyPath == "" {
+		fmt.Fprintf(tw, "policy\t(none: built-in rules)\n")
+	} else {
+		fmt.Fprintf(tw, "policy\t%s\n", policyPath)
+	}
+	base := "no entry for this action"
+	if x.Base.Entry != "" {
+		base = "action " + x.Base.Entry
+	}
+	if x.Base.Reason != "" {
+		base += ", reason " + string(x.Base.Reason)
+	}
+	fmt.Fprintf(tw, "base\t%s\t(%s)\n", x.Base.Level, base)
+	if len(x.Disabled) > 0 {
+		fmt.Fprintf(tw, "disabled\t%s\n", strings.Join(x.Disabled, ", "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	var shown []risk.RuleTrace
+	for _, r := range x.Rules {
+		if r.Fired || all {
+			shown = append(shown, r)
+		}
+	}
+	if all {
+		fmt.Fprintf(w, "\nrules (%d)\n", len(shown))
+	} else {
+		fmt.Fprintf(w, "\nfired rules (%d of %d)\n", len(shown), len(x.Rules))
+	}
+	if len(shown) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		if all {
+			fmt.Fprintln(tw, "  RULE\tORIGIN\tLEVEL\tREASON\tOUTCOME\tMATCH")
+		} else {
+			fmt.Fprintln(tw, "  RULE\tLEVEL\tREASON\tMATCH")
+		}
+		for _, r := range shown {
+			level := r.Level.String()
+			if r.Level != r.DefaultLevel {
+				level += " (was " + r.DefaultLevel.String() + ")"
+			}
+			match := "-"
+			if r.Match != nil {
+				match = quoteTruncated(payload[r.Match.Start:r.Match.End], matchedTextRunes)
+			}
+			if all {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Origin, level, r.Reason, outcome(r), match)
+			} else {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.ID, level, r.Reason, match)
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	if len(x.Floors) > 0 {
+		fmt.Fprintf(w, "\nfloors\n")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, f := range x.Floors {
+			state := "not applied"
+			if f.Applied {
+				state = "applied"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, f.Level, state)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	a := x.Assessment
+	reasons := make([]string, len(a.Reasons))
+	for i, r := range a.Reasons {
+		reasons[i] = string(r)
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "final\t%s\n", a.Level)
+	fmt.Fprintf(tw, "reasons\t%s\n", orNone(reasons))
+	fmt.Fprintf(tw, "rules\t%s\n", orNone(a.Rules))
+	return tw.Flush()
+}
+
+// outcome says in a few words what became of a rule, for --all.
+func outcome(r risk.RuleTrace) string {
+	switch {
+	case r.Fired:
+		return "fired"
+	case !r.ActionMatch:
+		return "skipped: action"
+	case !r.KindMatch:
+		return "skipped: kind"
+	case !r.LabelMatch:
+		return "skipped: labels"
+	case r.Keywords == risk.KeywordsAbsent:
+		return "no keyword"
+	}
+	return "no match"
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, ", ")
+}
+
+// quoteTruncated quotes s, cut to n characters, so that a match spanning
+// lines or holding control characters stays on one line of the table.
+func quoteTruncated(s string, n int) string {
+	if utf8.RuneCountInString(s) > n {
+		i := 0
+		for range n {
+			_, size := utf8.DecodeRuneInString(s[i:])
+			i += size
+		}
+		return strconv.Quote(s[:i]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func cmdRiskCheckPolicy(args []string, stdout, stderr io.Writer) error {
+	fs := riskFlags("risk check-policy", stderr)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("usage: ony risk check-policy FILE")
+	}
+	p, err := loadPolicy(pos[0], stderr)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Engine(); err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("%s: %v", pos[0], err)}
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d rule(s) disabled, %d level(s) changed, %d rule(s) added, %d floor(s))\n",
+		pos[0], len(p.Disable), len(p.Levels), len(p.Add), len(p.ActionFloors)+len(p.LabelFloors))
+	return nil
+}
