@@ -168,10 +168,11 @@ func Evaluate(d Detector, docs []Doc) (Score, map[string]*Score) {
 
 // Throughput runs whole-corpus passes of every detector until each has run for at least min,
 // in rounds: each round gives every unfinished detector a time slice of about min/20 (at least
-// one pass), in an order reversed every other round (ABBA…), so the detectors share the
-// machine's state over the same stretch of time. It returns each detector's rate in MB/s (10^6
-// bytes per second) over its own accumulated time.
-func Throughput(dets []Detector, docs []Doc, min time.Duration) []float64 {
+// one whole pass), in an order reversed every other round (ABBA…), so the detectors share the
+// machine's state over the same stretch of time. A detector's rate is the median over its
+// slices of bytes redacted per second (MB/s, 10^6 bytes), which a stall of the machine during
+// one slice cannot move much; mean is the plain total bytes over total time, for comparison.
+func Throughput(dets []Detector, docs []Doc, min time.Duration) (median, mean []float64) {
 	var bytes int64
 	for _, d := range docs {
 		bytes += int64(len(d.Text))
@@ -181,30 +182,35 @@ func Throughput(dets []Detector, docs []Doc, min time.Duration) []float64 {
 			d.Redact(doc.Text)
 		}
 	}
-	elapsed := make([]time.Duration, len(dets))
-	passes := make([]int, len(dets))
-	interleave(len(dets), min, elapsed, func(i int) {
+	turns := interleave(len(dets), min, func(i int) {
 		for _, doc := range docs {
 			dets[i].Redact(doc.Text)
 		}
-		passes[i]++
 	})
-	out := make([]float64, len(dets))
 	for i := range dets {
-		out[i] = float64(bytes) * float64(passes[i]) / elapsed[i].Seconds() / 1e6
+		var rates []float64
+		var total time.Duration
+		calls := 0
+		for _, sl := range turns[i] {
+			rates = append(rates, float64(bytes)*float64(sl.calls)/sl.spent.Seconds()/1e6)
+			total += sl.spent
+			calls += sl.calls
+		}
+		slices.Sort(rates)
+		median = append(median, rates[len(rates)/2])
+		mean = append(mean, float64(bytes)*float64(calls)/total.Seconds()/1e6)
 	}
-	return out
+	return median, mean
 }
 
 // PerDoc times single calls on payload, interleaved like Throughput, until each detector has
-// min accumulated time. It returns each detector's median and 90th percentile.
+// min accumulated time. It returns each detector's median and 90th percentile call time.
 func PerDoc(dets []Detector, payload string, min time.Duration) (p50, p90 []time.Duration) {
 	for _, d := range dets { // warm up
 		d.Redact(payload)
 	}
 	times := make([][]time.Duration, len(dets))
-	elapsed := make([]time.Duration, len(dets))
-	interleave(len(dets), min, elapsed, func(i int) {
+	interleave(len(dets), min, func(i int) {
 		start := time.Now()
 		dets[i].Redact(payload)
 		times[i] = append(times[i], time.Since(start))
@@ -217,11 +223,18 @@ func PerDoc(dets []Detector, payload string, min time.Duration) (p50, p90 []time
 	return p50, p90
 }
 
-// interleave calls run(i) for each of n contestants until elapsed[i] (the time spent in its
-// calls) reaches min, in rounds of slices of about min/20 per unfinished contestant, the
-// order reversed every other round.
-func interleave(n int, min time.Duration, elapsed []time.Duration, run func(i int)) {
-	slice := min / 20
+// slice is one contestant's turn in interleave: calls calls of run in spent time.
+type slice struct {
+	spent time.Duration
+	calls int
+}
+
+// interleave calls run(i) for each of n contestants until the time spent in its calls reaches
+// min, in rounds of slices of about min/20 (at least one call) per unfinished contestant, the
+// order reversed every other round. It returns each contestant's slices.
+func interleave(n int, min time.Duration, run func(i int)) [][]slice {
+	out := make([][]slice, n)
+	elapsed := make([]time.Duration, n)
 	for round := 0; ; round++ {
 		busy := false
 		for k := range n {
@@ -233,16 +246,18 @@ func interleave(n int, min time.Duration, elapsed []time.Duration, run func(i in
 				continue
 			}
 			busy = true
-			var spent time.Duration
-			for spent < slice && elapsed[i]+spent < min {
+			var sl slice
+			for sl.spent < min/20 && elapsed[i]+sl.spent < min {
 				start := time.Now()
 				run(i)
-				spent += time.Since(start)
+				sl.spent += time.Since(start)
+				sl.calls++
 			}
-			elapsed[i] += spent
+			elapsed[i] += sl.spent
+			out[i] = append(out[i], sl)
 		}
 		if !busy {
-			return
+			return out
 		}
 	}
 }

@@ -40,7 +40,7 @@ func BenchmarkCorpus(b *testing.B) {
 	var docs []string
 	var n int64
 	err := filepath.WalkDir(corpusDir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() == "manifest.json" {
+		if err != nil || d.IsDir() || d.Name() == "manifest.json" || d.Name() == "README.md" {
 			return err
 		}
 		data, err := os.ReadFile(p)

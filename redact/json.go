@@ -71,6 +71,36 @@ func (r *Redactor) redactJSON(ctx context.Context, key []byte, data []byte, dept
 		}
 		cands[i] = merge(cs)
 	}
+	// Detectors that read context across strings ("d": "…" in a JSON Web Key, "name": "X",
+	// "value": "…") see the document whole: what they find inside a string is added to it.
+	raw, err := r.scan(ctx, string(data), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range raw {
+		i, _ := slices.BinarySearchFunc(strs, c.start, func(s jstr, at int) int {
+			if s.end <= at {
+				return -1
+			}
+			if s.start > at {
+				return 1
+			}
+			return 0
+		})
+		for ; i < len(strs) && strs[i].start < c.end; i++ {
+			s := strs[i]
+			if _, isNested := nested[i]; isNested {
+				continue
+			}
+			// Clip to the literal's inside and translate to decoded offsets.
+			a, b := max(c.start, s.start+1)-s.start, min(c.end, s.end-1)-s.start
+			da, _ := slices.BinarySearch(s.off, a)
+			db, _ := slices.BinarySearch(s.off, b)
+			if db > da {
+				cands[i] = merge(append(cands[i], cand{start: da, end: db, prio: c.prio, kind: c.kind}))
+			}
+		}
+	}
 	propagate(texts, cands)
 
 	type edit struct {

@@ -101,3 +101,11 @@ func TestRedactJSONUnchanged(t *testing.T) {
 		t.Errorf("%q %v %v", out, fs, err)
 	}
 }
+
+func TestRedactJSONContext(t *testing.T) {
+	in := `{"kty":"RSA","n":"AQAB","d":"Xk2Lm9Qp4Rt7Vw1Yz6Bc3Df8Gh5Jk0Mn2Pq4St6Uv8Wx0Yz2Ab4","e":"AQAB"}`
+	out, fs, err := Default().RedactJSON(testKey, []byte(in))
+	if err != nil || len(fs) != 1 || fs[0].Kind != KindPrivateKey || strings.Contains(string(out), "Xk2Lm9Qp4Rt7") || !json.Valid(out) {
+		t.Errorf("%s %v %v", out, fs, err)
+	}
+}

@@ -81,6 +81,9 @@ type Rule struct {
 	Keywords []string
 	// Group is the capture group holding the secret; 0 means the whole match.
 	Group int
+	// Matches are taken as they are: no placeholder or entropy filtering, no edge checks.
+	// Custom rules come first, so where a custom finding overlaps a built-in one, the custom
+	// kind names the merged span.
 }
 
 // Options configure New.

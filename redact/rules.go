@@ -78,6 +78,10 @@ var builtinDetectors = sync.OnceValue(func() []*detector {
 		tok(KindHighEntropy, kw("dop_v1_", "doo_v1_", "dor_v1_"), `do[opr]_v1_[a-f0-9]{64}`, 7),
 		withEdge(tok(KindHighEntropy, kw("sg."), `SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}`, 3), edgeToken),
 
+		// JSON Web Keys: the private members of a key ("kty" says it is one).
+		{kind: KindPrivateKey, keywords: kw(`"d"`, `"p"`, `"q"`, `"dp"`, `"dq"`, `"qi"`, `"k"`), anchor: atHit, reach: 16 << 10,
+			re: re(`^"(?:d|p|q|dp|dq|qi|k)"\s*:\s*"([A-Za-z0-9_\-]{16,})"`), group: 1, check: func(string) bool { return true }, accept: acceptJWK},
+
 		// Credentials in URLs and DSNs: only the password.
 		{kind: KindURLPassword, keywords: kw("://"), anchor: schemeAnchor, reach: 2048,
 			re:     re(`^[A-Za-z][A-Za-z0-9+.\-]*://([^\s:/?#@"'<>\[\]\\]*):([^\s/?#"'<>\[\]\\]+)@[^\s@/?#"'<>\\]`),
@@ -613,7 +617,7 @@ func (s *scan) literal(name string, sp span, bare, inline bool) (span, bool) {
 		}
 	}
 	v := t[sp.start:sp.end]
-	if placeholder(v) || testVector(v) {
+	if placeholder(v) || testVector(v) || sealed(s, v) {
 		return sp, false
 	}
 	words := splitName(name)
@@ -634,6 +638,11 @@ func (s *scan) literal(name string, sp span, bare, inline bool) (span, bool) {
 	return sp, true
 }
 
+// sealed: Bitnami SealedSecret ciphertext ("encryptedData: password: AgB…") is public by design.
+func sealed(s *scan, v string) bool {
+	return len(v) > 200 && strings.HasPrefix(v, "Ag") && strings.Contains(s.lower(), "sealedsecret")
+}
+
 func isIdent(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if !isAlnum(s[i]) && s[i] != '_' {
@@ -650,8 +659,29 @@ func acceptKV(s *scan, m []int) (span, bool) {
 	if !ok {
 		return sp, false
 	}
+	if bare && strings.HasSuffix(strings.TrimRight(s.text[nm.end:m[1]], " \t"), ":") && prose(s.text, sp, s.stop) {
+		return sp, false // "auth: invalid password for user …" is a log line, not YAML
+	}
 	inline := !atLineStart(s.text, nm.start) || bare && spacedSeparator(s.text, nm.end, sp.start)
 	return s.literal(name, sp, bare, inline)
+}
+
+// prose reports whether a bare value is a plain lower-case word followed by more words on
+// its line: a sentence ("secrets: loaded 14 secrets"), not a value.
+func prose(t string, sp span, stop int) bool {
+	v := t[sp.start:sp.end]
+	for i := 0; i < len(v); i++ {
+		if v[i] < 'a' || v[i] > 'z' {
+			return false
+		}
+	}
+	rest := strings.TrimLeft(t[sp.end:stop], " \t")
+	return rest != "" && rest[0] != '#'
+}
+
+func acceptJWK(s *scan, m []int) (span, bool) {
+	sp, _ := group(m, 1)
+	return sp, strings.Contains(s.lower(), `"kty"`)
 }
 
 // spacedSeparator: "name = value" with spaces is code or INI, where a bare value is an

@@ -64,11 +64,10 @@ func isAlnum(c byte) bool {
 // keywordIndex finds every detector's keywords in one pass. Keywords are bucketed by their
 // first two (lowered) bytes; a one-byte keyword goes into all 256 buckets of its byte.
 type keywordIndex struct {
-	first   [256]bool
-	pairs   [1 << 10]uint64 // bit set of the bucketed byte pairs: 8 KiB, stays in L1
-	bucket  [1 << 16]uint16 // index+1 into lists
-	lists   [][]kwEntry
-	anyLong bool
+	first  [256]bool
+	pairs  [1 << 10]uint64 // bit set of the bucketed byte pairs: 8 KiB, stays in L1
+	bucket [1 << 16]uint16 // index+1 into lists
+	lists  [][]kwEntry
 }
 
 type kwEntry struct {
@@ -205,7 +204,7 @@ func isBTorNL(c byte) bool { return c == '`' || c == '\n' }
 func isBareEnd(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == '\'' || c == '`'
 }
-func notRunByte(c byte) bool { return !b64Byte[c] && c != '=' }
+func notB64(c byte) bool { return !b64Byte[c] }
 
 // unescapedDQ: a '"' not escaped by an odd run of backslashes, or a newline.
 func (s *scan) unescapedDQ(p int) int {

@@ -128,10 +128,11 @@ func (s *scan) valueAfter(p int) (span, bool) {
 			p++
 			continue
 		}
-		q := s.memoRun.next(t, p, notRunByte)
+		q := s.memoRun.next(t, p, notB64)
 		if q == p {
 			return span{}, false
 		}
+		q = pad(t, q) // '=' only as padding: "kid=…" is two runs
 		run := t[p:q]
 		if len(run) >= 20 {
 			return span{p, q}, true
@@ -152,7 +153,7 @@ var digestPrefixes = []string{"sha256:", "sha1:", "sha512:", "sha384:", "md5:", 
 // randomRun judges a run t[p:q] found next to a secret-like name.
 func (s *scan) randomRun(run string, p, q int) bool {
 	t := s.text
-	if len(run) > 4096 || isUUID(run) || !hasLetterAndDigit(run) || wordLike(run) || testVector(run) {
+	if len(run) > 4096 || isUUID(run) || !hasLetterAndDigit(run) || wordLike(run) || testVector(run) || sealed(s, run) {
 		return false
 	}
 	// Part of a dotted name (host, file, package) rather than a value on its own.
