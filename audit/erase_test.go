@@ -148,12 +148,8 @@ func TestEraseOrg(t *testing.T) {
 }
 
 // TestEraseOrgRefusedLeavesNoTombstone asks to erase what cannot be erased — the instance log itself, and
-// an org that does not exist — and requires that nothing is recorded: EraseOrg writes the tombstone
-// first, so a refusal after it leaves the instance log claiming an erasure that never happened.
-//
-// It fails today: EraseOrg appends the org.erased tombstone before the store refuses the erasure (the
-// instance log's id is rejected by sqlstore's EraseOrg; an unknown org fails its final DELETE FROM orgs),
-// and for the unknown org an empty log head is left behind for it as well.
+// an org that does not exist — and requires that nothing is recorded: a tombstone for a refused
+// erasure would leave the instance log claiming an erasure that never happened.
 func TestEraseOrgRefusedLeavesNoTombstone(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, dialect string) {

@@ -137,9 +137,6 @@ func TestTamperDetected(t *testing.T) {
 // decision is appended and the periodic job asks for a checkpoint. The log must not end up verifying as
 // OK: Checkpoint must refuse to sign a head that is not an extension of the last signed checkpoint, or
 // Verify must check every stored checkpoint, not only the newest.
-//
-// It fails today: Checkpoint signs whatever the head says, and Verify only compares the leaves with the
-// newest checkpoint — which the signer itself just produced over the forged history.
 func TestTamperThenGrowDetected(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, dialect string) {
@@ -186,8 +183,6 @@ func TestTamperThenGrowDetected(t *testing.T) {
 // under the same origin is a rollback it would be vouching for, and Export would hand it to auditors.
 // Verify still reports the truncation (the size-20 checkpoint stays the newest), but the signer should
 // not produce evidence for it.
-//
-// It fails today: Checkpoint only compares the head's size with the latest checkpoint's for equality.
 func TestCheckpointRefusesRollback(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, dialect string) {

@@ -421,10 +421,6 @@ func TestIdempotency(t *testing.T) {
 // TestConfiguredTimeouts: handoffs.default_timeout applies to handoffs that ask for none, and
 // handoffs.max_timeout ("Longest timeout a handoff may ask for", configs/ony.example.yaml) bounds the
 // ones that ask.
-//
-// The max_timeout half fails: config.Handoffs.MaxTimeout is validated but never used at runtime —
-// app.New does not pass it to handoff.Config, and handoff.Service.Create checks only the
-// organization's MaxTimeout (24h here), so a 2h handoff is accepted under a 1h max_timeout.
 func TestConfiguredTimeouts(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, d string) {

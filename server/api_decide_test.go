@@ -328,12 +328,8 @@ func TestList(t *testing.T) {
 	})
 }
 
-// TestListDeviceLimit: an agent's list is limited after keeping only its own handoffs, so a device
-// whose handoffs are older than other devices' newest still sees them.
-//
-// This fails: handoff.Service.List (handoff/service.go, List) asks the store for the org's newest
-// f.Limit handoffs and only then drops other devices' rows, so a device gets fewer than limit rows —
-// none here — although it has handoffs.
+// TestListDeviceLimit: an agent's list is limited after keeping only its own handoffs (the filter is in
+// the query), so a device whose handoffs are older than other devices' newest still sees them.
 func TestListDeviceLimit(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, d string) {
