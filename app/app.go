@@ -117,7 +117,10 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if err != nil {
 		return nil, err
 	}
-	red := redact.Default()
+	red, err := Redactor(c)
+	if err != nil {
+		return nil, err
+	}
 	var sum summarize.Summarizer
 	if base := c.Summarizer.BaseURL.Value(); base != "" {
 		// The guard's own timeout bounds redaction; the model's bounds the call.
@@ -175,6 +178,22 @@ func RiskEngine(c *config.Config) (*risk.Engine, error) {
 		return nil, err
 	}
 	return p.Engine()
+}
+
+// Redactor builds the redactor: the built-in detectors plus the configured custom rules.
+func Redactor(c *config.Config) (*redact.Redactor, error) {
+	if c.Redact.RulesFile == "" {
+		return redact.Default(), nil
+	}
+	data, err := os.ReadFile(c.Redact.RulesFile)
+	if err != nil {
+		return nil, fmt.Errorf("redact.rules_file: %w", err)
+	}
+	rules, err := redact.ParseRules(data, c.Redact.RulesFile)
+	if err != nil {
+		return nil, err
+	}
+	return redact.New(redact.Options{Custom: rules})
 }
 
 // KnownReason admits risk reason codes into audit leaves.

@@ -31,6 +31,7 @@ type Config struct {
 	Keyring         Keyring    `yaml:"keyring"`
 	Audit           Audit      `yaml:"audit"`
 	Risk            Risk       `yaml:"risk"`
+	Redact          Redact     `yaml:"redact"`
 	Summarizer      Summarizer `yaml:"summarizer"`
 	Bootstrap       Bootstrap  `yaml:"bootstrap"`
 	ShutdownTimeout Duration   `yaml:"shutdown_timeout"` // default 15s
@@ -107,6 +108,11 @@ type Audit struct {
 // Risk: an organization policy (YAML, see configs/risk-policy.example.yaml) tuning the built-in rules.
 type Risk struct {
 	PolicyFile string `yaml:"policy_file"`
+}
+
+// Redact: the organization's own secret detectors (YAML, see redact.ParseRules), added to the built-in ones.
+type Redact struct {
+	RulesFile string `yaml:"rules_file"`
 }
 
 // Summarizer: an optional OpenAI-compatible chat model that writes the gist; off when BaseURL is empty.

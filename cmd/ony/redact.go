@@ -11,7 +11,7 @@ import (
 	"github.com/ony-ai/ony/redact"
 )
 
-const redactUsage = `usage: ony redact [FILE] [--json]
+const redactUsage = `usage: ony redact [FILE] [--json] [--rules RULES_FILE]
 
 Prints FILE (or standard input, also with FILE "-") with every secret it finds replaced by
 [REDACTED:<kind>:<fingerprint>]. With --json it prints only what it found, never the secrets:
@@ -36,6 +36,7 @@ var cliFingerprintKey = func() []byte {
 func cmdRedact(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs, _ := newFlags("redact", stderr)
 	asJSON := fs.Bool("json", false, "print the findings as JSON instead of the redacted text")
+	rulesFile := fs.String("rules", "", "YAML file of your own detectors to add (as redact.rules_file)")
 	fs.Usage = func() { fmt.Fprint(stderr, redactUsage) }
 	// FILE may come before or after the flags.
 	file := ""
@@ -87,7 +88,21 @@ func cmdRedact(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return &exitError{code: 1, msg: fmt.Sprintf("input is larger than %d MiB; nothing printed", maxRedactInput>>20)}
 	}
 
-	out, findings := redact.Default().Redact(cliFingerprintKey, string(data))
+	r := redact.Default()
+	if *rulesFile != "" {
+		raw, err := os.ReadFile(*rulesFile)
+		if err != nil {
+			return err
+		}
+		rules, err := redact.ParseRules(raw, *rulesFile)
+		if err != nil {
+			return &exitError{code: 2, msg: err.Error()}
+		}
+		if r, err = redact.New(redact.Options{Custom: rules}); err != nil {
+			return &exitError{code: 2, msg: err.Error()}
+		}
+	}
+	out, findings := r.Redact(cliFingerprintKey, string(data))
 	if *asJSON {
 		if findings == nil {
 			findings = []redact.Finding{}
