@@ -60,8 +60,8 @@ func cmdRedact(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			file = a
 		default:
 			flagArgs = append(flagArgs, a)
-			// --config takes a value when not written --config=FILE.
-			if strings.TrimLeft(a, "-") == "config" && i+1 < len(args) {
+			// --config and --rules take a value when not written --flag=FILE.
+			if name := strings.TrimLeft(a, "-"); (name == "config" || name == "rules") && i+1 < len(args) {
 				flagArgs = append(flagArgs, args[i+1])
 				i++
 			}
