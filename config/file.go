@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ony-ai/ony/internal/yamlnode"
 )
 
 const (
@@ -97,7 +99,7 @@ func (l *loader) decodeYAML(data []byte) {
 		return
 	}
 	if root.Kind != yaml.MappingNode {
-		l.addAt(l.filePos(root.Line, root.Column), "", "the top level must be a mapping of options, got %s", describe(root))
+		l.addAt(l.filePos(root.Line, root.Column), "", "the top level must be a mapping of options, got %s", yamlnode.Describe(root))
 		return
 	}
 	l.decodeMapping(root, reflect.ValueOf(l.cfg).Elem(), "")
@@ -115,30 +117,6 @@ func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!str":
-			return "a string"
-		case "!!int":
-			return "an integer"
-		case "!!float":
-			return "a number"
-		case "!!bool":
-			return "a boolean"
-		case "!!null":
-			return "null"
-		}
-		return "a " + n.ShortTag() + " value"
-	}
-	return "an unsupported YAML node"
-}
-
 // decodeMapping walks a mapping against a struct by hand rather than with
 // yaml's decoder, so every unknown key, duplicate and type error is reported
 // with its own position and the walk never stops at the first problem.
@@ -149,7 +127,7 @@ func (l *loader) decodeMapping(n *yaml.Node, v reflect.Value, prefix string) {
 		key, val := resolve(n.Content[i]), resolve(n.Content[i+1])
 		pos := l.filePos(n.Content[i].Line, n.Content[i].Column)
 		if key.Kind != yaml.ScalarNode {
-			l.addAt(pos, prefix, "keys must be plain names, got %s", describe(key))
+			l.addAt(pos, prefix, "keys must be plain names, got %s", yamlnode.Describe(key))
 			continue
 		}
 		path := joinPath(prefix, key.Value)
@@ -159,7 +137,7 @@ func (l *loader) decodeMapping(n *yaml.Node, v reflect.Value, prefix string) {
 		}
 		idx, ok := known[key.Value]
 		if !ok {
-			l.addAt(pos, joinPath(prefix, quoteKey(key.Value)), "unknown key%s", suggestion(key.Value, keys(known)))
+			l.addAt(pos, joinPath(prefix, quoteKey(key.Value)), "unknown key%s", yamlnode.Suggest(key.Value, keys(known)))
 			continue
 		}
 		if line, dup := firstLine[key.Value]; dup {
@@ -176,7 +154,7 @@ func (l *loader) decodeMapping(n *yaml.Node, v reflect.Value, prefix string) {
 			continue
 		}
 		if val.Kind != yaml.MappingNode {
-			l.addAt(l.filePos(val.Line, val.Column), path, "expected a mapping of options, got %s", describe(val))
+			l.addAt(l.filePos(val.Line, val.Column), path, "expected a mapping of options, got %s", yamlnode.Describe(val))
 			continue
 		}
 		l.decodeMapping(val, fv, path)
@@ -227,7 +205,7 @@ func (l *loader) decodeLeaf(v reflect.Value, kind leafKind, n *yaml.Node, path, 
 		return
 	}
 	if n.Kind != yaml.ScalarNode {
-		l.addAt(valPos, path, "expected %s, got %s", want(kind), describe(n))
+		l.addAt(valPos, path, "expected %s, got %s", want(kind), yamlnode.Describe(n))
 		return
 	}
 	if err := setScalar(v, kind, n); err != nil {
@@ -239,7 +217,7 @@ func (l *loader) decodeLeaf(v reflect.Value, kind leafKind, n *yaml.Node, path, 
 
 func (l *loader) decodeSecretList(v reflect.Value, n *yaml.Node, path, pos string) {
 	if n.Kind != yaml.SequenceNode {
-		l.addAt(l.filePos(n.Line, n.Column), path, "expected a list, got %s", describe(n))
+		l.addAt(l.filePos(n.Line, n.Column), path, "expected a list, got %s", yamlnode.Describe(n))
 		return
 	}
 	var list []Secret
@@ -249,7 +227,7 @@ func (l *loader) decodeSecretList(v reflect.Value, n *yaml.Node, path, pos strin
 		e := resolve(raw)
 		p := l.filePos(raw.Line, raw.Column)
 		if e.Kind != yaml.ScalarNode || isNull(e) {
-			l.addAt(p, fmt.Sprintf("%s[%d]", path, i), "expected a string, got %s", describe(e))
+			l.addAt(p, fmt.Sprintf("%s[%d]", path, i), "expected a string, got %s", yamlnode.Describe(e))
 			ok = false
 			continue
 		}
@@ -293,7 +271,7 @@ func setScalar(v reflect.Value, kind leafKind, n *yaml.Node) error {
 		v.SetInt(int64(d))
 	case kindInt:
 		if tag != "!!int" {
-			return fmt.Errorf("expected an integer, got %s", describe(n))
+			return fmt.Errorf("expected an integer, got %s", yamlnode.Describe(n))
 		}
 		var x int64
 		if err := n.Decode(&x); err != nil || v.OverflowInt(x) {
@@ -303,7 +281,7 @@ func setScalar(v reflect.Value, kind leafKind, n *yaml.Node) error {
 	case kindBoolPtr:
 		var b bool
 		if tag != "!!bool" || n.Decode(&b) != nil {
-			return fmt.Errorf("expected true or false, got %s", describe(n))
+			return fmt.Errorf("expected true or false, got %s", yamlnode.Describe(n))
 		}
 		v.Set(reflect.ValueOf(&b))
 	}

@@ -64,6 +64,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ony-ai/ony/internal/yamlnode"
 )
 
 // PolicyVersion is the only policy format version this package reads.
@@ -293,7 +295,7 @@ func (pp *policyParser) parse(data []byte) *Policy {
 		return nil
 	}
 	if root.Kind != yaml.MappingNode {
-		pp.addf(root, "", "the top level must be a mapping, got %s", describeNode(root))
+		pp.addf(root, "", "the top level must be a mapping, got %s", yamlnode.Describe(root))
 		return nil
 	}
 
@@ -353,7 +355,7 @@ func (pp *policyParser) rules(n *yaml.Node, p *Policy) {
 			switch {
 			case !ok:
 			case !builtin[id]:
-				pp.addf(item, path, "unknown built-in rule %q%s", id, suggest(id, builtinIDs))
+				pp.addf(item, path, "unknown built-in rule %q%s", id, yamlnode.Suggest(id, builtinIDs))
 			case disabledAt[id] > 0:
 				pp.addf(item, path, "rule %q is already disabled on line %d", id, disabledAt[id])
 			default:
@@ -376,7 +378,7 @@ func (pp *policyParser) rules(n *yaml.Node, p *Policy) {
 			case added[id] > 0:
 				pp.addf(k, path, "rules.levels changes built-in rules; set the level of %q where it is added (line %d)", id, added[id])
 			case !builtin[id]:
-				pp.addf(k, path, "unknown built-in rule %q%s", id, suggest(id, builtinIDs))
+				pp.addf(k, path, "unknown built-in rule %q%s", id, yamlnode.Suggest(id, builtinIDs))
 			case disabledAt[id] > 0:
 				pp.addf(k, path, "rule %q is disabled on line %d, so a level for it has no effect", id, disabledAt[id])
 			case lok:
@@ -677,7 +679,7 @@ func (pp *policyParser) mapping(n *yaml.Node, path string, known []string, f fun
 		return true
 	}
 	if n.Kind != yaml.MappingNode {
-		pp.addf(n, path, "expected a mapping, got %s", describeNode(n))
+		pp.addf(n, path, "expected a mapping, got %s", yamlnode.Describe(n))
 		return false
 	}
 	firstAt := map[string]int{}
@@ -687,7 +689,7 @@ func (pp *policyParser) mapping(n *yaml.Node, path string, known []string, f fun
 			return true
 		}
 		if k.Kind != yaml.ScalarNode {
-			pp.addf(k, path, "keys must be plain names, got %s", describeNode(k))
+			pp.addf(k, path, "keys must be plain names, got %s", yamlnode.Describe(k))
 			continue
 		}
 		kp := joinPath(path, k.Value)
@@ -695,7 +697,7 @@ func (pp *policyParser) mapping(n *yaml.Node, path string, known []string, f fun
 		case k.ShortTag() == "!!merge":
 			pp.addf(k, path, "merge keys (<<) are not supported")
 		case !slices.Contains(known, k.Value):
-			pp.addf(k, kp, "unknown key%s; known keys: %s", suggest(k.Value, known), strings.Join(known, ", "))
+			pp.addf(k, kp, "unknown key%s; known keys: %s", yamlnode.Suggest(k.Value, known), strings.Join(known, ", "))
 		case firstAt[k.Value] > 0:
 			pp.addf(k, kp, "duplicate key (first on line %d)", firstAt[k.Value])
 		default:
@@ -715,7 +717,7 @@ func (pp *policyParser) entries(n *yaml.Node, path string, fold bool, f func(key
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		pp.addf(n, path, "expected a mapping, got %s", describeNode(n))
+		pp.addf(n, path, "expected a mapping, got %s", yamlnode.Describe(n))
 		return
 	}
 	firstAt := map[string]int{}
@@ -725,7 +727,7 @@ func (pp *policyParser) entries(n *yaml.Node, path string, fold bool, f func(key
 			return
 		}
 		if k.Kind != yaml.ScalarNode || isNullNode(k) || k.ShortTag() == "!!merge" {
-			pp.addf(k, path, "keys must be plain names, got %s", describeNode(k))
+			pp.addf(k, path, "keys must be plain names, got %s", yamlnode.Describe(k))
 			continue
 		}
 		kp := fmt.Sprintf("%s[%q]", path, k.Value)
@@ -749,7 +751,7 @@ func (pp *policyParser) seq(n *yaml.Node, path string) []*yaml.Node {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		pp.addf(n, path, "expected a list, got %s", describeNode(n))
+		pp.addf(n, path, "expected a list, got %s", yamlnode.Describe(n))
 		return nil
 	}
 	return n.Content
@@ -776,7 +778,7 @@ func (pp *policyParser) str(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	if n.Kind != yaml.ScalarNode || isNullNode(n) {
-		pp.addf(n, path, "expected a string, got %s", describeNode(n))
+		pp.addf(n, path, "expected a string, got %s", yamlnode.Describe(n))
 		return "", false
 	}
 	return n.Value, true
@@ -821,36 +823,12 @@ func isNullNode(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" || n.Kind == yaml.AliasNode && n.Alias == nil
 }
 
-func describeNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!str":
-			return "a string"
-		case "!!int":
-			return "an integer"
-		case "!!float":
-			return "a number"
-		case "!!bool":
-			return "a boolean"
-		case "!!null":
-			return "null"
-		}
-		return "a " + n.ShortTag() + " value"
-	}
-	return "an unsupported YAML node"
-}
-
 // describeValue quotes a short scalar and describes anything else.
 func describeValue(n *yaml.Node) string {
 	if n.Kind == yaml.ScalarNode && !isNullNode(n) && len(n.Value) <= 40 {
 		return strconv.Quote(n.Value)
 	}
-	return describeNode(n)
+	return yamlnode.Describe(n)
 }
 
 // globProblem says what is wrong with an action glob, or "". Actions are
@@ -882,53 +860,10 @@ func reasonHint(s string) string {
 	for _, r := range AllReasons() {
 		known = append(known, string(r))
 	}
-	if h := suggest(s, known); h != "" {
+	if h := yamlnode.Suggest(s, known); h != "" {
 		return h
 	}
 	return "; known reasons: " + strings.Join(known, ", ")
-}
-
-// suggest returns ` (did you mean "x"?)` for the closest of known within
-// two edits, which catches typos without proposing unrelated names.
-func suggest(s string, known []string) string {
-	known = slices.Clone(known)
-	slices.Sort(known) // deterministic between equally close names
-	best, bestDist := "", 3
-	for _, k := range known {
-		if d := editDistance(strings.ToLower(s), k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance, cut off early for lengths that
-// cannot be within two edits.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if d := len(ra) - len(rb); d > 2 || d < -2 {
-		return 3
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // floor is a compiled ActionFloor or LabelFloor.
