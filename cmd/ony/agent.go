@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,7 +72,7 @@ func (a agentFlags) resolve() (url, token string, err error) {
 				var f agentFile
 				dec := yaml.NewDecoder(bytes.NewReader(data))
 				dec.KnownFields(true)
-				if err := dec.Decode(&f); err != nil {
+				if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) { // empty file: nothing set
 					return "", "", fmt.Errorf("%s: %w", path, err)
 				}
 				if url == "" {

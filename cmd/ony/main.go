@@ -28,6 +28,12 @@ usage:
   ony risk check-policy FILE                          validate a risk policy
   ony redact [FILE] [--json]                          print FILE (or stdin) with secrets redacted
 
+for agents (server from ONY_URL, token from ONY_TOKEN):
+  ony request --action A --title T [--payload-file F] [--label k=v] [--wait]   ask and wait
+             exit 0 approved, 1 denied, 2 expired, 3 cancelled, 4 usage or server error
+  ony hook claude-code|codex [flags]                  PreToolUse hook for coding agents (fails closed)
+  ony mcp [--permission-timeout 10m]                  MCP server over stdio (docs/mcp.md)
+
 Configuration comes from --config (or ONY_CONFIG) and ONY_* environment variables;
 see configs/ony.example.yaml.
 `
@@ -76,6 +82,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdRisk(args[1:], stdin, stdout, stderr)
 	case "redact":
 		err = cmdRedact(args[1:], stdin, stdout, stderr)
+	case "request":
+		err = cmdRequest(ctx, args[1:], stdin, stdout, stderr)
+	case "hook":
+		err = cmdHook(ctx, args[1:], stdin, stdout, stderr)
+	case "mcp":
+		err = cmdMCP(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
