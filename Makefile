@@ -22,6 +22,9 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeCreate -fuzztime=$(FUZZTIME) ./server/
 	$(GO) test -run=^$$ -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./config/
 	$(GO) test -run=^$$ -fuzz=FuzzDerive -fuzztime=$(FUZZTIME) ./risk/
+	$(GO) test -run=^$$ -fuzz=FuzzRedact$$ -fuzztime=$(FUZZTIME) ./redact/
+	$(GO) test -run=^$$ -fuzz=FuzzRun -fuzztime=$(FUZZTIME) ./hook/
+	$(GO) test -run=^$$ -fuzz=FuzzVerifyExport -fuzztime=$(FUZZTIME) ./audit/
 
 bench:
 	$(GO) test -run=^$$ -bench=. -benchmem ./...
