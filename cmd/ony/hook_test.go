@@ -244,7 +244,7 @@ func TestHookDeadlineWithdraws(t *testing.T) {
 
 func TestHookServerDown(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	r := runHook(t, ctx, bashHookInput("make deploy", "toolu_down"),
 		"claude-code", "--url", deadURL(t), "--token", "ony_dev_whatever")
 	if r.decision != "deny" || !strings.HasPrefix(r.reason, "Ony approval unavailable: cannot reach the Ony server") ||
@@ -255,7 +255,7 @@ func TestHookServerDown(t *testing.T) {
 
 func TestHookBadToken(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	in := testserver.Start(t, testserver.Options{}).Seed(t)
 	const token = "ony_dev_not-a-real-token-0123456789"
 	r := runHook(t, ctx, bashHookInput("make deploy", "toolu_token"), "claude-code", "--url", in.URL, "--token", token)
@@ -267,7 +267,7 @@ func TestHookBadToken(t *testing.T) {
 
 func TestHookNoToken(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	// A config file with a URL and no token.
 	cfg := filepath.Join(t.TempDir(), "agent.yaml")
 	if err := os.WriteFile(cfg, []byte("url: "+deadURL(t)+"\n"), 0o600); err != nil {
@@ -284,7 +284,7 @@ func TestHookNoToken(t *testing.T) {
 
 func TestHookMalformedStdin(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	url := deadURL(t)
 	for name, stdin := range map[string]string{
 		"empty":          "",
@@ -320,7 +320,7 @@ func writePolicy(t *testing.T, yaml string) string {
 
 func TestHookAllowListNeverReachesServer(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	url := deadURL(t) // any request would fail, and the test with it
 	policy := writePolicy(t, "default_allow: true\nallow:\n  bash_prefixes: [ls, git status, cat]\n")
 	for _, c := range []struct {
@@ -354,7 +354,7 @@ func TestHookAllowListNeverReachesServer(t *testing.T) {
 
 func TestHookChainedCommandIsNotAllowListed(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testCtx(t, 90*time.Second) // six dead-server runs and a password login under -race on a loaded machine
 	in := testserver.Start(t, testserver.Options{}).Seed(t)
 	policy := writePolicy(t, "allow:\n  bash_prefixes: [ls]\n")
 	for i, cmd := range []string{"ls; rm -rf /", "ls && rm -rf /", "ls | sh", "ls > /etc/passwd", "ls $(rm -rf /)", "ls\nrm -rf /"} {
@@ -408,7 +408,7 @@ func TestHookCodex(t *testing.T) {
 
 func TestHookBadInvocation(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	stdin := bashHookInput("make deploy", "toolu_bad")
 	badPolicy := writePolicy(t, "allow:\n  tool: [Read]\n")
 	for name, args := range map[string][]string{

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/internal/testredis"
 	"github.com/ony-ai/ony/org"
+	"github.com/ony-ai/ony/server"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -189,15 +192,27 @@ func (in *Instance) Agent(t testing.TB) *client.Client {
 	return c
 }
 
-// Person returns a client signed in as u.
+// Person returns a client signed in as u. It creates the session row directly rather than logging
+// in: a real login costs a 600,000-iteration hash (seconds under -race), and login has its own tests.
 func (in *Instance) Person(t testing.TB, u User) *client.Client {
 	t.Helper()
-	c, err := client.New(in.URL, "", nil)
+	tok, err := auth.NewToken(auth.SessionIDPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Login(context.Background(), u.Email, Password); err != nil {
-		t.Fatalf("login %s: %v", u.Email, err)
+	now := time.Now().UTC()
+	err = in.App.Store.InOrg(context.Background(), in.OrgID, func(tx store.OrgTx) error {
+		return tx.CreateSession(context.Background(), store.Session{IDHash: tok.Hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	})
+	if err != nil {
+		t.Fatalf("session for %s: %v", u.Email, err)
+	}
+	jar, _ := cookiejar.New(nil)
+	base, _ := url.Parse(in.URL)
+	jar.SetCookies(base, []*http.Cookie{{Name: server.SessionCookie, Value: tok.Plain, Path: "/"}})
+	c, err := client.New(in.URL, "", &client.Options{HTTPClient: &http.Client{Jar: jar, Timeout: 90 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return c
 }
