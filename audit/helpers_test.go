@@ -15,6 +15,7 @@ import (
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/store/postgres"
 	"github.com/ony-ai/ony/store/sqlite"
 	"github.com/ony-ai/ony/store/sqlstore"
 )
@@ -163,17 +164,7 @@ func (r *rawDB) rebind(q string) string {
 	if r.dialect != "postgres" {
 		return q
 	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return postgres.Dialect{}.Rebind(q)
 }
 
 func (r *rawDB) exec(t testing.TB, q string, args ...any) int64 {

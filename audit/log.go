@@ -315,3 +315,13 @@ func (l *Log) EraseOrg(ctx context.Context, s store.Store, orgID string, actor A
 	}
 	return s.InSystem(ctx, func(tx store.SystemTx) error { return tx.EraseOrg(ctx, orgID) })
 }
+
+// Leaves reads up to limit leaves of orgID's log from index from, as stored (the exact hashed bytes).
+func (l *Log) Leaves(ctx context.Context, s store.Store, orgID string, from int64, limit int) ([]store.AuditLeaf, error) {
+	var out []store.AuditLeaf
+	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) {
+		out, err = tx.AuditLeaves(ctx, from, limit)
+		return err
+	})
+	return out, err
+}

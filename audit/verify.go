@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -184,6 +185,35 @@ func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, 
 }
 
 var errStop = errors.New("stop")
+
+// VerifyAll verifies every log, and also that every organization has one and every log belongs to an
+// organization (or is the instance's): a log deleted, or left behind, outside the erasure path shows
+// up as a failure rather than as silence. Reports are in log-id order.
+func (l *Log) VerifyAll(ctx context.Context, s store.Store) ([]Report, error) {
+	var logs, orgs []string
+	err := s.InSystem(ctx, func(tx store.SystemTx) (err error) {
+		if logs, err = tx.AuditLogIDs(ctx); err != nil {
+			return err
+		}
+		orgs, err = tx.OrgIDs(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Report
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(logs), orgs...)))) {
+		rep, err := l.Verify(ctx, s, id)
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: %w", id, err)
+		}
+		if rep.OK() && id != store.InstanceLogID && !slices.Contains(orgs, id) {
+			rep.BadIndex, rep.Problem = -1, "the log's organization is gone but the log was not erased with it"
+		}
+		out = append(out, rep)
+	}
+	return out, nil
+}
 
 func (t *tree) checkCheckpoint(c Checkpoint, origin string, size int64) error {
 	if c.Origin != origin {

@@ -115,19 +115,13 @@ func (s *Server) auditLeaves(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || limit < 1 || limit > 1000 {
 		return problem.New(problem.Invalid, "invalid_limit", "limit is 1 to 1000")
 	}
-	var out leavesView
-	err = s.store.InOrg(r.Context(), a.OrgID, func(tx store.OrgTx) error {
-		ls, err := tx.AuditLeaves(r.Context(), from, int(limit))
-		for _, l := range ls {
-			out.Leaves = append(out.Leaves, leafView{Index: l.Index, Data: l.Data})
-		}
-		return err
-	})
+	ls, err := s.audit.Leaves(r.Context(), s.store, a.OrgID, from, int(limit))
 	if err != nil {
 		return err
 	}
-	if out.Leaves == nil {
-		out.Leaves = []leafView{}
+	out := leavesView{Leaves: make([]leafView, 0, len(ls))}
+	for _, l := range ls {
+		out.Leaves = append(out.Leaves, leafView{Index: l.Index, Data: l.Data})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

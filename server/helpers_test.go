@@ -12,8 +12,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -23,7 +21,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ony-ai/ony/audit"
-	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/testdb"
@@ -244,41 +241,21 @@ func wantClientErr(t testing.TB, err error, status int, code string) {
 // ---------------------------------------------------------------------------------------------
 // Identities
 
-// session signs u in without a password check: it writes a session row the way login does. Logging in
-// for real costs a 600,000-iteration PBKDF2 (seconds under -race); the login tests do that on purpose,
-// everything else uses this.
+// session signs a user in without a password check (see testserver.Instance.Session).
 func session(t testing.TB, in *testserver.Instance, orgID, userID string) string {
 	t.Helper()
-	tok, err := auth.NewToken(auth.SessionIDPrefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	err = in.App.Store.InOrg(context.Background(), orgID, func(tx store.OrgTx) error {
-		return tx.CreateSession(context.Background(), store.Session{IDHash: tok.Hash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
-	})
-	if err != nil {
-		t.Fatalf("create session: %v", err)
-	}
-	return tok.Plain
+	return in.Session(t, orgID, userID)
 }
 
 // person is a client signed in as u (of the instance's org) through a session cookie.
 func person(t testing.TB, in *testserver.Instance, u testserver.User) *client.Client {
 	t.Helper()
-	return personAt(t, in.URL, session(t, in, in.OrgID, u.ID))
+	return in.Person(t, u)
 }
 
 func personAt(t testing.TB, base, sess string) *client.Client {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	u, _ := url.Parse(base)
-	jar.SetCookies(u, []*http.Cookie{{Name: server.SessionCookie, Value: sess, Path: "/"}})
-	c, err := client.New(base, "", &client.Options{HTTPClient: &http.Client{Timeout: 90 * time.Second, Jar: jar}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testserver.PersonAt(t, base, sess)
 }
 
 // secondDevice issues another agent token in orgID.

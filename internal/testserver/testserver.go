@@ -192,25 +192,38 @@ func (in *Instance) Agent(t testing.TB) *client.Client {
 	return c
 }
 
-// Person returns a client signed in as u. It creates the session row directly rather than logging
-// in: a real login costs a 600,000-iteration hash (seconds under -race), and login has its own tests.
+// Person returns a client signed in as u.
 func (in *Instance) Person(t testing.TB, u User) *client.Client {
+	t.Helper()
+	return PersonAt(t, in.URL, in.Session(t, in.OrgID, u.ID))
+}
+
+// Session signs a user in without a password check, writing the session row the way login does, and
+// returns the cookie value. A real login costs a 600,000-iteration hash (seconds under -race); the
+// login tests do that on purpose.
+func (in *Instance) Session(t testing.TB, orgID, userID string) string {
 	t.Helper()
 	tok, err := auth.NewToken(auth.SessionIDPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	err = in.App.Store.InOrg(context.Background(), in.OrgID, func(tx store.OrgTx) error {
-		return tx.CreateSession(context.Background(), store.Session{IDHash: tok.Hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	err = in.App.Store.InOrg(context.Background(), orgID, func(tx store.OrgTx) error {
+		return tx.CreateSession(context.Background(), store.Session{IDHash: tok.Hash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 	})
 	if err != nil {
-		t.Fatalf("session for %s: %v", u.Email, err)
+		t.Fatalf("session for %s: %v", userID, err)
 	}
+	return tok.Plain
+}
+
+// PersonAt returns a client of the server at base carrying session cookie sess.
+func PersonAt(t testing.TB, base, sess string) *client.Client {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	base, _ := url.Parse(in.URL)
-	jar.SetCookies(base, []*http.Cookie{{Name: server.SessionCookie, Value: tok.Plain, Path: "/"}})
-	c, err := client.New(in.URL, "", &client.Options{HTTPClient: &http.Client{Jar: jar, Timeout: 90 * time.Second}})
+	u, _ := url.Parse(base)
+	jar.SetCookies(u, []*http.Cookie{{Name: server.SessionCookie, Value: sess, Path: "/"}})
+	c, err := client.New(base, "", &client.Options{HTTPClient: &http.Client{Jar: jar, Timeout: 90 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
