@@ -272,8 +272,7 @@ func (c *Client) Wait(ctx context.Context, id string) (*Handoff, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var ae *Error
-		if errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusTooManyRequests {
+		if !Retryable(err) {
 			return nil, err
 		}
 		select {
@@ -283,6 +282,17 @@ func (c *Client) Wait(ctx context.Context, id string) (*Handoff, error) {
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// Retryable reports whether a failed call may succeed if repeated: network errors, 5xx and 429. Other
+// API answers (4xx) and the caller's own cancellation or deadline are final. Retrying a Create is safe
+// only with an idempotency key.
+func Retryable(err error) bool {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
+	}
+	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // Cancel withdraws a pending handoff.

@@ -11,15 +11,6 @@ import (
 	"github.com/ony-ai/ony/client"
 )
 
-// transient reports whether a failed request may succeed if repeated: network errors, 5xx and 429.
-func transient(err error) bool {
-	var ae *client.Error
-	if errors.As(err, &ae) {
-		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
-	}
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
-}
-
 // shortError says in a few words why a request failed, for the model and stderr. It names the API's
 // stable error code, never a message that could quote the request, and never a URL or token.
 func shortError(err error) string {

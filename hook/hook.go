@@ -273,7 +273,7 @@ func ask(ctx context.Context, cfg Config, srv Server, req client.CreateRequest, 
 		if ctx.Err() != nil {
 			break
 		}
-		if !transient(err) {
+		if !client.Retryable(err) {
 			withdraw(ctx, cfg, srv, h.ID, "the agent's hook could not wait for the decision")
 			return Unavailable(shortError(err))
 		}
@@ -332,7 +332,7 @@ func create(ctx context.Context, srv Server, req client.CreateRequest, key strin
 			}
 			return h, sent, nil
 		}
-		if ctx.Err() != nil || !transient(err) || attempt >= len(delays) {
+		if ctx.Err() != nil || !client.Retryable(err) || attempt >= len(delays) {
 			return nil, sent, err
 		}
 		select {

@@ -52,7 +52,10 @@ type CreatedOrg struct {
 	AdminPassword string // set only when generated
 }
 
-var errEmailTaken = problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
+// errEmailTaken is a function, not a shared value: callers may attach details to the problem they get.
+func errEmailTaken() error {
+	return problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
+}
 
 // NormalizeEmail lower-cases and checks an address.
 func NormalizeEmail(s string) (string, error) {
@@ -89,7 +92,7 @@ func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (Created
 	if err := s.InSystem(ctx, func(tx store.SystemTx) error {
 		_, err := tx.UserByEmail(ctx, email)
 		if err == nil {
-			return errEmailTaken
+			return errEmailTaken()
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -129,7 +132,7 @@ func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (Created
 		return err
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return CreatedOrg{}, errEmailTaken
+		return CreatedOrg{}, errEmailTaken()
 	}
 	if err != nil {
 		return CreatedOrg{}, fmt.Errorf("create org: %w", err)
@@ -190,7 +193,7 @@ func (sv Service) Bootstrap(ctx context.Context, name, email string) (*CreatedOr
 		return nil, nil, nil
 	}
 	o, err := sv.Create(ctx, by, NewOrg{Name: name, AdminEmail: email})
-	if p, ok := problem.As(err); ok && p == errEmailTaken {
+	if p, ok := problem.As(err); ok && p.Code == "email_taken" {
 		// Another replica starting at the same moment bootstrapped first; its output has the secrets.
 		return nil, nil, nil
 	}

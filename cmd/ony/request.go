@@ -281,7 +281,7 @@ func createWithRetry(ctx context.Context, c *client.Client, req client.CreateReq
 		actx, cancel := context.WithTimeout(ctx, createAttemptTimeout)
 		h, replayed, err := c.Create(actx, req, key)
 		cancel()
-		if err == nil || attempt == createAttempts || !retryable(err) || ctx.Err() != nil {
+		if err == nil || attempt == createAttempts || !client.Retryable(err) || ctx.Err() != nil {
 			return h, replayed, err
 		}
 		fmt.Fprintf(stderr, "ony: could not create the handoff (%s); retrying in %s\n", shortError(err), backoff)
@@ -292,16 +292,6 @@ func createWithRetry(ctx context.Context, c *client.Client, req client.CreateReq
 		}
 		backoff *= 2
 	}
-}
-
-// retryable reports whether a failed Create may succeed if repeated: anything but an API answer in the
-// 4xx range other than 429.
-func retryable(err error) bool {
-	var ae *client.Error
-	if errors.As(err, &ae) {
-		return ae.Status >= 500 || ae.Status == 429
-	}
-	return true
 }
 
 // waitFinal waits until h is final. It gives up waitGrace after the handoff was due to expire (by the
