@@ -33,6 +33,7 @@ type Config struct {
 	Risk            Risk       `yaml:"risk"`
 	Redact          Redact     `yaml:"redact"`
 	Summarizer      Summarizer `yaml:"summarizer"`
+	Escalation      Escalation `yaml:"escalation"`
 	Bootstrap       Bootstrap  `yaml:"bootstrap"`
 	ShutdownTimeout Duration   `yaml:"shutdown_timeout"` // default 15s
 }
@@ -123,6 +124,30 @@ type Summarizer struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
+// Escalation: the ladders every handoff climbs, the webhook bridges steps can post to, and the caps on
+// what reaching people may cost.
+type Escalation struct {
+	// LaddersDir holds *.yaml ladders loaded at start (GitOps); empty = the built-in console ladder.
+	LaddersDir string `yaml:"ladders_dir"`
+	// Webhooks are "name=https://url" entries a ladder targets as webhook:<name>. Secret: bridge URLs
+	// (Discord's, for one) are credentials.
+	Webhooks []Secret `yaml:"webhooks"`
+	// WebhookSecret signs every webhook post (Standard Webhooks, "whsec_<base64>").
+	WebhookSecret Secret   `yaml:"webhook_secret"`
+	SendTimeout   Duration `yaml:"send_timeout"` // default 10s
+	Limits        Limits   `yaml:"limits"`
+}
+
+// Limits cap SMS and calls; 0 turns a cap off.
+type Limits struct {
+	SMSPerUserHour   int `yaml:"sms_per_user_hour"`   // default 10
+	SMSPerUserDay    int `yaml:"sms_per_user_day"`    // default 40
+	CallsPerUserHour int `yaml:"calls_per_user_hour"` // default 6
+	CallsPerUserDay  int `yaml:"calls_per_user_day"`  // default 20
+	SMSPerOrgDay     int `yaml:"sms_per_org_day"`     // default 500
+	CallsPerOrgDay   int `yaml:"calls_per_org_day"`   // default 200
+}
+
 type Bootstrap struct {
 	OrgName    string `yaml:"org_name"`
 	AdminEmail string `yaml:"admin_email"`
@@ -156,9 +181,13 @@ func defaults() Config {
 			LoginAttemptsPerAddress: 20,
 			LoginWindow:             Duration(15 * time.Minute),
 		},
-		Jobs:            Jobs{PollInterval: Duration(200 * time.Millisecond), Workers: 10},
-		Callbacks:       Callbacks{Timeout: Duration(10 * time.Second), MaxAttempts: 12},
-		Summarizer:      Summarizer{Timeout: Duration(10 * time.Second)},
+		Jobs:       Jobs{PollInterval: Duration(200 * time.Millisecond), Workers: 10},
+		Callbacks:  Callbacks{Timeout: Duration(10 * time.Second), MaxAttempts: 12},
+		Summarizer: Summarizer{Timeout: Duration(10 * time.Second)},
+		Escalation: Escalation{SendTimeout: Duration(10 * time.Second), Limits: Limits{
+			SMSPerUserHour: 10, SMSPerUserDay: 40, CallsPerUserHour: 6, CallsPerUserDay: 20,
+			SMSPerOrgDay: 500, CallsPerOrgDay: 200,
+		}},
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}

@@ -10,6 +10,7 @@ import (
 )
 
 const testKey1 = "v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+const testWebhookSecret = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 // testSigningKey is a throwaway note key (note.GenerateKey) whose base64 holds a '+', as many do.
 const testSigningKey = "PRIVATE+KEY+ony-test+26ac131f+AfNlPJv+qaX188UwXUvLjDxtmv1wdgnCozJUFKkhsV8R"
@@ -28,9 +29,11 @@ func TestDefaults(t *testing.T) {
 		Handoffs:  Handoffs{DefaultTimeout: Duration(time.Hour), MaxTimeout: Duration(24 * time.Hour), MaxPayloadBytes: 1048576},
 		Auth: Auth{SessionTTL: Duration(12 * time.Hour), LoginAttemptsPerAccount: 5, LoginAttemptsPerAddress: 20,
 			LoginWindow: Duration(15 * time.Minute)},
-		Jobs:            Jobs{PollInterval: Duration(200 * time.Millisecond), Workers: 10},
-		Callbacks:       Callbacks{Timeout: Duration(10 * time.Second), MaxAttempts: 12},
-		Summarizer:      Summarizer{Timeout: Duration(10 * time.Second)},
+		Jobs:       Jobs{PollInterval: Duration(200 * time.Millisecond), Workers: 10},
+		Callbacks:  Callbacks{Timeout: Duration(10 * time.Second), MaxAttempts: 12},
+		Summarizer: Summarizer{Timeout: Duration(10 * time.Second)},
+		Escalation: Escalation{SendTimeout: Duration(10 * time.Second), Limits: Limits{SMSPerUserHour: 10, SMSPerUserDay: 40,
+			CallsPerUserHour: 6, CallsPerUserDay: 20, SMSPerOrgDay: 500, CallsPerOrgDay: 200}},
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}
@@ -97,6 +100,12 @@ keyring:
   keys:
     - `+testKey1+`
     - `+testKey2+`
+escalation:
+  ladders_dir: /etc/ony/ladders
+  webhooks: ["teams=https://bridge.example/hook", "ntfy=http://ntfy.internal/ony"]
+  webhook_secret: `+testWebhookSecret+`
+  send_timeout: 5s
+  limits: {sms_per_user_hour: 1, sms_per_user_day: 2, calls_per_user_hour: 3, calls_per_user_day: 4, sms_per_org_day: 5, calls_per_org_day: 0}
 bootstrap:
   org_name: Acme Corp
   admin_email: ops@acme.example
@@ -113,10 +122,13 @@ shutdown_timeout: 1m30s
 		Handoffs:  Handoffs{DefaultTimeout: Duration(30 * time.Minute), MaxTimeout: Duration(48 * time.Hour), MaxPayloadBytes: 2 << 20},
 		Auth: Auth{SessionTTL: Duration(8 * time.Hour), LoginAttemptsPerAccount: 3, LoginAttemptsPerAddress: 50,
 			LoginWindow: Duration(time.Hour), SecureCookies: ptr(false)},
-		Jobs:            Jobs{PollInterval: Duration(time.Second), Workers: 4},
-		Callbacks:       Callbacks{Timeout: Duration(30 * time.Second), MaxAttempts: 5},
-		Summarizer:      Summarizer{Timeout: Duration(10 * time.Second)},
-		Keyring:         Keyring{Keys: []Secret{testKey1, testKey2}},
+		Jobs:       Jobs{PollInterval: Duration(time.Second), Workers: 4},
+		Callbacks:  Callbacks{Timeout: Duration(30 * time.Second), MaxAttempts: 5},
+		Summarizer: Summarizer{Timeout: Duration(10 * time.Second)},
+		Keyring:    Keyring{Keys: []Secret{testKey1, testKey2}},
+		Escalation: Escalation{LaddersDir: "/etc/ony/ladders", Webhooks: []Secret{"teams=https://bridge.example/hook", "ntfy=http://ntfy.internal/ony"},
+			WebhookSecret: testWebhookSecret, SendTimeout: Duration(5 * time.Second),
+			Limits: Limits{SMSPerUserHour: 1, SMSPerUserDay: 2, CallsPerUserHour: 3, CallsPerUserDay: 4, SMSPerOrgDay: 5}},
 		Bootstrap:       Bootstrap{OrgName: "Acme Corp", AdminEmail: "ops@acme.example"},
 		ShutdownTimeout: Duration(90 * time.Second),
 	}
@@ -154,40 +166,50 @@ var validEnv = map[string]struct {
 	value string
 	want  any
 }{
-	"listen":                          {"0.0.0.0:9999", "0.0.0.0:9999"},
-	"public_url":                      {"https://ony.test", "https://ony.test"},
-	"data_dir":                        {"/data", "/data"},
-	"instance":                        {"eu-2", "eu-2"},
-	"database.url":                    {"postgresql://u@h/d", Secret("postgresql://u@h/d")},
-	"database.migrate_url":            {"postgresql://o@h/d", Secret("postgresql://o@h/d")},
-	"database.max_open_conns":         {"7", 7},
-	"redis.url":                       {"redis://r:6379", Secret("redis://r:6379")},
-	"redis.prefix":                    {"x:", "x:"},
-	"log.level":                       {"warn", "warn"},
-	"log.format":                      {"json", "json"},
-	"handoffs.default_timeout":        {"2h", Duration(2 * time.Hour)},
-	"handoffs.max_timeout":            {"72h", Duration(72 * time.Hour)},
-	"handoffs.max_payload_bytes":      {"4096", int64(4096)},
-	"auth.session_ttl":                {"1h30m", Duration(90 * time.Minute)},
-	"auth.login_attempts_per_account": {"9", 9},
-	"auth.login_attempts_per_address": {"99", 99},
-	"auth.login_window":               {"5m", Duration(5 * time.Minute)},
-	"auth.secure_cookies":             {"true", ptr(true)},
-	"jobs.poll_interval":              {"50ms", Duration(50 * time.Millisecond)},
-	"jobs.workers":                    {"3", 3},
-	"callbacks.timeout":               {"3s", Duration(3 * time.Second)},
-	"callbacks.max_attempts":          {"2", 2},
-	"keyring.keys":                    {testKey1 + ", " + testKey2, []Secret{testKey1, testKey2}},
-	"audit.signing_keys":              {testSigningKey, []Secret{testSigningKey}},
-	"risk.policy_file":                {"/etc/ony/risk.yaml", "/etc/ony/risk.yaml"},
-	"redact.rules_file":               {"/etc/ony/redact.yaml", "/etc/ony/redact.yaml"},
-	"summarizer.base_url":             {"http://127.0.0.1:11434/v1", Secret("http://127.0.0.1:11434/v1")},
-	"summarizer.api_key":              {"sk-test", Secret("sk-test")},
-	"summarizer.model":                {"llama3", "llama3"},
-	"summarizer.timeout":              {"5s", Duration(5 * time.Second)},
-	"bootstrap.org_name":              {"Org", "Org"},
-	"bootstrap.admin_email":           {"a@b.example", "a@b.example"},
-	"shutdown_timeout":                {"30s", Duration(30 * time.Second)},
+	"listen":                                {"0.0.0.0:9999", "0.0.0.0:9999"},
+	"public_url":                            {"https://ony.test", "https://ony.test"},
+	"data_dir":                              {"/data", "/data"},
+	"instance":                              {"eu-2", "eu-2"},
+	"database.url":                          {"postgresql://u@h/d", Secret("postgresql://u@h/d")},
+	"database.migrate_url":                  {"postgresql://o@h/d", Secret("postgresql://o@h/d")},
+	"database.max_open_conns":               {"7", 7},
+	"redis.url":                             {"redis://r:6379", Secret("redis://r:6379")},
+	"redis.prefix":                          {"x:", "x:"},
+	"log.level":                             {"warn", "warn"},
+	"log.format":                            {"json", "json"},
+	"handoffs.default_timeout":              {"2h", Duration(2 * time.Hour)},
+	"handoffs.max_timeout":                  {"72h", Duration(72 * time.Hour)},
+	"handoffs.max_payload_bytes":            {"4096", int64(4096)},
+	"auth.session_ttl":                      {"1h30m", Duration(90 * time.Minute)},
+	"auth.login_attempts_per_account":       {"9", 9},
+	"auth.login_attempts_per_address":       {"99", 99},
+	"auth.login_window":                     {"5m", Duration(5 * time.Minute)},
+	"auth.secure_cookies":                   {"true", ptr(true)},
+	"jobs.poll_interval":                    {"50ms", Duration(50 * time.Millisecond)},
+	"jobs.workers":                          {"3", 3},
+	"callbacks.timeout":                     {"3s", Duration(3 * time.Second)},
+	"callbacks.max_attempts":                {"2", 2},
+	"keyring.keys":                          {testKey1 + ", " + testKey2, []Secret{testKey1, testKey2}},
+	"audit.signing_keys":                    {testSigningKey, []Secret{testSigningKey}},
+	"risk.policy_file":                      {"/etc/ony/risk.yaml", "/etc/ony/risk.yaml"},
+	"redact.rules_file":                     {"/etc/ony/redact.yaml", "/etc/ony/redact.yaml"},
+	"summarizer.base_url":                   {"http://127.0.0.1:11434/v1", Secret("http://127.0.0.1:11434/v1")},
+	"summarizer.api_key":                    {"sk-test", Secret("sk-test")},
+	"summarizer.model":                      {"llama3", "llama3"},
+	"summarizer.timeout":                    {"5s", Duration(5 * time.Second)},
+	"escalation.ladders_dir":                {"/etc/ony/ladders", "/etc/ony/ladders"},
+	"escalation.webhooks":                   {"teams=https://bridge.example/hook", []Secret{"teams=https://bridge.example/hook"}},
+	"escalation.webhook_secret":             {testWebhookSecret, Secret(testWebhookSecret)},
+	"escalation.send_timeout":               {"3s", Duration(3 * time.Second)},
+	"escalation.limits.sms_per_user_hour":   {"1", 1},
+	"escalation.limits.sms_per_user_day":    {"2", 2},
+	"escalation.limits.calls_per_user_hour": {"3", 3},
+	"escalation.limits.calls_per_user_day":  {"4", 4},
+	"escalation.limits.sms_per_org_day":     {"5", 5},
+	"escalation.limits.calls_per_org_day":   {"0", 0},
+	"bootstrap.org_name":                    {"Org", "Org"},
+	"bootstrap.admin_email":                 {"a@b.example", "a@b.example"},
+	"shutdown_timeout":                      {"30s", Duration(30 * time.Second)},
 }
 
 func TestEnvOverrides(t *testing.T) {
@@ -207,6 +229,7 @@ jobs: {poll_interval: 11ms, workers: 1}
 callbacks: {timeout: 2s, max_attempts: 1}
 keyring: {keys: ["`+testKey2+`"]}
 summarizer: {model: file-model}
+escalation: {webhook_secret: "`+testWebhookSecret+`", send_timeout: 9s}
 bootstrap: {org_name: File, admin_email: file@file.test}
 shutdown_timeout: 2s
 `)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,8 @@ func (l *loader) validate() {
 	if c.Summarizer.BaseURL.Value() != "" && strings.TrimSpace(c.Summarizer.Model) == "" {
 		l.fail("summarizer.model", "must be set when summarizer.base_url is")
 	}
+
+	l.checkEscalation(c.Escalation)
 
 	l.nonEmpty("bootstrap.org_name", strings.TrimSpace(c.Bootstrap.OrgName))
 	l.checkEmail("bootstrap.admin_email", c.Bootstrap.AdminEmail)
@@ -227,4 +230,70 @@ func (l *loader) checkEmail(path, v string) {
 	if err != nil || a.Address != v || a.Name != "" {
 		l.fail(path, "must be an email address such as admin@example.com")
 	}
+}
+
+var webhookNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Webhook is one escalation.webhooks entry.
+type Webhook struct {
+	Name string
+	URL  string
+}
+
+// ParseWebhook splits a "name=https://url" entry. Its error never quotes the URL, which may be a
+// credential.
+func ParseWebhook(s string) (Webhook, error) {
+	name, raw, ok := strings.Cut(strings.TrimSpace(s), "=")
+	if !ok || !webhookNameRE.MatchString(name) {
+		return Webhook{}, fmt.Errorf(`must be "name=https://url" with a lowercase name (letters, digits, _ and -)`)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return Webhook{}, fmt.Errorf("webhook %q: the URL must be an absolute http(s) URL", name)
+	}
+	return Webhook{Name: name, URL: raw}, nil
+}
+
+func (l *loader) checkEscalation(e Escalation) {
+	seen := map[string]int{}
+	for i, w := range e.Webhooks {
+		path := fmt.Sprintf("escalation.webhooks[%d]", i)
+		hook, err := ParseWebhook(w.Value())
+		if err != nil {
+			l.fail(path, "%s", err)
+			continue
+		}
+		if first, dup := seen[hook.Name]; dup {
+			l.fail(path, "webhook %q is already defined by escalation.webhooks[%d]", hook.Name, first)
+			continue
+		}
+		seen[hook.Name] = i
+	}
+	if sec := e.WebhookSecret.Value(); sec != "" {
+		if _, err := WebhookSecretBytes(sec); err != nil {
+			l.fail("escalation.webhook_secret", "%s", err)
+		}
+	} else if len(e.Webhooks) > 0 {
+		l.fail("escalation.webhook_secret", "must be set when escalation.webhooks is: every post is signed")
+	}
+	l.durationRange("escalation.send_timeout", e.SendTimeout, time.Second, 2*time.Minute)
+	for _, lim := range []struct {
+		path string
+		v    int
+	}{
+		{"sms_per_user_hour", e.Limits.SMSPerUserHour}, {"sms_per_user_day", e.Limits.SMSPerUserDay},
+		{"calls_per_user_hour", e.Limits.CallsPerUserHour}, {"calls_per_user_day", e.Limits.CallsPerUserDay},
+		{"sms_per_org_day", e.Limits.SMSPerOrgDay}, {"calls_per_org_day", e.Limits.CallsPerOrgDay},
+	} {
+		l.intRange("escalation.limits."+lim.path, int64(lim.v), 0, 1_000_000)
+	}
+}
+
+// WebhookSecretBytes decodes a Standard Webhooks secret ("whsec_<base64>", at least 24 bytes).
+func WebhookSecretBytes(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
+	if !strings.HasPrefix(s, "whsec_") || err != nil || len(b) < 24 {
+		return nil, fmt.Errorf(`must be "whsec_" followed by the base64 of at least 24 random bytes`)
+	}
+	return b, nil
 }
