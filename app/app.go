@@ -21,6 +21,7 @@ import (
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
@@ -75,14 +76,15 @@ func OpenCoord(ctx context.Context, c *config.Config, logger *slog.Logger) (coor
 
 // App is a running Ony instance.
 type App struct {
-	Config   *config.Config
-	Log      *slog.Logger
-	Store    store.Store
-	Coord    coord.Coord
-	Keyring  *keyring.Keyring
-	Audit    *audit.Log
-	Handoffs *handoff.Service
-	Server   *server.Server
+	Config     *config.Config
+	Log        *slog.Logger
+	Store      store.Store
+	Coord      coord.Coord
+	Keyring    *keyring.Keyring
+	Audit      *audit.Log
+	Handoffs   *handoff.Service
+	Escalation *escalation.Engine
+	Server     *server.Server
 
 	http *http.Server
 }
@@ -91,6 +93,9 @@ type App struct {
 type Options struct {
 	Clock      func() time.Time
 	HTTPClient *http.Client // for outgoing callbacks
+	// Channels are added to the built-in console and webhook channels (simulated providers in
+	// `ony demo` and tests; Slack, Telegram and telephony as they arrive).
+	Channels []escalation.Channel
 }
 
 // New opens everything the configuration names. Close releases it.
@@ -143,7 +148,10 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		CallbackTimeout:  time.Duration(c.Callbacks.Timeout),
 		CallbackAttempts: c.Callbacks.MaxAttempts,
 	})
-	a.Server = server.New(a.Handoffs, a.Audit, a.Store, a.Coord, logger, server.Config{
+	if a.Escalation, err = NewEscalation(c, a, logger, o); err != nil {
+		return nil, err
+	}
+	a.Server = server.New(a.Handoffs, a.Escalation, a.Audit, a.Store, a.Coord, logger, server.Config{
 		PublicURL:       strings.TrimRight(c.PublicURL, "/"),
 		MaxPayloadBytes: c.Handoffs.MaxPayloadBytes,
 		SessionTTL:      time.Duration(c.Auth.SessionTTL),
@@ -153,6 +161,87 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		LoginWindow:     time.Duration(c.Auth.LoginWindow),
 	}, o.Clock)
 	return a, nil
+}
+
+// NewEscalation builds the escalation engine: the configured channels, the ladders from
+// escalation.ladders_dir, and the caps. Every ladder must name only webhooks the configuration defines.
+func NewEscalation(c *config.Config, a *App, logger *slog.Logger, o Options) (*escalation.Engine, error) {
+	ladders, err := LoadLadders(c)
+	if err != nil {
+		return nil, err
+	}
+	set, err := escalation.NewSet(ladders)
+	if err != nil {
+		return nil, fmt.Errorf("escalation.ladders_dir: %w", err)
+	}
+	urls := map[string]string{}
+	var names []string
+	for _, w := range c.Escalation.Webhooks {
+		hook, err := config.ParseWebhook(w.Value()) // validated at load; cannot fail here
+		if err != nil {
+			return nil, err
+		}
+		urls[hook.Name] = hook.URL
+		names = append(names, hook.Name)
+	}
+	var missing []string
+	for _, l := range ladders {
+		for _, w := range l.WebhookNames() {
+			if _, ok := urls[w]; !ok {
+				missing = append(missing, fmt.Sprintf("ladder %s targets webhook:%s, which escalation.webhooks does not define", l.Name, w))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, errors.New(strings.Join(missing, "\n"))
+	}
+	sendTimeout := time.Duration(c.Escalation.SendTimeout)
+	chs := []escalation.Channel{escalation.Console{}}
+	if len(urls) > 0 {
+		secret, err := config.WebhookSecretBytes(c.Escalation.WebhookSecret.Value())
+		if err != nil {
+			return nil, fmt.Errorf("escalation.webhook_secret: %w", err)
+		}
+		client := o.HTTPClient
+		if client == nil {
+			client = &http.Client{Timeout: sendTimeout}
+		}
+		chs = append(chs, escalation.NewWebhook(urls, secret, client, o.Clock))
+	}
+	reg, err := escalation.NewRegistry(append(chs, o.Channels...)...)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range set.Ladders() {
+		for _, st := range l.Steps {
+			for _, k := range st.Channels {
+				if len(reg.Providers(k, nil)) == 0 {
+					logger.Warn("a ladder uses a channel with no provider configured; those notifications will fail", "ladder", l.Name, "channel", k)
+				}
+			}
+		}
+	}
+	lim := c.Escalation.Limits
+	e := escalation.New(escalation.Deps{
+		Store: a.Store, Audit: a.Audit, Coord: a.Coord, Channels: reg, Ladders: set, Webhooks: names,
+		Logger: logger, Clock: o.Clock, Redact: a.Handoffs.RedactText, Expire: a.Handoffs.ExpireExhausted,
+	}, escalation.Config{
+		PublicURL:   strings.TrimRight(c.PublicURL, "/"),
+		SendTimeout: sendTimeout,
+		Limits: escalation.Limits{SMSPerUserHour: lim.SMSPerUserHour, SMSPerUserDay: lim.SMSPerUserDay,
+			CallsPerUserHour: lim.CallsPerUserHour, CallsPerUserDay: lim.CallsPerUserDay,
+			SMSPerOrgDay: lim.SMSPerOrgDay, CallsPerOrgDay: lim.CallsPerOrgDay},
+	})
+	a.Handoffs.SetEscalator(e)
+	return e, nil
+}
+
+// LoadLadders reads escalation.ladders_dir; none configured means none (the built-in ladder applies).
+func LoadLadders(c *config.Config) ([]*escalation.Ladder, error) {
+	if c.Escalation.LaddersDir == "" {
+		return nil, nil
+	}
+	return escalation.LoadDir(c.Escalation.LaddersDir)
 }
 
 // NewAuditLog loads (or creates) the checkpoint signing keys and returns the audit log.
@@ -211,6 +300,7 @@ func secretValues(ss []config.Secret) []string {
 func (a *App) StartJobs(ctx context.Context) error {
 	w := river.NewWorkers()
 	a.Handoffs.RegisterWorkers(w)
+	a.Escalation.RegisterWorkers(w)
 	a.Audit.RegisterWorkers(w, a.Store)
 	a.Server.RegisterWorkers(w)
 	return a.Store.StartJobs(ctx, w, store.JobsConfig{

@@ -16,6 +16,8 @@ import (
 const (
 	DeviceTokenPrefix = "ony_dev_"
 	SessionIDPrefix   = "ony_ses_"
+	// DecisionTokenPrefix marks single-use decision tokens carried by chat buttons, SMS and calls.
+	DecisionTokenPrefix = "ony_dt_"
 )
 
 const (

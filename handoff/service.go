@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/problem"
@@ -51,6 +52,16 @@ type Service struct {
 	cfg    Config
 	now    func() time.Time
 	client *http.Client
+	esc    Escalator
+}
+
+// Escalator runs each handoff's escalation ladder. Both calls happen inside the transaction that
+// makes the change, so a handoff exists with its first rung scheduled, or not at all.
+type Escalator interface {
+	// Start freezes the matching ladder onto h (before it is inserted) and schedules its first rung.
+	Start(ctx context.Context, tx store.OrgTx, h *store.Handoff) error
+	// Finished is told that h just became final, to update what was sent about it.
+	Finished(ctx context.Context, tx store.OrgTx, h store.Handoff) error
 }
 
 // Deps are what the service is built from.
@@ -69,6 +80,10 @@ type Deps struct {
 	Clock      func() time.Time
 	HTTPClient *http.Client
 }
+
+// SetEscalator wires the escalation engine, which itself needs the service (to expire handoffs whose
+// ladder ran out), so it is set after both are built.
+func (s *Service) SetEscalator(e Escalator) { s.esc = e }
 
 // NewService wires a service.
 func NewService(d Deps, cfg Config) *Service {
@@ -111,6 +126,13 @@ const GistRunes = 280
 // organizations.
 func (s *Service) FingerprintKey(orgID string) []byte {
 	return s.keys.Derive("ony redact fingerprint v1", orgID)
+}
+
+// RedactText removes secrets from a short agent-written text (an option label) before a channel
+// carries it.
+func (s *Service) RedactText(orgID, text string) string {
+	out, _ := s.redact.Redact(s.FingerprintKey(orgID), text)
+	return out
 }
 
 // Actor is who is acting: a person (session) or an agent (device token).
@@ -185,6 +207,11 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 			h.PayloadSealed, err = s.keys.Seal([]byte(req.Payload.Content), payloadAAD(h.OrgID, h.ID))
 			if err != nil {
 				return fmt.Errorf("handoff: seal payload: %w", err)
+			}
+		}
+		if s.esc != nil {
+			if err := s.esc.Start(ctx, tx, &h); err != nil {
+				return fmt.Errorf("handoff: escalation: %w", err)
 			}
 		}
 		if err := tx.InsertHandoff(ctx, h); err != nil {
@@ -314,7 +341,7 @@ func (s *Service) Decide(ctx context.Context, a Actor, id, optionID, comment, ch
 	if len(comment) > 2000 || hasControl(comment, true) {
 		return store.Handoff{}, invalid("invalid_comment", "comment is at most 2000 characters without control characters")
 	}
-	return s.finish(ctx, a.OrgID, id, func(h store.Handoff) (store.Status, store.Decision, error) {
+	return s.finish(ctx, a.OrgID, id, func(_ store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
 		opt, ok := findOption(h.Options, optionID)
 		if !ok {
 			return "", store.Decision{}, invalid("unknown_option", "option %q is not one of this handoff's options", optionID)
@@ -327,6 +354,61 @@ func (s *Service) Decide(ctx context.Context, a Actor, id, optionID, comment, ch
 	}, a)
 }
 
+// DecideWithToken records the answer of a person who holds a single-use decision token from a
+// channel without sessions (a chat button, an SMS reply, a keypad). The token is spent in the same
+// transaction as the decision, so it decides at most once.
+func (s *Service) DecideWithToken(ctx context.Context, token, optionID, channel string) (store.Handoff, error) {
+	bad := problem.New(problem.NotFound, "invalid_decision_token", "this decision link is not valid")
+	if auth.ParseToken(token, auth.DecisionTokenPrefix) != nil {
+		return store.Handoff{}, bad
+	}
+	hash := auth.HashToken(token)
+	var tok store.DecisionToken
+	err := s.store.InSystem(ctx, func(tx store.SystemTx) (err error) {
+		tok, err = tx.DecisionTokenByHash(ctx, hash)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Handoff{}, bad
+	}
+	if err != nil {
+		return store.Handoff{}, err
+	}
+	var u store.User
+	err = s.store.InOrg(ctx, tok.OrgID, func(tx store.OrgTx) (err error) {
+		u, err = tx.UserByID(ctx, tok.UserID)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Handoff{}, bad
+	}
+	if err != nil {
+		return store.Handoff{}, err
+	}
+	if !u.Active || !u.Role.CanDecide() {
+		return store.Handoff{}, problem.New(problem.Forbidden, "role_cannot_decide", "this account may not decide handoffs")
+	}
+	a := Actor{OrgID: tok.OrgID, Kind: store.ActorUser, ID: u.ID, Name: u.Name, Role: u.Role}
+	return s.finish(ctx, tok.OrgID, tok.HandoffID, func(tx store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
+		opt, ok := findOption(h.Options, optionID)
+		if !ok {
+			return "", store.Decision{}, invalid("unknown_option", "option %q is not one of this handoff's options", optionID)
+		}
+		fresh, err := tx.UseDecisionToken(ctx, hash, s.clock())
+		if err != nil {
+			return "", store.Decision{}, err
+		}
+		if !fresh {
+			return "", store.Decision{}, problem.New(problem.Conflict, "decision_token_used", "this decision link was already used or has expired")
+		}
+		st := store.StatusDenied
+		if opt.Approves {
+			st = store.StatusApproved
+		}
+		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: u.ID, ByName: u.Name, Channel: channel}, nil
+	}, a)
+}
+
 // Cancel withdraws a pending handoff: by the agent that asked, or by a person who may decide.
 func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (store.Handoff, error) {
 	if a.Kind == store.ActorUser && !a.Role.CanDecide() {
@@ -335,7 +417,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (store
 	if len(reason) > 2000 || hasControl(reason, true) {
 		return store.Handoff{}, invalid("invalid_reason", "reason is at most 2000 characters without control characters")
 	}
-	return s.finish(ctx, a.OrgID, id, func(store.Handoff) (store.Status, store.Decision, error) {
+	return s.finish(ctx, a.OrgID, id, func(store.OrgTx, store.Handoff) (store.Status, store.Decision, error) {
 		return store.StatusCancelled, store.Decision{ByKind: a.Kind, ByID: a.ID, ByName: a.Name, Channel: "api", Comment: reason}, nil
 	}, a)
 }
@@ -344,7 +426,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (store
 // not yet due (a job that runs early, e.g. after a clock step, must not expire it).
 func (s *Service) Expire(ctx context.Context, orgID, id string) (store.Handoff, error) {
 	system := Actor{OrgID: orgID, Kind: store.ActorSystem, ID: "expiry"}
-	h, err := s.finish(ctx, orgID, id, func(h store.Handoff) (store.Status, store.Decision, error) {
+	h, err := s.finish(ctx, orgID, id, func(_ store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
 		if s.clock().Before(h.ExpiresAt) {
 			return "", store.Decision{}, errNotDue
 		}
@@ -359,9 +441,22 @@ func (s *Service) Expire(ctx context.Context, orgID, id string) (store.Handoff, 
 
 var errNotDue = errors.New("handoff: not yet due")
 
+// ExpireExhausted ends a handoff whose escalation ladder ran out before its timeout: it expires, which
+// is never read as a person's no.
+func (s *Service) ExpireExhausted(ctx context.Context, orgID, id string) error {
+	system := Actor{OrgID: orgID, Kind: store.ActorSystem, ID: "ladder"}
+	_, err := s.finish(ctx, orgID, id, func(_ store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
+		return store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: "ladder", Channel: "system"}, nil
+	}, system)
+	if isProblemCode(err, "already_final") || isNotFound(err) {
+		return nil
+	}
+	return err
+}
+
 // finish moves a pending handoff to a final state in one transaction with its callback job, then
 // wakes every waiter on every replica.
-func (s *Service) finish(ctx context.Context, orgID, id string, decide func(store.Handoff) (store.Status, store.Decision, error), a Actor) (store.Handoff, error) {
+func (s *Service) finish(ctx context.Context, orgID, id string, decide func(store.OrgTx, store.Handoff) (store.Status, store.Decision, error), a Actor) (store.Handoff, error) {
 	var out store.Handoff
 	err := s.store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		h, err := visible(ctx, tx, a, id)
@@ -372,7 +467,7 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 			out = h
 			return alreadyFinal(h)
 		}
-		st, d, err := decide(h)
+		st, d, err := decide(tx, h)
 		if err != nil {
 			return err
 		}
@@ -392,6 +487,11 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		out = h
 		if _, err := s.audit.Append(ctx, tx, finishEvent(h, a)); err != nil {
 			return fmt.Errorf("handoff: audit: %w", err)
+		}
+		if s.esc != nil {
+			if err := s.esc.Finished(ctx, tx, h); err != nil {
+				return fmt.Errorf("handoff: escalation: %w", err)
+			}
 		}
 		if h.CallbackURL != "" {
 			if err := tx.Enqueue(ctx, CallbackArgs{OrgID: orgID, HandoffID: h.ID}, &river.InsertOpts{MaxAttempts: s.cfg.CallbackAttempts}); err != nil {

@@ -25,6 +25,14 @@ type View struct {
 	ExpiresAt   time.Time         `json:"expires_at"`
 	ConsoleURL  string            `json:"console_url"`
 	Decision    *DecisionView     `json:"decision,omitempty"`
+	// Ladder names the escalation ladder frozen onto the handoff.
+	Ladder *LadderRef `json:"ladder,omitempty"`
+}
+
+// LadderRef names a ladder version.
+type LadderRef struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
 }
 
 // PayloadView says a payload exists without showing it.
@@ -61,6 +69,9 @@ func NewView(h store.Handoff, publicURL string) View {
 	}
 	if v.RiskReasons == nil {
 		v.RiskReasons = []string{}
+	}
+	if h.LadderName != "" {
+		v.Ladder = &LadderRef{Name: h.LadderName, Version: h.LadderVersion}
 	}
 	if h.PayloadKind != "" {
 		v.Payload = &PayloadView{Kind: h.PayloadKind, Bytes: h.PayloadSize}

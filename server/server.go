@@ -14,6 +14,7 @@ import (
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
@@ -34,6 +35,7 @@ type Config struct {
 // Server holds what the handlers need.
 type Server struct {
 	handoffs *handoff.Service
+	esc      *escalation.Engine
 	audit    *audit.Log
 	store    store.Store
 	coord    coord.Coord
@@ -46,7 +48,7 @@ type Server struct {
 }
 
 // New wires a server. clock may be nil (time.Now).
-func New(h *handoff.Service, al *audit.Log, s store.Store, c coord.Coord, logger *slog.Logger, cfg Config, clock func() time.Time) *Server {
+func New(h *handoff.Service, esc *escalation.Engine, al *audit.Log, s store.Store, c coord.Coord, logger *slog.Logger, cfg Config, clock func() time.Time) *Server {
 	if clock == nil {
 		clock = time.Now
 	}
@@ -67,7 +69,7 @@ func New(h *handoff.Service, al *audit.Log, s store.Store, c coord.Coord, logger
 	}
 	// Warm the dummy hash off the request path, so the first unknown-email login costs one hash, not two.
 	go dummyHash()
-	return &Server{handoffs: h, audit: al, store: s, coord: c, log: logger, cfg: cfg, now: clock, drain: make(chan struct{})}
+	return &Server{handoffs: h, esc: esc, audit: al, store: s, coord: c, log: logger, cfg: cfg, now: clock, drain: make(chan struct{})}
 }
 
 // Drain makes in-flight long-polls return their current state at once; call it before http.Server.Shutdown.
@@ -89,6 +91,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/handoffs/{id}/wait", s.handle(s.authed(s.waitHandoff)))
 	mux.Handle("POST /v1/handoffs/{id}/cancel", s.handle(s.authed(s.cancelHandoff)))
 	mux.Handle("POST /v1/handoffs/{id}/decide", s.handle(s.authed(s.decideHandoff)))
+	mux.Handle("GET /v1/handoffs/{id}/escalation", s.handle(s.authed(s.handoffEscalation)))
+	mux.Handle("GET /v1/inbox", s.handle(s.authed(s.inbox)))
+
+	mux.Handle("GET /v1/ladders", s.handle(s.authed(s.listLadders)))
+	mux.Handle("GET /v1/ladders/{name}", s.handle(s.authed(s.getLadder)))
+	mux.Handle("PUT /v1/ladders/{name}", s.handle(s.authed(s.putLadder)))
 
 	mux.Handle("GET /v1/audit/key", s.handle(s.auditKey))
 	mux.Handle("GET /v1/audit/checkpoint", s.handle(s.authed(s.auditCheckpoint)))

@@ -20,6 +20,7 @@ import (
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/internal/testredis"
 	"github.com/ony-ai/ony/org"
@@ -45,6 +46,8 @@ type Options struct {
 	Logger *slog.Logger
 	// HTTPClient is used for outgoing callbacks.
 	HTTPClient *http.Client
+	// Channels add escalation channels (simulated providers) to the built-in ones.
+	Channels []escalation.Channel
 }
 
 // Instance is a running server with its fixtures.
@@ -114,7 +117,7 @@ func Start(t testing.TB, o Options) *Instance {
 	if logger == nil {
 		logger = testdb.Discard
 	}
-	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient})
+	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Channels: o.Channels})
 	if err != nil {
 		cancel()
 		l.Close()

@@ -1,0 +1,139 @@
+package escalation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/store"
+)
+
+// MaxLadderBytes bounds a ladder put through the API.
+const MaxLadderBytes = 256 << 10
+
+// Admin is who changes a ladder.
+type Admin struct {
+	OrgID  string
+	UserID string
+	Role   store.Role
+}
+
+// PutLadder validates src as one ladder named name and stores it as the organization's next version
+// of that ladder, recording the change (the YAML's digest, never its text) in the audit log. Handoffs
+// created before keep the version frozen onto them.
+func (e *Engine) PutLadder(ctx context.Context, a Admin, name string, src []byte) (*Ladder, error) {
+	if a.Role != store.RoleAdmin {
+		return nil, problem.New(problem.Forbidden, "admins_only", "only admins change ladders")
+	}
+	if len(src) > MaxLadderBytes {
+		return nil, problem.New(problem.TooLarge, "ladder_too_large", "a ladder is at most %d bytes", MaxLadderBytes)
+	}
+	ls, err := Parse(src, name+".yaml")
+	var perr *Errors
+	if errors.As(err, &perr) {
+		p := problem.New(problem.Invalid, "invalid_ladder", "the ladder has %d mistake(s)", len(perr.List))
+		p.Details = map[string]any{"errors": perr.List}
+		return nil, p
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(ls) != 1 {
+		return nil, problem.New(problem.Invalid, "invalid_ladder", "send exactly one ladder, got %d", len(ls))
+	}
+	l := ls[0]
+	if l.Name != name {
+		return nil, problem.New(problem.Invalid, "ladder_name_mismatch", "the ladder is named %q but was put as %q", l.Name, name)
+	}
+	for _, w := range l.WebhookNames() {
+		if !slices.Contains(e.d.Webhooks, w) {
+			return nil, problem.New(problem.Invalid, "unknown_webhook", "webhook:%s is not configured (escalation.webhooks)", w)
+		}
+	}
+	sum := sha256.Sum256(src)
+	err = e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
+		prev, err := tx.LadderByName(ctx, name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		now := e.now()
+		l.Version, l.Origin = prev.Version+1, "api"
+		if err := tx.PutLadder(ctx, store.LadderVersion{Name: name, Version: l.Version, Source: src, CreatedBy: a.UserID, CreatedAt: now}); err != nil {
+			return err
+		}
+		// The set must still be usable: one default at most, across file and stored ladders.
+		set, err := e.OrgSet(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if _, err := set.With([]*Ladder{l}); err != nil {
+			return problem.New(problem.Invalid, "invalid_ladder", "%s", err)
+		}
+		_, err = e.d.Audit.Append(ctx, tx, audit.Event{Type: audit.LadderChanged, At: now,
+			Actor: audit.Actor{Kind: string(store.ActorUser), ID: a.UserID, Role: string(a.Role)}, Subject: audit.Subject{Kind: "ladder", ID: name},
+			Channel: "api", Details: &audit.Details{SHA256: hex.EncodeToString(sum[:])}})
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, problem.New(problem.Conflict, "ladder_changed", "another change to this ladder landed first; send it again")
+	}
+	if err != nil {
+		if errors.Is(err, audit.ErrSealed) {
+			return nil, problem.New(problem.Forbidden, "organization_erased", "this organization is being erased")
+		}
+		return nil, err
+	}
+	e.d.Logger.InfoContext(ctx, "ladder changed", "org", a.OrgID, "ladder", name, "version", l.Version, "by", a.UserID)
+	return l, nil
+}
+
+// LadderInfo is a ladder as listed to admins.
+type LadderInfo struct {
+	Ladder *Ladder
+	// Source is the YAML an admin put; nil for file and built-in ladders.
+	Source []byte
+}
+
+// OrgLadders lists the ladders in force for an organization, in matching order.
+func (e *Engine) OrgLadders(ctx context.Context, orgID string) ([]LadderInfo, error) {
+	var out []LadderInfo
+	err := e.d.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		set, err := e.OrgSet(ctx, tx)
+		if err != nil {
+			return err
+		}
+		stored, err := tx.Ladders(ctx)
+		if err != nil {
+			return err
+		}
+		for _, l := range set.Ladders() {
+			info := LadderInfo{Ladder: l}
+			for _, v := range stored {
+				if v.Name == l.Name && v.Version == l.Version && l.Origin == "api" {
+					info.Source = v.Source
+				}
+			}
+			out = append(out, info)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Timeline is a handoff's escalation so far: every send, with its state.
+func (e *Engine) Timeline(ctx context.Context, orgID, handoffID string) ([]store.Send, error) {
+	var out []store.Send
+	err := e.d.Store.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) {
+		out, err = tx.ListSends(ctx, handoffID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("escalation: timeline: %w", err)
+	}
+	return out, nil
+}

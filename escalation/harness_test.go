@@ -1,0 +1,325 @@
+package escalation_test
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/auth/keyring"
+	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/escalation"
+	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/risk"
+	"github.com/ony-ai/ony/store"
+)
+
+var ctx = context.Background()
+
+// The harness runs the engine against a real database with a fake clock. Jobs that transactions
+// enqueue are captured instead of going to River, and run in schedule order as the clock advances:
+// the same code paths as production, minus River's own timing.
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	if t.After(c.t) {
+		c.t = t
+	}
+	c.mu.Unlock()
+}
+
+type job struct {
+	args river.JobArgs
+	at   time.Time
+	seq  int
+}
+
+type captureStore struct {
+	store.Store
+	clock *fakeClock
+	mu    sync.Mutex
+	jobs  []job
+	seq   int
+}
+
+func (c *captureStore) InOrg(ctx context.Context, orgID string, fn func(tx store.OrgTx) error) error {
+	var buf []job
+	err := c.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		buf = buf[:0]
+		return fn(&captureTx{OrgTx: tx, buf: &buf, now: c.clock.now})
+	})
+	if err == nil {
+		c.mu.Lock()
+		for _, j := range buf {
+			c.seq++
+			j.seq = c.seq
+			c.jobs = append(c.jobs, j)
+		}
+		c.mu.Unlock()
+	}
+	return err
+}
+
+type captureTx struct {
+	store.OrgTx
+	buf *[]job
+	now func() time.Time
+}
+
+func (t *captureTx) Enqueue(_ context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	at := t.now()
+	if opts != nil && !opts.ScheduledAt.IsZero() {
+		at = opts.ScheduledAt
+	}
+	*t.buf = append(*t.buf, job{args: args, at: at})
+	return nil
+}
+
+// next pops the earliest job due by until.
+func (c *captureStore) next(until time.Time) (job, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sort.SliceStable(c.jobs, func(i, j int) bool {
+		if !c.jobs[i].at.Equal(c.jobs[j].at) {
+			return c.jobs[i].at.Before(c.jobs[j].at)
+		}
+		return c.jobs[i].seq < c.jobs[j].seq
+	})
+	if len(c.jobs) == 0 || c.jobs[0].at.After(until) {
+		return job{}, false
+	}
+	j := c.jobs[0]
+	c.jobs = c.jobs[1:]
+	return j, true
+}
+
+type harness struct {
+	t     *testing.T
+	st    *captureStore
+	clock *fakeClock
+	start time.Time
+	svc   *handoff.Service
+	eng   *escalation.Engine
+	coord coord.Coord
+	orgID string
+	dev   handoff.Actor
+	users map[string]store.User
+	sims  map[string]*escalation.Simulated
+	// sent records every notification with the fake time it happened at.
+	mu   sync.Mutex
+	sent []sent
+}
+
+type sent struct {
+	at      time.Duration
+	channel string
+	to      string
+	n       escalation.Notification
+}
+
+type harnessOpts struct {
+	ladders []string // YAML documents
+	limits  escalation.Limits
+	// extra providers, e.g. a second sms provider for failover
+	extra []escalation.Channel
+	start time.Time
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	if o.start.IsZero() {
+		o.start = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	}
+	clk := &fakeClock{t: o.start}
+	st := &captureStore{Store: testdb.Open(t, "sqlite"), clock: clk}
+	kr, err := keyring.LoadOrCreate(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "ony-test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	al := audit.New(keys, "ony-test", func(r string) bool { return risk.KnownReason(risk.Reason(r)) }, clk.now)
+	co := coord.NewMemory(nil)
+	t.Cleanup(func() { co.Close() })
+	svc := handoff.NewService(handoff.Deps{Store: st, Audit: al, Risk: risk.Default(), Keyring: kr, Coord: co,
+		Logger: testdb.Discard, Clock: clk.now}, handoff.Config{DefaultTimeout: time.Hour})
+	h := &harness{t: t, st: st, clock: clk, start: o.start, svc: svc, coord: co, users: map[string]store.User{},
+		sims: map[string]*escalation.Simulated{}}
+	chs := []escalation.Channel{h.record(escalation.Console{})}
+	for _, k := range []string{escalation.KindSlack, escalation.KindTelegram, escalation.KindSMS, escalation.KindCall} {
+		s := escalation.NewSimulated(k, "sim", k == escalation.KindSMS || k == escalation.KindCall, testdb.Discard)
+		h.sims[k] = s
+		chs = append(chs, h.record(s))
+	}
+	for _, c := range o.extra {
+		chs = append(chs, h.record(c))
+	}
+	reg, err := escalation.NewRegistry(chs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls []*escalation.Ladder
+	for i, doc := range o.ladders {
+		parsed, err := escalation.Parse([]byte(doc), "test.yaml")
+		if err != nil {
+			t.Fatalf("ladder %d: %v", i, err)
+		}
+		ls = append(ls, parsed...)
+	}
+	set, err := escalation.NewSet(ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eng = escalation.New(escalation.Deps{Store: st, Audit: al, Coord: co, Channels: reg, Ladders: set, Webhooks: []string{"bridge"},
+		Logger: testdb.Discard, Clock: clk.now, Redact: svc.RedactText, Expire: svc.ExpireExhausted},
+		escalation.Config{PublicURL: "https://ony.test", Limits: o.limits})
+	svc.SetEscalator(h.eng)
+
+	h.orgID = uuid.NewString()
+	dev := store.Device{OrgID: h.orgID, ID: uuid.NewString(), Name: "agent", TokenHash: []byte(uuid.NewString()), CallbackKey: []byte("k"), CreatedAt: o.start}
+	must(t, st.InOrg(ctx, h.orgID, func(tx store.OrgTx) error {
+		if err := tx.CreateOrg(ctx, store.Org{ID: h.orgID, Name: "acme", MaxTimeout: 24 * time.Hour, CreatedAt: o.start}); err != nil {
+			return err
+		}
+		return tx.CreateDevice(ctx, dev)
+	}))
+	h.dev = handoff.Actor{OrgID: h.orgID, Kind: store.ActorDevice, ID: dev.ID}
+	return h
+}
+
+// recorder notes the fake time of every notification a channel makes.
+type recorder struct {
+	escalation.Channel
+	h *harness
+}
+
+func (r recorder) Notify(ctx context.Context, n escalation.Notification) (escalation.Delivery, error) {
+	d, err := r.Channel.Notify(ctx, n)
+	if err == nil {
+		r.h.mu.Lock()
+		r.h.sent = append(r.h.sent, sent{at: r.h.clock.now().Sub(r.h.start), channel: r.Kind() + "/" + r.Provider(), to: n.Recipient.Name, n: n})
+		r.h.mu.Unlock()
+	}
+	return d, err
+}
+
+func (h *harness) record(c escalation.Channel) escalation.Channel { return recorder{Channel: c, h: h} }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// person adds a member (or admin) with contact methods.
+func (h *harness) person(name string, edit func(u *store.User)) store.User {
+	h.t.Helper()
+	u := store.User{OrgID: h.orgID, ID: uuid.NewString(), Email: name + "@example.com", Name: name, PasswordHash: "x",
+		Role: store.RoleMember, Timezone: "UTC", Active: true, CreatedAt: h.start}
+	if edit != nil {
+		edit(&u)
+	}
+	must(h.t, h.st.InOrg(ctx, h.orgID, func(tx store.OrgTx) error {
+		if err := tx.CreateUser(ctx, store.User{OrgID: u.OrgID, ID: u.ID, Email: u.Email, Name: u.Name, PasswordHash: u.PasswordHash,
+			Role: u.Role, Timezone: u.Timezone, Active: u.Active, CreatedAt: u.CreatedAt}); err != nil {
+			return err
+		}
+		return tx.UpdateUser(ctx, u)
+	}))
+	h.users[name] = u
+	return u
+}
+
+func (h *harness) create(req handoff.CreateRequest) store.Handoff {
+	h.t.Helper()
+	if req.Title == "" {
+		req.Title = "Deploy api"
+	}
+	res, err := h.svc.Create(ctx, h.dev, req, "")
+	must(h.t, err)
+	return res.Handoff
+}
+
+// advance runs every job due within d, in schedule order, moving the clock to each job's time.
+func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
+	until := h.clock.now().Add(d)
+	for {
+		j, ok := h.st.next(until)
+		if !ok {
+			h.clock.set(until)
+			return
+		}
+		h.clock.set(j.at)
+		must(h.t, h.run(j.args))
+	}
+}
+
+func (h *harness) run(args river.JobArgs) error {
+	switch a := args.(type) {
+	case escalation.StepArgs:
+		return h.eng.RunStep(ctx, a)
+	case escalation.SendArgs:
+		return h.eng.RunSend(ctx, a, true)
+	case escalation.EndArgs:
+		return h.eng.RunEnd(ctx, a)
+	case escalation.UpdateArgs:
+		return h.eng.RunUpdate(ctx, a)
+	case handoff.ExpireArgs:
+		_, err := h.svc.Expire(ctx, a.OrgID, a.HandoffID)
+		return err
+	case handoff.CallbackArgs, handoff.SummarizeArgs:
+		return nil
+	}
+	h.t.Fatalf("unexpected job %T", args)
+	return nil
+}
+
+// log is the notifications so far as "+5m0s sms/sim Ana" lines.
+func (h *harness) log() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, s := range h.sent {
+		out = append(out, "+"+s.at.String()+" "+s.channel+" "+s.to)
+	}
+	return out
+}
+
+func (h *harness) get(id string) store.Handoff {
+	h.t.Helper()
+	var out store.Handoff
+	must(h.t, h.st.InOrg(ctx, h.orgID, func(tx store.OrgTx) (err error) {
+		out, err = tx.HandoffByID(ctx, id)
+		return err
+	}))
+	return out
+}
+
+func (h *harness) sends(id string) []store.Send {
+	h.t.Helper()
+	s, err := h.eng.Timeline(ctx, h.orgID, id)
+	must(h.t, err)
+	return slices.DeleteFunc(s, func(x store.Send) bool { return x.State == store.SendStepDone })
+}
+
+func (h *harness) member(name string) handoff.Actor {
+	u := h.users[name]
+	return handoff.Actor{OrgID: h.orgID, Kind: store.ActorUser, ID: u.ID, Name: u.Name, Role: u.Role}
+}

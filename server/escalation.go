@@ -1,0 +1,154 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ony-ai/ony/escalation"
+	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/store"
+)
+
+func peopleOnly(a handoff.Actor) error {
+	if a.Kind != store.ActorUser {
+		return problem.New(problem.Forbidden, "people_only", "sign in as a person to see this")
+	}
+	return nil
+}
+
+type ladderView struct {
+	*escalation.Ladder
+	// Source is the YAML an admin put; absent for ladders from files and the built-in one.
+	Source string `json:"source,omitempty"`
+}
+
+func (s *Server) listLadders(w http.ResponseWriter, r *http.Request) error {
+	a := actorFrom(r.Context())
+	if err := peopleOnly(a); err != nil {
+		return err
+	}
+	infos, err := s.esc.OrgLadders(r.Context(), a.OrgID)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Ladders []ladderView `json:"ladders"`
+	}{Ladders: []ladderView{}}
+	for _, i := range infos {
+		out.Ladders = append(out.Ladders, ladderView{Ladder: i.Ladder, Source: string(i.Source)})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getLadder(w http.ResponseWriter, r *http.Request) error {
+	a := actorFrom(r.Context())
+	if err := peopleOnly(a); err != nil {
+		return err
+	}
+	infos, err := s.esc.OrgLadders(r.Context(), a.OrgID)
+	if err != nil {
+		return err
+	}
+	for _, i := range infos {
+		if i.Ladder.Name == r.PathValue("name") {
+			writeJSON(w, http.StatusOK, ladderView{Ladder: i.Ladder, Source: string(i.Source)})
+			return nil
+		}
+	}
+	return problem.New(problem.NotFound, "ladder_not_found", "no such ladder")
+}
+
+// putLadder replaces (or adds) one of the organization's ladders from a YAML body.
+func (s *Server) putLadder(w http.ResponseWriter, r *http.Request) error {
+	a := actorFrom(r.Context())
+	if err := peopleOnly(a); err != nil {
+		return err
+	}
+	src, err := io.ReadAll(http.MaxBytesReader(w, r.Body, escalation.MaxLadderBytes))
+	if err != nil {
+		return jsonProblem(err)
+	}
+	l, err := s.esc.PutLadder(r.Context(), escalation.Admin{OrgID: a.OrgID, UserID: a.ID, Role: a.Role}, r.PathValue("name"), src)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ladderView{Ladder: l, Source: string(src)})
+	return nil
+}
+
+type sendView struct {
+	Climb     int             `json:"climb"`
+	Step      int             `json:"step"`
+	Attempt   int             `json:"attempt"`
+	Channel   string          `json:"channel"`
+	Target    string          `json:"target"`
+	Provider  string          `json:"provider,omitempty"`
+	State     store.SendState `json:"state"`
+	Detail    string          `json:"detail,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+type escalationView struct {
+	Ladder  string     `json:"ladder"`
+	Version int        `json:"version"`
+	Sends   []sendView `json:"sends"`
+}
+
+// handoffEscalation shows how far a handoff's ladder has climbed: every notification and its state,
+// including the people skipped for quiet hours or caps and why.
+func (s *Server) handoffEscalation(w http.ResponseWriter, r *http.Request) error {
+	a := actorFrom(r.Context())
+	h, err := s.handoffs.Get(r.Context(), a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	sends, err := s.esc.Timeline(r.Context(), a.OrgID, h.ID)
+	if err != nil {
+		return err
+	}
+	out := escalationView{Ladder: h.LadderName, Version: h.LadderVersion, Sends: []sendView{}}
+	for _, x := range sends {
+		if x.State == store.SendStepDone {
+			continue
+		}
+		out.Sends = append(out.Sends, sendView{Climb: x.Climb, Step: x.Step, Attempt: x.Attempt, Channel: x.Channel, Target: x.Target,
+			Provider: x.Provider, State: x.State, Detail: x.Detail, CreatedAt: x.CreatedAt, UpdatedAt: x.UpdatedAt})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// inbox lists the pending handoffs a person was sent to on the console.
+func (s *Server) inbox(w http.ResponseWriter, r *http.Request) error {
+	a := actorFrom(r.Context())
+	if err := peopleOnly(a); err != nil {
+		return err
+	}
+	limit := 100
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			return problem.New(problem.Invalid, "invalid_limit", "limit is 1 to 500")
+		}
+		limit = n
+	}
+	var hs []store.Handoff
+	err := s.store.InOrg(r.Context(), a.OrgID, func(tx store.OrgTx) (err error) {
+		hs, err = tx.Inbox(r.Context(), a.ID, limit)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	out := listView{Handoffs: make([]handoff.View, 0, len(hs))}
+	for _, h := range hs {
+		out.Handoffs = append(out.Handoffs, handoff.NewView(h, s.cfg.PublicURL))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
