@@ -55,6 +55,9 @@ type OrgTx interface {
 	CreateUser(ctx context.Context, u User) error
 	UserByID(ctx context.Context, id string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser replaces a user's name, role, timezone, active flag and contact settings (Phone,
+	// SlackID, TelegramID, QuietHours, Groups). Email, password and creation time are not touched.
+	UpdateUser(ctx context.Context, u User) error
 
 	CreateDevice(ctx context.Context, d Device) error
 	DeviceByID(ctx context.Context, id string) (Device, error)
@@ -71,6 +74,30 @@ type OrgTx interface {
 	FinishHandoff(ctx context.Context, id string, status Status, d Decision) (bool, error)
 	// SetHandoffGist replaces a handoff's gist (the summarizer's refinement).
 	SetHandoffGist(ctx context.Context, id, gist string) error
+
+	// PutLadder stores one version of a ladder; an existing (name, version) is ErrConflict.
+	PutLadder(ctx context.Context, l LadderVersion) error
+	// Ladders returns the newest version of every ladder of the org, by name.
+	Ladders(ctx context.Context) ([]LadderVersion, error)
+	// LadderByName returns the newest version of one ladder; ErrNotFound if it has none.
+	LadderByName(ctx context.Context, name string) (LadderVersion, error)
+
+	// ClaimSend inserts s if no send with its (HandoffID, Key) exists and reports true; otherwise it
+	// changes nothing and returns the existing row with false. This is what makes a retried job
+	// idempotent per (handoff, step, target, attempt).
+	ClaimSend(ctx context.Context, s Send) (Send, bool, error)
+	// SetSendState moves a send to u's state (and provider, ref, detail) only if its current state is
+	// one of from (any state when from is empty), reporting whether it changed.
+	SetSendState(ctx context.Context, handoffID, key string, from []SendState, u SendUpdate) (bool, error)
+	// ListSends returns a handoff's sends in the order they were created (then by key).
+	ListSends(ctx context.Context, handoffID string) ([]Send, error)
+	// Inbox returns the pending handoffs a person was notified of on the console, newest first.
+	Inbox(ctx context.Context, userID string, limit int) ([]Handoff, error)
+
+	// CreateDecisionToken stores a single-use decision token (its hash only).
+	CreateDecisionToken(ctx context.Context, t DecisionToken) error
+	// UseDecisionToken marks an unused, unexpired token used; false when it was used or expired.
+	UseDecisionToken(ctx context.Context, hash []byte, at time.Time) (bool, error)
 
 	IdempotencyRecord(ctx context.Context, deviceID, key string) (Idempotency, error)
 	PutIdempotencyRecord(ctx context.Context, r Idempotency) error
@@ -108,6 +135,8 @@ type SystemTx interface {
 	DeviceByTokenHash(ctx context.Context, hash []byte) (Device, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
 	SessionByHash(ctx context.Context, idHash []byte) (Session, error)
+	// DecisionTokenByHash resolves a decision token from a chat button, SMS reply or call to its org.
+	DecisionTokenByHash(ctx context.Context, hash []byte) (DecisionToken, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 	// OrgIDs lists every organization.
 	OrgIDs(ctx context.Context) ([]string, error)
@@ -175,9 +204,17 @@ type User struct {
 	Name         string
 	PasswordHash string
 	Role         Role
-	Timezone     string
+	Timezone     string // IANA name, e.g. Europe/Lisbon
 	Active       bool
 	CreatedAt    time.Time
+	// Contact methods; empty when the person has not set one up.
+	Phone      string // E.164
+	SlackID    string
+	TelegramID string
+	// QuietHours is "HH:MM-HH:MM" in the user's Timezone (may wrap midnight); empty = none.
+	QuietHours string
+	// Groups name the teams a ladder can target as group:<name>.
+	Groups []string
 }
 
 // Device is an agent credential. Only the token's hash is kept.
@@ -273,6 +310,10 @@ type Handoff struct {
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	Decision      *Decision
+	// The ladder in force when the handoff was created, frozen onto it (JSON of escalation.Ladder).
+	LadderName    string
+	LadderVersion int
+	Ladder        []byte
 }
 
 // HandoffFilter narrows ListHandoffs.
@@ -290,4 +331,71 @@ type Idempotency struct {
 	RequestHash []byte
 	HandoffID   string
 	CreatedAt   time.Time
+}
+
+// LadderVersion is one stored version of an organization's escalation ladder.
+type LadderVersion struct {
+	OrgID     string
+	Name      string
+	Version   int
+	Source    []byte // the YAML as the admin sent it
+	CreatedBy string // user id
+	CreatedAt time.Time
+}
+
+// SendState is where one notification is.
+type SendState string
+
+const (
+	SendSending   SendState = "sending"   // claimed; the provider was (or is being) called
+	SendSent      SendState = "sent"      // the provider accepted it
+	SendDelivered SendState = "delivered" // the provider reports it reached the person
+	SendAnswered  SendState = "answered"  // a call was picked up
+	SendNoAnswer  SendState = "no_answer" // a call rang out
+	SendBusy      SendState = "busy"
+	SendFailed    SendState = "failed"  // every provider errored
+	SendCapped    SendState = "capped"  // a rate limit or cost cap stopped it
+	SendQuiet     SendState = "quiet"   // the person was in quiet hours
+	SendSkipped   SendState = "skipped" // nothing to do (no contact method, already decided)
+	SendStepDone  SendState = "step"    // marker: a step's fan-out was committed
+)
+
+// Send is one notification of one target on one channel for one step attempt of a handoff.
+type Send struct {
+	OrgID     string
+	HandoffID string
+	// Key is unique per handoff: climb.step.channel.target.attempt.
+	Key       string
+	Climb     int
+	Step      int
+	Attempt   int
+	Channel   string
+	Target    string // a user id, or a team address such as webhook:teams
+	Provider  string
+	State     SendState
+	Ref       string // the provider's message or call id, to update it after the decision
+	Detail    string // a short code, e.g. rate_limited or provider_error; never free text
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SendUpdate is the new state of a send.
+type SendUpdate struct {
+	State    SendState
+	Provider string
+	Ref      string
+	Detail   string
+	At       time.Time
+}
+
+// DecisionToken lets one person decide one handoff once, from a channel that has no session.
+type DecisionToken struct {
+	OrgID     string
+	Hash      []byte
+	HandoffID string
+	UserID    string
+	Channel   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
 }

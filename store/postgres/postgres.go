@@ -80,8 +80,9 @@ func connect(ctx context.Context, url string, maxConns int) (*sql.DB, error) {
 
 // migrateAsOwner migrates through the owner's connection and grants the runtime role (runtime's
 // current_user) what it needs, and no more: no DDL, nothing on the migrations table beyond reading it,
-// and on the audit log only SELECT and INSERT (plus moving the head forward), so the role that serves
-// requests cannot rewrite history even by granting itself rights, since it owns nothing.
+// no DELETE on the escalation tables (erasure empties them by cascade), and on the audit log only
+// SELECT and INSERT (plus moving the head forward), so the role that serves requests cannot rewrite
+// history even by granting itself rights, since it owns nothing.
 func migrateAsOwner(ctx context.Context, ownerURL string, runtime *sql.DB, logger *slog.Logger) error {
 	owner, err := connect(ctx, ownerURL, 2)
 	if err != nil {
@@ -114,6 +115,10 @@ func migrateAsOwner(ctx context.Context, ownerURL string, runtime *sql.DB, logge
 		`REVOKE INSERT, UPDATE, DELETE ON ony_schema_migrations FROM ` + r,
 		`REVOKE UPDATE, DELETE, TRUNCATE ON audit_leaves, audit_hashes, audit_checkpoints FROM ` + r,
 		`REVOKE DELETE, TRUNCATE ON audit_heads FROM ` + r,
+		// A ladder version, once stored, is what handoffs froze: it is never edited. Sends and decision
+		// tokens are only ever updated; all three leave by cascade, which runs as the owner.
+		`REVOKE UPDATE, DELETE, TRUNCATE ON ladders FROM ` + r,
+		`REVOKE DELETE, TRUNCATE ON escalation_sends, decision_tokens FROM ` + r,
 		`GRANT EXECUTE ON FUNCTION ony_erase_audit(text) TO ` + r,
 	} {
 		if _, err := owner.ExecContext(ctx, q); err != nil {

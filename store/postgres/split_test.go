@@ -3,7 +3,9 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/internal/testdb"
@@ -13,6 +15,12 @@ import (
 )
 
 func openSplit(t *testing.T) (*sql.DB, store.Store) {
+	t.Helper()
+	_, db, s := openSplitURL(t)
+	return db, s
+}
+
+func openSplitURL(t *testing.T) (string, *sql.DB, store.Store) {
 	t.Helper()
 	appURL, ownerURL := testdb.PostgresSplitURLs(t)
 	s, err := postgres.Open(context.Background(), postgres.Options{URL: appURL, MigrateURL: ownerURL, MaxConns: 5}, testdb.Discard)
@@ -25,7 +33,7 @@ func openSplit(t *testing.T) (*sql.DB, store.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db, s
+	return appURL, db, s
 }
 
 // TestSplitRolesBehaviour runs the whole store suite with migrations done by an owner role and
@@ -107,5 +115,62 @@ func TestSplitRolesCannotRewriteHistory(t *testing.T) {
 	}
 	if left != 0 {
 		t.Fatalf("%d leaves left after erasure", left)
+	}
+}
+
+// TestSplitRolesEscalationGrants: the runtime role can write what escalation writes and no more — ladder
+// versions are never edited, sends and tokens never deleted — and erasing an organization still takes
+// them all, by cascade.
+func TestSplitRolesEscalationGrants(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	appURL, db, s := openSplitURL(t)
+	for _, c := range []struct {
+		table, priv string
+		want        bool
+	}{
+		{"ladders", "SELECT", true}, {"ladders", "INSERT", true}, {"ladders", "UPDATE", false}, {"ladders", "DELETE", false},
+		{"ladders", "TRUNCATE", false},
+		{"escalation_sends", "SELECT", true}, {"escalation_sends", "INSERT", true}, {"escalation_sends", "UPDATE", true},
+		{"escalation_sends", "DELETE", false}, {"escalation_sends", "TRUNCATE", false},
+		{"decision_tokens", "SELECT", true}, {"decision_tokens", "INSERT", true}, {"decision_tokens", "UPDATE", true},
+		{"decision_tokens", "DELETE", false}, {"decision_tokens", "TRUNCATE", false},
+	} {
+		var has bool
+		if err := db.QueryRowContext(ctx, `SELECT has_table_privilege(current_user, $1, $2)`, c.table, c.priv).Scan(&has); err != nil {
+			t.Fatal(err)
+		}
+		if has != c.want {
+			t.Errorf("runtime role %s on %s = %v, want %v", c.priv, c.table, has, c.want)
+		}
+	}
+	a := storetest.NewFixture(t, s, "a")
+	err := s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		n := time.Now()
+		_, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: a.Handoff.ID, Key: "k", Channel: "console", Target: a.User.ID, CreatedAt: n})
+		return errors.Join(err,
+			tx.PutLadder(ctx, store.LadderVersion{Name: "default", Version: 1, Source: []byte("x"), CreatedBy: a.User.ID, CreatedAt: n}),
+			tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: []byte(a.Org.ID), HandoffID: a.Handoff.ID, UserID: a.User.ID,
+				Channel: "sms", CreatedAt: n, ExpiresAt: n.Add(time.Hour)}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InSystem(ctx, func(tx store.SystemTx) error { return tx.EraseOrg(ctx, a.Org.ID) }); err != nil {
+		t.Fatalf("erasure with escalation rows: %v", err)
+	}
+	superDB, err := sql.Open("pgx", testdb.SuperuserURL(appURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer superDB.Close()
+	for _, table := range []string{"ladders", "escalation_sends", "decision_tokens"} {
+		var n int
+		if err := superDB.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE org_id = $1`, a.Org.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%s: %d rows of the erased org remain", table, n)
+		}
 	}
 }

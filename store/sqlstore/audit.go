@@ -185,7 +185,9 @@ func (t *systemTx) ids(ctx context.Context, query string) ([]string, error) {
 }
 
 // EraseOrg deletes the organization (users, devices, sessions, handoffs and keys cascade or are
-// deleted here) and its audit log through the dialect's erasure path.
+// deleted here; ladders, escalation sends and decision tokens go by cascade alone, from orgs, handoffs
+// and users, which on PostgreSQL runs as the tables' owner, so the runtime role needs no DELETE on them)
+// and its audit log through the dialect's erasure path.
 func (t *systemTx) EraseOrg(ctx context.Context, orgID string) error {
 	if orgID == store.InstanceLogID {
 		return errors.New("store: the instance log cannot be erased")

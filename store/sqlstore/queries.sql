@@ -11,19 +11,28 @@ SELECT count(*) FROM orgs;
 INSERT INTO orgs (id, name, max_timeout_seconds, created_at) VALUES (?, ?, ?, ?);
 
 -- name: CreateUser
-INSERT INTO users (org_id, id, email, name, password_hash, role, timezone, active, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+INSERT INTO users (org_id, id, email, name, password_hash, role, timezone, active, created_at,
+    phone, slack_id, telegram_id, quiet_hours, groups)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: UpdateUser
+UPDATE users SET name = ?, role = ?, timezone = ?, active = ?,
+    phone = ?, slack_id = ?, telegram_id = ?, quiet_hours = ?, groups = ?
+WHERE org_id = ? AND id = ?;
 
 -- name: UserByID
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at
+SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at,
+    phone, slack_id, telegram_id, quiet_hours, groups
 FROM users WHERE org_id = ? AND id = ?;
 
 -- name: ListUsers
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at
+SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at,
+    phone, slack_id, telegram_id, quiet_hours, groups
 FROM users WHERE org_id = ? ORDER BY email;
 
 -- name: UserByEmail
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at
+SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at,
+    phone, slack_id, telegram_id, quiet_hours, groups
 FROM users WHERE email = ?;
 
 -- name: CreateDevice
@@ -55,19 +64,22 @@ DELETE FROM sessions WHERE expires_at < ?;
 
 -- name: InsertHandoff
 INSERT INTO handoffs (org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
-    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at, gist)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at, gist,
+    ladder_name, ladder_version, ladder)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: HandoffByID
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
     payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
-    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
+    ladder_name, ladder_version, ladder
 FROM handoffs WHERE org_id = ? AND id = ?;
 
 -- name: ListHandoffs
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
     payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
-    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
+    ladder_name, ladder_version, ladder
 FROM handoffs WHERE org_id = ? AND (? = '' OR status = ?) AND (? = '' OR device_id = ?)
 ORDER BY created_at DESC, id DESC LIMIT ?;
 
@@ -79,6 +91,63 @@ WHERE org_id = ? AND id = ? AND status = 'pending';
 
 -- name: SetHandoffGist
 UPDATE handoffs SET gist = ? WHERE org_id = ? AND id = ?;
+
+-- name: Inbox
+-- EXISTS, not a join: a person notified several times (steps, attempts, climbs) sees the handoff once.
+SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
+    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
+    ladder_name, ladder_version, ladder
+FROM handoffs h
+WHERE h.org_id = ? AND h.status = 'pending' AND EXISTS (
+    SELECT 1 FROM escalation_sends s
+    WHERE s.org_id = h.org_id AND s.channel = 'console' AND s.target = ? AND s.handoff_id = h.id AND s.state <> 'step')
+ORDER BY h.created_at DESC, h.id DESC LIMIT ?;
+
+-- name: PutLadder
+INSERT INTO ladders (org_id, name, version, source, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: Ladders
+SELECT org_id, name, version, source, created_by, created_at FROM ladders l
+WHERE l.org_id = ? AND l.version = (SELECT max(m.version) FROM ladders m WHERE m.org_id = l.org_id AND m.name = l.name)
+ORDER BY l.name;
+
+-- name: LadderByName
+SELECT org_id, name, version, source, created_by, created_at FROM ladders
+WHERE org_id = ? AND name = ? ORDER BY version DESC LIMIT 1;
+
+-- name: ClaimSend
+-- DO NOTHING makes a concurrent second claim wait for the first and then insert nothing, on both databases.
+INSERT INTO escalation_sends (org_id, handoff_id, key, climb, step, attempt, channel, target, provider, state,
+    ref, detail, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (org_id, handoff_id, key) DO NOTHING;
+
+-- name: SendByKey
+SELECT org_id, handoff_id, key, climb, step, attempt, channel, target, provider, state, ref, detail, created_at, updated_at
+FROM escalation_sends WHERE org_id = ? AND handoff_id = ? AND key = ?;
+
+-- name: SetSendState
+-- SetSendState appends "AND state IN (...)" when the caller names the states it moves from. An empty
+-- provider, ref or detail keeps what an earlier update recorded (a delivery receipt knows no ref).
+UPDATE escalation_sends
+SET state = ?, provider = COALESCE(NULLIF(?, ''), provider), ref = COALESCE(NULLIF(?, ''), ref),
+    detail = COALESCE(NULLIF(?, ''), detail), updated_at = ?
+WHERE org_id = ? AND handoff_id = ? AND key = ?
+
+-- name: ListSends
+SELECT org_id, handoff_id, key, climb, step, attempt, channel, target, provider, state, ref, detail, created_at, updated_at
+FROM escalation_sends WHERE org_id = ? AND handoff_id = ? ORDER BY created_at, key;
+
+-- name: CreateDecisionToken
+INSERT INTO decision_tokens (org_id, hash, handoff_id, user_id, channel, created_at, expires_at, used_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: UseDecisionToken
+UPDATE decision_tokens SET used_at = ? WHERE org_id = ? AND hash = ? AND used_at IS NULL AND expires_at > ?;
+
+-- name: DecisionTokenByHash
+SELECT org_id, hash, handoff_id, user_id, channel, created_at, expires_at, used_at FROM decision_tokens WHERE hash = ?;
 
 -- name: IdempotencyRecord
 SELECT org_id, device_id, key, request_hash, handoff_id, created_at

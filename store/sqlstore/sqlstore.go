@@ -48,7 +48,9 @@ type Store struct {
 	db      *sql.DB
 	dialect Dialect
 	q       map[string]string
-	log     *slog.Logger
+	// raw holds the queries before rebinding, for the few that are extended at run time.
+	raw map[string]string
+	log *slog.Logger
 
 	// inserter inserts jobs inside store transactions; it has no workers, so it works in every process
 	// (CLI included). runner is the worker client, started only by `ony serve`.
@@ -61,18 +63,22 @@ var _ store.Store = (*Store)(nil)
 
 // New wraps an open database. It does not migrate; call Migrate first.
 func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
-	q, err := parseQueries(queriesSQL, d)
+	raw, err := parseQueries(queriesSQL, d)
 	if err != nil {
 		return nil, err
+	}
+	q := make(map[string]string, len(raw))
+	for name, text := range raw {
+		q[name] = d.Rebind(text)
 	}
 	ins, err := river.NewClient(d.RiverDriver(db), &river.Config{Logger: quietRiver(logger)})
 	if err != nil {
 		return nil, fmt.Errorf("store: job inserter: %w", err)
 	}
-	return &Store{db: db, dialect: d, q: q, log: logger, inserter: ins}, nil
+	return &Store{db: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins}, nil
 }
 
-// parseQueries splits queries.sql on "-- name: X" markers.
+// parseQueries splits queries.sql on "-- name: X" markers; the texts keep their '?' placeholders.
 func parseQueries(src string, d Dialect) (map[string]string, error) {
 	out := map[string]string{}
 	var name string
@@ -85,7 +91,7 @@ func parseQueries(src string, d Dialect) (map[string]string, error) {
 			return fmt.Errorf("store: duplicate query %q", name)
 		}
 		q := strings.ReplaceAll(strings.TrimSpace(b.String()), "/*FOR UPDATE*/", d.LockSuffix())
-		out[name] = d.Rebind(q)
+		out[name] = q
 		b.Reset()
 		return nil
 	}
@@ -115,6 +121,16 @@ func (s *Store) query(name string) string {
 		panic("store: unknown query " + name) // a programming error caught by the first test that runs it
 	}
 	return q
+}
+
+// queryWith is a named query with more SQL appended (a variable-length IN list), rebound as a whole so
+// the appended placeholders are numbered after the query's own.
+func (s *Store) queryWith(name, suffix string) string {
+	q, ok := s.raw[name]
+	if !ok {
+		panic("store: unknown query " + name)
+	}
+	return s.dialect.Rebind(strings.TrimSuffix(q, ";") + suffix)
 }
 
 // DB exposes the pool to the driver packages and tests.

@@ -35,9 +35,23 @@ func (t *orgTx) Org(ctx context.Context) (store.Org, error) {
 }
 
 func (t *orgTx) CreateUser(ctx context.Context, u store.User) error {
-	_, err := t.exec(ctx, "CreateUser", t.org, u.ID, u.Email, u.Name, u.PasswordHash, string(u.Role),
-		u.Timezone, u.Active, utc(u.CreatedAt))
+	groups, err := encodeGroups(u.Groups)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, "CreateUser", t.org, u.ID, u.Email, u.Name, u.PasswordHash, string(u.Role),
+		u.Timezone, u.Active, utc(u.CreatedAt), u.Phone, u.SlackID, u.TelegramID, u.QuietHours, groups)
 	return err
+}
+
+func (t *orgTx) UpdateUser(ctx context.Context, u store.User) error {
+	groups, err := encodeGroups(u.Groups)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(ctx, "UpdateUser", u.Name, string(u.Role), u.Timezone, u.Active,
+		u.Phone, u.SlackID, u.TelegramID, u.QuietHours, groups, t.org, u.ID)
+	return mustAffect(res, err)
 }
 
 func (t *orgTx) UserByID(ctx context.Context, id string) (store.User, error) {
@@ -92,7 +106,7 @@ func (t *orgTx) InsertHandoff(ctx context.Context, h store.Handoff) error {
 	}
 	_, err = t.exec(ctx, "InsertHandoff", t.org, h.ID, h.DeviceID, h.Action, h.Title, h.Summary, h.Risk,
 		reasons, opts, labels, h.PayloadKind, h.PayloadSize, h.PayloadSealed, h.CallbackURL, string(h.Status),
-		utc(h.CreatedAt), utc(h.ExpiresAt), h.Gist)
+		utc(h.CreatedAt), utc(h.ExpiresAt), h.Gist, h.LadderName, h.LadderVersion, string(h.Ladder))
 	return err
 }
 
@@ -111,16 +125,20 @@ func (t *orgTx) ListHandoffs(ctx context.Context, f store.HandoffFilter) ([]stor
 	if err != nil {
 		return nil, t.s.mapErr(err)
 	}
+	return scanHandoffs(rows, t.s)
+}
+
+func scanHandoffs(rows *sql.Rows, s *Store) ([]store.Handoff, error) {
 	defer rows.Close()
 	var out []store.Handoff
 	for rows.Next() {
-		h, err := scanHandoff(rows, t.s)
+		h, err := scanHandoff(rows, s)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, h)
 	}
-	return out, t.s.mapErr(rows.Err())
+	return out, s.mapErr(rows.Err())
 }
 
 func (t *orgTx) FinishHandoff(ctx context.Context, id string, status store.Status, d store.Decision) (bool, error) {
@@ -212,13 +230,32 @@ func scanOrg(r scanner, s *Store) (store.Org, error) {
 
 func scanUser(r scanner, s *Store) (store.User, error) {
 	var u store.User
-	var role string
-	if err := r.Scan(&u.OrgID, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &role, &u.Timezone, &u.Active, &u.CreatedAt); err != nil {
+	var role, groups string
+	if err := r.Scan(&u.OrgID, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &role, &u.Timezone, &u.Active, &u.CreatedAt,
+		&u.Phone, &u.SlackID, &u.TelegramID, &u.QuietHours, &groups); err != nil {
 		return u, s.mapErr(err)
 	}
 	u.Role = store.Role(role)
 	u.CreatedAt = u.CreatedAt.UTC()
+	if err := json.Unmarshal([]byte(groups), &u.Groups); err != nil {
+		return u, fmt.Errorf("store: user %s groups: %w", u.ID, err)
+	}
+	if len(u.Groups) == 0 {
+		u.Groups = nil // "[]" and nil are the same: no groups
+	}
 	return u, nil
+}
+
+// encodeGroups stores a user's groups as a JSON array, never null, so the column reads back uniformly.
+func encodeGroups(gs []string) (string, error) {
+	if gs == nil {
+		gs = []string{}
+	}
+	b, err := json.Marshal(gs)
+	if err != nil {
+		return "", fmt.Errorf("store: user groups: %w", err)
+	}
+	return string(b), nil
 }
 
 func scanDevice(r scanner, s *Store) (store.Device, error) {
@@ -237,15 +274,19 @@ func scanDevice(r scanner, s *Store) (store.Device, error) {
 
 func scanHandoff(r scanner, s *Store) (store.Handoff, error) {
 	var h store.Handoff
-	var reasons, opts, labels, status string
+	var reasons, opts, labels, status, ladder string
 	var d store.Decision
 	var byKind string
 	var decidedAt sql.NullTime
 	err := r.Scan(&h.OrgID, &h.ID, &h.DeviceID, &h.Action, &h.Title, &h.Summary, &h.Risk, &reasons, &opts, &labels,
 		&h.PayloadKind, &h.PayloadSize, &h.PayloadSealed, &h.CallbackURL, &status, &h.CreatedAt, &h.ExpiresAt,
-		&d.OptionID, &byKind, &d.ByID, &d.ByName, &d.Channel, &d.Comment, &decidedAt, &h.Gist)
+		&d.OptionID, &byKind, &d.ByID, &d.ByName, &d.Channel, &d.Comment, &decidedAt, &h.Gist,
+		&h.LadderName, &h.LadderVersion, &ladder)
 	if err != nil {
 		return h, s.mapErr(err)
+	}
+	if ladder != "" {
+		h.Ladder = []byte(ladder)
 	}
 	h.Status = store.Status(status)
 	h.CreatedAt, h.ExpiresAt = h.CreatedAt.UTC(), h.ExpiresAt.UTC()

@@ -31,6 +31,14 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Idempotency", func(t *testing.T) { t.Parallel(); testIdempotency(t, open(t)) })
 	t.Run("Rollback", func(t *testing.T) { t.Parallel(); testRollback(t, open(t)) })
 	t.Run("Isolation", func(t *testing.T) { t.Parallel(); testIsolation(t, open(t)) })
+	t.Run("UserContacts", func(t *testing.T) { t.Parallel(); testUserContacts(t, open(t)) })
+	t.Run("HandoffLadder", func(t *testing.T) { t.Parallel(); testHandoffLadder(t, open(t)) })
+	t.Run("Ladders", func(t *testing.T) { t.Parallel(); testLadders(t, open(t)) })
+	t.Run("Sends", func(t *testing.T) { t.Parallel(); testSends(t, open(t)) })
+	t.Run("ConcurrentClaims", func(t *testing.T) { t.Parallel(); testConcurrentClaims(t, open(t)) })
+	t.Run("Inbox", func(t *testing.T) { t.Parallel(); testInbox(t, open(t)) })
+	t.Run("DecisionTokens", func(t *testing.T) { t.Parallel(); testDecisionTokens(t, open(t)) })
+	t.Run("EraseOrg", func(t *testing.T) { t.Parallel(); testEraseOrg(t, open(t)) })
 }
 
 var ctx = context.Background()
@@ -448,6 +456,54 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 	"Enqueue": func(tx store.OrgTx, a Fixture) error {
 		return nil // jobs carry their org in their args and re-enter through InOrg; nothing of A's is reachable here
 	},
+	"UpdateUser": func(tx store.OrgTx, a Fixture) error {
+		u := a.User
+		u.Name, u.Phone, u.Groups = "x", "+15550000000", []string{"x"}
+		err := tx.UpdateUser(ctx, u)
+		return expect(errors.Is(err, store.ErrNotFound), "UpdateUser changed A's user")
+	},
+	"PutLadder": func(tx store.OrgTx, a Fixture) error {
+		// A holds iso v1; the same name and version in B's scope is B's own, not a conflict with A's.
+		if err := tx.PutLadder(ctx, store.LadderVersion{Name: "iso", Version: 1, Source: []byte("b"), CreatedBy: "b", CreatedAt: now()}); err != nil {
+			return err
+		}
+		l, err := tx.LadderByName(ctx, "iso")
+		return errors.Join(err, expect(l.OrgID == tx.OrgID() && string(l.Source) == "b", "PutLadder wrote into A"))
+	},
+	"Ladders": func(tx store.OrgTx, a Fixture) error {
+		ls, err := tx.Ladders(ctx)
+		return errors.Join(err, expect(len(ls) == 0, "Ladders listed A's ladder"))
+	},
+	"LadderByName": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.LadderByName(ctx, "iso")
+		return expect(errors.Is(err, store.ErrNotFound), "LadderByName found A's ladder")
+	},
+	"ClaimSend": func(tx store.OrgTx, a Fixture) error {
+		// A send on A's handoff from B's scope must be refused by the composite foreign key.
+		_, _, err := tx.ClaimSend(ctx, consoleSend(a.Handoff.ID, "iso", a.User.ID, now()))
+		return expect(err != nil, "ClaimSend attached a send to A's handoff")
+	},
+	"SetSendState": func(tx store.OrgTx, a Fixture) error {
+		ok, err := tx.SetSendState(ctx, a.Handoff.ID, "iso", nil, store.SendUpdate{State: store.SendFailed, Detail: "x", At: now()})
+		return errors.Join(err, expect(!ok, "SetSendState changed A's send"))
+	},
+	"ListSends": func(tx store.OrgTx, a Fixture) error {
+		ss, err := tx.ListSends(ctx, a.Handoff.ID)
+		return errors.Join(err, expect(len(ss) == 0, "ListSends listed A's sends"))
+	},
+	"Inbox": func(tx store.OrgTx, a Fixture) error {
+		hs, err := tx.Inbox(ctx, a.User.ID, 500)
+		return errors.Join(err, expect(len(hs) == 0, "Inbox listed A's handoff"))
+	},
+	"CreateDecisionToken": func(tx store.OrgTx, a Fixture) error {
+		err := tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: randBytes(32), HandoffID: a.Handoff.ID, UserID: a.User.ID,
+			Channel: "slack", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)})
+		return expect(err != nil, "CreateDecisionToken pointed at A's handoff")
+	},
+	"UseDecisionToken": func(tx store.OrgTx, a Fixture) error {
+		ok, err := tx.UseDecisionToken(ctx, isoTokenHash(a), now())
+		return errors.Join(err, expect(!ok, "UseDecisionToken used A's token"))
+	},
 	"AuditLockHead": func(tx store.OrgTx, a Fixture) error {
 		h, err := tx.AuditLockHead(ctx, make([]byte, 32))
 		return errors.Join(err, expect(h.Size == 0, "AuditLockHead returned A's head"))
@@ -522,6 +578,14 @@ func testIsolation(t *testing.T, s store.Store) {
 				store.AuditHead{Size: 1, Root: randBytes(32), UpdatedAt: now()}),
 			tx.AuditPutCheckpoint(ctx, store.AuditCheckpoint{Size: 1, Note: []byte("a"), CreatedAt: now()}))
 	}))
+	// A ladder, a console send to A's user and an unused decision token, for the escalation cases.
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		_, _, err := tx.ClaimSend(ctx, consoleSend(a.Handoff.ID, "iso", a.User.ID, now()))
+		return errors.Join(err,
+			tx.PutLadder(ctx, store.LadderVersion{Name: "iso", Version: 1, Source: []byte("a"), CreatedBy: a.User.ID, CreatedAt: now()}),
+			tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: isoTokenHash(a), HandoffID: a.Handoff.ID, UserID: a.User.ID,
+				Channel: "slack", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}))
+	}))
 	before := snapshot(t, s, a)
 	for name, c := range isolationCases {
 		err := s.InOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
@@ -553,13 +617,18 @@ func snapshot(t *testing.T, s store.Store, a Fixture) any {
 		al, err6 := tx.AuditLeaves(ctx, 0, 100)
 		_, hs, err7 := tx.AuditStoredHashes(ctx, 0, 100)
 		cp, err8 := tx.AuditLatestCheckpoint(ctx)
-		out = []any{u, d, h, r, ah, al, hs, cp}
-		return errors.Join(err1, err2, err3, err4, err5, err6, err7, err8)
+		ls, err9 := tx.Ladders(ctx)
+		sends, err10 := tx.ListSends(ctx, a.Handoff.ID)
+		inbox, err11 := tx.Inbox(ctx, a.User.ID, 500)
+		out = []any{u, d, h, r, ah, al, hs, cp, ls, sends, inbox}
+		return errors.Join(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11)
 	}))
 	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
 		ss, err := tx.SessionByHash(ctx, a.Session.IDHash)
 		out = append(out, ss)
-		return err
+		dt, err2 := tx.DecisionTokenByHash(ctx, isoTokenHash(a))
+		out = append(out, dt)
+		return errors.Join(err, err2)
 	}))
 	return out
 }
