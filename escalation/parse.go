@@ -1,0 +1,1162 @@
+package escalation
+
+// Ladder files.
+//
+// A file holds one or more YAML documents (separated by ---), each one ladder; docs/ladders.md
+// describes every field. Parse reads them strictly, the way risk.ParsePolicy reads a policy: unknown
+// keys, bad values and steps that could never reach anybody are errors, all reported at once with
+// their positions, so a broken ladder is found by `ony ladder validate` or at start, never by a
+// handoff that nobody hears about.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ony-ai/ony/internal/yamlnode"
+)
+
+// DefaultOrder is the Order of a ladder that does not set one.
+const DefaultOrder = 100
+
+// Limits of the format. They keep a ladder something a person can read and an engine can run: a
+// ladder longer than these is almost certainly a mistake.
+const (
+	maxFileBytes   = 256 << 10 // the same bound as a ladder put through the API
+	maxNodes       = 100_000   // YAML nodes visited, following aliases (alias bombs)
+	maxErrors      = 200       // mistakes reported per file
+	maxSteps       = 20
+	maxRepeat      = 10
+	maxOrder       = 1000
+	maxWait        = 24 * time.Hour
+	maxTargets     = 100
+	maxRedialTimes = 5
+	minRedialGap   = 10 * time.Second
+	maxRedialGap   = 30 * time.Minute
+	maxGlobBytes   = 256
+	minCycle       = time.Second
+)
+
+// RiskLevels are the risk levels a ladder can name, lowest first.
+var riskLevels = []string{"low", "medium", "high", "critical"}
+
+var (
+	ladderNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	labelKeyRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_./-]{0,62}$`)
+	providerNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	slackChannelRE = regexp.MustCompile(`^(#[^\s#,]{1,80}|[CG][A-Z0-9]{6,20})$`)
+	telegramChatRE = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
+)
+
+const nameRule = "1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit"
+
+// Error is one mistake in a ladder file. Path names the offending value, e.g. steps[1].targets[0].
+// Line and Column are 1-based; Column is 0 when only the line is known (YAML syntax errors) and Line
+// is 0 for problems with the file as a whole.
+type Error struct {
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+	Path   string `json:"path,omitempty"`
+	Msg    string `json:"message"`
+}
+
+// Error formats the mistake as "file:line:col: path: message", leaving out what is unknown.
+func (e Error) Error() string {
+	var pos []string
+	if e.File != "" {
+		pos = append(pos, e.File)
+	}
+	if e.Line > 0 {
+		pos = append(pos, strconv.Itoa(e.Line))
+		if e.Column > 0 {
+			pos = append(pos, strconv.Itoa(e.Column))
+		}
+	}
+	var parts []string
+	for _, s := range []string{strings.Join(pos, ":"), e.Path, e.Msg} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ": ")
+}
+
+// Errors is every mistake found, in file order, so that they can all be fixed in one pass.
+type Errors struct {
+	List []Error
+}
+
+func (e *Errors) Error() string {
+	lines := make([]string, len(e.List))
+	for i, x := range e.List {
+		lines[i] = x.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Parse reads one or more YAML documents (separated by ---), each one ladder. filename labels
+// positions and makes the Origin "file:"+filename. On any mistake it returns a *Errors listing all of
+// them; ladders it returns have Order 100, quiet_hours respect and end expire unless they say
+// otherwise, and Version 0.
+func Parse(data []byte, filename string) ([]*Ladder, error) {
+	docs, errs := parseFile(data, filename)
+	errs = append(errs, crossCheck(docs)...)
+	if len(errs) > 0 {
+		sortErrors(errs, nil)
+		return nil, &Errors{List: errs}
+	}
+	return ladders(docs), nil
+}
+
+// LoadDir parses every *.yaml and *.yml file in dir, by name, and checks that ladder names are
+// unique and at most one ladder is default across all of them. Hidden files (editor backups such as
+// .#x.yaml) are skipped. An empty directory gives no ladders, which leaves Builtin in force.
+func LoadDir(dir string) ([]*Ladder, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("escalation: ladders: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || e.IsDir() {
+			continue
+		}
+		if ext := filepath.Ext(name); ext == ".yaml" || ext == ".yml" {
+			files = append(files, filepath.Join(dir, name))
+		}
+	}
+	sort.Strings(files)
+	return LoadFiles(files)
+}
+
+// LoadFiles parses the files as one collection, as LoadDir does: ladder names must be unique and at
+// most one ladder default across all of them. Errors come in the order of the files.
+func LoadFiles(files []string) ([]*Ladder, error) {
+	var docs []parsedLadder
+	var errs []Error
+	order := map[string]int{}
+	for i, f := range files {
+		order[f] = i
+		data, err := readLadderFile(f)
+		if err != nil {
+			errs = append(errs, Error{File: f, Msg: err.Error()})
+			continue
+		}
+		d, e := parseFile(data, f)
+		docs, errs = append(docs, d...), append(errs, e...)
+	}
+	errs = append(errs, crossCheck(docs)...)
+	if len(errs) > 0 {
+		sortErrors(errs, order)
+		return nil, &Errors{List: errs}
+	}
+	return ladders(docs), nil
+}
+
+// readLadderFile reads at most one byte more than a ladder file may hold, so that a wrong path such
+// as /dev/zero fails fast and Parse reports the size.
+func readLadderFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the error names the file already
+		}
+		return nil, fmt.Errorf("cannot read: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", err)
+	}
+	return b, nil
+}
+
+// Builtin is the ladder used when nothing else matches and no ladder is default: the console inbox
+// of everyone who can decide, until the handoff's own timeout.
+func Builtin() *Ladder {
+	return &Ladder{
+		Name:    "builtin",
+		Origin:  "builtin",
+		Order:   DefaultOrder,
+		Default: true,
+		Steps: []Step{{
+			Channels: []string{KindConsole},
+			Targets:  []Target{{Kind: TargetRole, Value: "admin"}, {Kind: TargetRole, Value: "member"}},
+			Quiet:    QuietRespect,
+		}},
+		End: EndWait,
+	}
+}
+
+// WebhookNames lists the webhook:<name> targets the ladder uses, sorted and without repeats, so that
+// a ladder naming a bridge that is not configured can be refused.
+func (l *Ladder) WebhookNames() []string {
+	var names []string
+	for _, s := range l.Steps {
+		for _, t := range s.Targets {
+			if t.Kind == TargetWebhook && !slices.Contains(names, t.Value) {
+				names = append(names, t.Value)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// parsedLadder is one document of a file with what the checks across documents and files need.
+type parsedLadder struct {
+	ladder   *Ladder
+	file     string
+	nameNode *yaml.Node // nil when the name is missing or bad
+	defNode  *yaml.Node // the value of default: true
+	ok       bool
+}
+
+func ladders(docs []parsedLadder) []*Ladder {
+	out := make([]*Ladder, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.ladder)
+	}
+	return out
+}
+
+// crossCheck reports a name defined twice and a second default, each at the later occurrence.
+func crossCheck(docs []parsedLadder) []Error {
+	var errs []Error
+	type where struct {
+		file string
+		line int
+	}
+	names := map[string]where{}
+	var def *parsedLadder
+	for i := range docs {
+		d := &docs[i]
+		if d.nameNode != nil {
+			name := d.ladder.Name
+			if first, dup := names[name]; dup {
+				errs = append(errs, Error{File: d.file, Line: d.nameNode.Line, Column: d.nameNode.Column, Path: "name",
+					Msg: fmt.Sprintf("ladder %q is already defined at %s:%d", name, first.file, first.line)})
+			} else {
+				names[name] = where{d.file, d.nameNode.Line}
+			}
+		}
+		if d.defNode != nil {
+			if def != nil {
+				errs = append(errs, Error{File: d.file, Line: d.defNode.Line, Column: d.defNode.Column, Path: "default",
+					Msg: fmt.Sprintf("only one ladder may be default, and %q at %s:%d already is", def.ladder.Name, def.file, def.defNode.Line)})
+			} else {
+				def = d
+			}
+		}
+	}
+	return errs
+}
+
+// sortErrors puts errors in file order (order gives each file's rank; nil sorts by name), then by
+// position. Whole-file errors (line 0) come first in their file.
+func sortErrors(errs []Error, order map[string]int) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errs[i], errs[j]
+		if a.File != b.File {
+			if order != nil {
+				return order[a.File] < order[b.File]
+			}
+			return a.File < b.File
+		}
+		return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
+	})
+}
+
+type ladderParser struct {
+	file   string
+	errs   []Error
+	visits int
+	halted bool
+}
+
+// parseFile parses every document of one file. Documents that fail still come back (with ok false)
+// when their name could be read, so that a name defined twice is reported even in a broken file.
+func parseFile(data []byte, filename string) (docs []parsedLadder, errs []Error) {
+	p := &ladderParser{file: filename}
+	if len(data) > maxFileBytes {
+		p.errs = append(p.errs, Error{File: filename,
+			Msg: fmt.Sprintf("the file is larger than %d KiB; a ladder file must be smaller (split it, or shorten it)", maxFileBytes>>10)})
+		return nil, p.errs
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	seen := 0
+	for !p.halted {
+		var doc yaml.Node
+		err := p.decode(dec, &doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			p.syntaxError(err, data)
+			break
+		}
+		root := &doc
+		if root.Kind == yaml.DocumentNode {
+			if len(root.Content) == 0 {
+				continue
+			}
+			root = root.Content[0]
+		}
+		root = p.resolve(root)
+		if isNull(root) {
+			continue // an empty document, e.g. after a trailing ---
+		}
+		seen++
+		d := p.ladder(root)
+		d.file = filename
+		docs = append(docs, d)
+	}
+	if seen == 0 && len(p.errs) == 0 {
+		p.errs = append(p.errs, Error{File: filename, Line: 1, Column: 1,
+			Msg: "no ladder in the file; a ladder needs at least a name and steps"})
+	}
+	var keep []parsedLadder
+	for _, d := range docs {
+		if d.ok || d.nameNode != nil {
+			keep = append(keep, d)
+		}
+	}
+	return keep, p.errs
+}
+
+// decode turns a panic of the YAML library on hostile input into an error: a ladder can come from
+// an API body, and no body may take the server down.
+func (p *ladderParser) decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: %v", r)
+		}
+	}()
+	return dec.Decode(n)
+}
+
+func (p *ladderParser) addf(n *yaml.Node, path, format string, args ...any) {
+	if p.halted {
+		return
+	}
+	if len(p.errs) == maxErrors {
+		// A file this wrong is the wrong file; a list of thousands would bury the first mistakes.
+		p.halted = true
+		format, args = "too many mistakes (%d); stopping here", []any{maxErrors}
+	}
+	e := Error{File: p.file, Path: path, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Column = n.Line, n.Column
+	}
+	p.errs = append(p.errs, e)
+}
+
+var yamlLineErr = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns the YAML library's "yaml: line N: ..." into a position (it gives no column).
+// Errors without a line (bad encodings) are placed at the first character YAML cannot read.
+func (p *ladderParser) syntaxError(err error, data []byte) {
+	msg := err.Error()
+	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		p.errs = append(p.errs, Error{File: p.file, Line: line, Msg: "invalid YAML: " + m[2]})
+		return
+	}
+	line, col := badCharPosition(data)
+	p.errs = append(p.errs, Error{File: p.file, Line: line, Column: col, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")})
+}
+
+// badCharPosition finds the first character YAML does not allow (invalid UTF-8 or a control
+// character), or else returns line 1, column 1.
+func badCharPosition(data []byte) (line, col int) {
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 || !yamlPrintable(r) {
+			return line, col
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return 1, 1
+}
+
+// yamlPrintable is YAML 1.2's c-printable set.
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
+		return true
+	case r >= 0x20 && r <= 0x7e, r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= 0x10ffff:
+		return true
+	}
+	return false
+}
+
+var ladderKeys = []string{"name", "order", "default", "match", "steps", "repeat", "end"}
+
+// ladder parses one document. Fields are checked where they are written; the checks that span
+// fields come after, each at the field that breaks them.
+func (p *ladderParser) ladder(n *yaml.Node) parsedLadder {
+	before := len(p.errs)
+	l := &Ladder{Order: DefaultOrder, End: EndExpire, Origin: "file:" + p.file}
+	d := parsedLadder{ladder: l}
+	if n.Kind != yaml.MappingNode {
+		p.addf(n, "", "a ladder must be a mapping (name, steps, ...), got %s", yamlnode.Describe(n))
+		return d
+	}
+	keys := map[string]*yaml.Node{}
+	var rungs []stepNodes
+	var matchNode, repeatNode, endNode *yaml.Node
+	endBad := false
+	p.mapping(n, "", ladderKeys, func(key string, k, v *yaml.Node) {
+		keys[key] = k
+		switch key {
+		case "name":
+			if s, ok := p.str(v, key); ok {
+				vn := p.resolve(v)
+				switch {
+				case !ladderNameRE.MatchString(s):
+					p.addf(vn, key, "ladder name %q must be %s", s, nameRule)
+				case s == "builtin":
+					p.addf(vn, key, `"builtin" is the name of the ladder Ony uses when no other matches; pick another`)
+				default:
+					l.Name, d.nameNode = s, vn
+				}
+			}
+		case "order":
+			l.Order, _ = p.integer(v, key, 0, maxOrder)
+		case "default":
+			if b, ok := p.boolean(v, key); ok && b {
+				l.Default, d.defNode = true, p.resolve(v)
+			}
+		case "match":
+			matchNode = k
+			l.Match = p.match(v)
+		case "steps":
+			items := p.seq(v, key)
+			if len(items) > maxSteps {
+				p.addf(p.resolve(v), key, "%d steps; a ladder has at most %d", len(items), maxSteps)
+				items = items[:maxSteps]
+			}
+			if p.emptyList(v) {
+				p.addf(p.resolve(v), key, "no steps; a ladder needs at least one")
+			}
+			names := map[string]int{}
+			for i, item := range items {
+				st, sn := p.step(item, fmt.Sprintf("steps[%d]", i))
+				if st.Name != "" {
+					if first, dup := names[st.Name]; dup {
+						p.addf(sn.name, fmt.Sprintf("steps[%d].name", i), "step name %q is already used on line %d", st.Name, first)
+					} else {
+						names[st.Name] = sn.name.Line
+					}
+				}
+				l.Steps = append(l.Steps, st)
+				rungs = append(rungs, sn)
+			}
+		case "repeat":
+			repeatNode = p.resolve(v)
+			l.Repeat, _ = p.integer(v, key, 0, maxRepeat)
+		case "end":
+			endNode = p.resolve(v)
+			s, ok := p.str(v, key)
+			switch {
+			case !ok:
+				endBad = true
+			case End(s) == EndExpire || End(s) == EndWait:
+				l.End = End(s)
+			default:
+				// Unknown, so the checks of the last step below would only guess.
+				endBad = true
+				p.addf(endNode, key, "end %q must be expire (the handoff expires when the ladder runs out) or wait (it stays pending until its own timeout)%s",
+					s, yamlnode.Suggest(s, []string{string(EndExpire), string(EndWait)}))
+			}
+		}
+	})
+	if keys["name"] == nil {
+		p.addf(n, "name", "missing; every ladder needs a name")
+	}
+	if keys["steps"] == nil {
+		p.addf(n, "steps", "missing; a ladder needs at least one step")
+	}
+
+	// Checks across fields.
+	if l.Default && matchNode != nil && !matchEmpty(l.Match) {
+		p.addf(matchNode, "match", "a default ladder is used whenever no other ladder matches, so its match would be ignored; remove it or the default")
+	}
+	stepsOK := len(rungs) > 0 && !slices.ContainsFunc(rungs, func(sn stepNodes) bool { return !sn.ok })
+	if l.Repeat > 0 && stepsOK && l.Cycle() < minCycle {
+		p.addf(repeatNode, "repeat", "the steps wait %s in all, so repeating them would notify everyone again at once; give the steps waits of at least %s in total",
+			fmtDuration(l.Cycle()), fmtDuration(minCycle))
+	}
+	if l.End == EndExpire && !endBad && len(rungs) > 0 {
+		i := len(rungs) - 1
+		last, sn := l.Steps[i], rungs[i]
+		where := "end is expire"
+		if endNode == nil {
+			where = "end defaults to expire"
+		}
+		if sn.ok && last.Wait == 0 {
+			at, path := sn.node, fmt.Sprintf("steps[%d]", i)
+			if sn.wait != nil {
+				at, path = sn.wait, path+".wait"
+			}
+			p.addf(at, path, "the last step waits 0s and %s, so the handoff would expire the moment this step is sent; give it a wait, or set end: wait", where)
+		} else if sn.ok && last.Redial.Times > 0 && time.Duration(last.Redial.Times)*last.Redial.Gap >= last.Wait {
+			p.addf(sn.redial, fmt.Sprintf("steps[%d].redial", i), "the last redial comes %s after the call but the ladder ends (%s) %s after it; raise this step's wait above %s, or set end: wait",
+				fmtDuration(time.Duration(last.Redial.Times)*last.Redial.Gap), where, fmtDuration(last.Wait), fmtDuration(time.Duration(last.Redial.Times)*last.Redial.Gap))
+		}
+	}
+	d.ok = len(p.errs) == before && !p.halted
+	return d
+}
+
+func matchEmpty(m Match) bool {
+	return len(m.Risk) == 0 && len(m.Actions) == 0 && len(m.Labels) == 0
+}
+
+// match parses match:. An empty list is an error rather than "anything": leaving the key out says
+// that, and an empty list is more likely a half-finished edit.
+func (p *ladderParser) match(n *yaml.Node) Match {
+	var m Match
+	p.mapping(n, "match", []string{"risk", "actions", "labels"}, func(key string, _, v *yaml.Node) {
+		fp := "match." + key
+		switch key {
+		case "risk":
+			items, nodes := p.strOrList(v, fp)
+			for i, s := range items {
+				ip := fmt.Sprintf("%s[%d]", fp, i)
+				s = strings.ToLower(strings.TrimSpace(s))
+				switch {
+				case !slices.Contains(riskLevels, s):
+					p.addf(nodes[i], ip, "unknown risk level %q; use low, medium, high or critical%s", items[i], yamlnode.Suggest(s, riskLevels))
+				case slices.Contains(m.Risk, s):
+					p.addf(nodes[i], ip, "risk level %q is listed twice", s)
+				default:
+					m.Risk = append(m.Risk, s)
+				}
+			}
+			if p.emptyList(v) {
+				p.addf(p.resolve(v), fp, "empty list; leave match.risk out to match every risk level")
+			}
+		case "actions":
+			items, nodes := p.strOrList(v, fp)
+			for i, g := range items {
+				ip := fmt.Sprintf("%s[%d]", fp, i)
+				if msg := actionGlobProblem(g); msg != "" {
+					p.addf(nodes[i], ip, "%s", msg)
+				} else if slices.Contains(m.Actions, g) {
+					p.addf(nodes[i], ip, "action glob %q is listed twice", g)
+				} else {
+					m.Actions = append(m.Actions, g)
+				}
+			}
+			if p.emptyList(v) {
+				p.addf(p.resolve(v), fp, `empty list; leave match.actions out to match every action`)
+			}
+		case "labels":
+			vn := p.resolve(v)
+			count := 0
+			p.entries(v, fp, func(k string, lp string, kn, vn *yaml.Node) {
+				count++
+				val, ok := p.str(vn, lp)
+				switch {
+				case !labelKeyRE.MatchString(k):
+					p.addf(kn, lp, "label key %q can never match: label keys are 1 to 63 lower-case letters, digits, '_', '.', '/' or '-', starting with a letter or digit", k)
+				case !ok:
+				case val == "":
+					p.addf(p.resolve(vn), lp, `empty value; use "*" to match any value of the label`)
+				case len(val) > maxGlobBytes:
+					p.addf(p.resolve(vn), lp, "the glob is longer than %d bytes", maxGlobBytes)
+				default:
+					if err := checkGlob(val); err != nil {
+						p.addf(p.resolve(vn), lp, "bad glob %q: %v", val, err)
+						return
+					}
+					if m.Labels == nil {
+						m.Labels = map[string]string{}
+					}
+					m.Labels[k] = val
+				}
+			})
+			if count == 0 && !p.halted && (isNull(vn) || vn.Kind == yaml.MappingNode && len(vn.Content) == 0) {
+				p.addf(vn, fp, "empty mapping; leave match.labels out to match any labels")
+			}
+		}
+	})
+	return m
+}
+
+// emptyList reports whether n is null or a list with no items: a key written but left empty, more
+// likely a half-finished edit than a decision.
+func (p *ladderParser) emptyList(n *yaml.Node) bool {
+	n = p.resolve(n)
+	return !p.halted && (isNull(n) || n.Kind == yaml.SequenceNode && len(n.Content) == 0)
+}
+
+// checkGlob checks a glob's syntax. path.Match reports ErrBadPattern only once it reaches the broken
+// part, and matching the empty string makes it read the whole pattern.
+func checkGlob(glob string) error {
+	_, err := path.Match(glob, "")
+	return err
+}
+
+// actionGlobProblem says what is wrong with an action glob, or "". Actions are lower-case (handoff
+// validates them), so an upper-case letter could only ever fail to match, silently.
+func actionGlobProblem(g string) string {
+	switch {
+	case g == "":
+		return `empty action glob; use "*" for every action`
+	case len(g) > maxGlobBytes:
+		return fmt.Sprintf("the glob is longer than %d bytes", maxGlobBytes)
+	case strings.ToLower(g) != g:
+		return fmt.Sprintf("actions are lower-case, so %q could never match; write %q", g, strings.ToLower(g))
+	case strings.ContainsAny(g, " \t\n"):
+		return fmt.Sprintf("action glob %q contains a space, so it could never match", g)
+	}
+	if err := checkGlob(g); err != nil {
+		return fmt.Sprintf("bad glob %q: %v", g, err)
+	}
+	return ""
+}
+
+// channelPath is the path of channel c in a step's channels, read whole.
+func channelPath(prefix, c string, channels []string) string {
+	return fmt.Sprintf("%s[%d]", prefix, slices.Index(channels, c))
+}
+
+// stepNodes keeps the nodes of a step that checks across fields point at.
+type stepNodes struct {
+	node, name, wait, redial *yaml.Node
+	ok                       bool
+}
+
+var stepKeys = []string{"name", "channels", "targets", "wait", "quiet_hours", "override_quiet_hours_at", "redial", "providers"}
+
+// step parses one rung. Keys are gathered first and read in a fixed order, because the targets,
+// redial and providers are checked against the channels wherever they are written.
+func (p *ladderParser) step(n *yaml.Node, path string) (Step, stepNodes) {
+	before := len(p.errs)
+	st := Step{Quiet: QuietRespect}
+	sn := stepNodes{node: p.resolve(n)}
+	if isNull(sn.node) {
+		p.addf(sn.node, path, "expected a step (a mapping with channels and targets), got null")
+		return st, sn
+	}
+	keys := map[string]*yaml.Node{}
+	vals := map[string]*yaml.Node{}
+	if !p.mapping(n, path, stepKeys, func(key string, k, v *yaml.Node) { keys[key], vals[key] = k, v }) {
+		return st, sn
+	}
+	if v := vals["name"]; v != nil {
+		if s, ok := p.str(v, path+".name"); ok {
+			if !ladderNameRE.MatchString(s) {
+				p.addf(p.resolve(v), path+".name", "step name %q must be %s", s, nameRule)
+			} else {
+				st.Name, sn.name = s, p.resolve(v)
+			}
+		}
+	}
+
+	// Channels.
+	channelsBefore := len(p.errs)
+	channelAt := map[string]*yaml.Node{}
+	if v := vals["channels"]; v != nil {
+		fp := path + ".channels"
+		items, nodes := p.strList(v, fp)
+		for i, c := range items {
+			ip := fmt.Sprintf("%s[%d]", fp, i)
+			switch {
+			case !slices.Contains(Kinds, c):
+				p.addf(nodes[i], ip, "unknown channel %q%s; channels are %s", c, yamlnode.Suggest(c, Kinds), strings.Join(Kinds, ", "))
+			case channelAt[c] != nil:
+				p.addf(nodes[i], ip, "channel %q is listed twice (first on line %d)", c, channelAt[c].Line)
+			default:
+				channelAt[c] = nodes[i]
+				st.Channels = append(st.Channels, c)
+			}
+		}
+		if p.emptyList(v) {
+			p.addf(p.resolve(v), fp, "no channels; a step needs at least one of %s", strings.Join(Kinds, ", "))
+		}
+	} else {
+		p.addf(sn.node, path+".channels", "missing; a step needs at least one of %s", strings.Join(Kinds, ", "))
+	}
+	// The checks against the channels only make sense when the channels were read whole.
+	channelsKnown := vals["channels"] != nil && len(p.errs) == channelsBefore
+
+	// Targets.
+	targetsBefore := len(p.errs)
+	type placed struct {
+		t    Target
+		node *yaml.Node
+		path string
+	}
+	var read []placed
+	if v := vals["targets"]; v != nil {
+		fp := path + ".targets"
+		items, nodes := p.strList(v, fp)
+		if len(items) > maxTargets {
+			p.addf(p.resolve(v), fp, "%d targets; a step has at most %d (use a group: target)", len(items), maxTargets)
+			items, nodes = items[:maxTargets], nodes[:maxTargets]
+		}
+		firstAt := map[Target]int{}
+		for i, s := range items {
+			ip := fmt.Sprintf("%s[%d]", fp, i)
+			t, msg := parseTarget(s)
+			if msg != "" {
+				p.addf(nodes[i], ip, "%s", msg)
+				continue
+			}
+			if line, dup := firstAt[t]; dup {
+				p.addf(nodes[i], ip, "target %q is listed twice (first on line %d)", t.String(), line)
+				continue
+			}
+			firstAt[t] = nodes[i].Line
+			st.Targets = append(st.Targets, t)
+			read = append(read, placed{t, nodes[i], ip})
+		}
+		if p.emptyList(v) {
+			p.addf(p.resolve(v), fp, "no targets; a step needs at least one: %s", targetForms)
+		}
+	} else {
+		p.addf(sn.node, path+".targets", "missing; a step needs at least one target: %s", targetForms)
+	}
+	targetsKnown := vals["targets"] != nil && len(p.errs) == targetsBefore
+
+	// What the targets need of the channels, and the channels of the targets.
+	if channelsKnown {
+		people, webhooks := 0, 0
+		for _, x := range read {
+			switch {
+			case x.t.Team() && channelAt[string(x.t.Kind)] == nil:
+				p.addf(x.node, x.path, "%s posts to %s, but the step's channels have no %s; add it to channels", x.t, x.t.Kind, x.t.Kind)
+			case x.t.Kind == TargetWebhook:
+				webhooks++
+			case !x.t.Team():
+				people++
+				if len(st.Channels) == 1 && st.Channels[0] == KindWebhook {
+					p.addf(x.node, x.path, "webhook reaches bridges, not people: %s would not be notified; add a channel that reaches people (console, slack, telegram, sms or call)", x.t)
+				}
+			}
+		}
+		if targetsKnown {
+			if at := channelAt[KindWebhook]; at != nil && webhooks == 0 {
+				p.addf(at, channelPath(path+".channels", KindWebhook, st.Channels), "the webhook channel posts to webhook:<name> targets, and the step has none")
+			}
+			for _, c := range []string{KindSMS, KindCall} {
+				if at := channelAt[c]; at != nil && people == 0 {
+					p.addf(at, channelPath(path+".channels", c, st.Channels), "%s reaches people, and the step targets none; add an email address, group: or role: target", c)
+				}
+			}
+		}
+	}
+
+	if v := vals["wait"]; v != nil {
+		sn.wait = p.resolve(v)
+		st.Wait, _ = p.duration(v, path+".wait", 0, maxWait)
+	}
+	if v := vals["quiet_hours"]; v != nil {
+		if s, ok := p.str(v, path+".quiet_hours"); ok {
+			switch Quiet(s) {
+			case QuietRespect, QuietIgnore:
+				st.Quiet = Quiet(s)
+			default:
+				p.addf(p.resolve(v), path+".quiet_hours", "quiet_hours %q must be respect (skip people in their quiet hours) or ignore (reach them anyway)%s",
+					s, yamlnode.Suggest(s, []string{string(QuietRespect), string(QuietIgnore)}))
+			}
+		}
+	}
+	if v := vals["override_quiet_hours_at"]; v != nil {
+		fp := path + ".override_quiet_hours_at"
+		if s, ok := p.str(v, fp); ok {
+			vn := p.resolve(v)
+			lv := strings.ToLower(strings.TrimSpace(s))
+			switch {
+			case !slices.Contains(riskLevels, lv):
+				p.addf(vn, fp, "unknown risk level %q; use medium, high or critical%s", s, yamlnode.Suggest(lv, riskLevels))
+			case lv == "low":
+				p.addf(vn, fp, "every handoff is at least low, so this always overrides quiet hours; say quiet_hours: ignore instead")
+			case st.Quiet == QuietIgnore:
+				p.addf(vn, fp, "quiet_hours is ignore, so quiet hours are overridden for every risk already; remove one of the two")
+			default:
+				st.OverrideQuietAt = lv
+			}
+		}
+	}
+	if v := vals["redial"]; v != nil {
+		fp := path + ".redial"
+		sn.redial = keys["redial"]
+		if channelsKnown && channelAt[KindCall] == nil {
+			p.addf(keys["redial"], fp, "redial retries calls, and the step has no call channel")
+		}
+		st.Redial = p.redial(v, fp)
+	}
+	if v := vals["providers"]; v != nil {
+		st.Providers = p.providers(v, path+".providers", channelAt, channelsKnown)
+	}
+	sn.ok = len(p.errs) == before
+	return st, sn
+}
+
+func (p *ladderParser) redial(n *yaml.Node, path string) Redial {
+	var r Redial
+	keys := map[string]bool{}
+	if !p.mapping(n, path, []string{"times", "gap"}, func(key string, _, v *yaml.Node) {
+		keys[key] = true
+		switch key {
+		case "times":
+			r.Times, _ = p.integer(v, path+".times", 1, maxRedialTimes)
+		case "gap":
+			r.Gap, _ = p.duration(v, path+".gap", minRedialGap, maxRedialGap)
+		}
+	}) {
+		return Redial{}
+	}
+	for _, k := range []string{"times", "gap"} {
+		if !keys[k] {
+			p.addf(p.resolve(n), path+"."+k, "missing; redial needs times (1 to %d) and gap (%s to %s)", maxRedialTimes, fmtDuration(minRedialGap), fmtDuration(maxRedialGap))
+		}
+	}
+	return r
+}
+
+// providerKinds are the channel kinds that have more than one provider to fail over between.
+var providerKinds = []string{KindSlack, KindTelegram, KindSMS, KindCall}
+
+func (p *ladderParser) providers(n *yaml.Node, path string, channelAt map[string]*yaml.Node, channelsKnown bool) map[string][]string {
+	var out map[string][]string
+	p.entries(n, path, func(kind, kp string, k, v *yaml.Node) {
+		switch {
+		case !slices.Contains(providerKinds, kind):
+			if slices.Contains(Kinds, kind) {
+				p.addf(k, kp, "%s has no providers to choose between; providers applies to %s", kind, strings.Join(providerKinds, ", "))
+			} else {
+				p.addf(k, kp, "unknown channel %q%s; providers applies to %s", kind, yamlnode.Suggest(kind, providerKinds), strings.Join(providerKinds, ", "))
+			}
+			return
+		case channelsKnown && channelAt[kind] == nil:
+			p.addf(k, kp, "providers for %s, but the step's channels have no %s", kind, kind)
+			return
+		}
+		names, nodes := p.strList(v, kp)
+		var list []string
+		for i, s := range names {
+			ip := fmt.Sprintf("%s[%d]", kp, i)
+			switch {
+			case !providerNameRE.MatchString(s):
+				p.addf(nodes[i], ip, "provider name %q must be 1 to 32 lower-case letters, digits, '_' or '-'", s)
+			case slices.Contains(list, s):
+				p.addf(nodes[i], ip, "provider %q is listed twice", s)
+			default:
+				list = append(list, s)
+			}
+		}
+		if p.emptyList(v) {
+			p.addf(p.resolve(v), kp, "no providers; list them in the order to try, or leave %s out for the configured order", kind)
+			return
+		}
+		if len(list) > 0 {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[kind] = list
+		}
+	})
+	return out
+}
+
+// targetForms is the list of target forms for error messages.
+const targetForms = "an email address, group:<name>, role:admin, role:member, slack:<#channel or channel id>, telegram:<chat id or @channel> or webhook:<name>"
+
+var targetKinds = []string{"group", "role", "slack", "telegram", "webhook"}
+
+// parseTarget reads a target's YAML form; the message says what is wrong, or is "".
+func parseTarget(s string) (Target, string) {
+	if s == "" {
+		return Target{}, "empty target; use " + targetForms
+	}
+	kind, value, found := strings.Cut(s, ":")
+	if !found {
+		if strings.Contains(s, "@") {
+			addr := strings.ToLower(s)
+			a, err := mail.ParseAddress(addr)
+			if err != nil || a.Name != "" || a.Address != addr {
+				return Target{}, fmt.Sprintf("%q is not a plain email address such as ana@example.com (no name, no <>)", s)
+			}
+			return Target{Kind: TargetUser, Value: addr}, ""
+		}
+		return Target{}, fmt.Sprintf("unknown target %q; use %s", s, targetForms)
+	}
+	switch kind {
+	case "group":
+		if !ladderNameRE.MatchString(value) {
+			return Target{}, fmt.Sprintf("group name %q must be %s", value, nameRule)
+		}
+		return Target{Kind: TargetGroup, Value: value}, ""
+	case "role":
+		switch value {
+		case "admin", "member":
+			return Target{Kind: TargetRole, Value: value}, ""
+		case "viewer":
+			return Target{}, "viewers cannot decide handoffs, so role:viewer would reach nobody who can act; use role:admin or role:member"
+		}
+		return Target{}, fmt.Sprintf("unknown role %q; use role:admin or role:member%s", value, yamlnode.Suggest(value, []string{"admin", "member"}))
+	case "slack":
+		if !slackChannelRE.MatchString(value) {
+			return Target{}, fmt.Sprintf("slack target %q must name a channel: slack:#name or a channel id such as slack:C0123ABCD", s)
+		}
+		return Target{Kind: TargetSlack, Value: value}, ""
+	case "telegram":
+		if !telegramChatRE.MatchString(value) {
+			return Target{}, fmt.Sprintf("telegram target %q must name a chat: a numeric chat id such as telegram:-1001234567890, or telegram:@channelname", s)
+		}
+		return Target{Kind: TargetTelegram, Value: value}, ""
+	case "webhook":
+		if !ladderNameRE.MatchString(value) {
+			return Target{}, fmt.Sprintf("webhook name %q must be %s, as in escalation.webhooks", value, nameRule)
+		}
+		return Target{Kind: TargetWebhook, Value: value}, ""
+	}
+	return Target{}, fmt.Sprintf("unknown target kind %q%s; use %s", kind, yamlnode.Suggest(kind, targetKinds), targetForms)
+}
+
+// --- YAML walking, after risk/policy.go ---
+
+// visit counts a visited node and stops the parse once the budget is spent.
+func (p *ladderParser) visit(n *yaml.Node) bool {
+	if p.halted {
+		return false
+	}
+	p.visits++
+	if p.visits > maxNodes {
+		p.addf(n, "", "the file is too large or nests too many aliases (more than %d values)", maxNodes)
+		p.halted = true
+		return false
+	}
+	return true
+}
+
+// resolve follows aliases; the bound stops a pathological chain.
+func (p *ladderParser) resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// mapping walks the mapping n, reporting unknown and repeated keys and a value of the wrong shape.
+// A null value counts as an empty mapping. It reports whether n was a mapping (or null).
+func (p *ladderParser) mapping(n *yaml.Node, path string, known []string, f func(key string, k, v *yaml.Node)) bool {
+	n = p.resolve(n)
+	if !p.visit(n) {
+		return false
+	}
+	if isNull(n) {
+		return true
+	}
+	if n.Kind != yaml.MappingNode {
+		p.addf(n, path, "expected a mapping, got %s", yamlnode.Describe(n))
+		return false
+	}
+	firstAt := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := p.resolve(n.Content[i]), n.Content[i+1]
+		if !p.visit(k) {
+			return true
+		}
+		if k.Kind != yaml.ScalarNode {
+			p.addf(k, path, "keys must be plain names, got %s", yamlnode.Describe(k))
+			continue
+		}
+		kp := joinPath(path, k.Value)
+		switch {
+		case k.ShortTag() == "!!merge":
+			p.addf(k, path, "merge keys (<<) are not supported")
+		case !slices.Contains(known, k.Value):
+			p.addf(k, kp, "unknown key%s; known keys: %s", yamlnode.Suggest(k.Value, known), strings.Join(known, ", "))
+		case firstAt[k.Value] > 0:
+			p.addf(k, kp, "duplicate key (first on line %d)", firstAt[k.Value])
+		default:
+			firstAt[k.Value] = k.Line
+			f(k.Value, k, v)
+		}
+	}
+	return true
+}
+
+// entries walks a mapping whose keys the user chooses (label keys, channel kinds).
+func (p *ladderParser) entries(n *yaml.Node, path string, f func(key, path string, k, v *yaml.Node)) {
+	n = p.resolve(n)
+	if !p.visit(n) || isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		p.addf(n, path, "expected a mapping, got %s", yamlnode.Describe(n))
+		return
+	}
+	firstAt := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := p.resolve(n.Content[i]), n.Content[i+1]
+		if !p.visit(k) {
+			return
+		}
+		if k.Kind != yaml.ScalarNode || isNull(k) || k.ShortTag() == "!!merge" {
+			p.addf(k, path, "keys must be plain names, got %s", yamlnode.Describe(k))
+			continue
+		}
+		kp := fmt.Sprintf("%s[%q]", path, k.Value)
+		if firstAt[k.Value] > 0 {
+			p.addf(k, kp, "duplicate key (first on line %d)", firstAt[k.Value])
+			continue
+		}
+		firstAt[k.Value] = k.Line
+		f(k.Value, kp, k, v)
+	}
+}
+
+// seq returns the items of the list n; null counts as an empty list.
+func (p *ladderParser) seq(n *yaml.Node, path string) []*yaml.Node {
+	n = p.resolve(n)
+	if !p.visit(n) || isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.addf(n, path, "expected a list, got %s", yamlnode.Describe(n))
+		return nil
+	}
+	return n.Content
+}
+
+// strList returns the strings of the list n and their nodes, skipping (and reporting) items that
+// are not strings.
+func (p *ladderParser) strList(n *yaml.Node, path string) ([]string, []*yaml.Node) {
+	var out []string
+	var nodes []*yaml.Node
+	for i, item := range p.seq(n, path) {
+		if s, ok := p.str(item, fmt.Sprintf("%s[%d]", path, i)); ok {
+			out = append(out, s)
+			nodes = append(nodes, p.resolve(item))
+		}
+	}
+	return out, nodes
+}
+
+// strOrList is strList that also takes a single string, as in risk: critical.
+func (p *ladderParser) strOrList(n *yaml.Node, path string) ([]string, []*yaml.Node) {
+	if r := p.resolve(n); r.Kind == yaml.ScalarNode && !isNull(r) {
+		if s, ok := p.str(r, path); ok {
+			return []string{s}, []*yaml.Node{r}
+		}
+		return nil, nil
+	}
+	return p.strList(n, path)
+}
+
+// str accepts any scalar but null, so that a label value of 1 means "1".
+func (p *ladderParser) str(n *yaml.Node, path string) (string, bool) {
+	n = p.resolve(n)
+	if !p.visit(n) {
+		return "", false
+	}
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		p.addf(n, path, "expected a string, got %s", yamlnode.Describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *ladderParser) boolean(n *yaml.Node, path string) (bool, bool) {
+	n = p.resolve(n)
+	if !p.visit(n) {
+		return false, false
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
+		var b bool
+		if err := n.Decode(&b); err == nil {
+			return b, true
+		}
+	}
+	p.addf(n, path, "expected true or false, got %s", describeValue(n))
+	return false, false
+}
+
+func (p *ladderParser) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
+	n = p.resolve(n)
+	if !p.visit(n) {
+		return 0, false
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
+		var v int64
+		if err := n.Decode(&v); err == nil && v >= int64(lo) && v <= int64(hi) {
+			return int(v), true
+		}
+		p.addf(n, path, "%s is out of range; use %d to %d", describeValue(n), lo, hi)
+		return 0, false
+	}
+	p.addf(n, path, "expected a whole number from %d to %d, got %s", lo, hi, describeValue(n))
+	return 0, false
+}
+
+// duration reads a Go duration ("90s", "5m", "1h30m"). A bare number other than 0 is refused rather
+// than guessed at: 300 could mean seconds or minutes.
+func (p *ladderParser) duration(n *yaml.Node, path string, lo, hi time.Duration) (time.Duration, bool) {
+	n = p.resolve(n)
+	if !p.visit(n) {
+		return 0, false
+	}
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		p.addf(n, path, "expected a duration such as 90s, 5m or 1h30m, got %s", yamlnode.Describe(n))
+		return 0, false
+	}
+	d, err := time.ParseDuration(n.Value)
+	if err != nil {
+		p.addf(n, path, "bad duration %s; use a number with a unit, such as 90s, 5m or 1h30m", describeValue(n))
+		return 0, false
+	}
+	if d < lo || d > hi {
+		p.addf(n, path, "%s is out of range; use %s to %s", fmtDuration(d), fmtDuration(lo), fmtDuration(hi))
+		return 0, false
+	}
+	return d, true
+}
+
+func joinPath(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" || n.Kind == yaml.AliasNode && n.Alias == nil
+}
+
+// describeValue quotes a short scalar and describes anything else.
+func describeValue(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode && !isNull(n) && len(n.Value) <= 40 {
+		return strconv.Quote(n.Value)
+	}
+	return yamlnode.Describe(n)
+}
