@@ -96,6 +96,8 @@ type Options struct {
 	// Channels are added to the built-in console and webhook channels (simulated providers in
 	// `ony demo` and tests; Slack, Telegram and telephony as they arrive).
 	Channels []escalation.Channel
+	// ObserveLateness is told how late each escalation step and send job started (benchmarks).
+	ObserveLateness func(kind string, late time.Duration)
 }
 
 // New opens everything the configuration names. Close releases it.
@@ -225,6 +227,7 @@ func NewEscalation(c *config.Config, a *App, logger *slog.Logger, o Options) (*e
 	e := escalation.New(escalation.Deps{
 		Store: a.Store, Audit: a.Audit, Coord: a.Coord, Channels: reg, Ladders: set, Webhooks: names,
 		Logger: logger, Clock: o.Clock, Redact: a.Handoffs.RedactText, Expire: a.Handoffs.ExpireExhausted,
+		ObserveLateness: o.ObserveLateness,
 	}, escalation.Config{
 		PublicURL:   strings.TrimRight(c.PublicURL, "/"),
 		SendTimeout: sendTimeout,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/problem"
@@ -61,18 +62,24 @@ func (e *Engine) PutLadder(ctx context.Context, a Admin, name string, src []byte
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		now := e.now()
-		l.Version, l.Origin = prev.Version+1, "api"
-		if err := tx.PutLadder(ctx, store.LadderVersion{Name: name, Version: l.Version, Source: src, CreatedBy: a.UserID, CreatedAt: now}); err != nil {
-			return err
-		}
-		// The set must still be usable: one default at most, across file and stored ladders.
+		// The organization's ladders must still form a usable set with this one in it (at most one
+		// default), checked before anything is stored.
 		set, err := e.OrgSet(ctx, tx)
 		if err != nil {
 			return err
 		}
+		for _, other := range set.Ladders() {
+			if l.Default && other.Default && other.Origin == "api" && other.Name != l.Name {
+				return problem.New(problem.Invalid, "invalid_ladder", "ladder %q is already this organization's default; put it without default: true first", other.Name)
+			}
+		}
 		if _, err := set.With([]*Ladder{l}); err != nil {
-			return problem.New(problem.Invalid, "invalid_ladder", "%s", err)
+			return problem.New(problem.Invalid, "invalid_ladder", "%s", strings.TrimPrefix(err.Error(), "escalation: "))
+		}
+		now := e.now()
+		l.Version, l.Origin = prev.Version+1, "api"
+		if err := tx.PutLadder(ctx, store.LadderVersion{Name: name, Version: l.Version, Source: src, CreatedBy: a.UserID, CreatedAt: now}); err != nil {
+			return err
 		}
 		_, err = e.d.Audit.Append(ctx, tx, audit.Event{Type: audit.LadderChanged, At: now,
 			Actor: audit.Actor{Kind: string(store.ActorUser), ID: a.UserID, Role: string(a.Role)}, Subject: audit.Subject{Kind: "ladder", ID: name},
@@ -111,7 +118,11 @@ func (e *Engine) OrgLadders(ctx context.Context, orgID string) ([]LadderInfo, er
 		if err != nil {
 			return err
 		}
-		for _, l := range set.Ladders() {
+		ls := set.Ladders()
+		if !slices.ContainsFunc(ls, func(l *Ladder) bool { return l.Default }) {
+			ls = append(ls, Builtin()) // what handoffs get when nothing matches
+		}
+		for _, l := range ls {
 			info := LadderInfo{Ladder: l}
 			for _, v := range stored {
 				if v.Name == l.Name && v.Version == l.Version && l.Origin == "api" {

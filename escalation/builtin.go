@@ -82,7 +82,7 @@ func (w *Webhook) Notify(ctx context.Context, n Notification) (Delivery, error) 
 	msg := WebhookMessage{Type: "handoff.escalated", Ladder: n.Ladder, Climb: n.Climb, Step: n.Step,
 		Handoff: WebhookHandoff{ID: n.HandoffID, Action: n.Action, Risk: n.Risk, Gist: n.Gist, Status: string(store.StatusPending),
 			ExpiresAt: &exp, ConsoleURL: n.ConsoleURL},
-		Text: fmt.Sprintf("[%s] %s: %s\nDecide: %s", n.Risk, n.Action, n.Gist, n.ConsoleURL)}
+		Text: n.Gist + "\nDecide: " + n.ConsoleURL} // the gist already leads with "[risk] action:"
 	if err := w.post(ctx, n.Recipient.Address, n.Key, msg); err != nil {
 		return Delivery{}, err
 	}

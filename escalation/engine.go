@@ -2,6 +2,7 @@ package escalation
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +45,8 @@ type Deps struct {
 	Redact func(orgID, s string) string
 	// Expire ends a handoff whose ladder is exhausted (handoff.Service.ExpireExhausted).
 	Expire func(ctx context.Context, orgID, handoffID string) error
+	// ObserveLateness, if set, is told how late each step and send job started against its schedule.
+	ObserveLateness func(kind string, late time.Duration)
 }
 
 // Config tunes the engine.
@@ -147,10 +150,19 @@ func (UpdateArgs) Kind() string { return "escalation.update" }
 
 // RegisterWorkers adds the engine's job workers.
 func (e *Engine) RegisterWorkers(w *river.Workers) {
-	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[StepArgs]) error { return e.RunStep(ctx, j.Args) }))
+	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[StepArgs]) error {
+		e.observe(j.Kind, j.ScheduledAt)
+		return e.RunStep(ctx, j.Args)
+	}))
 	river.AddWorker(w, &sendWorker{e: e})
 	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[EndArgs]) error { return e.RunEnd(ctx, j.Args) }))
 	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[UpdateArgs]) error { return e.RunUpdate(ctx, j.Args) }))
+}
+
+func (e *Engine) observe(kind string, scheduled time.Time) {
+	if e.d.ObserveLateness != nil {
+		e.d.ObserveLateness(kind, time.Since(scheduled))
+	}
 }
 
 type sendWorker struct {
@@ -159,6 +171,7 @@ type sendWorker struct {
 }
 
 func (w *sendWorker) Work(ctx context.Context, j *river.Job[SendArgs]) error {
+	w.e.observe(j.Kind, j.ScheduledAt)
 	return w.e.RunSend(ctx, j.Args, j.Attempt >= j.MaxAttempts)
 }
 
@@ -197,11 +210,20 @@ func (e *Engine) OrgSet(ctx context.Context, tx store.OrgTx) (*Set, error) {
 		}
 		own = append(own, l)
 	}
-	return e.d.Ladders.With(own)
+	set, err := e.d.Ladders.With(own)
+	if err != nil {
+		// Put validates against the set, so this takes a changed file set (a second default added to
+		// the files, say). Handoffs must still escalate: fall back to the files alone.
+		e.d.Logger.ErrorContext(ctx, "the organization's ladders conflict with the files; using the files", "org", tx.OrgID(), "err", err)
+		return e.d.Ladders, nil
+	}
+	return set, nil
 }
 
 func (e *Engine) parseStored(v store.LadderVersion) (*Ladder, error) {
-	key := fmt.Sprintf("%s|%s|%d", v.OrgID, v.Name, v.Version)
+	// Keyed by content, so a version number reused after a rolled-back put cannot return a stale parse.
+	sum := sha256.Sum256(v.Source)
+	key := fmt.Sprintf("%s|%s|%d|%x", v.OrgID, v.Name, v.Version, sum)
 	if l, ok := e.parsed.Load(key); ok {
 		return l.(*Ladder), nil
 	}
@@ -230,7 +252,7 @@ func (e *Engine) Start(ctx context.Context, tx store.OrgTx, h *store.Handoff) er
 		return fmt.Errorf("escalation: freeze ladder: %w", err)
 	}
 	h.LadderName, h.LadderVersion, h.Ladder = l.Name, l.Version, frozen
-	return tx.Enqueue(ctx, StepArgs{OrgID: h.OrgID, HandoffID: h.ID}, &river.InsertOpts{ScheduledAt: h.CreatedAt.Add(l.Offset(0, 0))})
+	return tx.Enqueue(ctx, StepArgs{OrgID: h.OrgID, HandoffID: h.ID}, nil) // due now: a ScheduledAt would wait for River's scheduler
 }
 
 // Finished schedules the rewrite of every message sent for h, in the transaction that made h final.
@@ -402,25 +424,29 @@ func contact(u store.User, kind string) string {
 func (e *Engine) RunSend(ctx context.Context, a SendArgs, last bool) error {
 	key := a.key()
 	var (
-		h    store.Handoff
-		l    *Ladder
-		rcpt Recipient
-		tok  string
-		skip bool
+		h       store.Handoff
+		l       *Ladder
+		rcpt    Recipient
+		tok     string
+		skip    bool
+		retried bool
 	)
 	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
 		var err error
 		if h, err = tx.HandoffByID(ctx, a.HandoffID); err != nil {
 			return err
 		}
+		now := e.now()
 		if h.Status.Final() {
 			skip = true
-			return nil
+			// A retry that finds the handoff decided closes the row it left open.
+			_, err := tx.SetSendState(ctx, h.ID, key, []store.SendState{store.SendSending},
+				store.SendUpdate{State: store.SendSkipped, Detail: "already_final", At: now})
+			return err
 		}
 		if l, err = Frozen(h); err != nil {
 			return err
 		}
-		now := e.now()
 		have, claimed, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: key, Climb: a.Climb, Step: a.Step, Attempt: a.Attempt,
 			Channel: a.Channel, Target: a.Target, State: store.SendSending, CreatedAt: now, UpdatedAt: now})
 		if err != nil {
@@ -430,6 +456,7 @@ func (e *Engine) RunSend(ctx context.Context, a SendArgs, last bool) error {
 			skip = true // done before: sent, capped, failed for good...
 			return nil
 		}
+		retried = !claimed && have.Detail == "provider_error"
 		if rcpt, err = e.recipient(ctx, tx, a); err != nil {
 			return err
 		}
@@ -486,6 +513,10 @@ func (e *Engine) RunSend(ctx context.Context, a SendArgs, last bool) error {
 	}
 	if used == nil {
 		if !last {
+			// Still sending, but the escalation view shows why it has not arrived yet.
+			if err := e.setState(ctx, a, []store.SendState{store.SendSending}, store.SendUpdate{State: store.SendSending, Detail: "provider_error"}); err != nil {
+				return err
+			}
 			return fmt.Errorf("escalation: every %s provider failed", a.Channel)
 		}
 		e.stats.Failed.Add(1)
@@ -497,7 +528,11 @@ func (e *Engine) RunSend(ctx context.Context, a SendArgs, last bool) error {
 	e.stats.Sent.Add(1)
 	e.d.Logger.InfoContext(ctx, "notified", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel, "provider", used.Provider(),
 		"climb", a.Climb, "step", a.Step, "attempt", a.Attempt, "state", d.State)
-	return e.settle(ctx, a, step, []store.SendState{store.SendSending}, store.SendUpdate{State: d.State, Provider: used.Provider(), Ref: d.Ref})
+	u := store.SendUpdate{State: d.State, Provider: used.Provider(), Ref: d.Ref}
+	if retried {
+		u.Detail = "retried" // replaces provider_error: it got there in the end
+	}
+	return e.settle(ctx, a, step, []store.SendState{store.SendSending}, u)
 }
 
 // settle records a send's outcome and, for a call nobody answered, schedules the redial — in one

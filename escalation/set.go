@@ -69,9 +69,12 @@ func (s *Set) With(overrides []*Ladder) (*Set, error) {
 		}
 		seen[o.Name] = true
 	}
+	// An organization's own default replaces the instance's, whatever its name: an override cannot
+	// leave the organization with two defaults.
+	ownDefault := slices.ContainsFunc(overrides, func(l *Ladder) bool { return l.Default })
 	all := make([]*Ladder, 0, len(s.ladders)+len(overrides))
 	for _, l := range s.ladders {
-		if !seen[l.Name] {
+		if !seen[l.Name] && !(ownDefault && l.Default) {
 			all = append(all, l)
 		}
 	}

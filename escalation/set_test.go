@@ -101,8 +101,12 @@ func TestSetWith(t *testing.T) {
 	if s, err := base.With([]*Ladder{lad("def", 1, false, Match{})}); err != nil || s.Get("def").Default {
 		t.Errorf("replace default: %v", err)
 	}
-	if _, err := base.With([]*Ladder{lad("other", 1, true, Match{})}); err == nil || !strings.Contains(err.Error(), "both default") {
-		t.Errorf("second default: %v", err)
+	// An organization's own default takes the place of the instance's; two of its own are refused.
+	if s, err := base.With([]*Ladder{lad("other", 1, true, Match{})}); err != nil || s.Get("def") != nil || !s.Get("other").Default {
+		t.Errorf("own default: %v", err)
+	}
+	if _, err := base.With([]*Ladder{lad("o1", 1, true, Match{}), lad("o2", 1, true, Match{})}); err == nil || !strings.Contains(err.Error(), "both default") {
+		t.Errorf("two own defaults: %v", err)
 	}
 	if s, err := base.With([]*Ladder{lad("def", 1, true, Match{})}); err != nil || s.Get("def").Order != 1 {
 		t.Errorf("replace default by a default: %v", err)

@@ -109,8 +109,10 @@ func unsafeMethod(m string) bool {
 // checkCSRF guards cookie-authenticated writes: the cookie is SameSite=Strict, the body must be JSON
 // (which a cross-site form cannot send without a preflight), and a present Origin must be our own.
 func (s *Server) checkCSRF(r *http.Request) error {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return problem.New(problem.Forbidden, "csrf", "send JSON with Content-Type: application/json")
+	// A form or text/plain post needs no CORS preflight, so a foreign page could send one; JSON and
+	// YAML (ladders) cannot be sent cross-origin without the preflight this server never grants.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" && mt != "application/yaml" {
+		return problem.New(problem.Forbidden, "csrf", "send JSON with Content-Type: application/json (ladders: application/yaml)")
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !s.sameOrigin(origin, r) {
 		return problem.New(problem.Forbidden, "csrf", "cross-origin request refused")

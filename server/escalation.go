@@ -3,7 +3,9 @@ package server
 import (
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ony-ai/ony/escalation"
@@ -19,10 +21,68 @@ func peopleOnly(a handoff.Actor) error {
 	return nil
 }
 
+// ladderView is a ladder as the API shows it: durations as "5m", targets in their YAML form, and a
+// file ladder's origin as its file name (not the server's paths).
 type ladderView struct {
-	*escalation.Ladder
+	Name    string           `json:"name"`
+	Version int              `json:"version"`
+	Origin  string           `json:"origin"`
+	Order   int              `json:"order"`
+	Default bool             `json:"default"`
+	Match   escalation.Match `json:"match"`
+	Steps   []ladderStepView `json:"steps"`
+	Repeat  int              `json:"repeat"`
+	End     escalation.End   `json:"end"`
 	// Source is the YAML an admin put; absent for ladders from files and the built-in one.
 	Source string `json:"source,omitempty"`
+}
+
+type ladderStepView struct {
+	Name            string              `json:"name,omitempty"`
+	Channels        []string            `json:"channels"`
+	Targets         []string            `json:"targets"`
+	Wait            string              `json:"wait"`
+	QuietHours      escalation.Quiet    `json:"quiet_hours"`
+	OverrideQuietAt string              `json:"override_quiet_hours_at,omitempty"`
+	Redial          *redialView         `json:"redial,omitempty"`
+	Providers       map[string][]string `json:"providers,omitempty"`
+}
+
+type redialView struct {
+	Times int    `json:"times"`
+	Gap   string `json:"gap"`
+}
+
+func newLadderView(l *escalation.Ladder, source []byte) ladderView {
+	v := ladderView{Name: l.Name, Version: l.Version, Origin: l.Origin, Order: l.Order, Default: l.Default, Match: l.Match,
+		Repeat: l.Repeat, End: l.End, Source: string(source)}
+	if p, ok := strings.CutPrefix(l.Origin, "file:"); ok {
+		v.Origin = "file:" + filepath.Base(p)
+	}
+	for _, st := range l.Steps {
+		sv := ladderStepView{Name: st.Name, Channels: st.Channels, Wait: shortDuration(st.Wait), QuietHours: st.Quiet,
+			OverrideQuietAt: st.OverrideQuietAt, Providers: st.Providers}
+		for _, t := range st.Targets {
+			sv.Targets = append(sv.Targets, t.String())
+		}
+		if st.Redial.Times > 0 {
+			sv.Redial = &redialView{Times: st.Redial.Times, Gap: shortDuration(st.Redial.Gap)}
+		}
+		v.Steps = append(v.Steps, sv)
+	}
+	return v
+}
+
+// shortDuration writes 10m rather than 10m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (s *Server) listLadders(w http.ResponseWriter, r *http.Request) error {
@@ -38,7 +98,7 @@ func (s *Server) listLadders(w http.ResponseWriter, r *http.Request) error {
 		Ladders []ladderView `json:"ladders"`
 	}{Ladders: []ladderView{}}
 	for _, i := range infos {
-		out.Ladders = append(out.Ladders, ladderView{Ladder: i.Ladder, Source: string(i.Source)})
+		out.Ladders = append(out.Ladders, newLadderView(i.Ladder, i.Source))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -55,7 +115,7 @@ func (s *Server) getLadder(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, i := range infos {
 		if i.Ladder.Name == r.PathValue("name") {
-			writeJSON(w, http.StatusOK, ladderView{Ladder: i.Ladder, Source: string(i.Source)})
+			writeJSON(w, http.StatusOK, newLadderView(i.Ladder, i.Source))
 			return nil
 		}
 	}
@@ -76,7 +136,7 @@ func (s *Server) putLadder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ladderView{Ladder: l, Source: string(src)})
+	writeJSON(w, http.StatusOK, newLadderView(l, src))
 	return nil
 }
 
@@ -116,8 +176,16 @@ func (s *Server) handoffEscalation(w http.ResponseWriter, r *http.Request) error
 		if x.State == store.SendStepDone {
 			continue
 		}
-		out.Sends = append(out.Sends, sendView{Climb: x.Climb, Step: x.Step, Attempt: x.Attempt, Channel: x.Channel, Target: x.Target,
-			Provider: x.Provider, State: x.State, Detail: x.Detail, CreatedAt: x.CreatedAt, UpdatedAt: x.UpdatedAt})
+		v := sendView{Climb: x.Climb, Step: x.Step, Attempt: x.Attempt, Channel: x.Channel, Target: x.Target,
+			Provider: x.Provider, State: x.State, Detail: x.Detail, CreatedAt: x.CreatedAt, UpdatedAt: x.UpdatedAt}
+		if a.Kind != store.ActorUser && !strings.Contains(v.Target, ":") {
+			// An agent learns how far its request got, not who was paged or who was asleep.
+			v.Target = "person"
+			if v.State == store.SendQuiet {
+				v.State, v.Detail = store.SendSkipped, ""
+			}
+		}
+		out.Sends = append(out.Sends, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

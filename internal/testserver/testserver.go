@@ -48,6 +48,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Channels add escalation channels (simulated providers) to the built-in ones.
 	Channels []escalation.Channel
+	// ObserveLateness is passed to app.Options (escalation job lateness, for benchmarks).
+	ObserveLateness func(kind string, late time.Duration)
 }
 
 // Instance is a running server with its fixtures.
@@ -117,7 +119,8 @@ func Start(t testing.TB, o Options) *Instance {
 	if logger == nil {
 		logger = testdb.Discard
 	}
-	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Channels: o.Channels})
+	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Channels: o.Channels,
+		ObserveLateness: o.ObserveLateness})
 	if err != nil {
 		cancel()
 		l.Close()
