@@ -23,8 +23,13 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./config/
 	$(GO) test -run=^$$ -fuzz=FuzzDerive -fuzztime=$(FUZZTIME) ./risk/
 	$(GO) test -run=^$$ -fuzz=FuzzRedact$$ -fuzztime=$(FUZZTIME) ./redact/
+	$(GO) test -run=^$$ -fuzz=FuzzRedactJSON -fuzztime=$(FUZZTIME) ./redact/
+	$(GO) test -run=^$$ -fuzz=FuzzParsePolicy -fuzztime=$(FUZZTIME) ./risk/
+	$(GO) test -run=^$$ -fuzz=FuzzOpen -fuzztime=$(FUZZTIME) ./auth/keyring/
+	$(GO) test -run=^$$ -fuzz=FuzzVerifyPassword -fuzztime=$(FUZZTIME) ./auth/
 	$(GO) test -run=^$$ -fuzz=FuzzRun -fuzztime=$(FUZZTIME) ./hook/
 	$(GO) test -run=^$$ -fuzz=FuzzVerifyExport -fuzztime=$(FUZZTIME) ./audit/
+	$(GO) test -run=^$$ -fuzz=FuzzParse -fuzzminimizetime=5s -fuzztime=$(FUZZTIME) ./escalation/
 
 bench:
 	$(GO) test -run=^$$ -bench=. -benchmem ./...
