@@ -302,6 +302,40 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) (*Handoff, error
 	return &h, err
 }
 
+// Escalation is how far a handoff's ladder has climbed: every notification Ony sent (or decided not
+// to send) and its state.
+type Escalation struct {
+	Ladder  string `json:"ladder"`
+	Version int    `json:"version"`
+	Sends   []Send `json:"sends"`
+}
+
+// Send is one notification of one target on one channel, for one step and attempt of the ladder.
+type Send struct {
+	Climb   int    `json:"climb"`
+	Step    int    `json:"step"`
+	Attempt int    `json:"attempt"` // 0 for the first call, 1 for the first redial...
+	Channel string `json:"channel"` // console, slack, telegram, sms, call or webhook
+	// Target is a user id, or a team destination such as slack:#ops or webhook:teams. Read with a
+	// device token, people show as "person" (and quiet hours as skipped): an agent learns how far
+	// its request got, not who was paged.
+	Target   string `json:"target"`
+	Provider string `json:"provider"`
+	// State is sending, sent, delivered, answered, no_answer, busy, failed, capped, quiet or skipped.
+	State string `json:"state"`
+	// Detail says why, e.g. quiet_hours, no_contact or rate_limited.
+	Detail    string    `json:"detail"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Escalation reads how far a handoff's ladder has climbed.
+func (c *Client) Escalation(ctx context.Context, id string) (*Escalation, error) {
+	var e Escalation
+	_, err := c.do(ctx, http.MethodGet, "/v1/handoffs/"+url.PathEscape(id)+"/escalation", nil, nil, &e)
+	return &e, err
+}
+
 // Me describes the signed-in person or the device.
 type Me struct {
 	OrgID  string `json:"org_id"`

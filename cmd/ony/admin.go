@@ -18,7 +18,7 @@ import (
 
 func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErr("usage: ony admin create-org | create-device (see ony help)")
+		return usageErr("usage: ony admin create-org | create-device | revoke-device | erase-org | create-user | set-user (see ony help)")
 	}
 	switch args[0] {
 	case "create-org":
@@ -29,6 +29,10 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdRevokeDevice(ctx, args[1:], stdout, stderr)
 	case "erase-org":
 		return cmdEraseOrg(ctx, args[1:], stdout, stderr)
+	case "create-user":
+		return cmdCreateUser(ctx, args[1:], stdout, stderr)
+	case "set-user":
+		return cmdSetUser(ctx, args[1:], stdout, stderr)
 	}
 	return usageErr("unknown admin command %q", args[0])
 }
@@ -197,4 +201,114 @@ func cmdRevokeDevice(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "revoked device %s\n", *deviceID)
 	return nil
+}
+
+func cmdCreateUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("admin create-user", stderr)
+	orgID := fs.String("org", "", "organization id")
+	email := fs.String("email", "", "the person's email (their sign-in)")
+	name := fs.String("name", "", "the person's name, as messages and the audit export show it")
+	role := fs.String("role", string(store.RoleMember), "admin, member or viewer")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *orgID == "" || *email == "" || *name == "" {
+		return usageErr("--org, --email and --name are required")
+	}
+	sv, err := openServices(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer sv.Store.Close()
+	u, err := sv.CreateUser(ctx, cliActor, *orgID, org.NewUser{Email: *email, Name: *name, Role: store.Role(*role)})
+	if err != nil {
+		return userErr(err, stderr)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]string{"user_id": u.UserID, "email": u.Email, "name": u.Name,
+			"role": string(u.Role), "password": u.Password})
+	}
+	fmt.Fprintf(stdout, "created %s %s <%s> (user %s); one-time password (shown once): %s\n", u.Role, u.Name, u.Email, u.UserID, u.Password)
+	return nil
+}
+
+func cmdSetUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("admin set-user", stderr)
+	orgID := fs.String("org", "", "organization id")
+	email := fs.String("email", "", "the person's email")
+	var c org.Contact
+	str := func(p **string, name, usage string) {
+		fs.Func(name, usage, func(v string) error { *p = &v; return nil })
+	}
+	str(&c.Name, "name", "the person's name")
+	str(&c.Timezone, "timezone", "IANA time zone, e.g. Europe/Lisbon (empty: UTC); quiet hours are read in it")
+	str(&c.Phone, "phone", "phone number for SMS and calls, E.164: +351912345678 (empty clears)")
+	str(&c.SlackID, "slack-id", "Slack member id, e.g. U012AB3CD (empty clears)")
+	str(&c.TelegramID, "telegram-id", "Telegram chat id, e.g. 123456789 (empty clears)")
+	str(&c.QuietHours, "quiet-hours", "when ladders that respect quiet hours leave the person alone, HH:MM-HH:MM in their time zone, e.g. 22:00-07:00 (empty clears)")
+	fs.Func("groups", "comma-separated groups ladders target as group:NAME, e.g. oncall,dba (empty clears)", func(v string) error {
+		gs := []string{}
+		for _, g := range strings.Split(v, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				gs = append(gs, g)
+			}
+		}
+		c.Groups = &gs
+		return nil
+	})
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *orgID == "" || *email == "" {
+		return usageErr("--org and --email are required")
+	}
+	if c.Empty() {
+		return usageErr("nothing to change: give at least one of --name, --timezone, --phone, --slack-id, --telegram-id, --quiet-hours, --groups")
+	}
+	sv, err := openServices(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer sv.Store.Close()
+	u, err := sv.UpdateContact(ctx, cliActor, *orgID, *email, c)
+	if err != nil {
+		return userErr(err, stderr)
+	}
+	fmt.Fprintf(stdout, "updated %s: %s\n", u.Email, describeUser(u))
+	return nil
+}
+
+// userErr prints one line per problem with a person's settings, named by its flag, and returns the
+// summary; other errors are handled as problemErr does.
+func userErr(err error, stderr io.Writer) error {
+	list := org.Problems(err)
+	if len(list) == 0 {
+		return problemErr(err)
+	}
+	for _, p := range list {
+		fmt.Fprintf(stderr, "--%s: %s\n", strings.ReplaceAll(p.Field, "_", "-"), p.Message)
+	}
+	noun := "problems"
+	if len(list) == 1 {
+		noun = "problem"
+	}
+	return &exitError{code: 1, msg: fmt.Sprintf("%d %s; nothing was changed", len(list), noun)}
+}
+
+// describeUser is a person's settings on one line, the phone number masked.
+func describeUser(u store.User) string {
+	or := func(s, none string) string {
+		if s == "" {
+			return none
+		}
+		return s
+	}
+	phone := "none"
+	if u.Phone != "" {
+		phone = org.MaskPhone(u.Phone)
+	}
+	return fmt.Sprintf("name %q, %s, timezone %s, phone %s, slack %s, telegram %s, quiet hours %s, groups %s",
+		u.Name, u.Role, or(u.Timezone, "UTC"), phone, or(u.SlackID, "none"), or(u.TelegramID, "none"),
+		or(u.QuietHours, "none"), or(strings.Join(u.Groups, ","), "none"))
 }

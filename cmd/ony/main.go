@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // people's time zones resolve even where the system has no zoneinfo
 
 	"github.com/ony-ai/ony/config"
 )
@@ -23,9 +24,17 @@ usage:
   ony admin create-device --org ORG_ID --name NAME [--json]
   ony admin revoke-device --org ORG_ID --device DEVICE_ID
   ony admin erase-org     --org ORG_ID --confirm ORG_ID   delete an organization and its audit log
+  ony admin create-user   --org ORG_ID --email EMAIL --name NAME [--role member|admin|viewer] [--json]
+  ony admin set-user      --org ORG_ID --email EMAIL [--name N] [--timezone TZ] [--phone +E164] [--slack-id ID]
+                          [--telegram-id ID] [--quiet-hours 22:00-07:00] [--groups a,b]   ("" clears)
+  ony demo [--listen ADDR] [--interval 20s] [--count N] [--duration D] [--wait-scale F]
+                                     try Ony with simulated people, providers and agent
   ony audit key | keygen | verify | export | verify-export   (ony audit for details)
   ony risk explain --action A [--label k=v] [--policy FILE] [PAYLOAD_FILE|-]   how a handoff is scored
   ony risk check-policy FILE                          validate a risk policy
+  ony ladder validate FILE|DIR...                     check escalation ladders (every mistake, with line:column)
+  ony ladder explain --risk R --action A [--label k=v] [--dir DIR | FILE...] [--timeout 1h]
+                                                      which ladder a handoff gets and its timeline
   ony redact [FILE] [--json]                          print FILE (or stdin) with secrets redacted
 
 for agents (server from ONY_URL, token from ONY_TOKEN):
@@ -80,6 +89,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "risk":
 		err = cmdRisk(args[1:], stdin, stdout, stderr)
+	case "ladder":
+		err = cmdLadder(args[1:], stdout, stderr)
 	case "redact":
 		err = cmdRedact(args[1:], stdin, stdout, stderr)
 	case "request":
@@ -88,6 +99,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdHook(ctx, args[1:], stdin, stdout, stderr)
 	case "mcp":
 		err = cmdMCP(ctx, args[1:], stdin, stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,333 @@
+package main
+
+// Tests of `ony demo`: the built binary runs the whole demo with its waits scaled down, and its output
+// must show what the demo promises a newcomer — simulated sends, a ladder climbing, a call nobody
+// answers, a redial that is answered and a simulated person deciding on it — plus a sign-in recipe
+// that really works.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ony-ai/ony/escalation"
+)
+
+// demoHeavy takes two slots in heavy while a demo starts: it hashes four passwords, on both cores of a
+// small machine. It returns the function that gives them back (once).
+func demoHeavy() func() {
+	demoHeavyMu.Lock() // two takers of two slots must not each hold one and wait for the other
+	heavy <- struct{}{}
+	heavy <- struct{}{}
+	demoHeavyMu.Unlock()
+	return sync.OnceFunc(func() { <-heavy; <-heavy })
+}
+
+var demoHeavyMu sync.Mutex
+
+// demoProc is a running `ony demo`, its output going to files.
+type demoProc struct {
+	t                *testing.T
+	cmd              *exec.Cmd
+	outPath, errPath string
+	done             chan struct{}
+	code             int
+}
+
+func startDemo(t *testing.T, args ...string) *demoProc {
+	t.Helper()
+	dir := t.TempDir()
+	p := &demoProc{t: t, outPath: filepath.Join(dir, "stdout"), errPath: filepath.Join(dir, "stderr"), done: make(chan struct{})}
+	out, err := os.Create(p.outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	errf, err := os.Create(p.errPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	p.cmd = exec.Command(onyBin, append([]string{"demo", "--listen", "127.0.0.1:0"}, args...)...)
+	p.cmd.Env = env(nil)
+	p.cmd.Dir = t.TempDir()
+	p.cmd.Stdout, p.cmd.Stderr = out, errf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		checkNoRace(t, p.stderr())
+		if t.Failed() {
+			t.Logf("ony demo:\n--- stdout:\n%s--- stderr:\n%s", p.stdout(), p.stderr())
+		}
+	})
+	return p
+}
+
+func (p *demoProc) stdout() string { return readFile(p.t, p.outPath) }
+func (p *demoProc) stderr() string { return readFile(p.t, p.errPath) }
+
+// waitFor polls stdout until it matches re, and returns the submatches; it fails the test if the
+// process exits first or d passes.
+func (p *demoProc) waitFor(re *regexp.Regexp, d time.Duration) []string {
+	p.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if m := re.FindStringSubmatch(p.stdout()); m != nil {
+			return m
+		}
+		select {
+		case <-p.done:
+			if m := re.FindStringSubmatch(p.stdout()); m != nil {
+				return m
+			}
+			p.t.Fatalf("ony demo exited with %d before its output matched %s", p.code, re)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("ony demo's output did not match %s within %s", re, d)
+		}
+	}
+}
+
+// exit waits for the process to end by itself within d and returns its exit code.
+func (p *demoProc) exit(d time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(d):
+		p.t.Fatalf("ony demo did not exit within %s", d)
+		return -1
+	}
+}
+
+var (
+	reDemoURL      = regexp.MustCompile(`(?m)^\s*Ony:\s+(http://127\.0\.0\.1:\d+)\s`)
+	reDemoPassword = regexp.MustCompile(`(?m)^\s*Admin password:\s+(\S+)\s`)
+	reDemoFirst    = regexp.MustCompile(`(?m)^\[demo\] #1 the agent asks: shell\.exec .*; id (\S+)$`)
+)
+
+// TestDemo runs the demo with its ladders' waits scaled to a twentieth. Of four sample handoffs, the
+// first is decided through the API with the printed sign-in recipe, the high and critical ones by
+// simulated people on a redialled call; the fourth is still pending when Ctrl-C (SIGINT) stops the
+// demo, which must shut down cleanly and remove its temporary data.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	release := demoHeavy()
+	defer release()
+	// The climb to the answered redial takes 15 to 25s (a 10s redial gap and the job scheduler's 5s
+	// ticks); --duration, counted from when the demo is ready, only bounds a run gone wrong.
+	p := startDemo(t, "--interval", "300ms", "--count", "4", "--wait-scale", "0.05", "--duration", "45s")
+	url := p.waitFor(reDemoURL, 40*time.Second)[1]
+	release()
+	readyAt := time.Now()
+	t.Logf("the demo was ready after %s", readyAt.Sub(start).Round(time.Millisecond))
+	banner := p.stdout()
+	password := reDemoPassword.FindStringSubmatch(banner)
+	dataDir := regexp.MustCompile(`SQLite in (\S+),`).FindStringSubmatch(banner)
+	if password == nil || dataDir == nil {
+		t.Fatalf("the banner names no admin password or data directory:\n%s", banner)
+	}
+	mustContain(t, "the banner", banner, "SIMULATED", "Admin email:     admin@localhost",
+		"-X POST "+url+"/v1/auth/login -H 'Content-Type: application/json'",
+		`-d '{"email":"admin@localhost","password":"`+password[1]+`"}'`,
+		"-X POST "+url+"/v1/handoffs/$ID/decide -H 'Content-Type: application/json'",
+		"critical-production (risk high/critical, env=prod*)", "phone +*********01")
+
+	// The printed recipe: sign in with JSON, keep the cookie, decide with JSON.
+	ctx := testCtx(t, 30*time.Second)
+	id := p.waitFor(reDemoFirst, 10*time.Second)[1]
+	admin := loginWith(t, ctx, newJarClient(t), url, "admin@localhost", password[1])
+	if _, err := admin.Decide(ctx, id, "approve", "from the demo test"); err != nil {
+		t.Fatalf("decide #1 as the printed admin: %v", err)
+	}
+
+	p.waitFor(regexp.MustCompile(`(?m)^\[demo\] #2 deploy \(high\) approved by \w+ via call `), 45*time.Second)
+	p.waitFor(regexp.MustCompile(`(?m)^\[demo\] #3 db\.migrate \(critical\) denied by \w+ via call `), 15*time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exit(15 * time.Second); code != 0 {
+		t.Fatalf("ony demo exited with %d after SIGINT, want 0", code)
+	}
+	out, logs := p.stdout(), p.stderr()
+	for _, want := range []struct{ what, re string }{
+		{"a simulated chat message", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder \S+: \+\d+s rung 1/3 \(chat\): slack → \w+ \(SIMULATED\) sent$`},
+		{"a climb to a later rung", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder critical-production: \+\d+s rung 2/3 \(text\): sms → \w+ \(SIMULATED\) sent$`},
+		{"a call nobody answered", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder critical-production: \+\d+s rung 3/3 \(call\): call → \w+ \(SIMULATED\) no_answer$`},
+		{"an answered redial", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder critical-production: \+\d+s rung 3/3 \(call\): call → \w+ \(SIMULATED\) answered, redial 1$`},
+		{"a simulated person deciding", `(?m)^\[demo\] (Ana|Ben) \(SIMULATED\) picks up the redial about the \S+ and presses [12]: (approve|deny)$`},
+		{"the deploy decided on the call", `(?m)^\[demo\] #2 deploy \(high\) approved by (Ana|Ben) via call \(\+\d+s\)$`},
+		{"the migration refused on the call", `(?m)^\[demo\] #3 db\.migrate \(critical\) denied by (Ana|Ben) via call \(\+\d+s\)$`},
+		{"the first handoff decided through the API", `(?m)^\[demo\] #1 shell\.exec \(low\) approved by admin via api \(\+\d+s\)$`},
+		{"the fourth handoff posted", `(?m)^\[demo\] #4 the agent asks: shell\.exec `},
+	} {
+		if !regexp.MustCompile(want.re).MatchString(out) {
+			t.Errorf("stdout shows no %s (want a line matching %s)", want.what, want.re)
+		}
+	}
+	if !strings.HasSuffix(out, "[demo] stopping\n") {
+		t.Errorf("after SIGINT, stdout does not end with the stop line")
+	}
+	mustContain(t, "the log", logs, `msg="SIMULATED call"`, `msg="SIMULATED slack"`, "result=no_answer", "result=answered", "shutting down")
+	// Phone numbers are personal data: masked in the banner, absent from the log.
+	mustNotContain(t, "the demo's output", out+logs, "+15550100001", "+15550100002")
+	mustNotContain(t, "the log", logs, password[1])
+	if _, err := os.Stat(dataDir[1]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary data directory %s is still there (%v)", dataDir[1], err)
+	}
+	t.Logf("the demo ran for %s after it was ready", time.Since(readyAt).Round(time.Millisecond))
+}
+
+// TestDemoAgentCount checks --count against a stand-in server: the agent posts that many handoffs,
+// follows each until it is final, and then reports that it is done (the demo then stops by itself).
+func TestDemoAgentCount(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	created, polled := 0, map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		const now, later = "2026-01-02T03:04:05Z", "2026-01-02T03:04:08Z"
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/handoffs":
+			created++
+			fmt.Fprintf(w, `{"id":"h%d","status":"pending","action":"deploy","risk":"high","created_at":%q}`, created, now)
+		case strings.HasSuffix(r.URL.Path, "/escalation"):
+			fmt.Fprintf(w, `{"ladder":"critical-production","sends":[{"step":0,"channel":"slack","target":"u1","provider":"simulated","state":"sent","updated_at":%q}]}`, now)
+		case r.Method == http.MethodGet:
+			id := strings.TrimPrefix(r.URL.Path, "/v1/handoffs/")
+			polled[id]++
+			status, dec := "pending", "null"
+			if polled[id] > 1 {
+				status, dec = "approved", fmt.Sprintf(`{"option":"approve","approved":true,"by":{"kind":"user","name":"Ana"},"channel":"call","decided_at":%q}`, later)
+			}
+			fmt.Fprintf(w, `{"id":%q,"status":%q,"action":"deploy","risk":"high","created_at":%q,"decision":%s}`, id, status, now, dec)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, "ony_dev_test")
+	var out bytes.Buffer
+	d := &demo{out: &demoOut{w: &out}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), scale: 1,
+		ladders: map[string]*escalation.Ladder{}, names: map[string]string{"u1": "Ana"}, watch: c, watchReady: make(chan struct{})}
+	close(d.watchReady)
+	done := make(chan bool, 1)
+	go func() { done <- d.runAgent(testCtx(t, 20*time.Second), c, 100*time.Millisecond, 2) }()
+	select {
+	case allFinal := <-done:
+		if !allFinal {
+			t.Fatalf("the agent stopped before its handoffs were final:\n%s", out.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the agent did not stop after --count handoffs were final")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if created != 2 {
+		t.Errorf("the agent posted %d handoffs, want 2", created)
+	}
+	for _, want := range []string{"[demo] #1 the agent asks: deploy", "[demo] #2 the agent asks: deploy",
+		"[demo] #1 deploy (high) → ladder critical-production: +0s rung 1: slack → Ana (SIMULATED) sent\n",
+		"[demo] #2 deploy (high) approved by Ana via call (+3s)\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the agent's output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestDemoFlags checks the demo's flags in process: bad values are usage errors, and an earlier
+// run's data directory is refused rather than reused (its one-time secrets are gone).
+func TestDemoFlags(t *testing.T) {
+	t.Parallel()
+	used := t.TempDir()
+	if err := os.WriteFile(filepath.Join(used, "ony.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--wait-scale", "0"}, "--wait-scale must be between 0.01 and 10"},
+		{[]string{"--wait-scale", "11"}, "--wait-scale must be between 0.01 and 10"},
+		{[]string{"--interval", "10ms"}, "--interval must be at least 100ms"},
+		{[]string{"--count", "-1"}, "--count must be"},
+		{[]string{"--duration", "-1s"}, "--duration must be"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--data-dir", used}, "holds the database of an earlier run"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := cmdDemo(context.Background(), tt.args, &stdout, &stderr)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, tt.want) {
+			t.Errorf("ony demo %s: %v, want a usage error with %q", strings.Join(tt.args, " "), err, tt.want)
+		}
+	}
+}
+
+// TestDemoLadders checks the embedded ladders at every speed the flag allows: each parses, waits
+// scale, and a redialling step still outlasts its redials.
+func TestDemoLadders(t *testing.T) {
+	t.Parallel()
+	for _, scale := range []float64{1, 0.5, 0.05, 0.01, 3, 10} {
+		files, ladders, err := demoLadderFiles(scale)
+		if err != nil {
+			t.Fatalf("scale %g: %v", scale, err)
+		}
+		if len(files) != 2 || ladders["default"] == nil || ladders["critical-production"] == nil {
+			t.Fatalf("scale %g: ladders %v, want default and critical-production", scale, ladders)
+		}
+		crit := ladders["critical-production"]
+		if got := crit.Steps[0].Wait; got != time.Duration(float64(8*time.Second)*scale).Round(100*time.Millisecond) {
+			t.Errorf("scale %g: the first rung waits %s", scale, got)
+		}
+		call := crit.Steps[len(crit.Steps)-1]
+		if call.Redial.Times != 1 || call.Redial.Gap < 10*time.Second || call.Wait < time.Duration(call.Redial.Times)*call.Redial.Gap+30*time.Second {
+			t.Errorf("scale %g: the call rung is %+v", scale, call)
+		}
+		for name, want := range map[string]string{
+			"default":             "console+slack telegram sms",
+			"critical-production": "slack+telegram sms call",
+		} {
+			var got []string
+			for _, st := range ladders[name].Steps {
+				got = append(got, strings.Join(st.Channels, "+"))
+			}
+			if strings.Join(got, " ") != want {
+				t.Errorf("scale %g: ladder %s climbs %v, want %s", scale, name, got, want)
+			}
+		}
+		if crit.Steps[len(crit.Steps)-1].Channels[0] != escalation.KindCall {
+			t.Errorf("scale %g: the critical ladder does not end with calls", scale)
+		}
+	}
+}
