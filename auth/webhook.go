@@ -1,11 +1,16 @@
 package auth
 
 import (
+	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +92,38 @@ func VerifyWebhook(key []byte, h http.Header, body []byte, now time.Time, tolera
 	}
 	if !valid {
 		return ErrWebhookSignature
+	}
+	return nil
+}
+
+// ErrWebhookURL means a webhook's target is not a URL a request can be made to.
+var ErrWebhookURL = errors.New("bad URL")
+
+// PostWebhook POSTs a JSON body signed the Standard Webhooks way and drains the answer. Its errors
+// never carry the target URL, whose path or query may be a credential: a transport error is
+// unwrapped from *url.Error, and a refusal reads "status N".
+func PostWebhook(ctx context.Context, client *http.Client, target, userAgent string, key []byte, id string, now time.Time, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return ErrWebhookURL
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set(WebhookIDHeader, id)
+	req.Header.Set(WebhookTimestampHeader, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(WebhookSignatureHeader, SignWebhook(key, id, now, body))
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
 }

@@ -1,15 +1,11 @@
 package escalation
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -104,29 +100,9 @@ func (w *Webhook) post(ctx context.Context, name, id string, msg WebhookMessage)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("webhook %q: bad URL", name)
-	}
-	now := w.now()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "ony-escalation/1")
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", fmt.Sprint(now.Unix()))
-	req.Header.Set("webhook-signature", auth.SignWebhook(w.secret, id, now, body))
-	resp, err := w.client.Do(req)
-	if err != nil {
-		// The URL may itself be a credential: name the bridge, never the address.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
+	// The URL may itself be a credential: errors name the bridge, never the address.
+	if err := auth.PostWebhook(ctx, w.client, target, "ony-escalation/1", w.secret, id, w.now(), body); err != nil {
 		return fmt.Errorf("webhook %q: %w", name, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook %q: status %d", name, resp.StatusCode)
 	}
 	return nil
 }

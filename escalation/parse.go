@@ -508,7 +508,7 @@ func (p *ladderParser) ladder(n *yaml.Node) parsedLadder {
 	stepsOK := len(rungs) > 0 && !slices.ContainsFunc(rungs, func(sn stepNodes) bool { return !sn.ok })
 	if l.Repeat > 0 && stepsOK && l.Cycle() < minCycle {
 		p.addf(repeatNode, "repeat", "the steps wait %s in all, so repeating them would notify everyone again at once; give the steps waits of at least %s in total",
-			fmtDuration(l.Cycle()), fmtDuration(minCycle))
+			FormatDuration(l.Cycle()), FormatDuration(minCycle))
 	}
 	if l.End == EndExpire && !endBad && len(rungs) > 0 {
 		i := len(rungs) - 1
@@ -525,7 +525,7 @@ func (p *ladderParser) ladder(n *yaml.Node) parsedLadder {
 			p.addf(at, path, "the last step waits 0s and %s, so the handoff would expire the moment this step is sent; give it a wait, or set end: wait", where)
 		} else if sn.ok && last.Redial.Times > 0 && time.Duration(last.Redial.Times)*last.Redial.Gap >= last.Wait {
 			p.addf(sn.redial, fmt.Sprintf("steps[%d].redial", i), "the last redial comes %s after the call but the ladder ends (%s) %s after it; raise this step's wait above %s, or set end: wait",
-				fmtDuration(time.Duration(last.Redial.Times)*last.Redial.Gap), where, fmtDuration(last.Wait), fmtDuration(time.Duration(last.Redial.Times)*last.Redial.Gap))
+				FormatDuration(time.Duration(last.Redial.Times)*last.Redial.Gap), where, FormatDuration(last.Wait), FormatDuration(time.Duration(last.Redial.Times)*last.Redial.Gap))
 		}
 	}
 	d.ok = len(p.errs) == before && !p.halted
@@ -836,7 +836,7 @@ func (p *ladderParser) redial(n *yaml.Node, path string) Redial {
 	}
 	for _, k := range []string{"times", "gap"} {
 		if !keys[k] {
-			p.addf(p.resolve(n), path+"."+k, "missing; redial needs times (1 to %d) and gap (%s to %s)", maxRedialTimes, fmtDuration(minRedialGap), fmtDuration(maxRedialGap))
+			p.addf(p.resolve(n), path+"."+k, "missing; redial needs times (1 to %d) and gap (%s to %s)", maxRedialTimes, FormatDuration(minRedialGap), FormatDuration(maxRedialGap))
 		}
 	}
 	return r
@@ -1136,7 +1136,7 @@ func (p *ladderParser) duration(n *yaml.Node, path string, lo, hi time.Duration)
 		return 0, false
 	}
 	if d < lo || d > hi {
-		p.addf(n, path, "%s is out of range; use %s to %s", fmtDuration(d), fmtDuration(lo), fmtDuration(hi))
+		p.addf(n, path, "%s is out of range; use %s to %s", FormatDuration(d), FormatDuration(lo), FormatDuration(hi))
 		return 0, false
 	}
 	return d, true

@@ -144,12 +144,12 @@ func FormatTimeline(w io.Writer, l *Ladder, events []Event) {
 	}
 	fmt.Fprintf(w, ", order %d)\n", l.Order)
 	fmt.Fprintf(w, "  %-8s %s\n", "match", describeMatch(l))
-	times := "once, " + fmtDuration(l.Cycle())
+	times := "once, " + FormatDuration(l.Cycle())
 	switch {
 	case l.Repeat == 0 && l.Cycle() == 0:
 		times = "once"
 	case l.Repeat > 0:
-		times = fmt.Sprintf("%d times, %s each", l.Repeat+1, fmtDuration(l.Cycle()))
+		times = fmt.Sprintf("%d times, %s each", l.Repeat+1, FormatDuration(l.Cycle()))
 	}
 	then := "then the handoff expires"
 	if l.End == EndWait {
@@ -177,7 +177,7 @@ func FormatTimeline(w io.Writer, l *Ladder, events []Event) {
 		default:
 			what = string(e.Kind)
 		}
-		fmt.Fprintf(w, "  %-8s %-7s %s\n", "+"+fmtDuration(e.At), e.Kind, what)
+		fmt.Fprintf(w, "  %-8s %-7s %s\n", "+"+FormatDuration(e.At), e.Kind, what)
 	}
 }
 
@@ -241,8 +241,9 @@ func joinTargets(ts []Target) string {
 	return strings.Join(s, ", ")
 }
 
-// fmtDuration is time.Duration's String without the zero units it appends: 5m, 1h, 1h30m.
-func fmtDuration(d time.Duration) string {
+// FormatDuration is time.Duration's String without the zero units it appends: 5m, 1h, 1h30m — the
+// way ladders are written.
+func FormatDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = s[:len(s)-2]

@@ -72,7 +72,7 @@ func TestArithmetic(t *testing.T) {
 func brief(events []Event) []string {
 	out := make([]string, len(events))
 	for i, e := range events {
-		out[i] = fmt.Sprintf("%s %s %d.%d", fmtDuration(e.At), e.Kind, e.Climb, e.Step)
+		out[i] = fmt.Sprintf("%s %s %d.%d", FormatDuration(e.At), e.Kind, e.Climb, e.Step)
 		if e.Attempt > 0 {
 			out[i] += fmt.Sprintf("#%d", e.Attempt)
 		}
@@ -197,8 +197,8 @@ func TestFmtDuration(t *testing.T) {
 		0: "0s", 90 * time.Second: "1m30s", 5 * m: "5m", time.Hour: "1h", 90 * m: "1h30m",
 		time.Hour + time.Second: "1h0m1s", 500 * time.Millisecond: "500ms", 24 * time.Hour: "24h",
 	} {
-		if got := fmtDuration(d); got != want {
-			t.Errorf("fmtDuration(%s) = %q, want %q", d, got, want)
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%s) = %q, want %q", d, got, want)
 		}
 	}
 }

@@ -1,14 +1,11 @@
 package handoff
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -146,29 +143,17 @@ func (w *callbackWorker) Work(ctx context.Context, job *river.Job[CallbackArgs])
 	}
 	// The id is stable across retries so the agent can deduplicate.
 	id := "msg_" + h.ID + "_" + string(h.Status)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.CallbackURL, bytes.NewReader(body))
-	if err != nil {
+	host := ""
+	if u, err := url.Parse(h.CallbackURL); err == nil {
+		host = u.Host
+	}
+	// The error names the host, never the path or query, which could carry the agent's secrets.
+	err = auth.PostWebhook(ctx, s.client, h.CallbackURL, "ony-callback/1", dev.CallbackKey, id, s.now(), body)
+	if errors.Is(err, auth.ErrWebhookURL) {
 		return river.JobCancel(fmt.Errorf("callback: bad URL"))
 	}
-	now := s.now()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "ony-callback/1")
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", fmt.Sprint(now.Unix()))
-	req.Header.Set("webhook-signature", auth.SignWebhook(dev.CallbackKey, id, now, body))
-	resp, err := s.client.Do(req)
 	if err != nil {
-		// The error names the host, never the path or query, which could carry the agent's secrets.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("callback to %s: %w", req.URL.Host, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("callback to %s: status %d", req.URL.Host, resp.StatusCode)
+		return fmt.Errorf("callback to %s: %w", host, err)
 	}
 	s.log.InfoContext(ctx, "callback delivered", "handoff", h.ID, "status", h.Status, "attempt", job.Attempt)
 	return nil

@@ -60,29 +60,17 @@ func newLadderView(l *escalation.Ladder, source []byte) ladderView {
 		v.Origin = "file:" + filepath.Base(p)
 	}
 	for _, st := range l.Steps {
-		sv := ladderStepView{Name: st.Name, Channels: st.Channels, Wait: shortDuration(st.Wait), QuietHours: st.Quiet,
+		sv := ladderStepView{Name: st.Name, Channels: st.Channels, Wait: escalation.FormatDuration(st.Wait), QuietHours: st.Quiet,
 			OverrideQuietAt: st.OverrideQuietAt, Providers: st.Providers}
 		for _, t := range st.Targets {
 			sv.Targets = append(sv.Targets, t.String())
 		}
 		if st.Redial.Times > 0 {
-			sv.Redial = &redialView{Times: st.Redial.Times, Gap: shortDuration(st.Redial.Gap)}
+			sv.Redial = &redialView{Times: st.Redial.Times, Gap: escalation.FormatDuration(st.Redial.Gap)}
 		}
 		v.Steps = append(v.Steps, sv)
 	}
 	return v
-}
-
-// shortDuration writes 10m rather than 10m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func (s *Server) listLadders(w http.ResponseWriter, r *http.Request) error {

@@ -203,7 +203,7 @@ func cmdLadderExplain(args []string, stdout, stderr io.Writer) error {
 	if len(labels) > 0 {
 		fmt.Fprintf(stdout, ", labels %s", labels)
 	}
-	fmt.Fprintf(stdout, ", timeout %s\n", shortDuration(*timeout))
+	fmt.Fprintf(stdout, ", timeout %s\n", escalation.FormatDuration(*timeout))
 	if source == "" {
 		fmt.Fprintf(stdout, "%-9s none configured: the built-in ladder applies\n", "ladders")
 	} else {
@@ -245,16 +245,4 @@ func ladderNames(ls []*escalation.Ladder) string {
 		names[i] = l.Name
 	}
 	return strings.Join(names, ", ")
-}
-
-// shortDuration drops the zero units time.Duration's String appends: 1h, not 1h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
