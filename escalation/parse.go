@@ -23,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -285,16 +284,16 @@ func sortErrors(errs []Error, order map[string]int) {
 }
 
 type ladderParser struct {
-	file   string
-	errs   []Error
-	visits int
-	halted bool
+	yamlnode.Walker
+	file string
+	errs []Error
 }
 
 // parseFile parses every document of one file. Documents that fail still come back (with ok false)
 // when their name could be read, so that a name defined twice is reported even in a broken file.
 func parseFile(data []byte, filename string) (docs []parsedLadder, errs []Error) {
 	p := &ladderParser{file: filename}
+	p.Walker = yamlnode.Walker{Max: maxNodes, Input: "the file", Add: p.add}
 	if len(data) > maxFileBytes {
 		p.errs = append(p.errs, Error{File: filename,
 			Msg: fmt.Sprintf("the file is larger than %d KiB; a ladder file must be smaller (split it, or shorten it)", maxFileBytes>>10)})
@@ -302,7 +301,7 @@ func parseFile(data []byte, filename string) (docs []parsedLadder, errs []Error)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	seen := 0
-	for !p.halted {
+	for !p.Halted() {
 		var doc yaml.Node
 		err := p.decode(dec, &doc)
 		if errors.Is(err, io.EOF) {
@@ -319,8 +318,8 @@ func parseFile(data []byte, filename string) (docs []parsedLadder, errs []Error)
 			}
 			root = root.Content[0]
 		}
-		root = p.resolve(root)
-		if isNull(root) {
+		root = p.Resolve(root)
+		if yamlnode.IsNull(root) {
 			continue // an empty document, e.g. after a trailing ---
 		}
 		seen++
@@ -352,65 +351,30 @@ func (p *ladderParser) decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	return dec.Decode(n)
 }
 
-func (p *ladderParser) addf(n *yaml.Node, path, format string, args ...any) {
-	if p.halted {
+func (p *ladderParser) add(n *yaml.Node, path, msg string) {
+	if p.Halted() {
 		return
 	}
 	if len(p.errs) == maxErrors {
 		// A file this wrong is the wrong file; a list of thousands would bury the first mistakes.
-		p.halted = true
-		format, args = "too many mistakes (%d); stopping here", []any{maxErrors}
+		p.Halt()
+		msg = fmt.Sprintf("too many mistakes (%d); stopping here", maxErrors)
 	}
-	e := Error{File: p.file, Path: path, Msg: fmt.Sprintf(format, args...)}
+	e := Error{File: p.file, Path: path, Msg: msg}
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
 	p.errs = append(p.errs, e)
 }
 
-var yamlLineErr = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+func (p *ladderParser) addf(n *yaml.Node, path, format string, args ...any) {
+	p.add(n, path, fmt.Sprintf(format, args...))
+}
 
-// syntaxError turns the YAML library's "yaml: line N: ..." into a position (it gives no column).
-// Errors without a line (bad encodings) are placed at the first character YAML cannot read.
+// syntaxError bypasses the cap on mistakes: the file is read no further after it.
 func (p *ladderParser) syntaxError(err error, data []byte) {
-	msg := err.Error()
-	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		p.errs = append(p.errs, Error{File: p.file, Line: line, Msg: "invalid YAML: " + m[2]})
-		return
-	}
-	line, col := badCharPosition(data)
-	p.errs = append(p.errs, Error{File: p.file, Line: line, Column: col, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")})
-}
-
-// badCharPosition finds the first character YAML does not allow (invalid UTF-8 or a control
-// character), or else returns line 1, column 1.
-func badCharPosition(data []byte) (line, col int) {
-	line, col = 1, 1
-	for i := 0; i < len(data); {
-		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size <= 1 || !yamlPrintable(r) {
-			return line, col
-		}
-		if r == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-		i += size
-	}
-	return 1, 1
-}
-
-// yamlPrintable is YAML 1.2's c-printable set.
-func yamlPrintable(r rune) bool {
-	switch {
-	case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
-		return true
-	case r >= 0x20 && r <= 0x7e, r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= 0x10ffff:
-		return true
-	}
-	return false
+	line, col, msg := yamlnode.SyntaxError(err, data)
+	p.errs = append(p.errs, Error{File: p.file, Line: line, Column: col, Msg: msg})
 }
 
 var ladderKeys = []string{"name", "order", "default", "match", "steps", "repeat", "end"}
@@ -429,12 +393,12 @@ func (p *ladderParser) ladder(n *yaml.Node) parsedLadder {
 	var rungs []stepNodes
 	var matchNode, repeatNode, endNode *yaml.Node
 	endBad := false
-	p.mapping(n, "", ladderKeys, func(key string, k, v *yaml.Node) {
+	p.Mapping(n, "", ladderKeys, func(key string, k, v *yaml.Node) {
 		keys[key] = k
 		switch key {
 		case "name":
-			if s, ok := p.str(v, key); ok {
-				vn := p.resolve(v)
+			if s, ok := p.Str(v, key); ok {
+				vn := p.Resolve(v)
 				switch {
 				case !ladderNameRE.MatchString(s):
 					p.addf(vn, key, "ladder name %q must be %s", s, nameRule)
@@ -448,19 +412,19 @@ func (p *ladderParser) ladder(n *yaml.Node) parsedLadder {
 			l.Order, _ = p.integer(v, key, 0, maxOrder)
 		case "default":
 			if b, ok := p.boolean(v, key); ok && b {
-				l.Default, d.defNode = true, p.resolve(v)
+				l.Default, d.defNode = true, p.Resolve(v)
 			}
 		case "match":
 			matchNode = k
 			l.Match = p.match(v)
 		case "steps":
-			items := p.seq(v, key)
+			items := p.Seq(v, key)
 			if len(items) > maxSteps {
-				p.addf(p.resolve(v), key, "%d steps; a ladder has at most %d", len(items), maxSteps)
+				p.addf(p.Resolve(v), key, "%d steps; a ladder has at most %d", len(items), maxSteps)
 				items = items[:maxSteps]
 			}
 			if p.emptyList(v) {
-				p.addf(p.resolve(v), key, "no steps; a ladder needs at least one")
+				p.addf(p.Resolve(v), key, "no steps; a ladder needs at least one")
 			}
 			names := map[string]int{}
 			for i, item := range items {
@@ -476,11 +440,11 @@ func (p *ladderParser) ladder(n *yaml.Node) parsedLadder {
 				rungs = append(rungs, sn)
 			}
 		case "repeat":
-			repeatNode = p.resolve(v)
+			repeatNode = p.Resolve(v)
 			l.Repeat, _ = p.integer(v, key, 0, maxRepeat)
 		case "end":
-			endNode = p.resolve(v)
-			s, ok := p.str(v, key)
+			endNode = p.Resolve(v)
+			s, ok := p.Str(v, key)
 			switch {
 			case !ok:
 				endBad = true
@@ -528,7 +492,7 @@ func (p *ladderParser) ladder(n *yaml.Node) parsedLadder {
 				FormatDuration(time.Duration(last.Redial.Times)*last.Redial.Gap), where, FormatDuration(last.Wait), FormatDuration(time.Duration(last.Redial.Times)*last.Redial.Gap))
 		}
 	}
-	d.ok = len(p.errs) == before && !p.halted
+	d.ok = len(p.errs) == before && !p.Halted()
 	return d
 }
 
@@ -540,7 +504,7 @@ func matchEmpty(m Match) bool {
 // that, and an empty list is more likely a half-finished edit.
 func (p *ladderParser) match(n *yaml.Node) Match {
 	var m Match
-	p.mapping(n, "match", []string{"risk", "actions", "labels"}, func(key string, _, v *yaml.Node) {
+	p.Mapping(n, "match", []string{"risk", "actions", "labels"}, func(key string, _, v *yaml.Node) {
 		fp := "match." + key
 		switch key {
 		case "risk":
@@ -558,7 +522,7 @@ func (p *ladderParser) match(n *yaml.Node) Match {
 				}
 			}
 			if p.emptyList(v) {
-				p.addf(p.resolve(v), fp, "empty list; leave match.risk out to match every risk level")
+				p.addf(p.Resolve(v), fp, "empty list; leave match.risk out to match every risk level")
 			}
 		case "actions":
 			items, nodes := p.strOrList(v, fp)
@@ -573,25 +537,25 @@ func (p *ladderParser) match(n *yaml.Node) Match {
 				}
 			}
 			if p.emptyList(v) {
-				p.addf(p.resolve(v), fp, `empty list; leave match.actions out to match every action`)
+				p.addf(p.Resolve(v), fp, `empty list; leave match.actions out to match every action`)
 			}
 		case "labels":
-			vn := p.resolve(v)
+			vn := p.Resolve(v)
 			count := 0
-			p.entries(v, fp, func(k string, lp string, kn, vn *yaml.Node) {
+			p.Entries(v, fp, nil, func(k string, lp string, kn, vn *yaml.Node) {
 				count++
-				val, ok := p.str(vn, lp)
+				val, ok := p.Str(vn, lp)
 				switch {
 				case !labelKeyRE.MatchString(k):
 					p.addf(kn, lp, "label key %q can never match: label keys are 1 to 63 lower-case letters, digits, '_', '.', '/' or '-', starting with a letter or digit", k)
 				case !ok:
 				case val == "":
-					p.addf(p.resolve(vn), lp, `empty value; use "*" to match any value of the label`)
+					p.addf(p.Resolve(vn), lp, `empty value; use "*" to match any value of the label`)
 				case len(val) > maxGlobBytes:
-					p.addf(p.resolve(vn), lp, "the glob is longer than %d bytes", maxGlobBytes)
+					p.addf(p.Resolve(vn), lp, "the glob is longer than %d bytes", maxGlobBytes)
 				default:
 					if err := checkGlob(val); err != nil {
-						p.addf(p.resolve(vn), lp, "bad glob %q: %v", val, err)
+						p.addf(p.Resolve(vn), lp, "bad glob %q: %v", val, err)
 						return
 					}
 					if m.Labels == nil {
@@ -600,7 +564,7 @@ func (p *ladderParser) match(n *yaml.Node) Match {
 					m.Labels[k] = val
 				}
 			})
-			if count == 0 && !p.halted && (isNull(vn) || vn.Kind == yaml.MappingNode && len(vn.Content) == 0) {
+			if count == 0 && !p.Halted() && (yamlnode.IsNull(vn) || vn.Kind == yaml.MappingNode && len(vn.Content) == 0) {
 				p.addf(vn, fp, "empty mapping; leave match.labels out to match any labels")
 			}
 		}
@@ -611,8 +575,8 @@ func (p *ladderParser) match(n *yaml.Node) Match {
 // emptyList reports whether n is null or a list with no items: a key written but left empty, more
 // likely a half-finished edit than a decision.
 func (p *ladderParser) emptyList(n *yaml.Node) bool {
-	n = p.resolve(n)
-	return !p.halted && (isNull(n) || n.Kind == yaml.SequenceNode && len(n.Content) == 0)
+	n = p.Resolve(n)
+	return !p.Halted() && (yamlnode.IsNull(n) || n.Kind == yaml.SequenceNode && len(n.Content) == 0)
 }
 
 // checkGlob checks a glob's syntax. path.Match reports ErrBadPattern only once it reaches the broken
@@ -659,22 +623,22 @@ var stepKeys = []string{"name", "channels", "targets", "wait", "quiet_hours", "o
 func (p *ladderParser) step(n *yaml.Node, path string) (Step, stepNodes) {
 	before := len(p.errs)
 	st := Step{Quiet: QuietRespect}
-	sn := stepNodes{node: p.resolve(n)}
-	if isNull(sn.node) {
+	sn := stepNodes{node: p.Resolve(n)}
+	if yamlnode.IsNull(sn.node) {
 		p.addf(sn.node, path, "expected a step (a mapping with channels and targets), got null")
 		return st, sn
 	}
 	keys := map[string]*yaml.Node{}
 	vals := map[string]*yaml.Node{}
-	if !p.mapping(n, path, stepKeys, func(key string, k, v *yaml.Node) { keys[key], vals[key] = k, v }) {
+	if !p.Mapping(n, path, stepKeys, func(key string, k, v *yaml.Node) { keys[key], vals[key] = k, v }) {
 		return st, sn
 	}
 	if v := vals["name"]; v != nil {
-		if s, ok := p.str(v, path+".name"); ok {
+		if s, ok := p.Str(v, path+".name"); ok {
 			if !ladderNameRE.MatchString(s) {
-				p.addf(p.resolve(v), path+".name", "step name %q must be %s", s, nameRule)
+				p.addf(p.Resolve(v), path+".name", "step name %q must be %s", s, nameRule)
 			} else {
-				st.Name, sn.name = s, p.resolve(v)
+				st.Name, sn.name = s, p.Resolve(v)
 			}
 		}
 	}
@@ -684,7 +648,7 @@ func (p *ladderParser) step(n *yaml.Node, path string) (Step, stepNodes) {
 	channelAt := map[string]*yaml.Node{}
 	if v := vals["channels"]; v != nil {
 		fp := path + ".channels"
-		items, nodes := p.strList(v, fp)
+		items, nodes := p.StrList(v, fp)
 		for i, c := range items {
 			ip := fmt.Sprintf("%s[%d]", fp, i)
 			switch {
@@ -698,7 +662,7 @@ func (p *ladderParser) step(n *yaml.Node, path string) (Step, stepNodes) {
 			}
 		}
 		if p.emptyList(v) {
-			p.addf(p.resolve(v), fp, "no channels; a step needs at least one of %s", strings.Join(Kinds, ", "))
+			p.addf(p.Resolve(v), fp, "no channels; a step needs at least one of %s", strings.Join(Kinds, ", "))
 		}
 	} else {
 		p.addf(sn.node, path+".channels", "missing; a step needs at least one of %s", strings.Join(Kinds, ", "))
@@ -716,9 +680,9 @@ func (p *ladderParser) step(n *yaml.Node, path string) (Step, stepNodes) {
 	var read []placed
 	if v := vals["targets"]; v != nil {
 		fp := path + ".targets"
-		items, nodes := p.strList(v, fp)
+		items, nodes := p.StrList(v, fp)
 		if len(items) > maxTargets {
-			p.addf(p.resolve(v), fp, "%d targets; a step has at most %d (use a group: target)", len(items), maxTargets)
+			p.addf(p.Resolve(v), fp, "%d targets; a step has at most %d (use a group: target)", len(items), maxTargets)
 			items, nodes = items[:maxTargets], nodes[:maxTargets]
 		}
 		firstAt := map[Target]int{}
@@ -738,7 +702,7 @@ func (p *ladderParser) step(n *yaml.Node, path string) (Step, stepNodes) {
 			read = append(read, placed{t, nodes[i], ip})
 		}
 		if p.emptyList(v) {
-			p.addf(p.resolve(v), fp, "no targets; a step needs at least one: %s", targetForms)
+			p.addf(p.Resolve(v), fp, "no targets; a step needs at least one: %s", targetForms)
 		}
 	} else {
 		p.addf(sn.node, path+".targets", "missing; a step needs at least one target: %s", targetForms)
@@ -774,24 +738,24 @@ func (p *ladderParser) step(n *yaml.Node, path string) (Step, stepNodes) {
 	}
 
 	if v := vals["wait"]; v != nil {
-		sn.wait = p.resolve(v)
+		sn.wait = p.Resolve(v)
 		st.Wait, _ = p.duration(v, path+".wait", 0, maxWait)
 	}
 	if v := vals["quiet_hours"]; v != nil {
-		if s, ok := p.str(v, path+".quiet_hours"); ok {
+		if s, ok := p.Str(v, path+".quiet_hours"); ok {
 			switch Quiet(s) {
 			case QuietRespect, QuietIgnore:
 				st.Quiet = Quiet(s)
 			default:
-				p.addf(p.resolve(v), path+".quiet_hours", "quiet_hours %q must be respect (skip people in their quiet hours) or ignore (reach them anyway)%s",
+				p.addf(p.Resolve(v), path+".quiet_hours", "quiet_hours %q must be respect (skip people in their quiet hours) or ignore (reach them anyway)%s",
 					s, yamlnode.Suggest(s, []string{string(QuietRespect), string(QuietIgnore)}))
 			}
 		}
 	}
 	if v := vals["override_quiet_hours_at"]; v != nil {
 		fp := path + ".override_quiet_hours_at"
-		if s, ok := p.str(v, fp); ok {
-			vn := p.resolve(v)
+		if s, ok := p.Str(v, fp); ok {
+			vn := p.Resolve(v)
 			lv := strings.ToLower(strings.TrimSpace(s))
 			switch {
 			case !slices.Contains(riskLevels, lv):
@@ -823,7 +787,7 @@ func (p *ladderParser) step(n *yaml.Node, path string) (Step, stepNodes) {
 func (p *ladderParser) redial(n *yaml.Node, path string) Redial {
 	var r Redial
 	keys := map[string]bool{}
-	if !p.mapping(n, path, []string{"times", "gap"}, func(key string, _, v *yaml.Node) {
+	if !p.Mapping(n, path, []string{"times", "gap"}, func(key string, _, v *yaml.Node) {
 		keys[key] = true
 		switch key {
 		case "times":
@@ -836,7 +800,7 @@ func (p *ladderParser) redial(n *yaml.Node, path string) Redial {
 	}
 	for _, k := range []string{"times", "gap"} {
 		if !keys[k] {
-			p.addf(p.resolve(n), path+"."+k, "missing; redial needs times (1 to %d) and gap (%s to %s)", maxRedialTimes, FormatDuration(minRedialGap), FormatDuration(maxRedialGap))
+			p.addf(p.Resolve(n), path+"."+k, "missing; redial needs times (1 to %d) and gap (%s to %s)", maxRedialTimes, FormatDuration(minRedialGap), FormatDuration(maxRedialGap))
 		}
 	}
 	return r
@@ -847,7 +811,7 @@ var providerKinds = []string{KindSlack, KindTelegram, KindSMS, KindCall}
 
 func (p *ladderParser) providers(n *yaml.Node, path string, channelAt map[string]*yaml.Node, channelsKnown bool) map[string][]string {
 	var out map[string][]string
-	p.entries(n, path, func(kind, kp string, k, v *yaml.Node) {
+	p.Entries(n, path, nil, func(kind, kp string, k, v *yaml.Node) {
 		switch {
 		case !slices.Contains(providerKinds, kind):
 			if slices.Contains(Kinds, kind) {
@@ -860,7 +824,7 @@ func (p *ladderParser) providers(n *yaml.Node, path string, channelAt map[string
 			p.addf(k, kp, "providers for %s, but the step's channels have no %s", kind, kind)
 			return
 		}
-		names, nodes := p.strList(v, kp)
+		names, nodes := p.StrList(v, kp)
 		var list []string
 		for i, s := range names {
 			ip := fmt.Sprintf("%s[%d]", kp, i)
@@ -874,7 +838,7 @@ func (p *ladderParser) providers(n *yaml.Node, path string, channelAt map[string
 			}
 		}
 		if p.emptyList(v) {
-			p.addf(p.resolve(v), kp, "no providers; list them in the order to try, or leave %s out for the configured order", kind)
+			p.addf(p.Resolve(v), kp, "no providers; list them in the order to try, or leave %s out for the configured order", kind)
 			return
 		}
 		if len(list) > 0 {
@@ -942,154 +906,22 @@ func parseTarget(s string) (Target, string) {
 	return Target{}, fmt.Sprintf("unknown target kind %q%s; use %s", kind, yamlnode.Suggest(kind, targetKinds), targetForms)
 }
 
-// --- YAML walking, after risk/policy.go ---
-
-// visit counts a visited node and stops the parse once the budget is spent.
-func (p *ladderParser) visit(n *yaml.Node) bool {
-	if p.halted {
-		return false
-	}
-	p.visits++
-	if p.visits > maxNodes {
-		p.addf(n, "", "the file is too large or nests too many aliases (more than %d values)", maxNodes)
-		p.halted = true
-		return false
-	}
-	return true
-}
-
-// resolve follows aliases; the bound stops a pathological chain.
-func (p *ladderParser) resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-// mapping walks the mapping n, reporting unknown and repeated keys and a value of the wrong shape.
-// A null value counts as an empty mapping. It reports whether n was a mapping (or null).
-func (p *ladderParser) mapping(n *yaml.Node, path string, known []string, f func(key string, k, v *yaml.Node)) bool {
-	n = p.resolve(n)
-	if !p.visit(n) {
-		return false
-	}
-	if isNull(n) {
-		return true
-	}
-	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "expected a mapping, got %s", yamlnode.Describe(n))
-		return false
-	}
-	firstAt := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := p.resolve(n.Content[i]), n.Content[i+1]
-		if !p.visit(k) {
-			return true
-		}
-		if k.Kind != yaml.ScalarNode {
-			p.addf(k, path, "keys must be plain names, got %s", yamlnode.Describe(k))
-			continue
-		}
-		kp := joinPath(path, k.Value)
-		switch {
-		case k.ShortTag() == "!!merge":
-			p.addf(k, path, "merge keys (<<) are not supported")
-		case !slices.Contains(known, k.Value):
-			p.addf(k, kp, "unknown key%s; known keys: %s", yamlnode.Suggest(k.Value, known), strings.Join(known, ", "))
-		case firstAt[k.Value] > 0:
-			p.addf(k, kp, "duplicate key (first on line %d)", firstAt[k.Value])
-		default:
-			firstAt[k.Value] = k.Line
-			f(k.Value, k, v)
-		}
-	}
-	return true
-}
-
-// entries walks a mapping whose keys the user chooses (label keys, channel kinds).
-func (p *ladderParser) entries(n *yaml.Node, path string, f func(key, path string, k, v *yaml.Node)) {
-	n = p.resolve(n)
-	if !p.visit(n) || isNull(n) {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "expected a mapping, got %s", yamlnode.Describe(n))
-		return
-	}
-	firstAt := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := p.resolve(n.Content[i]), n.Content[i+1]
-		if !p.visit(k) {
-			return
-		}
-		if k.Kind != yaml.ScalarNode || isNull(k) || k.ShortTag() == "!!merge" {
-			p.addf(k, path, "keys must be plain names, got %s", yamlnode.Describe(k))
-			continue
-		}
-		kp := fmt.Sprintf("%s[%q]", path, k.Value)
-		if firstAt[k.Value] > 0 {
-			p.addf(k, kp, "duplicate key (first on line %d)", firstAt[k.Value])
-			continue
-		}
-		firstAt[k.Value] = k.Line
-		f(k.Value, kp, k, v)
-	}
-}
-
-// seq returns the items of the list n; null counts as an empty list.
-func (p *ladderParser) seq(n *yaml.Node, path string) []*yaml.Node {
-	n = p.resolve(n)
-	if !p.visit(n) || isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.addf(n, path, "expected a list, got %s", yamlnode.Describe(n))
-		return nil
-	}
-	return n.Content
-}
-
-// strList returns the strings of the list n and their nodes, skipping (and reporting) items that
-// are not strings.
-func (p *ladderParser) strList(n *yaml.Node, path string) ([]string, []*yaml.Node) {
-	var out []string
-	var nodes []*yaml.Node
-	for i, item := range p.seq(n, path) {
-		if s, ok := p.str(item, fmt.Sprintf("%s[%d]", path, i)); ok {
-			out = append(out, s)
-			nodes = append(nodes, p.resolve(item))
-		}
-	}
-	return out, nodes
-}
+// --- Values of the ladder format; yamlnode.Walker reads the shapes ---
 
 // strOrList is strList that also takes a single string, as in risk: critical.
 func (p *ladderParser) strOrList(n *yaml.Node, path string) ([]string, []*yaml.Node) {
-	if r := p.resolve(n); r.Kind == yaml.ScalarNode && !isNull(r) {
-		if s, ok := p.str(r, path); ok {
+	if r := p.Resolve(n); r.Kind == yaml.ScalarNode && !yamlnode.IsNull(r) {
+		if s, ok := p.Str(r, path); ok {
 			return []string{s}, []*yaml.Node{r}
 		}
 		return nil, nil
 	}
-	return p.strList(n, path)
-}
-
-// str accepts any scalar but null, so that a label value of 1 means "1".
-func (p *ladderParser) str(n *yaml.Node, path string) (string, bool) {
-	n = p.resolve(n)
-	if !p.visit(n) {
-		return "", false
-	}
-	if n.Kind != yaml.ScalarNode || isNull(n) {
-		p.addf(n, path, "expected a string, got %s", yamlnode.Describe(n))
-		return "", false
-	}
-	return n.Value, true
+	return p.StrList(n, path)
 }
 
 func (p *ladderParser) boolean(n *yaml.Node, path string) (bool, bool) {
-	n = p.resolve(n)
-	if !p.visit(n) {
+	n = p.Resolve(n)
+	if !p.Visit(n) {
 		return false, false
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
@@ -1098,13 +930,13 @@ func (p *ladderParser) boolean(n *yaml.Node, path string) (bool, bool) {
 			return b, true
 		}
 	}
-	p.addf(n, path, "expected true or false, got %s", describeValue(n))
+	p.addf(n, path, "expected true or false, got %s", yamlnode.DescribeValue(n))
 	return false, false
 }
 
 func (p *ladderParser) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
-	n = p.resolve(n)
-	if !p.visit(n) {
+	n = p.Resolve(n)
+	if !p.Visit(n) {
 		return 0, false
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
@@ -1112,27 +944,27 @@ func (p *ladderParser) integer(n *yaml.Node, path string, lo, hi int) (int, bool
 		if err := n.Decode(&v); err == nil && v >= int64(lo) && v <= int64(hi) {
 			return int(v), true
 		}
-		p.addf(n, path, "%s is out of range; use %d to %d", describeValue(n), lo, hi)
+		p.addf(n, path, "%s is out of range; use %d to %d", yamlnode.DescribeValue(n), lo, hi)
 		return 0, false
 	}
-	p.addf(n, path, "expected a whole number from %d to %d, got %s", lo, hi, describeValue(n))
+	p.addf(n, path, "expected a whole number from %d to %d, got %s", lo, hi, yamlnode.DescribeValue(n))
 	return 0, false
 }
 
 // duration reads a Go duration ("90s", "5m", "1h30m"). A bare number other than 0 is refused rather
 // than guessed at: 300 could mean seconds or minutes.
 func (p *ladderParser) duration(n *yaml.Node, path string, lo, hi time.Duration) (time.Duration, bool) {
-	n = p.resolve(n)
-	if !p.visit(n) {
+	n = p.Resolve(n)
+	if !p.Visit(n) {
 		return 0, false
 	}
-	if n.Kind != yaml.ScalarNode || isNull(n) {
+	if n.Kind != yaml.ScalarNode || yamlnode.IsNull(n) {
 		p.addf(n, path, "expected a duration such as 90s, 5m or 1h30m, got %s", yamlnode.Describe(n))
 		return 0, false
 	}
 	d, err := time.ParseDuration(n.Value)
 	if err != nil {
-		p.addf(n, path, "bad duration %s; use a number with a unit, such as 90s, 5m or 1h30m", describeValue(n))
+		p.addf(n, path, "bad duration %s; use a number with a unit, such as 90s, 5m or 1h30m", yamlnode.DescribeValue(n))
 		return 0, false
 	}
 	if d < lo || d > hi {
@@ -1140,23 +972,4 @@ func (p *ladderParser) duration(n *yaml.Node, path string, lo, hi time.Duration)
 		return 0, false
 	}
 	return d, true
-}
-
-func joinPath(prefix, key string) string {
-	if prefix == "" {
-		return key
-	}
-	return prefix + "." + key
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" || n.Kind == yaml.AliasNode && n.Alias == nil
-}
-
-// describeValue quotes a short scalar and describes anything else.
-func describeValue(n *yaml.Node) string {
-	if n.Kind == yaml.ScalarNode && !isNull(n) && len(n.Value) <= 40 {
-		return strconv.Quote(n.Value)
-	}
-	return yamlnode.Describe(n)
 }

@@ -61,7 +61,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -183,6 +182,7 @@ func (e *PolicyErrors) Error() string {
 // them; a Policy it returns always builds an Engine.
 func ParsePolicy(data []byte, filename string) (*Policy, error) {
 	pp := &policyParser{file: filename}
+	pp.Walker = yamlnode.Walker{Max: maxPolicyNodes, Input: "policy", Add: pp.add}
 	p := pp.parse(data)
 	if len(pp.errs) > 0 {
 		sort.SliceStable(pp.errs, func(i, j int) bool {
@@ -195,65 +195,26 @@ func ParsePolicy(data []byte, filename string) (*Policy, error) {
 }
 
 type policyParser struct {
-	file   string
-	errs   []PolicyError
-	visits int
-	halted bool
+	yamlnode.Walker
+	file string
+	errs []PolicyError
 }
 
-func (pp *policyParser) addf(n *yaml.Node, path, format string, args ...any) {
+func (pp *policyParser) add(n *yaml.Node, path, msg string) {
 	pos := Position{File: pp.file}
 	if n != nil {
 		pos.Line, pos.Col = n.Line, n.Column
 	}
-	pp.errs = append(pp.errs, PolicyError{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
+	pp.errs = append(pp.errs, PolicyError{Pos: pos, Path: path, Msg: msg})
 }
 
-var yamlLineErr = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+func (pp *policyParser) addf(n *yaml.Node, path, format string, args ...any) {
+	pp.add(n, path, fmt.Sprintf(format, args...))
+}
 
-// syntaxError turns the parser's "yaml: line N: ..." into a position; the
-// parser gives no column. Errors without a line (bad encodings) are placed
-// at the first byte YAML cannot read, when there is one.
 func (pp *policyParser) syntaxError(err error, data []byte) {
-	msg := err.Error()
-	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		pp.errs = append(pp.errs, PolicyError{Pos: Position{File: pp.file, Line: line}, Msg: "invalid YAML: " + m[2]})
-		return
-	}
-	line, col := badCharPosition(data)
-	pp.errs = append(pp.errs, PolicyError{Pos: Position{File: pp.file, Line: line, Col: col},
-		Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")})
-}
-
-// badCharPosition finds the first character YAML does not allow (invalid
-// UTF-8 or a control character), or else returns line 1, column 1.
-func badCharPosition(data []byte) (line, col int) {
-	line, col = 1, 1
-	for i := 0; i < len(data); {
-		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size <= 1 || !yamlPrintable(r) {
-			return line, col
-		}
-		if r == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-		i += size
-	}
-	return 1, 1
-}
-
-// yamlPrintable is YAML 1.2's c-printable set.
-func yamlPrintable(r rune) bool {
-	switch {
-	case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
-		return true
-	case r >= 0x20 && r <= 0x7e, r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= 0x10ffff:
-		return true
-	}
-	return false
+	line, col, msg := yamlnode.SyntaxError(err, data)
+	pp.errs = append(pp.errs, PolicyError{Pos: Position{File: pp.file, Line: line, Col: col}, Msg: msg})
 }
 
 func (pp *policyParser) parse(data []byte) *Policy {
@@ -289,8 +250,8 @@ func (pp *policyParser) parse(data []byte) *Policy {
 		}
 		root = root.Content[0]
 	}
-	root = pp.resolve(root)
-	if isNullNode(root) {
+	root = pp.Resolve(root)
+	if yamlnode.IsNull(root) {
 		pp.addf(root, "", "empty policy; it needs at least \"version: 1\"")
 		return nil
 	}
@@ -302,7 +263,7 @@ func (pp *policyParser) parse(data []byte) *Policy {
 	p := &Policy{}
 	var rulesNode, floorsNode *yaml.Node
 	version := false
-	pp.mapping(root, "", []string{"version", "rules", "floors"}, func(key string, _, v *yaml.Node) {
+	pp.Mapping(root, "", []string{"version", "rules", "floors"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "version":
 			version = true
@@ -326,19 +287,19 @@ func (pp *policyParser) parse(data []byte) *Policy {
 }
 
 func (pp *policyParser) version(n *yaml.Node, p *Policy) {
-	n = pp.resolve(n)
+	n = pp.Resolve(n)
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
 		if v, err := strconv.Atoi(n.Value); err == nil && v == PolicyVersion {
 			p.Version = v
 			return
 		}
 	}
-	pp.addf(n, "version", "unsupported version %s; this Ony reads version %d", describeValue(n), PolicyVersion)
+	pp.addf(n, "version", "unsupported version %s; this Ony reads version %d", yamlnode.DescribeValue(n), PolicyVersion)
 }
 
 func (pp *policyParser) rules(n *yaml.Node, p *Policy) {
 	nodes := map[string]*yaml.Node{}
-	pp.mapping(n, "rules", []string{"disable", "levels", "add"}, func(key string, _, v *yaml.Node) { nodes[key] = v })
+	pp.Mapping(n, "rules", []string{"disable", "levels", "add"}, func(key string, _, v *yaml.Node) { nodes[key] = v })
 
 	builtin := map[string]bool{}
 	var builtinIDs []string
@@ -349,9 +310,9 @@ func (pp *policyParser) rules(n *yaml.Node, p *Policy) {
 
 	disabledAt := map[string]int{}
 	if v := nodes["disable"]; v != nil {
-		for i, item := range pp.seq(v, "rules.disable") {
+		for i, item := range pp.Seq(v, "rules.disable") {
 			path := fmt.Sprintf("rules.disable[%d]", i)
-			id, ok := pp.str(item, path)
+			id, ok := pp.Str(item, path)
 			switch {
 			case !ok:
 			case !builtin[id]:
@@ -372,7 +333,7 @@ func (pp *policyParser) rules(n *yaml.Node, p *Policy) {
 	}
 
 	if v := nodes["levels"]; v != nil {
-		pp.entries(v, "rules.levels", false, func(id, path string, k, v *yaml.Node) {
+		pp.Entries(v, "rules.levels", nil, func(id, path string, k, v *yaml.Node) {
 			l, lok := pp.level(v, path)
 			switch {
 			case added[id] > 0:
@@ -393,7 +354,7 @@ var policyRuleID = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
 // addRules parses rules.add and returns the line of every id it accepted.
 func (pp *policyParser) addRules(n *yaml.Node, p *Policy, builtin map[string]bool) map[string]int {
 	idAt := map[string]int{}
-	for i, item := range pp.seq(n, "rules.add") {
+	for i, item := range pp.Seq(n, "rules.add") {
 		path := fmt.Sprintf("rules.add[%d]", i)
 		r, idNode, ok := pp.rule(item, path)
 		if idNode != nil && r.ID != "" {
@@ -423,7 +384,7 @@ var ruleKeys = []string{"id", "reason", "level", "actions", "kinds", "keywords",
 // them. It returns the id's value node for the caller's duplicate check.
 func (pp *policyParser) rule(n *yaml.Node, path string) (r Rule, idNode *yaml.Node, ok bool) {
 	before := len(pp.errs)
-	if n := pp.resolve(n); isNullNode(n) {
+	if n := pp.Resolve(n); yamlnode.IsNull(n) {
 		pp.addf(n, path, "expected a rule (a mapping), got null")
 		return r, nil, false
 	}
@@ -431,13 +392,13 @@ func (pp *policyParser) rule(n *yaml.Node, path string) (r Rule, idNode *yaml.No
 	var patternNode, labelsNode *yaml.Node
 	var keywordNodes, requireNodes, unlessNodes []*yaml.Node
 
-	isMap := pp.mapping(n, path, ruleKeys, func(key string, k, v *yaml.Node) {
+	isMap := pp.Mapping(n, path, ruleKeys, func(key string, k, v *yaml.Node) {
 		keyAt[key] = k
 		fp := path + "." + key
 		switch key {
 		case "id":
-			if s, ok := pp.str(v, fp); ok {
-				idNode = pp.resolve(v)
+			if s, ok := pp.Str(v, fp); ok {
+				idNode = pp.Resolve(v)
 				if !policyRuleID.MatchString(s) {
 					pp.addf(idNode, fp, "id %q must be 1 to 100 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", s)
 				} else {
@@ -445,17 +406,17 @@ func (pp *policyParser) rule(n *yaml.Node, path string) (r Rule, idNode *yaml.No
 				}
 			}
 		case "reason":
-			if s, ok := pp.str(v, fp); ok {
+			if s, ok := pp.Str(v, fp); ok {
 				r.Reason = Reason(s)
 				if !KnownReason(r.Reason) {
-					pp.addf(pp.resolve(v), fp, "unknown reason %q%s", s, reasonHint(s))
+					pp.addf(pp.Resolve(v), fp, "unknown reason %q%s", s, reasonHint(s))
 				}
 			}
 		case "level":
 			r.Level, _ = pp.level(v, fp)
 		case "actions":
 			errsBefore := len(pp.errs)
-			items, nodes := pp.strList(v, fp)
+			items, nodes := pp.StrList(v, fp)
 			for i, a := range items {
 				if msg := globProblem(a); msg != "" {
 					pp.addf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "%s", msg)
@@ -463,10 +424,10 @@ func (pp *policyParser) rule(n *yaml.Node, path string) (r Rule, idNode *yaml.No
 			}
 			r.Actions = items
 			if len(items) == 0 && len(pp.errs) == errsBefore {
-				pp.addf(pp.resolve(v), fp, `no actions; use ["*"] for every action`)
+				pp.addf(pp.Resolve(v), fp, `no actions; use ["*"] for every action`)
 			}
 		case "kinds":
-			items, nodes := pp.strList(v, fp)
+			items, nodes := pp.StrList(v, fp)
 			for i, kind := range items {
 				if !knownKind(normalize(kind)) {
 					pp.addf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "unknown payload kind %q; use %s, %s, %s, %s or \"\" (not stated)",
@@ -475,7 +436,7 @@ func (pp *policyParser) rule(n *yaml.Node, path string) (r Rule, idNode *yaml.No
 			}
 			r.Kinds = items
 		case "keywords":
-			r.Keywords, keywordNodes = pp.strList(v, fp)
+			r.Keywords, keywordNodes = pp.StrList(v, fp)
 			for i, kw := range r.Keywords {
 				ip := fmt.Sprintf("%s[%d]", fp, i)
 				switch {
@@ -488,8 +449,8 @@ func (pp *policyParser) rule(n *yaml.Node, path string) (r Rule, idNode *yaml.No
 				}
 			}
 		case "pattern":
-			if s, ok := pp.str(v, fp); ok {
-				patternNode = pp.resolve(v)
+			if s, ok := pp.Str(v, fp); ok {
+				patternNode = pp.Resolve(v)
 				if s == "" {
 					pp.addf(patternNode, fp, "empty pattern; leave the key out for a rule that does not read the payload")
 				} else if _, err := regexp.Compile(s); err != nil {
@@ -499,7 +460,7 @@ func (pp *policyParser) rule(n *yaml.Node, path string) (r Rule, idNode *yaml.No
 				}
 			}
 		case "require", "unless":
-			items, nodes := pp.strList(v, fp)
+			items, nodes := pp.StrList(v, fp)
 			for i, x := range items {
 				if _, err := regexp.Compile(x); err != nil {
 					pp.addf(nodes[i], fmt.Sprintf("%s[%d]", fp, i), "bad regexp: %v", err)
@@ -515,18 +476,18 @@ func (pp *policyParser) rule(n *yaml.Node, path string) (r Rule, idNode *yaml.No
 		case "word_start":
 			r.WordStart, _ = pp.boolean(v, fp)
 		case "within":
-			if s, ok := pp.str(v, fp); ok {
+			if s, ok := pp.Str(v, fp); ok {
 				if len(s) != 1 || !isSeparator(s[0]) {
-					pp.addf(pp.resolve(v), fp, `within %q must be one ASCII punctuation or space character, e.g. "\n" or ";"`, s)
+					pp.addf(pp.Resolve(v), fp, `within %q must be one ASCII punctuation or space character, e.g. "\n" or ";"`, s)
 				} else {
 					r.Within = s
 				}
 			}
 		case "labels":
 			labelsNode = k
-			pp.mapping(v, fp, []string{"keys", "values"}, func(key string, _, lv *yaml.Node) {
+			pp.Mapping(v, fp, []string{"keys", "values"}, func(key string, _, lv *yaml.Node) {
 				lp := fp + "." + key
-				items, nodes := pp.strList(lv, lp)
+				items, nodes := pp.StrList(lv, lp)
 				for i, s := range items {
 					ip := fmt.Sprintf("%s[%d]", lp, i)
 					switch {
@@ -607,10 +568,10 @@ func (pp *policyParser) rule(n *yaml.Node, path string) (r Rule, idNode *yaml.No
 }
 
 func (pp *policyParser) floors(n *yaml.Node, p *Policy) {
-	pp.mapping(n, "floors", []string{"actions", "labels"}, func(key string, _, v *yaml.Node) {
+	pp.Mapping(n, "floors", []string{"actions", "labels"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "actions":
-			pp.entries(v, "floors.actions", true, func(glob, path string, k, v *yaml.Node) {
+			pp.Entries(v, "floors.actions", normalize, func(glob, path string, k, v *yaml.Node) {
 				l, lok := pp.floorLevel(v, path)
 				if msg := globProblem(glob); msg != "" {
 					pp.addf(k, path, "%s", msg)
@@ -619,7 +580,7 @@ func (pp *policyParser) floors(n *yaml.Node, p *Policy) {
 				}
 			})
 		case "labels":
-			pp.entries(v, "floors.labels", true, func(kv, path string, k, v *yaml.Node) {
+			pp.Entries(v, "floors.labels", normalize, func(kv, path string, k, v *yaml.Node) {
 				l, lok := pp.floorLevel(v, path)
 				key, value, found := strings.Cut(kv, "=")
 				key, value = normalize(key), normalize(value)
@@ -639,154 +600,15 @@ func (pp *policyParser) floors(n *yaml.Node, p *Policy) {
 func (pp *policyParser) floorLevel(n *yaml.Node, path string) (Level, bool) {
 	l, ok := pp.level(n, path)
 	if ok && l == Low {
-		pp.addf(pp.resolve(n), path, "a floor of low has no effect: every handoff is at least low")
+		pp.addf(pp.Resolve(n), path, "a floor of low has no effect: every handoff is at least low")
 		return l, false
 	}
 	return l, ok
 }
 
-// step counts a visited node and stops the parse once the budget is spent.
-func (pp *policyParser) step(n *yaml.Node) bool {
-	if pp.halted {
-		return false
-	}
-	pp.visits++
-	if pp.visits > maxPolicyNodes {
-		pp.halted = true
-		pp.addf(n, "", "policy is too large or nests too many aliases (more than %d values)", maxPolicyNodes)
-		return false
-	}
-	return true
-}
-
-// resolve follows aliases; the bound stops a pathological chain.
-func (pp *policyParser) resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-// mapping walks the mapping n, reporting unknown and repeated keys and a
-// value of the wrong shape. A null value counts as an empty mapping. It
-// reports whether n was a mapping (or null).
-func (pp *policyParser) mapping(n *yaml.Node, path string, known []string, f func(key string, k, v *yaml.Node)) bool {
-	n = pp.resolve(n)
-	if !pp.step(n) {
-		return false
-	}
-	if isNullNode(n) {
-		return true
-	}
-	if n.Kind != yaml.MappingNode {
-		pp.addf(n, path, "expected a mapping, got %s", yamlnode.Describe(n))
-		return false
-	}
-	firstAt := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := pp.resolve(n.Content[i]), n.Content[i+1]
-		if !pp.step(k) {
-			return true
-		}
-		if k.Kind != yaml.ScalarNode {
-			pp.addf(k, path, "keys must be plain names, got %s", yamlnode.Describe(k))
-			continue
-		}
-		kp := joinPath(path, k.Value)
-		switch {
-		case k.ShortTag() == "!!merge":
-			pp.addf(k, path, "merge keys (<<) are not supported")
-		case !slices.Contains(known, k.Value):
-			pp.addf(k, kp, "unknown key%s; known keys: %s", yamlnode.Suggest(k.Value, known), strings.Join(known, ", "))
-		case firstAt[k.Value] > 0:
-			pp.addf(k, kp, "duplicate key (first on line %d)", firstAt[k.Value])
-		default:
-			firstAt[k.Value] = k.Line
-			f(k.Value, k, v)
-		}
-	}
-	return true
-}
-
-// entries walks a mapping whose keys are names the user chooses (rule ids,
-// globs, labels). With fold, keys that differ only in case or surrounding
-// space are duplicates, because they would mean the same thing.
-func (pp *policyParser) entries(n *yaml.Node, path string, fold bool, f func(key, path string, k, v *yaml.Node)) {
-	n = pp.resolve(n)
-	if !pp.step(n) || isNullNode(n) {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		pp.addf(n, path, "expected a mapping, got %s", yamlnode.Describe(n))
-		return
-	}
-	firstAt := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := pp.resolve(n.Content[i]), n.Content[i+1]
-		if !pp.step(k) {
-			return
-		}
-		if k.Kind != yaml.ScalarNode || isNullNode(k) || k.ShortTag() == "!!merge" {
-			pp.addf(k, path, "keys must be plain names, got %s", yamlnode.Describe(k))
-			continue
-		}
-		kp := fmt.Sprintf("%s[%q]", path, k.Value)
-		norm := k.Value
-		if fold {
-			norm = normalize(norm)
-		}
-		if firstAt[norm] > 0 {
-			pp.addf(k, kp, "duplicate key (first on line %d)", firstAt[norm])
-			continue
-		}
-		firstAt[norm] = k.Line
-		f(k.Value, kp, k, v)
-	}
-}
-
-// seq returns the items of the list n; null counts as an empty list.
-func (pp *policyParser) seq(n *yaml.Node, path string) []*yaml.Node {
-	n = pp.resolve(n)
-	if !pp.step(n) || isNullNode(n) {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		pp.addf(n, path, "expected a list, got %s", yamlnode.Describe(n))
-		return nil
-	}
-	return n.Content
-}
-
-// strList returns the strings of the list n and their nodes, skipping (and
-// reporting) items that are not strings.
-func (pp *policyParser) strList(n *yaml.Node, path string) ([]string, []*yaml.Node) {
-	var out []string
-	var nodes []*yaml.Node
-	for i, item := range pp.seq(n, path) {
-		if s, ok := pp.str(item, fmt.Sprintf("%s[%d]", path, i)); ok {
-			out = append(out, s)
-			nodes = append(nodes, pp.resolve(item))
-		}
-	}
-	return out, nodes
-}
-
-// str accepts any scalar but null, so that keywords: [404] means "404".
-func (pp *policyParser) str(n *yaml.Node, path string) (string, bool) {
-	n = pp.resolve(n)
-	if !pp.step(n) {
-		return "", false
-	}
-	if n.Kind != yaml.ScalarNode || isNullNode(n) {
-		pp.addf(n, path, "expected a string, got %s", yamlnode.Describe(n))
-		return "", false
-	}
-	return n.Value, true
-}
-
 func (pp *policyParser) boolean(n *yaml.Node, path string) (bool, bool) {
-	n = pp.resolve(n)
-	if !pp.step(n) {
+	n = pp.Resolve(n)
+	if !pp.Visit(n) {
 		return false, false
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
@@ -794,13 +616,13 @@ func (pp *policyParser) boolean(n *yaml.Node, path string) (bool, bool) {
 			return b, true
 		}
 	}
-	pp.addf(n, path, "expected true or false, got %s", describeValue(n))
+	pp.addf(n, path, "expected true or false, got %s", yamlnode.DescribeValue(n))
 	return false, false
 }
 
 func (pp *policyParser) level(n *yaml.Node, path string) (Level, bool) {
-	n = pp.resolve(n)
-	if !pp.step(n) {
+	n = pp.Resolve(n)
+	if !pp.Visit(n) {
 		return 0, false
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
@@ -808,27 +630,8 @@ func (pp *policyParser) level(n *yaml.Node, path string) (Level, bool) {
 			return l, true
 		}
 	}
-	pp.addf(n, path, "bad level %s; use low, medium, high or critical", describeValue(n))
+	pp.addf(n, path, "bad level %s; use low, medium, high or critical", yamlnode.DescribeValue(n))
 	return 0, false
-}
-
-func joinPath(prefix, key string) string {
-	if prefix == "" {
-		return key
-	}
-	return prefix + "." + key
-}
-
-func isNullNode(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" || n.Kind == yaml.AliasNode && n.Alias == nil
-}
-
-// describeValue quotes a short scalar and describes anything else.
-func describeValue(n *yaml.Node) string {
-	if n.Kind == yaml.ScalarNode && !isNullNode(n) && len(n.Value) <= 40 {
-		return strconv.Quote(n.Value)
-	}
-	return yamlnode.Describe(n)
 }
 
 // globProblem says what is wrong with an action glob, or "". Actions are

@@ -1,5 +1,6 @@
-// Package yamlnode helps validate YAML documents node by node, as config, risk policies and (next)
-// ladders do: it names a node's type for error messages and suggests the key a typo meant.
+// Package yamlnode helps validate YAML documents node by node, as config, risk policies and ladders
+// do: it names a node's type for error messages, suggests the key a typo meant, and (Walker) walks
+// mappings and lists on a node budget, reporting every mistake with its position.
 package yamlnode
 
 import (
