@@ -51,6 +51,9 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 		PeriodicJobs:      cfg.Periodic,
 		// Jobs call out over the network with their own timeouts; this is only a backstop.
 		JobTimeout: 2 * time.Minute,
+		// A job left running by a killed process is retried after this (River's default is an hour,
+		// which would hold up a ladder's notification that long).
+		RescueStuckJobsAfter: 2*time.Minute + 30*time.Second,
 	})
 	if err != nil {
 		return fmt.Errorf("store: job runner: %w", err)
