@@ -162,15 +162,17 @@ func TestDemo(t *testing.T) {
 		"critical-production (risk high/critical, env=prod*)", "phone +*********01")
 
 	// The printed recipe: sign in with JSON, keep the cookie, decide with JSON.
-	ctx := testCtx(t, 30*time.Second)
-	id := p.waitFor(reDemoFirst, 10*time.Second)[1]
+	// Generous bounds: a real PBKDF2 login and the demo's own four hashes under -race, beside the other
+	// suites on two cores.
+	ctx := testCtx(t, 90*time.Second)
+	id := p.waitFor(reDemoFirst, 30*time.Second)[1]
 	admin := loginWith(t, ctx, newJarClient(t), url, "admin@localhost", password[1])
 	if _, err := admin.Decide(ctx, id, "approve", "from the demo test"); err != nil {
 		t.Fatalf("decide #1 as the printed admin: %v", err)
 	}
 
-	p.waitFor(regexp.MustCompile(`(?m)^\[demo\] #2 deploy \(high\) approved by \w+ via call `), 45*time.Second)
-	p.waitFor(regexp.MustCompile(`(?m)^\[demo\] #3 db\.migrate \(critical\) denied by \w+ via call `), 15*time.Second)
+	p.waitFor(regexp.MustCompile(`(?m)^\[demo\] #2 deploy \(high\) approved by \w+ via call `), 75*time.Second)
+	p.waitFor(regexp.MustCompile(`(?m)^\[demo\] #3 db\.migrate \(critical\) denied by \w+ via call `), 30*time.Second)
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

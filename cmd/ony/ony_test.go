@@ -143,7 +143,7 @@ func quickStart(t *testing.T, vars map[string]string, full bool) {
 // Scenario 3: the admin commands, run against the database of a running server.
 func TestAdminCommands(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, 60*time.Second)
+	ctx := testCtx(t, 150*time.Second) // three real PBKDF2 logins and hashes, under -race beside other suites
 	vars := map[string]string{"ONY_DATA_DIR": t.TempDir()}
 	srv := startServe(t, vars)
 	srv.waitReady()
