@@ -448,3 +448,41 @@ func code(err error) string {
 	}
 	return ""
 }
+
+// A provider that learns a call's outcome later (its status callback) reports it through Report; a
+// duplicate report redials once, and the redial uses a new attempt key.
+func TestReportedNoAnswerRedialsOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{ladders: []string{`
+name: call
+default: true
+steps:
+  - channels: [call]
+    targets: [ana@example.com]
+    redial: {times: 1, gap: 2m}
+    wait: 10m
+end: wait
+`}})
+	h.person("ana", oncall("", "+15550000001"))
+	h.sims[escalation.KindCall].Behave = func(n escalation.Notification) (escalation.Delivery, error) {
+		return escalation.Delivery{Ref: "CA1", State: store.SendSent}, nil // ringing; the outcome comes later
+	}
+	ho := h.create(handoff.CreateRequest{Action: "deploy"})
+	h.advance(time.Second)
+	sends := h.sends(ho.ID)
+	if len(sends) != 1 || sends[0].State != store.SendSent || sends[0].Ref != "CA1" {
+		t.Fatalf("sends %+v", sends)
+	}
+	for range 2 {
+		must(t, h.eng.Report(ctx, h.orgID, ho.ID, sends[0].Key, store.SendNoAnswer))
+	}
+	if err := h.eng.Report(ctx, h.orgID, ho.ID, "no-such-key", store.SendNoAnswer); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown key: %v", err)
+	}
+	h.advance(time.Hour)
+	equal(t, "calls", h.log(), []string{"+0s call/sim ana", "+2m1s call/sim ana"})
+	sends = h.sends(ho.ID)
+	if len(sends) != 2 || sends[0].State != store.SendNoAnswer || sends[1].Attempt != 1 {
+		t.Errorf("sends %+v", sends)
+	}
+}
