@@ -333,7 +333,14 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	a.Log.Info("shutting down")
+	if e := a.Escalation; e != nil {
+		// No metrics endpoint yet (operations issue): the counts since start go to the log.
+		st := e.Stats()
+		a.Log.Info("shutting down", "escalation_sent", st.Sent.Load(), "escalation_failed", st.Failed.Load(),
+			"escalation_capped", st.Capped.Load(), "escalation_quiet", st.Quiet.Load(), "escalation_failovers", st.Failovers.Load())
+	} else {
+		a.Log.Info("shutting down")
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(a.Config.ShutdownTimeout))
 	defer cancel()
 	a.Server.Drain()
