@@ -11,6 +11,7 @@ import (
 
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
@@ -47,7 +48,16 @@ func equal(t *testing.T, what string, got, want any) {
 
 func TestLadderClimbsInOrderAndEndsExpired(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{ladders: []string{threeRungs}})
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			climbsInOrder(t, d)
+		})
+	}
+}
+
+func climbsInOrder(t *testing.T, dialect string) {
+	h := newHarness(t, harnessOpts{ladders: []string{threeRungs}, dialect: dialect})
 	h.person("ana", oncall("U1", "+15550000001"))
 	h.person("ben", oncall("U2", "")) // no phone: skipped on sms, shown as such
 	ho := h.create(handoff.CreateRequest{Action: "deploy"})
@@ -86,7 +96,16 @@ func TestLadderClimbsInOrderAndEndsExpired(t *testing.T) {
 
 func TestDecisionStopsTheLadder(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{ladders: []string{threeRungs}})
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			decisionStops(t, d)
+		})
+	}
+}
+
+func decisionStops(t *testing.T, dialect string) {
+	h := newHarness(t, harnessOpts{ladders: []string{threeRungs}, dialect: dialect})
 	h.person("ana", func(u *store.User) { oncall("U1", "+15550000001")(u); u.Timezone = "Europe/Berlin" })
 	ho := h.create(handoff.CreateRequest{Action: "deploy"})
 	h.advance(6 * time.Minute)

@@ -136,6 +136,8 @@ type harnessOpts struct {
 	// extra providers, e.g. a second sms provider for failover
 	extra []escalation.Channel
 	start time.Time
+	// dialect is "sqlite" (the default) or "postgres".
+	dialect string
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -144,7 +146,10 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		o.start = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	}
 	clk := &fakeClock{t: o.start}
-	st := &captureStore{Store: testdb.Open(t, "sqlite"), clock: clk}
+	if o.dialect == "" {
+		o.dialect = "sqlite"
+	}
+	st := &captureStore{Store: testdb.Open(t, o.dialect), clock: clk}
 	kr, err := keyring.LoadOrCreate(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
