@@ -168,34 +168,13 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 // NewEscalation builds the escalation engine: the configured channels, the ladders from
 // escalation.ladders_dir, and the caps. Every ladder must name only webhooks the configuration defines.
 func NewEscalation(c *config.Config, a *App, logger *slog.Logger, o Options) (*escalation.Engine, error) {
-	ladders, err := LoadLadders(c)
+	set, urls, err := Ladders(c)
 	if err != nil {
 		return nil, err
 	}
-	set, err := escalation.NewSet(ladders)
-	if err != nil {
-		return nil, fmt.Errorf("escalation.ladders_dir: %w", err)
-	}
-	urls := map[string]string{}
 	var names []string
-	for _, w := range c.Escalation.Webhooks {
-		hook, err := config.ParseWebhook(w.Value()) // validated at load; cannot fail here
-		if err != nil {
-			return nil, err
-		}
-		urls[hook.Name] = hook.URL
-		names = append(names, hook.Name)
-	}
-	var missing []string
-	for _, l := range ladders {
-		for _, w := range l.WebhookNames() {
-			if _, ok := urls[w]; !ok {
-				missing = append(missing, fmt.Sprintf("ladder %s targets webhook:%s, which escalation.webhooks does not define", l.Name, w))
-			}
-		}
-	}
-	if len(missing) > 0 {
-		return nil, errors.New(strings.Join(missing, "\n"))
+	for name := range urls {
+		names = append(names, name)
 	}
 	sendTimeout := time.Duration(c.Escalation.SendTimeout)
 	chs := []escalation.Channel{escalation.Console{}}
@@ -239,12 +218,41 @@ func NewEscalation(c *config.Config, a *App, logger *slog.Logger, o Options) (*e
 	return e, nil
 }
 
-// LoadLadders reads escalation.ladders_dir; none configured means none (the built-in ladder applies).
-func LoadLadders(c *config.Config) ([]*escalation.Ladder, error) {
-	if c.Escalation.LaddersDir == "" {
-		return nil, nil
+// Ladders loads the ladders of escalation.ladders_dir (none configured: the built-in ladder applies)
+// and checks every webhook: bridge they target is configured. It returns the bridges by name. `ony
+// serve` and `ony config check` share it, so both refuse the same mistakes.
+func Ladders(c *config.Config) (*escalation.Set, map[string]string, error) {
+	var ladders []*escalation.Ladder
+	if c.Escalation.LaddersDir != "" {
+		var err error
+		if ladders, err = escalation.LoadDir(c.Escalation.LaddersDir); err != nil {
+			return nil, nil, err
+		}
 	}
-	return escalation.LoadDir(c.Escalation.LaddersDir)
+	set, err := escalation.NewSet(ladders)
+	if err != nil {
+		return nil, nil, fmt.Errorf("escalation.ladders_dir: %w", err)
+	}
+	urls := map[string]string{}
+	for _, w := range c.Escalation.Webhooks {
+		hook, err := config.ParseWebhook(w.Value()) // validated at load; cannot fail here
+		if err != nil {
+			return nil, nil, err
+		}
+		urls[hook.Name] = hook.URL
+	}
+	var missing []string
+	for _, l := range ladders {
+		for _, w := range l.WebhookNames() {
+			if _, ok := urls[w]; !ok {
+				missing = append(missing, fmt.Sprintf("ladder %s targets webhook:%s, which escalation.webhooks does not define", l.Name, w))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, nil, errors.New(strings.Join(missing, "\n"))
+	}
+	return set, urls, nil
 }
 
 // NewAuditLog loads (or creates) the checkpoint signing keys and returns the audit log.

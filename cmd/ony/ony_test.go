@@ -459,6 +459,25 @@ func TestConfig(t *testing.T) {
 		}
 	})
 
+	t.Run("ladders", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "a.yaml"), "name: a\nsteps:\n  - channels: [pager]\n    targets: [role:admin]\n    wait: 1m\n")
+		writeFile(t, filepath.Join(dir, "b.yaml"), "name: b\nsteps:\n  - channels: [webhook]\n    targets: [webhook:teams]\n    wait: 1m\n")
+		r := runOny(t, map[string]string{"ONY_ESCALATION_LADDERS_DIR": dir}, "", "config", "check")
+		if r.code != 2 {
+			t.Fatalf("config check with a broken ladder: %s", r)
+		}
+		mustContain(t, "config check's stderr", r.stderr, filepath.Join(dir, "a.yaml")+":3:16", `unknown channel "pager"`)
+		// Once the files parse, a bridge the configuration does not define is the mistake left.
+		writeFile(t, filepath.Join(dir, "a.yaml"), "name: a\nsteps:\n  - channels: [console]\n    targets: [role:admin]\n    wait: 1m\n")
+		r = runOny(t, map[string]string{"ONY_ESCALATION_LADDERS_DIR": dir}, "", "config", "check")
+		if r.code != 2 {
+			t.Fatalf("config check with an undefined bridge: %s", r)
+		}
+		mustContain(t, "config check's stderr", r.stderr, "ladder b targets webhook:teams, which escalation.webhooks does not define")
+	})
+
 	t.Run("database url from a file", func(t *testing.T) {
 		t.Parallel()
 		secretDir := t.TempDir()

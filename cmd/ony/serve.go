@@ -111,6 +111,10 @@ func cmdConfigCheck(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The ladders are configuration too: the same mistakes `ony serve` would refuse at start.
+	if _, _, err := app.Ladders(cfg); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
 	b, err := cfg.Redacted()
 	if err != nil {
 		return err
