@@ -457,7 +457,14 @@ func (e *Engine) RunSend(ctx context.Context, a SendArgs, last bool) error {
 			return nil
 		}
 		retried = !claimed && have.Detail == "provider_error"
-		if rcpt, err = e.recipient(ctx, tx, a); err != nil {
+		if rcpt, err = e.recipient(ctx, tx, a); errors.Is(err, errCannotDecide) {
+			// Deactivated or made a viewer after the rung fanned out: nobody to ask any more.
+			skip = true
+			_, err = tx.SetSendState(ctx, h.ID, key, []store.SendState{store.SendSending},
+				store.SendUpdate{State: store.SendSkipped, Detail: "cannot_decide", At: now})
+			return err
+		}
+		if err != nil {
 			return err
 		}
 		if rcpt.UserID != "" {
@@ -600,6 +607,8 @@ func (e *Engine) Report(ctx context.Context, orgID, handoffID, key string, st st
 	return e.settle(ctx, a, step, []store.SendState{store.SendSending, store.SendSent, store.SendDelivered}, store.SendUpdate{State: st})
 }
 
+var errCannotDecide = errors.New("escalation: the person can no longer decide")
+
 // recipient resolves a send's target to an address on its channel.
 func (e *Engine) recipient(ctx context.Context, tx store.OrgTx, a SendArgs) (Recipient, error) {
 	if kind, value, ok := strings.Cut(a.Target, ":"); ok {
@@ -611,6 +620,9 @@ func (e *Engine) recipient(ctx context.Context, tx store.OrgTx, a SendArgs) (Rec
 	u, err := tx.UserByID(ctx, a.Target)
 	if err != nil {
 		return Recipient{}, err
+	}
+	if !u.Active || !u.Role.CanDecide() {
+		return Recipient{}, errCannotDecide
 	}
 	return Recipient{UserID: u.ID, Name: u.Name, Address: contact(u, a.Channel), Timezone: LoadLocation(u.Timezone)}, nil
 }

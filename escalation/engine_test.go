@@ -505,3 +505,24 @@ end: wait
 		t.Errorf("sends %+v", sends)
 	}
 }
+
+// A person deactivated after a rung fanned out is not paged: the send is skipped.
+func TestDeactivatedBeforeTheSendIsNotPaged(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{ladders: []string{threeRungs}})
+	ana := h.person("ana", oncall("U1", "+15550000001"))
+	ho := h.create(handoff.CreateRequest{Action: "deploy"})
+	step := escalation.StepArgs{OrgID: h.orgID, HandoffID: ho.ID}
+	must(t, h.eng.RunStep(ctx, step)) // fans out; the sends are still queued
+	ana.Active = false
+	must(t, h.st.InOrg(ctx, h.orgID, func(tx store.OrgTx) error { return tx.UpdateUser(ctx, ana) }))
+	h.advance(time.Second)
+	if got := h.log(); len(got) != 0 {
+		t.Errorf("a deactivated person was notified: %q", got)
+	}
+	for _, s := range h.sends(ho.ID) {
+		if s.State != store.SendSkipped || s.Detail != "cannot_decide" {
+			t.Errorf("send %+v", s)
+		}
+	}
+}
