@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,16 +85,27 @@ func env(vars map[string]string) []string {
 	return out
 }
 
-// freeAddr returns a 127.0.0.1 address that was free a moment ago.
+// nextPort hands out ports below Linux's ephemeral range (32768–60999), each once per test binary.
+// A port taken from the ephemeral range (Listen on :0) and released could be handed to anything else
+// — an httptest server, an outgoing connection — in the seconds before `ony serve` binds it, and under
+// load that happened. Below the range, only this counter hands ports out.
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(int32(20000 + os.Getpid()%4000)) }
+
+// freeAddr returns a 127.0.0.1 address that was free a moment ago and that no other test will get.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		port := 20000 + (nextPort.Add(1)-20000)%12000
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	t.Fatal("freeAddr: no free port below the ephemeral range")
+	return ""
 }
 
 // result is a finished short-lived ony command.
