@@ -98,6 +98,9 @@ type Options struct {
 	Channels []escalation.Channel
 	// ObserveLateness is told how late each escalation step and send job started (benchmarks).
 	ObserveLateness func(kind string, late time.Duration)
+	// WaitRecheck overrides how often a long-poll re-reads without a notification (tests that prove
+	// the notification is what wakes it).
+	WaitRecheck time.Duration
 }
 
 // New opens everything the configuration names. Close releases it.
@@ -149,6 +152,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		PublicURL:        strings.TrimRight(c.PublicURL, "/"),
 		CallbackTimeout:  time.Duration(c.Callbacks.Timeout),
 		CallbackAttempts: c.Callbacks.MaxAttempts,
+		WaitRecheck:      o.WaitRecheck,
 	})
 	if a.Escalation, err = NewEscalation(c, a, logger, o); err != nil {
 		return nil, err

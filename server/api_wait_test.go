@@ -12,12 +12,15 @@ import (
 	"github.com/ony-ai/ony/internal/testserver"
 )
 
-// The server re-reads a waited-on handoff every 2 s even without a notification. A waiter that is
-// still blocked 300 ms after it started, and then returns less than a second after the decision, was
-// woken by the notification, not by that re-read.
+// The server re-reads a waited-on handoff every WaitRecheck even without a notification; TestWait's
+// instance sets it to a minute. A waiter that is still blocked 300 ms after it started, and then
+// returns within maxLatency of the decision, was woken by the notification, not by that re-read. The
+// bound is loose on purpose: on SQLite under -race a waiter's re-read queues behind the escalation
+// jobs' writes; how fast the wake-up is, is measured (and logged), not asserted tightly.
 const (
-	settle     = 300 * time.Millisecond
-	maxLatency = time.Second
+	settle      = 300 * time.Millisecond
+	maxLatency  = 10 * time.Second
+	waitRecheck = time.Minute
 )
 
 type waitResult struct {
@@ -67,7 +70,7 @@ func decideAndMeasure(t *testing.T, decider *caller, id, option string, done <-c
 func TestWait(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, d string) {
-		in := start(t, d, nil)
+		in := testserver.Start(t, testserver.Options{Dialect: d, WaitRecheck: waitRecheck}).Seed(t)
 		ag := in.Agent(t)
 		member := cookieRaw(t, in.URL, session(t, in, in.OrgID, in.Member.ID))
 
@@ -189,7 +192,7 @@ func TestCrossReplica(t *testing.T) {
 	t.Parallel()
 	dbURL := testdb.PostgresURL(t)
 	prefix := testredis.Prefix(t)
-	opts := testserver.Options{Dialect: "postgres", DatabaseURL: dbURL, Redis: true, RedisPrefix: prefix}
+	opts := testserver.Options{Dialect: "postgres", DatabaseURL: dbURL, Redis: true, RedisPrefix: prefix, WaitRecheck: waitRecheck}
 	a := testserver.Start(t, opts).Seed(t)
 	b := testserver.Start(t, opts)
 	agentA := a.Agent(t)
@@ -230,7 +233,7 @@ func TestCrossReplica(t *testing.T) {
 			t.Fatalf("round %d: the other replica's waiter took %v", i, lat)
 		}
 	}
-	t.Logf("cross-replica: wait returned %v after the decide request started", lats)
+	t.Logf("cross-replica: wait returned %v after the decision was answered", lats)
 
 	// A handoff created on B and cancelled on B is final on A.
 	hb := mustCreate(t, agentB, basicRequest("made on B"))

@@ -46,6 +46,8 @@ type Options struct {
 	Logger *slog.Logger
 	// HTTPClient is used for outgoing callbacks.
 	HTTPClient *http.Client
+	// WaitRecheck overrides how often long-polls re-read without a notification.
+	WaitRecheck time.Duration
 	// Channels add escalation channels (simulated providers) to the built-in ones.
 	Channels []escalation.Channel
 	// ObserveLateness is passed to app.Options (escalation job lateness, for benchmarks).
@@ -120,7 +122,7 @@ func Start(t testing.TB, o Options) *Instance {
 		logger = testdb.Discard
 	}
 	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Channels: o.Channels,
-		ObserveLateness: o.ObserveLateness})
+		ObserveLateness: o.ObserveLateness, WaitRecheck: o.WaitRecheck})
 	if err != nil {
 		cancel()
 		l.Close()
