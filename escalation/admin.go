@@ -148,3 +148,14 @@ func (e *Engine) Timeline(ctx context.Context, orgID, handoffID string) ([]store
 	}
 	return out, nil
 }
+
+// Inbox lists the pending handoffs a person was sent to on the console, newest first: the console
+// channel's deliveries are its rows.
+func (e *Engine) Inbox(ctx context.Context, orgID, userID string, limit int) ([]store.Handoff, error) {
+	var out []store.Handoff
+	err := e.d.Store.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) {
+		out, err = tx.Inbox(ctx, userID, limit)
+		return err
+	})
+	return out, err
+}

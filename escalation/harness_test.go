@@ -240,13 +240,7 @@ func (h *harness) person(name string, edit func(u *store.User)) store.User {
 	if edit != nil {
 		edit(&u)
 	}
-	must(h.t, h.st.InOrg(ctx, h.orgID, func(tx store.OrgTx) error {
-		if err := tx.CreateUser(ctx, store.User{OrgID: u.OrgID, ID: u.ID, Email: u.Email, Name: u.Name, PasswordHash: u.PasswordHash,
-			Role: u.Role, Timezone: u.Timezone, Active: u.Active, CreatedAt: u.CreatedAt}); err != nil {
-			return err
-		}
-		return tx.UpdateUser(ctx, u)
-	}))
+	must(h.t, h.st.InOrg(ctx, h.orgID, func(tx store.OrgTx) error { return tx.CreateUser(ctx, u) }))
 	h.users[name] = u
 	return u
 }

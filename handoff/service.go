@@ -342,13 +342,9 @@ func (s *Service) Decide(ctx context.Context, a Actor, id, optionID, comment, ch
 		return store.Handoff{}, invalid("invalid_comment", "comment is at most 2000 characters without control characters")
 	}
 	return s.finish(ctx, a.OrgID, id, func(_ store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
-		opt, ok := findOption(h.Options, optionID)
-		if !ok {
-			return "", store.Decision{}, invalid("unknown_option", "option %q is not one of this handoff's options", optionID)
-		}
-		st := store.StatusDenied
-		if opt.Approves {
-			st = store.StatusApproved
+		opt, st, err := choose(h, optionID)
+		if err != nil {
+			return "", store.Decision{}, err
 		}
 		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: a.ID, ByName: a.Name, Channel: channel, Comment: comment}, nil
 	}, a)
@@ -390,9 +386,9 @@ func (s *Service) DecideWithToken(ctx context.Context, token, optionID, channel 
 	}
 	a := Actor{OrgID: tok.OrgID, Kind: store.ActorUser, ID: u.ID, Name: u.Name, Role: u.Role}
 	return s.finish(ctx, tok.OrgID, tok.HandoffID, func(tx store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
-		opt, ok := findOption(h.Options, optionID)
-		if !ok {
-			return "", store.Decision{}, invalid("unknown_option", "option %q is not one of this handoff's options", optionID)
+		opt, st, err := choose(h, optionID)
+		if err != nil {
+			return "", store.Decision{}, err
 		}
 		fresh, err := tx.UseDecisionToken(ctx, hash, s.clock())
 		if err != nil {
@@ -400,10 +396,6 @@ func (s *Service) DecideWithToken(ctx context.Context, token, optionID, channel 
 		}
 		if !fresh {
 			return "", store.Decision{}, problem.New(problem.Conflict, "decision_token_used", "this decision link was already used or has expired")
-		}
-		st := store.StatusDenied
-		if opt.Approves {
-			st = store.StatusApproved
 		}
 		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: u.ID, ByName: u.Name, Channel: channel}, nil
 	}, a)
@@ -538,6 +530,18 @@ func alreadyFinal(h store.Handoff) error {
 		}
 	}
 	return p
+}
+
+// choose finds the option a person picked and the status it leads to.
+func choose(h store.Handoff, optionID string) (store.Option, store.Status, error) {
+	opt, ok := findOption(h.Options, optionID)
+	if !ok {
+		return store.Option{}, "", invalid("unknown_option", "option %q is not one of this handoff's options", optionID)
+	}
+	if opt.Approves {
+		return opt, store.StatusApproved, nil
+	}
+	return opt, store.StatusDenied, nil
 }
 
 func findOption(opts []store.Option, id string) (store.Option, bool) {

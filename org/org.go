@@ -53,6 +53,20 @@ type CreatedOrg struct {
 }
 
 // errEmailTaken is a function, not a shared value: callers may attach details to the problem they get.
+// emailFree reports errEmailTaken when a person anywhere on the instance has email already.
+func emailFree(ctx context.Context, s store.Store, email string) error {
+	return s.InSystem(ctx, func(tx store.SystemTx) error {
+		_, err := tx.UserByEmail(ctx, email)
+		if err == nil {
+			return errEmailTaken()
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
 func errEmailTaken() error {
 	return problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
 }
@@ -89,16 +103,7 @@ func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (Created
 		return CreatedOrg{}, problem.New(problem.Invalid, "weak_password", "%s", err.Error())
 	}
 	// Refuse a taken email before paying for a password hash; the unique index still decides races.
-	if err := s.InSystem(ctx, func(tx store.SystemTx) error {
-		_, err := tx.UserByEmail(ctx, email)
-		if err == nil {
-			return errEmailTaken()
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	}); err != nil {
+	if err := emailFree(ctx, s, email); err != nil {
 		return CreatedOrg{}, err
 	}
 	hash, err := auth.HashPassword(pw)

@@ -152,16 +152,7 @@ func (sv Service) CreateUser(ctx context.Context, by audit.Actor, orgID string, 
 	}
 	// Refuse a taken email or a missing organization before paying for a password hash; the unique
 	// index still decides races.
-	if err := sv.Store.InSystem(ctx, func(tx store.SystemTx) error {
-		_, err := tx.UserByEmail(ctx, email)
-		if err == nil {
-			return errEmailTaken()
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	}); err != nil {
+	if err := emailFree(ctx, sv.Store, email); err != nil {
 		return CreatedUser{}, err
 	}
 	if err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error { return orgExists(ctx, tx) }); err != nil {

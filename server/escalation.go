@@ -193,11 +193,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	var hs []store.Handoff
-	err := s.store.InOrg(r.Context(), a.OrgID, func(tx store.OrgTx) (err error) {
-		hs, err = tx.Inbox(r.Context(), a.ID, limit)
-		return err
-	})
+	hs, err := s.esc.Inbox(r.Context(), a.OrgID, a.ID, limit)
 	if err != nil {
 		return err
 	}
