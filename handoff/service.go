@@ -417,18 +417,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id, reason string) (store
 // Expire ends a handoff nobody decided in time. It is a no-op when the handoff is already final or
 // not yet due (a job that runs early, e.g. after a clock step, must not expire it).
 func (s *Service) Expire(ctx context.Context, orgID, id string) (store.Handoff, error) {
-	system := Actor{OrgID: orgID, Kind: store.ActorSystem, ID: "expiry"}
-	h, err := s.finish(ctx, orgID, id, func(_ store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
-		if s.clock().Before(h.ExpiresAt) {
-			return "", store.Decision{}, errNotDue
-		}
-		return store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: "expiry", Channel: "system"}, nil
-	}, system)
-	var p *problem.Error
-	if errors.As(err, &p) && p.Code == "already_final" {
-		return h, nil
-	}
-	return h, err
+	return s.expire(ctx, orgID, id, "expiry", false)
 }
 
 var errNotDue = errors.New("handoff: not yet due")
@@ -436,14 +425,26 @@ var errNotDue = errors.New("handoff: not yet due")
 // ExpireExhausted ends a handoff whose escalation ladder ran out before its timeout: it expires, which
 // is never read as a person's no.
 func (s *Service) ExpireExhausted(ctx context.Context, orgID, id string) error {
-	system := Actor{OrgID: orgID, Kind: store.ActorSystem, ID: "ladder"}
-	_, err := s.finish(ctx, orgID, id, func(_ store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
-		return store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: "ladder", Channel: "system"}, nil
-	}, system)
-	if isProblemCode(err, "already_final") || isNotFound(err) {
+	_, err := s.expire(ctx, orgID, id, "ladder", true)
+	if isNotFound(err) {
 		return nil
 	}
 	return err
+}
+
+// expire ends a pending handoff as expired by the system actor by; early allows it before expires_at.
+func (s *Service) expire(ctx context.Context, orgID, id, by string, early bool) (store.Handoff, error) {
+	system := Actor{OrgID: orgID, Kind: store.ActorSystem, ID: by}
+	h, err := s.finish(ctx, orgID, id, func(_ store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
+		if !early && s.clock().Before(h.ExpiresAt) {
+			return "", store.Decision{}, errNotDue
+		}
+		return store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: by, Channel: "system"}, nil
+	}, system)
+	if isProblemCode(err, "already_final") {
+		return h, nil
+	}
+	return h, err
 }
 
 // finish moves a pending handoff to a final state in one transaction with its callback job, then
