@@ -19,6 +19,10 @@ import (
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/keyring"
+	"github.com/ony-ai/ony/bot/slack"
+	"github.com/ony-ai/ony/bot/telegram"
+	"github.com/ony-ai/ony/bot/webhook"
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
@@ -31,6 +35,7 @@ import (
 	"github.com/ony-ai/ony/store/sqlite"
 	"github.com/ony-ai/ony/store/sqlstore"
 	"github.com/ony-ai/ony/summarize"
+	"github.com/ony-ai/ony/voice"
 )
 
 // NewLogger builds the process logger from configuration.
@@ -93,9 +98,10 @@ type App struct {
 type Options struct {
 	Clock      func() time.Time
 	HTTPClient *http.Client // for outgoing callbacks
-	// Channels are added to the built-in console and webhook channels (simulated providers in
-	// `ony demo` and tests; Slack, Telegram and telephony as they arrive).
-	Channels []escalation.Channel
+	// Kinds are channel kinds added to the built-in ones (a test's own kind), and Channels are added
+	// to the configured channels (simulated providers in `ony demo` and tests).
+	Kinds    []channel.Kind
+	Channels []channel.Channel
 	// ObserveLateness is told how late each escalation step and send job started (benchmarks).
 	ObserveLateness func(kind string, late time.Duration)
 	// WaitRecheck overrides how often a long-poll re-reads without a notification (tests that prove
@@ -142,9 +148,12 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		}
 		sum = model
 	}
+	if a.Escalation, err = NewEscalation(c, a, handoff.TextRedactor(red, a.Keyring), logger, o); err != nil {
+		return nil, err
+	}
 	a.Handoffs = handoff.NewService(handoff.Deps{
 		Store: a.Store, Audit: a.Audit, Risk: engine, Redactor: red, Summarizer: sum, Keyring: a.Keyring,
-		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: o.HTTPClient,
+		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: o.HTTPClient, Escalator: a.Escalation,
 	}, handoff.Config{
 		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),
 		MaxTimeout:       time.Duration(c.Handoffs.MaxTimeout),
@@ -154,9 +163,6 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		CallbackAttempts: c.Callbacks.MaxAttempts,
 		WaitRecheck:      o.WaitRecheck,
 	})
-	if a.Escalation, err = NewEscalation(c, a, logger, o); err != nil {
-		return nil, err
-	}
 	a.Server = server.New(a.Handoffs, a.Escalation, a.Audit, a.Store, a.Coord, logger, server.Config{
 		PublicURL:       strings.TrimRight(c.PublicURL, "/"),
 		MaxPayloadBytes: c.Handoffs.MaxPayloadBytes,
@@ -166,22 +172,38 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		LoginPerAddress: int64(c.Auth.LoginAttemptsPerAddress),
 		LoginWindow:     time.Duration(c.Auth.LoginWindow),
 	}, o.Clock)
+	if _, err := a.Server.HookRoutes(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
+// builtinKinds are the channel kinds this build knows, in the order help text lists them. Adding a
+// kind is writing its package (docs/channels.md) and listing it here.
+var builtinKinds = []channel.Kind{channel.ConsoleKind, webhook.Kind, slack.Kind, telegram.Kind, voice.SMSKind, voice.CallKind}
+
+var builtin = channel.MustKinds(builtinKinds...)
+
+// BuiltinKinds are the channel kinds this build knows.
+func BuiltinKinds() *channel.Kinds { return builtin }
+
+// Kinds returns the built-in channel kinds plus extra ones.
+func Kinds(extra ...channel.Kind) (*channel.Kinds, error) { return builtin.With(extra...) }
+
 // NewEscalation builds the escalation engine: the configured channels, the ladders from
-// escalation.ladders_dir, and the caps. Every ladder must name only webhooks the configuration defines.
-func NewEscalation(c *config.Config, a *App, logger *slog.Logger, o Options) (*escalation.Engine, error) {
-	set, urls, err := Ladders(c)
+// escalation.ladders_dir, and the caps. Every ladder must name only webhooks the configuration
+// defines, and the channels' inbound routes must not clash.
+func NewEscalation(c *config.Config, a *App, redactText func(orgID, s string) string, logger *slog.Logger, o Options) (*escalation.Engine, error) {
+	kinds, err := Kinds(o.Kinds...)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for name := range urls {
-		names = append(names, name)
+	set, urls, err := Ladders(c, kinds)
+	if err != nil {
+		return nil, err
 	}
 	sendTimeout := time.Duration(c.Escalation.SendTimeout)
-	chs := []escalation.Channel{escalation.Console{}}
+	chs := []channel.Channel{channel.Console{}}
 	if len(urls) > 0 {
 		secret, err := config.WebhookSecretBytes(c.Escalation.WebhookSecret.Value())
 		if err != nil {
@@ -191,9 +213,9 @@ func NewEscalation(c *config.Config, a *App, logger *slog.Logger, o Options) (*e
 		if client == nil {
 			client = &http.Client{Timeout: sendTimeout}
 		}
-		chs = append(chs, escalation.NewWebhook(urls, secret, client, o.Clock))
+		chs = append(chs, webhook.New(urls, secret, client, o.Clock))
 	}
-	reg, err := escalation.NewRegistry(append(chs, o.Channels...)...)
+	reg, err := channel.NewRegistry(kinds, append(chs, o.Channels...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -207,29 +229,27 @@ func NewEscalation(c *config.Config, a *App, logger *slog.Logger, o Options) (*e
 		}
 	}
 	lim := c.Escalation.Limits
-	e := escalation.New(escalation.Deps{
-		Store: a.Store, Audit: a.Audit, Coord: a.Coord, Channels: reg, Ladders: set, Webhooks: names,
-		Logger: logger, Clock: o.Clock, Redact: a.Handoffs.RedactText, Expire: a.Handoffs.ExpireExhausted,
-		ObserveLateness: o.ObserveLateness,
+	return escalation.New(escalation.Deps{
+		Store: a.Store, Audit: a.Audit, Coord: a.Coord, Channels: reg, Ladders: set,
+		Logger: logger, Clock: o.Clock, Redact: redactText, ObserveLateness: o.ObserveLateness,
 	}, escalation.Config{
 		PublicURL:   strings.TrimRight(c.PublicURL, "/"),
 		SendTimeout: sendTimeout,
-		Limits: escalation.Limits{SMSPerUserHour: lim.SMSPerUserHour, SMSPerUserDay: lim.SMSPerUserDay,
-			CallsPerUserHour: lim.CallsPerUserHour, CallsPerUserDay: lim.CallsPerUserDay,
-			SMSPerOrgDay: lim.SMSPerOrgDay, CallsPerOrgDay: lim.CallsPerOrgDay},
-	})
-	a.Handoffs.SetEscalator(e)
-	return e, nil
+		Limits: map[string]escalation.Limit{
+			voice.SMSKind.Meter:  {PerUserHour: lim.SMSPerUserHour, PerUserDay: lim.SMSPerUserDay, PerOrgDay: lim.SMSPerOrgDay},
+			voice.CallKind.Meter: {PerUserHour: lim.CallsPerUserHour, PerUserDay: lim.CallsPerUserDay, PerOrgDay: lim.CallsPerOrgDay},
+		},
+	}), nil
 }
 
 // Ladders loads the ladders of escalation.ladders_dir (none configured: the built-in ladder applies)
 // and checks every webhook: bridge they target is configured. It returns the bridges by name. `ony
 // serve` and `ony config check` share it, so both refuse the same mistakes.
-func Ladders(c *config.Config) (*escalation.Set, map[string]string, error) {
+func Ladders(c *config.Config, kinds *channel.Kinds) (*escalation.Set, map[string]string, error) {
 	var ladders []*escalation.Ladder
 	if c.Escalation.LaddersDir != "" {
 		var err error
-		if ladders, err = escalation.LoadDir(c.Escalation.LaddersDir); err != nil {
+		if ladders, err = escalation.LoadDir(c.Escalation.LaddersDir, kinds); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -247,7 +267,7 @@ func Ladders(c *config.Config) (*escalation.Set, map[string]string, error) {
 	}
 	var missing []string
 	for _, l := range ladders {
-		for _, w := range l.WebhookNames() {
+		for _, w := range l.TeamTargets(webhook.Kind.Name) {
 			if _, ok := urls[w]; !ok {
 				missing = append(missing, fmt.Sprintf("ladder %s targets webhook:%s, which escalation.webhooks does not define", l.Name, w))
 			}

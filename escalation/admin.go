@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
@@ -34,7 +35,7 @@ func (e *Engine) PutLadder(ctx context.Context, a Admin, name string, src []byte
 	if len(src) > MaxLadderBytes {
 		return nil, problem.New(problem.TooLarge, "ladder_too_large", "a ladder is at most %d bytes", MaxLadderBytes)
 	}
-	ls, err := Parse(src, name+".yaml")
+	ls, err := Parse(src, name+".yaml", e.kinds)
 	var perr *Errors
 	if errors.As(err, &perr) {
 		p := problem.New(problem.Invalid, "invalid_ladder", "the ladder has %d mistake(s)", len(perr.List))
@@ -51,9 +52,11 @@ func (e *Engine) PutLadder(ctx context.Context, a Admin, name string, src []byte
 	if l.Name != name {
 		return nil, problem.New(problem.Invalid, "ladder_name_mismatch", "the ladder is named %q but was put as %q", l.Name, name)
 	}
-	for _, w := range l.WebhookNames() {
-		if !slices.Contains(e.d.Webhooks, w) {
-			return nil, problem.New(problem.Invalid, "unknown_webhook", "webhook:%s is not configured (escalation.webhooks)", w)
+	for _, kind := range e.kinds.Where(func(k channel.Kind) bool { return k.Configured }) {
+		for _, v := range l.TeamTargets(kind) {
+			if !e.d.Channels.HasDestination(kind, v) {
+				return nil, problem.New(problem.Invalid, "unknown_"+kind, "%s:%s is not configured on this server", kind, v)
+			}
 		}
 	}
 	sum := sha256.Sum256(src)

@@ -6,19 +6,6 @@ import (
 	"time"
 )
 
-// Channel kinds a step can name.
-const (
-	KindConsole  = "console"
-	KindSlack    = "slack"
-	KindTelegram = "telegram"
-	KindSMS      = "sms"
-	KindCall     = "call"
-	KindWebhook  = "webhook"
-)
-
-// Kinds lists every channel kind, in the order people usually climb them.
-var Kinds = []string{KindConsole, KindWebhook, KindSlack, KindTelegram, KindSMS, KindCall}
-
 // End says what happens when a ladder has been climbed Repeat+1 times and nobody decided.
 type End string
 
@@ -91,17 +78,16 @@ type Redial struct {
 // TargetKind says what a target names.
 type TargetKind string
 
+// People targets; any other kind is a channel kind's shared destination (slack:#ops, webhook:teams).
 const (
-	TargetUser     TargetKind = "user"     // an email address
-	TargetGroup    TargetKind = "group"    // group:<name>: users whose Groups hold it
-	TargetRole     TargetKind = "role"     // role:admin|member
-	TargetSlack    TargetKind = "slack"    // slack:<channel>, a team-wide post
-	TargetTelegram TargetKind = "telegram" // telegram:<chat id>, a team-wide post
-	TargetWebhook  TargetKind = "webhook"  // webhook:<name> from escalation.webhooks
+	TargetUser  TargetKind = "user"  // an email address
+	TargetGroup TargetKind = "group" // group:<name>: users whose Groups hold it
+	TargetRole  TargetKind = "role"  // role:admin|member
 )
 
 // Target is who a step reaches. In YAML it is one string: "ana@example.com", "group:dba",
-// "role:admin", "slack:#ops", "telegram:-1001234", "webhook:teams".
+// "role:admin", or a shared destination of a channel kind: "slack:#ops", "telegram:-1001234",
+// "webhook:teams".
 type Target struct {
 	Kind  TargetKind `json:"kind"`
 	Value string     `json:"value"`
@@ -117,5 +103,5 @@ func (t Target) String() string {
 
 // Team reports whether the target is a shared destination rather than people.
 func (t Target) Team() bool {
-	return t.Kind == TargetSlack || t.Kind == TargetTelegram || t.Kind == TargetWebhook
+	return t.Kind != TargetUser && t.Kind != TargetGroup && t.Kind != TargetRole
 }

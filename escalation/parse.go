@@ -26,6 +26,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/internal/yamlnode"
 )
 
@@ -108,12 +109,12 @@ func (e *Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Parse reads one or more YAML documents (separated by ---), each one ladder. filename labels
-// positions and makes the Origin "file:"+filename. On any mistake it returns a *Errors listing all of
+// Parse reads one or more YAML documents (separated by ---), each one ladder, whose steps may name
+// the given kinds of channel. filename labels positions and makes the Origin "file:"+filename. On any mistake it returns a *Errors listing all of
 // them; ladders it returns have Order 100, quiet_hours respect and end expire unless they say
 // otherwise, and Version 0.
-func Parse(data []byte, filename string) ([]*Ladder, error) {
-	docs, errs := parseFile(data, filename)
+func Parse(data []byte, filename string, kinds *channel.Kinds) ([]*Ladder, error) {
+	docs, errs := parseFile(data, filename, kinds)
 	errs = append(errs, crossCheck(docs)...)
 	if len(errs) > 0 {
 		sortErrors(errs, nil)
@@ -125,7 +126,7 @@ func Parse(data []byte, filename string) ([]*Ladder, error) {
 // LoadDir parses every *.yaml and *.yml file in dir, by name, and checks that ladder names are
 // unique and at most one ladder is default across all of them. Hidden files (editor backups such as
 // .#x.yaml) are skipped. An empty directory gives no ladders, which leaves Builtin in force.
-func LoadDir(dir string) ([]*Ladder, error) {
+func LoadDir(dir string, kinds *channel.Kinds) ([]*Ladder, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("escalation: ladders: %w", err)
@@ -141,12 +142,12 @@ func LoadDir(dir string) ([]*Ladder, error) {
 		}
 	}
 	sort.Strings(files)
-	return LoadFiles(files)
+	return LoadFiles(files, kinds)
 }
 
 // LoadFiles parses the files as one collection, as LoadDir does: ladder names must be unique and at
 // most one ladder default across all of them. Errors come in the order of the files.
-func LoadFiles(files []string) ([]*Ladder, error) {
+func LoadFiles(files []string, kinds *channel.Kinds) ([]*Ladder, error) {
 	var docs []parsedLadder
 	var errs []Error
 	order := map[string]int{}
@@ -157,7 +158,7 @@ func LoadFiles(files []string) ([]*Ladder, error) {
 			errs = append(errs, Error{File: f, Msg: err.Error()})
 			continue
 		}
-		d, e := parseFile(data, f)
+		d, e := parseFile(data, f, kinds)
 		docs, errs = append(docs, d...), append(errs, e...)
 	}
 	errs = append(errs, crossCheck(docs)...)
@@ -196,7 +197,7 @@ func Builtin() *Ladder {
 		Order:   DefaultOrder,
 		Default: true,
 		Steps: []Step{{
-			Channels: []string{KindConsole},
+			Channels: []string{channel.ConsoleKind.Name},
 			Targets:  []Target{{Kind: TargetRole, Value: "admin"}, {Kind: TargetRole, Value: "member"}},
 			Quiet:    QuietRespect,
 		}},
@@ -204,13 +205,14 @@ func Builtin() *Ladder {
 	}
 }
 
-// WebhookNames lists the webhook:<name> targets the ladder uses, sorted and without repeats, so that
-// a ladder naming a bridge that is not configured can be refused.
-func (l *Ladder) WebhookNames() []string {
+// TeamTargets lists the shared destinations of one kind the ladder posts to (the names of webhook:
+// targets, say), sorted and without repeats, so that a ladder naming one that is not configured can
+// be refused.
+func (l *Ladder) TeamTargets(kind string) []string {
 	var names []string
 	for _, s := range l.Steps {
 		for _, t := range s.Targets {
-			if t.Kind == TargetWebhook && !slices.Contains(names, t.Value) {
+			if string(t.Kind) == kind && !slices.Contains(names, t.Value) {
 				names = append(names, t.Value)
 			}
 		}
@@ -285,14 +287,15 @@ func sortErrors(errs []Error, order map[string]int) {
 
 type ladderParser struct {
 	yamlnode.Walker
-	file string
+	kinds *channel.Kinds
+	file  string
 	errs []Error
 }
 
 // parseFile parses every document of one file. Documents that fail still come back (with ok false)
 // when their name could be read, so that a name defined twice is reported even in a broken file.
-func parseFile(data []byte, filename string) (docs []parsedLadder, errs []Error) {
-	p := &ladderParser{file: filename}
+func parseFile(data []byte, filename string, kinds *channel.Kinds) (docs []parsedLadder, errs []Error) {
+	p := &ladderParser{file: filename, kinds: kinds}
 	p.Walker = yamlnode.Walker{Max: maxNodes, Input: "the file", Add: p.add}
 	if len(data) > maxFileBytes {
 		p.errs = append(p.errs, Error{File: filename,
@@ -618,170 +621,218 @@ type stepNodes struct {
 
 var stepKeys = []string{"name", "channels", "targets", "wait", "quiet_hours", "override_quiet_hours_at", "redial", "providers"}
 
-// step parses one rung. Keys are gathered first and read in a fixed order, because the targets,
-// redial and providers are checked against the channels wherever they are written.
+// stepParse is one step being read: the targets, redial and providers are checked against the
+// channels wherever they are written, so the keys are gathered first and read in a fixed order.
+type stepParse struct {
+	path      string
+	st        Step
+	sn        stepNodes
+	keys      map[string]*yaml.Node
+	vals      map[string]*yaml.Node
+	channelAt map[string]*yaml.Node // where each channel was written
+	targets   []placedTarget
+	// channelsKnown and targetsKnown say the list was read whole, without a mistake: the checks
+	// between them would only guess otherwise.
+	channelsKnown, targetsKnown bool
+}
+
+type placedTarget struct {
+	t    Target
+	node *yaml.Node
+	path string
+}
+
+// step parses one rung.
 func (p *ladderParser) step(n *yaml.Node, path string) (Step, stepNodes) {
 	before := len(p.errs)
-	st := Step{Quiet: QuietRespect}
-	sn := stepNodes{node: p.Resolve(n)}
-	if yamlnode.IsNull(sn.node) {
-		p.addf(sn.node, path, "expected a step (a mapping with channels and targets), got null")
-		return st, sn
+	sp := &stepParse{path: path, st: Step{Quiet: QuietRespect}, sn: stepNodes{node: p.Resolve(n)},
+		keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, channelAt: map[string]*yaml.Node{}}
+	if yamlnode.IsNull(sp.sn.node) {
+		p.addf(sp.sn.node, path, "expected a step (a mapping with channels and targets), got null")
+		return sp.st, sp.sn
 	}
-	keys := map[string]*yaml.Node{}
-	vals := map[string]*yaml.Node{}
-	if !p.Mapping(n, path, stepKeys, func(key string, k, v *yaml.Node) { keys[key], vals[key] = k, v }) {
-		return st, sn
+	if !p.Mapping(n, path, stepKeys, func(key string, k, v *yaml.Node) { sp.keys[key], sp.vals[key] = k, v }) {
+		return sp.st, sp.sn
 	}
-	if v := vals["name"]; v != nil {
+	if v := sp.vals["name"]; v != nil {
 		if s, ok := p.Str(v, path+".name"); ok {
 			if !ladderNameRE.MatchString(s) {
 				p.addf(p.Resolve(v), path+".name", "step name %q must be %s", s, nameRule)
 			} else {
-				st.Name, sn.name = s, p.Resolve(v)
+				sp.st.Name, sp.sn.name = s, p.Resolve(v)
 			}
 		}
 	}
+	p.stepChannels(sp)
+	p.stepTargets(sp)
+	p.stepReach(sp)
+	if v := sp.vals["wait"]; v != nil {
+		sp.sn.wait = p.Resolve(v)
+		sp.st.Wait, _ = p.duration(v, path+".wait", 0, maxWait)
+	}
+	p.stepQuiet(sp)
+	if v := sp.vals["redial"]; v != nil {
+		fp := path + ".redial"
+		sp.sn.redial = sp.keys["redial"]
+		if redials := p.kinds.Where(func(k channel.Kind) bool { return k.Redials }); sp.channelsKnown &&
+			!slices.ContainsFunc(redials, func(k string) bool { return sp.channelAt[k] != nil }) {
+			p.addf(sp.keys["redial"], fp, "redial retries %ss, and the step has no %s channel", strings.Join(redials, "s or "), strings.Join(redials, " or "))
+		}
+		sp.st.Redial = p.redial(v, fp)
+	}
+	if v := sp.vals["providers"]; v != nil {
+		sp.st.Providers = p.providers(v, path+".providers", sp.channelAt, sp.channelsKnown)
+	}
+	sp.sn.ok = len(p.errs) == before
+	return sp.st, sp.sn
+}
 
-	// Channels.
-	channelsBefore := len(p.errs)
-	channelAt := map[string]*yaml.Node{}
-	if v := vals["channels"]; v != nil {
-		fp := path + ".channels"
-		items, nodes := p.StrList(v, fp)
-		for i, c := range items {
-			ip := fmt.Sprintf("%s[%d]", fp, i)
-			switch {
-			case !slices.Contains(Kinds, c):
-				p.addf(nodes[i], ip, "unknown channel %q%s; channels are %s", c, yamlnode.Suggest(c, Kinds), strings.Join(Kinds, ", "))
-			case channelAt[c] != nil:
-				p.addf(nodes[i], ip, "channel %q is listed twice (first on line %d)", c, channelAt[c].Line)
-			default:
-				channelAt[c] = nodes[i]
-				st.Channels = append(st.Channels, c)
-			}
-		}
-		if p.emptyList(v) {
-			p.addf(p.Resolve(v), fp, "no channels; a step needs at least one of %s", strings.Join(Kinds, ", "))
-		}
-	} else {
-		p.addf(sn.node, path+".channels", "missing; a step needs at least one of %s", strings.Join(Kinds, ", "))
+// stepChannels reads channels: registered kinds, each once.
+func (p *ladderParser) stepChannels(sp *stepParse) {
+	before := len(p.errs)
+	names := p.kinds.Names()
+	v := sp.vals["channels"]
+	fp := sp.path + ".channels"
+	if v == nil {
+		p.addf(sp.sn.node, fp, "missing; a step needs at least one of %s", strings.Join(names, ", "))
+		return
 	}
-	// The checks against the channels only make sense when the channels were read whole.
-	channelsKnown := vals["channels"] != nil && len(p.errs) == channelsBefore
+	items, nodes := p.StrList(v, fp)
+	for i, c := range items {
+		ip := fmt.Sprintf("%s[%d]", fp, i)
+		switch {
+		case !slices.Contains(names, c):
+			p.addf(nodes[i], ip, "unknown channel %q%s; channels are %s", c, yamlnode.Suggest(c, names), strings.Join(names, ", "))
+		case sp.channelAt[c] != nil:
+			p.addf(nodes[i], ip, "channel %q is listed twice (first on line %d)", c, sp.channelAt[c].Line)
+		default:
+			sp.channelAt[c] = nodes[i]
+			sp.st.Channels = append(sp.st.Channels, c)
+		}
+	}
+	if p.emptyList(v) {
+		p.addf(p.Resolve(v), fp, "no channels; a step needs at least one of %s", strings.Join(names, ", "))
+	}
+	sp.channelsKnown = len(p.errs) == before
+}
 
-	// Targets.
-	targetsBefore := len(p.errs)
-	type placed struct {
-		t    Target
-		node *yaml.Node
-		path string
+// stepTargets reads targets: people and team destinations, each once.
+func (p *ladderParser) stepTargets(sp *stepParse) {
+	before := len(p.errs)
+	v := sp.vals["targets"]
+	fp := sp.path + ".targets"
+	if v == nil {
+		p.addf(sp.sn.node, fp, "missing; a step needs at least one target: %s", p.targetForms())
+		return
 	}
-	var read []placed
-	if v := vals["targets"]; v != nil {
-		fp := path + ".targets"
-		items, nodes := p.StrList(v, fp)
-		if len(items) > maxTargets {
-			p.addf(p.Resolve(v), fp, "%d targets; a step has at most %d (use a group: target)", len(items), maxTargets)
-			items, nodes = items[:maxTargets], nodes[:maxTargets]
-		}
-		firstAt := map[Target]int{}
-		for i, s := range items {
-			ip := fmt.Sprintf("%s[%d]", fp, i)
-			t, msg := parseTarget(s)
-			if msg != "" {
-				p.addf(nodes[i], ip, "%s", msg)
-				continue
-			}
-			if line, dup := firstAt[t]; dup {
-				p.addf(nodes[i], ip, "target %q is listed twice (first on line %d)", t.String(), line)
-				continue
-			}
-			firstAt[t] = nodes[i].Line
-			st.Targets = append(st.Targets, t)
-			read = append(read, placed{t, nodes[i], ip})
-		}
-		if p.emptyList(v) {
-			p.addf(p.Resolve(v), fp, "no targets; a step needs at least one: %s", targetForms)
-		}
-	} else {
-		p.addf(sn.node, path+".targets", "missing; a step needs at least one target: %s", targetForms)
+	items, nodes := p.StrList(v, fp)
+	if len(items) > maxTargets {
+		p.addf(p.Resolve(v), fp, "%d targets; a step has at most %d (use a group: target)", len(items), maxTargets)
+		items, nodes = items[:maxTargets], nodes[:maxTargets]
 	}
-	targetsKnown := vals["targets"] != nil && len(p.errs) == targetsBefore
+	firstAt := map[Target]int{}
+	for i, s := range items {
+		ip := fmt.Sprintf("%s[%d]", fp, i)
+		t, msg := p.target(s)
+		if msg != "" {
+			p.addf(nodes[i], ip, "%s", msg)
+			continue
+		}
+		if line, dup := firstAt[t]; dup {
+			p.addf(nodes[i], ip, "target %q is listed twice (first on line %d)", t.String(), line)
+			continue
+		}
+		firstAt[t] = nodes[i].Line
+		sp.st.Targets = append(sp.st.Targets, t)
+		sp.targets = append(sp.targets, placedTarget{t, nodes[i], ip})
+	}
+	if p.emptyList(v) {
+		p.addf(p.Resolve(v), fp, "no targets; a step needs at least one: %s", p.targetForms())
+	}
+	sp.targetsKnown = len(p.errs) == before
+}
 
-	// What the targets need of the channels, and the channels of the targets.
-	if channelsKnown {
-		people, webhooks := 0, 0
-		for _, x := range read {
-			switch {
-			case x.t.Team() && channelAt[string(x.t.Kind)] == nil:
-				p.addf(x.node, x.path, "%s posts to %s, but the step's channels have no %s; add it to channels", x.t, x.t.Kind, x.t.Kind)
-			case x.t.Kind == TargetWebhook:
-				webhooks++
-			case !x.t.Team():
-				people++
-				if len(st.Channels) == 1 && st.Channels[0] == KindWebhook {
-					p.addf(x.node, x.path, "webhook reaches bridges, not people: %s would not be notified; add a channel that reaches people (console, slack, telegram, sms or call)", x.t)
-				}
-			}
-		}
-		if targetsKnown {
-			if at := channelAt[KindWebhook]; at != nil && webhooks == 0 {
-				p.addf(at, channelPath(path+".channels", KindWebhook, st.Channels), "the webhook channel posts to webhook:<name> targets, and the step has none")
-			}
-			for _, c := range []string{KindSMS, KindCall} {
-				if at := channelAt[c]; at != nil && people == 0 {
-					p.addf(at, channelPath(path+".channels", c, st.Channels), "%s reaches people, and the step targets none; add an email address, group: or role: target", c)
-				}
+// stepReach checks that every target is reached on some channel, and every channel reaches some
+// target: a team destination needs its kind among the channels, people need a kind that reaches
+// people, and a kind that reaches only people (or only teams) needs targets of that sort.
+func (p *ladderParser) stepReach(sp *stepParse) {
+	if !sp.channelsKnown {
+		return
+	}
+	people := 0
+	teams := map[string]int{}
+	reachPeople := slices.ContainsFunc(sp.st.Channels, func(c string) bool { k, _ := p.kinds.Kind(c); return k.People })
+	for _, x := range sp.targets {
+		switch {
+		case x.t.Team() && sp.channelAt[string(x.t.Kind)] == nil:
+			p.addf(x.node, x.path, "%s posts to %s, but the step's channels have no %s; add it to channels", x.t, x.t.Kind, x.t.Kind)
+		case x.t.Team():
+			teams[string(x.t.Kind)]++
+		default:
+			people++
+			if !reachPeople {
+				p.addf(x.node, x.path, "%s reaches bridges, not people: %s would not be notified; add a channel that reaches people (%s)",
+					strings.Join(sp.st.Channels, " and "), x.t, orList(p.kinds.Where(func(k channel.Kind) bool { return k.People })))
 			}
 		}
 	}
+	if !sp.targetsKnown {
+		return
+	}
+	for _, c := range sp.st.Channels {
+		k, _ := p.kinds.Kind(c)
+		at := channelPath(sp.path+".channels", c, sp.st.Channels)
+		switch {
+		case !k.People && teams[c] == 0:
+			p.addf(sp.channelAt[c], at, "the %s channel posts to %s targets, and the step has none", c, k.TeamForm)
+		case k.People && k.Contact != nil && k.Team == nil && people == 0:
+			p.addf(sp.channelAt[c], at, "%s reaches people, and the step targets none; add an email address, group: or role: target", c)
+		}
+	}
+}
 
-	if v := vals["wait"]; v != nil {
-		sn.wait = p.Resolve(v)
-		st.Wait, _ = p.duration(v, path+".wait", 0, maxWait)
+// orList joins names as "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
 	}
-	if v := vals["quiet_hours"]; v != nil {
-		if s, ok := p.Str(v, path+".quiet_hours"); ok {
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// stepQuiet reads quiet_hours and override_quiet_hours_at.
+func (p *ladderParser) stepQuiet(sp *stepParse) {
+	if v := sp.vals["quiet_hours"]; v != nil {
+		if s, ok := p.Str(v, sp.path+".quiet_hours"); ok {
 			switch Quiet(s) {
 			case QuietRespect, QuietIgnore:
-				st.Quiet = Quiet(s)
+				sp.st.Quiet = Quiet(s)
 			default:
-				p.addf(p.Resolve(v), path+".quiet_hours", "quiet_hours %q must be respect (skip people in their quiet hours) or ignore (reach them anyway)%s",
+				p.addf(p.Resolve(v), sp.path+".quiet_hours", "quiet_hours %q must be respect (skip people in their quiet hours) or ignore (reach them anyway)%s",
 					s, yamlnode.Suggest(s, []string{string(QuietRespect), string(QuietIgnore)}))
 			}
 		}
 	}
-	if v := vals["override_quiet_hours_at"]; v != nil {
-		fp := path + ".override_quiet_hours_at"
-		if s, ok := p.Str(v, fp); ok {
-			vn := p.Resolve(v)
-			lv := strings.ToLower(strings.TrimSpace(s))
-			switch {
-			case !slices.Contains(riskLevels, lv):
-				p.addf(vn, fp, "unknown risk level %q; use medium, high or critical%s", s, yamlnode.Suggest(lv, riskLevels))
-			case lv == "low":
-				p.addf(vn, fp, "every handoff is at least low, so this always overrides quiet hours; say quiet_hours: ignore instead")
-			case st.Quiet == QuietIgnore:
-				p.addf(vn, fp, "quiet_hours is ignore, so quiet hours are overridden for every risk already; remove one of the two")
-			default:
-				st.OverrideQuietAt = lv
-			}
-		}
+	v := sp.vals["override_quiet_hours_at"]
+	if v == nil {
+		return
 	}
-	if v := vals["redial"]; v != nil {
-		fp := path + ".redial"
-		sn.redial = keys["redial"]
-		if channelsKnown && channelAt[KindCall] == nil {
-			p.addf(keys["redial"], fp, "redial retries calls, and the step has no call channel")
-		}
-		st.Redial = p.redial(v, fp)
+	fp := sp.path + ".override_quiet_hours_at"
+	s, ok := p.Str(v, fp)
+	if !ok {
+		return
 	}
-	if v := vals["providers"]; v != nil {
-		st.Providers = p.providers(v, path+".providers", channelAt, channelsKnown)
+	vn := p.Resolve(v)
+	lv := strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case !slices.Contains(riskLevels, lv):
+		p.addf(vn, fp, "unknown risk level %q; use medium, high or critical%s", s, yamlnode.Suggest(lv, riskLevels))
+	case lv == "low":
+		p.addf(vn, fp, "every handoff is at least low, so this always overrides quiet hours; say quiet_hours: ignore instead")
+	case sp.st.Quiet == QuietIgnore:
+		p.addf(vn, fp, "quiet_hours is ignore, so quiet hours are overridden for every risk already; remove one of the two")
+	default:
+		sp.st.OverrideQuietAt = lv
 	}
-	sn.ok = len(p.errs) == before
-	return st, sn
 }
 
 func (p *ladderParser) redial(n *yaml.Node, path string) Redial {
@@ -806,18 +857,16 @@ func (p *ladderParser) redial(n *yaml.Node, path string) Redial {
 	return r
 }
 
-// providerKinds are the channel kinds that have more than one provider to fail over between.
-var providerKinds = []string{KindSlack, KindTelegram, KindSMS, KindCall}
-
 func (p *ladderParser) providers(n *yaml.Node, path string, channelAt map[string]*yaml.Node, channelsKnown bool) map[string][]string {
 	var out map[string][]string
+	failover := p.kinds.Where(func(k channel.Kind) bool { return k.Failover })
 	p.Entries(n, path, nil, func(kind, kp string, k, v *yaml.Node) {
 		switch {
-		case !slices.Contains(providerKinds, kind):
-			if slices.Contains(Kinds, kind) {
-				p.addf(k, kp, "%s has no providers to choose between; providers applies to %s", kind, strings.Join(providerKinds, ", "))
+		case !slices.Contains(failover, kind):
+			if _, known := p.kinds.Kind(kind); known {
+				p.addf(k, kp, "%s has no providers to choose between; providers applies to %s", kind, strings.Join(failover, ", "))
 			} else {
-				p.addf(k, kp, "unknown channel %q%s; providers applies to %s", kind, yamlnode.Suggest(kind, providerKinds), strings.Join(providerKinds, ", "))
+				p.addf(k, kp, "unknown channel %q%s; providers applies to %s", kind, yamlnode.Suggest(kind, failover), strings.Join(failover, ", "))
 			}
 			return
 		case channelsKnown && channelAt[kind] == nil:
@@ -851,15 +900,30 @@ func (p *ladderParser) providers(n *yaml.Node, path string, channelAt map[string
 	return out
 }
 
-// targetForms is the list of target forms for error messages.
-const targetForms = "an email address, group:<name>, role:admin, role:member, slack:<#channel or channel id>, telegram:<chat id or @channel> or webhook:<name>"
+// teamKinds are the kinds a ladder may target directly, by name, in the order messages list them.
+func (p *ladderParser) teamKinds() []channel.Kind {
+	var out []channel.Kind
+	for _, name := range p.kinds.Where(func(k channel.Kind) bool { return k.Team != nil }) {
+		k, _ := p.kinds.Kind(name)
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b channel.Kind) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
 
-var targetKinds = []string{"group", "role", "slack", "telegram", "webhook"}
+// targetForms lists the target forms for messages.
+func (p *ladderParser) targetForms() string {
+	forms := []string{"an email address", "group:<name>", "role:admin", "role:member"}
+	for _, k := range p.teamKinds() {
+		forms = append(forms, k.TeamForm)
+	}
+	return orList(forms)
+}
 
-// parseTarget reads a target's YAML form; the message says what is wrong, or is "".
-func parseTarget(s string) (Target, string) {
+// target reads a target's YAML form; the message says what is wrong, or is "".
+func (p *ladderParser) target(s string) (Target, string) {
 	if s == "" {
-		return Target{}, "empty target; use " + targetForms
+		return Target{}, "empty target; use " + p.targetForms()
 	}
 	kind, value, found := strings.Cut(s, ":")
 	if !found {
@@ -871,7 +935,7 @@ func parseTarget(s string) (Target, string) {
 			}
 			return Target{Kind: TargetUser, Value: addr}, ""
 		}
-		return Target{}, fmt.Sprintf("unknown target %q; use %s", s, targetForms)
+		return Target{}, fmt.Sprintf("unknown target %q; use %s", s, p.targetForms())
 	}
 	switch kind {
 	case "group":
@@ -887,23 +951,18 @@ func parseTarget(s string) (Target, string) {
 			return Target{}, "viewers cannot decide handoffs, so role:viewer would reach nobody who can act; use role:admin or role:member"
 		}
 		return Target{}, fmt.Sprintf("unknown role %q; use role:admin or role:member%s", value, yamlnode.Suggest(value, []string{"admin", "member"}))
-	case "slack":
-		if !slackChannelRE.MatchString(value) {
-			return Target{}, fmt.Sprintf("slack target %q must name a channel: slack:#name or a channel id such as slack:C0123ABCD", s)
-		}
-		return Target{Kind: TargetSlack, Value: value}, ""
-	case "telegram":
-		if !telegramChatRE.MatchString(value) {
-			return Target{}, fmt.Sprintf("telegram target %q must name a chat: a numeric chat id such as telegram:-1001234567890, or telegram:@channelname", s)
-		}
-		return Target{Kind: TargetTelegram, Value: value}, ""
-	case "webhook":
-		if !ladderNameRE.MatchString(value) {
-			return Target{}, fmt.Sprintf("webhook name %q must be %s, as in escalation.webhooks", value, nameRule)
-		}
-		return Target{Kind: TargetWebhook, Value: value}, ""
 	}
-	return Target{}, fmt.Sprintf("unknown target kind %q%s; use %s", kind, yamlnode.Suggest(kind, targetKinds), targetForms)
+	var forms []string
+	for _, k := range p.teamKinds() {
+		if k.Name == kind {
+			if err := k.Team(value); err != nil {
+				return Target{}, err.Error()
+			}
+			return Target{Kind: TargetKind(kind), Value: value}, ""
+		}
+		forms = append(forms, k.Name)
+	}
+	return Target{}, fmt.Sprintf("unknown target kind %q%s; use %s", kind, yamlnode.Suggest(kind, append([]string{"group", "role"}, forms...)), p.targetForms())
 }
 
 // --- Values of the ladder format; yamlnode.Walker reads the shapes ---

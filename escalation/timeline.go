@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ony-ai/ony/channel"
 )
 
 // Timeline arithmetic. Every rung's time is an offset from the handoff's creation, computed from the
@@ -77,9 +79,10 @@ type Event struct {
 
 // Timeline lists what l will do for a handoff with the given timeout, assuming nobody decides, in
 // time order. It stops at the timeout with an expire event, unless the ladder (end: expire) ran
-// out before, which ends it with an end event. Redials of calls are listed at multiples of their gap,
-// as if nobody answered. A timeout of 0 or less means none: the whole ladder is listed.
-func Timeline(l *Ladder, timeout time.Duration) []Event {
+// out before, which ends it with an end event. Redials (of the step's kinds that redial: calls) are
+// listed at multiples of their gap, as if nobody answered. A timeout of 0 or less means none: the
+// whole ladder is listed.
+func Timeline(l *Ladder, timeout time.Duration, kinds *channel.Kinds) []Event {
 	endAt := l.EndOffset()
 	ends := l.End == EndExpire && (timeout <= 0 || endAt < timeout)
 	// Something due at the very moment of the end still happens (the end is scheduled after the last
@@ -99,7 +102,13 @@ func Timeline(l *Ladder, timeout time.Duration) []Event {
 			}
 			events = append(events, Event{At: at, Kind: EventNotify, Climb: c, Step: s,
 				Channels: slices.Clone(st.Channels), Targets: slices.Clone(st.Targets)})
-			if !slices.Contains(st.Channels, KindCall) || st.Redial.Times <= 0 || st.Redial.Gap <= 0 {
+			var redials []string
+			for _, c := range st.Channels {
+				if k, ok := kinds.Kind(c); ok && k.Redials {
+					redials = append(redials, c)
+				}
+			}
+			if len(redials) == 0 || st.Redial.Times <= 0 || st.Redial.Gap <= 0 {
 				continue
 			}
 			var people []Target
@@ -114,7 +123,7 @@ func Timeline(l *Ladder, timeout time.Duration) []Event {
 					break
 				}
 				events = append(events, Event{At: ra, Kind: EventRedial, Climb: c, Step: s, Attempt: a,
-					Channels: []string{KindCall}, Targets: people})
+					Channels: redials, Targets: people})
 			}
 		}
 	}

@@ -20,6 +20,9 @@ import (
 type ExpireArgs struct {
 	OrgID     string `json:"org_id"`
 	HandoffID string `json:"handoff_id"`
+	// Ladder is set when the handoff's escalation ladder ran out before its timeout: it expires then,
+	// not at expires_at.
+	Ladder bool `json:"ladder,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -93,6 +96,9 @@ type expireWorker struct {
 }
 
 func (w *expireWorker) Work(ctx context.Context, job *river.Job[ExpireArgs]) error {
+	if job.Args.Ladder {
+		return w.s.ExpireExhausted(ctx, job.Args.OrgID, job.Args.HandoffID)
+	}
 	_, err := w.s.Expire(ctx, job.Args.OrgID, job.Args.HandoffID)
 	switch {
 	case errors.Is(err, errNotDue):

@@ -76,14 +76,12 @@ type Deps struct {
 	Keyring    *keyring.Keyring
 	Coord      coord.Coord
 	Logger     *slog.Logger
+	// Escalator runs each handoff's ladder; nil means none (handoffs wait in the API only).
+	Escalator Escalator
 	// Clock and HTTPClient are injectable for tests; nil means time.Now and a client with CallbackTimeout.
 	Clock      func() time.Time
 	HTTPClient *http.Client
 }
-
-// SetEscalator wires the escalation engine, which itself needs the service (to expire handoffs whose
-// ladder ran out), so it is set after both are built.
-func (s *Service) SetEscalator(e Escalator) { s.esc = e }
 
 // NewService wires a service.
 func NewService(d Deps, cfg Config) *Service {
@@ -105,7 +103,7 @@ func NewService(d Deps, cfg Config) *Service {
 	if cfg.WaitRecheck <= 0 {
 		cfg.WaitRecheck = 2 * time.Second
 	}
-	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient}
+	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient, esc: d.Escalator}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -124,15 +122,23 @@ const GistRunes = 280
 // FingerprintKey is the per-organization key under which redaction fingerprints are computed, so an
 // approver can tell two tokens apart without seeing either, and fingerprints do not correlate across
 // organizations.
-func (s *Service) FingerprintKey(orgID string) []byte {
-	return s.keys.Derive("ony redact fingerprint v1", orgID)
+func (s *Service) FingerprintKey(orgID string) []byte { return FingerprintKey(s.keys, orgID) }
+
+// FingerprintKey is the per-organization fingerprint key derived from keys.
+func FingerprintKey(keys *keyring.Keyring, orgID string) []byte {
+	return keys.Derive("ony redact fingerprint v1", orgID)
 }
 
-// RedactText removes secrets from a short agent-written text (an option label) before a channel
-// carries it.
-func (s *Service) RedactText(orgID, text string) string {
-	out, _ := s.redact.Redact(s.FingerprintKey(orgID), text)
-	return out
+// TextRedactor returns what removes secrets from a short agent-written text (an option label)
+// before a channel carries it, with the organization's fingerprints.
+func TextRedactor(r *redact.Redactor, keys *keyring.Keyring) func(orgID, text string) string {
+	if r == nil {
+		r = redact.Default()
+	}
+	return func(orgID, text string) string {
+		out, _ := r.Redact(FingerprintKey(keys, orgID), text)
+		return out
+	}
 }
 
 // Actor is who is acting: a person (session) or an agent (device token).
@@ -351,8 +357,11 @@ func (s *Service) Decide(ctx context.Context, a Actor, id, optionID, comment, ch
 }
 
 // DecideWithToken records the answer of a person who holds a single-use decision token from a
-// channel without sessions (a chat button, an SMS reply, a keypad). The token is spent in the same
-// transaction as the decision, so it decides at most once.
+// channel without sessions (a chat button, an SMS reply, a keypad): the one path every channel's
+// decisions take, with the console's role checks, first-decision-wins rule and audit leaf. The token
+// is bound to one handoff, one person and the channel it was sent on, and is spent in the same
+// transaction as the decision, so it decides at most once. A token for a handoff decided already
+// answers already_final, naming who decided and how.
 func (s *Service) DecideWithToken(ctx context.Context, token, optionID, channel string) (store.Handoff, error) {
 	bad := problem.New(problem.NotFound, "invalid_decision_token", "this decision link is not valid")
 	if auth.ParseToken(token, auth.DecisionTokenPrefix) != nil {
@@ -364,6 +373,9 @@ func (s *Service) DecideWithToken(ctx context.Context, token, optionID, channel 
 		tok, err = tx.DecisionTokenByHash(ctx, hash)
 		return err
 	})
+	if err == nil && tok.Channel != channel {
+		err = store.ErrNotFound // sent on another channel: not valid here
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Handoff{}, bad
 	}
@@ -397,7 +409,7 @@ func (s *Service) DecideWithToken(ctx context.Context, token, optionID, channel 
 		if !fresh {
 			return "", store.Decision{}, problem.New(problem.Conflict, "decision_token_used", "this decision link was already used or has expired")
 		}
-		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: u.ID, ByName: u.Name, Channel: channel}, nil
+		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: u.ID, ByName: u.Name, Channel: tok.Channel}, nil
 	}, a)
 }
 

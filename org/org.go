@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
@@ -24,6 +25,8 @@ import (
 type Service struct {
 	Store store.Store
 	Audit *audit.Log
+	// Kinds are the channel kinds, whose contacts people's settings may hold.
+	Kinds *channel.Kinds
 	// Now is injectable for tests; nil means time.Now.
 	Now func() time.Time
 }

@@ -1,7 +1,7 @@
 package org
 
-// People: adding a member to an organization, and the contact settings escalation ladders use to reach
-// them (phone, Slack and Telegram ids, quiet hours, groups, time zone).
+// People: adding a member to an organization, and the settings escalation ladders use to reach them
+// (their contacts — phone, chat ids, whatever kinds are registered — quiet hours, groups, time zone).
 
 import (
 	"context"
@@ -17,29 +17,24 @@ import (
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
-	"github.com/ony-ai/ony/escalation"
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/problem"
+	"github.com/ony-ai/ony/quiet"
 	"github.com/ony-ai/ony/store"
 )
 
-var (
-	phoneRE    = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	groupRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	slackIDRE  = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
-	telegramRE = regexp.MustCompile(`^-?[0-9]{1,20}$`)
-)
+var groupRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Bounds that keep one person's settings readable; they are far above any real use.
 const (
 	maxNameRunes = 100
 	maxGroups    = 50
-	maxSlackID   = 32
 	maxTZBytes   = 64
 )
 
 // FieldProblem is one mistake in a person's settings. Field is the snake_case name of the setting
-// (name, email, role, timezone, phone, slack_id, telegram_id, quiet_hours, groups). Message never
-// holds a phone number in full.
+// (name, email, role, timezone, quiet_hours, groups, or a contact's field: phone, slack_id...).
+// Message never holds a phone number in full.
 type FieldProblem struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
@@ -67,29 +62,8 @@ func invalidUser(list []FieldProblem) error {
 	return e
 }
 
-// MaskPhone hides all but the last two digits of a phone number ("+*********01"): phone numbers are
-// personal data and stay out of errors, logs and printed output. Anything else (a mistyped number)
-// is masked the same way, and a long input is only described.
-func MaskPhone(s string) string {
-	if utf8.RuneCountInString(s) > 20 {
-		return fmt.Sprintf("(%d characters)", utf8.RuneCountInString(s))
-	}
-	r := []rune(s)
-	for i := range r {
-		if i < len(r)-2 && r[i] != '+' {
-			r[i] = '*'
-		}
-	}
-	return string(r)
-}
-
 // quote shows a short value in a message; long ones are described instead of echoed.
-func quote(s string, limit int) string {
-	if len(s) > limit {
-		return fmt.Sprintf("(a value of %d bytes)", len(s))
-	}
-	return fmt.Sprintf("%q", s)
-}
+func quote(s string, limit int) string { return channel.QuoteShort(s, limit) }
 
 // NewUser is a person to add to an organization. Password empty means generate one; Role empty
 // means member; Name empty means the part of the email before the @.
@@ -201,26 +175,24 @@ func orgExists(ctx context.Context, tx store.OrgTx) error {
 }
 
 // Contact is a change to a person's settings: a nil field is left as it is, a pointer to "" (or to
-// an empty list) clears the setting. Timezone cleared is UTC; Name cannot be cleared.
+// an empty list) clears the setting. Timezone cleared is UTC; Name cannot be cleared. Addresses are
+// keyed by contact kind (channel.ContactKind.Name: "phone", "slack"...).
 type Contact struct {
 	Name       *string
 	Timezone   *string
-	Phone      *string
-	SlackID    *string
-	TelegramID *string
 	QuietHours *string
 	Groups     *[]string
+	Addresses  map[string]*string
 }
 
 // Empty reports whether the change changes nothing.
 func (c Contact) Empty() bool {
-	return c.Name == nil && c.Timezone == nil && c.Phone == nil && c.SlackID == nil && c.TelegramID == nil &&
-		c.QuietHours == nil && c.Groups == nil
+	return c.Name == nil && c.Timezone == nil && c.QuietHours == nil && c.Groups == nil && len(c.Addresses) == 0
 }
 
-// normalize checks every field of c and returns the cleaned values (trimmed, time zone defaulted,
-// groups deduplicated), or every problem found.
-func (c Contact) normalize() (Contact, []FieldProblem) {
+// normalize checks every field of c against the registered contact kinds and returns the cleaned
+// values (trimmed, time zone defaulted, groups deduplicated), or every problem found.
+func (c Contact) normalize(kinds *channel.Kinds) (Contact, []FieldProblem) {
 	var bad []FieldProblem
 	add := func(field, format string, args ...any) {
 		bad = append(bad, FieldProblem{Field: field, Message: fmt.Sprintf(format, args...)})
@@ -244,30 +216,32 @@ func (c Contact) normalize() (Contact, []FieldProblem) {
 		}
 		out.Timezone = set(tz)
 	}
-	if c.Phone != nil {
-		ph := strings.TrimSpace(*c.Phone)
-		if ph != "" && !phoneRE.MatchString(ph) {
-			add("phone", "%s is not a phone number in E.164 form: + then the country code and number, 7 to 15 digits, no spaces (e.g. +14155550123)", MaskPhone(ph))
-		}
-		out.Phone = set(ph)
+	if len(c.Addresses) > 0 {
+		out.Addresses = map[string]*string{}
 	}
-	if c.SlackID != nil {
-		id := strings.TrimSpace(*c.SlackID)
-		if id != "" && (len(id) > maxSlackID || !slackIDRE.MatchString(id)) {
-			add("slack_id", "%s is not a Slack member id: U or W, then capital letters and digits (e.g. U012AB3CD; Slack shows it under Profile → Copy member ID)", quote(id, maxSlackID))
+	for _, ck := range contactKinds(kinds) { // in registration order, so problems come in a stable order
+		v, ok := c.Addresses[ck.Name]
+		if !ok || v == nil {
+			continue
 		}
-		out.SlackID = set(id)
+		addr := strings.TrimSpace(*v)
+		if addr != "" {
+			clean, err := ck.Normalize(addr)
+			if err != nil {
+				add(ck.Field, "%s", err.Error())
+			}
+			addr = clean
+		}
+		out.Addresses[ck.Name] = set(addr)
 	}
-	if c.TelegramID != nil {
-		id := strings.TrimSpace(*c.TelegramID)
-		if id != "" && !telegramRE.MatchString(id) {
-			add("telegram_id", "%s is not a Telegram chat id: a number of up to 20 digits (e.g. 123456789), not a @username", quote(id, 32))
+	for name := range c.Addresses {
+		if !slices.ContainsFunc(contactKinds(kinds), func(ck *channel.ContactKind) bool { return ck.Name == name }) {
+			add(name, "no kind of channel reaches people by %s", quote(name, 32))
 		}
-		out.TelegramID = set(id)
 	}
 	if c.QuietHours != nil {
 		q := strings.TrimSpace(*c.QuietHours)
-		if _, _, err := escalation.ParseQuietHours(q); err != nil {
+		if _, _, err := quiet.Parse(q); err != nil {
 			if len(q) > 32 {
 				add("quiet_hours", "%s is not a span of the day such as 22:00-07:00", quote(q, 32))
 			} else {
@@ -315,10 +289,11 @@ func checkTimezone(tz string) error {
 	return err
 }
 
-// UpdateContact changes the settings of the person with email in orgID. Every field is checked
-// before anything changes, and every problem is reported at once (Problems lists them). No audit
-// event is written: the log's closed vocabulary has none for contact settings, and it must never
-// hold phone numbers or chat ids. by names who made the change for when it gets one.
+// UpdateContact changes the settings of the person with email in orgID, as an operator or admin:
+// addresses they set count as verified, since they vouch for them. Every field is checked before
+// anything changes, and every problem is reported at once (Problems lists them). No audit event is
+// written: the log's closed vocabulary has none for contact settings, and it must never hold phone
+// numbers or chat ids. by names who made the change for when it gets one.
 func (sv Service) UpdateContact(ctx context.Context, by audit.Actor, orgID, email string, c Contact) (store.User, error) {
 	if _, err := uuid.Parse(orgID); err != nil {
 		return store.User{}, errOrgNotFound()
@@ -327,7 +302,7 @@ func (sv Service) UpdateContact(ctx context.Context, by audit.Actor, orgID, emai
 	if err != nil {
 		return store.User{}, errUserNotFound()
 	}
-	clean, bad := c.normalize()
+	clean, bad := c.normalize(sv.Kinds)
 	if len(bad) > 0 {
 		return store.User{}, invalidUser(bad)
 	}
@@ -351,22 +326,16 @@ func (sv Service) UpdateContact(ctx context.Context, by audit.Actor, orgID, emai
 		if clean.Timezone != nil {
 			u.Timezone = *clean.Timezone
 		}
-		if clean.Phone != nil {
-			u.Phone = *clean.Phone
-		}
-		if clean.SlackID != nil {
-			u.SlackID = *clean.SlackID
-		}
-		if clean.TelegramID != nil {
-			u.TelegramID = *clean.TelegramID
-		}
 		if clean.QuietHours != nil {
 			u.QuietHours = *clean.QuietHours
 		}
 		if clean.Groups != nil {
 			u.Groups = *clean.Groups
 		}
-		return tx.UpdateUser(ctx, u)
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return setAddresses(ctx, tx, &u, clean.Addresses, sv.now())
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, errUserNotFound()
@@ -375,4 +344,34 @@ func (sv Service) UpdateContact(ctx context.Context, by audit.Actor, orgID, emai
 		return store.User{}, err
 	}
 	return u, nil
+}
+
+// contactKinds lists the registered contact kinds; none when kinds is nil.
+func contactKinds(kinds *channel.Kinds) []*channel.ContactKind {
+	if kinds == nil {
+		return nil
+	}
+	return kinds.Contacts()
+}
+
+// setAddresses applies address changes to u's contacts: "" removes one, an unchanged address keeps
+// its verification, a new one is stored verified at now.
+func setAddresses(ctx context.Context, tx store.OrgTx, u *store.User, addrs map[string]*string, now time.Time) error {
+	for kind, v := range addrs {
+		have, had := u.Contact(kind)
+		switch {
+		case *v == "" && had:
+			if err := tx.DeleteContact(ctx, u.ID, kind); err != nil {
+				return err
+			}
+		case *v == "" || (had && have.Address == *v && have.VerifiedAt != nil):
+		default:
+			if err := tx.SetContact(ctx, store.Contact{UserID: u.ID, Kind: kind, Address: *v, VerifiedAt: &now, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+	}
+	fresh, err := tx.UserByID(ctx, u.ID)
+	u.Contacts = fresh.Contacts
+	return err
 }

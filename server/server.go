@@ -104,6 +104,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit/proof/consistency", s.handle(s.authed(s.auditConsistency)))
 	mux.Handle("GET /v1/audit/leaves", s.handle(s.authed(s.auditLeaves)))
 
+	s.mountHooks(mux)
+
 	return s.recoverer(s.logRequests(securityHeaders(jsonNotFound(mux))))
 }
 

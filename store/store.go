@@ -55,9 +55,13 @@ type OrgTx interface {
 	CreateUser(ctx context.Context, u User) error
 	UserByID(ctx context.Context, id string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
-	// UpdateUser replaces a user's name, role, timezone, active flag and contact settings (Phone,
-	// SlackID, TelegramID, QuietHours, Groups). Email, password and creation time are not touched.
+	// UpdateUser replaces a user's name, role, timezone, active flag, quiet hours and groups. Email,
+	// password, contacts and creation time are not touched.
 	UpdateUser(ctx context.Context, u User) error
+	// SetContact adds or replaces the person's contact of c.Kind (one per kind).
+	SetContact(ctx context.Context, c Contact) error
+	// DeleteContact removes the person's contact of kind; a missing one is not an error.
+	DeleteContact(ctx context.Context, userID, kind string) error
 
 	CreateDevice(ctx context.Context, d Device) error
 	DeviceByID(ctx context.Context, id string) (Device, error)
@@ -137,6 +141,10 @@ type SystemTx interface {
 	SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 	// DecisionTokenByHash resolves a decision token from a chat button, SMS reply or call to its org.
 	DecisionTokenByHash(ctx context.Context, hash []byte) (DecisionToken, error)
+	// SendByRef finds the send a provider knows by its own id (a message id, a call sid), for a status
+	// callback that carries nothing else. ErrNotFound if none; ErrConflict if the reference is not
+	// unique, which a caller must treat as not found.
+	SendByRef(ctx context.Context, provider, ref string) (Send, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 	// OrgIDs lists every organization.
 	OrgIDs(ctx context.Context) ([]string, error)
@@ -207,14 +215,34 @@ type User struct {
 	Timezone     string // IANA name, e.g. Europe/Lisbon
 	Active       bool
 	CreatedAt    time.Time
-	// Contact methods; empty when the person has not set one up.
-	Phone      string // E.164
-	SlackID    string
-	TelegramID string
+	// Contacts are how the person is reached, at most one of each kind, ordered by kind.
+	Contacts []Contact
 	// QuietHours is "HH:MM-HH:MM" in the user's Timezone (may wrap midnight); empty = none.
 	QuietHours string
 	// Groups name the teams a ladder can target as group:<name>.
 	Groups []string
+}
+
+// Contact returns the person's contact of kind.
+func (u User) Contact(kind string) (Contact, bool) {
+	for _, c := range u.Contacts {
+		if c.Kind == kind {
+			return c, true
+		}
+	}
+	return Contact{}, false
+}
+
+// Contact is one way a person is reached: a phone number, a Slack member id, a Telegram chat id.
+// Kind names a channel.ContactKind.
+type Contact struct {
+	OrgID   string
+	UserID  string
+	Kind    string
+	Address string
+	// VerifiedAt is when the address was verified, or vouched for by an operator; nil = not yet.
+	VerifiedAt *time.Time
+	CreatedAt  time.Time
 }
 
 // Device is an agent credential. Only the token's hash is kept.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
@@ -55,7 +56,7 @@ func openServices(ctx context.Context, cfgPath string, stderr io.Writer) (org.Se
 	if err != nil {
 		return org.Service{}, err
 	}
-	return org.Service{Store: s, Audit: l}, nil
+	return org.Service{Store: s, Audit: l, Kinds: app.BuiltinKinds()}, nil
 }
 
 // problemErr turns a caller-facing problem into a readable CLI line.
@@ -243,9 +244,19 @@ func cmdSetUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	str(&c.Name, "name", "the person's name")
 	str(&c.Timezone, "timezone", "IANA time zone, e.g. Europe/Lisbon (empty: UTC); quiet hours are read in it")
-	str(&c.Phone, "phone", "phone number for SMS and calls, E.164: +351912345678 (empty clears)")
-	str(&c.SlackID, "slack-id", "Slack member id, e.g. U012AB3CD (empty clears)")
-	str(&c.TelegramID, "telegram-id", "Telegram chat id, e.g. 123456789 (empty clears)")
+	kinds := app.BuiltinKinds()
+	var contactFlags []string
+	for _, ck := range kinds.Contacts() {
+		name := "--" + contactFlag(ck)
+		contactFlags = append(contactFlags, name)
+		fs.Func(name[2:], ck.Usage+" (empty clears)", func(v string) error {
+			if c.Addresses == nil {
+				c.Addresses = map[string]*string{}
+			}
+			c.Addresses[ck.Name] = &v
+			return nil
+		})
+	}
 	str(&c.QuietHours, "quiet-hours", "when ladders that respect quiet hours leave the person alone, HH:MM-HH:MM in their time zone, e.g. 22:00-07:00 (empty clears)")
 	fs.Func("groups", "comma-separated groups ladders target as group:NAME, e.g. oncall,dba (empty clears)", func(v string) error {
 		gs := []string{}
@@ -264,7 +275,7 @@ func cmdSetUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageErr("--org and --email are required")
 	}
 	if c.Empty() {
-		return usageErr("nothing to change: give at least one of --name, --timezone, --phone, --slack-id, --telegram-id, --quiet-hours, --groups")
+		return usageErr("nothing to change: give at least one of --name, --timezone, %s, --quiet-hours, --groups", strings.Join(contactFlags, ", "))
 	}
 	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
@@ -275,7 +286,7 @@ func cmdSetUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return userErr(err, stderr)
 	}
-	fmt.Fprintf(stdout, "updated %s: %s\n", u.Email, describeUser(u))
+	fmt.Fprintf(stdout, "updated %s: %s\n", u.Email, describeUser(u, kinds))
 	return nil
 }
 
@@ -296,19 +307,26 @@ func userErr(err error, stderr io.Writer) error {
 	return &exitError{code: 1, msg: fmt.Sprintf("%d %s; nothing was changed", len(list), noun)}
 }
 
-// describeUser is a person's settings on one line, the phone number masked.
-func describeUser(u store.User) string {
+// contactFlag is the flag that sets a contact: its field with dashes (slack_id → slack-id).
+func contactFlag(ck *channel.ContactKind) string { return strings.ReplaceAll(ck.Field, "_", "-") }
+
+// describeUser is a person's settings on one line, each contact masked as its kind masks it.
+func describeUser(u store.User, kinds *channel.Kinds) string {
 	or := func(s, none string) string {
 		if s == "" {
 			return none
 		}
 		return s
 	}
-	phone := "none"
-	if u.Phone != "" {
-		phone = org.MaskPhone(u.Phone)
+	var contacts []string
+	for _, ck := range kinds.Contacts() {
+		addr := "none"
+		if c, ok := u.Contact(ck.Name); ok {
+			addr = ck.Mask(c.Address)
+		}
+		contacts = append(contacts, ck.Name+" "+addr)
 	}
-	return fmt.Sprintf("name %q, %s, timezone %s, phone %s, slack %s, telegram %s, quiet hours %s, groups %s",
-		u.Name, u.Role, or(u.Timezone, "UTC"), phone, or(u.SlackID, "none"), or(u.TelegramID, "none"),
+	return fmt.Sprintf("name %q, %s, timezone %s, %s, quiet hours %s, groups %s",
+		u.Name, u.Role, or(u.Timezone, "UTC"), strings.Join(contacts, ", "),
 		or(u.QuietHours, "none"), or(strings.Join(u.Groups, ","), "none"))
 }

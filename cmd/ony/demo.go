@@ -26,6 +26,10 @@ import (
 
 	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/bot/slack"
+	"github.com/ony-ai/ony/bot/telegram"
+	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/simulated"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/escalation"
@@ -34,6 +38,7 @@ import (
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/store/sqlite"
+	"github.com/ony-ai/ony/voice"
 )
 
 //go:embed demo/ladders/*.yaml
@@ -262,7 +267,7 @@ func demoLadderFiles(scale float64) (map[string][]byte, map[string]*escalation.L
 		if src, err = scaleLadderWaits(src, scale); err != nil {
 			return nil, nil, fmt.Errorf("demo ladder %s: %w", e.Name(), err)
 		}
-		ls, err := escalation.Parse(src, e.Name())
+		ls, err := escalation.Parse(src, e.Name(), app.BuiltinKinds())
 		if err != nil {
 			return nil, nil, fmt.Errorf("demo ladder %s with --wait-scale %g:\n%w", e.Name(), scale, err)
 		}
@@ -432,13 +437,13 @@ func (h demoLogHandler) WithGroup(name string) slog.Handler {
 
 // channels are the simulated providers. Chat messages and texts are sent and never answered; a call
 // rings out the first time and is picked up on the redial, and the person then decides.
-func (d *demo) channels(ctx context.Context, logger *slog.Logger) []escalation.Channel {
-	slack := escalation.NewSimulated(escalation.KindSlack, "simulated", false, logger)
-	telegram := escalation.NewSimulated(escalation.KindTelegram, "simulated", false, logger)
-	sms := escalation.NewSimulated(escalation.KindSMS, "simulated", true, logger)
-	call := escalation.NewSimulated(escalation.KindCall, "simulated", true, logger)
-	call.Behave = func(n escalation.Notification) (escalation.Delivery, error) {
-		del := escalation.Delivery{Ref: "sim-" + n.Key, State: store.SendNoAnswer}
+func (d *demo) channels(ctx context.Context, logger *slog.Logger) []channel.Channel {
+	slackSim := simulated.New(slack.Kind.Name, "simulated", logger)
+	telegramSim := simulated.New(telegram.Kind.Name, "simulated", logger)
+	sms := simulated.New(voice.SMSKind.Name, "simulated", logger)
+	call := simulated.New(voice.CallKind.Name, "simulated", logger)
+	call.Behave = func(n channel.Notification) (channel.Delivery, error) {
+		del := channel.Delivery{Ref: "sim-" + n.Key, State: store.SendNoAnswer}
 		p, ok := d.people[n.Recipient.UserID]
 		if !ok || n.Attempt == 0 {
 			return del, nil
@@ -449,12 +454,12 @@ func (d *demo) channels(ctx context.Context, logger *slog.Logger) []escalation.C
 		}
 		return del, nil
 	}
-	return []escalation.Channel{slack, telegram, sms, call}
+	return []channel.Channel{slackSim, telegramSim, sms, call}
 }
 
 // pressKey is a simulated person deciding on the phone's keypad, a moment after picking up: a critical
 // change is refused, anything else approved.
-func (d *demo) pressKey(ctx context.Context, p demoPerson, n escalation.Notification) {
+func (d *demo) pressKey(ctx context.Context, p demoPerson, n channel.Notification) {
 	pause := max(time.Duration(float64(p.PickUp)*min(d.scale, 1)), p.PickUp/8)
 	select {
 	case <-ctx.Done():
@@ -466,7 +471,7 @@ func (d *demo) pressKey(ctx context.Context, p demoPerson, n escalation.Notifica
 		key, option = "2", "deny"
 	}
 	d.out.printf("[demo] %s (SIMULATED) picks up the redial about the %s and presses %s: %s\n", p.Name, n.Action, key, option)
-	_, err := d.svc.DecideWithToken(ctx, n.Token, option, escalation.KindCall)
+	_, err := d.svc.DecideWithToken(ctx, n.Token, option, voice.CallKind.Name)
 	if pr, ok := problem.As(err); ok && pr.Kind == problem.Conflict {
 		d.out.printf("[demo] %s (SIMULATED) was too late: the %s was already decided\n", p.Name, n.Action)
 	} else if err != nil && ctx.Err() == nil {
@@ -481,7 +486,7 @@ type demoBoot struct {
 
 // setUp creates the organization the way `ony serve` does on an empty database, then the people.
 func (d *demo) setUp(ctx context.Context, a *app.App, cfg *config.Config) (demoBoot, error) {
-	sv := org.Service{Store: a.Store, Audit: a.Audit}
+	sv := org.Service{Store: a.Store, Audit: a.Audit, Kinds: a.Escalation.Kinds()}
 	o, dev, err := sv.Bootstrap(ctx, cfg.Bootstrap.OrgName, cfg.Bootstrap.AdminEmail)
 	if err != nil {
 		return demoBoot{}, fmt.Errorf("bootstrap: %w", err)
@@ -501,7 +506,7 @@ func (d *demo) setUp(ctx context.Context, a *app.App, cfg *config.Config) (demoB
 			}
 			groups := p.Groups
 			users[i], errs[i] = sv.UpdateContact(ctx, by, o.OrgID, p.Email, org.Contact{Timezone: &p.Timezone, QuietHours: &p.QuietHours,
-				Phone: &p.Phone, SlackID: &p.SlackID, TelegramID: &p.TelegramID, Groups: &groups})
+				Groups: &groups, Addresses: map[string]*string{voice.Phone.Name: &p.Phone, slack.Contact.Name: &p.SlackID, telegram.Contact.Name: &p.TelegramID}})
 		})
 	}
 	wg.Wait()
@@ -535,7 +540,7 @@ people who answer are simulated too.
   Simulated people (they ignore chat messages and texts, and pick up the second call):
 `, cfg.PublicURL, cfg.DataDir, where, b.adminEmail, b.adminPassword, b.token)
 	for _, u := range d.users {
-		fmt.Fprintf(&s, "    %-5s %s\n", u.Name, strings.TrimPrefix(describeUser(u), fmt.Sprintf("name %q, ", u.Name)))
+		fmt.Fprintf(&s, "    %-5s %s\n", u.Name, strings.TrimPrefix(describeUser(u, app.BuiltinKinds()), fmt.Sprintf("name %q, ", u.Name)))
 	}
 	scale := ""
 	if d.scale != 1 {
@@ -699,7 +704,7 @@ func (d *demo) sendLine(label string, created time.Time, ladder string, s client
 	switch {
 	case s.Provider == "simulated":
 		who += " (SIMULATED)"
-	case s.Channel == escalation.KindConsole:
+	case s.Channel == channel.ConsoleKind.Name:
 		who += " (console inbox)"
 	}
 	state := s.State

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/risk"
 )
@@ -93,7 +94,7 @@ func loadLadders(paths []string) ([]*escalation.Ladder, error) {
 		case err != nil:
 			errs = append(errs, err)
 		case fi.IsDir():
-			ls, err := escalation.LoadDir(p)
+			ls, err := escalation.LoadDir(p, app.BuiltinKinds())
 			out = append(out, ls...)
 			errs = append(errs, err)
 		default:
@@ -101,7 +102,7 @@ func loadLadders(paths []string) ([]*escalation.Ladder, error) {
 		}
 	}
 	if len(files) > 0 {
-		ls, err := escalation.LoadFiles(files)
+		ls, err := escalation.LoadFiles(files, app.BuiltinKinds())
 		out = append(out, ls...)
 		errs = append(errs, err)
 	}
@@ -232,7 +233,7 @@ func cmdLadderExplain(args []string, stdout, stderr io.Writer) error {
 		why = strings.Join(reasons, "; ")
 	}
 	fmt.Fprintf(stdout, "%-9s %s: %s\n\n", "selected", chosen.Name, why)
-	escalation.FormatTimeline(stdout, chosen, escalation.Timeline(chosen, *timeout))
+	escalation.FormatTimeline(stdout, chosen, escalation.Timeline(chosen, *timeout, app.BuiltinKinds()))
 	return nil
 }
 

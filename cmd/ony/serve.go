@@ -112,7 +112,7 @@ func cmdConfigCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	// The ladders are configuration too: the same mistakes `ony serve` would refuse at start.
-	if _, _, err := app.Ladders(cfg); err != nil {
+	if _, _, err := app.Ladders(cfg, app.BuiltinKinds()); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
 	b, err := cfg.Redacted()

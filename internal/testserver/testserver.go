@@ -18,9 +18,9 @@ import (
 	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
-	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/internal/testredis"
 	"github.com/ony-ai/ony/org"
@@ -48,8 +48,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// WaitRecheck overrides how often long-polls re-read without a notification.
 	WaitRecheck time.Duration
-	// Channels add escalation channels (simulated providers) to the built-in ones.
-	Channels []escalation.Channel
+	// Kinds add channel kinds to the built-in ones, and Channels add channels (simulated providers,
+	// a test's own kind) to the configured ones.
+	Kinds    []channel.Kind
+	Channels []channel.Channel
 	// ObserveLateness is passed to app.Options (escalation job lateness, for benchmarks).
 	ObserveLateness func(kind string, late time.Duration)
 }
@@ -121,7 +123,7 @@ func Start(t testing.TB, o Options) *Instance {
 	if logger == nil {
 		logger = testdb.Discard
 	}
-	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Channels: o.Channels,
+	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Kinds: o.Kinds, Channels: o.Channels,
 		ObserveLateness: o.ObserveLateness, WaitRecheck: o.WaitRecheck})
 	if err != nil {
 		cancel()

@@ -31,6 +31,7 @@ func TestRowLevelSecurity(t *testing.T) {
 			n := time.Now()
 			_, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: f.Handoff.ID, Key: "k", Channel: "console", Target: f.User.ID, CreatedAt: n})
 			return errors.Join(err,
+				tx.SetContact(ctx, store.Contact{UserID: f.User.ID, Kind: "phone", Address: "+15550000001", CreatedAt: n}),
 				tx.PutLadder(ctx, store.LadderVersion{Name: "default", Version: 1, Source: []byte("x"), CreatedBy: f.User.ID, CreatedAt: n}),
 				tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: tokens[f.Org.ID], HandoffID: f.Handoff.ID, UserID: f.User.ID,
 					Channel: "sms", CreatedAt: n, ExpiresAt: n.Add(time.Hour)}))
@@ -75,7 +76,7 @@ func TestRowLevelSecurity(t *testing.T) {
 		}
 		return n
 	}
-	for _, table := range []string{"orgs", "users", "devices", "sessions", "handoffs", "ladders", "escalation_sends", "decision_tokens"} {
+	for _, table := range []string{"orgs", "users", "devices", "sessions", "handoffs", "ladders", "escalation_sends", "decision_tokens", "user_contacts"} {
 		if n := count("", table); n != 0 {
 			t.Errorf("%s: %d rows visible with no org bound, want 0", table, n)
 		}
@@ -83,8 +84,9 @@ func TestRowLevelSecurity(t *testing.T) {
 			t.Errorf("%s: %d rows visible to org A, want 1", table, n)
 		}
 	}
-	// The system scope resolves decision tokens (their org is not known yet) and nothing else of these.
-	for table, want := range map[string]int{"decision_tokens": 2, "ladders": 0, "escalation_sends": 0} {
+	// The system scope resolves decision tokens, sends by their provider's reference and people with
+	// their contacts (their org is not known yet), and nothing else of these.
+	for table, want := range map[string]int{"decision_tokens": 2, "ladders": 0, "escalation_sends": 2, "user_contacts": 2} {
 		if n := count(system, table); n != want {
 			t.Errorf("%s: %d rows visible to the system scope, want %d", table, n, want)
 		}
@@ -96,6 +98,19 @@ func TestRowLevelSecurity(t *testing.T) {
 	defer sys.Rollback()
 	if _, err := sys.ExecContext(ctx, `SELECT set_config('ony.scope', 'system', true)`); err != nil {
 		t.Fatal(err)
+	}
+	// What the system scope may read it may not change.
+	for _, q := range []string{
+		`UPDATE escalation_sends SET state = 'failed'`, `DELETE FROM escalation_sends`,
+		`UPDATE user_contacts SET address = '+1'`, `DELETE FROM user_contacts`,
+	} {
+		res, err := sys.ExecContext(ctx, q)
+		if err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		if n, _ := res.RowsAffected(); n != 0 {
+			t.Fatalf("%q under the system scope changed %d rows", q, n)
+		}
 	}
 	if _, err := sys.ExecContext(ctx, `INSERT INTO decision_tokens (org_id, hash, handoff_id, user_id, channel, created_at, expires_at)
 		VALUES ($1, 'forged', $2, $3, 'sms', now(), now() + interval '1 hour')`, a.Org.ID, a.Handoff.ID, a.User.ID); err == nil {

@@ -118,6 +118,32 @@ func (t *orgTx) SetSendState(ctx context.Context, handoffID, key string, from []
 	return n == 1, err
 }
 
+func (t *systemTx) SendByRef(ctx context.Context, provider, ref string) (store.Send, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("SendByRef"), provider, ref)
+	if err != nil {
+		return store.Send{}, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var found []store.Send
+	for rows.Next() {
+		s, err := scanSend(rows, t.s)
+		if err != nil {
+			return store.Send{}, err
+		}
+		found = append(found, s)
+	}
+	if err := rows.Err(); err != nil {
+		return store.Send{}, t.s.mapErr(err)
+	}
+	switch len(found) {
+	case 0:
+		return store.Send{}, store.ErrNotFound
+	case 1:
+		return found[0], nil
+	}
+	return store.Send{}, store.ErrConflict
+}
+
 func (t *orgTx) ListSends(ctx context.Context, handoffID string) ([]store.Send, error) {
 	rows, err := t.tx.QueryContext(ctx, t.s.query("ListSends"), t.org, handoffID)
 	if err != nil {

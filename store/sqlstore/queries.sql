@@ -12,28 +12,40 @@ INSERT INTO orgs (id, name, max_timeout_seconds, created_at) VALUES (?, ?, ?, ?)
 
 -- name: CreateUser
 INSERT INTO users (org_id, id, email, name, password_hash, role, timezone, active, created_at,
-    phone, slack_id, telegram_id, quiet_hours, groups)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    quiet_hours, groups)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: UpdateUser
-UPDATE users SET name = ?, role = ?, timezone = ?, active = ?,
-    phone = ?, slack_id = ?, telegram_id = ?, quiet_hours = ?, groups = ?
+UPDATE users SET name = ?, role = ?, timezone = ?, active = ?, quiet_hours = ?, groups = ?
 WHERE org_id = ? AND id = ?;
 
 -- name: UserByID
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at,
-    phone, slack_id, telegram_id, quiet_hours, groups
+SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups
 FROM users WHERE org_id = ? AND id = ?;
 
 -- name: ListUsers
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at,
-    phone, slack_id, telegram_id, quiet_hours, groups
+SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups
 FROM users WHERE org_id = ? ORDER BY email;
 
 -- name: UserByEmail
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at,
-    phone, slack_id, telegram_id, quiet_hours, groups
+SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups
 FROM users WHERE email = ?;
+
+-- name: UserContacts
+SELECT org_id, user_id, kind, address, verified_at, created_at
+FROM user_contacts WHERE org_id = ? AND user_id = ? ORDER BY kind;
+
+-- name: OrgContacts
+SELECT org_id, user_id, kind, address, verified_at, created_at
+FROM user_contacts WHERE org_id = ? ORDER BY user_id, kind;
+
+-- name: SetContact
+INSERT INTO user_contacts (org_id, user_id, kind, address, verified_at, created_at) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (org_id, user_id, kind) DO UPDATE
+SET address = excluded.address, verified_at = excluded.verified_at, created_at = excluded.created_at;
+
+-- name: DeleteContact
+DELETE FROM user_contacts WHERE org_id = ? AND user_id = ? AND kind = ?;
 
 -- name: CreateDevice
 INSERT INTO devices (org_id, id, name, token_hash, callback_key, created_at, revoked_at)
@@ -126,6 +138,11 @@ ON CONFLICT (org_id, handoff_id, key) DO NOTHING;
 -- name: SendByKey
 SELECT org_id, handoff_id, key, climb, step, attempt, channel, target, provider, state, ref, detail, created_at, updated_at
 FROM escalation_sends WHERE org_id = ? AND handoff_id = ? AND key = ?;
+
+-- name: SendByRef
+-- LIMIT 2: a reference that is not unique must be told apart from one that is.
+SELECT org_id, handoff_id, key, climb, step, attempt, channel, target, provider, state, ref, detail, created_at, updated_at
+FROM escalation_sends WHERE provider = ? AND ref = ? AND ref <> '' LIMIT 2;
 
 -- name: SetSendState
 -- SetSendState appends "AND state IN (...)" when the caller names the states it moves from. An empty

@@ -40,8 +40,17 @@ func (t *orgTx) CreateUser(ctx context.Context, u store.User) error {
 		return err
 	}
 	_, err = t.exec(ctx, "CreateUser", t.org, u.ID, u.Email, u.Name, u.PasswordHash, string(u.Role),
-		u.Timezone, u.Active, utc(u.CreatedAt), u.Phone, u.SlackID, u.TelegramID, u.QuietHours, groups)
-	return err
+		u.Timezone, u.Active, utc(u.CreatedAt), u.QuietHours, groups)
+	if err != nil {
+		return err
+	}
+	for _, c := range u.Contacts {
+		c.UserID = u.ID
+		if err := t.SetContact(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *orgTx) UpdateUser(ctx context.Context, u store.User) error {
@@ -49,13 +58,17 @@ func (t *orgTx) UpdateUser(ctx context.Context, u store.User) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.exec(ctx, "UpdateUser", u.Name, string(u.Role), u.Timezone, u.Active,
-		u.Phone, u.SlackID, u.TelegramID, u.QuietHours, groups, t.org, u.ID)
+	res, err := t.exec(ctx, "UpdateUser", u.Name, string(u.Role), u.Timezone, u.Active, u.QuietHours, groups, t.org, u.ID)
 	return mustAffect(res, err)
 }
 
 func (t *orgTx) UserByID(ctx context.Context, id string) (store.User, error) {
-	return scanUser(t.tx.QueryRowContext(ctx, t.s.query("UserByID"), t.org, id), t.s)
+	u, err := scanUser(t.tx.QueryRowContext(ctx, t.s.query("UserByID"), t.org, id), t.s)
+	if err != nil {
+		return u, err
+	}
+	u.Contacts, err = queryContacts(ctx, t.tx, t.s, "UserContacts", t.org, id)
+	return u, err
 }
 
 func (t *orgTx) ListUsers(ctx context.Context) ([]store.User, error) {
@@ -72,7 +85,57 @@ func (t *orgTx) ListUsers(ctx context.Context) ([]store.User, error) {
 		}
 		out = append(out, u)
 	}
-	return out, t.s.mapErr(rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	contacts, err := queryContacts(ctx, t.tx, t.s, "OrgContacts", t.org)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		for _, c := range contacts {
+			if c.UserID == out[i].ID {
+				out[i].Contacts = append(out[i].Contacts, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (t *orgTx) SetContact(ctx context.Context, c store.Contact) error {
+	if c.Kind == "" || c.Address == "" {
+		return fmt.Errorf("store: a contact needs a kind and an address")
+	}
+	_, err := t.exec(ctx, "SetContact", t.org, c.UserID, c.Kind, c.Address, nullTime(c.VerifiedAt), utc(c.CreatedAt))
+	return err
+}
+
+func (t *orgTx) DeleteContact(ctx context.Context, userID, kind string) error {
+	_, err := t.exec(ctx, "DeleteContact", t.org, userID, kind)
+	return err
+}
+
+func queryContacts(ctx context.Context, tx *sql.Tx, s *Store, query string, args ...any) ([]store.Contact, error) {
+	rows, err := tx.QueryContext(ctx, s.query(query), args...)
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Contact
+	for rows.Next() {
+		var c store.Contact
+		var verified sql.NullTime
+		if err := rows.Scan(&c.OrgID, &c.UserID, &c.Kind, &c.Address, &verified, &c.CreatedAt); err != nil {
+			return nil, s.mapErr(err)
+		}
+		c.CreatedAt = c.CreatedAt.UTC()
+		if verified.Valid {
+			v := verified.Time.UTC()
+			c.VerifiedAt = &v
+		}
+		out = append(out, c)
+	}
+	return out, s.mapErr(rows.Err())
 }
 
 func (t *orgTx) CreateDevice(ctx context.Context, d store.Device) error {
@@ -202,7 +265,12 @@ func (t *systemTx) DeviceByTokenHash(ctx context.Context, hash []byte) (store.De
 }
 
 func (t *systemTx) UserByEmail(ctx context.Context, email string) (store.User, error) {
-	return scanUser(t.tx.QueryRowContext(ctx, t.s.query("UserByEmail"), email), t.s)
+	u, err := scanUser(t.tx.QueryRowContext(ctx, t.s.query("UserByEmail"), email), t.s)
+	if err != nil {
+		return u, err
+	}
+	u.Contacts, err = queryContacts(ctx, t.tx, t.s, "UserContacts", u.OrgID, u.ID)
+	return u, err
 }
 
 func (t *systemTx) SessionByHash(ctx context.Context, idHash []byte) (store.Session, error) {
@@ -239,7 +307,7 @@ func scanUser(r scanner, s *Store) (store.User, error) {
 	var u store.User
 	var role, groups string
 	if err := r.Scan(&u.OrgID, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &role, &u.Timezone, &u.Active, &u.CreatedAt,
-		&u.Phone, &u.SlackID, &u.TelegramID, &u.QuietHours, &groups); err != nil {
+		&u.QuietHours, &groups); err != nil {
 		return u, s.mapErr(err)
 	}
 	u.Role = store.Role(role)

@@ -28,10 +28,18 @@ func isoTokenHash(a Fixture) []byte {
 func testUserContacts(t *testing.T, s store.Store) {
 	f := NewFixture(t, s, "acme")
 	n := now()
+	verified := n.Add(-time.Hour)
 	v := store.User{OrgID: f.Org.ID, ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Bo",
 		PasswordHash: "$pbkdf2-sha256$y", Role: store.RoleMember, Timezone: "America/New_York", Active: true, CreatedAt: n,
-		Phone: "+15551234567", SlackID: "U123", TelegramID: "987654", QuietHours: "22:00-07:00", Groups: []string{"ops", "sre"}}
+		QuietHours: "22:00-07:00", Groups: []string{"ops", "sre"}}
+	// Contacts come back ordered by kind, whatever order they were given in.
+	v.Contacts = []store.Contact{
+		{OrgID: f.Org.ID, UserID: v.ID, Kind: "telegram", Address: "987654", VerifiedAt: &verified, CreatedAt: n},
+		{OrgID: f.Org.ID, UserID: v.ID, Kind: "phone", Address: "+15551234567", CreatedAt: n},
+		{OrgID: f.Org.ID, UserID: v.ID, Kind: "slack", Address: "U123", VerifiedAt: &verified, CreatedAt: n},
+	}
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.CreateUser(ctx, v) }))
+	v.Contacts = []store.Contact{v.Contacts[1], v.Contacts[2], v.Contacts[0]}
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
 		got, err := tx.UserByID(ctx, v.ID)
 		if err != nil {
@@ -40,9 +48,9 @@ func testUserContacts(t *testing.T, s store.Store) {
 		if !reflect.DeepEqual(got, v) {
 			return fmt.Errorf("contacts round trip:\n got %+v\nwant %+v", got, v)
 		}
-		// No groups is stored as [] and reads back as nil, never as an empty slice.
-		if got, err := tx.UserByID(ctx, f.User.ID); err != nil || got.Groups != nil {
-			return fmt.Errorf("fixture user groups = %#v, %v; want nil", got.Groups, err)
+		// No groups is stored as [] and reads back as nil, never as an empty slice; no contacts too.
+		if got, err := tx.UserByID(ctx, f.User.ID); err != nil || got.Groups != nil || got.Contacts != nil {
+			return fmt.Errorf("fixture user groups = %#v, contacts %#v, %v; want nil", got.Groups, got.Contacts, err)
 		}
 		us, err := tx.ListUsers(ctx)
 		if err != nil {
@@ -63,11 +71,47 @@ func testUserContacts(t *testing.T, s store.Store) {
 		return nil
 	}))
 
+	// SetContact replaces the contact of its kind; DeleteContact removes it, and a missing one is fine.
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		phone := store.Contact{UserID: v.ID, Kind: "phone", Address: "+15557654321", VerifiedAt: &n, CreatedAt: n}
+		if err := tx.SetContact(ctx, phone); err != nil {
+			return err
+		}
+		if err := tx.DeleteContact(ctx, v.ID, "slack"); err != nil {
+			return err
+		}
+		if err := tx.DeleteContact(ctx, v.ID, "slack"); err != nil {
+			return fmt.Errorf("deleting a missing contact: %w", err)
+		}
+		if err := tx.SetContact(ctx, store.Contact{UserID: v.ID, Kind: "phone", CreatedAt: n}); err == nil {
+			return errors.New("SetContact took an empty address")
+		}
+		return nil
+	}))
+	// A failed statement ends a PostgreSQL transaction, so this one has its own.
+	err := s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		return tx.SetContact(ctx, store.Contact{UserID: uuid.NewString(), Kind: "phone", Address: "+1555", CreatedAt: n})
+	})
+	if err == nil {
+		t.Fatal("SetContact took a contact of a person who does not exist")
+	}
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		got, err := tx.UserByID(ctx, v.ID)
+		if err != nil {
+			return err
+		}
+		phone := store.Contact{OrgID: f.Org.ID, UserID: v.ID, Kind: "phone", Address: "+15557654321", VerifiedAt: &n, CreatedAt: n}
+		if want := []store.Contact{phone, v.Contacts[2]}; !reflect.DeepEqual(got.Contacts, want) {
+			return fmt.Errorf("after set and delete:\n got %+v\nwant %+v", got.Contacts, want)
+		}
+		return nil
+	}))
+
 	w := v
 	w.Name, w.Role, w.Timezone, w.Active = "Bo B", store.RoleViewer, "UTC", false
-	w.Phone, w.SlackID, w.TelegramID, w.QuietHours, w.Groups = "", "U999", "", "23:00-06:00", []string{}
-	// What UpdateUser must leave alone.
-	w.Email, w.PasswordHash, w.CreatedAt = "changed@example.com", "changed", n.Add(time.Hour)
+	w.QuietHours, w.Groups = "23:00-06:00", []string{}
+	// What UpdateUser must leave alone, contacts included.
+	w.Email, w.PasswordHash, w.CreatedAt, w.Contacts = "changed@example.com", "changed", n.Add(time.Hour), nil
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.UpdateUser(ctx, w) }))
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
 		got, err := tx.UserByID(ctx, v.ID)
@@ -76,7 +120,8 @@ func testUserContacts(t *testing.T, s store.Store) {
 		}
 		want := w
 		want.Email, want.PasswordHash, want.CreatedAt, want.Groups = v.Email, v.PasswordHash, v.CreatedAt, nil
-		if !reflect.DeepEqual(got, want) {
+		want.Contacts = got.Contacts
+		if !reflect.DeepEqual(got, want) || len(got.Contacts) != 2 {
 			return fmt.Errorf("UpdateUser:\n got %+v\nwant %+v", got, want)
 		}
 		w.Groups = []string{"night"}
@@ -90,6 +135,45 @@ func testUserContacts(t *testing.T, s store.Store) {
 		missing.ID = uuid.NewString()
 		if err := tx.UpdateUser(ctx, missing); !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("UpdateUser of a missing user: want ErrNotFound, got %v", err)
+		}
+		return nil
+	}))
+}
+
+// testSendByRef: a status callback finds its send by the provider's reference alone, across orgs,
+// and a reference that is empty or not unique finds nothing.
+func testSendByRef(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	b := NewFixture(t, s, "b")
+	ref := "CA" + uuid.NewString()
+	claim := func(f Fixture, key, provider, ref string) {
+		must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+			send := consoleSend(f.Handoff.ID, key, f.User.ID, now())
+			send.Channel, send.Provider, send.Ref = "call", provider, ref
+			_, _, err := tx.ClaimSend(ctx, send)
+			return err
+		}))
+	}
+	claim(a, "0.0.call.x.0", "twilio", ref)
+	claim(b, "0.0.call.y.0", "twilio", "")
+	claim(b, "0.0.call.y.1", "telnyx", ref) // the same id at another provider is another call
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		got, err := tx.SendByRef(ctx, "twilio", ref)
+		if err != nil || got.OrgID != a.Org.ID || got.HandoffID != a.Handoff.ID || got.Key != "0.0.call.x.0" {
+			return fmt.Errorf("SendByRef = %+v, %v; want A's send", got, err)
+		}
+		if _, err := tx.SendByRef(ctx, "twilio", ""); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("SendByRef with an empty ref: %v, want ErrNotFound", err)
+		}
+		if _, err := tx.SendByRef(ctx, "plivo", ref); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("SendByRef at another provider: %v, want ErrNotFound", err)
+		}
+		return nil
+	}))
+	claim(b, "0.0.call.y.2", "twilio", ref)
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		if _, err := tx.SendByRef(ctx, "twilio", ref); !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("SendByRef of a reference two sends share: %v, want ErrConflict", err)
 		}
 		return nil
 	}))

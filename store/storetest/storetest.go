@@ -32,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Rollback", func(t *testing.T) { t.Parallel(); testRollback(t, open(t)) })
 	t.Run("Isolation", func(t *testing.T) { t.Parallel(); testIsolation(t, open(t)) })
 	t.Run("UserContacts", func(t *testing.T) { t.Parallel(); testUserContacts(t, open(t)) })
+	t.Run("SendByRef", func(t *testing.T) { t.Parallel(); testSendByRef(t, open(t)) })
 	t.Run("HandoffLadder", func(t *testing.T) { t.Parallel(); testHandoffLadder(t, open(t)) })
 	t.Run("Ladders", func(t *testing.T) { t.Parallel(); testLadders(t, open(t)) })
 	t.Run("Sends", func(t *testing.T) { t.Parallel(); testSends(t, open(t)) })
@@ -458,9 +459,16 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 	},
 	"UpdateUser": func(tx store.OrgTx, a Fixture) error {
 		u := a.User
-		u.Name, u.Phone, u.Groups = "x", "+15550000000", []string{"x"}
+		u.Name, u.Groups = "x", []string{"x"}
 		err := tx.UpdateUser(ctx, u)
 		return expect(errors.Is(err, store.ErrNotFound), "UpdateUser changed A's user")
+	},
+	"SetContact": func(tx store.OrgTx, a Fixture) error {
+		err := tx.SetContact(ctx, store.Contact{UserID: a.User.ID, Kind: "phone", Address: "+15550000000", CreatedAt: now()})
+		return expect(err != nil, "SetContact gave A's user a contact")
+	},
+	"DeleteContact": func(tx store.OrgTx, a Fixture) error {
+		return tx.DeleteContact(ctx, a.User.ID, "slack") // the snapshot shows A's contact still there
 	},
 	"PutLadder": func(tx store.OrgTx, a Fixture) error {
 		// A holds iso v1; the same name and version in B's scope is B's own, not a conflict with A's.
@@ -578,10 +586,11 @@ func testIsolation(t *testing.T, s store.Store) {
 				store.AuditHead{Size: 1, Root: randBytes(32), UpdatedAt: now()}),
 			tx.AuditPutCheckpoint(ctx, store.AuditCheckpoint{Size: 1, Note: []byte("a"), CreatedAt: now()}))
 	}))
-	// A ladder, a console send to A's user and an unused decision token, for the escalation cases.
+	// A ladder, a console send to A's user, an unused decision token and a contact, for the escalation cases.
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
 		_, _, err := tx.ClaimSend(ctx, consoleSend(a.Handoff.ID, "iso", a.User.ID, now()))
 		return errors.Join(err,
+			tx.SetContact(ctx, store.Contact{UserID: a.User.ID, Kind: "slack", Address: "UISO", CreatedAt: now()}),
 			tx.PutLadder(ctx, store.LadderVersion{Name: "iso", Version: 1, Source: []byte("a"), CreatedBy: a.User.ID, CreatedAt: now()}),
 			tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: isoTokenHash(a), HandoffID: a.Handoff.ID, UserID: a.User.ID,
 				Channel: "slack", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}))

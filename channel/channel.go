@@ -1,32 +1,59 @@
-package escalation
+// Package channel is the seam every way of reaching a person plugs into: what a kind of channel is
+// (Kind, with the contact it reaches people on), what a channel does (Channel), and how a channel
+// receives HTTP from its provider (Receiver). The escalation engine, the ladder parser and people's
+// settings know channels only through this package; docs/channels.md says how to add one.
+//
+// Where channels live: the console inbox here; chat in bot/ (bot/slack, bot/telegram, the signed
+// webhook bridge in bot/webhook); telephony in voice/ (SMS and calls on each provider, the media
+// bridge, the voice agent); providers that stand in for unreachable ones in channel/simulated.
+package channel
 
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ony-ai/ony/store"
 )
 
-// Channel is one way of reaching people, offered by one provider: the console inbox, a webhook bridge,
-// and later Slack, Telegram, SMS and calls on each telephony provider. The engine knows channels only
-// through this interface; channels never import each other.
+// Channel is one kind of channel offered by one provider. Several providers of one kind give a rung
+// failover; channels never import each other.
 type Channel interface {
-	// Kind is one of the Kind* constants; Provider names the implementation ("builtin", "twilio",
-	// "simulated"...). Several providers of one kind give a rung failover.
+	// Kind names the channel's Kind; Provider names the implementation ("builtin", "twilio",
+	// "simulated"...). Inbound routes of a provider are mounted under /hooks/{provider}/.
 	Kind() string
 	Provider() string
-	// TakesDecisions reports whether a person can decide on this channel (buttons, replies, keypad). The
-	// engine then mints a single-use decision token for each notification.
-	TakesDecisions() bool
 	// Notify reaches one recipient. n.Key is the same on every retry of one (handoff, step, target,
 	// attempt): providers that accept idempotency keys get it, receivers can drop duplicates by it. A
 	// returned error makes the engine try the next provider of the kind.
 	Notify(ctx context.Context, n Notification) (Delivery, error)
-	// Update rewrites what Notify sent once the handoff is final ("Approved by Ana via phone, 14:03").
+	// Update rewrites what Notify sent once the handoff is final ("Approved by Ana via call, 14:03").
 	// It may be called more than once for one message and must be harmless when it is.
 	Update(ctx context.Context, u Update) error
+}
+
+// Destinations is implemented by the channels of a Configured kind: Has reports whether value is
+// one of the shared destinations this provider reaches.
+type Destinations interface {
+	Has(value string) bool
+}
+
+// HasDestination reports whether some provider of kind reaches the shared destination value; for a
+// kind that is not Configured, every well-formed value counts.
+func (r *Registry) HasDestination(kind, value string) bool {
+	k, ok := r.kinds.Kind(kind)
+	if !ok {
+		return false
+	}
+	if !k.Configured {
+		return true
+	}
+	for _, c := range r.byKind[kind] {
+		if d, ok := c.(Destinations); ok && d.Has(value) {
+			return true
+		}
+	}
+	return false
 }
 
 // Notification is what a channel may tell a person: the action, the server-derived risk and the
@@ -48,7 +75,8 @@ type Notification struct {
 	StepName   string
 	Attempt    int
 	Recipient  Recipient
-	// Token lets the recipient decide once without a session; empty unless the channel takes decisions.
+	// Token lets the recipient decide once without a session; empty unless the kind takes decisions
+	// and the recipient is a person.
 	Token string
 }
 
@@ -64,10 +92,11 @@ type Recipient struct {
 
 // Delivery is what a provider reported for one notification.
 type Delivery struct {
-	// Ref is the provider's id for the message or call, kept so the message can be updated later.
+	// Ref is the provider's own id for the message or call. It is how the message is updated later,
+	// and how a status callback that carries only the provider's id finds its send.
 	Ref string
 	// State is SendSent, SendDelivered, SendAnswered, SendNoAnswer or SendBusy. Providers that learn
-	// the outcome later (a call's status callback) report it through Engine.Report.
+	// the outcome later (a call's status callback) report it through Host.Report.
 	State store.SendState
 }
 
@@ -86,25 +115,30 @@ type Update struct {
 // Registry holds the configured channels. Providers of one kind are tried in the order registered,
 // unless a step names its own order.
 type Registry struct {
+	kinds  *Kinds
 	byKind map[string][]Channel
 }
 
-// NewRegistry registers channels; two channels with the same kind and provider are an error.
-func NewRegistry(chs ...Channel) (*Registry, error) {
-	r := &Registry{byKind: map[string][]Channel{}}
+// NewRegistry registers channels of the given kinds; a channel of an unknown kind, or two channels
+// with the same kind and provider, are errors.
+func NewRegistry(kinds *Kinds, chs ...Channel) (*Registry, error) {
+	r := &Registry{kinds: kinds, byKind: map[string][]Channel{}}
 	for _, c := range chs {
-		if !slices.Contains(Kinds, c.Kind()) {
-			return nil, fmt.Errorf("escalation: channel kind %q is unknown", c.Kind())
+		if _, ok := kinds.Kind(c.Kind()); !ok {
+			return nil, fmt.Errorf("channel: kind %q is not registered", c.Kind())
 		}
 		for _, have := range r.byKind[c.Kind()] {
 			if have.Provider() == c.Provider() {
-				return nil, fmt.Errorf("escalation: %s provider %q registered twice", c.Kind(), c.Provider())
+				return nil, fmt.Errorf("channel: %s provider %q registered twice", c.Kind(), c.Provider())
 			}
 		}
 		r.byKind[c.Kind()] = append(r.byKind[c.Kind()], c)
 	}
 	return r, nil
 }
+
+// Kinds is the registry's kinds.
+func (r *Registry) Kinds() *Kinds { return r.kinds }
 
 // Providers returns kind's channels for failover: those named in order first (in that order, unknown
 // names ignored), then — only when order is empty — every registered provider.
@@ -134,13 +168,11 @@ func (r *Registry) Provider(kind, name string) Channel {
 	return nil
 }
 
-// Kinds lists the registered kinds.
-func (r *Registry) Kinds() []string {
-	var out []string
-	for _, k := range Kinds {
-		if len(r.byKind[k]) > 0 {
-			out = append(out, k)
-		}
+// All returns every registered channel, kind by kind in the order the kinds were registered.
+func (r *Registry) All() []Channel {
+	var out []Channel
+	for _, k := range r.kinds.Names() {
+		out = append(out, r.byKind[k]...)
 	}
 	return out
 }

@@ -1,4 +1,6 @@
-package escalation
+// Package quiet reads people's quiet hours and time zones: the wall-clock spans during which ladders
+// that respect quiet hours leave a person alone, read on that person's own clock.
+package quiet
 
 import (
 	"fmt"
@@ -7,30 +9,30 @@ import (
 	"time"
 )
 
-// QuietHours is a daily span of wall-clock time in a person's own time zone during which ladders that
+// Hours is a daily span of wall-clock time in a person's own time zone during which ladders that
 // respect quiet hours leave them alone. Start > End wraps midnight (22:00-07:00).
-type QuietHours struct {
+type Hours struct {
 	Start, End int // minutes after local midnight
 }
 
-// ParseQuietHours reads "HH:MM-HH:MM"; the empty string is "none" (ok, zero value, false).
-func ParseQuietHours(s string) (q QuietHours, set bool, err error) {
+// Parse reads "HH:MM-HH:MM"; the empty string is "none" (ok, zero value, false).
+func Parse(s string) (q Hours, set bool, err error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return QuietHours{}, false, nil
+		return Hours{}, false, nil
 	}
 	a, b, ok := strings.Cut(s, "-")
 	if !ok {
-		return QuietHours{}, false, fmt.Errorf(`quiet hours must look like "22:00-07:00"`)
+		return Hours{}, false, fmt.Errorf(`quiet hours must look like "22:00-07:00"`)
 	}
 	if q.Start, err = clockMinutes(a); err == nil {
 		q.End, err = clockMinutes(b)
 	}
 	if err != nil {
-		return QuietHours{}, false, err
+		return Hours{}, false, err
 	}
 	if q.Start == q.End {
-		return QuietHours{}, false, fmt.Errorf("quiet hours must not start and end at the same time")
+		return Hours{}, false, fmt.Errorf("quiet hours must not start and end at the same time")
 	}
 	return q, true, nil
 }
@@ -47,7 +49,7 @@ func clockMinutes(s string) (int, error) {
 
 // Contains reports whether t falls in the quiet span, read on the wall clock of loc. Wall-clock
 // reading is what makes daylight-saving changes come out right: 22:00 stays 22:00 for the person.
-func (q QuietHours) Contains(t time.Time, loc *time.Location) bool {
+func (q Hours) Contains(t time.Time, loc *time.Location) bool {
 	lt := t.In(loc)
 	m := lt.Hour()*60 + lt.Minute()
 	if q.Start < q.End {
@@ -56,9 +58,9 @@ func (q QuietHours) Contains(t time.Time, loc *time.Location) bool {
 	return m >= q.Start || m < q.End
 }
 
-// LoadLocation resolves a user's time zone, falling back to UTC for an empty or unknown name so a bad
+// Location resolves a person's time zone, falling back to UTC for an empty or unknown name so a bad
 // setting never stops a ladder.
-func LoadLocation(name string) *time.Location {
+func Location(name string) *time.Location {
 	if name == "" {
 		return time.UTC
 	}

@@ -1,0 +1,50 @@
+// Package telegram is the Telegram channel: people are reached in their private chat with the bot,
+// teams in a group or channel (telegram:-1001234), and they decide with inline buttons. The Bot API
+// client, the /hooks/telegram route and linking arrive with the Telegram issue; today the kind is
+// described here so ladders and people's settings can name it.
+package telegram
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/ony-ai/ony/channel"
+)
+
+var (
+	chatIDRE = regexp.MustCompile(`^-?[0-9]{1,20}$`)
+	chatRE   = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
+)
+
+// Contact is a person's Telegram chat id.
+var Contact = &channel.ContactKind{
+	Name:  "telegram",
+	Field: "telegram_id",
+	Usage: "Telegram chat id, e.g. 123456789",
+	Normalize: func(s string) (string, error) {
+		id := strings.TrimSpace(s)
+		if !chatIDRE.MatchString(id) {
+			return "", fmt.Errorf("%s is not a Telegram chat id: a number of up to 20 digits (e.g. 123456789), not a @username",
+				channel.QuoteShort(id, 32))
+		}
+		return id, nil
+	},
+	Mask: func(s string) string { return s },
+}
+
+// Kind reaches people in their chat with the bot and teams in a group; people decide with buttons.
+var Kind = channel.Kind{
+	Name:     "telegram",
+	People:   true,
+	Contact:  Contact,
+	TeamForm: "telegram:<chat id or @channel>",
+	Team: func(v string) error {
+		if !chatRE.MatchString(v) {
+			return fmt.Errorf("telegram target %q must name a chat: a numeric chat id such as telegram:-1001234567890, or telegram:@channelname", "telegram:"+v)
+		}
+		return nil
+	},
+	TakesDecisions: true,
+	Failover:       true,
+}

@@ -1,0 +1,94 @@
+package channel
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/ony-ai/ony/store"
+)
+
+// Receiver is a channel that receives HTTP from its provider: button presses, SMS replies, call
+// webhooks, status callbacks. Its routes are mounted under /hooks/{provider}/ (Provider() of the
+// channel), outside sessions and CSRF, with the API's body limit and timeouts. Each route verifies
+// its provider's signature itself, on the raw body, before it parses anything; a request that fails
+// the check changes nothing.
+type Receiver interface {
+	Channel
+	// Routes returns the channel's routes, which act on Ony through host. Several channels of one
+	// provider (SMS and calls at Twilio) share its prefix, and each path may be claimed once.
+	Routes(host Host) []Route
+}
+
+// Route is one inbound route of a provider.
+type Route struct {
+	// Method is the HTTP method ("POST"); Path is below /hooks/{provider}: "interactions" is
+	// /hooks/slack/interactions, and "" is /hooks/telegram itself.
+	Method, Path string
+	Handler      http.Handler
+}
+
+// Host is what an inbound route may do with Ony.
+type Host interface {
+	// Decide spends a decision token that a person sent back (the token a Notification carried) and
+	// decides the handoff with the option they chose: the same path, role checks, first-decision-wins
+	// rule and audit leaf as the console. channel is the kind the request came in on; a token sent
+	// on another kind is not valid there. A late answer gets a problem coded already_final whose
+	// message names the decision that won ("this handoff was already approved by Ana via call").
+	Decide(ctx context.Context, token, option, channel string) (store.Handoff, error)
+	// Report records what a provider later learned about something it sent (a call's status), found
+	// by the provider's own reference for it (Delivery.Ref). An unknown reference is store.ErrNotFound.
+	Report(ctx context.Context, provider, ref string, state store.SendState) error
+}
+
+// Mounted is an inbound route with its full pattern, e.g. "POST /hooks/slack/interactions".
+type Mounted struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Routes collects the inbound routes of every registered channel that receives HTTP. A provider
+// name that cannot be a path segment, or a pattern that clashes with another, is an error, found
+// when the server is built rather than by a request.
+func (r *Registry) Routes(host Host) ([]Mounted, error) {
+	var out []Mounted
+	probe := http.NewServeMux()
+	for _, c := range r.All() {
+		rc, ok := c.(Receiver)
+		if !ok {
+			continue
+		}
+		if !providerRE.MatchString(c.Provider()) {
+			return nil, fmt.Errorf("channel: provider %q cannot name a /hooks/ path", c.Provider())
+		}
+		for _, rt := range rc.Routes(host) {
+			if strings.HasPrefix(rt.Path, "/") || rt.Handler == nil || rt.Method == "" {
+				return nil, fmt.Errorf("channel: %s route %q needs a method, a handler and a path without a leading /", c.Provider(), rt.Path)
+			}
+			pattern := rt.Method + " /hooks/" + c.Provider()
+			if rt.Path != "" {
+				pattern += "/" + rt.Path
+			}
+			if err := register(probe, pattern); err != nil {
+				return nil, fmt.Errorf("channel: %s route %q: %w", c.Provider(), pattern, err)
+			}
+			out = append(out, Mounted{Pattern: pattern, Handler: rt.Handler})
+		}
+	}
+	return out, nil
+}
+
+var providerRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// register adds pattern to mux, turning the mux's panic on a bad or clashing pattern into an error.
+func register(mux *http.ServeMux, pattern string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	mux.Handle(pattern, http.NotFoundHandler())
+	return nil
+}

@@ -1,0 +1,98 @@
+package escalation
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/store"
+)
+
+// Job arguments. Each names the handoff and the rung, so River's retry of one job repeats only it.
+// The end of a ladder is the handoff service's own expiry job (handoff.ExpireArgs with Ladder set).
+
+// StepArgs runs one rung: it fans out to the rung's targets and schedules the next rung.
+type StepArgs struct {
+	OrgID     string `json:"org_id"`
+	HandoffID string `json:"handoff_id"`
+	Climb     int    `json:"climb"`
+	Step      int    `json:"step"`
+}
+
+// Kind implements river.JobArgs.
+func (StepArgs) Kind() string { return "escalation.step" }
+
+// SendArgs reaches one target on one channel for one attempt.
+type SendArgs struct {
+	OrgID     string `json:"org_id"`
+	HandoffID string `json:"handoff_id"`
+	Climb     int    `json:"climb"`
+	Step      int    `json:"step"`
+	Channel   string `json:"channel"`
+	Target    string `json:"target"` // a user id, or a team target such as webhook:teams
+	Attempt   int    `json:"attempt"`
+}
+
+// Kind implements river.JobArgs.
+func (SendArgs) Kind() string { return "escalation.send" }
+
+func (a SendArgs) key() string {
+	return fmt.Sprintf("%d.%d.%s.%s.%d", a.Climb, a.Step, a.Channel, a.Target, a.Attempt)
+}
+
+// UpdateArgs rewrites every message sent for a handoff once it is final.
+type UpdateArgs struct {
+	OrgID     string `json:"org_id"`
+	HandoffID string `json:"handoff_id"`
+}
+
+// Kind implements river.JobArgs.
+func (UpdateArgs) Kind() string { return "escalation.update" }
+
+// legacyEndArgs is the ladder-end job of earlier versions, which may still be queued in a database
+// they wrote; it hands over to the handoff service's expiry.
+type legacyEndArgs struct {
+	OrgID     string `json:"org_id"`
+	HandoffID string `json:"handoff_id"`
+}
+
+func (legacyEndArgs) Kind() string { return "escalation.end" }
+
+// RegisterWorkers adds the engine's job workers.
+func (e *Engine) RegisterWorkers(w *river.Workers) {
+	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[StepArgs]) error {
+		e.observe(j.Kind, j.ScheduledAt)
+		return e.RunStep(ctx, j.Args)
+	}))
+	river.AddWorker(w, &sendWorker{e: e})
+	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[UpdateArgs]) error { return e.RunUpdate(ctx, j.Args) }))
+	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[legacyEndArgs]) error {
+		return e.d.Store.InOrg(ctx, j.Args.OrgID, func(tx store.OrgTx) error {
+			return tx.Enqueue(ctx, handoff.ExpireArgs{OrgID: j.Args.OrgID, HandoffID: j.Args.HandoffID, Ladder: true}, nil)
+		})
+	}))
+}
+
+func (e *Engine) observe(kind string, scheduled time.Time) {
+	if e.d.ObserveLateness != nil {
+		e.d.ObserveLateness(kind, time.Since(scheduled))
+	}
+}
+
+type sendWorker struct {
+	river.WorkerDefaults[SendArgs]
+	e *Engine
+}
+
+func (w *sendWorker) Work(ctx context.Context, j *river.Job[SendArgs]) error {
+	w.e.observe(j.Kind, j.ScheduledAt)
+	return w.e.RunSend(ctx, j.Args, j.Attempt >= j.MaxAttempts)
+}
+
+// NextRetry retries a notification soon: a person is waiting for it.
+func (w *sendWorker) NextRetry(j *river.Job[SendArgs]) time.Time {
+	return time.Now().Add(time.Duration(j.Attempt) * 5 * time.Second)
+}

@@ -1,0 +1,307 @@
+package escalation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/quiet"
+	"github.com/ony-ai/ony/store"
+)
+
+// RunSend reaches one target: claim the send, check the caps, then try the kind's providers in
+// order. The send row claimed first makes it idempotent: a retry after the provider accepted does
+// nothing; a retry after a crash mid-call sends again with the same key, which receivers use to drop
+// the duplicate. last is true on the job's final attempt.
+func (e *Engine) RunSend(ctx context.Context, a SendArgs, last bool) error {
+	c, err := e.claim(ctx, a)
+	if err != nil || c == nil {
+		return err
+	}
+	if name := e.capped(ctx, c.kind, a, c.rcpt); name != "" {
+		e.stats.Capped.Add(1)
+		e.d.Logger.WarnContext(ctx, "escalation capped", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel, "cap", name)
+		return e.setState(ctx, a, []store.SendState{store.SendSending}, store.SendUpdate{State: store.SendCapped, Detail: name})
+	}
+	return e.deliver(ctx, a, c, last)
+}
+
+// claimed is a send this job may make.
+type claimed struct {
+	h       store.Handoff
+	l       *Ladder
+	kind    channel.Kind
+	rcpt    channel.Recipient
+	token   string
+	retried bool // an earlier attempt's providers all failed
+}
+
+// claim claims the send row in one transaction and resolves its recipient, minting a decision token
+// for a person on a kind that takes decisions. It returns nil when there is nothing to send: the
+// handoff is final, the send was done before, or the person can no longer decide.
+func (e *Engine) claim(ctx context.Context, a SendArgs) (*claimed, error) {
+	key := a.key()
+	var c *claimed
+	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
+		h, err := tx.HandoffByID(ctx, a.HandoffID)
+		if err != nil {
+			return err
+		}
+		now := e.now()
+		if h.Status.Final() {
+			// A retry that finds the handoff decided closes the row it left open.
+			_, err := tx.SetSendState(ctx, h.ID, key, []store.SendState{store.SendSending},
+				store.SendUpdate{State: store.SendSkipped, Detail: "already_final", At: now})
+			return err
+		}
+		l, err := Frozen(h)
+		if err != nil {
+			return err
+		}
+		have, fresh, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: key, Climb: a.Climb, Step: a.Step, Attempt: a.Attempt,
+			Channel: a.Channel, Target: a.Target, State: store.SendSending, CreatedAt: now, UpdatedAt: now})
+		if err != nil || (!fresh && have.State != store.SendSending) {
+			return err // done before: sent, capped, failed for good...
+		}
+		kind, _ := e.kind(a.Channel)
+		rcpt, err := e.recipient(ctx, tx, kind, a)
+		if errors.Is(err, errCannotDecide) {
+			// Deactivated or made a viewer after the rung fanned out: nobody to ask any more.
+			_, err = tx.SetSendState(ctx, h.ID, key, []store.SendState{store.SendSending},
+				store.SendUpdate{State: store.SendSkipped, Detail: "cannot_decide", At: now})
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		c = &claimed{h: h, l: l, kind: kind, rcpt: rcpt, retried: !fresh && have.Detail == "provider_error"}
+		if rcpt.UserID != "" && kind.TakesDecisions {
+			c.token, err = mintToken(ctx, tx, h, rcpt.UserID, a.Channel, now)
+		}
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // the organization or handoff was erased
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// deliver tries the kind's providers in the step's order until one accepts, then records the outcome.
+func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, last bool) error {
+	step := c.l.Steps[a.Step]
+	providers := e.d.Channels.Providers(a.Channel, step.Providers[a.Channel])
+	if len(providers) == 0 {
+		e.stats.Failed.Add(1)
+		e.d.Logger.WarnContext(ctx, "no provider configured for channel", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel)
+		return e.setState(ctx, a, nil, store.SendUpdate{State: store.SendFailed, Detail: "no_provider"})
+	}
+	h := c.h
+	n := channel.Notification{Key: h.ID + "/" + a.key(), OrgID: h.OrgID, HandoffID: h.ID, Action: h.Action, Risk: h.Risk, Gist: h.Gist,
+		ConsoleURL: e.cfg.PublicURL + "/console/handoffs/" + h.ID, ExpiresAt: h.ExpiresAt, Ladder: c.l.Name,
+		Climb: a.Climb, Step: a.Step, StepName: step.Name, Attempt: a.Attempt, Recipient: c.rcpt, Token: c.token}
+	for _, o := range h.Options {
+		o.Label = e.d.Redact(h.OrgID, o.Label)
+		n.Options = append(n.Options, o)
+	}
+	var (
+		d    channel.Delivery
+		used channel.Channel
+		err  error
+	)
+	for i, p := range providers {
+		sctx, cancel := context.WithTimeout(ctx, e.cfg.SendTimeout)
+		d, err = p.Notify(sctx, n)
+		cancel()
+		if err == nil {
+			used = p
+			break
+		}
+		// Provider errors can quote what was sent; only the kind and provider are logged.
+		e.d.Logger.WarnContext(ctx, "provider failed", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel, "provider", p.Provider(),
+			"next", i+1 < len(providers))
+		if i+1 < len(providers) {
+			e.stats.Failovers.Add(1)
+		}
+	}
+	if used == nil {
+		if !last {
+			// Still sending, but the escalation view shows why it has not arrived yet.
+			if err := e.setState(ctx, a, []store.SendState{store.SendSending}, store.SendUpdate{State: store.SendSending, Detail: "provider_error"}); err != nil {
+				return err
+			}
+			return fmt.Errorf("escalation: every %s provider failed", a.Channel)
+		}
+		e.stats.Failed.Add(1)
+		return e.setState(ctx, a, []store.SendState{store.SendSending}, store.SendUpdate{State: store.SendFailed, Detail: "provider_error"})
+	}
+	if d.State == "" {
+		d.State = store.SendSent
+	}
+	e.stats.Sent.Add(1)
+	e.d.Logger.InfoContext(ctx, "notified", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel, "provider", used.Provider(),
+		"climb", a.Climb, "step", a.Step, "attempt", a.Attempt, "state", d.State)
+	u := store.SendUpdate{State: d.State, Provider: used.Provider(), Ref: d.Ref}
+	if c.retried {
+		u.Detail = "retried" // replaces provider_error: it got there in the end
+	}
+	return e.settle(ctx, a, step, []store.SendState{store.SendSending}, u)
+}
+
+// settle records a send's outcome and, for a call nobody answered, schedules the redial — in one
+// transaction, and only if this caller moved the state, so a duplicate report redials once.
+func (e *Engine) settle(ctx context.Context, a SendArgs, step Step, from []store.SendState, u store.SendUpdate) error {
+	u.At = e.now()
+	kind, _ := e.kind(a.Channel)
+	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
+		moved, err := tx.SetSendState(ctx, a.HandoffID, a.key(), from, u)
+		if err != nil || !moved {
+			return err
+		}
+		if !kind.Redials || (u.State != store.SendNoAnswer && u.State != store.SendBusy) || a.Attempt >= step.Redial.Times {
+			return nil
+		}
+		next := a
+		next.Attempt++
+		return tx.Enqueue(ctx, next, &river.InsertOpts{ScheduledAt: u.At.Add(step.Redial.Gap), MaxAttempts: e.cfg.SendAttempts})
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (e *Engine) setState(ctx context.Context, a SendArgs, from []store.SendState, u store.SendUpdate) error {
+	return e.settle(ctx, a, Step{}, from, u)
+}
+
+// reported are the outcomes a provider may report after Notify returned.
+var reported = []store.SendState{store.SendDelivered, store.SendAnswered, store.SendNoAnswer, store.SendBusy, store.SendFailed}
+
+// Report records a delivery outcome a provider learned after Notify returned (a call's status
+// callback), finding the send by the provider's own reference for it — all a callback carries. A
+// call that rang out is redialled if its rung says so. An unknown reference is store.ErrNotFound.
+func (e *Engine) Report(ctx context.Context, provider, ref string, st store.SendState) error {
+	if !slices.Contains(reported, st) {
+		return fmt.Errorf("escalation: %q is not an outcome a provider reports", st)
+	}
+	var send store.Send
+	err := e.d.Store.InSystem(ctx, func(tx store.SystemTx) (err error) {
+		send, err = tx.SendByRef(ctx, provider, ref)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// Two sends share the reference: a provider that reuses ids cannot be trusted with either.
+		e.d.Logger.WarnContext(ctx, "status report matches more than one send; ignored", "provider", provider)
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	var h store.Handoff
+	err = e.d.Store.InOrg(ctx, send.OrgID, func(tx store.OrgTx) (err error) {
+		h, err = tx.HandoffByID(ctx, send.HandoffID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	l, err := Frozen(h)
+	if err != nil {
+		return err
+	}
+	a := SendArgs{OrgID: send.OrgID, HandoffID: send.HandoffID, Climb: send.Climb, Step: send.Step, Channel: send.Channel,
+		Target: send.Target, Attempt: send.Attempt}
+	var step Step
+	if a.Step < len(l.Steps) && !h.Status.Final() {
+		step = l.Steps[a.Step]
+	}
+	return e.settle(ctx, a, step, []store.SendState{store.SendSending, store.SendSent, store.SendDelivered}, store.SendUpdate{State: st})
+}
+
+
+var errCannotDecide = errors.New("escalation: the person can no longer decide")
+
+// recipient resolves a send's target to an address on its kind.
+func (e *Engine) recipient(ctx context.Context, tx store.OrgTx, kind channel.Kind, a SendArgs) (channel.Recipient, error) {
+	if k, value, ok := strings.Cut(a.Target, ":"); ok {
+		if k != a.Channel {
+			return channel.Recipient{}, fmt.Errorf("escalation: target %s on channel %s", k, a.Channel)
+		}
+		return channel.Recipient{Name: a.Target, Address: value, Timezone: time.UTC}, nil
+	}
+	u, err := tx.UserByID(ctx, a.Target)
+	if err != nil {
+		return channel.Recipient{}, err
+	}
+	if !u.Active || !u.Role.CanDecide() {
+		return channel.Recipient{}, errCannotDecide
+	}
+	return channel.Recipient{UserID: u.ID, Name: u.Name, Address: kind.Address(u), Timezone: quiet.Location(u.Timezone)}, nil
+}
+
+// capped checks the caps of a metered kind for a send and counts it against them; it returns the
+// name of the cap that stopped it ("sms_per_user_hour"), or "". Caps are checked before any is
+// counted, so a refused send does not use up another window.
+func (e *Engine) capped(ctx context.Context, kind channel.Kind, a SendArgs, r channel.Recipient) string {
+	if kind.Meter == "" {
+		return ""
+	}
+	lim := e.cfg.Limits[kind.Meter]
+	type window struct {
+		name  string
+		key   string
+		limit int
+		per   time.Duration
+	}
+	ws := []window{
+		{kind.Meter + "_per_user_hour", "u:" + r.UserID + ":h", lim.PerUserHour, time.Hour},
+		{kind.Meter + "_per_user_day", "u:" + r.UserID + ":d", lim.PerUserDay, 24 * time.Hour},
+		{kind.Meter + "_per_org_day", "o:d", lim.PerOrgDay, 24 * time.Hour},
+	}
+	prefix := "esc:" + a.Channel + ":" + a.OrgID + ":"
+	for _, w := range ws {
+		if w.limit <= 0 {
+			continue
+		}
+		l, err := e.d.Coord.Peek(ctx, prefix+w.key, int64(w.limit), w.per)
+		if err != nil {
+			// Without the counters the caps cannot be kept; refusing is the cheaper mistake than an
+			// unbounded phone bill, and the ladder goes on to its next rung.
+			e.d.Logger.WarnContext(ctx, "rate limit check failed", "err", err)
+			return "limits_unavailable"
+		}
+		if !l.Allowed {
+			return w.name
+		}
+	}
+	for _, w := range ws {
+		if w.limit > 0 {
+			if _, err := e.d.Coord.Hit(ctx, prefix+w.key, int64(w.limit), w.per); err != nil {
+				return "limits_unavailable"
+			}
+		}
+	}
+	return ""
+}
+
+func mintToken(ctx context.Context, tx store.OrgTx, h store.Handoff, userID, channel string, now time.Time) (string, error) {
+	tok, err := auth.NewToken(auth.DecisionTokenPrefix)
+	if err == nil {
+		err = tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: tok.Hash, HandoffID: h.ID, UserID: userID, Channel: channel,
+			CreatedAt: now, ExpiresAt: h.ExpiresAt})
+	}
+	if err != nil {
+		return "", fmt.Errorf("escalation: decision token: %w", err)
+	}
+	return tok.Plain, nil
+}

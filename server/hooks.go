@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/store"
+)
+
+// Inbound provider routes (/hooks/{provider}/…) carry no session and no CSRF token: each verifies
+// its provider's signature itself. What the server adds is what every route gets: a body limit and
+// a deadline, and a Host through which a verified request decides or reports.
+
+const (
+	maxHookBody    = 1 << 20
+	hookTimeout    = 30 * time.Second
+)
+
+// hookHost is what inbound routes act through: the handoff service's token decisions and the
+// engine's status reports.
+type hookHost struct{ s *Server }
+
+func (h hookHost) Decide(ctx context.Context, token, option, channel string) (store.Handoff, error) {
+	return h.s.handoffs.DecideWithToken(ctx, token, option, channel)
+}
+
+func (h hookHost) Report(ctx context.Context, provider, ref string, st store.SendState) error {
+	return h.s.esc.Report(ctx, provider, ref, st)
+}
+
+// HookRoutes lists the inbound routes of the configured channels, or why they cannot be mounted.
+func (s *Server) HookRoutes() ([]channel.Mounted, error) {
+	if s.esc == nil {
+		return nil, nil
+	}
+	return s.esc.Channels().Routes(hookHost{s})
+}
+
+func (s *Server) mountHooks(mux *http.ServeMux) {
+	routes, err := s.HookRoutes()
+	if err != nil {
+		// app.New checks HookRoutes before a server is ever handed out.
+		panic(err)
+	}
+	for _, rt := range routes {
+		mux.Handle(rt.Pattern, hookLimits(rt.Handler))
+	}
+}
+
+func hookLimits(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), hookTimeout)
+		defer cancel()
+		r.Body = http.MaxBytesReader(w, r.Body, maxHookBody)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
