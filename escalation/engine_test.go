@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/internal/testdb"
@@ -33,9 +34,16 @@ steps:
 end: expire
 `
 
+// oncall puts a person in group oncall with a Slack id and a verified phone (either may be "").
 func oncall(slack, phone string) func(*store.User) {
 	return func(u *store.User) {
-		u.Groups, u.SlackID, u.Phone = []string{"oncall"}, slack, phone
+		u.Groups = []string{"oncall"}
+		at := u.CreatedAt
+		for kind, addr := range map[string]string{"slack": slack, "phone": phone} {
+			if addr != "" {
+				u.Contacts = append(u.Contacts, store.Contact{UserID: u.ID, Kind: kind, Address: addr, VerifiedAt: &at, CreatedAt: at})
+			}
+		}
 	}
 }
 
@@ -85,11 +93,11 @@ func climbsInOrder(t *testing.T, dialect string) {
 	}
 	equal(t, "skipped", skipped, []string{"sms no_contact"})
 	// Everything delivered was rewritten with the outcome.
-	ups := h.sims[escalation.KindSlack].Updates()
+	ups := h.sims["slack"].Updates()
 	if len(ups) != 2 || !strings.HasPrefix(ups[0].Text, "Expired without a decision") {
 		t.Errorf("slack updates = %+v", ups)
 	}
-	if n := len(h.sims[escalation.KindCall].Updates()); n != 1 {
+	if n := len(h.sims["call"].Updates()); n != 1 {
 		t.Errorf("call updates = %d, want 1", n)
 	}
 }
@@ -114,7 +122,7 @@ func decisionStops(t *testing.T, dialect string) {
 	}
 	h.advance(2 * time.Hour)
 	equal(t, "notifications", h.log(), []string{"+0s console/builtin ana", "+0s slack/sim ana", "+5m0s sms/sim ana"})
-	ups := h.sims[escalation.KindSMS].Updates()
+	ups := h.sims["sms"].Updates()
 	// 12:06 UTC is 14:06 in Berlin in June: the update speaks the recipient's time.
 	if len(ups) != 1 || ups[0].Text != "Approved by ana via console, 14:06 CEST" {
 		t.Errorf("sms updates = %+v", ups)
@@ -159,12 +167,12 @@ steps:
 `}})
 	h.person("ana", oncall("", "+15550000001"))
 	h.person("ben", oncall("", "+15550000002"))
-	h.sims[escalation.KindCall].Behave = func(n escalation.Notification) (escalation.Delivery, error) {
+	h.sims["call"].Behave = func(n channel.Notification) (channel.Delivery, error) {
 		// Ana never picks up; Ben answers the second call.
 		if n.Recipient.Name == "ben" && n.Attempt == 1 {
-			return escalation.Delivery{Ref: "c", State: store.SendAnswered}, nil
+			return channel.Delivery{Ref: "c", State: store.SendAnswered}, nil
 		}
-		return escalation.Delivery{Ref: "c", State: store.SendNoAnswer}, nil
+		return channel.Delivery{Ref: "c", State: store.SendNoAnswer}, nil
 	}
 	h.create(handoff.CreateRequest{Action: "deploy"})
 	h.advance(time.Hour)
@@ -240,39 +248,6 @@ steps:
 	}
 }
 
-func TestQuietHoursParse(t *testing.T) {
-	t.Parallel()
-	ny, _ := time.LoadLocation("America/New_York")
-	for _, tc := range []struct {
-		spec string
-		at   time.Time
-		want bool
-		err  bool
-	}{
-		{"22:00-07:00", time.Date(2026, 1, 1, 23, 0, 0, 0, ny), true, false},
-		{"22:00-07:00", time.Date(2026, 1, 1, 7, 0, 0, 0, ny), false, false},
-		{"22:00-07:00", time.Date(2026, 1, 1, 6, 59, 0, 0, ny), true, false},
-		{"09:00-17:00", time.Date(2026, 1, 1, 12, 0, 0, 0, ny), true, false},
-		{"09:00-17:00", time.Date(2026, 1, 1, 17, 0, 0, 0, ny), false, false},
-		// Fall back: 01:30 happens twice on 2026-11-01; both are quiet.
-		{"01:00-02:00", time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC), true, false},
-		{"01:00-02:00", time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC), true, false},
-		{"7-9", time.Time{}, false, true},
-		{"25:00-07:00", time.Time{}, false, true},
-		{"07:00-07:00", time.Time{}, false, true},
-		{"07:0-08:00", time.Time{}, false, true},
-	} {
-		q, set, err := escalation.ParseQuietHours(tc.spec)
-		if (err != nil) != tc.err {
-			t.Errorf("%q: err %v", tc.spec, err)
-			continue
-		}
-		if !tc.err && (!set || q.Contains(tc.at, ny) != tc.want) {
-			t.Errorf("%q at %s: got %v, want %v", tc.spec, tc.at.In(ny), q.Contains(tc.at, ny), tc.want)
-		}
-	}
-}
-
 func TestExpiryLandsAsExpired(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{ladders: []string{threeRungs}})
@@ -299,7 +274,7 @@ steps:
   - channels: [slack]
     targets: [ana@example.com]
     wait: 1m
-`}, limits: escalation.Limits{SMSPerUserHour: 1}, extra: []escalation.Channel{downSMS{}}})
+`}, limits: map[string]escalation.Limit{"sms": {PerUserHour: 1}}, extra: []channel.Channel{downSMS{}}})
 	h.person("ana", oncall("U1", "+15550000001"))
 	first := h.create(handoff.CreateRequest{Action: "deploy"})
 	second := h.create(handoff.CreateRequest{Action: "deploy"})
@@ -322,12 +297,12 @@ steps:
 // downSMS is an SMS provider that is down.
 type downSMS struct{}
 
-func (downSMS) Kind() string                                    { return escalation.KindSMS }
+func (downSMS) Kind() string                                    { return "sms" }
 func (downSMS) Provider() string                                { return "down" }
 func (downSMS) TakesDecisions() bool                            { return true }
-func (downSMS) Update(context.Context, escalation.Update) error { return nil }
-func (downSMS) Notify(context.Context, escalation.Notification) (escalation.Delivery, error) {
-	return escalation.Delivery{}, errors.New("provider down")
+func (downSMS) Update(context.Context, channel.Update) error { return nil }
+func (downSMS) Notify(context.Context, channel.Notification) (channel.Delivery, error) {
+	return channel.Delivery{}, errors.New("provider down")
 }
 
 func TestRungsAndSendsRunOnce(t *testing.T) {
@@ -336,7 +311,7 @@ func TestRungsAndSendsRunOnce(t *testing.T) {
 	h.person("ana", oncall("U1", "+15550000001"))
 	ho := h.create(handoff.CreateRequest{Action: "deploy"})
 	step := escalation.StepArgs{OrgID: h.orgID, HandoffID: ho.ID}
-	send := escalation.SendArgs{OrgID: h.orgID, HandoffID: ho.ID, Channel: escalation.KindSlack, Target: h.users["ana"].ID}
+	send := escalation.SendArgs{OrgID: h.orgID, HandoffID: ho.ID, Channel: "slack", Target: h.users["ana"].ID}
 	// A replica or a retry running the same rung and the same send again adds nothing.
 	for range 3 {
 		must(t, h.eng.RunStep(ctx, step))
@@ -352,7 +327,7 @@ func TestDecisionTokenDecidesOnce(t *testing.T) {
 name: sms
 default: true
 steps:
-  - channels: [sms, slack]
+  - channels: [sms, console]
     targets: [ana@example.com]
 end: wait
 `}})
@@ -364,7 +339,7 @@ end: wait
 		switch s.channel {
 		case "sms/sim":
 			tok = s.n.Token
-		case "slack/sim":
+		case "console/builtin":
 			if s.n.Token != "" {
 				t.Error("a channel that takes no decisions got a token")
 			}
@@ -378,6 +353,9 @@ end: wait
 	}
 	if _, err := h.svc.DecideWithToken(ctx, tok, "nope", "sms"); code(err) != "unknown_option" {
 		t.Errorf("unknown option: %v", err)
+	}
+	if _, err := h.svc.DecideWithToken(ctx, tok, "deny", "slack"); code(err) != "invalid_decision_token" {
+		t.Errorf("a token sent by SMS, used on another channel: %v", err)
 	}
 	got, err := h.svc.DecideWithToken(ctx, tok, "deny", "sms")
 	if err != nil || got.Status != store.StatusDenied || got.Decision.ByID != h.users["ana"].ID || got.Decision.Channel != "sms" {
@@ -483,8 +461,8 @@ steps:
 end: wait
 `}})
 	h.person("ana", oncall("", "+15550000001"))
-	h.sims[escalation.KindCall].Behave = func(n escalation.Notification) (escalation.Delivery, error) {
-		return escalation.Delivery{Ref: "CA1", State: store.SendSent}, nil // ringing; the outcome comes later
+	h.sims["call"].Behave = func(n channel.Notification) (channel.Delivery, error) {
+		return channel.Delivery{Ref: "CA1", State: store.SendSent}, nil // ringing; the outcome comes later
 	}
 	ho := h.create(handoff.CreateRequest{Action: "deploy"})
 	h.advance(time.Second)
@@ -493,10 +471,16 @@ end: wait
 		t.Fatalf("sends %+v", sends)
 	}
 	for range 2 {
-		must(t, h.eng.Report(ctx, h.orgID, ho.ID, sends[0].Key, store.SendNoAnswer))
+		must(t, h.eng.Report(ctx, "sim", "CA1", store.SendNoAnswer))
 	}
-	if err := h.eng.Report(ctx, h.orgID, ho.ID, "no-such-key", store.SendNoAnswer); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("unknown key: %v", err)
+	if err := h.eng.Report(ctx, "sim", "no-such-call", store.SendNoAnswer); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown call: %v", err)
+	}
+	if err := h.eng.Report(ctx, "other", "CA1", store.SendNoAnswer); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another provider's call: %v", err)
+	}
+	if err := h.eng.Report(ctx, "sim", "CA1", store.SendSending); err == nil {
+		t.Error("a provider reported a state that is not an outcome")
 	}
 	h.advance(time.Hour)
 	equal(t, "calls", h.log(), []string{"+0s call/sim ana", "+2m1s call/sim ana"})

@@ -38,7 +38,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("name: &a a\nsteps: [{channels: [call], targets: [*a], redial: {times: 1, gap: 10s}, wait: 11s}]\nrepeat: 10\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ls, err := Parse(data, "fuzz.yaml")
+		ls, err := Parse(data, "fuzz.yaml", testKinds)
 		if err != nil {
 			var pe *Errors
 			if !errors.As(err, &pe) || len(pe.List) == 0 {
@@ -86,7 +86,7 @@ func checkLadder(t *testing.T, l *Ladder) {
 			t.Fatalf("step %d: %d channels, %d targets", i, len(s.Channels), len(s.Targets))
 		}
 		for _, c := range s.Channels {
-			if !slices.Contains(Kinds, c) {
+			if !slices.Contains(testKinds.Names(), c) {
 				t.Fatalf("step %d: channel %q", i, c)
 			}
 		}
@@ -101,7 +101,7 @@ func checkLadder(t *testing.T, l *Ladder) {
 		if s.Wait < 0 || s.Wait > maxWait || s.Quiet != QuietRespect && s.Quiet != QuietIgnore {
 			t.Fatalf("step %d: wait %s quiet %q", i, s.Wait, s.Quiet)
 		}
-		if s.Redial.Times != 0 && (!slices.Contains(s.Channels, KindCall) || s.Redial.Gap < minRedialGap) {
+		if s.Redial.Times != 0 && (!slices.Contains(s.Channels, "call") || s.Redial.Gap < minRedialGap) {
 			t.Fatalf("step %d: redial %+v", i, s.Redial)
 		}
 	}
@@ -122,7 +122,7 @@ func checkLadder(t *testing.T, l *Ladder) {
 	if n != (l.Repeat+1)*len(l.Steps) {
 		t.Fatalf("%d rungs", n)
 	}
-	evs := Timeline(l, time.Hour)
+	evs := Timeline(l, time.Hour, testKinds)
 	if len(evs) == 0 || !slices.IsSortedFunc(evs, func(a, b Event) int { return cmp.Compare(a.At, b.At) }) {
 		t.Fatalf("timeline %+v", evs)
 	}

@@ -11,8 +11,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 
+	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/keyring"
+	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/simulated"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
@@ -117,7 +120,7 @@ type harness struct {
 	orgID string
 	dev   handoff.Actor
 	users map[string]store.User
-	sims  map[string]*escalation.Simulated
+	sims  map[string]*simulated.Provider
 	// sent records every notification with the fake time it happened at.
 	mu   sync.Mutex
 	sent []sent
@@ -127,14 +130,14 @@ type sent struct {
 	at      time.Duration
 	channel string
 	to      string
-	n       escalation.Notification
+	n       channel.Notification
 }
 
 type harnessOpts struct {
 	ladders []string // YAML documents
-	limits  escalation.Limits
+	limits  map[string]escalation.Limit
 	// extra providers, e.g. a second sms provider for failover
-	extra []escalation.Channel
+	extra []channel.Channel
 	start time.Time
 	// dialect is "sqlite" (the default) or "postgres".
 	dialect string
@@ -161,26 +164,24 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	al := audit.New(keys, "ony-test", func(r string) bool { return risk.KnownReason(risk.Reason(r)) }, clk.now)
 	co := coord.NewMemory(nil)
 	t.Cleanup(func() { co.Close() })
-	svc := handoff.NewService(handoff.Deps{Store: st, Audit: al, Risk: risk.Default(), Keyring: kr, Coord: co,
-		Logger: testdb.Discard, Clock: clk.now}, handoff.Config{DefaultTimeout: time.Hour})
-	h := &harness{t: t, st: st, clock: clk, start: o.start, svc: svc, coord: co, users: map[string]store.User{},
-		sims: map[string]*escalation.Simulated{}}
-	chs := []escalation.Channel{h.record(escalation.Console{})}
-	for _, k := range []string{escalation.KindSlack, escalation.KindTelegram, escalation.KindSMS, escalation.KindCall} {
-		s := escalation.NewSimulated(k, "sim", k == escalation.KindSMS || k == escalation.KindCall, testdb.Discard)
+	h := &harness{t: t, st: st, clock: clk, start: o.start, coord: co, users: map[string]store.User{},
+		sims: map[string]*simulated.Provider{}}
+	chs := []channel.Channel{h.record(channel.Console{}), h.record(bridge{})}
+	for _, k := range []string{"slack", "telegram", "sms", "call"} {
+		s := simulated.New(k, "sim", testdb.Discard)
 		h.sims[k] = s
 		chs = append(chs, h.record(s))
 	}
 	for _, c := range o.extra {
 		chs = append(chs, h.record(c))
 	}
-	reg, err := escalation.NewRegistry(chs...)
+	reg, err := channel.NewRegistry(app.BuiltinKinds(), chs...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ls []*escalation.Ladder
 	for i, doc := range o.ladders {
-		parsed, err := escalation.Parse([]byte(doc), "test.yaml")
+		parsed, err := escalation.Parse([]byte(doc), "test.yaml", app.BuiltinKinds())
 		if err != nil {
 			t.Fatalf("ladder %d: %v", i, err)
 		}
@@ -190,10 +191,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.eng = escalation.New(escalation.Deps{Store: st, Audit: al, Coord: co, Channels: reg, Ladders: set, Webhooks: []string{"bridge"},
-		Logger: testdb.Discard, Clock: clk.now, Redact: svc.RedactText, Expire: svc.ExpireExhausted},
+	h.eng = escalation.New(escalation.Deps{Store: st, Audit: al, Coord: co, Channels: reg, Ladders: set,
+		Logger: testdb.Discard, Clock: clk.now, Redact: handoff.TextRedactor(nil, kr)},
 		escalation.Config{PublicURL: "https://ony.test", Limits: o.limits})
-	svc.SetEscalator(h.eng)
+	h.svc = handoff.NewService(handoff.Deps{Store: st, Audit: al, Risk: risk.Default(), Keyring: kr, Coord: co,
+		Logger: testdb.Discard, Clock: clk.now, Escalator: h.eng}, handoff.Config{DefaultTimeout: time.Hour})
 
 	h.orgID = uuid.NewString()
 	dev := store.Device{OrgID: h.orgID, ID: uuid.NewString(), Name: "agent", TokenHash: []byte(uuid.NewString()), CallbackKey: []byte("k"), CreatedAt: o.start}
@@ -207,13 +209,24 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	return h
 }
 
+// bridge is the webhook bridge "bridge", the only one ladders may target here.
+type bridge struct{}
+
+func (bridge) Kind() string         { return "webhook" }
+func (bridge) Provider() string     { return "builtin" }
+func (bridge) Has(name string) bool { return name == "bridge" }
+func (bridge) Notify(context.Context, channel.Notification) (channel.Delivery, error) {
+	return channel.Delivery{Ref: "bridge", State: store.SendSent}, nil
+}
+func (bridge) Update(context.Context, channel.Update) error { return nil }
+
 // recorder notes the fake time of every notification a channel makes.
 type recorder struct {
-	escalation.Channel
+	channel.Channel
 	h *harness
 }
 
-func (r recorder) Notify(ctx context.Context, n escalation.Notification) (escalation.Delivery, error) {
+func (r recorder) Notify(ctx context.Context, n channel.Notification) (channel.Delivery, error) {
 	d, err := r.Channel.Notify(ctx, n)
 	if err == nil {
 		r.h.mu.Lock()
@@ -223,7 +236,16 @@ func (r recorder) Notify(ctx context.Context, n escalation.Notification) (escala
 	return d, err
 }
 
-func (h *harness) record(c escalation.Channel) escalation.Channel { return recorder{Channel: c, h: h} }
+// record wraps c to note its notifications; a channel with destinations keeps them.
+func (h *harness) record(c channel.Channel) channel.Channel {
+	if d, ok := c.(channel.Destinations); ok {
+		return struct {
+			recorder
+			channel.Destinations
+		}{recorder{Channel: c, h: h}, d}
+	}
+	return recorder{Channel: c, h: h}
+}
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -276,11 +298,12 @@ func (h *harness) run(args river.JobArgs) error {
 		return h.eng.RunStep(ctx, a)
 	case escalation.SendArgs:
 		return h.eng.RunSend(ctx, a, true)
-	case escalation.EndArgs:
-		return h.eng.RunEnd(ctx, a)
 	case escalation.UpdateArgs:
 		return h.eng.RunUpdate(ctx, a)
 	case handoff.ExpireArgs:
+		if a.Ladder {
+			return h.svc.ExpireExhausted(ctx, a.OrgID, a.HandoffID)
+		}
 		_, err := h.svc.Expire(ctx, a.OrgID, a.HandoffID)
 		return err
 	case handoff.CallbackArgs, handoff.SummarizeArgs:

@@ -17,7 +17,7 @@ import (
 // test when src parses.
 func parseErrs(t *testing.T, src string) []string {
 	t.Helper()
-	ls, err := Parse([]byte(src), "f.yaml")
+	ls, err := Parse([]byte(src), "f.yaml", testKinds)
 	if err == nil {
 		t.Fatalf("parsed, want errors; got %d ladder(s)", len(ls))
 	}
@@ -38,7 +38,7 @@ func parseErrs(t *testing.T, src string) []string {
 // mustParse parses src and fails the test on any error.
 func mustParse(t *testing.T, src string) []*Ladder {
 	t.Helper()
-	ls, err := Parse([]byte(src), "f.yaml")
+	ls, err := Parse([]byte(src), "f.yaml", testKinds)
 	if err != nil {
 		t.Fatalf("Parse: %v\n%s", err, src)
 	}
@@ -130,7 +130,7 @@ func TestParseFullFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls, err := Parse(data, path)
+	ls, err := Parse(data, path, testKinds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +142,8 @@ func TestParseFullFile(t *testing.T) {
 				Name:     "chat",
 				Channels: []string{"console", "slack", "telegram", "webhook"},
 				Targets: []Target{
-					{TargetUser, "ana@example.com"}, {TargetGroup, "dba"}, {TargetRole, "admin"}, {TargetSlack, "#ops"},
-					{TargetSlack, "C0123ABCD"}, {TargetTelegram, "-1001234"}, {TargetTelegram, "@ops_room"}, {TargetWebhook, "teams"},
+					{TargetUser, "ana@example.com"}, {TargetGroup, "dba"}, {TargetRole, "admin"}, {TargetKind("slack"), "#ops"},
+					{TargetKind("slack"), "C0123ABCD"}, {TargetKind("telegram"), "-1001234"}, {TargetKind("telegram"), "@ops_room"}, {TargetKind("webhook"), "teams"},
 				},
 				Wait:      90 * time.Second,
 				Quiet:     QuietIgnore,
@@ -165,7 +165,7 @@ func TestParseFullFile(t *testing.T) {
 		g, _ := json.MarshalIndent(ls, "", "  ")
 		t.Errorf("got\n%s", g)
 	}
-	if got := ls[0].WebhookNames(); !reflect.DeepEqual(got, []string{"teams"}) {
+	if got := ls[0].TeamTargets("webhook"); !reflect.DeepEqual(got, []string{"teams"}) {
 		t.Errorf("WebhookNames = %v", got)
 	}
 	// The JSON form is what gets frozen onto handoffs: it must read back the same.
@@ -472,7 +472,7 @@ func TestLoadDir(t *testing.T) {
 		if err := os.Mkdir(filepath.Join(dir, "sub.yaml"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		ls, err := LoadDir(dir)
+		ls, err := LoadDir(dir, testKinds)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -491,7 +491,7 @@ func TestLoadDir(t *testing.T) {
 		a := writeLadder(t, dir, "a.yaml", "name: dup\ndefault: true\n"+one+"---\nname: x\nrepeat: many\n"+one)
 		b := writeLadder(t, dir, "b.yaml", "# second\nname: dup\ndefault: true\n"+one)
 		c := writeLadder(t, dir, "c.yaml", "name: other\ndefault: true\nsteps: 1\n")
-		_, err := LoadDir(dir)
+		_, err := LoadDir(dir, testKinds)
 		var pe *Errors
 		if !errors.As(err, &pe) {
 			t.Fatalf("err = %v", err)
@@ -513,21 +513,21 @@ func TestLoadDir(t *testing.T) {
 	})
 	t.Run("empty directory", func(t *testing.T) {
 		t.Parallel()
-		ls, err := LoadDir(t.TempDir())
+		ls, err := LoadDir(t.TempDir(), testKinds)
 		if err != nil || len(ls) != 0 {
 			t.Errorf("LoadDir = %v, %v", ls, err)
 		}
 	})
 	t.Run("missing directory", func(t *testing.T) {
 		t.Parallel()
-		if _, err := LoadDir(filepath.Join(t.TempDir(), "nope")); !errors.Is(err, os.ErrNotExist) {
+		if _, err := LoadDir(filepath.Join(t.TempDir(), "nope"), testKinds); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("err = %v, want not exist", err)
 		}
 	})
 	t.Run("unreadable file", func(t *testing.T) {
 		t.Parallel()
 		missing := filepath.Join(t.TempDir(), "gone.yaml")
-		_, err := LoadFiles([]string{missing})
+		_, err := LoadFiles([]string{missing}, testKinds)
 		if err == nil || err.Error() != missing+": cannot read: no such file or directory" {
 			t.Errorf("err = %v", err)
 		}
@@ -555,10 +555,10 @@ steps:
   - {channels: [webhook, console], targets: [webhook:zulip, webhook:teams, role:admin], wait: 1m}
   - {channels: [webhook], targets: [webhook:teams], wait: 1m}
 `)
-	if got := ls[0].WebhookNames(); !reflect.DeepEqual(got, []string{"teams", "zulip"}) {
+	if got := ls[0].TeamTargets("webhook"); !reflect.DeepEqual(got, []string{"teams", "zulip"}) {
 		t.Errorf("WebhookNames = %v", got)
 	}
-	if got := Builtin().WebhookNames(); len(got) != 0 {
+	if got := Builtin().TeamTargets("webhook"); len(got) != 0 {
 		t.Errorf("Builtin().WebhookNames = %v", got)
 	}
 }
@@ -577,11 +577,11 @@ func TestExampleLadders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Parse(data, f); err != nil {
+		if _, err := Parse(data, f, testKinds); err != nil {
 			t.Errorf("%v", err)
 		}
 	}
-	ls, err := LoadDir(dir)
+	ls, err := LoadDir(dir, testKinds)
 	if err != nil {
 		t.Fatal(err)
 	}

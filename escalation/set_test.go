@@ -9,7 +9,7 @@ import (
 
 func lad(name string, order int, def bool, m Match) *Ladder {
 	return &Ladder{Name: name, Order: order, Default: def, Match: m, Origin: "test", End: EndExpire,
-		Steps: []Step{{Channels: []string{KindConsole}, Targets: []Target{{TargetRole, "admin"}}, Wait: 1}}}
+		Steps: []Step{{Channels: []string{"console"}, Targets: []Target{{TargetRole, "admin"}}, Wait: 1}}}
 }
 
 func names(ls []*Ladder) []string {
@@ -195,7 +195,7 @@ func TestMatchesAndWhy(t *testing.T) {
 // TestExampleSelection checks that the example ladders pick what their comments promise.
 func TestExampleSelection(t *testing.T) {
 	t.Parallel()
-	ls, err := LoadDir(filepath.Join("..", "configs", "ladders"))
+	ls, err := LoadDir(filepath.Join("..", "configs", "ladders"), testKinds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,9 @@ const m = time.Minute
 // threeSteps is critical-production's shape: chat 2m, text 3m, call 5m with two redials a minute apart.
 func threeSteps(repeat int, end End) *Ladder {
 	return &Ladder{Name: "three", Origin: "test", Order: 10, Repeat: repeat, End: end, Steps: []Step{
-		{Name: "chat", Channels: []string{KindSlack}, Targets: []Target{{TargetGroup, "oncall"}, {TargetSlack, "#ops"}}, Wait: 2 * m},
-		{Channels: []string{KindSMS}, Targets: []Target{{TargetGroup, "oncall"}}, Wait: 3 * m},
-		{Name: "call", Channels: []string{KindCall}, Targets: []Target{{TargetUser, "ana@example.com"}}, Wait: 5 * m,
+		{Name: "chat", Channels: []string{"slack"}, Targets: []Target{{TargetGroup, "oncall"}, {TargetKind("slack"), "#ops"}}, Wait: 2 * m},
+		{Channels: []string{"sms"}, Targets: []Target{{TargetGroup, "oncall"}}, Wait: 3 * m},
+		{Name: "call", Channels: []string{"call"}, Targets: []Target{{TargetUser, "ana@example.com"}}, Wait: 5 * m,
 			Quiet: QuietIgnore, Redial: Redial{Times: 2, Gap: m}},
 	}}
 }
@@ -104,7 +104,7 @@ func TestTimeline(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			evs := Timeline(tt.l, tt.timeout)
+			evs := Timeline(tt.l, tt.timeout, testKinds)
 			if got := brief(evs); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
 			}
@@ -116,16 +116,16 @@ func TestTimeline(t *testing.T) {
 		})
 	}
 
-	evs := Timeline(threeSteps(0, EndExpire), time.Hour)
-	if e := evs[0]; !reflect.DeepEqual(e.Channels, []string{KindSlack}) || len(e.Targets) != 2 {
+	evs := Timeline(threeSteps(0, EndExpire), time.Hour, testKinds)
+	if e := evs[0]; !reflect.DeepEqual(e.Channels, []string{"slack"}) || len(e.Targets) != 2 {
 		t.Errorf("notify event %+v", e)
 	}
 	// Redials call people only, never a team target.
 	l := threeSteps(0, EndExpire)
-	l.Steps[2].Channels = []string{KindCall, KindSlack}
-	l.Steps[2].Targets = append(l.Steps[2].Targets, Target{TargetSlack, "#ops"})
-	for _, e := range Timeline(l, time.Hour) {
-		if e.Kind == EventRedial && (!reflect.DeepEqual(e.Channels, []string{KindCall}) || !reflect.DeepEqual(e.Targets, []Target{{TargetUser, "ana@example.com"}})) {
+	l.Steps[2].Channels = []string{"call", "slack"}
+	l.Steps[2].Targets = append(l.Steps[2].Targets, Target{TargetKind("slack"), "#ops"})
+	for _, e := range Timeline(l, time.Hour, testKinds) {
+		if e.Kind == EventRedial && (!reflect.DeepEqual(e.Channels, []string{"call"}) || !reflect.DeepEqual(e.Targets, []Target{{TargetUser, "ana@example.com"}})) {
 			t.Errorf("redial event %+v", e)
 		}
 	}
@@ -134,10 +134,10 @@ func TestTimeline(t *testing.T) {
 func TestTimelineEventsDoNotAlias(t *testing.T) {
 	t.Parallel()
 	l := threeSteps(0, EndExpire)
-	evs := Timeline(l, time.Hour)
+	evs := Timeline(l, time.Hour, testKinds)
 	evs[0].Channels[0] = "changed"
 	evs[0].Targets[0].Value = "changed"
-	if l.Steps[0].Channels[0] != KindSlack || l.Steps[0].Targets[0].Value != "oncall" {
+	if l.Steps[0].Channels[0] != "slack" || l.Steps[0].Targets[0].Value != "oncall" {
 		t.Error("Timeline's events share the ladder's slices")
 	}
 }
@@ -148,7 +148,7 @@ func TestFormatTimeline(t *testing.T) {
 	l.Match = Match{Risk: []string{"high", "critical"}, Labels: map[string]string{"env": "prod*"}}
 	l.Steps[1].OverrideQuietAt = "critical"
 	var b strings.Builder
-	FormatTimeline(&b, l, Timeline(l, 18*m))
+	FormatTimeline(&b, l, Timeline(l, 18*m, testKinds))
 	want := `ladder three (test, order 10)
   match    risk high or critical; labels env=prod*
   climbs   2 times, 10m each, then the handoff expires
@@ -171,7 +171,7 @@ func TestFormatTimeline(t *testing.T) {
 	b.Reset()
 	bl := Builtin()
 	bl.Version = 2
-	FormatTimeline(&b, bl, Timeline(bl, 90*m))
+	FormatTimeline(&b, bl, Timeline(bl, 90*m, testKinds))
 	want = `ladder builtin (builtin, version 2, order 100)
   match    default: any handoff no other ladder matches
   climbs   once, then the handoff waits in the console until its own timeout
@@ -184,7 +184,7 @@ func TestFormatTimeline(t *testing.T) {
 
 	b.Reset()
 	l = threeSteps(0, EndExpire)
-	FormatTimeline(&b, l, Timeline(l, 0))
+	FormatTimeline(&b, l, Timeline(l, 0, testKinds))
 	if got := b.String(); !strings.Contains(got, "  match    every handoff\n  climbs   once, 10m, then the handoff expires\n") ||
 		!strings.HasSuffix(got, "  +10m     end     the ladder ran out; nobody decided, so the handoff expires\n") {
 		t.Errorf("got\n%s", got)

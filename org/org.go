@@ -14,8 +14,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ony-ai/ony/audit"
-	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/org"
@@ -20,7 +21,7 @@ func newService(t *testing.T, dialect string) org.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return org.Service{Store: testdb.Open(t, dialect), Audit: audit.New(keys, "ony-test", nil, nil)}
+	return org.Service{Store: testdb.Open(t, dialect), Audit: audit.New(keys, "ony-test", nil, nil), Kinds: app.BuiltinKinds()}
 }
 
 func events(t *testing.T, sv org.Service, orgID string) []string {

@@ -5,14 +5,34 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/voice"
 )
 
 func ptr[T any](v T) *T { return &v }
+
+// kinds are the contact kinds people's settings may hold, as `ony serve` wires them.
+var kinds = app.BuiltinKinds()
+
+// addrs is an address change keyed by contact kind: addrs("phone", "+1555…", "slack", "U1").
+func addrs(kv ...string) map[string]*string {
+	m := map[string]*string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = ptr(kv[i+1])
+	}
+	return m
+}
+
+// address is u's contact of kind, or "".
+func address(u store.User, kind string) string {
+	c, _ := u.Contact(kind)
+	return c.Address
+}
 
 // fields lists the fields a CreateUser or UpdateContact error complains about, in order.
 func fields(err error) []string {
@@ -46,7 +66,7 @@ func TestCreateUser(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if got.Email != u.Email || got.Role != store.RoleMember || !got.Active || got.Timezone != "UTC" || got.Phone != "" || len(got.Groups) != 0 {
+				if got.Email != u.Email || got.Role != store.RoleMember || !got.Active || got.Timezone != "UTC" || len(got.Contacts) != 0 || len(got.Groups) != 0 {
 					t.Errorf("stored %+v", got)
 				}
 				if ok, err := auth.VerifyPassword(got.PasswordHash, u.Password); !ok || err != nil {
@@ -110,18 +130,29 @@ func TestUpdateContact(t *testing.T) {
 				t.Fatal(err)
 			}
 			u, err := sv.UpdateContact(ctx, by, o.OrgID, "Ana@Acme.test", org.Contact{
-				Name: ptr("Ana Lima"), Timezone: ptr("Europe/Lisbon"), Phone: ptr(" +351912345678 "), SlackID: ptr("U012AB3CD"),
-				TelegramID: ptr("-1001234"), QuietHours: ptr("23:00-07:00"), Groups: ptr([]string{"oncall", " dba", "oncall"}),
+				Name: ptr("Ana Lima"), Timezone: ptr("Europe/Lisbon"), QuietHours: ptr("23:00-07:00"), Groups: ptr([]string{"oncall", " dba", "oncall"}),
+				Addresses: addrs("phone", " +351912345678 ", "slack", "U012AB3CD", "telegram", "-1001234"),
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := store.User{Name: "Ana Lima", Timezone: "Europe/Lisbon", Phone: "+351912345678", SlackID: "U012AB3CD",
-				TelegramID: "-1001234", QuietHours: "23:00-07:00", Groups: []string{"oncall", "dba"}}
+			// An address an operator sets counts as verified: they vouch for it.
+			for _, c := range u.Contacts {
+				if c.VerifiedAt == nil || c.VerifiedAt.IsZero() {
+					t.Errorf("contact %s set by an operator is not verified", c.Kind)
+				}
+			}
+			want := store.User{Name: "Ana Lima", Timezone: "Europe/Lisbon", QuietHours: "23:00-07:00", Groups: []string{"oncall", "dba"}}
+			wantAddr := map[string]string{"phone": "+351912345678", "slack": "U012AB3CD", "telegram": "-1001234"}
 			check := func(what string, got store.User, want store.User) {
 				t.Helper()
-				if got.Name != want.Name || got.Timezone != want.Timezone || got.Phone != want.Phone || got.SlackID != want.SlackID ||
-					got.TelegramID != want.TelegramID || got.QuietHours != want.QuietHours || !slices.Equal(got.Groups, want.Groups) {
+				for kind, addr := range wantAddr {
+					if address(got, kind) != addr {
+						t.Fatalf("%s: %s is %q, want %q", what, kind, address(got, kind), addr)
+					}
+				}
+				if got.Name != want.Name || got.Timezone != want.Timezone || len(got.Contacts) != len(wantAddr) ||
+					got.QuietHours != want.QuietHours || !slices.Equal(got.Groups, want.Groups) {
 					t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
 				}
 				if got.Role != store.RoleAdmin || !got.Active || got.Email != "ana@acme.test" {
@@ -139,15 +170,16 @@ func TestUpdateContact(t *testing.T) {
 			check("stored", stored(), want)
 
 			// nil leaves a setting, "" (or an empty list) clears it; a cleared time zone is UTC.
-			if _, err := sv.UpdateContact(ctx, by, o.OrgID, "ana@acme.test", org.Contact{Phone: ptr(""), QuietHours: ptr(""),
+			if _, err := sv.UpdateContact(ctx, by, o.OrgID, "ana@acme.test", org.Contact{Addresses: addrs("phone", ""), QuietHours: ptr(""),
 				Groups: ptr([]string{}), Timezone: ptr("")}); err != nil {
 				t.Fatal(err)
 			}
-			want.Phone, want.QuietHours, want.Groups, want.Timezone = "", "", nil, "UTC"
+			delete(wantAddr, "phone")
+			want.QuietHours, want.Groups, want.Timezone = "", nil, "UTC"
 			check("after clearing", stored(), want)
 
 			// A rejected change changes nothing, not even its valid fields.
-			if _, err := sv.UpdateContact(ctx, by, o.OrgID, "ana@acme.test", org.Contact{Name: ptr("Ana L."), Phone: ptr("12345")}); code(err) != "invalid_user" {
+			if _, err := sv.UpdateContact(ctx, by, o.OrgID, "ana@acme.test", org.Contact{Name: ptr("Ana L."), Addresses: addrs("phone", "12345")}); code(err) != "invalid_user" {
 				t.Fatalf("bad phone: %v", err)
 			}
 			check("after a rejected change", stored(), want)
@@ -177,7 +209,7 @@ func TestUpdateContact(t *testing.T) {
 
 func TestContactValidation(t *testing.T) {
 	t.Parallel()
-	sv := org.Service{} // every case fails before the store is touched
+	sv := org.Service{Kinds: kinds} // every case fails before the store is touched
 	orgID := "00000000-0000-4000-8000-000000000001"
 	const phone = "+1 555 010 0199"
 	for _, tt := range []struct {
@@ -190,16 +222,16 @@ func TestContactValidation(t *testing.T) {
 		{"unknown zone", org.Contact{Timezone: ptr("Mars/Olympus")}, "timezone", `"Mars/Olympus" is not an IANA time zone`},
 		{"local zone", org.Contact{Timezone: ptr("Local")}, "timezone", "IANA"},
 		{"zone path", org.Contact{Timezone: ptr("../../etc/passwd")}, "timezone", "IANA"},
-		{"phone with spaces", org.Contact{Phone: ptr(phone)}, "phone", "E.164"},
-		{"phone without plus", org.Contact{Phone: ptr("15550100199")}, "phone", "*********99"},
-		{"phone too short", org.Contact{Phone: ptr("+123456")}, "phone", "+****56"},
-		{"phone too long", org.Contact{Phone: ptr("+1234567890123456")}, "phone", "E.164"},
-		{"phone leading zero", org.Contact{Phone: ptr("+0155501001")}, "phone", "E.164"},
-		{"slack lower case", org.Contact{SlackID: ptr("u012ab3cd")}, "slack_id", `"u012ab3cd" is not a Slack member id`},
-		{"slack channel", org.Contact{SlackID: ptr("C012AB3CD")}, "slack_id", "Slack member id"},
-		{"slack too short", org.Contact{SlackID: ptr("U1")}, "slack_id", "Slack member id"},
-		{"telegram username", org.Contact{TelegramID: ptr("@ana")}, "telegram_id", "not a @username"},
-		{"telegram too long", org.Contact{TelegramID: ptr(strings.Repeat("9", 21))}, "telegram_id", "Telegram chat id"},
+		{"phone with spaces", org.Contact{Addresses: addrs("phone", phone)}, "phone", "E.164"},
+		{"phone without plus", org.Contact{Addresses: addrs("phone", "15550100199")}, "phone", "*********99"},
+		{"phone too short", org.Contact{Addresses: addrs("phone", "+123456")}, "phone", "+****56"},
+		{"phone too long", org.Contact{Addresses: addrs("phone", "+1234567890123456")}, "phone", "E.164"},
+		{"phone leading zero", org.Contact{Addresses: addrs("phone", "+0155501001")}, "phone", "E.164"},
+		{"slack lower case", org.Contact{Addresses: addrs("slack", "u012ab3cd")}, "slack_id", `"u012ab3cd" is not a Slack member id`},
+		{"slack channel", org.Contact{Addresses: addrs("slack", "C012AB3CD")}, "slack_id", "Slack member id"},
+		{"slack too short", org.Contact{Addresses: addrs("slack", "U1")}, "slack_id", "Slack member id"},
+		{"telegram username", org.Contact{Addresses: addrs("telegram", "@ana")}, "telegram_id", "not a @username"},
+		{"telegram too long", org.Contact{Addresses: addrs("telegram", strings.Repeat("9", 21))}, "telegram_id", "Telegram chat id"},
 		{"quiet hours shape", org.Contact{QuietHours: ptr("10pm to 7am")}, "quiet_hours", "22:00-07:00"},
 		{"quiet hours minutes", org.Contact{QuietHours: ptr("22-07")}, "quiet_hours", `"22" is not a time of day`},
 		{"quiet hours hour", org.Contact{QuietHours: ptr("25:00-07:00")}, "quiet_hours", `"25:00"`},
@@ -214,17 +246,25 @@ func TestContactValidation(t *testing.T) {
 			if code(err) != "invalid_user" || len(ps) != 1 || ps[0].Field != tt.field || !strings.Contains(ps[0].Message, tt.msg) {
 				t.Fatalf("got %v (%+v), want one %s problem containing %q", err, ps, tt.field, tt.msg)
 			}
-			if tt.c.Phone != nil && len(*tt.c.Phone) > 4 && strings.Contains(err.Error(), (*tt.c.Phone)[:len(*tt.c.Phone)-2]) {
+			if ph := tt.c.Addresses["phone"]; ph != nil && len(*ph) > 4 && strings.Contains(err.Error(), (*ph)[:len(*ph)-2]) {
 				t.Fatalf("the error shows the phone number: %v", err)
 			}
 		})
 	}
 
+	// A contact of a kind no channel reaches people by is refused.
+	if _, err := sv.UpdateContact(ctx, audit.Actor{}, orgID, "ana@acme.test", org.Contact{Addresses: addrs("pager", "123")}); !slices.Equal(fields(err), []string{"pager"}) {
+		t.Errorf("an unknown contact kind: %v", err)
+	}
+	if _, err := (org.Service{}).UpdateContact(ctx, audit.Actor{}, orgID, "ana@acme.test", org.Contact{Addresses: addrs("phone", "+15550100001")}); !slices.Equal(fields(err), []string{"phone"}) {
+		t.Errorf("a contact with no kinds registered: %v", err)
+	}
+
 	// Valid values pass (the store then says the organization does not exist).
 	real := newService(t, "sqlite")
 	for _, c := range []org.Contact{
-		{Phone: ptr("+15550100001")}, {Phone: ptr("")}, {Timezone: ptr("America/New_York")}, {Timezone: ptr("")},
-		{SlackID: ptr("W0ANA")}, {TelegramID: ptr("-1001234567890")}, {QuietHours: ptr("22:00-07:00")},
+		{Addresses: addrs("phone", "+15550100001")}, {Addresses: addrs("phone", "")}, {Timezone: ptr("America/New_York")}, {Timezone: ptr("")},
+		{Addresses: addrs("slack", "W0ANA")}, {Addresses: addrs("telegram", "-1001234567890")}, {QuietHours: ptr("22:00-07:00")},
 		{Groups: ptr([]string{"on-call", "dba_2"})}, {Groups: ptr([]string{})},
 	} {
 		if _, err := real.UpdateContact(ctx, audit.Actor{}, orgID, "ana@acme.test", c); code(err) != "org_not_found" {
@@ -238,11 +278,12 @@ func TestContactValidation(t *testing.T) {
 func TestContactValidationAllAtOnce(t *testing.T) {
 	t.Parallel()
 	const phone = "+44 20 7946 0958"
-	_, err := (org.Service{}).UpdateContact(ctx, audit.Actor{}, "00000000-0000-4000-8000-000000000001", "ana@acme.test", org.Contact{
-		Name: ptr(""), Timezone: ptr("Mars/Olympus"), Phone: ptr(phone), SlackID: ptr("ana"), TelegramID: ptr("@ana"),
+	_, err := (org.Service{Kinds: kinds}).UpdateContact(ctx, audit.Actor{}, "00000000-0000-4000-8000-000000000001", "ana@acme.test", org.Contact{
+		Name: ptr(""), Timezone: ptr("Mars/Olympus"), Addresses: addrs("phone", phone, "slack", "ana", "telegram", "@ana"),
 		QuietHours: ptr("late"), Groups: ptr([]string{"Ops!"}),
 	})
-	want := []string{"name", "timezone", "phone", "slack_id", "telegram_id", "quiet_hours", "groups"}
+	// Contacts come in the order their kinds are registered (as `ony admin set-user --help` lists them).
+	want := []string{"name", "timezone", "slack_id", "telegram_id", "phone", "quiet_hours", "groups"}
 	if got := fields(err); !slices.Equal(got, want) {
 		t.Fatalf("fields %v, want %v (%v)", got, want, err)
 	}
@@ -256,25 +297,7 @@ func TestContactValidationAllAtOnce(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(err.Error(), "phone: "+org.MaskPhone(phone)) {
-		t.Errorf("the phone problem does not show the masked number %s: %v", org.MaskPhone(phone), err)
-	}
-}
-
-func TestMaskPhone(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"+15550100001":           "+*********01",
-		"+351912345678":          "+**********78",
-		"+1 555 0100":            "+********00",
-		"12":                     "12",
-		"":                       "",
-		"+":                      "+",
-		"555-0100":               "******00",
-		strings.Repeat("1", 100): "(100 characters)",
-	} {
-		if got := org.MaskPhone(in); got != want {
-			t.Errorf("MaskPhone(%q) = %q, want %q", in, got, want)
-		}
+	if !strings.Contains(err.Error(), "phone: "+voice.MaskPhone(phone)) {
+		t.Errorf("the phone problem does not show the masked number %s: %v", voice.MaskPhone(phone), err)
 	}
 }

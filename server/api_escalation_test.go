@@ -24,6 +24,7 @@ import (
 
 	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/bot/webhook"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/internal/testdb"
@@ -588,7 +589,7 @@ func TestLadderSecondDefault(t *testing.T) {
 type bridgePost struct {
 	id   string
 	body []byte
-	msg  escalation.WebhookMessage
+	msg  webhook.Message
 	raw  map[string]any
 }
 

@@ -189,25 +189,25 @@ func TestAdminSetUser(t *testing.T) {
 
 	r := set("--name", "Ana Lima", "--timezone", "Europe/Lisbon", "--phone", "+351912345678", "--slack-id", "U012AB3CD",
 		"--telegram-id", "1001", "--quiet-hours", "23:00-07:00", "--groups", "oncall, dba,")
-	want := `updated boss@acme.test: name "Ana Lima", admin, timezone Europe/Lisbon, phone +**********78, slack U012AB3CD, telegram 1001, quiet hours 23:00-07:00, groups oncall,dba` + "\n"
+	want := `updated boss@acme.test: name "Ana Lima", admin, timezone Europe/Lisbon, slack U012AB3CD, telegram 1001, phone +**********78, quiet hours 23:00-07:00, groups oncall,dba` + "\n"
 	if r.code != 0 || r.stdout != want {
 		t.Fatalf("set-user: want stdout %q\n%s", want, r)
 	}
 	mustNotContain(t, "set-user's output", r.stdout+r.stderr, "+351912345678")
 	u := c.user("boss@acme.test")
-	if u.Name != "Ana Lima" || u.Timezone != "Europe/Lisbon" || u.Phone != "+351912345678" || u.SlackID != "U012AB3CD" ||
-		u.TelegramID != "1001" || u.QuietHours != "23:00-07:00" || !slices.Equal(u.Groups, []string{"oncall", "dba"}) || u.Role != store.RoleAdmin {
+	if u.Name != "Ana Lima" || u.Timezone != "Europe/Lisbon" || contact(u, "phone") != "+351912345678" || contact(u, "slack") != "U012AB3CD" ||
+		contact(u, "telegram") != "1001" || u.QuietHours != "23:00-07:00" || !slices.Equal(u.Groups, []string{"oncall", "dba"}) || u.Role != store.RoleAdmin {
 		t.Fatalf("stored %+v", u)
 	}
 
 	// A flag given as "" clears its setting; flags not given leave theirs.
 	r = set("--quiet-hours", "", "--groups", "", "--timezone", "")
-	want = `updated boss@acme.test: name "Ana Lima", admin, timezone UTC, phone +**********78, slack U012AB3CD, telegram 1001, quiet hours none, groups none` + "\n"
+	want = `updated boss@acme.test: name "Ana Lima", admin, timezone UTC, slack U012AB3CD, telegram 1001, phone +**********78, quiet hours none, groups none` + "\n"
 	if r.code != 0 || r.stdout != want {
 		t.Fatalf("set-user clearing: want stdout %q\n%s", want, r)
 	}
 	u = c.user("boss@acme.test")
-	if u.QuietHours != "" || len(u.Groups) != 0 || u.Timezone != "UTC" || u.Phone != "+351912345678" || u.SlackID != "U012AB3CD" {
+	if u.QuietHours != "" || len(u.Groups) != 0 || u.Timezone != "UTC" || contact(u, "phone") != "+351912345678" || contact(u, "slack") != "U012AB3CD" {
 		t.Fatalf("after clearing: %+v", u)
 	}
 
@@ -249,7 +249,7 @@ func TestAdminSetUser(t *testing.T) {
 			}
 		})
 	}
-	if u2 := c.user("boss@acme.test"); u2.Name != u.Name || u2.Phone != u.Phone || u2.Timezone != u.Timezone {
+	if u2 := c.user("boss@acme.test"); u2.Name != u.Name || contact(u2, "phone") != contact(u, "phone") || u2.Timezone != u.Timezone {
 		t.Fatalf("a rejected set-user changed the person: %+v", u2)
 	}
 
@@ -271,4 +271,10 @@ func TestAdminSetUser(t *testing.T) {
 			}
 		})
 	}
+}
+
+// contact is u's address of a contact kind, or "".
+func contact(u store.User, kind string) string {
+	c, _ := u.Contact(kind)
+	return c.Address
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/escalation"
+	"github.com/ony-ai/ony/voice"
 )
 
 // demoHeavy takes two slots in heavy while a demo starts: it hashes four passwords, on both cores of a
@@ -328,7 +329,7 @@ func TestDemoLadders(t *testing.T) {
 				t.Errorf("scale %g: ladder %s climbs %v, want %s", scale, name, got, want)
 			}
 		}
-		if crit.Steps[len(crit.Steps)-1].Channels[0] != escalation.KindCall {
+		if crit.Steps[len(crit.Steps)-1].Channels[0] != voice.CallKind.Name {
 			t.Errorf("scale %g: the critical ladder does not end with calls", scale)
 		}
 	}

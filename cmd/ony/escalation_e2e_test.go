@@ -23,9 +23,9 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/bot/webhook"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
-	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/internal/testredis"
 	"github.com/ony-ai/ony/internal/testserver"
@@ -67,7 +67,7 @@ func newWebhookSink(t *testing.T, secret []byte) *webhookSink {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		var m escalation.WebhookMessage
+		var m webhook.Message
 		if err := json.Unmarshal(body, &m); err != nil {
 			s.reject(fmt.Sprintf("body does not parse: %v: %s", err, body))
 			w.WriteHeader(http.StatusBadRequest)
@@ -215,7 +215,7 @@ func getEscalation(ctx context.Context, t *testing.T, base, token, id string) se
 func (v sendsView) sentRungs() []int {
 	var out []int
 	for _, s := range v.Sends {
-		if s.Channel == escalation.KindWebhook && s.State == string(store.SendSent) {
+		if s.Channel == webhook.Kind.Name && s.State == string(store.SendSent) {
 			out = append(out, s.Step)
 		}
 	}
@@ -340,7 +340,7 @@ func TestEscalationSurvivesSIGKILL(t *testing.T) {
 		v := getEscalation(ctx, t, srv2.URL, b.Token, h.ID)
 		if slices.Equal(v.sentRungs(), []int{0, 1, 2, 3}) && len(v.Sends) == rungs {
 			for _, s := range v.Sends {
-				if s.Channel != escalation.KindWebhook || s.Target != "webhook:sink" || s.Attempt != 0 {
+				if s.Channel != webhook.Kind.Name || s.Target != "webhook:sink" || s.Attempt != 0 {
 					t.Errorf("unexpected send %+v", s)
 				}
 			}

@@ -1,4 +1,4 @@
-package escalation_test
+package webhook_test
 
 import (
 	"bytes"
@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/auth"
-	"github.com/ony-ai/ony/escalation"
+	"github.com/ony-ai/ony/bot/webhook"
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -71,22 +72,22 @@ const (
 	secretQuery = "sig=SECRET-QUERY-TOKEN-91bd"
 )
 
-func webhookNotification() escalation.Notification {
-	return escalation.Notification{
+func webhookNotification() channel.Notification {
+	return channel.Notification{
 		Key: "7d0c6c0e-5f0e-4d5b-9d7b-3f0b1c2d3e4f/0.1.webhook.webhook:bridge.0", OrgID: "org-1",
 		HandoffID: "7d0c6c0e-5f0e-4d5b-9d7b-3f0b1c2d3e4f", Action: "deploy.web", Risk: "high",
 		Gist: "[high] deploy.web: ship it", ConsoleURL: "https://ony.test/console/handoffs/7d0c6c0e-5f0e-4d5b-9d7b-3f0b1c2d3e4f",
 		ExpiresAt: whNow.Add(time.Hour), Ladder: "prod", Climb: 0, Step: 1, StepName: "bridges",
-		Recipient: escalation.Recipient{Name: "webhook:bridge", Address: "bridge", Timezone: time.UTC},
+		Recipient: channel.Recipient{Name: "webhook:bridge", Address: "bridge", Timezone: time.UTC},
 	}
 }
 
 // strictMessage decodes a post the way a careful bridge would: unknown fields are an error.
-func strictMessage(t *testing.T, body []byte) escalation.WebhookMessage {
+func strictMessage(t *testing.T, body []byte) webhook.Message {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	var m escalation.WebhookMessage
+	var m webhook.Message
 	if err := dec.Decode(&m); err != nil {
 		t.Fatalf("decode webhook message: %v: %s", err, body)
 	}
@@ -98,10 +99,10 @@ func strictMessage(t *testing.T, body []byte) escalation.WebhookMessage {
 func TestWebhookSignsNotifyAndUpdate(t *testing.T) {
 	t.Parallel()
 	b := newFakeBridge(t, 0)
-	w := escalation.NewWebhook(map[string]string{"bridge": b.srv.URL + secretPath + "?" + secretQuery}, whSecret, b.srv.Client(),
+	w := webhook.New(map[string]string{"bridge": b.srv.URL + secretPath + "?" + secretQuery}, whSecret, b.srv.Client(),
 		func() time.Time { return whNow })
-	if w.Kind() != escalation.KindWebhook || w.Provider() != "builtin" || w.TakesDecisions() {
-		t.Fatalf("kind/provider/takes = %s/%s/%v", w.Kind(), w.Provider(), w.TakesDecisions())
+	if w.Kind() != webhook.Kind.Name || w.Provider() != "builtin" || webhook.Kind.TakesDecisions || !w.Has("bridge") || w.Has("teams") {
+		t.Fatalf("kind/provider = %s/%s, or the kind takes decisions, or the bridges are wrong", w.Kind(), w.Provider())
 	}
 	n := webhookNotification()
 	d, err := w.Notify(context.Background(), n)
@@ -111,7 +112,7 @@ func TestWebhookSignsNotifyAndUpdate(t *testing.T) {
 	if d.Ref != "bridge" || d.State != store.SendSent {
 		t.Fatalf("delivery = %+v, want ref bridge, state sent", d)
 	}
-	err = w.Update(context.Background(), escalation.Update{Key: n.Key, OrgID: n.OrgID, HandoffID: n.HandoffID, Ref: d.Ref,
+	err = w.Update(context.Background(), channel.Update{Key: n.Key, OrgID: n.OrgID, HandoffID: n.HandoffID, Ref: d.Ref,
 		Recipient: n.Recipient, Status: store.StatusApproved, Text: "Approved by Ana via api, 12:03 UTC"})
 	if err != nil {
 		t.Fatalf("update: %v", err)
@@ -171,8 +172,8 @@ func TestWebhookSignsNotifyAndUpdate(t *testing.T) {
 
 	m := strictMessage(t, got[0].Body)
 	exp := n.ExpiresAt
-	want := escalation.WebhookMessage{Type: "handoff.escalated", Ladder: "prod", Climb: 0, Step: 1,
-		Handoff: escalation.WebhookHandoff{ID: n.HandoffID, Action: "deploy.web", Risk: "high", Gist: n.Gist, Status: "pending",
+	want := webhook.Message{Type: "handoff.escalated", Ladder: "prod", Climb: 0, Step: 1,
+		Handoff: webhook.Handoff{ID: n.HandoffID, Action: "deploy.web", Risk: "high", Gist: n.Gist, Status: "pending",
 			ExpiresAt: &exp, ConsoleURL: n.ConsoleURL}}
 	want.Text = m.Text
 	if m.Handoff.ExpiresAt == nil || !m.Handoff.ExpiresAt.Equal(exp) {
@@ -247,7 +248,7 @@ func TestWebhookErrorsNameTheBridgeNotTheURL(t *testing.T) {
 				client = &http.Client{Timeout: 10 * time.Second}
 			}
 			target := base + secretPath + "?" + secretQuery
-			w := escalation.NewWebhook(map[string]string{"bridge": target}, whSecret, client, func() time.Time { return whNow })
+			w := webhook.New(map[string]string{"bridge": target}, whSecret, client, func() time.Time { return whNow })
 			ctx := context.Background()
 			if tc.timeout > 0 {
 				var cancel context.CancelFunc
@@ -263,7 +264,7 @@ func TestWebhookErrorsNameTheBridgeNotTheURL(t *testing.T) {
 			if took := time.Since(start); took > 5*time.Second {
 				t.Errorf("notify took %v: the timeout was not respected", took)
 			}
-			uerr := w.Update(ctx, escalation.Update{Key: n.Key, HandoffID: n.HandoffID, Ref: "bridge", Status: store.StatusDenied, Text: "Denied"})
+			uerr := w.Update(ctx, channel.Update{Key: n.Key, HandoffID: n.HandoffID, Ref: "bridge", Status: store.StatusDenied, Text: "Denied"})
 			if uerr == nil {
 				t.Fatal("update succeeded")
 			}
@@ -297,13 +298,13 @@ func TestWebhookErrorsNameTheBridgeNotTheURL(t *testing.T) {
 func TestWebhookUnknownBridge(t *testing.T) {
 	t.Parallel()
 	b := newFakeBridge(t, 0)
-	w := escalation.NewWebhook(map[string]string{"bridge": b.srv.URL}, whSecret, b.srv.Client(), nil)
+	w := webhook.New(map[string]string{"bridge": b.srv.URL}, whSecret, b.srv.Client(), nil)
 	n := webhookNotification()
 	n.Recipient.Address = "teams"
 	if _, err := w.Notify(context.Background(), n); err == nil || !strings.Contains(err.Error(), `"teams"`) || !strings.Contains(err.Error(), "not configured") {
 		t.Fatalf("notify to an unknown bridge: %v", err)
 	}
-	if err := w.Update(context.Background(), escalation.Update{Key: n.Key, Ref: "teams", Status: store.StatusApproved}); err == nil || !strings.Contains(err.Error(), `"teams"`) {
+	if err := w.Update(context.Background(), channel.Update{Key: n.Key, Ref: "teams", Status: store.StatusApproved}); err == nil || !strings.Contains(err.Error(), `"teams"`) {
 		t.Fatalf("update to an unknown bridge: %v", err)
 	}
 	if got := b.requests(); len(got) != 0 {
@@ -316,7 +317,7 @@ func TestWebhookUnknownBridge(t *testing.T) {
 func TestWebhookTimestampIsTheClock(t *testing.T) {
 	t.Parallel()
 	b := newFakeBridge(t, 0)
-	w := escalation.NewWebhook(map[string]string{"bridge": b.srv.URL}, whSecret, b.srv.Client(), func() time.Time { return whNow })
+	w := webhook.New(map[string]string{"bridge": b.srv.URL}, whSecret, b.srv.Client(), func() time.Time { return whNow })
 	if _, err := w.Notify(context.Background(), webhookNotification()); err != nil {
 		t.Fatal(err)
 	}
