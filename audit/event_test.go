@@ -83,7 +83,7 @@ func TestValidateRejectsSmuggling(t *testing.T) {
 	for _, k := range []string{"", "payload", "Handoff", "command"} {
 		add("subject kind "+k, func(e *audit.Event) { e.Subject.Kind = k })
 	}
-	for _, c := range []string{"email", "API", "api ", "slack\n", "chat:12345"} {
+	for _, c := range []string{"ana@example.com", "+15550100001", "API", "api ", "slack\n", "chat:12345", strings.Repeat("x", 33)} {
 		add("channel "+c, func(e *audit.Event) { e.Channel = c })
 	}
 	for _, tok := range badTokens {
@@ -141,7 +141,7 @@ func TestValidateAcceptsEdges(t *testing.T) {
 			t.Errorf("type %s: %v", typ, err)
 		}
 	}
-	for _, c := range []string{"", "api", "console", "slack", "telegram", "sms", "call", "system", "webhook"} {
+	for _, c := range []string{"", "api", "console", "slack", "telegram", "sms", "call", "system", "webhook", "pager"} {
 		e := fullEvent()
 		e.Channel = c
 		if err := e.Validate(known); err != nil {
