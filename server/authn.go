@@ -28,7 +28,7 @@ func (s *Server) authed(next handlerFunc) handlerFunc {
 		var p session.Principal
 		var err error
 		if h := r.Header.Get("Authorization"); h != "" {
-			p, err = s.deviceActor(r.Context(), h)
+			p, err = s.resolveBearer(r.Context(), h)
 		} else if c, cerr := r.Cookie(SessionCookie); cerr == nil {
 			p, err = s.sessions.ResolveSession(r.Context(), c.Value)
 			if err == nil && unsafeMethod(r.Method) {
@@ -45,7 +45,7 @@ func (s *Server) authed(next handlerFunc) handlerFunc {
 	}
 }
 
-func (s *Server) deviceActor(ctx context.Context, header string) (session.Principal, error) {
+func (s *Server) resolveBearer(ctx context.Context, header string) (session.Principal, error) {
 	scheme, tok, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return session.Principal{}, session.ErrUnauthenticated
