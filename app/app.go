@@ -19,6 +19,7 @@ import (
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/keyring"
+	"github.com/ony-ai/ony/auth/session"
 	"github.com/ony-ai/ony/bot/slack"
 	"github.com/ony-ai/ony/bot/telegram"
 	"github.com/ony-ai/ony/bot/webhook"
@@ -89,6 +90,7 @@ type App struct {
 	Audit      *audit.Log
 	Handoffs   *handoff.Service
 	Escalation *escalation.Engine
+	Sessions   *session.Service
 	Server     *server.Server
 
 	http *http.Server
@@ -163,15 +165,17 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		CallbackAttempts: c.Callbacks.MaxAttempts,
 		WaitRecheck:      o.WaitRecheck,
 	})
-	a.Server = server.New(a.Handoffs, a.Escalation, a.Audit, a.Store, a.Coord, logger, server.Config{
-		PublicURL:       strings.TrimRight(c.PublicURL, "/"),
-		MaxPayloadBytes: c.Handoffs.MaxPayloadBytes,
-		SessionTTL:      time.Duration(c.Auth.SessionTTL),
-		SecureCookies:   c.Auth.CookieSecure(c.PublicURL),
+	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock}, session.Config{
+		TTL:             time.Duration(c.Auth.SessionTTL),
 		LoginPerAccount: int64(c.Auth.LoginAttemptsPerAccount),
 		LoginPerAddress: int64(c.Auth.LoginAttemptsPerAddress),
 		LoginWindow:     time.Duration(c.Auth.LoginWindow),
-	}, o.Clock)
+	})
+	a.Server = server.New(a.Handoffs, a.Escalation, a.Audit, a.Sessions, a.Store, a.Coord, logger, server.Config{
+		PublicURL:       strings.TrimRight(c.PublicURL, "/"),
+		MaxPayloadBytes: c.Handoffs.MaxPayloadBytes,
+		SecureCookies:   c.Auth.CookieSecure(c.PublicURL),
+	})
 	if _, err := a.Server.HookRoutes(); err != nil {
 		return nil, err
 	}
@@ -337,9 +341,9 @@ func (a *App) StartJobs(ctx context.Context) error {
 	a.Handoffs.RegisterWorkers(w)
 	a.Escalation.RegisterWorkers(w)
 	a.Audit.RegisterWorkers(w, a.Store)
-	a.Server.RegisterWorkers(w)
+	a.Sessions.RegisterWorkers(w)
 	return a.Store.StartJobs(ctx, w, store.JobsConfig{
-		Periodic:     append(audit.PeriodicJobs(time.Minute), server.PeriodicJobs()...),
+		Periodic:     append(audit.PeriodicJobs(time.Minute), session.PeriodicJobs()...),
 		PollInterval: time.Duration(a.Config.Jobs.PollInterval),
 		Workers:      a.Config.Jobs.Workers,
 		MaxAttempts:  a.Config.Callbacks.MaxAttempts,

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -74,15 +73,9 @@ func errEmailTaken() error {
 	return problem.New(problem.Conflict, "email_taken", "a user with this email already exists")
 }
 
-// NormalizeEmail lower-cases and checks an address.
-func NormalizeEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || len(s) > 254 {
-		return "", problem.New(problem.Invalid, "invalid_email", "%q is not an email address", s)
-	}
-	return s, nil
-}
+// NormalizeEmail lower-cases and checks an address by the rule login uses (auth.NormalizeEmail), so a
+// person is provisioned under exactly the address they will sign in with.
+func NormalizeEmail(s string) (string, error) { return auth.NormalizeEmail(s) }
 
 // Create makes an organization and its first admin in one transaction.
 func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (CreatedOrg, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/auth/session"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
@@ -24,12 +25,7 @@ import (
 type Config struct {
 	PublicURL       string
 	MaxPayloadBytes int64
-	SessionTTL      time.Duration
 	SecureCookies   bool
-	// Login attempts allowed per account and per client address in one window.
-	LoginPerAccount int64
-	LoginPerAddress int64
-	LoginWindow     time.Duration
 }
 
 // Server holds what the handlers need.
@@ -37,39 +33,22 @@ type Server struct {
 	handoffs *handoff.Service
 	esc      *escalation.Engine
 	audit    *audit.Log
+	sessions *session.Service
 	store    store.Store
 	coord    coord.Coord
 	log      *slog.Logger
 	cfg      Config
-	now      func() time.Time
 
 	drainOnce sync.Once
 	drain     chan struct{}
 }
 
-// New wires a server. clock may be nil (time.Now).
-func New(h *handoff.Service, esc *escalation.Engine, al *audit.Log, s store.Store, c coord.Coord, logger *slog.Logger, cfg Config, clock func() time.Time) *Server {
-	if clock == nil {
-		clock = time.Now
-	}
-	if cfg.SessionTTL <= 0 {
-		cfg.SessionTTL = 12 * time.Hour
-	}
-	if cfg.LoginPerAccount <= 0 {
-		cfg.LoginPerAccount = 5
-	}
-	if cfg.LoginPerAddress <= 0 {
-		cfg.LoginPerAddress = 20
-	}
-	if cfg.LoginWindow <= 0 {
-		cfg.LoginWindow = 15 * time.Minute
-	}
+// New wires a server.
+func New(h *handoff.Service, esc *escalation.Engine, al *audit.Log, sessions *session.Service, s store.Store, c coord.Coord, logger *slog.Logger, cfg Config) *Server {
 	if cfg.MaxPayloadBytes <= 0 {
 		cfg.MaxPayloadBytes = 1 << 20
 	}
-	// Warm the dummy hash off the request path, so the first unknown-email login costs one hash, not two.
-	go dummyHash()
-	return &Server{handoffs: h, esc: esc, audit: al, store: s, coord: c, log: logger, cfg: cfg, now: clock, drain: make(chan struct{})}
+	return &Server{handoffs: h, esc: esc, audit: al, sessions: sessions, store: s, coord: c, log: logger, cfg: cfg, drain: make(chan struct{})}
 }
 
 // Drain makes in-flight long-polls return their current state at once; call it before http.Server.Shutdown.
