@@ -466,6 +466,6 @@ func TestHookBinary(t *testing.T) {
 	}
 	got, err := in.Agent(t).Get(ctx, h.ID)
 	if err != nil || got.Status != client.StatusCancelled {
-		t.Errorf("after SIGTERM the handoff is %v (%v), want cancelled", got.Status, err)
+		t.Errorf("after SIGTERM the handoff is %v (%v), want cancelled\nhook stderr:\n%s", got.Status, err, stderr.String())
 	}
 }
