@@ -39,7 +39,17 @@ type env struct {
 }
 
 func newEnv(t *testing.T, dialect string) env {
+	return newEnvWith(t, dialect, 20*time.Millisecond, nil)
+}
+
+// newEnvWith builds an env whose waiters re-read every recheck; wrap, if set, wraps the store the
+// service uses (the fixture is written straight to the real one).
+func newEnvWith(t *testing.T, dialect string, recheck time.Duration, wrap func(store.Store) store.Store) env {
 	s := testdb.Open(t, dialect)
+	var svcStore store.Store = s
+	if wrap != nil {
+		svcStore = wrap(s)
+	}
 	kr, err := keyring.LoadOrCreate(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +60,8 @@ func newEnv(t *testing.T, dialect string) env {
 		t.Fatal(err)
 	}
 	log := audit.New(keys, "ony-test", func(r string) bool { return risk.KnownReason(risk.Reason(r)) }, c.now)
-	svc := handoff.NewService(handoff.Deps{Store: s, Audit: log, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
-		Logger: testdb.Discard, Clock: c.now}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: 20 * time.Millisecond})
+	svc := handoff.NewService(handoff.Deps{Store: svcStore, Audit: log, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
+		Logger: testdb.Discard, Clock: c.now}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: recheck})
 	f := storetest.NewFixture(t, s, "acme")
 	return env{svc: svc, clock: c,
 		dev:    handoff.Actor{OrgID: f.Org.ID, Kind: store.ActorDevice, ID: f.Device.ID},
@@ -168,47 +178,80 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
+// readSignal is a store that reports every transaction the service ends, so a test knows when a
+// waiter has read the handoff: Wait subscribes before it reads, so from then on only a notification
+// (or the drain, or the re-read a minute later) can end it.
+type readSignal struct {
+	store.Store
+	done chan struct{}
+}
+
+func (s readSignal) InOrg(ctx context.Context, orgID string, fn func(tx store.OrgTx) error) error {
+	err := s.Store.InOrg(ctx, orgID, fn)
+	s.done <- struct{}{}
+	return err
+}
+
+// TestWaitWakesOnDecisionAndOnDrain proves the wake-ups themselves end a wait: waiters re-read only
+// once a minute, and the test acts only after the waiter's own read found the handoff pending. With
+// the publish in finish removed, the decided waiter stays blocked and the test fails.
 func TestWaitWakesOnDecisionAndOnDrain(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "sqlite")
+	reads := make(chan struct{}, 16)
+	e := newEnvWith(t, "sqlite", time.Minute, func(s store.Store) store.Store { return readSignal{s, reads} })
 	ctx := context.Background()
 	c, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "x"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Nothing else runs on this service, so the next transaction to end is the waiter's read.
+	<-reads
+	if len(reads) != 0 {
+		t.Fatalf("%d transactions besides Create's", len(reads))
+	}
+	type waited struct {
+		h   store.Handoff
+		err error
+	}
+	wait := func(drain <-chan struct{}) <-chan waited {
+		done := make(chan waited, 1)
+		go func() {
+			h, err := e.svc.Wait(ctx, e.dev, c.Handoff.ID, 30*time.Second, drain)
+			done <- waited{h, err}
+		}()
+		select {
+		case <-reads:
+		case w := <-done:
+			t.Fatalf("the wait returned before its first read was seen: %+v %v", w.h.Status, w.err)
+		}
+		return done
+	}
+
 	drain := make(chan struct{})
-	done := make(chan store.Handoff)
-	go func() {
-		h, _ := e.svc.Wait(ctx, e.dev, c.Handoff.ID, 30*time.Second, drain)
-		done <- h
-	}()
-	time.Sleep(50 * time.Millisecond)
+	done := wait(drain)
 	close(drain)
 	select {
-	case h := <-done:
-		if h.Status != store.StatusPending {
-			t.Fatalf("drained wait: %s", h.Status)
+	case w := <-done:
+		if w.err != nil || w.h.Status != store.StatusPending {
+			t.Fatalf("drained wait: %s, %v", w.h.Status, w.err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("drain did not end the wait")
 	}
-	go func() {
-		h, _ := e.svc.Wait(ctx, e.dev, c.Handoff.ID, 30*time.Second, nil)
-		done <- h
-	}()
-	time.Sleep(50 * time.Millisecond)
+
+	done = wait(nil)
 	start := time.Now()
 	if _, err := e.svc.Decide(ctx, e.member, c.Handoff.ID, "deny", "no", "api"); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case h := <-done:
-		if h.Status != store.StatusDenied || h.Decision.Comment != "no" {
-			t.Fatalf("wait: %+v", h)
+	case w := <-done:
+		if w.err != nil || w.h.Status != store.StatusDenied || w.h.Decision.Comment != "no" {
+			t.Fatalf("wait: %+v, %v", w.h, w.err)
 		}
 		t.Logf("waiter woke %v after the decision", time.Since(start))
-	case <-time.After(5 * time.Second):
-		t.Fatal("decision did not wake the waiter")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the decision's notification did not wake the waiter within 10s (it re-reads only once a minute)")
 	}
 }
 

@@ -47,6 +47,7 @@ type webhookSink struct {
 	t      *testing.T
 	secret []byte
 	URL    string
+	ts     *httptest.Server
 
 	mu   sync.Mutex
 	got  []delivery
@@ -84,9 +85,14 @@ func newWebhookSink(t *testing.T, secret []byte) *webhookSink {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(ts.Close)
-	s.URL = ts.URL
+	s.URL, s.ts = ts.URL, ts
 	return s
 }
+
+// close stops the bridge once every post made to it has been answered. Called after every server
+// that could post has exited, what the bridge holds is then all it will ever get: a duplicate, had
+// there been one, is in it.
+func (s *webhookSink) close() { s.ts.Close() }
 
 func (s *webhookSink) reject(why string) {
 	s.mu.Lock()
@@ -280,7 +286,7 @@ func TestEscalationSurvivesSIGKILL(t *testing.T) {
 	}
 	// River promotes scheduled jobs once this process leads (the dead one's leadership must lapse)
 	// and then every 5 s, so late rungs are expected; 40 s leaves room for a loaded machine.
-	got := sink.waitFor(40*time.Second, "all 4 rungs after the restart", func(ds []delivery) bool {
+	sink.waitFor(40*time.Second, "all 4 rungs after the restart", func(ds []delivery) bool {
 		for step := range rungs {
 			if !slices.ContainsFunc(ds, func(d delivery) bool { return d.step == step }) {
 				return false
@@ -288,9 +294,30 @@ func TestEscalationSurvivesSIGKILL(t *testing.T) {
 		}
 		return true
 	})
-	// A duplicate would follow within moments; give it the chance to show.
-	time.Sleep(1500 * time.Millisecond)
-	got = sink.escalated()
+
+	// The send rows are unique per (handoff, rung): one each, all sent, none re-attempted.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		v := getEscalation(ctx, t, srv2.URL, b.Token, h.ID)
+		if slices.Equal(v.sentRungs(), []int{0, 1, 2, 3}) && len(v.Sends) == rungs {
+			for _, s := range v.Sends {
+				if s.Channel != webhook.Kind.Name || s.Target != "webhook:sink" || s.Attempt != 0 {
+					t.Errorf("unexpected send %+v", s)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the escalation timeline is %+v, want 4 webhook sends, all sent", v)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Only a running server can post: once both have exited (the first was killed) and the bridge has
+	// answered every post, a duplicate would be among what it received.
+	srv2.stop()
+	sink.close()
+	mustNotContain(t, "the restarted server's log", srv2.Stderr(), b.Token, whsec)
+	got := sink.escalated()
 
 	t.Logf("restart ready %s after the kill", ready.Sub(killed).Round(time.Millisecond))
 	for _, d := range got {
@@ -333,26 +360,6 @@ func TestEscalationSurvivesSIGKILL(t *testing.T) {
 			t.Logf("rung %d arrived twice under the same webhook-id (re-sent after the kill)", step)
 		}
 	}
-
-	// The escalation timeline (read with the agent's own token) shows the 4 posts as sent.
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		v := getEscalation(ctx, t, srv2.URL, b.Token, h.ID)
-		if slices.Equal(v.sentRungs(), []int{0, 1, 2, 3}) && len(v.Sends) == rungs {
-			for _, s := range v.Sends {
-				if s.Channel != webhook.Kind.Name || s.Target != "webhook:sink" || s.Attempt != 0 {
-					t.Errorf("unexpected send %+v", s)
-				}
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the escalation timeline is %+v, want 4 webhook sends, all sent", v)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	srv2.stop()
-	mustNotContain(t, "the restarted server's log", srv2.Stderr(), b.Token, whsec)
 }
 
 // Three replicas on one PostgreSQL schema and one Redis: every rung of 300 handoffs reaches the bridge
@@ -428,52 +435,10 @@ func TestEscalationThreeReplicas(t *testing.T) {
 		}
 		return m
 	}
-	got := sink.waitFor(45*time.Second, fmt.Sprintf("%d distinct (handoff, rung) posts", 2*n), func(ds []delivery) bool {
+	sink.waitFor(45*time.Second, fmt.Sprintf("%d distinct (handoff, rung) posts", 2*n), func(ds []delivery) bool {
 		return len(pairs(ds)) >= 2*n
 	})
-	time.Sleep(1500 * time.Millisecond) // let any duplicate show
-	got = sink.escalated()
 	t.Logf("all %d rungs arrived %s after the first create", 2*n, time.Since(start).Round(time.Millisecond))
-	if bad := sink.rejected(); len(bad) > 0 {
-		t.Errorf("the bridge rejected %d post(s): %v", len(bad), bad[:min(len(bad), 5)])
-	}
-	byPair := pairs(got)
-	dups := 0
-	late := make([][]time.Duration, 2)
-	for id, at := range created {
-		for step := range 2 {
-			ds := byPair[fmt.Sprintf("%s/0.%d", id, step)]
-			want := fmt.Sprintf("%s/0.%d.webhook.webhook:sink.0", id, step)
-			switch {
-			case len(ds) == 0:
-				t.Errorf("handoff %s rung %d never arrived", id, step)
-				continue
-			case len(ds) > 1:
-				dups += len(ds) - 1
-			}
-			for _, d := range ds {
-				if d.id != want {
-					t.Errorf("handoff %s rung %d has webhook-id %q, want %q", id, step, d.id, want)
-				}
-			}
-			late[step] = append(late[step], ds[0].at.Sub(at.Add(time.Duration(step)*time.Second)))
-		}
-	}
-	if extra := len(byPair) - 2*n; extra != 0 {
-		t.Errorf("the bridge got posts for %d (handoff, rung) pairs nobody created", extra)
-	}
-	if dups != 0 {
-		t.Errorf("%d duplicate post(s) with nothing killed, want 0", dups)
-	}
-	t.Logf("%d posts, %d raw duplicates", len(got), dups)
-	for step, l := range late {
-		if len(l) == 0 {
-			continue
-		}
-		slices.Sort(l)
-		t.Logf("rung %d arrived after it was due by: p50 %s, p99 %s, max %s", step,
-			l[len(l)/2].Round(time.Millisecond), l[len(l)*99/100].Round(time.Millisecond), l[len(l)-1].Round(time.Millisecond))
-	}
 
 	// One more handoff, created through A, long-polled on B, decided on C by the admin.
 	h, _, err := clients[0].Create(ctx, client.CreateRequest{Action: "db.migrate", Title: "Migrate"}, "")
@@ -497,12 +462,12 @@ func TestEscalationThreeReplicas(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 	decided := time.Now()
-	d, err := admin.Decide(ctx, h.ID, "approve", "ok from C")
+	dec, err := admin.Decide(ctx, h.ID, "approve", "ok from C")
 	if err != nil {
 		t.Fatalf("decide on C: %v", err)
 	}
-	if d.Status != client.StatusApproved {
-		t.Fatalf("decided on C: %q, want approved", d.Status)
+	if dec.Status != client.StatusApproved {
+		t.Fatalf("decided on C: %q, want approved", dec.Status)
 	}
 	select {
 	case w := <-waitc:
@@ -520,9 +485,114 @@ func TestEscalationThreeReplicas(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the long-poll on B did not return within 10s of the decision on C")
 	}
+
+	// What could still post a rung is a send job whose row is not settled yet (a retry after a provider
+	// error re-posts under the same key; a row once sent makes every later run of its job do nothing).
+	// So wait for every send row to settle, then for every replica to exit (a graceful stop lets the
+	// jobs in flight finish) and for the bridge to answer every post: a duplicate would then be among
+	// what it received.
+	st := testdb.OpenURL(t, dbURL)
+	webhookSends := func(id string) []store.Send {
+		t.Helper()
+		var sends []store.Send
+		if err := st.InOrg(ctx, b.OrgID, func(tx store.OrgTx) error {
+			all, err := tx.ListSends(ctx, id)
+			for _, s := range all {
+				if s.Channel == webhook.Kind.Name {
+					sends = append(sends, s)
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatalf("sends of %s: %v", id, err)
+		}
+		return sends
+	}
+	unsettled := func() (n int, example string) {
+		for id := range created {
+			ss := webhookSends(id)
+			if len(ss) < 2 {
+				n, example = n+1, fmt.Sprintf("handoff %s has %d webhook send rows", id, len(ss))
+			}
+			for _, s := range ss {
+				if s.State == store.SendSending {
+					n, example = n+1, fmt.Sprintf("handoff %s send %s is still sending (%s)", id, s.Key, s.Detail)
+				}
+			}
+		}
+		return n, example
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n, example := unsettled(); n > 0; n, example = unsettled() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d send row(s) unsettled 30s after every rung arrived, e.g. %s", n, example)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	for _, r := range replicas {
 		r.stop()
 		mustNotContain(t, "a replica's log", r.Stderr(), b.Token, b.Password, whsec)
+	}
+	sink.close()
+	got := sink.escalated()
+	if bad := sink.rejected(); len(bad) > 0 {
+		t.Errorf("the bridge rejected %d post(s): %v", len(bad), bad[:min(len(bad), 5)])
+	}
+	byPair := pairs(got)
+	dups := 0
+	var dupPairs []string
+	for k, ds := range byPair {
+		if len(ds) > 1 {
+			dups += len(ds) - 1
+			dupPairs = append(dupPairs, fmt.Sprintf("%s×%d", k, len(ds)))
+		}
+		if id, _, _ := strings.Cut(k, "/"); id != h.ID {
+			if _, ok := created[id]; !ok {
+				t.Errorf("the bridge got a post for %s, a handoff nobody created", k)
+			}
+		}
+	}
+	late := make([][]time.Duration, 2)
+	for id, at := range created {
+		for step := range 2 {
+			ds := byPair[fmt.Sprintf("%s/0.%d", id, step)]
+			if len(ds) == 0 {
+				t.Errorf("handoff %s rung %d never arrived", id, step)
+				continue
+			}
+			if want := fmt.Sprintf("%s/0.%d.webhook.webhook:sink.0", id, step); ds[0].id != want {
+				t.Errorf("handoff %s rung %d has webhook-id %q, want %q", id, step, ds[0].id, want)
+			}
+			late[step] = append(late[step], ds[0].at.Sub(at.Add(time.Duration(step)*time.Second)))
+		}
+	}
+	if dups != 0 {
+		t.Errorf("%d duplicate post(s) with nothing killed, want 0: %v", dups, dupPairs[:min(len(dupPairs), 5)])
+	}
+	t.Logf("%d posts, %d duplicates", len(got), dups)
+	for step, l := range late {
+		if len(l) == 0 {
+			continue
+		}
+		slices.Sort(l)
+		t.Logf("rung %d arrived after it was due by: p50 %s, p99 %s, max %s", step,
+			l[len(l)/2].Round(time.Millisecond), l[len(l)*99/100].Round(time.Millisecond), l[len(l)-1].Round(time.Millisecond))
+	}
+
+	// The send rows, unique per (handoff, rung), agree: two per handoff, both sent at the first attempt.
+	for id := range created {
+		var keys []string
+		for _, s := range webhookSends(id) {
+			keys = append(keys, s.Key)
+			if s.State != store.SendSent || s.Detail != "" || s.Target != "webhook:sink" || s.Attempt != 0 {
+				t.Errorf("handoff %s: send %s is %s %q (target %s, attempt %d), want sent to webhook:sink at attempt 0",
+					id, s.Key, s.State, s.Detail, s.Target, s.Attempt)
+			}
+		}
+		slices.Sort(keys)
+		if want := []string{"0.0.webhook.webhook:sink.0", "0.1.webhook.webhook:sink.0"}; !slices.Equal(keys, want) {
+			t.Errorf("handoff %s has webhook send rows %v, want %v", id, keys, want)
+		}
 	}
 }
 

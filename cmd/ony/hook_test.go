@@ -1,8 +1,7 @@
 package main
 
-// Tests of `ony hook` against a real in-process server (internal/testserver). They call cmdHook
-// directly, so they run before and after main.go dispatches "hook"; TestHookBinary runs the built
-// binary once it does. Every test asserts the one promise the hook makes: exit status 0 and one JSON
+// Tests of `ony hook` against a real in-process server (internal/testserver). Most call cmdHook
+// directly; TestHookBinary runs the built binary. Every test asserts the one promise the hook makes: exit status 0 and one JSON
 // decision, allow or deny, on stdout.
 
 import (
@@ -435,10 +434,6 @@ func TestHookBadInvocation(t *testing.T) {
 // a request is pending (the agent giving up on the hook) a deny and a withdrawn request.
 func TestHookBinary(t *testing.T) {
 	t.Parallel()
-	probe := runOny(t, nil, "", "hook", "claude-code")
-	if strings.Contains(probe.stderr, `unknown command "hook"`) {
-		t.Skip("main.go does not dispatch `ony hook` yet")
-	}
 	ctx := testCtx(t, 60*time.Second)
 	r := runOny(t, map[string]string{"ONY_URL": deadURL(t), "ONY_TOKEN": "x"}, "not json", "hook", "claude-code")
 	if r.code != 0 {
@@ -471,6 +466,6 @@ func TestHookBinary(t *testing.T) {
 	}
 	got, err := in.Agent(t).Get(ctx, h.ID)
 	if err != nil || got.Status != client.StatusCancelled {
-		t.Errorf("after SIGTERM the handoff is %v (%v), want cancelled", got.Status, err)
+		t.Errorf("after SIGTERM the handoff is %v (%v), want cancelled\nhook stderr:\n%s", got.Status, err, stderr.String())
 	}
 }
