@@ -58,7 +58,6 @@ import (
 	"io"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -122,60 +121,9 @@ type LabelFloor struct {
 	Level      Level
 }
 
-// Position is a place in a policy file. Line and Col are 1-based; Col is 0
-// when only the line is known (YAML syntax errors), and Line is 0 only for
-// problems with the file as a whole.
-type Position struct {
-	File      string
-	Line, Col int
-}
-
-func (p Position) String() string {
-	var parts []string
-	if p.File != "" {
-		parts = append(parts, p.File)
-	}
-	if p.Line > 0 {
-		parts = append(parts, strconv.Itoa(p.Line))
-		if p.Col > 0 {
-			parts = append(parts, strconv.Itoa(p.Col))
-		}
-	}
-	return strings.Join(parts, ":")
-}
-
-// PolicyError is one mistake in a policy file. Path names the offending
-// value, e.g. rules.add[0].pattern or floors.actions["db.migrate"].
-type PolicyError struct {
-	Pos  Position
-	Path string
-	Msg  string
-}
-
-// Error formats the mistake as "file:line:col: path: message".
-func (e PolicyError) Error() string {
-	var parts []string
-	for _, s := range []string{e.Pos.String(), e.Path, e.Msg} {
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, ": ")
-}
-
-// PolicyErrors is every mistake ParsePolicy found, in file order, so that
-// they can all be fixed in one pass.
-type PolicyErrors struct {
-	List []PolicyError
-}
-
-func (e *PolicyErrors) Error() string {
-	lines := make([]string, len(e.List))
-	for i, pe := range e.List {
-		lines[i] = pe.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+// PolicyErrors is every mistake ParsePolicy found, in file order, so that they can all be fixed in
+// one pass. Path names the offending value, e.g. rules.add[0].pattern or floors.actions["db.migrate"].
+type PolicyErrors = yamlnode.Diagnostics
 
 // ParsePolicy reads a policy file (see the format above). filename only
 // labels positions. On any mistake it returns a *PolicyErrors holding all of
@@ -185,10 +133,7 @@ func ParsePolicy(data []byte, filename string) (*Policy, error) {
 	pp.Walker = yamlnode.Walker{Max: maxPolicyNodes, Input: "policy", Add: pp.add}
 	p := pp.parse(data)
 	if len(pp.errs) > 0 {
-		sort.SliceStable(pp.errs, func(i, j int) bool {
-			a, b := pp.errs[i].Pos, pp.errs[j].Pos
-			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
-		})
+		yamlnode.Sort(pp.errs, nil)
 		return nil, &PolicyErrors{List: pp.errs}
 	}
 	return p, nil
@@ -197,15 +142,11 @@ func ParsePolicy(data []byte, filename string) (*Policy, error) {
 type policyParser struct {
 	yamlnode.Walker
 	file string
-	errs []PolicyError
+	errs []yamlnode.Diagnostic
 }
 
 func (pp *policyParser) add(n *yaml.Node, path, msg string) {
-	pos := Position{File: pp.file}
-	if n != nil {
-		pos.Line, pos.Col = n.Line, n.Column
-	}
-	pp.errs = append(pp.errs, PolicyError{Pos: pos, Path: path, Msg: msg})
+	pp.errs = append(pp.errs, yamlnode.At(pp.file, n, path, msg))
 }
 
 func (pp *policyParser) addf(n *yaml.Node, path, format string, args ...any) {
@@ -214,12 +155,12 @@ func (pp *policyParser) addf(n *yaml.Node, path, format string, args ...any) {
 
 func (pp *policyParser) syntaxError(err error, data []byte) {
 	line, col, msg := yamlnode.SyntaxError(err, data)
-	pp.errs = append(pp.errs, PolicyError{Pos: Position{File: pp.file, Line: line, Col: col}, Msg: msg})
+	pp.errs = append(pp.errs, yamlnode.Diagnostic{File: pp.file, Line: line, Column: col, Msg: msg})
 }
 
 func (pp *policyParser) parse(data []byte) *Policy {
 	if len(data) > MaxPolicyBytes {
-		pp.errs = append(pp.errs, PolicyError{Pos: Position{File: pp.file},
+		pp.errs = append(pp.errs, yamlnode.Diagnostic{File: pp.file,
 			Msg: fmt.Sprintf("policy is %d bytes; the limit is %d", len(data), MaxPolicyBytes)})
 		return nil
 	}
@@ -227,7 +168,7 @@ func (pp *policyParser) parse(data []byte) *Policy {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			pp.errs = append(pp.errs, PolicyError{Pos: Position{File: pp.file, Line: 1, Col: 1},
+			pp.errs = append(pp.errs, yamlnode.Diagnostic{File: pp.file, Line: 1, Column: 1,
 				Msg: "empty policy; it needs at least \"version: 1\""})
 		} else {
 			pp.syntaxError(err, data)
