@@ -182,11 +182,12 @@ func (l *loader) decodeLeaf(v reflect.Value, kind leafKind, n *yaml.Node, path s
 // decodeSecretList sets a list option; each element keeps the position it is written at, so that
 // a bad key is reported on its own line.
 func (l *loader) decodeSecretList(v reflect.Value, n *yaml.Node, path string, pos place) {
-	if yamlnode.IsNull(l.w.Resolve(n)) {
+	n = l.w.Resolve(n)
+	if yamlnode.IsNull(n) {
 		return
 	}
 	items := l.w.Seq(n, path)
-	if l.w.Resolve(n).Kind != yaml.SequenceNode || l.w.Halted() {
+	if n.Kind != yaml.SequenceNode || l.w.Halted() {
 		return
 	}
 	var list []Secret

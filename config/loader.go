@@ -17,8 +17,7 @@ type loader struct {
 	file   string
 	origin map[string]place
 	errs   []yamlnode.Diagnostic
-	// w walks the file.
-	w yamlnode.Walker
+	w      yamlnode.Walker
 	// derivedURL is set when public_url was filled in from listen.
 	derivedURL bool
 }
