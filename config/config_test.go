@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ony-ai/ony/internal/yamlnode"
 )
 
 const testKey1 = "v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -355,8 +357,8 @@ func TestSecretFileErrors(t *testing.T) {
 			t.Parallel()
 			_, list := loadErrors(t, "", tt.env)
 			fe := findError(t, list, tt.path)
-			if fe.Pos != tt.pos {
-				t.Errorf("Pos = %q, want %q", fe.Pos, tt.pos)
+			if fe.Pos() != tt.pos {
+				t.Errorf("Pos = %q, want %q", fe.Pos(), tt.pos)
 			}
 			mustContain(t, fe.Msg, tt.msgSubstring)
 		})
@@ -386,8 +388,8 @@ func TestEnvParseErrors(t *testing.T) {
 			t.Parallel()
 			_, list := loadErrors(t, "", map[string]string{tt.env: tt.value})
 			fe := findError(t, list, tt.path)
-			if fe.Pos != tt.env {
-				t.Errorf("Pos = %q, want %q", fe.Pos, tt.env)
+			if fe.Pos() != tt.env {
+				t.Errorf("Pos = %q, want %q", fe.Pos(), tt.env)
 			}
 			mustContain(t, fe.Msg, tt.msg)
 		})
@@ -397,20 +399,20 @@ func TestEnvParseErrors(t *testing.T) {
 func TestErrorFormat(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		fe   FieldError
+		fe   yamlnode.Diagnostic
 		want string
 	}{
-		{FieldError{Path: "handoffs.max_timeout", Pos: "ony.yaml:12:3", Msg: "m"}, "ony.yaml:12:3: handoffs.max_timeout: m"},
-		{FieldError{Path: "log.level", Pos: "ONY_LOG_LEVEL", Msg: "m"}, "ONY_LOG_LEVEL: log.level: m"},
-		{FieldError{Path: "jobs.workers", Msg: "m"}, "jobs.workers: m"},
-		{FieldError{Pos: "ony.yaml:3", Msg: "m"}, "ony.yaml:3: m"},
+		{yamlnode.Diagnostic{File: "ony.yaml", Line: 12, Column: 3, Path: "handoffs.max_timeout", Msg: "m"}, "ony.yaml:12:3: handoffs.max_timeout: m"},
+		{yamlnode.Diagnostic{File: "ONY_LOG_LEVEL", Path: "log.level", Msg: "m"}, "ONY_LOG_LEVEL: log.level: m"},
+		{yamlnode.Diagnostic{Path: "jobs.workers", Msg: "m"}, "jobs.workers: m"},
+		{yamlnode.Diagnostic{File: "ony.yaml", Line: 3, Msg: "m"}, "ony.yaml:3: m"},
 	}
 	for _, tt := range tests {
 		if got := tt.fe.Error(); got != tt.want {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
 		}
 	}
-	errs := &Errors{List: []FieldError{tests[0].fe, tests[1].fe}}
+	errs := &Errors{List: []yamlnode.Diagnostic{tests[0].fe, tests[1].fe}}
 	if got, want := errs.Error(), tests[0].want+"\n"+tests[1].want; got != want {
 		t.Errorf("Errors.Error() = %q, want %q", got, want)
 	}

@@ -11,10 +11,10 @@ func (l *loader) applyEnv(getenv func(string) (string, bool)) {
 			continue
 		}
 		if err := setString(field(l.cfg, lf), lf.kind, val); err != nil {
-			l.addAt(src, lf.path, "%s", err)
+			l.addAt(envPlace(src), lf.path, "%s", err)
 			continue
 		}
-		l.setOrigin(lf.path, src)
+		l.setOrigin(lf.path, envPlace(src))
 	}
 }
 
@@ -32,15 +32,15 @@ func (l *loader) lookupEnv(lf leaf, getenv func(string) (string, bool)) (val, sr
 	case !fileOK:
 		return val, lf.env, ok
 	case ok:
-		l.addAt(lf.env, lf.path, "both %s and %s are set; use only one", lf.env, fileVar)
+		l.addAt(envPlace(lf.env), lf.path, "both %s and %s are set; use only one", lf.env, fileVar)
 		return "", "", false
 	case path == "":
-		l.addAt(fileVar, lf.path, "is empty; it must name a file holding the value")
+		l.addAt(envPlace(fileVar), lf.path, "is empty; it must name a file holding the value")
 		return "", "", false
 	}
 	b, err := readLimited(path, maxSecretFile)
 	if err != nil {
-		l.addAt(fileVar, lf.path, "cannot read %q: %s", path, ioReason(err))
+		l.addAt(envPlace(fileVar), lf.path, "cannot read %q: %s", path, ioReason(err))
 		return "", "", false
 	}
 	return strings.TrimRight(string(b), "\r\n"), fileVar, true

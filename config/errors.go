@@ -1,36 +1,22 @@
 package config
 
-import "strings"
+import "github.com/ony-ai/ony/internal/yamlnode"
 
-// Errors is every problem Load found, so an operator can fix them in one pass
-// instead of one restart per mistake.
-type Errors struct {
-	List []FieldError
+// Errors is every problem Load found, so an operator can fix them in one pass instead of one
+// restart per mistake. Each problem is placed where the offending value came from: a line of the
+// file, the environment variable (its name as the File, without a line), or nowhere for a built-in
+// default.
+type Errors = yamlnode.Diagnostics
+
+// place is where a value was set, and so where a problem with it is reported: a line and column
+// of the file, an environment variable (its name, no line), or nowhere (a built-in default).
+type place struct {
+	name      string // the file or the variable
+	line, col int
 }
 
-func (e *Errors) Error() string {
-	lines := make([]string, len(e.List))
-	for i, fe := range e.List {
-		lines[i] = fe.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+func envPlace(name string) place { return place{name: name} }
 
-// FieldError is one problem. Pos says where the offending value came from:
-// "file:line:col" for the YAML file, the variable name for the environment,
-// or "" when the value is a built-in default.
-type FieldError struct {
-	Path string
-	Pos  string
-	Msg  string
-}
-
-func (fe FieldError) Error() string {
-	var parts []string
-	for _, s := range []string{fe.Pos, fe.Path, fe.Msg} {
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, ": ")
+func (p place) diagnostic(path, msg string) yamlnode.Diagnostic {
+	return yamlnode.Diagnostic{File: p.name, Line: p.line, Column: p.col, Path: path, Msg: msg}
 }

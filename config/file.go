@@ -8,8 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
-	"regexp"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -51,23 +49,17 @@ func ioReason(err error) string {
 func (l *loader) loadFile() {
 	data, err := readLimited(l.file, maxConfigFile)
 	if err != nil {
-		l.addAt(l.file, "", "cannot read config file: %s", ioReason(err))
+		l.addAt(place{name: l.file}, "", "cannot read config file: %s", ioReason(err))
 		return
 	}
 	l.decodeYAML(data)
 }
 
-var yamlLineErr = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
-
-// syntaxError turns the parser's "yaml: line N: ..." text into a position;
-// the parser reports no column, so the position is "file:N".
+// syntaxError places the parser's "yaml: line N: ..." at "file:N" (the parser gives no column) and
+// anything else at the file as a whole.
 func (l *loader) syntaxError(err error) {
-	msg := err.Error()
-	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
-		l.addAt(l.file+":"+m[1], "", "invalid YAML: %s", m[2])
-		return
-	}
-	l.addAt(l.file, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+	line, _, msg := yamlnode.SyntaxError(err, nil)
+	l.addAt(place{name: l.file, line: line}, "", "%s", msg)
 }
 
 func (l *loader) decodeYAML(data []byte) {
@@ -84,7 +76,7 @@ func (l *loader) decodeYAML(data []byte) {
 		if err != nil {
 			l.syntaxError(err)
 		} else {
-			l.addAt(l.filePos(extra.Line, extra.Column), "", "a second YAML document is not allowed; put everything in one")
+			l.addAt(l.filePos(&extra), "", "a second YAML document is not allowed; put everything in one")
 		}
 	}
 	root := &doc
@@ -94,71 +86,48 @@ func (l *loader) decodeYAML(data []byte) {
 		}
 		root = root.Content[0]
 	}
-	root = resolve(root)
-	if isNull(root) {
+	root = l.w.Resolve(root)
+	if yamlnode.IsNull(root) {
 		return
 	}
 	if root.Kind != yaml.MappingNode {
-		l.addAt(l.filePos(root.Line, root.Column), "", "the top level must be a mapping of options, got %s", yamlnode.Describe(root))
+		l.addAt(l.filePos(root), "", "the top level must be a mapping of options, got %s", yamlnode.Describe(root))
 		return
 	}
 	l.decodeMapping(root, reflect.ValueOf(l.cfg).Elem(), "")
 }
 
-// resolve follows aliases; the bound stops a pathological chain.
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
-		n = n.Alias
-	}
-	return n
-}
+// maxConfigNodes bounds the YAML nodes read, aliases followed. The walk cannot grow the way an alias
+// bomb makes other formats grow (unknown keys are not read, and options nest two deep), so this is
+// only a net: every node of a file takes a byte or more, and only aliases reused across sections can
+// push a file within the size limit past it.
+const maxConfigNodes = 4 * maxConfigFile
 
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+// wording keeps the messages operators know from earlier versions: a section has too many options
+// to list in an "unknown key", and the docs list them anyway.
+var wording = yamlnode.Wording{
+	Mapping:    "a mapping of options",
+	Duplicate:  "duplicate key (first set on line %d)",
+	Merge:      "merge keys (<<) are not supported; write the options out",
+	MergeAtKey: true,
+	KeyPath:    quoteKey,
+	HideKnown:  true,
 }
 
 // decodeMapping walks a mapping against a struct by hand rather than with
 // yaml's decoder, so every unknown key, duplicate and type error is reported
 // with its own position and the walk never stops at the first problem.
 func (l *loader) decodeMapping(n *yaml.Node, v reflect.Value, prefix string) {
-	known := fieldNames(v.Type())
-	firstLine := make(map[string]int)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := resolve(n.Content[i]), resolve(n.Content[i+1])
-		pos := l.filePos(n.Content[i].Line, n.Content[i].Column)
-		if key.Kind != yaml.ScalarNode {
-			l.addAt(pos, prefix, "keys must be plain names, got %s", yamlnode.Describe(key))
-			continue
-		}
-		path := joinPath(prefix, key.Value)
-		if key.ShortTag() == "!!merge" {
-			l.addAt(pos, path, "merge keys (<<) are not supported; write the options out")
-			continue
-		}
-		idx, ok := known[key.Value]
-		if !ok {
-			l.addAt(pos, joinPath(prefix, quoteKey(key.Value)), "unknown key%s", yamlnode.Suggest(key.Value, keys(known)))
-			continue
-		}
-		if line, dup := firstLine[key.Value]; dup {
-			l.addAt(pos, path, "duplicate key (first set on line %d)", line)
-			continue
-		}
-		firstLine[key.Value] = key.Line
-		fv := v.Field(idx)
+	names, index := fieldNames(v.Type())
+	l.w.Mapping(n, prefix, names, func(key string, k, val *yaml.Node) {
+		path := joinPath(prefix, key)
+		fv := v.Field(index[key])
 		if kind, leafOK := kindOf(fv.Type()); leafOK {
-			l.decodeLeaf(fv, kind, val, path, pos)
-			continue
-		}
-		if isNull(val) {
-			continue
-		}
-		if val.Kind != yaml.MappingNode {
-			l.addAt(l.filePos(val.Line, val.Column), path, "expected a mapping of options, got %s", yamlnode.Describe(val))
-			continue
+			l.decodeLeaf(fv, kind, val, path, l.filePos(k))
+			return
 		}
 		l.decodeMapping(val, fv, path)
-	}
+	})
 }
 
 // quoteKey keeps ordinary key names readable and makes odd ones (empty,
@@ -175,64 +144,63 @@ func quoteKey(k string) string {
 	return k
 }
 
-func fieldNames(t reflect.Type) map[string]int {
-	out := make(map[string]int)
+// fieldNames returns the YAML names of t's fields in order, and each one's field index.
+func fieldNames(t reflect.Type) ([]string, map[string]int) {
+	var names []string
+	index := make(map[string]int)
 	for i := range t.NumField() {
 		if name := yamlName(t.Field(i)); name != "" {
-			out[name] = i
+			names = append(names, name)
+			index[name] = i
 		}
 	}
-	return out
-}
-
-func keys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
+	return names, index
 }
 
 // decodeLeaf sets one option from YAML. A null value leaves the default in
 // place, so "key:" with nothing after it behaves like an absent key.
-func (l *loader) decodeLeaf(v reflect.Value, kind leafKind, n *yaml.Node, path, pos string) {
-	if isNull(n) {
-		return
-	}
-	valPos := l.filePos(n.Line, n.Column)
+func (l *loader) decodeLeaf(v reflect.Value, kind leafKind, n *yaml.Node, path string, pos place) {
 	if kind == kindSecretList {
 		l.decodeSecretList(v, n, path, pos)
 		return
 	}
+	n = l.w.Resolve(n)
+	if !l.w.Visit(n) || yamlnode.IsNull(n) {
+		return
+	}
 	if n.Kind != yaml.ScalarNode {
-		l.addAt(valPos, path, "expected %s, got %s", want(kind), yamlnode.Describe(n))
+		l.addAt(l.filePos(n), path, "expected %s, got %s", want(kind), yamlnode.Describe(n))
 		return
 	}
 	if err := setScalar(v, kind, n); err != nil {
-		l.addAt(valPos, path, "%s", err)
+		l.addAt(l.filePos(n), path, "%s", err)
 		return
 	}
 	l.setOrigin(path, pos)
 }
 
-func (l *loader) decodeSecretList(v reflect.Value, n *yaml.Node, path, pos string) {
-	if n.Kind != yaml.SequenceNode {
-		l.addAt(l.filePos(n.Line, n.Column), path, "expected a list, got %s", yamlnode.Describe(n))
+// decodeSecretList sets a list option; each element keeps the position it is written at, so that
+// a bad key is reported on its own line.
+func (l *loader) decodeSecretList(v reflect.Value, n *yaml.Node, path string, pos place) {
+	n = l.w.Resolve(n)
+	if yamlnode.IsNull(n) {
+		return
+	}
+	items := l.w.Seq(n, path)
+	if n.Kind != yaml.SequenceNode || l.w.Halted() {
 		return
 	}
 	var list []Secret
-	elemPos := make([]string, 0, len(n.Content))
+	elemPos := make([]place, 0, len(items))
 	ok := true
-	for i, raw := range n.Content {
-		e := resolve(raw)
-		p := l.filePos(raw.Line, raw.Column)
-		if e.Kind != yaml.ScalarNode || isNull(e) {
-			l.addAt(p, fmt.Sprintf("%s[%d]", path, i), "expected a string, got %s", yamlnode.Describe(e))
+	for i, raw := range items {
+		s, isStr := l.w.Str(raw, fmt.Sprintf("%s[%d]", path, i))
+		if !isStr {
 			ok = false
 			continue
 		}
-		list = append(list, Secret(e.Value))
-		elemPos = append(elemPos, p)
+		list = append(list, Secret(s))
+		elemPos = append(elemPos, l.filePos(raw))
 	}
 	if !ok {
 		return

@@ -47,7 +47,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("error %T without problems: %v", err, err)
 		}
 		for _, fe := range errs.List {
-			if fe.Path == "" && fe.Pos == "" {
+			if fe.Path == "" && fe.Pos() == "" {
 				t.Fatalf("problem without Path or Pos: %+v", fe)
 			}
 		}

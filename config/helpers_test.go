@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ony-ai/ony/internal/yamlnode"
 )
 
 // envMap adapts a map to the getenv signature Load takes.
@@ -45,7 +47,7 @@ func mustLoad(t *testing.T, yaml string, env map[string]string) *Config {
 }
 
 // loadErrors returns the problems Load reports, failing if it reports none.
-func loadErrors(t *testing.T, yaml string, env map[string]string) (path string, list []FieldError) {
+func loadErrors(t *testing.T, yaml string, env map[string]string) (path string, list []yamlnode.Diagnostic) {
 	t.Helper()
 	path = writeConfig(t, yaml)
 	c, err := Load(path, envMap(env))
@@ -63,9 +65,9 @@ func loadErrors(t *testing.T, yaml string, env map[string]string) (path string, 
 }
 
 // findError returns the single error for path, failing if there is not exactly one.
-func findError(t *testing.T, list []FieldError, path string) FieldError {
+func findError(t *testing.T, list []yamlnode.Diagnostic, path string) yamlnode.Diagnostic {
 	t.Helper()
-	var found []FieldError
+	var found []yamlnode.Diagnostic
 	for _, fe := range list {
 		if fe.Path == path {
 			found = append(found, fe)

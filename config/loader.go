@@ -3,6 +3,10 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ony-ai/ony/internal/yamlnode"
 )
 
 // loader carries one Load call: the config being built, where each value came
@@ -11,8 +15,9 @@ import (
 type loader struct {
 	cfg    *Config
 	file   string
-	origin map[string]string
-	errs   []FieldError
+	origin map[string]place
+	errs   []yamlnode.Diagnostic
+	w      yamlnode.Walker
 	// derivedURL is set when public_url was filled in from listen.
 	derivedURL bool
 }
@@ -27,11 +32,15 @@ func (l *loader) derivePublicURL() {
 }
 
 func newLoader(cfg *Config, file string) *loader {
-	return &loader{cfg: cfg, file: file, origin: make(map[string]string)}
+	l := &loader{cfg: cfg, file: file, origin: make(map[string]place)}
+	l.w = yamlnode.Walker{Max: maxConfigNodes, Input: "the file", Wording: wording, Add: func(n *yaml.Node, path, msg string) {
+		l.errs = append(l.errs, yamlnode.At(l.file, n, path, msg))
+	}}
+	return l
 }
 
-func (l *loader) addAt(pos, path, format string, args ...any) {
-	l.errs = append(l.errs, FieldError{Path: path, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+func (l *loader) addAt(at place, path, format string, args ...any) {
+	l.errs = append(l.errs, at.diagnostic(path, fmt.Sprintf(format, args...)))
 }
 
 // fail reports a problem with a value, located wherever that value was set.
@@ -41,19 +50,19 @@ func (l *loader) fail(path, format string, args ...any) {
 
 // posOf falls back from "keyring.keys[2]" to "keyring.keys" because list
 // elements from the environment share their variable's position.
-func (l *loader) posOf(path string) string {
+func (l *loader) posOf(path string) place {
 	if p, ok := l.origin[path]; ok {
 		return p
 	}
 	if i := strings.LastIndexByte(path, '['); i > 0 {
 		return l.origin[path[:i]]
 	}
-	return ""
+	return place{}
 }
 
 // setOrigin also forgets element positions of a list that is being replaced,
 // so an env override is not blamed on lines of the file.
-func (l *loader) setOrigin(path, pos string) {
+func (l *loader) setOrigin(path string, pos place) {
 	for p := range l.origin {
 		if strings.HasPrefix(p, path+"[") {
 			delete(l.origin, p)
@@ -62,6 +71,6 @@ func (l *loader) setOrigin(path, pos string) {
 	l.origin[path] = pos
 }
 
-func (l *loader) filePos(line, col int) string {
-	return fmt.Sprintf("%s:%d:%d", l.file, line, col)
+func (l *loader) filePos(n *yaml.Node) place {
+	return place{name: l.file, line: n.Line, col: n.Column}
 }

@@ -49,8 +49,8 @@ func TestSecretsNotInErrors(t *testing.T) {
 		keys := writeTemp(t, "keys", "v1:"+canary+"\n")
 		_, list := loadErrors(t, "", map[string]string{"ONY_DATABASE_URL_FILE": secret, "ONY_KEYRING_KEYS_FILE": keys})
 		assertNoCanary(t, "Error()", (&Errors{List: list}).Error())
-		if fe := findError(t, list, "database.url"); fe.Pos != "ONY_DATABASE_URL_FILE" {
-			t.Errorf("Pos = %q, want ONY_DATABASE_URL_FILE", fe.Pos)
+		if fe := findError(t, list, "database.url"); fe.Pos() != "ONY_DATABASE_URL_FILE" {
+			t.Errorf("Pos = %q, want ONY_DATABASE_URL_FILE", fe.Pos())
 		}
 	})
 }

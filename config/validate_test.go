@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/ony-ai/ony/internal/yamlnode"
 )
 
 // TestValidationRules sets one option per case, from the file, and expects
@@ -110,8 +112,8 @@ func TestValidationRules(t *testing.T) {
 			}
 			fe := findError(t, list, tt.path)
 			mustContain(t, fe.Msg, tt.msg)
-			if !strings.HasPrefix(fe.Pos, file+":") {
-				t.Errorf("Pos = %q, want a position in the file", fe.Pos)
+			if !strings.HasPrefix(fe.Pos(), file+":") {
+				t.Errorf("Pos = %q, want a position in the file", fe.Pos())
 			}
 		})
 	}
@@ -133,15 +135,15 @@ func TestPositions(t *testing.T) {
 		t.Errorf("got %d errors, want %d:\n%v", len(list), len(tests), &Errors{List: list})
 	}
 	for _, tt := range tests {
-		if fe := findError(t, list, tt.path); fe.Pos != tt.pos {
-			t.Errorf("%s: Pos = %q, want %q", tt.path, fe.Pos, tt.pos)
+		if fe := findError(t, list, tt.path); fe.Pos() != tt.pos {
+			t.Errorf("%s: Pos = %q, want %q", tt.path, fe.Pos(), tt.pos)
 		}
 	}
 
 	// Keys from the environment are blamed on the variable, not the file.
 	_, list = loadErrors(t, "keyring:\n  keys: ['"+testKey1+"']\n", map[string]string{"ONY_KEYRING_KEYS": testKey1 + ",v2:AAAA"})
-	if fe := findError(t, list, "keyring.keys[1]"); fe.Pos != "ONY_KEYRING_KEYS" {
-		t.Errorf("env key: Pos = %q, want ONY_KEYRING_KEYS", fe.Pos)
+	if fe := findError(t, list, "keyring.keys[1]"); fe.Pos() != "ONY_KEYRING_KEYS" {
+		t.Errorf("env key: Pos = %q, want ONY_KEYRING_KEYS", fe.Pos())
 	}
 }
 
@@ -181,7 +183,7 @@ func TestYAMLStructureErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			file, list := loadErrors(t, tt.yaml, nil)
-			var fe *FieldError
+			var fe *yamlnode.Diagnostic
 			for i := range list {
 				if list[i].Path == tt.path && strings.Contains(list[i].Msg, tt.msg) {
 					fe = &list[i]
@@ -190,8 +192,8 @@ func TestYAMLStructureErrors(t *testing.T) {
 			if fe == nil {
 				t.Fatalf("no error %q at %q in:\n%v", tt.msg, tt.path, &Errors{List: list})
 			}
-			if fe.Pos != file+tt.pos {
-				t.Errorf("Pos = %q, want %q", fe.Pos, file+tt.pos)
+			if fe.Pos() != file+tt.pos {
+				t.Errorf("Pos = %q, want %q", fe.Pos(), file+tt.pos)
 			}
 		})
 	}

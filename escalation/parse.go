@@ -20,7 +20,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -64,50 +63,12 @@ var (
 
 const nameRule = "1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit"
 
-// Error is one mistake in a ladder file. Path names the offending value, e.g. steps[1].targets[0].
-// Line and Column are 1-based; Column is 0 when only the line is known (YAML syntax errors) and Line
-// is 0 for problems with the file as a whole.
-type Error struct {
-	File   string `json:"file,omitempty"`
-	Line   int    `json:"line,omitempty"`
-	Column int    `json:"column,omitempty"`
-	Path   string `json:"path,omitempty"`
-	Msg    string `json:"message"`
-}
-
-// Error formats the mistake as "file:line:col: path: message", leaving out what is unknown.
-func (e Error) Error() string {
-	var pos []string
-	if e.File != "" {
-		pos = append(pos, e.File)
-	}
-	if e.Line > 0 {
-		pos = append(pos, strconv.Itoa(e.Line))
-		if e.Column > 0 {
-			pos = append(pos, strconv.Itoa(e.Column))
-		}
-	}
-	var parts []string
-	for _, s := range []string{strings.Join(pos, ":"), e.Path, e.Msg} {
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, ": ")
-}
+// Error is one mistake in a ladder file; Path names the offending value, e.g. steps[1].targets[0].
+// Its JSON is what the API returns for a ladder it refuses.
+type Error = yamlnode.Diagnostic
 
 // Errors is every mistake found, in file order, so that they can all be fixed in one pass.
-type Errors struct {
-	List []Error
-}
-
-func (e *Errors) Error() string {
-	lines := make([]string, len(e.List))
-	for i, x := range e.List {
-		lines[i] = x.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+type Errors = yamlnode.Diagnostics
 
 // Parse reads one or more YAML documents (separated by ---), each one ladder, whose steps may name
 // the given kinds of channel. filename labels positions and makes the Origin "file:"+filename. On any mistake it returns a *Errors listing all of
@@ -117,7 +78,7 @@ func Parse(data []byte, filename string, kinds *channel.Kinds) ([]*Ladder, error
 	docs, errs := parseFile(data, filename, kinds)
 	errs = append(errs, crossCheck(docs)...)
 	if len(errs) > 0 {
-		sortErrors(errs, nil)
+		yamlnode.Sort(errs, nil)
 		return nil, &Errors{List: errs}
 	}
 	return ladders(docs), nil
@@ -163,7 +124,7 @@ func LoadFiles(files []string, kinds *channel.Kinds) ([]*Ladder, error) {
 	}
 	errs = append(errs, crossCheck(docs)...)
 	if len(errs) > 0 {
-		sortErrors(errs, order)
+		yamlnode.Sort(errs, order)
 		return nil, &Errors{List: errs}
 	}
 	return ladders(docs), nil
@@ -270,21 +231,6 @@ func crossCheck(docs []parsedLadder) []Error {
 	return errs
 }
 
-// sortErrors puts errors in file order (order gives each file's rank; nil sorts by name), then by
-// position. Whole-file errors (line 0) come first in their file.
-func sortErrors(errs []Error, order map[string]int) {
-	sort.SliceStable(errs, func(i, j int) bool {
-		a, b := errs[i], errs[j]
-		if a.File != b.File {
-			if order != nil {
-				return order[a.File] < order[b.File]
-			}
-			return a.File < b.File
-		}
-		return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
-	})
-}
-
 type ladderParser struct {
 	yamlnode.Walker
 	kinds *channel.Kinds
@@ -363,11 +309,7 @@ func (p *ladderParser) add(n *yaml.Node, path, msg string) {
 		p.Halt()
 		msg = fmt.Sprintf("too many mistakes (%d); stopping here", maxErrors)
 	}
-	e := Error{File: p.file, Path: path, Msg: msg}
-	if n != nil {
-		e.Line, e.Column = n.Line, n.Column
-	}
-	p.errs = append(p.errs, e)
+	p.errs = append(p.errs, yamlnode.At(p.file, n, path, msg))
 }
 
 func (p *ladderParser) addf(n *yaml.Node, path, format string, args ...any) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ony-ai/ony/internal/yamlnode"
 )
 
 // mustPolicy parses src and builds its engine, failing the test on any error.
@@ -29,7 +31,7 @@ func mustPolicy(t testing.TB, src string) (*Policy, *Engine) {
 }
 
 // policyErrors parses src and returns its errors, failing if there are none.
-func policyErrors(t *testing.T, src string) []PolicyError {
+func policyErrors(t *testing.T, src string) []yamlnode.Diagnostic {
 	t.Helper()
 	p, err := ParsePolicy([]byte(src), "policy.yaml")
 	if err == nil {
@@ -167,8 +169,8 @@ func checkErrors(t *testing.T, src string, want ...wantErr) {
 		if text, ok := strings.CutPrefix(at, "@"); ok {
 			at = posOf(t, src, text)
 		}
-		if !slices.ContainsFunc(got, func(e PolicyError) bool {
-			return e.Pos.String() == "policy.yaml:"+at && e.Path == w.path && strings.Contains(e.Msg, w.msg)
+		if !slices.ContainsFunc(got, func(e yamlnode.Diagnostic) bool {
+			return e.Pos() == "policy.yaml:"+at && e.Path == w.path && strings.Contains(e.Msg, w.msg)
 		}) {
 			t.Errorf("missing error %s: %s: …%s…", at, w.path, w.msg)
 		}
@@ -875,7 +877,7 @@ func FuzzParsePolicy(f *testing.F) {
 				t.Fatalf("error %T %v with policy %v", err, err, p)
 			}
 			for _, e := range pe.List {
-				if e.Pos.File != "fuzz.yaml" || e.Pos.Line <= 0 && e.Path == "" || e.Msg == "" {
+				if e.File != "fuzz.yaml" || e.Line <= 0 && e.Path == "" || e.Msg == "" {
 					t.Fatalf("error without a place: %+v", e)
 				}
 			}

@@ -111,10 +111,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	var ee *exitError
-	var ce *config.Errors
+	var ce *configError
 	switch {
 	case errors.As(err, &ce):
-		fmt.Fprintf(stderr, "configuration has %d problem(s):\n%s\n", len(ce.List), ce.Error())
+		fmt.Fprintf(stderr, "configuration has %d problem(s):\n%s\n", len(ce.errs.List), ce.Error())
 		return 2
 	case errors.As(err, &ee):
 		fmt.Fprintln(stderr, "ony:", ee.msg)
@@ -124,9 +124,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 1
 }
 
+// configError is a configuration with mistakes, which run lists and exits 2 on. Risk policies and
+// ladders report their mistakes with the same type as config.Load, so the type alone does not say
+// that a list came from the configuration; loadConfig says it.
+type configError struct{ errs *config.Errors }
+
+func (e *configError) Error() string { return e.errs.Error() }
+
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		path = os.Getenv("ONY_CONFIG")
 	}
-	return config.Load(path, os.LookupEnv)
+	c, err := config.Load(path, os.LookupEnv)
+	var errs *config.Errors
+	if errors.As(err, &errs) {
+		return nil, &configError{errs}
+	}
+	return c, err
 }

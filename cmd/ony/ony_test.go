@@ -459,6 +459,21 @@ func TestConfig(t *testing.T) {
 		}
 	})
 
+	// A policy's mistakes share the configuration's error type, but they are not the configuration's:
+	// serve names them as they are, under its usual prefix and exit status.
+	t.Run("broken risk policy", func(t *testing.T) {
+		t.Parallel()
+		policy := filepath.Join(t.TempDir(), "policy.yaml")
+		writeFile(t, policy, "version: 1\nfloors: {actions: {deploy: loud}}\n")
+		vars := map[string]string{"ONY_DATA_DIR": t.TempDir(), "ONY_LISTEN": freeAddr(t), "ONY_RISK_POLICY_FILE": policy}
+		r := runOny(t, vars, "", "serve")
+		if r.code != 1 {
+			t.Fatalf("serve with a broken policy: exit %d, want 1\n%s", r.code, r)
+		}
+		mustContain(t, "serve's stderr", r.stderr, "ony: "+policy+`:2:28: floors.actions["deploy"]: bad level "loud"`)
+		mustNotContain(t, "serve's stderr", r.stderr, "configuration has")
+	})
+
 	t.Run("ladders", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()

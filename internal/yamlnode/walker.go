@@ -12,8 +12,9 @@ import (
 )
 
 // Walker reads a YAML tree strictly, reporting every mistake through Add rather than stopping at the
-// first, so that a file can be fixed in one pass. Add receives finished messages, which leaves each
-// caller its own error type and position format.
+// first, so that a file can be fixed in one pass. Add receives finished messages and the node they
+// are about (nil for the input as a whole); callers make Diagnostics of them with At, and may cap or
+// skip them.
 //
 // Every node a method looks at, aliases followed, counts against Max: a few lines of nested aliases
 // can stand for billions of nodes, and the walk must end. Once Max is passed the walker reports it
@@ -23,9 +24,38 @@ type Walker struct {
 	// Input names what is read in the message for a spent budget, e.g. "policy" or "the file".
 	Input string
 	Add   func(n *yaml.Node, path, msg string)
+	// Wording is how Mapping words what it finds; the zero value is that of policies and ladders.
+	Wording Wording
 
 	visits int
 	halted bool
+}
+
+// Wording holds the phrases in which the formats differ, each of which their users already know:
+// configuration has its own, policies and ladders share the zero value's.
+type Wording struct {
+	// Mapping names what a mapping holds, as in "expected a mapping of options, got a list".
+	// "" is "a mapping".
+	Mapping string
+	// Duplicate reports a repeated key, given the line of the first; "" is
+	// "duplicate key (first on line %d)".
+	Duplicate string
+	// Merge reports a merge key (<<); "" is "merge keys (<<) are not supported". MergeAtKey puts it at
+	// path.<< rather than at the mapping.
+	Merge      string
+	MergeAtKey bool
+	// KeyPath writes an unknown key into its path, e.g. quoting odd ones; nil writes it as it is.
+	KeyPath func(key string) string
+	// HideKnown leaves the list of known keys out of "unknown key", for mappings with too many to
+	// list in a message.
+	HideKnown bool
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // Halt stops the walk, e.g. when a caller has reported enough mistakes.
@@ -74,9 +104,10 @@ func (w *Walker) Mapping(n *yaml.Node, path string, known []string, f func(key s
 		return true
 	}
 	if n.Kind != yaml.MappingNode {
-		w.addf(n, path, "expected a mapping, got %s", Describe(n))
+		w.notMapping(n, path)
 		return false
 	}
+	wd := w.Wording
 	firstAt := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := w.Resolve(n.Content[i]), n.Content[i+1]
@@ -90,17 +121,37 @@ func (w *Walker) Mapping(n *yaml.Node, path string, known []string, f func(key s
 		kp := joinPath(path, k.Value)
 		switch {
 		case k.ShortTag() == "!!merge":
-			w.addf(k, path, "merge keys (<<) are not supported")
+			mp := path
+			if wd.MergeAtKey {
+				mp = kp
+			}
+			w.Add(k, mp, or(wd.Merge, "merge keys (<<) are not supported"))
 		case !slices.Contains(known, k.Value):
-			w.addf(k, kp, "unknown key%s; known keys: %s", Suggest(k.Value, known), strings.Join(known, ", "))
+			w.unknownKey(k, path, known)
 		case firstAt[k.Value] > 0:
-			w.addf(k, kp, "duplicate key (first on line %d)", firstAt[k.Value])
+			w.addf(k, kp, or(wd.Duplicate, "duplicate key (first on line %d)"), firstAt[k.Value])
 		default:
 			firstAt[k.Value] = k.Line
 			f(k.Value, k, v)
 		}
 	}
 	return true
+}
+
+func (w *Walker) notMapping(n *yaml.Node, path string) {
+	w.addf(n, path, "expected %s, got %s", or(w.Wording.Mapping, "a mapping"), Describe(n))
+}
+
+func (w *Walker) unknownKey(k *yaml.Node, path string, known []string) {
+	key := k.Value
+	if w.Wording.KeyPath != nil {
+		key = w.Wording.KeyPath(key)
+	}
+	msg := "unknown key" + Suggest(k.Value, known)
+	if !w.Wording.HideKnown {
+		msg += "; known keys: " + strings.Join(known, ", ")
+	}
+	w.Add(k, joinPath(path, key), msg)
 }
 
 // Entries walks a mapping whose keys the user chooses (rule ids, globs, labels), calling f with each
@@ -113,7 +164,7 @@ func (w *Walker) Entries(n *yaml.Node, path string, norm func(string) string, f 
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		w.addf(n, path, "expected a mapping, got %s", Describe(n))
+		w.notMapping(n, path)
 		return
 	}
 	firstAt := map[string]int{}
@@ -132,7 +183,7 @@ func (w *Walker) Entries(n *yaml.Node, path string, norm func(string) string, f 
 			same = norm(same)
 		}
 		if firstAt[same] > 0 {
-			w.addf(k, kp, "duplicate key (first on line %d)", firstAt[same])
+			w.addf(k, kp, or(w.Wording.Duplicate, "duplicate key (first on line %d)"), firstAt[same])
 			continue
 		}
 		firstAt[same] = k.Line
@@ -206,14 +257,18 @@ var yamlLineErr = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
 
 // SyntaxError turns an error of the YAML decoder into a position and an "invalid YAML: ..." message.
 // The decoder says "yaml: line N: ..." and gives no column, so col is 0 then. Errors without a line
-// (bad encodings) are placed at the first character YAML cannot read, or else at line 1, column 1.
+// (bad encodings, unknown anchors) are placed at the first character YAML cannot read, or else at
+// line 1, column 1; with nil data they are not placed (line 0), which is what configuration has
+// always reported.
 func SyntaxError(err error, data []byte) (line, col int, msg string) {
 	msg = err.Error()
 	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		return line, 0, "invalid YAML: " + m[2]
 	}
-	line, col = badCharPosition(data)
+	if data != nil {
+		line, col = badCharPosition(data)
+	}
 	return line, col, "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")
 }
 

@@ -51,6 +51,30 @@ func TestMapping(t *testing.T) {
 	)
 }
 
+func TestMappingWording(t *testing.T) {
+	w, root, got := walk(t, "b: 1\nnmae: x\nb: 3\n<<: {a: 1}\n\"odd key\": 1\nc: [1]\n", 100)
+	w.Wording = Wording{
+		Mapping:    "a mapping of options",
+		Duplicate:  "duplicate key (first set on line %d)",
+		Merge:      "merge keys (<<) are not supported; write the options out",
+		MergeAtKey: true,
+		KeyPath:    func(k string) string { return fmt.Sprintf("%q", k) },
+		HideKnown:  true,
+	}
+	w.Mapping(root, "top", []string{"b", "c", "name"}, func(key string, _, v *yaml.Node) {
+		if key == "c" {
+			w.Mapping(v, "top.c", nil, nil)
+		}
+	})
+	check(t, *got,
+		`2:1 top."nmae": unknown key (did you mean "name"?)`,
+		"3:1 top.b: duplicate key (first set on line 1)",
+		"4:1 top.<<: merge keys (<<) are not supported; write the options out",
+		`5:1 top."odd key": unknown key`,
+		"6:4 top.c: expected a mapping of options, got a list",
+	)
+}
+
 func TestMappingShapes(t *testing.T) {
 	for _, tc := range []struct {
 		src  string
@@ -229,5 +253,21 @@ func TestSyntaxError(t *testing.T) {
 		if line != tc.line || col != tc.col || msg != tc.msg {
 			t.Errorf("%q: SyntaxError = %d:%d %q, want %d:%d %q", tc.src, line, col, msg, tc.line, tc.col, tc.msg)
 		}
+	}
+}
+
+func TestSyntaxErrorUnplaced(t *testing.T) {
+	var doc yaml.Node
+	src := []byte("a: *nope\n")
+	err := yaml.Unmarshal(src, &doc)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := "invalid YAML: unknown anchor 'nope' referenced"
+	if line, col, msg := SyntaxError(err, src); line != 1 || col != 1 || msg != want {
+		t.Errorf("SyntaxError = %d:%d %q, want 1:1 %q", line, col, msg, want)
+	}
+	if line, col, msg := SyntaxError(err, nil); line != 0 || col != 0 || msg != want {
+		t.Errorf("SyntaxError without data = %d:%d %q, want 0:0 %q", line, col, msg, want)
 	}
 }

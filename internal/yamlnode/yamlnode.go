@@ -1,6 +1,6 @@
-// Package yamlnode helps validate YAML documents node by node, as config, risk policies and ladders
-// do: it names a node's type for error messages, suggests the key a typo meant, and (Walker) walks
-// mappings and lists on a node budget, reporting every mistake with its position.
+// Package yamlnode validates YAML documents node by node for config, risk policies and ladders: a
+// Walker reads mappings and lists on a node budget, and every mistake becomes a Diagnostic with its
+// position, all of them reported together as Diagnostics.
 package yamlnode
 
 import (
