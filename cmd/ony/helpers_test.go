@@ -248,12 +248,13 @@ func (p *proc) exited(d time.Duration) (int, bool) {
 	}
 }
 
-// waitReady polls GET /readyz until it answers 200, for at most 20 s, failing at once if the
+// waitReady polls GET /readyz until it answers 200, for at most 60 s (a bound for a loaded machine
+// under -race, not a speed claim), failing at once if the
 // process exits first.
 func (p *proc) waitReady() {
 	p.t.Helper()
 	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := hc.Get(p.URL + "/readyz")
 		if err == nil {
@@ -269,7 +270,7 @@ func (p *proc) waitReady() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("ony serve at %s not ready within 20s (last error: %v)", p.URL, err)
+			p.t.Fatalf("ony serve at %s not ready within 60s (last error: %v)", p.URL, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
