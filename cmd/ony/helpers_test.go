@@ -249,8 +249,7 @@ func (p *proc) exited(d time.Duration) (int, bool) {
 }
 
 // waitReady polls GET /readyz until it answers 200, for at most 60 s (a bound for a loaded machine
-// under -race, not a speed claim), failing at once if the
-// process exits first.
+// under -race, not a speed claim), failing at once if the process exits first.
 func (p *proc) waitReady() {
 	p.t.Helper()
 	hc := &http.Client{Timeout: time.Second}
