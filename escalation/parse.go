@@ -57,8 +57,6 @@ var (
 	ladderNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	labelKeyRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_./-]{0,62}$`)
 	providerNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	slackChannelRE = regexp.MustCompile(`^(#[^\s#,]{1,80}|[CG][A-Z0-9]{6,20})$`)
-	telegramChatRE = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
 )
 
 const nameRule = "1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit"

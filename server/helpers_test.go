@@ -253,11 +253,6 @@ func person(t testing.TB, in *testserver.Instance, u testserver.User) *client.Cl
 	return in.Person(t, u)
 }
 
-func personAt(t testing.TB, base, sess string) *client.Client {
-	t.Helper()
-	return testserver.PersonAt(t, base, sess)
-}
-
 // secondDevice issues another agent token in orgID.
 func secondDevice(t testing.TB, in *testserver.Instance, orgID string) org.CreatedDevice {
 	t.Helper()
