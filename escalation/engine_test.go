@@ -297,9 +297,9 @@ steps:
 // downSMS is an SMS provider that is down.
 type downSMS struct{}
 
-func (downSMS) Kind() string                                    { return "sms" }
-func (downSMS) Provider() string                                { return "down" }
-func (downSMS) TakesDecisions() bool                            { return true }
+func (downSMS) Kind() string                                 { return "sms" }
+func (downSMS) Provider() string                             { return "down" }
+func (downSMS) TakesDecisions() bool                         { return true }
 func (downSMS) Update(context.Context, channel.Update) error { return nil }
 func (downSMS) Notify(context.Context, channel.Notification) (channel.Delivery, error) {
 	return channel.Delivery{}, errors.New("provider down")

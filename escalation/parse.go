@@ -233,7 +233,7 @@ type ladderParser struct {
 	yamlnode.Walker
 	kinds *channel.Kinds
 	file  string
-	errs []Error
+	errs  []Error
 }
 
 // parseFile parses every document of one file. Documents that fail still come back (with ok false)

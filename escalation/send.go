@@ -228,7 +228,6 @@ func (e *Engine) Report(ctx context.Context, provider, ref string, st store.Send
 	return e.settle(ctx, a, step, []store.SendState{store.SendSending, store.SendSent, store.SendDelivered}, store.SendUpdate{State: st})
 }
 
-
 var errCannotDecide = errors.New("escalation: the person can no longer decide")
 
 // recipient resolves a send's target to an address on its kind.

@@ -14,8 +14,8 @@ import (
 // a deadline, and a Host through which a verified request decides or reports.
 
 const (
-	maxHookBody    = 1 << 20
-	hookTimeout    = 30 * time.Second
+	maxHookBody = 1 << 20
+	hookTimeout = 30 * time.Second
 )
 
 // hookHost is what inbound routes act through: the handoff service's token decisions and the
