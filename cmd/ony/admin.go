@@ -286,7 +286,7 @@ func cmdSetUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return userErr(err, stderr)
 	}
-	fmt.Fprintf(stdout, "updated %s: %s\n", u.Email, describeUser(u, kinds))
+	fmt.Fprintf(stdout, "updated %s: %s\n", u.Email, org.DescribeUser(u, kinds))
 	return nil
 }
 
@@ -309,24 +309,3 @@ func userErr(err error, stderr io.Writer) error {
 
 // contactFlag is the flag that sets a contact: its field with dashes (slack_id → slack-id).
 func contactFlag(ck *channel.ContactKind) string { return strings.ReplaceAll(ck.Field, "_", "-") }
-
-// describeUser is a person's settings on one line, each contact masked as its kind masks it.
-func describeUser(u store.User, kinds *channel.Kinds) string {
-	or := func(s, none string) string {
-		if s == "" {
-			return none
-		}
-		return s
-	}
-	var contacts []string
-	for _, ck := range kinds.Contacts() {
-		addr := "none"
-		if c, ok := u.Contact(ck.Name); ok {
-			addr = ck.Mask(c.Address)
-		}
-		contacts = append(contacts, ck.Name+" "+addr)
-	}
-	return fmt.Sprintf("name %q, %s, timezone %s, %s, quiet hours %s, groups %s",
-		u.Name, u.Role, or(u.Timezone, "UTC"), strings.Join(contacts, ", "),
-		or(u.QuietHours, "none"), or(strings.Join(u.Groups, ","), "none"))
-}
