@@ -92,6 +92,37 @@ func TestProvisioningIsAudited(t *testing.T) {
 	}
 }
 
+// TestEraseOrg erases an organization once: what is not (or no longer) an organization, the instance
+// log included, is not found, and the instance log keeps a tombstone.
+func TestEraseOrg(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			sv := newService(t, d)
+			by := audit.Actor{Kind: "system", ID: "test"}
+			o, err := sv.Create(ctx, by, org.NewOrg{Name: "Acme", AdminEmail: "ana@acme.test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"00000000-0000-4000-8000-000000000001", store.InstanceLogID} {
+				if err := sv.EraseOrg(ctx, by, id); code(err) != "org_not_found" {
+					t.Errorf("erase %s: %v, want org_not_found", id, err)
+				}
+			}
+			if err := sv.EraseOrg(ctx, by, o.OrgID); err != nil {
+				t.Fatal(err)
+			}
+			if err := sv.EraseOrg(ctx, by, o.OrgID); code(err) != "org_not_found" {
+				t.Errorf("a second erase: %v, want org_not_found", err)
+			}
+			if got := strings.Join(events(t, sv, store.InstanceLogID), " "); got != "org.erased:org" {
+				t.Errorf("instance log: %s, want one tombstone", got)
+			}
+		})
+	}
+}
+
 // TestBootstrapRace starts several "replicas" bootstrapping one empty database at once: exactly one
 // organization results, with its admin, and every caller succeeds.
 func TestBootstrapRace(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -159,24 +158,8 @@ func cmdEraseOrg(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer sv.Store.Close()
-	l, s := sv.Audit, sv.Store
-	var exists bool
-	err = s.InOrg(ctx, *orgID, func(tx store.OrgTx) error {
-		_, err := tx.Org(ctx)
-		exists = err == nil
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if !exists {
-		return &exitError{code: 1, msg: "no such organization"}
-	}
-	if err := l.EraseOrg(ctx, s, *orgID, cliActor); err != nil {
-		return err
+	if err := sv.EraseOrg(ctx, cliActor, *orgID); err != nil {
+		return problemErr(err)
 	}
 	fmt.Fprintf(stdout, "erased organization %s; tombstone appended to the instance log\n", *orgID)
 	return nil
