@@ -75,46 +75,6 @@ func cmdRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	return err
 }
 
-// optionFlag collects repeated --option ID:LABEL[:approves] flags.
-type optionFlag []client.Option
-
-func (o *optionFlag) String() string {
-	if o == nil {
-		return ""
-	}
-	parts := make([]string, len(*o))
-	for i, op := range *o {
-		parts[i] = op.ID + ":" + op.Label
-		if op.Approves {
-			parts[i] += ":approves"
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-func (o *optionFlag) Set(s string) error {
-	id, label, ok := strings.Cut(s, ":")
-	id = strings.TrimSpace(id)
-	if !ok || id == "" {
-		return fmt.Errorf("want ID:LABEL[:approves], got %q", s)
-	}
-	approves := false
-	if i := strings.LastIndexByte(label, ':'); i >= 0 {
-		switch strings.ToLower(strings.TrimSpace(label[i+1:])) {
-		case "approves", "true":
-			approves, label = true, label[:i]
-		case "false", "denies":
-			label = label[:i]
-		}
-	}
-	label = strings.TrimSpace(label)
-	if label == "" {
-		return fmt.Errorf("option %q has no label: want ID:LABEL[:approves]", id)
-	}
-	*o = append(*o, client.Option{ID: id, Label: label, Approves: approves})
-	return nil
-}
-
 func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("request", flag.ContinueOnError)
 	fs.SetOutput(stderr)

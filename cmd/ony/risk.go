@@ -3,12 +3,9 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/ony-ai/ony/risk"
@@ -41,58 +38,6 @@ func cmdRisk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return usageErr("unknown risk command %q\n%s", args[0], riskUsage)
-}
-
-// riskFlags is newFlags without --config: these commands read no
-// configuration, so accepting the flag would only mislead.
-func riskFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-// parseArgs is parseFlags for commands that take file arguments: flags may
-// come before or after them, and everything after "--" is an argument.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, &exitError{code: 2, msg: err.Error()}
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
-}
-
-// labelFlag collects repeated --label KEY=VALUE flags.
-type labelFlag map[string]string
-
-func (l labelFlag) String() string {
-	keys := slices.Sorted(maps.Keys(l))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + l[k]
-	}
-	return strings.Join(parts, ",")
-}
-
-func (l labelFlag) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	k = strings.TrimSpace(k)
-	if !ok || k == "" {
-		return fmt.Errorf("want KEY=VALUE, got %q", s)
-	}
-	if _, dup := l[k]; dup {
-		return fmt.Errorf("label %q given twice", k)
-	}
-	l[k] = v
-	return nil
 }
 
 func cmdRiskExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
