@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ony-ai/ony/app"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/store"
 )

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"

@@ -8,9 +8,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/escalation"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/risk"
 )
 

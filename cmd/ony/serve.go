@@ -6,7 +6,7 @@ import (
 	"io"
 	"net"
 
-	"github.com/ony-ai/ony/app"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/org"
 )
 

@@ -22,7 +22,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/bot/slack"
 	"github.com/ony-ai/ony/bot/telegram"
@@ -32,6 +31,7 @@ import (
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
