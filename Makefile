@@ -27,7 +27,7 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzParsePolicy -fuzztime=$(FUZZTIME) ./risk/
 	$(GO) test -run=^$$ -fuzz=FuzzOpen -fuzztime=$(FUZZTIME) ./auth/keyring/
 	$(GO) test -run=^$$ -fuzz=FuzzVerifyPassword -fuzztime=$(FUZZTIME) ./auth/
-	$(GO) test -run=^$$ -fuzz=FuzzRun -fuzztime=$(FUZZTIME) ./hook/
+	$(GO) test -run=^$$ -fuzz=FuzzRun -fuzztime=$(FUZZTIME) ./internal/hook/
 	$(GO) test -run=^$$ -fuzz=FuzzVerifyExport -fuzztime=$(FUZZTIME) ./audit/
 	$(GO) test -run=^$$ -fuzz=FuzzParse -fuzzminimizetime=5s -fuzztime=$(FUZZTIME) ./escalation/
 

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/org"
 )
 

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/channel"
@@ -19,6 +18,7 @@ import (
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/risk"
 	"github.com/ony-ai/ony/store"

@@ -12,8 +12,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/internal/summarize"
 	"github.com/ony-ai/ony/store"
-	"github.com/ony-ai/ony/summarize"
 )
 
 // ExpireArgs is the durable timer that ends an undecided handoff.

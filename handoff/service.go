@@ -16,11 +16,11 @@ import (
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/internal/summarize"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
 	"github.com/ony-ai/ony/store"
-	"github.com/ony-ai/ony/summarize"
 )
 
 // Config tunes the service.

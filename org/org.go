@@ -231,3 +231,12 @@ func (sv Service) RevokeDevice(ctx context.Context, by audit.Actor, orgID, devic
 	}
 	return err
 }
+
+// EraseOrg is the right to erasure: the organization, everything under it and its whole audit log are
+// deleted, and a tombstone in the instance log records that it happened. It cannot be undone.
+func (sv Service) EraseOrg(ctx context.Context, by audit.Actor, orgID string) error {
+	if err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error { return orgExists(ctx, tx) }); err != nil {
+		return err
+	}
+	return sv.Audit.EraseOrg(ctx, sv.Store, orgID, by)
+}

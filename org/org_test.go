@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
@@ -87,6 +87,37 @@ func TestProvisioningIsAudited(t *testing.T) {
 			}
 			if _, err := sv.CreateDevice(ctx, by, "00000000-0000-4000-8000-000000000001", "x"); code(err) != "org_not_found" {
 				t.Fatalf("device for unknown org: %v", err)
+			}
+		})
+	}
+}
+
+// TestEraseOrg erases an organization once: what is not (or no longer) an organization, the instance
+// log included, is not found, and the instance log keeps a tombstone.
+func TestEraseOrg(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			sv := newService(t, d)
+			by := audit.Actor{Kind: "system", ID: "test"}
+			o, err := sv.Create(ctx, by, org.NewOrg{Name: "Acme", AdminEmail: "ana@acme.test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"00000000-0000-4000-8000-000000000001", store.InstanceLogID} {
+				if err := sv.EraseOrg(ctx, by, id); code(err) != "org_not_found" {
+					t.Errorf("erase %s: %v, want org_not_found", id, err)
+				}
+			}
+			if err := sv.EraseOrg(ctx, by, o.OrgID); err != nil {
+				t.Fatal(err)
+			}
+			if err := sv.EraseOrg(ctx, by, o.OrgID); code(err) != "org_not_found" {
+				t.Errorf("a second erase: %v, want org_not_found", err)
+			}
+			if got := strings.Join(events(t, sv, store.InstanceLogID), " "); got != "org.erased:org" {
+				t.Errorf("instance log: %s, want one tombstone", got)
 			}
 		})
 	}

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/store"

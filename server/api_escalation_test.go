@@ -22,11 +22,11 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/bot/webhook"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/escalation"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/store"

@@ -4,14 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
@@ -159,24 +158,8 @@ func cmdEraseOrg(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer sv.Store.Close()
-	l, s := sv.Audit, sv.Store
-	var exists bool
-	err = s.InOrg(ctx, *orgID, func(tx store.OrgTx) error {
-		_, err := tx.Org(ctx)
-		exists = err == nil
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if !exists {
-		return &exitError{code: 1, msg: "no such organization"}
-	}
-	if err := l.EraseOrg(ctx, s, *orgID, cliActor); err != nil {
-		return err
+	if err := sv.EraseOrg(ctx, cliActor, *orgID); err != nil {
+		return problemErr(err)
 	}
 	fmt.Fprintf(stdout, "erased organization %s; tombstone appended to the instance log\n", *orgID)
 	return nil
@@ -286,7 +269,7 @@ func cmdSetUser(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return userErr(err, stderr)
 	}
-	fmt.Fprintf(stdout, "updated %s: %s\n", u.Email, describeUser(u, kinds))
+	fmt.Fprintf(stdout, "updated %s: %s\n", u.Email, org.DescribeUser(u, kinds))
 	return nil
 }
 
@@ -309,24 +292,3 @@ func userErr(err error, stderr io.Writer) error {
 
 // contactFlag is the flag that sets a contact: its field with dashes (slack_id → slack-id).
 func contactFlag(ck *channel.ContactKind) string { return strings.ReplaceAll(ck.Field, "_", "-") }
-
-// describeUser is a person's settings on one line, each contact masked as its kind masks it.
-func describeUser(u store.User, kinds *channel.Kinds) string {
-	or := func(s, none string) string {
-		if s == "" {
-			return none
-		}
-		return s
-	}
-	var contacts []string
-	for _, ck := range kinds.Contacts() {
-		addr := "none"
-		if c, ok := u.Contact(ck.Name); ok {
-			addr = ck.Mask(c.Address)
-		}
-		contacts = append(contacts, ck.Name+" "+addr)
-	}
-	return fmt.Sprintf("name %q, %s, timezone %s, %s, quiet hours %s, groups %s",
-		u.Name, u.Role, or(u.Timezone, "UTC"), strings.Join(contacts, ", "),
-		or(u.QuietHours, "none"), or(strings.Join(u.Groups, ","), "none"))
-}

@@ -16,10 +16,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/store"
 )
 

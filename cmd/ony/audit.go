@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/internal/app"
 )
 
 const auditUsage = `usage:

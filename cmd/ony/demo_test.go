@@ -3,17 +3,12 @@ package main
 // Tests of `ony demo`: the built binary runs the whole demo with its waits scaled down, and its output
 // must show what the demo promises a newcomer — simulated sends, a ladder climbing, a call nobody
 // answers, a redial that is answered and a simulated person deciding on it — plus a sign-in recipe
-// that really works.
+// that really works. The engine's own tests are in internal/demo.
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,9 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ony-ai/ony/escalation"
-	"github.com/ony-ai/ony/voice"
 )
 
 // demoHeavy takes two slots in heavy while a demo starts: it hashes four passwords, on both cores of a
@@ -209,65 +201,6 @@ func TestDemo(t *testing.T) {
 	t.Logf("the demo ran for %s after it was ready", time.Since(readyAt).Round(time.Millisecond))
 }
 
-// TestDemoAgentCount checks --count against a stand-in server: the agent posts that many handoffs,
-// follows each until it is final, and then reports that it is done (the demo then stops by itself).
-func TestDemoAgentCount(t *testing.T) {
-	t.Parallel()
-	var mu sync.Mutex
-	created, polled := 0, map[string]int{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		const now, later = "2026-01-02T03:04:05Z", "2026-01-02T03:04:08Z"
-		switch {
-		case r.Method == http.MethodPost && r.URL.Path == "/v1/handoffs":
-			created++
-			fmt.Fprintf(w, `{"id":"h%d","status":"pending","action":"deploy","risk":"high","created_at":%q}`, created, now)
-		case strings.HasSuffix(r.URL.Path, "/escalation"):
-			fmt.Fprintf(w, `{"ladder":"critical-production","sends":[{"step":0,"channel":"slack","target":"u1","provider":"simulated","state":"sent","updated_at":%q}]}`, now)
-		case r.Method == http.MethodGet:
-			id := strings.TrimPrefix(r.URL.Path, "/v1/handoffs/")
-			polled[id]++
-			status, dec := "pending", "null"
-			if polled[id] > 1 {
-				status, dec = "approved", fmt.Sprintf(`{"option":"approve","approved":true,"by":{"kind":"user","name":"Ana"},"channel":"call","decided_at":%q}`, later)
-			}
-			fmt.Fprintf(w, `{"id":%q,"status":%q,"action":"deploy","risk":"high","created_at":%q,"decision":%s}`, id, status, now, dec)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer srv.Close()
-	c := newClient(t, srv.URL, "ony_dev_test")
-	var out bytes.Buffer
-	d := &demo{out: &demoOut{w: &out}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), scale: 1,
-		ladders: map[string]*escalation.Ladder{}, names: map[string]string{"u1": "Ana"}, watch: c, watchReady: make(chan struct{})}
-	close(d.watchReady)
-	done := make(chan bool, 1)
-	go func() { done <- d.runAgent(testCtx(t, 20*time.Second), c, 100*time.Millisecond, 2) }()
-	select {
-	case allFinal := <-done:
-		if !allFinal {
-			t.Fatalf("the agent stopped before its handoffs were final:\n%s", out.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the agent did not stop after --count handoffs were final")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if created != 2 {
-		t.Errorf("the agent posted %d handoffs, want 2", created)
-	}
-	for _, want := range []string{"[demo] #1 the agent asks: deploy", "[demo] #2 the agent asks: deploy",
-		"[demo] #1 deploy (high) → ladder critical-production: +0s rung 1: slack → Ana (SIMULATED) sent\n",
-		"[demo] #2 deploy (high) approved by Ana via call (+3s)\n"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("the agent's output lacks %q:\n%s", want, out.String())
-		}
-	}
-}
-
 // TestDemoFlags checks the demo's flags in process: bad values are usage errors, and an earlier
 // run's data directory is refused rather than reused (its one-time secrets are gone).
 func TestDemoFlags(t *testing.T) {
@@ -293,44 +226,6 @@ func TestDemoFlags(t *testing.T) {
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, tt.want) {
 			t.Errorf("ony demo %s: %v, want a usage error with %q", strings.Join(tt.args, " "), err, tt.want)
-		}
-	}
-}
-
-// TestDemoLadders checks the embedded ladders at every speed the flag allows: each parses, waits
-// scale, and a redialling step still outlasts its redials.
-func TestDemoLadders(t *testing.T) {
-	t.Parallel()
-	for _, scale := range []float64{1, 0.5, 0.05, 0.01, 3, 10} {
-		files, ladders, err := demoLadderFiles(scale)
-		if err != nil {
-			t.Fatalf("scale %g: %v", scale, err)
-		}
-		if len(files) != 2 || ladders["default"] == nil || ladders["critical-production"] == nil {
-			t.Fatalf("scale %g: ladders %v, want default and critical-production", scale, ladders)
-		}
-		crit := ladders["critical-production"]
-		if got := crit.Steps[0].Wait; got != time.Duration(float64(8*time.Second)*scale).Round(100*time.Millisecond) {
-			t.Errorf("scale %g: the first rung waits %s", scale, got)
-		}
-		call := crit.Steps[len(crit.Steps)-1]
-		if call.Redial.Times != 1 || call.Redial.Gap < 10*time.Second || call.Wait < time.Duration(call.Redial.Times)*call.Redial.Gap+30*time.Second {
-			t.Errorf("scale %g: the call rung is %+v", scale, call)
-		}
-		for name, want := range map[string]string{
-			"default":             "console+slack telegram sms",
-			"critical-production": "slack+telegram sms call",
-		} {
-			var got []string
-			for _, st := range ladders[name].Steps {
-				got = append(got, strings.Join(st.Channels, "+"))
-			}
-			if strings.Join(got, " ") != want {
-				t.Errorf("scale %g: ladder %s climbs %v, want %s", scale, name, got, want)
-			}
-		}
-		if crit.Steps[len(crit.Steps)-1].Channels[0] != voice.CallKind.Name {
-			t.Errorf("scale %g: the critical ladder does not end with calls", scale)
 		}
 	}
 }

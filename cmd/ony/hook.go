@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ony-ai/ony/hook"
+	"github.com/ony-ai/ony/internal/hook"
 )
 
 const hookUsage = `usage:

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/escalation"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/risk"
 )
 
@@ -82,31 +82,9 @@ func ladderCount(ls []*escalation.Ladder) string {
 	return fmt.Sprintf("%d %s: %s", len(ls), noun, strings.Join(names, ", "))
 }
 
-// loadLadders reads files and directories as one collection: each directory as LoadDir reads it,
-// the files together as LoadFiles does. Names that clash between them are left to NewSet.
+// loadLadders reads ladder files and directories as one collection, with the kinds Ony is built with.
 func loadLadders(paths []string) ([]*escalation.Ladder, error) {
-	var files []string
-	var out []*escalation.Ladder
-	var errs []error
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case fi.IsDir():
-			ls, err := escalation.LoadDir(p, app.BuiltinKinds())
-			out = append(out, ls...)
-			errs = append(errs, err)
-		default:
-			files = append(files, p)
-		}
-	}
-	if len(files) > 0 {
-		ls, err := escalation.LoadFiles(files, app.BuiltinKinds())
-		out = append(out, ls...)
-		errs = append(errs, err)
-	}
-	return out, errors.Join(errs...)
+	return escalation.LoadPaths(paths, app.BuiltinKinds())
 }
 
 // reportLadderErrors prints every mistake of err to stderr, one per line, and returns how many
@@ -199,51 +177,7 @@ func cmdLadderExplain(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 1, msg: err.Error()}
 	}
 
-	riskName := lv.String()
-	fmt.Fprintf(stdout, "%-9s risk %s, action %s", "handoff", riskName, *action)
-	if len(labels) > 0 {
-		fmt.Fprintf(stdout, ", labels %s", labels)
-	}
-	fmt.Fprintf(stdout, ", timeout %s\n", escalation.FormatDuration(*timeout))
-	if source == "" {
-		fmt.Fprintf(stdout, "%-9s none configured: the built-in ladder applies\n", "ladders")
-	} else {
-		fmt.Fprintf(stdout, "%-9s %s (from %s)\n", "ladders", ladderNames(set.Ladders()), source)
-	}
-
-	chosen := set.Select(riskName, *action, labels)
-	for _, l := range set.Ladders() {
-		if l == chosen {
-			break
-		}
-		if l.Default {
-			continue
-		}
-		_, why := l.Why(riskName, *action, labels)
-		fmt.Fprintf(stdout, "%-9s %s: %s\n", "skipped", l.Name, strings.Join(why, "; "))
-	}
-	var why string
-	switch {
-	case chosen.Origin == "builtin":
-		why = "no ladder matches and none is default, so the built-in one applies"
-	case chosen.Default:
-		why = "the default ladder, since no other matches"
-	default:
-		_, reasons := chosen.Why(riskName, *action, labels)
-		why = strings.Join(reasons, "; ")
-	}
-	fmt.Fprintf(stdout, "%-9s %s: %s\n\n", "selected", chosen.Name, why)
-	escalation.FormatTimeline(stdout, chosen, escalation.Timeline(chosen, *timeout, app.BuiltinKinds()))
+	q := escalation.Query{Risk: lv.String(), Action: *action, Labels: labels, Timeout: *timeout}
+	escalation.FormatExplanation(stdout, set, q, source, app.BuiltinKinds())
 	return nil
-}
-
-func ladderNames(ls []*escalation.Ladder) string {
-	if len(ls) == 0 {
-		return "none"
-	}
-	names := make([]string, len(ls))
-	for i, l := range ls {
-		names[i] = l.Name
-	}
-	return strings.Join(names, ", ")
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/ony-ai/ony/mcpserver"
+	"github.com/ony-ai/ony/internal/mcpserver"
 )
 
 const mcpUsage = `usage: ony mcp [--url URL] [--permission-timeout 10m]

@@ -2,21 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ony-ai/ony/client"
+	"github.com/ony-ai/ony/internal/ask"
 )
 
 const requestUsage = `usage: ony request --action ACTION --title TITLE [flags]
@@ -59,18 +53,9 @@ const (
 	exitRequestError = 4
 )
 
-// Create retry policy: network errors, 5xx and 429 are retried under the same idempotency key, so a
-// request whose answer was lost is replayed rather than created twice.
-const (
-	createAttempts       = 5
-	createAttemptTimeout = 30 * time.Second
-	createFirstBackoff   = 500 * time.Millisecond
-	// waitGrace is how long past expires_at ony request keeps waiting for the server to report expiry.
-	waitGrace = 30 * time.Second
-	// maxRequestPayload bounds what is read from --payload-file or stdin; the server has its own,
-	// smaller and configurable, limit.
-	maxRequestPayload = 64 << 20
-)
+// createAttempts is how many times ony request tries to create the handoff: network errors, 5xx and
+// 429 are retried under the same idempotency key (package ask).
+const createAttempts = ask.DefaultAttempts
 
 var payloadKinds = []string{"command", "diff", "log", "text"}
 
@@ -88,46 +73,6 @@ func cmdRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return requestErr("%v", err)
 	}
 	return err
-}
-
-// optionFlag collects repeated --option ID:LABEL[:approves] flags.
-type optionFlag []client.Option
-
-func (o *optionFlag) String() string {
-	if o == nil {
-		return ""
-	}
-	parts := make([]string, len(*o))
-	for i, op := range *o {
-		parts[i] = op.ID + ":" + op.Label
-		if op.Approves {
-			parts[i] += ":approves"
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-func (o *optionFlag) Set(s string) error {
-	id, label, ok := strings.Cut(s, ":")
-	id = strings.TrimSpace(id)
-	if !ok || id == "" {
-		return fmt.Errorf("want ID:LABEL[:approves], got %q", s)
-	}
-	approves := false
-	if i := strings.LastIndexByte(label, ':'); i >= 0 {
-		switch strings.ToLower(strings.TrimSpace(label[i+1:])) {
-		case "approves", "true":
-			approves, label = true, label[:i]
-		case "false", "denies":
-			label = label[:i]
-		}
-	}
-	label = strings.TrimSpace(label)
-	if label == "" {
-		return fmt.Errorf("option %q has no label: want ID:LABEL[:approves]", id)
-	}
-	*o = append(*o, client.Option{ID: id, Label: label, Approves: approves})
-	return nil
 }
 
 func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -189,9 +134,9 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		req.Labels = labels
 	}
 	if *payloadFile != "" || *payloadStdin {
-		content, err := readRequestPayload(*payloadFile, stdin)
+		content, err := ask.ReadPayload(*payloadFile, stdin)
 		if err != nil {
-			return err
+			return requestErr("%v", err)
 		}
 		req.Payload = &client.Payload{Kind: kind, Content: content}
 	}
@@ -205,35 +150,13 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return requestErr("%v", err)
 	}
 
-	h, replayed, err := createWithRetry(ctx, c, req, *idemKey, stderr)
+	h, err := ask.Run(ctx, c, baseURL, ask.Options{Request: req, IdempotencyKey: *idemKey, Attempts: createAttempts,
+		Wait: *wait, JSON: *asJSON}, stdout, stderr)
 	if err != nil {
-		return requestErr("%s", describeAPIError("create the handoff", baseURL, err))
-	}
-	if replayed {
-		fmt.Fprintf(stderr, "ony: handoff %s already existed for this idempotency key; not created again\n", h.ID)
+		return requestErr("%v", err)
 	}
 	if !*wait {
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(h)
-		}
-		_, err := fmt.Fprintln(stdout, h.ID)
-		return err
-	}
-
-	if !h.Final() {
-		fmt.Fprintf(stderr, "ony: waiting for a human decision on %s (risk %s, expires in %s) …\n",
-			h.ConsoleURL, h.Risk, formatDuration(time.Until(h.ExpiresAt)))
-		h, err = waitFinal(ctx, c, h, baseURL)
-		if err != nil {
-			return err
-		}
-	}
-	if *asJSON {
-		if err := json.NewEncoder(stdout).Encode(h); err != nil {
-			return requestErr("%v", err)
-		}
-	} else {
-		fmt.Fprintln(stdout, describeFinal(h))
+		return nil
 	}
 	switch h.Status {
 	case client.StatusApproved:
@@ -246,153 +169,4 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return &exitError{code: exitCancelled, msg: "handoff " + h.ID + " was cancelled"}
 	}
 	return requestErr("handoff %s ended with an unknown status %q", h.ID, h.Status)
-}
-
-// readRequestPayload reads --payload-file (- is stdin) or, with file empty, stdin. The content is sent to the
-// server and never printed.
-func readRequestPayload(file string, stdin io.Reader) (string, error) {
-	r, name := stdin, "standard input"
-	if file != "" && file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return "", requestErr("payload: %v", err)
-		}
-		defer f.Close()
-		r, name = f, file
-	}
-	b, err := io.ReadAll(io.LimitReader(r, maxRequestPayload+1))
-	if err != nil {
-		return "", requestErr("payload: read %s: %v", name, err)
-	}
-	if len(b) > maxRequestPayload {
-		return "", requestErr("payload: %s is over %d bytes", name, maxRequestPayload)
-	}
-	if !utf8.Valid(b) {
-		return "", requestErr("payload: %s is not UTF-8 text", name)
-	}
-	return string(b), nil
-}
-
-// createWithRetry posts the handoff, retrying network errors, 5xx and 429 with backoff under the same
-// idempotency key.
-func createWithRetry(ctx context.Context, c *client.Client, req client.CreateRequest, key string, stderr io.Writer) (*client.Handoff, bool, error) {
-	backoff := createFirstBackoff
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, createAttemptTimeout)
-		h, replayed, err := c.Create(actx, req, key)
-		cancel()
-		if err == nil || attempt == createAttempts || !client.Retryable(err) || ctx.Err() != nil {
-			return h, replayed, err
-		}
-		fmt.Fprintf(stderr, "ony: could not create the handoff (%s); retrying in %s\n", shortError(err), backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		}
-		backoff *= 2
-	}
-}
-
-// waitFinal waits until h is final. It gives up waitGrace after the handoff was due to expire (by the
-// local clock, or by its own timeout counted from now, whichever is later, so clock skew cannot cut
-// it short): by then the server should have reported it expired.
-func waitFinal(ctx context.Context, c *client.Client, h *client.Handoff, baseURL string) (*client.Handoff, error) {
-	d := max(time.Until(h.ExpiresAt), h.ExpiresAt.Sub(h.CreatedAt)) + waitGrace
-	wctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	final, err := c.Wait(wctx, h.ID)
-	switch {
-	case err == nil:
-		return final, nil
-	case ctx.Err() != nil:
-		return nil, requestErr("interrupted while waiting; handoff %s is still pending (%s)", h.ID, h.ConsoleURL)
-	case wctx.Err() != nil:
-		return nil, requestErr("the server did not report handoff %s final %s after it was due to expire", h.ID, waitGrace)
-	}
-	return nil, requestErr("%s", describeAPIError("wait for handoff "+h.ID, baseURL, err))
-}
-
-// describeFinal is the one-line outcome: `approved by Ana via api: "go ahead"`,
-// `expired (no human decision within 10m)`.
-func describeFinal(h *client.Handoff) string {
-	if h.Status == client.StatusExpired {
-		return "expired (no human decision within " + formatDuration(h.ExpiresAt.Sub(h.CreatedAt)) + ")"
-	}
-	var b strings.Builder
-	b.WriteString(printable(h.Status))
-	d := h.Decision
-	if d == nil {
-		return b.String()
-	}
-	if d.By != nil {
-		name := d.By.Name
-		if name == "" {
-			name = d.By.Kind + " " + d.By.ID
-		}
-		b.WriteString(" by " + printable(name))
-	}
-	if d.Channel != "" {
-		b.WriteString(" via " + printable(d.Channel))
-	}
-	if d.Option != "" && d.Option != "approve" && d.Option != "deny" {
-		b.WriteString(" (option " + strconv.Quote(d.Option) + ")")
-	}
-	if d.Comment != "" {
-		b.WriteString(": " + strconv.Quote(d.Comment))
-	}
-	return b.String()
-}
-
-// printable drops control characters, so that a name cannot move the cursor or recolor a terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
-}
-
-// formatDuration writes 10m rather than 10m0s.
-func formatDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	switch {
-	case d <= 0:
-		return "0s"
-	case d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	}
-	return d.String()
-}
-
-// describeAPIError explains a failed call without repeating the client's "ony:" prefix.
-func describeAPIError(what, baseURL string, err error) string {
-	var ae *client.Error
-	if errors.As(err, &ae) {
-		msg := fmt.Sprintf("could not %s: the server answered %d %s: %s", what, ae.Status, ae.Code, ae.Message)
-		if ae.Status == 401 {
-			msg += " (check the device token: ONY_TOKEN, ONY_TOKEN_FILE or --token)"
-		}
-		return msg
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		where := baseURL
-		if u, perr := url.Parse(baseURL); perr == nil {
-			where = u.Redacted()
-		}
-		return fmt.Sprintf("could not %s: cannot reach Ony at %s: %v", what, where, ue.Err)
-	}
-	return fmt.Sprintf("could not %s: %v", what, err)
-}
-
-func shortError(err error) string {
-	var ae *client.Error
-	if errors.As(err, &ae) {
-		return fmt.Sprintf("%d %s", ae.Status, ae.Code)
-	}
-	return err.Error()
 }

@@ -3,16 +3,10 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
-	"unicode/utf8"
 
 	"github.com/ony-ai/ony/risk"
 )
@@ -30,9 +24,6 @@ const riskUsage = `usage:
 // /dev/zero from exhausting memory.
 const maxExplainPayload = 64 << 20
 
-// matchedTextRunes is how much of a rule's matched text the table shows.
-const matchedTextRunes = 60
-
 func cmdRisk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageErr("%s", riskUsage)
@@ -47,58 +38,6 @@ func cmdRisk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return usageErr("unknown risk command %q\n%s", args[0], riskUsage)
-}
-
-// riskFlags is newFlags without --config: these commands read no
-// configuration, so accepting the flag would only mislead.
-func riskFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-// parseArgs is parseFlags for commands that take file arguments: flags may
-// come before or after them, and everything after "--" is an argument.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, &exitError{code: 2, msg: err.Error()}
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
-}
-
-// labelFlag collects repeated --label KEY=VALUE flags.
-type labelFlag map[string]string
-
-func (l labelFlag) String() string {
-	keys := slices.Sorted(maps.Keys(l))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + l[k]
-	}
-	return strings.Join(parts, ",")
-}
-
-func (l labelFlag) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	k = strings.TrimSpace(k)
-	if !ok || k == "" {
-		return fmt.Errorf("want KEY=VALUE, got %q", s)
-	}
-	if _, dup := l[k]; dup {
-		return fmt.Errorf("label %q given twice", k)
-	}
-	l[k] = v
-	return nil
 }
 
 func cmdRiskExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -146,7 +85,7 @@ func cmdRiskExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 		enc.SetIndent("", "  ")
 		return enc.Encode(x)
 	}
-	return printExplanation(stdout, x, in.Payload, *policyPath, *all)
+	return risk.FormatExplanation(stdout, x, in.Payload, risk.TextOptions{Policy: *policyPath, All: *all})
 }
 
 func readPayload(path string, stdin io.Reader) ([]byte, error) {
@@ -206,138 +145,6 @@ func readPolicyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("the risk policy is larger than %d bytes", risk.MaxPolicyBytes)
 	}
 	return b, nil
-}
-
-func printExplanation(w io.Writer, x risk.Explanation, payload, policyPath string, all bool) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	kind := x.Kind
-	if kind == "" {
-		kind = "(not stated)"
-	}
-	fmt.Fprintf(tw, "action\t%s\n", x.Action)
-	fmt.Fprintf(tw, "kind\t%s\n", kind)
-	if policyPath == "" {
-		fmt.Fprintf(tw, "policy\t(none: built-in rules)\n")
-	} else {
-		fmt.Fprintf(tw, "policy\t%s\n", policyPath)
-	}
-	base := "no entry for this action"
-	if x.Base.Entry != "" {
-		base = "action " + x.Base.Entry
-	}
-	if x.Base.Reason != "" {
-		base += ", reason " + string(x.Base.Reason)
-	}
-	fmt.Fprintf(tw, "base\t%s\t(%s)\n", x.Base.Level, base)
-	if len(x.Disabled) > 0 {
-		fmt.Fprintf(tw, "disabled\t%s\n", strings.Join(x.Disabled, ", "))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-
-	var shown []risk.RuleTrace
-	for _, r := range x.Rules {
-		if r.Fired || all {
-			shown = append(shown, r)
-		}
-	}
-	if all {
-		fmt.Fprintf(w, "\nrules (%d)\n", len(shown))
-	} else {
-		fmt.Fprintf(w, "\nfired rules (%d of %d)\n", len(shown), len(x.Rules))
-	}
-	if len(shown) > 0 {
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		if all {
-			fmt.Fprintln(tw, "  RULE\tORIGIN\tLEVEL\tREASON\tOUTCOME\tMATCH")
-		} else {
-			fmt.Fprintln(tw, "  RULE\tLEVEL\tREASON\tMATCH")
-		}
-		for _, r := range shown {
-			level := r.Level.String()
-			if r.Level != r.DefaultLevel {
-				level += " (was " + r.DefaultLevel.String() + ")"
-			}
-			match := "-"
-			if r.Match != nil {
-				match = quoteTruncated(payload[r.Match.Start:r.Match.End], matchedTextRunes)
-			}
-			if all {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Origin, level, r.Reason, outcome(r), match)
-			} else {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.ID, level, r.Reason, match)
-			}
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-
-	if len(x.Floors) > 0 {
-		fmt.Fprintf(w, "\nfloors\n")
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, f := range x.Floors {
-			state := "not applied"
-			if f.Applied {
-				state = "applied"
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, f.Level, state)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-
-	a := x.Assessment
-	reasons := make([]string, len(a.Reasons))
-	for i, r := range a.Reasons {
-		reasons[i] = string(r)
-	}
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "final\t%s\n", a.Level)
-	fmt.Fprintf(tw, "reasons\t%s\n", orNone(reasons))
-	fmt.Fprintf(tw, "rules\t%s\n", orNone(a.Rules))
-	return tw.Flush()
-}
-
-// outcome says in a few words what became of a rule, for --all.
-func outcome(r risk.RuleTrace) string {
-	switch {
-	case r.Fired:
-		return "fired"
-	case !r.ActionMatch:
-		return "skipped: action"
-	case !r.KindMatch:
-		return "skipped: kind"
-	case !r.LabelMatch:
-		return "skipped: labels"
-	case r.Keywords == risk.KeywordsAbsent:
-		return "no keyword"
-	}
-	return "no match"
-}
-
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "(none)"
-	}
-	return strings.Join(s, ", ")
-}
-
-// quoteTruncated quotes s, cut to n characters, so that a match spanning
-// lines or holding control characters stays on one line of the table.
-func quoteTruncated(s string, n int) string {
-	if utf8.RuneCountInString(s) > n {
-		i := 0
-		for range n {
-			_, size := utf8.DecodeRuneInString(s[i:])
-			i += size
-		}
-		return strconv.Quote(s[:i]) + "…"
-	}
-	return strconv.Quote(s)
 }
 
 func cmdRiskCheckPolicy(args []string, stdout, stderr io.Writer) error {

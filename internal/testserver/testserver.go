@@ -15,12 +15,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/internal/testredis"
 	"github.com/ony-ai/ony/org"

@@ -11,8 +11,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/ony-ai/ony/client"
+	"github.com/ony-ai/ony/internal/mcpserver"
 	"github.com/ony-ai/ony/internal/testserver"
-	"github.com/ony-ai/ony/mcpserver"
 )
 
 // session connects an MCP client to a new server over in-memory transports: every call below is a real

@@ -15,7 +15,7 @@ import (
 // every request it would send passes the server's validation (a request the server refuses is a deny
 // for a call a human would have approved).
 //
-//	go test -run=^$ -fuzz=FuzzRun -fuzztime=30s ./hook/
+//	go test -run=^$ -fuzz=FuzzRun -fuzztime=30s ./internal/hook/
 func FuzzRun(f *testing.F) {
 	inputs, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
 	for _, in := range inputs {

@@ -234,10 +234,10 @@ func TestGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
-				t.Fatalf("%v (run go test ./hook/ -run TestGolden -update)", err)
+				t.Fatalf("%v (run go test ./internal/hook/ -run TestGolden -update)", err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs (go test ./hook/ -run TestGolden -update rewrites it)\n--- got:\n%s\n--- want:\n%s", path, got, want)
+				t.Errorf("%s differs (go test ./internal/hook/ -run TestGolden -update rewrites it)\n--- got:\n%s\n--- want:\n%s", path, got, want)
 			}
 		})
 	}

@@ -4,8 +4,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ony-ai/ony/app"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/app"
 )
 
 // The built-in kinds, in the order help text lists them; escalation's own tests use the same list.

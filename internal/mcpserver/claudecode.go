@@ -14,7 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/ony-ai/ony/client"
-	"github.com/ony-ai/ony/hook"
+	"github.com/ony-ai/ony/internal/hook"
 )
 
 // approve_tool_use implements Claude Code's permission prompt tool (claude --permission-prompt-tool

@@ -28,6 +28,7 @@ import (
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/internal/summarize"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
 	"github.com/ony-ai/ony/server"
@@ -35,7 +36,6 @@ import (
 	"github.com/ony-ai/ony/store/postgres"
 	"github.com/ony-ai/ony/store/sqlite"
 	"github.com/ony-ai/ony/store/sqlstore"
-	"github.com/ony-ai/ony/summarize"
 	"github.com/ony-ai/ony/voice"
 )
 
