@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ony-ai/ony/internal/netguard"
 )
 
 // Config is the effective configuration. Field comments give defaults; the
@@ -89,9 +91,28 @@ type Jobs struct {
 	Workers      int      `yaml:"workers"`
 }
 
+// Callbacks: delivery to the callback_url an agent gives. Only public addresses are called unless
+// the allow-list says otherwise, because the URL is the agent's choice and Ony sits inside the network.
 type Callbacks struct {
 	Timeout     Duration `yaml:"timeout"`
 	MaxAttempts int      `yaml:"max_attempts"`
+	// AllowPrivate admits every non-public address (loopback, private, link-local, …): one machine
+	// running Ony and its agents.
+	AllowPrivate bool `yaml:"allow_private"`
+	// AllowCIDRs admits the non-public addresses in these CIDRs (or single addresses).
+	AllowCIDRs []string `yaml:"allow_cidrs"`
+}
+
+// Policy is the guard for callback targets these options describe. Load has checked every CIDR; one
+// that does not parse (a Config built by hand) admits nothing, which errs on the closed side.
+func (c Callbacks) Policy() netguard.Policy {
+	p := netguard.Policy{AllowPrivate: c.AllowPrivate}
+	for _, s := range c.AllowCIDRs {
+		if pr, err := netguard.ParsePrefix(s); err == nil {
+			p.Allow = append(p.Allow, pr)
+		}
+	}
+	return p
 }
 
 // Keyring: each key is "v<N>:<base64 of 32 bytes>"; none means Ony keeps a

@@ -191,6 +191,8 @@ var validEnv = map[string]struct {
 	"jobs.workers":                          {"3", 3},
 	"callbacks.timeout":                     {"3s", Duration(3 * time.Second)},
 	"callbacks.max_attempts":                {"2", 2},
+	"callbacks.allow_private":               {"true", true},
+	"callbacks.allow_cidrs":                 {"10.0.0.0/8, fd00::/8", []string{"10.0.0.0/8", "fd00::/8"}},
 	"keyring.keys":                          {testKey1 + ", " + testKey2, []Secret{testKey1, testKey2}},
 	"audit.signing_keys":                    {testSigningKey, []Secret{testSigningKey}},
 	"risk.policy_file":                      {"/etc/ony/risk.yaml", "/etc/ony/risk.yaml"},
@@ -228,7 +230,7 @@ log: {level: error, format: text}
 handoffs: {default_timeout: 11s, max_timeout: 29h, max_payload_bytes: 1}
 auth: {session_ttl: 2m, login_attempts_per_account: 1, login_attempts_per_address: 1, login_window: 2s, secure_cookies: false}
 jobs: {poll_interval: 11ms, workers: 1}
-callbacks: {timeout: 2s, max_attempts: 1}
+callbacks: {timeout: 2s, max_attempts: 1, allow_private: false, allow_cidrs: [192.168.0.0/16]}
 keyring: {keys: ["`+testKey2+`"]}
 summarizer: {model: file-model}
 escalation: {webhook_secret: "`+testWebhookSecret+`", send_timeout: 9s}

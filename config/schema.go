@@ -18,6 +18,8 @@ const (
 	kindDuration
 	kindInt
 	kindBoolPtr
+	kindBool
+	kindStringList
 )
 
 // leaf is one settable option, derived from the yaml tags so the env names,
@@ -66,6 +68,10 @@ func kindOf(t reflect.Type) (leafKind, bool) {
 		return kindDuration, true
 	case reflect.TypeFor[*bool]():
 		return kindBoolPtr, true
+	case reflect.TypeFor[bool]():
+		return kindBool, true
+	case reflect.TypeFor[[]string]():
+		return kindStringList, true
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -103,6 +109,8 @@ func setString(v reflect.Value, kind leafKind, s string) error {
 		v.SetString(s)
 	case kindSecretList:
 		v.Set(reflect.ValueOf(splitSecrets(s)))
+	case kindStringList:
+		v.Set(reflect.ValueOf(splitList(s)))
 	case kindDuration:
 		var d Duration
 		if err := d.UnmarshalText([]byte(s)); err != nil {
@@ -126,6 +134,16 @@ func setString(v reflect.Value, kind leafKind, s string) error {
 			return fmt.Errorf("invalid boolean %s (use true or false)", quoteShort(s))
 		}
 		v.Set(reflect.ValueOf(&b))
+	case kindBool:
+		// Empty is the default, false, like leaving the option out.
+		b := false
+		if s != "" {
+			var err error
+			if b, err = strconv.ParseBool(s); err != nil {
+				return fmt.Errorf("invalid boolean %s (use true or false)", quoteShort(s))
+			}
+		}
+		v.SetBool(b)
 	}
 	return nil
 }
@@ -133,9 +151,18 @@ func setString(v reflect.Value, kind leafKind, s string) error {
 // splitSecrets accepts commas and newlines so a key file can hold one key per line.
 func splitSecrets(s string) []Secret {
 	var out []Secret
+	for _, part := range splitList(s) {
+		out = append(out, Secret(part))
+	}
+	return out
+}
+
+// splitList reads a list from one variable: entries separated by commas or newlines.
+func splitList(s string) []string {
+	var out []string
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
 		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, Secret(part))
+			out = append(out, part)
 		}
 	}
 	return out

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ony-ai/ony/internal/netguard"
 )
 
 const (
@@ -56,6 +58,11 @@ func (l *loader) validate() {
 
 	l.durationRange("callbacks.timeout", c.Callbacks.Timeout, time.Second, 5*time.Minute)
 	l.intRange("callbacks.max_attempts", int64(c.Callbacks.MaxAttempts), 1, 50)
+	for i, cidr := range c.Callbacks.AllowCIDRs {
+		if _, err := netguard.ParsePrefix(cidr); err != nil {
+			l.fail(fmt.Sprintf("callbacks.allow_cidrs[%d]", i), "%s", strings.TrimPrefix(err.Error(), "netguard: "))
+		}
+	}
 
 	l.checkKeyring(c.Keyring.Keys)
 	for i, k := range c.Audit.SigningKeys {

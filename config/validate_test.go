@@ -80,6 +80,10 @@ func TestValidationRules(t *testing.T) {
 		{"callbacks.timeout", "callbacks: {timeout: 500ms}", "callbacks.timeout", "between 1s and 5m"},
 		{"max_attempts 0", "callbacks: {max_attempts: 0}", "callbacks.max_attempts", "between 1 and 50"},
 		{"max_attempts 51", "callbacks: {max_attempts: 51}", "callbacks.max_attempts", "between 1 and 50"},
+		{"allow_cidrs ok", "callbacks: {allow_cidrs: [10.0.0.0/8, 'fd00::/8', 192.168.1.5, '::1']}", "callbacks.allow_cidrs", ""},
+		{"allow_cidrs bad prefix", "callbacks:\n  allow_cidrs: [10.0.0.0/8, 10.0.0.0/33]", "callbacks.allow_cidrs[1]", `"10.0.0.0/33" is not a CIDR`},
+		{"allow_cidrs name", "callbacks:\n  allow_cidrs: [intranet.example]", "callbacks.allow_cidrs[0]", "is not a CIDR such as 10.0.0.0/8"},
+		{"allow_private ok", "callbacks: {allow_private: true}", "callbacks.allow_private", ""},
 
 		{"signing key ok", "audit: {signing_keys: ['" + testSigningKey + "']}", "audit.signing_keys[0]", ""},
 		{"signing key bad", "audit: {signing_keys: ['v1:abc']}", "audit.signing_keys[0]", "must be a note signing key"},
@@ -140,6 +144,16 @@ func TestPositions(t *testing.T) {
 		}
 	}
 
+	// A bad CIDR from the environment is blamed on its variable.
+	_, list = loadErrors(t, "", map[string]string{"ONY_CALLBACKS_ALLOW_CIDRS": "10.0.0.0/8, not-a-cidr"})
+	if fe := findError(t, list, "callbacks.allow_cidrs[1]"); fe.Pos() != "ONY_CALLBACKS_ALLOW_CIDRS" || !strings.Contains(fe.Msg, `"not-a-cidr" is not a CIDR`) {
+		t.Errorf("env CIDR: %s: %s", fe.Pos(), fe.Msg)
+	}
+	_, list = loadErrors(t, "", map[string]string{"ONY_CALLBACKS_ALLOW_PRIVATE": "yes please"})
+	if fe := findError(t, list, "callbacks.allow_private"); fe.Pos() != "ONY_CALLBACKS_ALLOW_PRIVATE" || !strings.Contains(fe.Msg, "invalid boolean") {
+		t.Errorf("env bool: %s: %s", fe.Pos(), fe.Msg)
+	}
+
 	// Keys from the environment are blamed on the variable, not the file.
 	_, list = loadErrors(t, "keyring:\n  keys: ['"+testKey1+"']\n", map[string]string{"ONY_KEYRING_KEYS": testKey1 + ",v2:AAAA"})
 	if fe := findError(t, list, "keyring.keys[1]"); fe.Pos() != "ONY_KEYRING_KEYS" {
@@ -163,6 +177,8 @@ func TestYAMLStructureErrors(t *testing.T) {
 		{"number for duration", "jobs:\n  poll_interval: 100\n", "jobs.poll_interval", ":2:18", `invalid duration "100"`},
 		{"string for bool", "auth:\n  secure_cookies: yes\n", "auth.secure_cookies", ":2:19", "expected true or false, got a string"},
 		{"list for bool", "auth:\n  secure_cookies: [true]\n", "auth.secure_cookies", ":2:19", "expected true or false, got a list"},
+		{"string for plain bool", "callbacks:\n  allow_private: 'true'\n", "callbacks.allow_private", ":2:18", "expected true or false, got a string"},
+		{"scalar for string list", "callbacks:\n  allow_cidrs: 10.0.0.0/8\n", "callbacks.allow_cidrs", ":2:16", "expected a list, got a string"},
 		{"scalar for list", "keyring:\n  keys: v1:abc\n", "keyring.keys", ":2:9", "expected a list, got a string"},
 		{"mapping in list", "keyring:\n  keys:\n    - {a: b}\n", "keyring.keys[0]", ":3:7", "expected a string, got a mapping"},
 		{"scalar for section", "database: postgres://x\n", "database", ":1:11", "expected a mapping of options, got a string"},
