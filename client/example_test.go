@@ -186,6 +186,8 @@ func startExampleServer() (*exampleOny, error) {
 	cfg.Listen = l.Addr().String()
 	cfg.PublicURL = "http://" + cfg.Listen
 	cfg.Jobs.PollInterval = config.Duration(50 * time.Millisecond)
+	// The example's callback receiver listens on 127.0.0.1, beside the server.
+	cfg.Callbacks.AllowPrivate = true
 
 	ctx, cancel := context.WithCancel(context.Background())
 	fail := func(err error) (*exampleOny, error) {

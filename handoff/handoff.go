@@ -5,6 +5,7 @@ package handoff
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ony-ai/ony/internal/netguard"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
@@ -123,6 +125,24 @@ func (r *CreateRequest) normalize(maxPayload int) error {
 	}
 	if r.Timeout < 0 || (r.Timeout > 0 && r.Timeout < MinTimeout) {
 		return invalid("invalid_timeout", "timeout must be at least %s", MinTimeout)
+	}
+	return nil
+}
+
+// checkCallbackHost refuses a callback_url whose host already says it is not public (an IP literal or
+// localhost). A name is left to the dial, where every address it resolves to is checked.
+func (s *Service) checkCallbackHost(callbackURL string) error {
+	if callbackURL == "" {
+		return nil
+	}
+	u, err := url.Parse(callbackURL)
+	if err != nil {
+		return invalid("invalid_callback_url", "callback_url must be an absolute http(s) URL")
+	}
+	var re *netguard.RefusedError
+	if err := s.cfg.CallbackPolicy.CheckHost(u.Hostname()); errors.As(err, &re) {
+		return invalid("callback_url_refused", "callback_url is a %s address; Ony calls back only public addresses "+
+			"unless its operator allows others (callbacks.allow_private, callbacks.allow_cidrs)", re.Range)
 	}
 	return nil
 }

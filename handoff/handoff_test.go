@@ -111,6 +111,10 @@ func TestCreateValidation(t *testing.T) {
 		{"label key", func(r *handoff.CreateRequest) { r.Labels = map[string]string{"Env": "prod"} }, "invalid_labels"},
 		{"callback scheme", func(r *handoff.CreateRequest) { r.CallbackURL = "ftp://x/y" }, "invalid_callback_url"},
 		{"callback creds", func(r *handoff.CreateRequest) { r.CallbackURL = "https://u:p@x/y" }, "invalid_callback_url"},
+		{"callback loopback", func(r *handoff.CreateRequest) { r.CallbackURL = "http://127.0.0.1:9/cb" }, "callback_url_refused"},
+		{"callback metadata", func(r *handoff.CreateRequest) { r.CallbackURL = "http://169.254.169.254/latest" }, "callback_url_refused"},
+		{"callback localhost", func(r *handoff.CreateRequest) { r.CallbackURL = "http://localhost/cb" }, "callback_url_refused"},
+		{"callback name", func(r *handoff.CreateRequest) { r.CallbackURL = "https://agent.example/cb" }, ""},
 		{"short timeout", func(r *handoff.CreateRequest) { r.Timeout = 5 * time.Second }, "invalid_timeout"},
 		{"long timeout", func(r *handoff.CreateRequest) { r.Timeout = 25 * time.Hour }, "timeout_too_long"},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/internal/netguard"
 	"github.com/ony-ai/ony/internal/summarize"
 	"github.com/ony-ai/ony/store"
 )
@@ -157,6 +158,14 @@ func (w *callbackWorker) Work(ctx context.Context, job *river.Job[CallbackArgs])
 	err = auth.PostWebhook(ctx, s.client, h.CallbackURL, "ony-callback/1", dev.CallbackKey, id, s.now(), body)
 	if errors.Is(err, auth.ErrWebhookURL) {
 		return river.JobCancel(fmt.Errorf("callback: bad URL"))
+	}
+	var refused *netguard.RefusedError
+	if errors.As(err, &refused) {
+		// Asking again would reach the same place: give up now. Neither the URL nor its host is
+		// logged (either can carry the agent's secrets); the address and its range say enough.
+		s.log.WarnContext(ctx, "callback refused: its address is not public", "org", h.OrgID, "handoff", h.ID,
+			"address", refused.Addr, "range", refused.Range)
+		return river.JobCancel(fmt.Errorf("callback refused: %s address", refused.Range))
 	}
 	if err != nil {
 		return fmt.Errorf("callback to %s: %w", host, err)

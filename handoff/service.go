@@ -16,6 +16,7 @@ import (
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/internal/netguard"
 	"github.com/ony-ai/ony/internal/summarize"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/redact"
@@ -34,6 +35,9 @@ type Config struct {
 	// CallbackTimeout bounds one callback POST; CallbackAttempts bounds retries.
 	CallbackTimeout  time.Duration
 	CallbackAttempts int
+	// CallbackPolicy says which non-public addresses callbacks may reach (the zero value: none). It
+	// refuses a callback_url that names one outright at create time, and guards the default client.
+	CallbackPolicy netguard.Policy
 	// WaitRecheck is how often a waiter re-reads the database even without a notification, in case a
 	// notification was lost (a replica crashed between commit and publish).
 	WaitRecheck time.Duration
@@ -78,7 +82,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Escalator runs each handoff's ladder; nil means none (handoffs wait in the API only).
 	Escalator Escalator
-	// Clock and HTTPClient are injectable for tests; nil means time.Now and a client with CallbackTimeout.
+	// Clock is injectable for tests; nil means time.Now. HTTPClient posts callbacks; nil means a
+	// client guarded by Config.CallbackPolicy with CallbackTimeout. A client given here is used as it
+	// is, so it should be one the policy built.
 	Clock      func() time.Time
 	HTTPClient *http.Client
 }
@@ -111,7 +117,7 @@ func NewService(d Deps, cfg Config) *Service {
 		s.redact = redact.Default()
 	}
 	if s.client == nil {
-		s.client = &http.Client{Timeout: cfg.CallbackTimeout}
+		s.client = cfg.CallbackPolicy.Client(nil, cfg.CallbackTimeout)
 	}
 	return s
 }
@@ -168,6 +174,9 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		return Created{}, invalid("invalid_idempotency_key", "Idempotency-Key is at most %d characters", MaxIdemKeyLen)
 	}
 	if err := req.normalize(s.cfg.MaxPayloadBytes); err != nil {
+		return Created{}, err
+	}
+	if err := s.checkCallbackHost(req.CallbackURL); err != nil {
 		return Created{}, err
 	}
 	fp := req.fingerprint()

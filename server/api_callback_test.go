@@ -2,7 +2,11 @@ package server_test
 
 import (
 	"bytes"
+	"database/sql"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +15,9 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/client"
+	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/internal/netguard/netguardtest"
+	"github.com/ony-ai/ony/internal/testserver"
 )
 
 // receiver stands in for an agent's callback endpoint.
@@ -70,12 +77,16 @@ func (r *receiver) count() int {
 	return len(r.got)
 }
 
+// allowPrivateCallbacks lets callbacks reach the receivers these tests run on 127.0.0.1, as an
+// operator running Ony and its agents on one machine would.
+func allowPrivateCallbacks(c *config.Config) { c.Callbacks.AllowPrivate = true }
+
 // TestCallbacks: a final state is POSTed to the callback URL, signed, without the payload, and retried
 // when the receiver fails.
 func TestCallbacks(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, d string) {
-		in := start(t, d, nil)
+		in := start(t, d, allowPrivateCallbacks)
 		ag := in.Agent(t)
 		member := cookieRaw(t, in.URL, session(t, in, in.OrgID, in.Member.ID))
 		canary := "CALLBACK_CANARY_" + randHex(8)
@@ -192,6 +203,105 @@ func TestCallbacks(t *testing.T) {
 		}
 		if n := flaky.count(); n != 2 {
 			t.Errorf("the flaky receiver got %d deliveries", n)
+		}
+	})
+}
+
+// callbackJob waits until the callback job of handoff id is finished one way or another and returns
+// its state and attempt count. A job that is waiting to retry is returned at once: that is the
+// answer a refused delivery must never give.
+func callbackJob(t *testing.T, in *testserver.Instance, id string) (state string, attempt int) {
+	t.Helper()
+	db := in.App.Store.(interface{ DB() *sql.DB }).DB()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows, err := db.QueryContext(ctxT(t), `SELECT state, attempt, args FROM river_job WHERE kind = 'handoff.callback'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for rows.Next() {
+			var args []byte
+			if err := rows.Scan(&state, &attempt, &args); err != nil {
+				t.Fatal(err)
+			}
+			if found = strings.Contains(string(args), id); found {
+				break
+			}
+		}
+		rows.Close()
+		if found && state != "available" && state != "running" && state != "scheduled" && state != "pending" {
+			return state, attempt
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the callback job of %s is still %q (found %v)", id, state, found)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the outcome, not waiting for it to settle
+	}
+}
+
+// TestCallbackGuard: with the defaults a callback never reaches a receiver on 127.0.0.1 — refused at
+// create time when the URL says loopback, and when dialled when a name resolves there, after which the
+// delivery is given up at its first attempt and logged without its URL. The operator's allow-list lets
+// both through.
+func TestCallbackGuard(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, d string) {
+		rcv := newReceiver(t, 0) // on 127.0.0.1
+		port := rcv.srv.Listener.Addr().(*net.TCPAddr).Port
+		res := netguardtest.Resolver(map[string][]string{"agent.test": {"127.0.0.1"}})
+		secret := "CB_SECRET_" + randHex(8)
+		named := fmt.Sprintf("http://agent.test:%d/hook?k=%s", port, secret)
+		literal := rcv.url("/hook?k=" + secret)
+
+		var logs syncBuffer
+		in := testserver.Start(t, testserver.Options{Dialect: d, Resolver: res,
+			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}).Seed(t)
+		member := cookieRaw(t, in.URL, session(t, in, in.OrgID, in.Member.ID))
+
+		r := agentRaw(t, in).do("POST", "/v1/handoffs", map[string]any{"action": "deploy", "title": "literal", "callback_url": literal})
+		e := r.wantErr(t, http.StatusBadRequest, "callback_url_refused")
+		if strings.Contains(string(r.Body), secret) || !strings.Contains(e.Message, "loopback") {
+			t.Errorf("refusal: %s", r.Body)
+		}
+
+		h := mustCreate(t, in.Agent(t), client.CreateRequest{Action: "deploy", Title: "named", CallbackURL: named})
+		member.do("POST", "/v1/handoffs/"+h.ID+"/decide", map[string]string{"option": "approve"}).handoff(t, http.StatusOK)
+		state, attempt := callbackJob(t, in, h.ID)
+		if state != "cancelled" || attempt != 1 {
+			t.Errorf("the refused callback job is %s after %d attempts, want cancelled after 1", state, attempt)
+		}
+		if n := rcv.count(); n != 0 {
+			t.Errorf("the receiver on 127.0.0.1 got %d requests", n)
+		}
+		t.Logf("%s: refused callback: job %s after %d attempt(s), %d requests reached 127.0.0.1", d, state, attempt, rcv.count())
+		var line string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "callback refused") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "handoff="+h.ID) || !strings.Contains(line, "address=127.0.0.1") || !strings.Contains(line, "range=loopback") {
+			t.Errorf("refusal log line %q", line)
+		}
+		for _, leak := range []string{secret, "agent.test", "/hook"} {
+			if strings.Contains(logs.String(), leak) {
+				t.Errorf("the logs carry %q", leak)
+			}
+		}
+
+		// The operator allows the loopback: both URLs are accepted and delivered.
+		allowed := testserver.Start(t, testserver.Options{Dialect: d, Resolver: res, Configure: func(c *config.Config) {
+			c.Callbacks.AllowCIDRs = []string{"127.0.0.1/32"}
+		}}).Seed(t)
+		amember := cookieRaw(t, allowed.URL, session(t, allowed, allowed.OrgID, allowed.Member.ID))
+		for _, u := range []string{literal, named} {
+			h := mustCreate(t, allowed.Agent(t), client.CreateRequest{Action: "deploy", Title: "allowed", CallbackURL: u})
+			amember.do("POST", "/v1/handoffs/"+h.ID+"/decide", map[string]string{"option": "deny"}).handoff(t, http.StatusOK)
+			c := rcv.next(t, 15*time.Second)
+			if got, err := client.VerifyCallback(allowed.DeviceToken, c.header, c.body, time.Now()); err != nil || got.ID != h.ID {
+				t.Errorf("allowed callback: %+v %v", got, err)
+			}
 		}
 	})
 }

@@ -258,6 +258,13 @@ func TestCreateValidation(t *testing.T) {
 			{"callback credentials", body(set("callback_url", "https://user:pass@agent.example/cb")), nil, 400, "invalid_callback_url"},
 			{"callback relative", body(set("callback_url", "/cb")), nil, 400, "invalid_callback_url"},
 			{"callback too long", body(set("callback_url", "https://agent.example/"+strings.Repeat("a", 2048))), nil, 400, "invalid_callback_url"},
+			{"callback loopback", body(set("callback_url", "http://127.0.0.1:8080/cb?k="+canary)), nil, 400, "callback_url_refused"},
+			{"callback metadata", body(set("callback_url", "http://169.254.169.254/latest/meta-data/")), nil, 400, "callback_url_refused"},
+			{"callback localhost", body(set("callback_url", "http://localhost:6379/")), nil, 400, "callback_url_refused"},
+			{"callback IPv6 loopback", body(set("callback_url", "http://[::1]:5432/")), nil, 400, "callback_url_refused"},
+			{"callback mapped private", body(set("callback_url", "https://[::ffff:10.0.0.1]/cb")), nil, 400, "callback_url_refused"},
+			{"callback decimal loopback", body(set("callback_url", "http://2130706433/cb")), nil, 400, "callback_url_refused"},
+			{"callback unique local", body(set("callback_url", "http://[fd00::1]/cb")), nil, 400, "callback_url_refused"},
 			{"timeout 9s", body(set("timeout", "9s")), nil, 400, "invalid_timeout"},
 			{"timeout 9 seconds", body(set("timeout", 9)), nil, 400, "invalid_timeout"},
 			{"timeout negative", body(set("timeout", "-10m")), nil, 400, "invalid_timeout"},
@@ -304,7 +311,7 @@ func TestCreateValidation(t *testing.T) {
 			{"timeout 10s minimum", set("timeout", "10s"), 10 * time.Second},
 			{"timeout at org max", set("timeout", "24h"), 24 * time.Hour},
 			{"timeout null", set("timeout", nil), time.Hour},
-			{"callback http", set("callback_url", "http://127.0.0.1:1/cb?x=1"), time.Hour},
+			{"callback http", set("callback_url", "http://agent.example:1/cb?x=1"), time.Hour},
 		}
 		for _, tc := range accepted {
 			r := agentRaw(t, in).do("POST", "/v1/handoffs", body(tc.mod))

@@ -251,7 +251,7 @@ func TestCrossReplica(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, d string) {
-		in := start(t, d, nil)
+		in := start(t, d, allowPrivateCallbacks)
 		rcv := newReceiver(t, 0)
 		ag := in.Agent(t)
 		h, _, err := ag.Create(ctxT(t), client.CreateRequest{Action: "db.migrate", Title: "Run migration 42",

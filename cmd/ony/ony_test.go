@@ -648,6 +648,8 @@ func (rc *receiver) snapshot() []callback {
 }
 
 func durableJobs(t *testing.T, vars map[string]string) {
+	// The receiver is on 127.0.0.1, beside the server, as on a single machine.
+	vars["ONY_CALLBACKS_ALLOW_PRIVATE"] = "true"
 	ctx := testCtx(t, 90*time.Second)
 	rc, ts := newReceiver(t)
 	srv := startServe(t, vars)

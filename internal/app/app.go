@@ -99,7 +99,11 @@ type App struct {
 // Options are test seams; the zero value is production.
 type Options struct {
 	Clock      func() time.Time
-	HTTPClient *http.Client // for outgoing callbacks
+	// HTTPClient replaces the guarded client for outgoing callbacks, and the webhook bridges' client.
+	HTTPClient *http.Client
+	// Resolver resolves callback hosts (tests that need a name to lead somewhere); nil is the system's.
+	// The guard checks whatever address it gives.
+	Resolver *net.Resolver
 	// Kinds are channel kinds added to the built-in ones (a test's own kind), and Channels are added
 	// to the configured channels (simulated providers in `ony demo` and tests).
 	Kinds    []channel.Kind
@@ -153,9 +157,15 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if a.Escalation, err = NewEscalation(c, a, handoff.TextRedactor(red, a.Keyring), logger, o); err != nil {
 		return nil, err
 	}
+	// The callback URL is the agent's choice; the guard keeps it off the network Ony runs in.
+	callbacks := c.Callbacks.Policy()
+	callbackClient := o.HTTPClient
+	if callbackClient == nil {
+		callbackClient = callbacks.Client(&net.Dialer{Resolver: o.Resolver}, time.Duration(c.Callbacks.Timeout))
+	}
 	a.Handoffs = handoff.NewService(handoff.Deps{
 		Store: a.Store, Audit: a.Audit, Risk: engine, Redactor: red, Summarizer: sum, Keyring: a.Keyring,
-		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: o.HTTPClient, Escalator: a.Escalation,
+		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: callbackClient, Escalator: a.Escalation,
 	}, handoff.Config{
 		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),
 		MaxTimeout:       time.Duration(c.Handoffs.MaxTimeout),
@@ -163,6 +173,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		PublicURL:        strings.TrimRight(c.PublicURL, "/"),
 		CallbackTimeout:  time.Duration(c.Callbacks.Timeout),
 		CallbackAttempts: c.Callbacks.MaxAttempts,
+		CallbackPolicy:   callbacks,
 		WaitRecheck:      o.WaitRecheck,
 	})
 	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock}, session.Config{

@@ -179,20 +179,28 @@ func (p Policy) Dialer(d *net.Dialer) *net.Dialer {
 	return &nd
 }
 
-// Transport is http.DefaultTransport with a guarded dialer and no proxy: through a proxy the guard
+// Transport is http.DefaultTransport dialling through p.Dialer(d) (d nil: a plain dialer; a zero
+// timeout and keep-alive become DefaultTransport's 30 s), and with no proxy: through a proxy the guard
 // would see only the proxy's address, and the proxy would reach the internal one.
-func (p Policy) Transport() *http.Transport {
+func (p Policy) Transport(d *net.Dialer) *http.Transport {
+	gd := p.Dialer(d)
+	if gd.Timeout == 0 {
+		gd.Timeout = 30 * time.Second
+	}
+	if gd.KeepAlive == 0 {
+		gd.KeepAlive = 30 * time.Second
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil
-	t.DialContext = p.Dialer(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = gd.DialContext
 	return t
 }
 
-// Client is an HTTP client on Transport that does not follow redirects: the first response is the
+// Client is an HTTP client on Transport(d) that does not follow redirects: the first response is the
 // answer, so a public URL cannot hand the request on to an internal one (the guard would refuse the
 // dial anyway; not following keeps the outcome plain). timeout bounds each request.
-func (p Policy) Client(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: p.Transport(),
+func (p Policy) Client(d *net.Dialer, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: p.Transport(d),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 

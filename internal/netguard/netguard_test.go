@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/internal/netguard"
+	"github.com/ony-ai/ony/internal/netguard/netguardtest"
 )
 
 // TestNonPublic: every refused range by name, in IPv4, IPv6 and the IPv6 forms that lead to IPv4;
@@ -296,74 +297,13 @@ func TestDialRefused(t *testing.T) {
 	firstAcceptedIs(t, accept, l.Addr().String())
 }
 
-// fakeDNS is a resolver that answers from names instead of the network: each name's A and AAAA
-// records, in order.
-func fakeDNS(names map[string][]string) *net.Resolver {
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		client, server := net.Pipe()
-		go answerDNS(server, names)
-		return client, nil
-	}}
-}
-
-// answerDNS serves one query in TCP framing (a net.Pipe is not a PacketConn, so the resolver frames
-// its query with a length): the question echoed, then one answer per matching address.
-func answerDNS(c net.Conn, names map[string][]string) {
-	defer c.Close()
-	var n [2]byte
-	if _, err := io.ReadFull(c, n[:]); err != nil {
-		return
-	}
-	q := make([]byte, int(n[0])<<8|int(n[1]))
-	if _, err := io.ReadFull(c, q); err != nil || len(q) < 12 {
-		return
-	}
-	i, labels := 12, []string{}
-	for i < len(q) && q[i] != 0 {
-		l := int(q[i])
-		if i+1+l > len(q) {
-			return
-		}
-		labels = append(labels, string(q[i+1:i+1+l]))
-		i += 1 + l
-	}
-	if i+5 > len(q) {
-		return
-	}
-	qtype := uint16(q[i+1])<<8 | uint16(q[i+2])
-	question := q[12 : i+5]
-	var answers [][]byte
-	for _, a := range names[strings.ToLower(strings.Join(labels, "."))] {
-		ip := netip.MustParseAddr(a)
-		var rdata []byte
-		switch {
-		case qtype == 1 && ip.Is4():
-			b := ip.As4()
-			rdata = b[:]
-		case qtype == 28 && ip.Is6():
-			b := ip.As16()
-			rdata = b[:]
-		default:
-			continue
-		}
-		rr := []byte{0xc0, 12, byte(qtype >> 8), byte(qtype), 0, 1, 0, 0, 0, 60, 0, byte(len(rdata))}
-		answers = append(answers, append(rr, rdata...))
-	}
-	resp := []byte{q[0], q[1], 0x81, 0x80, 0, 1, 0, byte(len(answers)), 0, 0, 0, 0}
-	resp = append(resp, question...)
-	for _, a := range answers {
-		resp = append(resp, a...)
-	}
-	_, _ = c.Write(append([]byte{byte(len(resp) >> 8), byte(len(resp))}, resp...))
-}
-
 // TestDialEveryAddress: a name with several addresses has each one checked as it is dialled, not
 // only the first, and a name that resolves to the loopback is refused like the loopback itself.
 func TestDialEveryAddress(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	many := []string{"127.0.0.1", "10.0.0.1", "169.254.169.254", "::1", "fd00::1"}
-	res := fakeDNS(map[string][]string{"many.test": many})
+	res := netguardtest.Resolver(map[string][]string{"many.test": many})
 	if got, err := res.LookupNetIP(ctx, "ip", "many.test"); err != nil || len(got) != len(many) {
 		t.Fatalf("the fake resolver answers %v, %v", got, err)
 	}
@@ -400,7 +340,7 @@ func TestDialName(t *testing.T) {
 	t.Parallel()
 	l, accept := listen(t, "tcp", "127.0.0.1:0")
 	target := net.JoinHostPort("agent.test", strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-	res := fakeDNS(map[string][]string{"agent.test": {"127.0.0.1"}})
+	res := netguardtest.Resolver(map[string][]string{"agent.test": {"127.0.0.1"}})
 	ctx := context.Background()
 
 	c, err := netguard.Policy{}.Dialer(&net.Dialer{Resolver: res}).DialContext(ctx, "tcp", target)
@@ -459,7 +399,7 @@ func TestClient(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	_, err := netguard.Policy{}.Client(5*time.Second).Post(srv.URL+"/hook?secret=s3cr3t", "application/json", strings.NewReader("{}"))
+	_, err := netguard.Policy{}.Client(nil, 5*time.Second).Post(srv.URL+"/hook?secret=s3cr3t", "application/json", strings.NewReader("{}"))
 	var re *netguard.RefusedError
 	if !errors.As(err, &re) {
 		t.Fatalf("post to %s: %v, want a refusal", srv.URL, err)
@@ -468,7 +408,7 @@ func TestClient(t *testing.T) {
 		t.Errorf("the refusal names the URL: %v", re)
 	}
 
-	resp, err := netguard.Policy{AllowPrivate: true}.Client(5*time.Second).Post(srv.URL+"/hook", "application/json", strings.NewReader("{}"))
+	resp, err := netguard.Policy{AllowPrivate: true}.Client(nil, 5*time.Second).Post(srv.URL+"/hook", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +420,7 @@ func TestClient(t *testing.T) {
 	if h, r := hits.Load(), redirected.Load(); h != 1 || r != 0 {
 		t.Errorf("server saw %d requests and %d followed redirects, want 1 and 0", h, r)
 	}
-	if (netguard.Policy{}).Transport().Proxy != nil {
+	if (netguard.Policy{}).Transport(nil).Proxy != nil {
 		t.Error("the guarded transport uses a proxy, which would dial for it")
 	}
 }

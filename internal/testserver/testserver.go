@@ -44,8 +44,11 @@ type Options struct {
 	Clock     func() time.Time
 	// Logger receives the instance's logs; nil discards them.
 	Logger *slog.Logger
-	// HTTPClient is used for outgoing callbacks.
+	// HTTPClient is used for outgoing callbacks instead of the guarded client; leave it nil to test
+	// the guard (callbacks to a local receiver then need callbacks.allow_private in Configure).
 	HTTPClient *http.Client
+	// Resolver resolves callback hosts (netguardtest.Resolver), so a name can lead where a test wants.
+	Resolver *net.Resolver
 	// WaitRecheck overrides how often long-polls re-read without a notification.
 	WaitRecheck time.Duration
 	// Kinds add channel kinds to the built-in ones, and Channels add channels (simulated providers,
@@ -123,7 +126,7 @@ func Start(t testing.TB, o Options) *Instance {
 	if logger == nil {
 		logger = testdb.Discard
 	}
-	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Kinds: o.Kinds, Channels: o.Channels,
+	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Resolver: o.Resolver, Kinds: o.Kinds, Channels: o.Channels,
 		ObserveLateness: o.ObserveLateness, WaitRecheck: o.WaitRecheck})
 	if err != nil {
 		cancel()
