@@ -39,14 +39,16 @@ func TestAgentAuth(t *testing.T) {
 		cases := []struct {
 			name, authz, code string
 		}{
+			// No device token sent: say how to send one.
 			{"no header", "", "unauthenticated"},
 			{"basic scheme", "Basic dXNlcjpwYXNz", "unauthenticated"},
-			{"bearer without token", "Bearer", "unauthenticated"},
-			{"bearer empty", "Bearer ", "unauthenticated"},
-			{"not a device token", "Bearer abc123", "unauthenticated"},
-			{"session id as bearer", "Bearer " + strings.Replace(in.DeviceToken, auth.DeviceTokenPrefix, auth.SessionIDPrefix, 1), "unauthenticated"},
-			{"truncated token", "Bearer " + in.DeviceToken[:len(in.DeviceToken)-1], "unauthenticated"},
-			{"token with junk", "Bearer " + in.DeviceToken + "x", "unauthenticated"},
+			// A Bearer token sent but no use, however it is wrong: say the token is the problem.
+			{"bearer without token", "Bearer", "invalid_token"},
+			{"bearer empty", "Bearer ", "invalid_token"},
+			{"not a device token", "Bearer abc123", "invalid_token"},
+			{"session id as bearer", "Bearer " + strings.Replace(in.DeviceToken, auth.DeviceTokenPrefix, auth.SessionIDPrefix, 1), "invalid_token"},
+			{"truncated token", "Bearer " + in.DeviceToken[:len(in.DeviceToken)-1], "invalid_token"},
+			{"token with junk", "Bearer " + in.DeviceToken + "x", "invalid_token"},
 			{"unknown token", "Bearer " + unknown.Plain, "invalid_token"},
 		}
 		for _, tc := range cases {
@@ -55,8 +57,9 @@ func TestAgentAuth(t *testing.T) {
 				for _, rt := range routes {
 					r := anon(t, in.URL).do(rt.method, rt.path, `{"option":"approve","action":"a","title":"t"}`, "Authorization", tc.authz)
 					r.wantErr(t, http.StatusUnauthorized, tc.code)
-					if r.Header.Get("WWW-Authenticate") == "" {
-						t.Errorf("%s %s: no WWW-Authenticate", rt.method, rt.path)
+					challenge := r.Header.Get("WWW-Authenticate")
+					if !strings.HasPrefix(challenge, "Bearer ") || strings.Contains(challenge, `error="invalid_token"`) != (tc.code == "invalid_token") {
+						t.Errorf("%s %s: WWW-Authenticate %q", rt.method, rt.path, challenge)
 					}
 				}
 			})

@@ -45,9 +45,11 @@ func (s *Server) authed(next handlerFunc) handlerFunc {
 	}
 }
 
+// resolveBearer: a Bearer header is a token sent, so anything wrong with it — empty, malformed,
+// unknown, revoked — is "invalid_token"; another scheme is no device token at all ("unauthenticated").
 func (s *Server) resolveBearer(ctx context.Context, header string) (session.Principal, error) {
-	scheme, tok, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	scheme, tok, _ := strings.Cut(strings.TrimSpace(header), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
 		return session.Principal{}, session.ErrUnauthenticated
 	}
 	return s.sessions.ResolveDevice(ctx, strings.TrimSpace(tok))

@@ -157,7 +157,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(p.RetryAfter.Seconds()+0.999)))
 		}
 		if p.Kind == problem.Unauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ony"`)
+			// RFC 6750: a bad token is named as such; a missing one gets the bare challenge.
+			if p.Code == "invalid_token" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ony", error="invalid_token"`)
+			} else {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ony"`)
+			}
 		}
 		writeJSON(w, status, errorBody{errorDetail{Code: p.Code, Message: p.Message, Details: p.Details}})
 		return

@@ -74,7 +74,8 @@ type Principal struct {
 	Role  store.Role // people only
 }
 
-// ErrUnauthenticated means the request carries no credential, or one that is not even well formed.
+// ErrUnauthenticated means the request carries no credential (a malformed device token is
+// "invalid_token"; a malformed session cookie still counts as none).
 var ErrUnauthenticated = problem.New(problem.Unauthorized, "unauthenticated",
 	"send a device token (Authorization: Bearer ony_dev_…) or sign in")
 
@@ -226,11 +227,18 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Principal, 
 	return p, nil
 }
 
-// ResolveDevice returns the agent a device token belongs to. An unknown or revoked token is
+// errInvalidToken answers a device token that was sent but is no use: malformed, unknown or revoked.
+// "unauthenticated" is kept for a request that sent none, so an agent can tell "configure a token"
+// from "this token is wrong".
+func errInvalidToken() error {
+	return problem.New(problem.Unauthorized, "invalid_token", "the device token is malformed, unknown or revoked")
+}
+
+// ResolveDevice returns the agent a device token belongs to. A malformed, unknown or revoked token is
 // "invalid_token".
 func (s *Service) ResolveDevice(ctx context.Context, token string) (Principal, error) {
 	if auth.ParseToken(token, auth.DeviceTokenPrefix) != nil {
-		return Principal{}, ErrUnauthenticated
+		return Principal{}, errInvalidToken()
 	}
 	var d store.Device
 	err := s.store.InSystem(ctx, func(tx store.SystemTx) (err error) {
@@ -238,7 +246,7 @@ func (s *Service) ResolveDevice(ctx context.Context, token string) (Principal, e
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) || (err == nil && d.RevokedAt != nil) {
-		return Principal{}, problem.New(problem.Unauthorized, "invalid_token", "the device token is unknown or revoked")
+		return Principal{}, errInvalidToken()
 	}
 	if err != nil {
 		return Principal{}, err

@@ -379,9 +379,10 @@ func TestResolveDevice(t *testing.T) {
 		sessionID, _ := auth.NewToken(auth.SessionIDPrefix)
 		for _, tc := range []struct{ name, token, code string }{
 			{"unknown", unknown.Plain, "invalid_token"},
-			{"session id", sessionID.Plain, "unauthenticated"},
-			{"junk", "abc123", "unauthenticated"},
-			{"with junk", tok.Plain + "x", "unauthenticated"},
+			{"session id", sessionID.Plain, "invalid_token"},
+			{"junk", "abc123", "invalid_token"},
+			{"with junk", tok.Plain + "x", "invalid_token"},
+			{"empty", "", "invalid_token"},
 		} {
 			_, err := f.svc.ResolveDevice(ctx, tc.token)
 			if p, ok := problem.As(err); !ok || p.Code != tc.code || p.Kind != problem.Unauthorized {
