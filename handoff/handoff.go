@@ -141,8 +141,8 @@ func (s *Service) checkCallbackHost(callbackURL string) error {
 	}
 	var re *netguard.RefusedError
 	if err := s.cfg.CallbackPolicy.CheckHost(u.Hostname()); errors.As(err, &re) {
-		return invalid("callback_url_refused", "callback_url is a %s address; Ony calls back only public addresses "+
-			"unless its operator allows others (callbacks.allow_private, callbacks.allow_cidrs)", re.Range)
+		return invalid("callback_url_refused", "callback_url is not a public address (%s); Ony calls back only public "+
+			"addresses unless its operator allows others (callbacks.allow_private, callbacks.allow_cidrs)", re.Range)
 	}
 	return nil
 }

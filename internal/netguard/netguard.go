@@ -21,7 +21,7 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("netguard: %s is a %s address, not a public one", e.Addr, e.Range)
+	return fmt.Sprintf("netguard: %s is not a public address (%s)", e.Addr, e.Range)
 }
 
 // Policy says which non-public addresses may be reached all the same. The zero value refuses them all.
