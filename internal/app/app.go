@@ -98,7 +98,7 @@ type App struct {
 
 // Options are test seams; the zero value is production.
 type Options struct {
-	Clock      func() time.Time
+	Clock func() time.Time
 	// HTTPClient replaces the guarded client for outgoing callbacks, and the webhook bridges' client.
 	HTTPClient *http.Client
 	// Resolver resolves callback hosts (tests that need a name to lead somewhere); nil is the system's.
