@@ -24,6 +24,9 @@ var (
 // instance (InSystem).
 type Store interface {
 	InOrg(ctx context.Context, orgID string, fn func(tx OrgTx) error) error
+	// ReadOrg is InOrg for a read that must see one state of the database throughout, however long
+	// it takes and whatever commits meanwhile (audit verification). fn must only read.
+	ReadOrg(ctx context.Context, orgID string, fn func(tx OrgTx) error) error
 	InSystem(ctx context.Context, fn func(tx SystemTx) error) error
 	// Jobs starts River workers on this store's database; Stop drains them.
 	StartJobs(ctx context.Context, workers *river.Workers, cfg JobsConfig) error

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("DecisionTokens", func(t *testing.T) { t.Parallel(); testDecisionTokens(t, open(t)) })
 	t.Run("EraseOrg", func(t *testing.T) { t.Parallel(); testEraseOrg(t, open(t)) })
 	t.Run("AuditHandoffStates", func(t *testing.T) { t.Parallel(); testAuditHandoffStates(t, open(t)) })
+	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
 }
 
 var ctx = context.Background()
@@ -736,4 +737,32 @@ func testAuditHandoffStates(t *testing.T, s store.Store) {
 			t.Errorf("handoff %s: decided_at %v, want within 4s after %v", h.ID, h.DecidedAt, decided)
 		}
 	}
+}
+
+// testReadOrg: a ReadOrg transaction sees its own organization only, and one state throughout while
+// another transaction commits.
+func testReadOrg(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	b := NewFixture(t, s, "b")
+	count := func(tx store.OrgTx) int {
+		hs, err := tx.AuditHandoffStates(ctx, "", 100)
+		must(t, err)
+		return len(hs)
+	}
+	err := s.ReadOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.HandoffByID(ctx, a.Handoff.ID); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("ReadOrg in B read A's handoff: %v", err)
+		}
+		before := count(tx)
+		// Another transaction commits a handoff while this one is open: this one does not see it.
+		must(t, s.InOrg(ctx, b.Org.ID, func(w store.OrgTx) error { return w.InsertHandoff(ctx, NewHandoff(b.Org.ID, b.Device.ID)) }))
+		if after := count(tx); after != before {
+			return fmt.Errorf("ReadOrg saw %d handoffs, then %d after another transaction committed", before, after)
+		}
+		return nil
+	})
+	must(t, err)
+	must(t, s.ReadOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
+		return expect(count(tx) == 2, "a new ReadOrg does not see the handoff committed before it began")
+	}))
 }
