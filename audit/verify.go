@@ -22,7 +22,19 @@ type Report struct {
 	// BadIndex is the first leaf index at which the log was found wrong, or -1.
 	BadIndex int64  `json:"bad_index"`
 	Problem  string `json:"problem,omitempty"`
+	// OlderSize and Consistency report VerifyExport's check against an older checkpoint, when it was
+	// given one: that checkpoint's size, and "ok", "failed" or "not checked" (the export itself did
+	// not verify, or the older checkpoint did not open).
+	OlderSize   int64  `json:"older_size,omitempty"`
+	Consistency string `json:"consistency,omitempty"`
 }
+
+// Consistency results.
+const (
+	ConsistencyOK         = "ok"
+	ConsistencyFailed     = "failed"
+	ConsistencyNotChecked = "not checked"
+)
 
 // OK reports whether nothing was wrong.
 func (r Report) OK() bool { return r.Problem == "" }
