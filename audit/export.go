@@ -34,8 +34,28 @@ type Member struct {
 	Email string `json:"email,omitempty"`
 }
 
-// Export writes orgID's log as JSON to w.
+// ErrUnknownOrg reports an export of an id that is neither an organization nor a log.
+var ErrUnknownOrg = errors.New("audit: no such organization")
+
+// Export writes orgID's log as JSON to w: an organization's, the instance's (store.InstanceLogID), or
+// a log its organization left behind. Any other id is ErrUnknownOrg, before anything is signed: a
+// signed empty log for a mistyped id would read as evidence that the organization never did anything.
 func (l *Log) Export(ctx context.Context, s store.Store, orgID string, w io.Writer) error {
+	if orgID != store.InstanceLogID {
+		err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+			if _, err := tx.Org(ctx); !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			_, err := tx.AuditHead(ctx)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w: %s", ErrUnknownOrg, orgID)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
 	cp, err := l.Checkpoint(ctx, s, orgID)
 	if err != nil {
 		return err
@@ -101,6 +121,10 @@ func VerifyExport(data []byte, vkeys []string, older []byte) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Origin: c.Origin, BadIndex: -1, CheckpointSize: c.Size}
+	if older != nil {
+		// Until the check below runs to its end.
+		rep.Consistency = ConsistencyNotChecked
+	}
 	if ex.Origin != c.Origin {
 		return rep.fail(-1, "export origin %q differs from its checkpoint's %q", ex.Origin, c.Origin), nil
 	}
@@ -129,6 +153,7 @@ func VerifyExport(data []byte, vkeys []string, older []byte) (Report, error) {
 		if o.Origin != c.Origin {
 			return rep.fail(-1, "older checkpoint is for %q, not %q", o.Origin, c.Origin), nil
 		}
+		rep.OlderSize, rep.Consistency = o.Size, ConsistencyFailed
 		if o.Size > c.Size {
 			return rep.fail(-1, "older checkpoint has %d leaves, more than today's %d: the log was truncated", o.Size, c.Size), nil
 		}
@@ -141,6 +166,7 @@ func VerifyExport(data []byte, vkeys []string, older []byte) (Report, error) {
 				return rep.fail(-1, "older checkpoint is not a prefix of today's log: history was rewritten"), nil
 			}
 		}
+		rep.Consistency = ConsistencyOK
 	}
 	return rep, nil
 }

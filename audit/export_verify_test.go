@@ -3,8 +3,11 @@ package audit_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/internal/testdb"
@@ -28,7 +31,7 @@ func TestExport(t *testing.T) {
 		data := exportBytes(t, l, s, org)
 
 		rep, err := audit.VerifyExport(data, l.Keys(), nil)
-		if err != nil || !rep.OK() || rep.Size != 25 || rep.CheckpointSize != 25 || rep.Origin != l.Origin(org) {
+		if err != nil || !rep.OK() || rep.Size != 25 || rep.CheckpointSize != 25 || rep.Origin != l.Origin(org) || rep.Consistency != "" {
 			t.Fatalf("VerifyExport: %+v, %v", rep, err)
 		}
 		if live := verifyOK(t, s, l, org, 25); live.Root != rep.Root {
@@ -51,7 +54,7 @@ func TestExport(t *testing.T) {
 		t.Run("older checkpoint", func(t *testing.T) {
 			t.Parallel()
 			rep, err := audit.VerifyExport(data, l.Keys(), older)
-			if err != nil || !rep.OK() || rep.Size != 25 {
+			if err != nil || !rep.OK() || rep.Size != 25 || rep.OlderSize != 10 || rep.Consistency != audit.ConsistencyOK {
 				t.Fatalf("with the size-10 checkpoint: %+v, %v", rep, err)
 			}
 			// The current checkpoint is its own prefix.
@@ -74,7 +77,7 @@ func TestExport(t *testing.T) {
 				}
 			}
 			forkAt4, _ := checkpoint(t, fork, l, org)
-			if rep, err := audit.VerifyExport(data, l.Keys(), forkAt4); err != nil || !rep.OK() {
+			if rep, err := audit.VerifyExport(data, l.Keys(), forkAt4); err != nil || !rep.OK() || rep.OlderSize != 4 || rep.Consistency != audit.ConsistencyOK {
 				t.Fatalf("the shared prefix's checkpoint was refused: %+v, %v", rep, err)
 			}
 			forged := mustDecode(t, stored[4].Data)
@@ -92,19 +95,19 @@ func TestExport(t *testing.T) {
 			if fc.Origin != l.Origin(org) || fc.Size != 10 || audit.SameCheckpoint(forkOld, older) {
 				t.Fatalf("fork checkpoint %+v", fc)
 			}
-			if rep, err := audit.VerifyExport(data, l.Keys(), forkOld); err == nil && rep.OK() {
-				t.Fatalf("a forked checkpoint was accepted as a prefix: %+v", rep)
+			if rep, err := audit.VerifyExport(data, l.Keys(), forkOld); err != nil || rep.OK() || rep.OlderSize != 10 || rep.Consistency != audit.ConsistencyFailed {
+				t.Fatalf("a forked checkpoint: want the consistency check failed at 10, got %+v, %v", rep, err)
 			}
 			// A checkpoint bigger than the export means truncation.
 			appendN(t, fork, l, org, 10, 20)
 			forkBig, _ := checkpoint(t, fork, l, org)
-			if rep, err := audit.VerifyExport(data, l.Keys(), forkBig); err == nil && rep.OK() {
-				t.Fatalf("a checkpoint of 30 leaves was accepted against an export of 25: %+v", rep)
+			if rep, err := audit.VerifyExport(data, l.Keys(), forkBig); err != nil || rep.OK() || rep.OlderSize != 30 || rep.Consistency != audit.ConsistencyFailed {
+				t.Fatalf("a checkpoint of 30 leaves against an export of 25: %+v, %v", rep, err)
 			}
 			// Another org's checkpoint is not this log's.
 			other, _ := checkpoint(t, fork, l, "other-org")
-			if rep, err := audit.VerifyExport(data, l.Keys(), other); err == nil && rep.OK() {
-				t.Fatalf("another origin's checkpoint was accepted: %+v", rep)
+			if rep, err := audit.VerifyExport(data, l.Keys(), other); err != nil || rep.OK() || rep.Consistency != audit.ConsistencyNotChecked {
+				t.Fatalf("another origin's checkpoint: %+v, %v", rep, err)
 			}
 		})
 
@@ -167,6 +170,10 @@ func TestExport(t *testing.T) {
 				if rep, err := audit.VerifyExport(marshal(t, e), l.Keys(), nil); err == nil && rep.OK() {
 					t.Errorf("%s: verified: %+v", name, rep)
 				}
+				// An export that does not verify is not checked against an older checkpoint, and says so.
+				if rep, err := audit.VerifyExport(marshal(t, e), l.Keys(), older); err == nil && (rep.OK() || rep.Consistency != audit.ConsistencyNotChecked) {
+					t.Errorf("%s, with an older checkpoint: %+v", name, rep)
+				}
 			}
 			for _, junk := range []string{"", "{", "null", "[]", `{"format":"ony-audit-export/v1"}`} {
 				if rep, err := audit.VerifyExport([]byte(junk), l.Keys(), nil); err == nil && rep.OK() {
@@ -174,5 +181,43 @@ func TestExport(t *testing.T) {
 				}
 			}
 		})
+	})
+}
+
+// TestExportRefusesUnknownOrg: an id that is neither an organization nor a log is refused before
+// anything is signed — no export, no checkpoint stored — while the instance log, empty or not, and a
+// log whose organization is gone stay exportable. An empty log exports its leaves as JSON null.
+func TestExportRefusesUnknownOrg(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, dialect string) {
+		s := openStore(t, dialect)
+		l := newLog(t)
+		for _, id := range []string{uuid.NewString(), "not-a-uuid"} {
+			var buf bytes.Buffer
+			if err := l.Export(ctx, s, id, &buf); !errors.Is(err, audit.ErrUnknownOrg) || !strings.Contains(err.Error(), id) || buf.Len() != 0 {
+				t.Errorf("export of %q: %v, %d bytes written; want ErrUnknownOrg naming it and nothing written", id, err, buf.Len())
+			}
+			err := s.InOrg(ctx, id, func(tx store.OrgTx) error {
+				_, err := tx.AuditLatestCheckpoint(ctx)
+				return err
+			})
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("after the refused export of %q, a checkpoint is stored for it: %v", id, err)
+			}
+		}
+		// The instance log before any erasure: no leaf, a signed checkpoint of size 0, leaves null.
+		data := exportBytes(t, l, s, store.InstanceLogID)
+		if !bytes.Contains(data, []byte(`"leaves": null`)) {
+			t.Errorf("the empty instance log's export does not say \"leaves\": null:\n%s", data)
+		}
+		if rep, err := audit.VerifyExport(data, l.Keys(), nil); err != nil || !rep.OK() || rep.Size != 0 {
+			t.Errorf("the empty instance log's export: %+v, %v", rep, err)
+		}
+		// A log whose organization row is gone (the audit tables need none) is still exportable.
+		org := orgID(t)
+		appendN(t, s, l, org, 0, 3)
+		if rep, err := audit.VerifyExport(exportBytes(t, l, s, org), l.Keys(), nil); err != nil || !rep.OK() || rep.Size != 3 {
+			t.Errorf("export of a log without an organization row: %+v, %v", rep, err)
+		}
 	})
 }

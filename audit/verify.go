@@ -22,7 +22,19 @@ type Report struct {
 	// BadIndex is the first leaf index at which the log was found wrong, or -1.
 	BadIndex int64  `json:"bad_index"`
 	Problem  string `json:"problem,omitempty"`
+	// OlderSize and Consistency report VerifyExport's check against an older checkpoint, when it was
+	// given one: that checkpoint's size, and "ok", "failed" or "not checked" (the export itself did
+	// not verify, or the older checkpoint did not open).
+	OlderSize   int64  `json:"older_size,omitempty"`
+	Consistency string `json:"consistency,omitempty"`
 }
+
+// Consistency results.
+const (
+	ConsistencyOK         = "ok"
+	ConsistencyFailed     = "failed"
+	ConsistencyNotChecked = "not checked"
+)
 
 // OK reports whether nothing was wrong.
 func (r Report) OK() bool { return r.Problem == "" }
@@ -64,15 +76,29 @@ func (t *tree) add(n int64, data []byte) ([]tlog.Hash, error) {
 func (t *tree) root(n int64) (tlog.Hash, error) { return tlog.TreeHash(n, t.hashes) }
 
 // Verify recomputes orgID's whole tree from its leaves and checks every stored hash, the head and
-// the latest checkpoint (signature, size, root). The report names the first bad leaf index.
+// every stored checkpoint (signature, size, root). The report names the first bad leaf index. It checks
+// the log against itself only; VerifyOrg also checks it against the organization's records.
 func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, error) {
+	return l.verify(ctx, s, orgID, nil)
+}
+
+// VerifyOrg does what Verify does, then checks the log against what it records: the organization
+// exists (or the log is the instance's), every handoff has its handoff.created leaf and every final one
+// the leaf of how it ended, and no leaf names a handoff that does not exist or ended otherwise. A tail
+// cut back to an older checkpoint passes Verify; it fails here, naming the handoff whose leaf is gone.
+func (l *Log) VerifyOrg(ctx context.Context, s store.Store, orgID string) (Report, error) {
+	return l.verify(ctx, s, orgID, &records{})
+}
+
+func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *records) (Report, error) {
 	rep := Report{Origin: l.Origin(orgID), BadIndex: -1}
 	const batch = 2000
 	var t tree
 	var head store.AuditHead
 	var cps []store.AuditCheckpoint
-	// One read transaction keeps the view consistent while appends continue.
-	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+	// One snapshot keeps the view consistent while appends continue: the head, the leaves and the
+	// handoffs read are those of one moment.
+	err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
 		var err error
 		if head, err = tx.AuditHead(ctx); errors.Is(err, store.ErrNotFound) {
 			// Every organization's log starts with org.created: a missing log was deleted.
@@ -93,6 +119,20 @@ func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, 
 				break
 			}
 			from = batch[len(batch)-1].Size + 1
+		}
+		if x != nil {
+			if orgID != store.InstanceLogID {
+				if _, err := tx.Org(ctx); errors.Is(err, store.ErrNotFound) {
+					x.orphan = true
+				} else if err != nil {
+					return err
+				}
+			}
+			if !x.orphan {
+				if err := x.load(ctx, tx, head.Size); err != nil {
+					return err
+				}
+			}
 		}
 		var next int64
 		var storedFrom int64
@@ -138,6 +178,9 @@ func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, 
 						return errStop
 					}
 				}
+				if x != nil && !x.orphan {
+					x.leaf(next, lf.Data)
+				}
 				next++
 				// Keep memory bounded: drop stored hashes already compared.
 				if done := tlog.StoredHashIndex(0, next) - storedFrom; done > 8*batch {
@@ -181,14 +224,27 @@ func (l *Log) Verify(ctx context.Context, s store.Store, orgID string) (Report, 
 		}
 		rep.CheckpointSize = c.Size
 	}
+	switch {
+	case x == nil:
+	case x.orphan:
+		return rep.fail(-1, "the log's organization is gone but the log was not erased with it"), nil
+	default:
+		var latest *store.AuditCheckpoint
+		if len(cps) > 0 {
+			latest = &cps[len(cps)-1]
+		}
+		if bad, problem := x.check(rep.Size, latest); problem != "" {
+			return rep.fail(bad, "%s", problem), nil
+		}
+	}
 	return rep, nil
 }
 
 var errStop = errors.New("stop")
 
-// VerifyAll verifies every log, and also that every organization has one and every log belongs to an
-// organization (or is the instance's): a log deleted, or left behind, outside the erasure path shows
-// up as a failure rather than as silence. Reports are in log-id order.
+// VerifyAll runs VerifyOrg on every log and every organization, so that an organization without a log,
+// or a log left behind by its organization outside the erasure path, shows up as a failure rather than
+// as silence. Reports are in log-id order.
 func (l *Log) VerifyAll(ctx context.Context, s store.Store) ([]Report, error) {
 	var logs, orgs []string
 	err := s.InSystem(ctx, func(tx store.SystemTx) (err error) {
@@ -203,12 +259,9 @@ func (l *Log) VerifyAll(ctx context.Context, s store.Store) ([]Report, error) {
 	}
 	var out []Report
 	for _, id := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(logs), orgs...)))) {
-		rep, err := l.Verify(ctx, s, id)
+		rep, err := l.VerifyOrg(ctx, s, id)
 		if err != nil {
 			return nil, fmt.Errorf("verify %s: %w", id, err)
-		}
-		if rep.OK() && id != store.InstanceLogID && !slices.Contains(orgs, id) {
-			rep.BadIndex, rep.Problem = -1, "the log's organization is gone but the log was not erased with it"
 		}
 		out = append(out, rep)
 	}

@@ -24,6 +24,9 @@ var (
 // instance (InSystem).
 type Store interface {
 	InOrg(ctx context.Context, orgID string, fn func(tx OrgTx) error) error
+	// ReadOrg is InOrg for a read that must see one state of the database throughout, however long
+	// it takes and whatever commits meanwhile (audit verification). fn must only read.
+	ReadOrg(ctx context.Context, orgID string, fn func(tx OrgTx) error) error
 	InSystem(ctx context.Context, fn func(tx SystemTx) error) error
 	// Jobs starts River workers on this store's database; Stop drains them.
 	StartJobs(ctx context.Context, workers *river.Workers, cfg JobsConfig) error
@@ -130,6 +133,9 @@ type OrgTx interface {
 	AuditPutCheckpoint(ctx context.Context, c AuditCheckpoint) error
 	// AuditLatestCheckpoint is the checkpoint with the largest size; ErrNotFound if none.
 	AuditLatestCheckpoint(ctx context.Context) (AuditCheckpoint, error)
+	// AuditHandoffStates reads up to limit handoffs' ids and statuses, by id, after id after ("" = from
+	// the start): what audit verification checks the log against.
+	AuditHandoffStates(ctx context.Context, after string, limit int) ([]HandoffState, error)
 }
 
 // SystemTx serves the lookups that precede knowing the organization: bootstrap, login, and
@@ -179,6 +185,15 @@ type AuditCheckpoint struct {
 	Size      int64
 	Note      []byte
 	CreatedAt time.Time
+}
+
+// HandoffState is where a handoff is, and since when: all audit verification needs of it.
+type HandoffState struct {
+	ID        string
+	Status    Status
+	CreatedAt time.Time
+	// DecidedAt is when it reached its final status; nil while pending.
+	DecidedAt *time.Time
 }
 
 // Role is what a member may do in their organization.

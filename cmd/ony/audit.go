@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/ony-ai/ony/audit"
@@ -92,7 +95,7 @@ func cmdAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	l, s := sv.Audit, sv.Store
 	var reps []audit.Report
 	if *orgID != "" {
-		rep, err := l.Verify(ctx, s, *orgID)
+		rep, err := l.VerifyOrg(ctx, s, *orgID)
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", *orgID, err)
 		}
@@ -125,17 +128,28 @@ func cmdAuditExport(ctx context.Context, args []string, stderr io.Writer) error 
 	if *orgID == "" || *out == "" {
 		return usageErr("--org and -o are required")
 	}
+	if _, err := uuid.Parse(*orgID); err != nil {
+		return &exitError{code: 1, msg: fmt.Sprintf("no such organization %q: an organization id is a UUID", *orgID)}
+	}
 	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
 	defer sv.Store.Close()
-	l, s := sv.Audit, sv.Store
+	// Into memory first: a refused or failed export leaves no file behind, nor truncates an old one.
+	var buf bytes.Buffer
+	err = sv.Audit.Export(ctx, sv.Store, *orgID, &buf)
+	if errors.Is(err, audit.ErrUnknownOrg) {
+		return &exitError{code: 1, msg: fmt.Sprintf("no such organization %s in this database, nor an audit log under that id", *orgID)}
+	}
+	if err != nil {
+		return err
+	}
 	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := l.Export(ctx, s, *orgID, f); err != nil {
+	if _, err := f.Write(buf.Bytes()); err != nil {
 		f.Close()
 		return err
 	}
@@ -178,14 +192,30 @@ func cmdAuditVerifyExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
-	if *asJSON {
+	switch {
+	case *asJSON:
 		_ = json.NewEncoder(stdout).Encode(rep)
+	case rep.OK():
+		fmt.Fprintf(stdout, "ok  %s  %d leaves  root %s\n", rep.Origin, rep.Size, rep.Root)
+	}
+	// With --checkpoint, say whether the consistency check ran and what it found: silence would read
+	// the same whether the older checkpoint was checked or ignored.
+	if !*asJSON && old != nil {
+		switch rep.Consistency {
+		case audit.ConsistencyOK:
+			if rep.OlderSize == 0 {
+				fmt.Fprintln(stdout, "ok  consistency: your checkpoint is of the empty log, a prefix of every log")
+				break
+			}
+			fmt.Fprintf(stdout, "ok  consistency: your checkpoint of %d leaves is a prefix of this log (RFC 6962 consistency proof checked)\n", rep.OlderSize)
+		case audit.ConsistencyFailed:
+			fmt.Fprintf(stdout, "FAIL  consistency: your checkpoint of %d leaves is not a prefix of this log\n", rep.OlderSize)
+		default:
+			fmt.Fprintln(stdout, "FAIL  consistency: not checked (see the error)")
+		}
 	}
 	if !rep.OK() {
 		return &exitError{code: 1, msg: "export does not verify: " + rep.Problem}
-	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "ok  %s  %d leaves  root %s\n", rep.Origin, rep.Size, rep.Root)
 	}
 	return nil
 }

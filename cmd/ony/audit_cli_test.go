@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
 	_ "modernc.org/sqlite"
 
 	"github.com/ony-ai/ony/client"
@@ -183,6 +184,12 @@ func TestAuditCLISQLite(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Origin != origin || rep.Size != 8 || rep.Root != root || rep.BadIndex != -1 || rep.Problem != "" {
 		t.Errorf("verify-export --json: %+v, %v\n%s", rep, err, r)
 	}
+	// Without --json, --checkpoint says that the consistency check ran and what it found.
+	r = runOny(t, nil, "", "audit", "verify-export", exFile, "--key", key, "--checkpoint", oldCPFile)
+	if want := "ok  " + origin + "  8 leaves  root " + root + "\n" +
+		"ok  consistency: your checkpoint of 4 leaves is a prefix of this log (RFC 6962 consistency proof checked)\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("verify-export --checkpoint: want\n%s\n%s", want, r)
+	}
 
 	// A key the verifier does not trust: the one keygen prints on stderr.
 	r = runOny(t, nil, "", "audit", "keygen", "--name", "other")
@@ -216,8 +223,8 @@ func TestAuditCLISQLite(t *testing.T) {
 	// The older checkpoint does not rescue a tampered export, and a checkpoint from a rewritten past
 	// (here: one that claims more leaves than today's) is refused.
 	r = runOny(t, nil, "", "audit", "verify-export", tamperedFile, "--key", key, "--checkpoint", oldCPFile)
-	if r.code != 1 {
-		t.Errorf("verify-export of a tampered export with --checkpoint: %s", r)
+	if r.code != 1 || r.stdout != "FAIL  consistency: not checked (see the error)\n" || !hasLine(r.stderr, "ony: ", "export does not verify") {
+		t.Errorf("verify-export of a tampered export with --checkpoint: want exit 1 and the consistency check reported as not run\n%s", r)
 	}
 	for _, c := range []struct {
 		name string
@@ -281,6 +288,179 @@ func TestAuditCLISQLite(t *testing.T) {
 	}
 	if r := runOny(t, nil, "", "audit", "verify-export", after, "--key", key); r.code != 1 || !hasLine(r.stderr, "ony: ", "export does not verify") {
 		t.Errorf("verify-export of an export of the tampered log: want exit 1\n%s", r)
+	}
+}
+
+// A decision cut from the log's tail by whoever owns the database file: the leaf, its hashes and the
+// checkpoint over it deleted, the head reset to the checkpoint before. The tree left verifies against
+// itself and every remaining checkpoint; `ony audit verify` must still fail, naming the handoff.
+func TestAuditVerifyTruncatedTail(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, 90*time.Second)
+	dir := t.TempDir()
+	vars := map[string]string{"ONY_DATA_DIR": dir}
+	srv := startServe(t, vars)
+	srv.waitReady()
+	b := parseBootstrap(t, srv.Stdout())
+	origin := "ony/orgs/" + b.OrgID
+	agent := newClient(t, srv.URL, b.Token)
+	var ids []string
+	for _, title := range []string{"restart the api", "rotate the keys"} {
+		h, _, err := agent.Create(ctx, client.CreateRequest{Action: "shell.exec", Title: title}, "")
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		ids = append(ids, h.ID)
+	}
+	if _, err := agent.Cancel(ctx, ids[1], "not needed"); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	checkpointSize := func() int64 {
+		lines := strings.SplitN(auditCheckpoint(t, ctx, srv.URL, b.Token), "\n", 3)
+		n, err := strconv.ParseInt(lines[1], 10, 64)
+		if err != nil {
+			t.Fatalf("checkpoint size %q: %v", lines[1], err)
+		}
+		return n
+	}
+	before := checkpointSize()
+	admin := login(t, ctx, srv.URL, b.Email, b.Password)
+	if d, err := admin.Decide(ctx, ids[0], "approve", ""); err != nil || d.Status != client.StatusApproved {
+		t.Fatalf("decide: %+v, %v", d, err)
+	}
+	if after := checkpointSize(); after != before+1 {
+		t.Fatalf("the decision took the log from %d to %d leaves, want one more", before, after)
+	}
+	srv.stop()
+	if r := runOny(t, vars, "", "audit", "verify"); r.code != 0 || !strings.Contains(r.stdout, "ok    "+origin+"  "+strconv.FormatInt(before+1, 10)+" leaves") {
+		t.Fatalf("verify before the cut: %s", r)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, "ony.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// The file's owner drops the append-only triggers: every one of the audit tables'.
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit_%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var triggers []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		triggers = append(triggers, n)
+	}
+	rows.Close()
+	for _, n := range triggers {
+		if _, err := db.ExecContext(ctx, `DROP TRIGGER `+n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var note []byte
+	if err := db.QueryRowContext(ctx, `SELECT note FROM audit_checkpoints WHERE org_id = ? AND size = ?`, b.OrgID, before).Scan(&note); err != nil {
+		t.Fatalf("the checkpoint at %d: %v", before, err)
+	}
+	root, err := base64.StdEncoding.DecodeString(strings.SplitN(string(note), "\n", 4)[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstHash := tlog.StoredHashIndex(0, before) // the cut leaf's hashes, and only they, start here
+	for _, c := range []struct {
+		q    string
+		args []any
+	}{
+		{`DELETE FROM audit_leaves WHERE org_id = ? AND idx >= ?`, []any{b.OrgID, before}},
+		{`DELETE FROM audit_hashes WHERE org_id = ? AND hidx >= ?`, []any{b.OrgID, firstHash}},
+		{`DELETE FROM audit_checkpoints WHERE org_id = ? AND size > ?`, []any{b.OrgID, before}},
+		{`UPDATE audit_heads SET size = ?, root = ? WHERE org_id = ?`, []any{before, root, b.OrgID}},
+	} {
+		if res, err := db.ExecContext(ctx, c.q, c.args...); err != nil {
+			t.Fatalf("%s: %v", c.q, err)
+		} else if n, _ := res.RowsAffected(); n == 0 {
+			t.Fatalf("%s touched no row", c.q)
+		}
+	}
+	db.Close()
+
+	for _, args := range [][]string{{"audit", "verify"}, {"audit", "verify", "--org", b.OrgID}} {
+		r := runOny(t, vars, "", args...)
+		got := parseVerify(t, r.stdout)[origin]
+		if r.code != 1 || got.ok || got.badIndex != before ||
+			!strings.Contains(got.problem, "handoff "+ids[0]+" is approved") || !strings.Contains(got.problem, "no handoff.decided leaf") {
+			t.Errorf("ony %s after the cut: want exit 1 and a FAIL at index %d naming handoff %s and its handoff.decided leaf\n%s",
+				strings.Join(args, " "), before, ids[0], r)
+		}
+	}
+}
+
+// `ony audit export` of an id that is no organization exits 1 with a line saying so, signs nothing and
+// writes no file (nor truncates one that is there); the instance log stays exportable, empty or not.
+func TestAuditExportUnknownOrg(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	vars := map[string]string{"ONY_DATA_DIR": dir}
+	if r := runOny(t, vars, "", "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %s", r)
+	}
+	r := runOny(t, vars, "a perfectly long passphrase\n", "admin", "create-org", "--name", "Acme", "--admin-email", "a@acme.test", "--password-stdin", "--json")
+	var org map[string]string
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &org) != nil || org["org_id"] == "" {
+		t.Fatalf("create-org: %s", r)
+	}
+	out := t.TempDir()
+	const unknown = "0b7c6a0e-3c4f-4b7e-9a51-4d5c2b1f9e10"
+	old := filepath.Join(out, "old.json")
+	writeFile(t, old, "an export kept from before\n")
+	for _, c := range []struct {
+		name, org, file, want string
+	}{
+		{"unknown org", unknown, filepath.Join(out, "unknown.json"), "no such organization " + unknown + " in this database"},
+		{"not a uuid", "not-a-uuid", filepath.Join(out, "malformed.json"), `no such organization "not-a-uuid": an organization id is a UUID`},
+		{"unknown org over an old file", unknown, old, "no such organization " + unknown},
+	} {
+		r := runOny(t, vars, "", "audit", "export", "--org", c.org, "-o", c.file)
+		if r.code != 1 || r.stdout != "" || !hasLine(r.stderr, "ony: ", c.want) {
+			t.Errorf("export, %s: want exit 1 and \"ony: …%s…\"\n%s", c.name, c.want, r)
+		}
+		if c.file == old {
+			if b, err := os.ReadFile(old); err != nil || string(b) != "an export kept from before\n" {
+				t.Errorf("export, %s: the file there before now holds %q (%v)", c.name, b, err)
+			}
+		} else if _, err := os.Stat(c.file); !os.IsNotExist(err) {
+			t.Errorf("export, %s: a file was written (%v)", c.name, err)
+		}
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "ony.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var signed int
+	if err := db.QueryRow(`SELECT count(*) FROM audit_checkpoints WHERE org_id IN (?, ?)`, unknown, "not-a-uuid").Scan(&signed); err != nil || signed != 0 {
+		t.Errorf("checkpoints stored for the refused ids: %d, %v", signed, err)
+	}
+	db.Close()
+
+	// The instance log, with nothing erased yet: exported, empty, its leaves null, and it verifies.
+	key := strings.TrimSpace(runOny(t, vars, "", "audit", "key").stdout)
+	for _, c := range []struct{ org, origin, leaves string }{
+		{instanceLogID, "ony/instance", `"leaves": null`},
+		{org["org_id"], "ony/orgs/" + org["org_id"], `"leaves": [`},
+	} {
+		file := filepath.Join(out, c.org+".json")
+		if r := runOny(t, vars, "", "audit", "export", "--org", c.org, "-o", file); r.code != 0 {
+			t.Fatalf("export %s: %s", c.org, r)
+		}
+		if b, err := os.ReadFile(file); err != nil || !strings.Contains(string(b), c.leaves) {
+			t.Errorf("export %s: want %s in\n%s", c.org, c.leaves, b)
+		}
+		if r := runOny(t, nil, "", "audit", "verify-export", file, "--key", key); r.code != 0 || !strings.HasPrefix(r.stdout, "ok  "+c.origin+"  ") {
+			t.Errorf("verify-export of %s: %s", c.org, r)
+		}
 	}
 }
 

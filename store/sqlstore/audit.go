@@ -149,6 +149,30 @@ func (t *orgTx) AuditLeaves(ctx context.Context, from int64, limit int) ([]store
 	return out, t.s.mapErr(rows.Err())
 }
 
+func (t *orgTx) AuditHandoffStates(ctx context.Context, after string, limit int) ([]store.HandoffState, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditHandoffStates"), t.org, after, limit)
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.HandoffState
+	for rows.Next() {
+		var h store.HandoffState
+		var status string
+		var decided sql.NullTime
+		if err := rows.Scan(&h.ID, &status, &h.CreatedAt, &decided); err != nil {
+			return nil, err
+		}
+		h.Status, h.CreatedAt = store.Status(status), h.CreatedAt.UTC()
+		if decided.Valid {
+			at := decided.Time.UTC()
+			h.DecidedAt = &at
+		}
+		out = append(out, h)
+	}
+	return out, t.s.mapErr(rows.Err())
+}
+
 func (t *orgTx) AuditPutCheckpoint(ctx context.Context, c store.AuditCheckpoint) error {
 	_, err := t.exec(ctx, "AuditPutCheckpoint", t.org, c.Size, c.Note, utc(c.CreatedAt))
 	return err

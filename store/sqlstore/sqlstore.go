@@ -158,6 +158,25 @@ func (s *Store) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) er
 	})
 }
 
+// ReadOrg implements store.Store: a read-only transaction, which SQLite in WAL mode serves from one
+// snapshot (and without taking the write lock), and PostgreSQL at REPEATABLE READ, whose default
+// READ COMMITTED would let each statement see later commits.
+func (s *Store) ReadOrg(ctx context.Context, orgID string, fn func(store.OrgTx) error) error {
+	if orgID == "" {
+		return errors.New("store: empty org id")
+	}
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.dialect.Name() == "postgres" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return s.inTxOpts(ctx, opts, func(tx *sql.Tx) error {
+		if err := s.dialect.ScopeOrg(ctx, tx, orgID); err != nil {
+			return fmt.Errorf("store: scope org: %w", err)
+		}
+		return fn(&orgTx{s: s, tx: tx, org: orgID})
+	})
+}
+
 // InSystem implements store.Store.
 func (s *Store) InSystem(ctx context.Context, fn func(store.SystemTx) error) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
@@ -168,8 +187,12 @@ func (s *Store) InSystem(ctx context.Context, fn func(store.SystemTx) error) err
 	})
 }
 
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.inTxOpts(ctx, nil, fn)
+}
+
+func (s *Store) inTxOpts(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}

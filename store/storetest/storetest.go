@@ -40,6 +40,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Inbox", func(t *testing.T) { t.Parallel(); testInbox(t, open(t)) })
 	t.Run("DecisionTokens", func(t *testing.T) { t.Parallel(); testDecisionTokens(t, open(t)) })
 	t.Run("EraseOrg", func(t *testing.T) { t.Parallel(); testEraseOrg(t, open(t)) })
+	t.Run("AuditHandoffStates", func(t *testing.T) { t.Parallel(); testAuditHandoffStates(t, open(t)) })
+	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
 }
 
 var ctx = context.Background()
@@ -562,6 +564,15 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		_, err := tx.AuditLatestCheckpoint(ctx)
 		return expect(errors.Is(err, store.ErrNotFound), "AuditLatestCheckpoint read A's checkpoint")
 	},
+	"AuditHandoffStates": func(tx store.OrgTx, a Fixture) error {
+		hs, err := tx.AuditHandoffStates(ctx, "", 100)
+		for _, h := range hs {
+			if h.ID == a.Handoff.ID {
+				return errors.New("AuditHandoffStates listed A's handoff")
+			}
+		}
+		return errors.Join(err, expect(len(hs) == 1, fmt.Sprintf("AuditHandoffStates listed %d handoffs in B, want B's own one", len(hs))))
+	},
 }
 
 func testIsolation(t *testing.T, s store.Store) {
@@ -666,4 +677,92 @@ func randBytes(n int) []byte {
 		copy(b[16:], v[:])
 	}
 	return b
+}
+
+// testAuditHandoffStates pages through an org's handoffs by id, with each one's status and decision time.
+func testAuditHandoffStates(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	want := map[string]store.Status{f.Handoff.ID: store.StatusPending}
+	decided := now()
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		for i, st := range []store.Status{store.StatusApproved, store.StatusDenied, store.StatusExpired, store.StatusCancelled, store.StatusPending} {
+			h := NewHandoff(f.Org.ID, f.Device.ID)
+			if err := tx.InsertHandoff(ctx, h); err != nil {
+				return err
+			}
+			want[h.ID] = st
+			if st.Final() {
+				ok, err := tx.FinishHandoff(ctx, h.ID, st, store.Decision{ByKind: store.ActorSystem, ByID: "t", Channel: "system",
+					DecidedAt: decided.Add(time.Duration(i) * time.Second)})
+				if err != nil || !ok {
+					return fmt.Errorf("finish %s: %v, %v", st, ok, err)
+				}
+			}
+		}
+		return nil
+	}))
+	var got []store.HandoffState
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		for after := ""; ; {
+			page, err := tx.AuditHandoffStates(ctx, after, 2)
+			if err != nil {
+				return err
+			}
+			if len(page) > 2 {
+				return fmt.Errorf("a page of %d, limit 2", len(page))
+			}
+			got = append(got, page...)
+			if len(page) < 2 {
+				return nil
+			}
+			after = page[len(page)-1].ID
+		}
+	}))
+	if len(got) != len(want) {
+		t.Fatalf("AuditHandoffStates paged out %d handoffs, want %d: %+v", len(got), len(want), got)
+	}
+	for i, h := range got {
+		if i > 0 && h.ID <= got[i-1].ID {
+			t.Errorf("not in id order: %s after %s", h.ID, got[i-1].ID)
+		}
+		if h.Status != want[h.ID] {
+			t.Errorf("handoff %s: status %s, want %s", h.ID, h.Status, want[h.ID])
+		}
+		if h.CreatedAt.IsZero() {
+			t.Errorf("handoff %s: no creation time", h.ID)
+		}
+		if final := h.Status.Final(); final != (h.DecidedAt != nil) {
+			t.Errorf("handoff %s (%s): decided_at %v", h.ID, h.Status, h.DecidedAt)
+		} else if final && (h.DecidedAt.Before(decided) || h.DecidedAt.After(decided.Add(4*time.Second))) {
+			t.Errorf("handoff %s: decided_at %v, want within 4s after %v", h.ID, h.DecidedAt, decided)
+		}
+	}
+}
+
+// testReadOrg: a ReadOrg transaction sees its own organization only, and one state throughout while
+// another transaction commits.
+func testReadOrg(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	b := NewFixture(t, s, "b")
+	count := func(tx store.OrgTx) int {
+		hs, err := tx.AuditHandoffStates(ctx, "", 100)
+		must(t, err)
+		return len(hs)
+	}
+	err := s.ReadOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.HandoffByID(ctx, a.Handoff.ID); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("ReadOrg in B read A's handoff: %v", err)
+		}
+		before := count(tx)
+		// Another transaction commits a handoff while this one is open: this one does not see it.
+		must(t, s.InOrg(ctx, b.Org.ID, func(w store.OrgTx) error { return w.InsertHandoff(ctx, NewHandoff(b.Org.ID, b.Device.ID)) }))
+		if after := count(tx); after != before {
+			return fmt.Errorf("ReadOrg saw %d handoffs, then %d after another transaction committed", before, after)
+		}
+		return nil
+	})
+	must(t, err)
+	must(t, s.ReadOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
+		return expect(count(tx) == 2, "a new ReadOrg does not see the handoff committed before it began")
+	}))
 }

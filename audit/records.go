@@ -1,0 +1,168 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ony-ai/ony/store"
+)
+
+// records checks a log against the organization's handoffs. A database owner who cuts the log's tail
+// and resets its head to an older checkpoint leaves a tree that is consistent with itself and with every
+// checkpoint that remains; what it cannot hide is a handoff row that says "approved" with no leaf saying
+// so. So every handoff must have its handoff.created leaf, every final one the leaf recording how it
+// ended, and no leaf may speak of a handoff that does not exist or that ended otherwise.
+type records struct {
+	// orphan is set when the organization is gone: there is nothing to check the log against.
+	orphan   bool
+	byID     map[string]*handoffRecord
+	order    []*handoffRecord // by id, as the store listed them, so reports are reproducible
+	headSize int64
+	// The first problem a leaf showed, by index.
+	badIndex int64
+	problem  string
+}
+
+type handoffRecord struct {
+	store.HandoffState
+	created, final int64 // the leaf indexes; -1 when none was seen
+}
+
+// finalLeaf is the event that records a handoff reaching status st.
+func finalLeaf(st store.Status) EventType {
+	switch st {
+	case store.StatusExpired:
+		return HandoffExpired
+	case store.StatusCancelled:
+		return HandoffCancelled
+	}
+	return HandoffDecided
+}
+
+// load reads the organization's handoffs, in the same snapshot as the head and the leaves. It runs
+// after the head is read and before any leaf, so that even without a snapshot every handoff listed
+// has its leaves among those read later, and every leaf below headSize names a listed handoff in the
+// state that leaf recorded.
+func (x *records) load(ctx context.Context, tx store.OrgTx, headSize int64) error {
+	x.byID, x.headSize, x.badIndex = map[string]*handoffRecord{}, headSize, -1
+	const page = 5000
+	for after := ""; ; {
+		hs, err := tx.AuditHandoffStates(ctx, after, page)
+		if err != nil {
+			return err
+		}
+		for _, h := range hs {
+			r := &handoffRecord{HandoffState: h, created: -1, final: -1}
+			x.byID[h.ID], x.order = r, append(x.order, r)
+		}
+		if len(hs) < page {
+			return nil
+		}
+		after = hs[len(hs)-1].ID
+	}
+}
+
+// leafEvent is the part of a leaf the cross-check reads.
+type leafEvent struct {
+	Type    EventType `json:"type"`
+	Subject Subject   `json:"subject"`
+	Outcome string    `json:"outcome"`
+}
+
+func (x *records) note(i int64, format string, args ...any) {
+	if x.problem == "" {
+		x.badIndex, x.problem = i, fmt.Sprintf(format, args...)
+	}
+}
+
+// leaf takes leaf i into account.
+func (x *records) leaf(i int64, data []byte) {
+	var e leafEvent
+	if err := json.Unmarshal(data, &e); err != nil {
+		x.note(i, "leaf %d is not an event: %v", i, err)
+		return
+	}
+	switch e.Type {
+	case HandoffCreated, HandoffDecided, HandoffExpired, HandoffCancelled:
+	default:
+		return
+	}
+	// Leaves from headSize on may have committed after the handoffs were listed; only the absence of
+	// leaves, checked at the end, can be judged for them.
+	settled := i < x.headSize
+	h := x.byID[e.Subject.ID]
+	switch {
+	case e.Subject.Kind != "handoff":
+		x.note(i, "leaf %d records %s of a %s, not a handoff", i, e.Type, e.Subject.Kind)
+	case h == nil:
+		if settled {
+			x.note(i, "leaf %d records %s of handoff %s, which does not exist", i, e.Type, e.Subject.ID)
+		}
+	case e.Type == HandoffCreated && h.created >= 0:
+		x.note(i, "leaf %d records handoff %s created again (first at leaf %d)", i, h.ID, h.created)
+	case e.Type == HandoffCreated:
+		h.created = i
+		if h.final >= 0 {
+			x.note(i, "leaf %d records handoff %s created after its end at leaf %d", i, h.ID, h.final)
+		}
+	case h.final >= 0:
+		x.note(i, "leaf %d records handoff %s ending again (first at leaf %d)", i, h.ID, h.final)
+	default:
+		h.final = i
+		if !settled {
+			return
+		}
+		if h.Status == store.StatusPending {
+			x.note(i, "handoff %s is pending but leaf %d records it %s", h.ID, i, e.Outcome)
+		} else if e.Type != finalLeaf(h.Status) || e.Outcome != string(h.Status) {
+			x.note(i, "handoff %s is %s but leaf %d records it %s (%s)", h.ID, h.Status, i, e.Outcome, e.Type)
+		}
+	}
+}
+
+// check reports the first problem: one a leaf showed, else a handoff whose leaf is missing. size is
+// the number of leaves; latest is the newest stored checkpoint (nil when none).
+func (x *records) check(size int64, latest *store.AuditCheckpoint) (int64, string) {
+	if x.problem != "" {
+		return x.badIndex, x.problem
+	}
+	var first string
+	missing := 0
+	for _, h := range x.order {
+		var msg string
+		switch {
+		case h.created < 0:
+			msg = fmt.Sprintf("handoff %s (created %s) has no %s leaf", h.ID, stamp(h.CreatedAt), HandoffCreated)
+		case h.Status.Final() && h.final < 0:
+			msg = fmt.Sprintf("handoff %s is %s", h.ID, h.Status)
+			if h.DecidedAt != nil {
+				msg += " since " + stamp(*h.DecidedAt)
+			}
+			msg += fmt.Sprintf(" but the log has no %s leaf for it", finalLeaf(h.Status))
+			// Stored times are not signed, so they only explain; the missing leaf is the finding.
+			if latest != nil && latest.Size == size && h.DecidedAt != nil && latest.CreatedAt.Before(*h.DecidedAt) {
+				msg += fmt.Sprintf("; the log ends at its newest checkpoint (%d leaves, signed %s), which predates that decision: its tail looks cut",
+					latest.Size, stamp(latest.CreatedAt))
+			}
+		default:
+			continue
+		}
+		if missing++; first == "" {
+			first = msg
+		}
+	}
+	switch {
+	case missing == 0:
+		return -1, ""
+	case missing == 2:
+		first += " (and 1 more handoff lacks leaves)"
+	case missing > 2:
+		first += fmt.Sprintf(" (and %d more handoffs lack leaves)", missing-1)
+	}
+	// The missing leaves would have come after the last one: the log is short from there.
+	return size, first
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
