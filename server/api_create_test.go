@@ -189,7 +189,7 @@ func TestRiskClaimDiscarded(t *testing.T) {
 			"array":    `,"risk":["low","CANARY_RISK"]`,
 			"number":   `,"risk":0`,
 			"canary":   `,"risk":"CANARY_RISK"`,
-			"first":    `,"risk":"CANARY_RISK","title":"Wipe the cache"`,
+			"first":    `"risk":"CANARY_RISK",`, // before the other fields (a repeated key would be refused)
 		}
 		type assessed struct {
 			Risk    string   `json:"risk"`
@@ -197,7 +197,11 @@ func TestRiskClaimDiscarded(t *testing.T) {
 		}
 		var want *assessed
 		for name, claim := range claims {
-			r := agent.do("POST", "/v1/handoffs", "{"+base+claim+"}")
+			body := "{" + base + claim + "}"
+			if strings.HasSuffix(claim, ",") {
+				body = "{" + claim + base + "}"
+			}
+			r := agent.do("POST", "/v1/handoffs", body)
 			h := r.handoff(t, http.StatusCreated)
 			got := assessed{h.Risk, h.RiskReasons}
 			if want == nil {
