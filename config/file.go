@@ -123,6 +123,14 @@ func (l *loader) decodeMapping(n *yaml.Node, v reflect.Value, prefix string) {
 		path := joinPath(prefix, key)
 		fv := v.Field(index[key])
 		if kind, leafOK := kindOf(fv.Type()); leafOK {
+			if kind == kindString || kind == kindSecret {
+				if r := l.w.Resolve(val); r.Kind == yaml.ScalarNode && !yamlnode.IsNull(r) && r.ShortTag() != "!!str" &&
+					!anyScalarOptions[path] {
+					// Never the value: the option may be a secret.
+					l.addAt(l.filePos(r), path, "expected a string, got %s (put it in quotes if it is meant as text)", yamlnode.Describe(r))
+					return
+				}
+			}
 			l.decodeLeaf(fv, kind, val, path, l.filePos(k))
 			return
 		}

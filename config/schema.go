@@ -31,6 +31,19 @@ type leaf struct {
 	kind  leafKind
 }
 
+// anyScalarOptions are the string options that name something, where `instance: 42` or
+// `org_name: 2024` is a fair value: YAML reads those as numbers (or booleans, or dates), and these
+// options take the text as written. Every other string option refuses a scalar that is not a string
+// (`escalation.ladders_dir: 5`), since for a path, URL, address, e-mail or keyword it is surely a
+// mistake. A test checks that each entry is a string option.
+var anyScalarOptions = map[string]bool{
+	"instance":           true, // the audit origin's name
+	"redis.prefix":       true,
+	"summarizer.api_key": true, // the provider's format: digits are possible
+	"summarizer.model":   true,
+	"bootstrap.org_name": true,
+}
+
 func (l leaf) secret() bool { return l.kind == kindSecret || l.kind == kindSecretList }
 
 func leaves() []leaf {

@@ -73,7 +73,10 @@ func (r *CreateRequest) normalize(maxPayload int) error {
 	if len(r.Action) == 0 || len(r.Action) > 100 || !actionRE.MatchString(r.Action) {
 		return invalid("invalid_action", "action must be dotted lowercase words, e.g. shell.exec or db.migrate (at most 100 characters)")
 	}
-	r.Title = strings.TrimSpace(r.Title)
+	if !utf8.ValidString(r.Title) {
+		return invalid("invalid_title", "title must be valid UTF-8")
+	}
+	r.Title = strings.TrimSpace(stripBidi(r.Title))
 	if r.Title == "" {
 		return invalid("invalid_title", "title is required")
 	}
@@ -83,6 +86,10 @@ func (r *CreateRequest) normalize(maxPayload int) error {
 	if hasControl(r.Title, false) {
 		return invalid("invalid_title", "title must be one line without control characters")
 	}
+	if !utf8.ValidString(r.Summary) {
+		return invalid("invalid_summary", "summary must be valid UTF-8")
+	}
+	r.Summary = stripBidi(r.Summary)
 	if n := utf8.RuneCountInString(r.Summary); n > MaxSummaryRunes {
 		return invalid("invalid_summary", "summary is %d characters; the limit is %d", n, MaxSummaryRunes)
 	}
@@ -106,13 +113,22 @@ func (r *CreateRequest) normalize(maxPayload int) error {
 	if len(r.Labels) > MaxLabels {
 		return invalid("invalid_labels", "at most %d labels", MaxLabels)
 	}
+	labels := make(map[string]string, len(r.Labels)) // the caller's map stays as it was
 	for k, v := range r.Labels {
 		if !labelKeyRE.MatchString(k) {
 			return invalid("invalid_labels", "label keys are lowercase letters, digits and _ . / - (at most 63 characters)")
 		}
+		if !utf8.ValidString(v) {
+			return invalid("invalid_labels", "label %q: values must be valid UTF-8", k)
+		}
+		v = stripBidi(v)
 		if len(v) > MaxLabelValue || hasControl(v, false) {
 			return invalid("invalid_labels", "label %q: values are one line of at most %d bytes", k, MaxLabelValue)
 		}
+		labels[k] = v
+	}
+	if r.Labels != nil {
+		r.Labels = labels
 	}
 	if r.CallbackURL != "" {
 		u, err := url.Parse(r.CallbackURL)
@@ -159,7 +175,10 @@ func normalizeOptions(opts *[]store.Option) error {
 	var approves, refuses bool
 	for i := range *opts {
 		o := &(*opts)[i]
-		o.Label = strings.TrimSpace(o.Label)
+		if !utf8.ValidString(o.Label) {
+			return invalid("invalid_options", "option labels must be valid UTF-8")
+		}
+		o.Label = strings.TrimSpace(stripBidi(o.Label))
 		if !optionIDRE.MatchString(o.ID) {
 			return invalid("invalid_options", "option ids are 1-32 lowercase letters, digits, _ or -")
 		}
@@ -179,6 +198,26 @@ func normalizeOptions(opts *[]store.Option) error {
 	}
 	return nil
 }
+
+// stripBidi removes bidirectional controls (U+202A–U+202E embeddings and overrides, U+2066–U+2069
+// isolates, U+200E/U+200F/U+061C marks) from text a person reads: an override makes text display
+// otherwise than it is (U+202E before "txt.exe" shows "exe.txt"). The gist already drops them for
+// channels; dropping them here makes the console, the API and every channel show the same text.
+// They are removed, not replaced by a space as the gist does, because they are invisible and a space
+// would change the words; joining is safe here since redaction runs later, on the result.
+func stripBidi(s string) string {
+	if !strings.ContainsFunc(s, isBidi) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isBidi(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isBidi(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }
 
 func hasControl(s string, allowNewlines bool) bool {
 	for _, r := range s {

@@ -97,6 +97,15 @@ func TestCreateValidation(t *testing.T) {
 		{"long title", func(r *handoff.CreateRequest) { r.Title = strings.Repeat("é", 201) }, "invalid_title"},
 		{"200 runes ok", func(r *handoff.CreateRequest) { r.Title = strings.Repeat("é", 200) }, ""},
 		{"newline title", func(r *handoff.CreateRequest) { r.Title = "a\nb" }, "invalid_title"},
+		// Callers inside the process skip the HTTP decoder; the service refuses bad UTF-8 itself.
+		{"title not UTF-8", func(r *handoff.CreateRequest) { r.Title = "Deploy \xff" }, "invalid_title"},
+		{"summary not UTF-8", func(r *handoff.CreateRequest) { r.Summary = "caf\xe9" }, "invalid_summary"},
+		{"label not UTF-8", func(r *handoff.CreateRequest) { r.Labels = map[string]string{"env": "pr\x80d"} }, "invalid_labels"},
+		{"option label not UTF-8", func(r *handoff.CreateRequest) {
+			r.Options = []store.Option{{ID: "a", Label: "\xc3", Approves: true}, {ID: "b", Label: "B"}}
+		}, "invalid_options"},
+		{"title only bidi", func(r *handoff.CreateRequest) { r.Title = "\u202e\u2066 \u2069" }, "invalid_title"},
+		{"label only bidi is empty", func(r *handoff.CreateRequest) { r.Labels = map[string]string{"env": "\u202e"} }, ""},
 		{"one option", func(r *handoff.CreateRequest) { r.Options = []store.Option{{ID: "a", Label: "A", Approves: true}} }, "invalid_options"},
 		{"no refusal", func(r *handoff.CreateRequest) {
 			r.Options = []store.Option{{ID: "a", Label: "A", Approves: true}, {ID: "b", Label: "B", Approves: true}}

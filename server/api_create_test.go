@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -132,6 +133,44 @@ func TestCreateCustomOptions(t *testing.T) {
 	})
 }
 
+// TestCreateStripsBidi posts every string a person reads with bidirectional overrides, isolates and
+// marks in it: what is stored, shown by the API and carried in the gist has none of them, and the text
+// around them is kept as sent (escaped surrogate pairs included).
+func TestCreateStripsBidi(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, d string) {
+		in := start(t, d, nil)
+		agent := agentRaw(t, in)
+		// U+202E makes "eliforp" display as "profile"; U+2066..U+2069 and U+200F are the other kinds.
+		body := `{"action":"deploy","title":"  \u202eDeploy \u202eeliforp\u202c now \ud83d\ude80",` +
+			`"summary":"line\u2067 one\u2069\nline two\u200f",` +
+			`"options":[{"id":"go","label":"Go \u202dahead\u202c","approves":true},{"id":"stop","label":"\u061cStop"}],` +
+			`"labels":{"env":"\u2066prod\u2069"}}`
+		h := agent.do("POST", "/v1/handoffs", body).handoff(t, http.StatusCreated)
+		got := agent.do("GET", "/v1/handoffs/"+h.ID, nil).handoff(t, http.StatusOK)
+		for _, v := range []client.Handoff{h, got} {
+			if v.Title != "Deploy eliforp now 🚀" || v.Summary != "line one\nline two" {
+				t.Errorf("title %q, summary %q", v.Title, v.Summary)
+			}
+			want := []client.Option{{ID: "go", Label: "Go ahead", Approves: true}, {ID: "stop", Label: "Stop"}}
+			if !reflect.DeepEqual(v.Options, want) {
+				t.Errorf("options = %+v", v.Options)
+			}
+			if v.Labels["env"] != "prod" {
+				t.Errorf("labels = %q", v.Labels)
+			}
+			for _, s := range []string{v.Title, v.Summary, v.Gist, v.Options[0].Label, v.Options[1].Label, v.Labels["env"]} {
+				if i := strings.IndexFunc(s, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }); i >= 0 {
+					t.Errorf("bidi control left in %q", s)
+				}
+			}
+			if !strings.Contains(v.Gist, "Deploy eliforp now") {
+				t.Errorf("gist %q", v.Gist)
+			}
+		}
+	})
+}
+
 // TestRiskClaimDiscarded posts one handoff with every shape of risk claim: the answer's risk is the
 // server's own, and the claim's words never come back.
 func TestRiskClaimDiscarded(t *testing.T) {
@@ -150,7 +189,7 @@ func TestRiskClaimDiscarded(t *testing.T) {
 			"array":    `,"risk":["low","CANARY_RISK"]`,
 			"number":   `,"risk":0`,
 			"canary":   `,"risk":"CANARY_RISK"`,
-			"first":    `,"risk":"CANARY_RISK","title":"Wipe the cache"`,
+			"first":    `"risk":"CANARY_RISK",`, // before the other fields (a repeated key would be refused)
 		}
 		type assessed struct {
 			Risk    string   `json:"risk"`
@@ -158,7 +197,11 @@ func TestRiskClaimDiscarded(t *testing.T) {
 		}
 		var want *assessed
 		for name, claim := range claims {
-			r := agent.do("POST", "/v1/handoffs", "{"+base+claim+"}")
+			body := "{" + base + claim + "}"
+			if strings.HasSuffix(claim, ",") {
+				body = "{" + claim + base + "}"
+			}
+			r := agent.do("POST", "/v1/handoffs", body)
 			h := r.handoff(t, http.StatusCreated)
 			got := assessed{h.Risk, h.RiskReasons}
 			if want == nil {
@@ -274,6 +317,31 @@ func TestCreateValidation(t *testing.T) {
 			{"timeout over org max", body(set("timeout", "25h")), nil, 400, "timeout_too_long"},
 			{"timeout over org max as number", body(set("timeout", 25*3600)), nil, 400, "timeout_too_long"},
 			{"idempotency key too long", body(func(map[string]any) {}), []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, "invalid_idempotency_key"},
+			// JSON text must be UTF-8; the decoder would store each bad byte or lone surrogate as U+FFFD.
+			{"title invalid UTF-8", `{"action":"shell.exec","title":"Run ` + "\xff" + ` it","payload":{"kind":"log","content":"` + canary + `"}}`, nil, 400, "invalid_utf8"},
+			{"title lone high surrogate", `{"action":"shell.exec","title":"Run \ud83d it"}`, nil, 400, "invalid_utf8"},
+			{"title lone low surrogate", `{"action":"shell.exec","title":"Run \ude80 it"}`, nil, 400, "invalid_utf8"},
+			{"title reversed surrogates", `{"action":"shell.exec","title":"Run \ude80\ud83d it"}`, nil, 400, "invalid_utf8"},
+			{"summary invalid UTF-8", `{"action":"shell.exec","title":"x","summary":"caf` + "\xe9" + `"}`, nil, 400, "invalid_utf8"},
+			{"option label invalid UTF-8", `{"action":"shell.exec","title":"x","options":[{"id":"y","label":"` + "\xc3" + `","approves":true},{"id":"n","label":"N"}]}`, nil, 400, "invalid_utf8"},
+			{"label value invalid UTF-8", `{"action":"shell.exec","title":"x","labels":{"env":"pr` + "\x80" + `d"}}`, nil, 400, "invalid_utf8"},
+			{"label key invalid UTF-8", `{"action":"shell.exec","title":"x","labels":{"e` + "\xff" + `v":"prod"}}`, nil, 400, "invalid_utf8"},
+			{"payload invalid UTF-8", `{"action":"shell.exec","title":"x","payload":{"kind":"log","content":"` + canary + "\xfe" + `"}}`, nil, 400, "invalid_utf8"},
+			// A key given twice: this decoder keeps the last, a proxy or log may have read the first.
+			{"duplicate title", `{"action":"shell.exec","title":"harmless","title":"` + canary + `"}`, nil, 400, "duplicate_key"},
+			{"duplicate title other case", `{"action":"shell.exec","title":"harmless","Title":"x"}`, nil, 400, "duplicate_key"},
+			{"duplicate action escaped", `{"action":"shell.exec","title":"x","\u0061ction":"deploy"}`, nil, 400, "duplicate_key"},
+			{"duplicate label", `{"action":"shell.exec","title":"x","labels":{"env":"staging","env":"prod"}}`, nil, 400, "duplicate_key"},
+			{"duplicate option field", `{"action":"shell.exec","title":"x","options":[{"id":"y","label":"Y","approves":false,"approves":true},{"id":"n","label":"N"}]}`, nil, 400, "duplicate_key"},
+			{"duplicate payload field", `{"action":"shell.exec","title":"x","payload":{"kind":"log","kind":"command","content":"` + canary + `"}}`, nil, 400, "duplicate_key"},
+			{"duplicate deep in risk", `{"action":"shell.exec","title":"x","risk":{"a":[1,{"k":"` + canary + `","k":2}]}}`, nil, 400, "duplicate_key"},
+			{"duplicate payload", `{"action":"shell.exec","title":"x","payload":{"kind":"log","content":"a"},"payload":null}`, nil, 400, "duplicate_key"},
+			// Zero is not "the default": leaving the timeout out (or null) is.
+			{"timeout 0 string", body(set("timeout", "0")), nil, 400, "invalid_timeout"},
+			{"timeout 0s", body(set("timeout", "0s")), nil, 400, "invalid_timeout"},
+			{"timeout 0 number", body(set("timeout", 0)), nil, 400, "invalid_timeout"},
+			{"timeout 0.0", `{"action":"shell.exec","title":"x","timeout":0.0}`, nil, 400, "invalid_timeout"},
+			{"timeout rounds to 0", `{"action":"shell.exec","title":"x","timeout":1e-12}`, nil, 400, "invalid_timeout"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -311,6 +379,7 @@ func TestCreateValidation(t *testing.T) {
 			{"timeout 10s minimum", set("timeout", "10s"), 10 * time.Second},
 			{"timeout at org max", set("timeout", "24h"), 24 * time.Hour},
 			{"timeout null", set("timeout", nil), time.Hour},
+			{"timeout absent", del("timeout"), time.Hour},
 			{"callback http", set("callback_url", "http://agent.example:1/cb?x=1"), time.Hour},
 		}
 		for _, tc := range accepted {

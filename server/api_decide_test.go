@@ -97,6 +97,8 @@ func TestDecide(t *testing.T) {
 			decide(member, h.ID, "approve", "bad\x00comment").wantErr(t, http.StatusBadRequest, "invalid_comment")
 			decide(member, h.ID, "approve", strings.Repeat("c", 2001)).wantErr(t, http.StatusBadRequest, "invalid_comment")
 			member.do("POST", "/v1/handoffs/"+h.ID+"/decide", `{"option":"approve","extra":1}`).wantErr(t, http.StatusBadRequest, "unknown_field")
+			// Two options in one body: which one a parser keeps is a matter of taste, so neither is taken.
+			member.do("POST", "/v1/handoffs/"+h.ID+"/decide", `{"option":"deny","option":"approve"}`).wantErr(t, http.StatusBadRequest, "duplicate_key")
 			member.do("POST", "/v1/handoffs/"+h.ID+"/decide", `{"option":`).wantErr(t, http.StatusBadRequest, "invalid_json")
 			member.do("POST", "/v1/handoffs/"+h.ID+"/decide", "").wantErr(t, http.StatusBadRequest, "invalid_json")
 			e = decide(viewer, h.ID, "approve", "").wantErr(t, http.StatusForbidden, "role_cannot_decide")

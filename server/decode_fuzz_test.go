@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ony-ai/ony/problem"
 )
 
 // FuzzDecodeCreate feeds arbitrary bytes to the agent-facing create decoder: it never panics, every
 // failure is a typed problem with a stable code whose message does not quote the input, and every
-// success round-trips through the service request without losing fields.
+// success round-trips through the service request without losing fields, came from UTF-8 text whose
+// decoded strings hold U+FFFD only where the agent wrote one, has no object with a key twice, and
+// has a zero timeout only where the agent left it out or sent null.
 func FuzzDecodeCreate(f *testing.F) {
 	for _, s := range []string{
 		`{"action":"shell.exec","title":"t","payload":{"kind":"command","content":"rm -rf /"}}`,
@@ -20,6 +23,10 @@ func FuzzDecodeCreate(f *testing.F) {
 		`{"action":"x","title":"t","options":[{"id":"a","label":"A","approves":true},{"id":"b","label":"B"}]}`,
 		`{"action":"x"} {"action":"y"}`, `[]`, `null`, `{"unknown":1}`, `{"timeout":"forever"}`, `{"timeout":-1}`,
 		`{"title":"\u0000"}`, `{"action":"x","title":"t","callback_url":"https://a/b?c=d"}`, ``, `{`,
+		`{"title":"a","title":"b"}`, `{"title":"a","TITLE":"b"}`, `{"labels":{"a":"1","\u0061":"2"}}`,
+		`{"risk":{"x":[{"k":1,"k":2}]}}`, `{"title":"\ud800"}`, `{"title":"\udc00\ud800"}`,
+		`{"title":"\ud83d\ude80"}`, `{"title":"\ufffd"}`, `{"timeout":"0"}`, `{"timeout":0}`, `{"timeout":null}`,
+		`{"timeout":1e-300}`, `{"title":"\u202etxt.exe"}`, "{\"title\":\"\xff\"}", "{\"l\xffx\":1}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -53,5 +60,76 @@ func FuzzDecodeCreate(f *testing.F) {
 		if !bytes.Contains(out, []byte(`"risk":{}`)) {
 			t.Fatalf("risk survived decoding: %s", out)
 		}
+		if !utf8.Valid(data) {
+			t.Fatal("accepted a body that is not UTF-8")
+		}
+		agentWroteFFFD := bytes.Contains(data, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`))
+		if bytes.ContainsRune(out, utf8.RuneError) && !agentWroteFFFD {
+			t.Fatalf("decoded strings gained U+FFFD: %s", out)
+		}
+		if n, m := keyTokens(t, data), genericKeys(t, data); n != m {
+			t.Fatalf("accepted a repeated key: %d keys written, %d distinct", n, m)
+		}
+		var tm struct{ Timeout json.RawMessage }
+		if err := json.Unmarshal(data, &tm); err != nil {
+			t.Fatal(err)
+		}
+		if b.Timeout == 0 && tm.Timeout != nil && string(tm.Timeout) != "null" {
+			t.Fatalf("timeout %s read as the default", tm.Timeout)
+		}
 	})
+}
+
+// keyTokens counts the keys written in a JSON text, repeats included.
+func keyTokens(t *testing.T, data []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var objects []bool // per open container: is it an object, and is the next token a key
+	var keys []bool
+	n := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return n
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				objects, keys = append(objects, d == '{'), append(keys, d == '{')
+				continue
+			}
+			objects, keys = objects[:len(objects)-1], keys[:len(keys)-1]
+		} else if len(objects) > 0 && objects[len(objects)-1] && keys[len(keys)-1] {
+			n++
+			keys[len(keys)-1] = false
+			continue
+		}
+		if len(objects) > 0 && objects[len(objects)-1] {
+			keys[len(keys)-1] = true
+		}
+	}
+}
+
+// genericKeys counts the distinct keys a generic decode keeps.
+func genericKeys(t *testing.T, data []byte) int {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	var count func(any) int
+	count = func(v any) int {
+		n := 0
+		switch v := v.(type) {
+		case map[string]any:
+			for _, e := range v {
+				n += 1 + count(e)
+			}
+		case []any:
+			for _, e := range v {
+				n += count(e)
+			}
+		}
+		return n
+	}
+	return count(v)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,29 +23,43 @@ type discarded struct{}
 
 func (*discarded) UnmarshalJSON([]byte) error { return nil }
 
-var errBadTimeout = problem.New(problem.Invalid, "invalid_timeout", `timeout must be a duration like "10m" or a number of seconds`)
+var (
+	errBadTimeout  = problem.New(problem.Invalid, "invalid_timeout", `timeout must be a duration like "10m" or a number of seconds`)
+	errZeroTimeout = problem.New(problem.Invalid, "invalid_timeout",
+		"timeout must be at least %s; leave it out (or null) for the default", handoff.MinTimeout)
+)
 
-// flexDuration accepts "90s"/"10m" or a number of seconds.
+// flexDuration accepts "90s"/"10m" or a number of seconds. Zero is refused rather than read as "the
+// default": the service's request uses zero for an absent timeout, and an agent that wrote 0 meant
+// something else.
 type flexDuration time.Duration
 
 func (d *flexDuration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // as if absent
+	}
+	var v time.Duration
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		v, err := time.ParseDuration(s)
+		p, err := time.ParseDuration(s)
 		if err != nil {
 			return errBadTimeout
 		}
-		*d = flexDuration(v)
-		return nil
+		v = p
+	} else {
+		var secs float64
+		if err := json.Unmarshal(b, &secs); err != nil || secs > 1e9 {
+			return errBadTimeout
+		}
+		v = time.Duration(secs * float64(time.Second))
 	}
-	var secs float64
-	if err := json.Unmarshal(b, &secs); err != nil || secs > 1e9 {
-		return errBadTimeout
+	if v == 0 {
+		return errZeroTimeout
 	}
-	*d = flexDuration(time.Duration(secs * float64(time.Second)))
+	*d = flexDuration(v)
 	return nil
 }
 
@@ -85,7 +100,13 @@ func DecodeCreate(r io.Reader) (CreateBody, error) {
 }
 
 func decodeStrict(r io.Reader, v any) error {
-	br := bufio.NewReader(r)
+	// The decoder buffers the whole value anyway; holding the bytes lets checkTokens see what the
+	// decoder forgives (invalid UTF-8, lone surrogates, repeated keys).
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return jsonProblem(err)
+	}
+	br := bufio.NewReader(bytes.NewReader(raw))
 	if err := expectObject(br); err != nil {
 		return err
 	}
@@ -100,7 +121,7 @@ func decodeStrict(r io.Reader, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return problem.New(problem.Invalid, "invalid_json", "the body must be a single JSON object")
 	}
-	return nil
+	return checkTokens(raw)
 }
 
 // expectObject refuses bodies that are not a JSON object (null, arrays, scalars) before decoding, since

@@ -293,7 +293,6 @@ func TestHookMalformedStdin(t *testing.T) {
 		"no tool":        `{"tool_input":{"command":"ls"}}`,
 		"wrong type":     `{"tool_name":7,"tool_input":{}}`,
 		"input a string": `{"tool_name":"Bash","tool_input":"ls"}`,
-		"other event":    `{"hook_event_name":"PostToolUse","tool_name":"Read","tool_input":{}}`,
 		"binary":         "\x00\xff\xfe{",
 	} {
 		r := runHook(t, ctx, stdin, "claude-code", "--url", url, "--token", "x")
@@ -305,6 +304,34 @@ func TestHookMalformedStdin(t *testing.T) {
 	if r := runHook(t, ctx, big, "claude-code", "--url", url, "--token", "x"); r.decision != "deny" ||
 		!strings.Contains(r.reason, "over 4 MiB") {
 		t.Errorf("4 MiB input: got %s %q", r.decision, r.reason)
+	}
+}
+
+// TestHookOtherEvent: configured under another event, the hook answers in a shape valid for that
+// event, naming it: a warning and no decision. Claude Code refuses a hookSpecificOutput whose
+// hookEventName is not the event it ran ("Hook returned incorrect event name"), so a PreToolUse deny
+// there was an error, not a deny.
+func TestHookOtherEvent(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, 60*time.Second)
+	url := deadURL(t) // the hook must not need the server
+	for _, event := range []string{"PostToolUse", "PermissionRequest", "UserPromptSubmit", "Stop"} {
+		for _, agent := range []string{"claude-code", "codex"} {
+			stdin := `{"hook_event_name":"` + event + `","tool_name":"Bash","tool_input":{"command":"make deploy"}}`
+			var stdout, stderr bytes.Buffer
+			err := cmdHook(ctx, []string{agent, "--url", url, "--token", "x"}, strings.NewReader(stdin), &stdout, &stderr)
+			if code := exitCode(err); code != 0 {
+				t.Fatalf("%s %s: exit %d", agent, event, code)
+			}
+			want := `{"systemMessage":"ony hook answers PreToolUse only, not ` + event +
+				`; move it under PreToolUse in the agent's hook settings"}` + "\n"
+			if stdout.String() != want {
+				t.Errorf("%s %s: stdout %q, want %q", agent, event, stdout.String(), want)
+			}
+			if strings.Contains(stdout.String(), "PreToolUse\"") || strings.Contains(stdout.String(), "hookEventName") {
+				t.Errorf("%s %s: answered as PreToolUse: %q", agent, event, stdout.String())
+			}
+		}
 	}
 }
 

@@ -19,7 +19,7 @@ const usage = `ony — a human in the loop for AI agents' risky actions
 usage:
   ony serve        [--config FILE]   run the server (SQLite in ./ony-data unless configured)
   ony migrate      [--config FILE]   apply database migrations and exit
-  ony config check [--config FILE]   print the effective configuration, secrets masked
+  ony config check [--config FILE]   print the effective configuration, secrets masked, or every mistake
   ony admin create-org    --name NAME --admin-email EMAIL [--password-stdin] [--json]
   ony admin create-device --org ORG_ID --name NAME [--json]
   ony admin revoke-device --org ORG_ID --device DEVICE_ID

@@ -493,6 +493,59 @@ func TestConfig(t *testing.T) {
 		mustContain(t, "config check's stderr", r.stderr, "ladder b targets webhook:teams, which escalation.webhooks does not define")
 	})
 
+	// A misspelt variable is ignored by the loader; check fails on it and serve warns, both naming the
+	// variable and the name meant, never the value.
+	t.Run("unknown variables", func(t *testing.T) {
+		t.Parallel()
+		vars := map[string]string{
+			"ONY_DATABSE_URL":  "postgres://u:CANARY@h/db",
+			"ONY_LOG_LEVL":     "CANARYLEVEL",
+			"ONY_LISTEN_FILE":  "/run/CANARY",
+			"ONY_DATA_DIR":     t.TempDir(),
+			"ONY_DATABASE_URL": "", // known, and set: SQLite
+		}
+		r := runOny(t, vars, "", "config", "check")
+		if r.code != 2 {
+			t.Fatalf("config check with misspelt variables: %s", r)
+		}
+		mustContain(t, "config check's stderr", r.stderr, "configuration has 3 problem(s)",
+			"ONY_DATABSE_URL: unknown variable, Ony ignores it (nearest known name: ONY_DATABASE_URL)",
+			"ONY_LOG_LEVL: unknown variable, Ony ignores it (nearest known name: ONY_LOG_LEVEL)",
+			"ONY_LISTEN_FILE: unknown variable, Ony ignores it (nearest known name: ONY_LISTEN)")
+		mustNotContain(t, "config check", r.stdout+r.stderr, "CANARY")
+		if r.stdout != "" {
+			t.Errorf("config check printed the configuration despite its mistakes:\n%s", r.stdout)
+		}
+		// With a mistake in the file too, one list has all of them.
+		bad := filepath.Join(t.TempDir(), "bad.yaml")
+		writeFile(t, bad, "log:\n  level: loud\n")
+		r = runOny(t, vars, "", "config", "check", "--config", bad)
+		if r.code != 2 {
+			t.Fatalf("config check with a bad file and misspelt variables: %s", r)
+		}
+		mustContain(t, "config check's stderr", r.stderr, "configuration has 4 problem(s)", bad+":2:", "ONY_DATABSE_URL")
+
+		srv := startServe(t, vars)
+		srv.waitReady()
+		stderr := srv.Stderr()
+		warned := func(name string) bool {
+			for _, l := range strings.Split(stderr, "\n") {
+				if strings.Contains(l, "level=WARN") && strings.Contains(l, "variable="+name+" ") {
+					return true
+				}
+			}
+			return false
+		}
+		for _, name := range []string{"ONY_DATABSE_URL", "ONY_LOG_LEVL", "ONY_LISTEN_FILE"} {
+			if !warned(name) {
+				t.Errorf("serve did not warn about %s:\n%s", name, stderr)
+			}
+		}
+		mustContain(t, "serve's stderr", stderr, "nearest_known=ONY_DATABASE_URL", "nearest_known=ONY_LOG_LEVEL")
+		mustNotContain(t, "serve's output", stderr+srv.Stdout(), "CANARY")
+		srv.stop()
+	})
+
 	t.Run("database url from a file", func(t *testing.T) {
 		t.Parallel()
 		secretDir := t.TempDir()

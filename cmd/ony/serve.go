@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 
+	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/org"
 )
@@ -20,6 +23,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	logger := app.NewLogger(stderr, cfg.Log)
+	warnUnknownEnv(logger, os.Environ())
 	a, err := app.New(ctx, cfg, logger, app.Options{})
 	if err != nil {
 		return err
@@ -75,6 +79,7 @@ func cmdMigrate(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := app.NewLogger(stderr, cfg.Log)
+	warnUnknownEnv(logger, os.Environ())
 	s, err := app.OpenStore(ctx, cfg, logger) // opening migrates, under the lock
 	if err != nil {
 		return err
@@ -90,6 +95,18 @@ func cmdConfigCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg, err := loadConfig(*cfgPath)
+	// A variable Ony does not read is a mistake here, though serve only warns: check is where an
+	// operator asks whether the environment says what they meant.
+	if unknown := config.UnknownEnvErrors(os.Environ()); unknown != nil {
+		var ce *configError
+		if errors.As(err, &ce) {
+			ce.errs.List = append(ce.errs.List, unknown.List...)
+			return ce
+		}
+		if err == nil {
+			return &configError{unknown}
+		}
+	}
 	if err != nil {
 		return err
 	}

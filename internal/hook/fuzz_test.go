@@ -3,6 +3,7 @@ package hook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,7 +12,8 @@ import (
 	"github.com/ony-ai/ony/client"
 )
 
-// FuzzRun feeds arbitrary stdin to the hook: it never panics, always prints one valid decision, and
+// FuzzRun feeds arbitrary stdin to the hook: it never panics, always prints one valid decision (or,
+// for another event than PreToolUse, only a warning), and
 // every request it would send passes the server's validation (a request the server refuses is a deny
 // for a call a human would have approved).
 //
@@ -37,7 +39,15 @@ func FuzzRun(f *testing.F) {
 		cfg := Config{Agent: agent, Policy: policy, Deadline: 2 * time.Second, MaxPayload: 4096,
 			Connect: func() (Server, error) { return srv, nil }}
 		res := Run(context.Background(), cfg, bytes.NewReader(data))
-		checkOutput(t, res.JSON(agent), agent)
+		if checkOutput(t, res.JSON(agent), agent) == "none" {
+			// No decision only where the agent named another event than PreToolUse.
+			var in struct {
+				Event string `json:"hook_event_name"`
+			}
+			if json.Unmarshal(bytes.TrimSpace(data), &in) != nil || in.Event == "" || in.Event == "PreToolUse" || len(srv.created) > 0 {
+				t.Fatalf("no decision for %q", data)
+			}
+		}
 		for _, c := range srv.created {
 			if err := validRequest(c.Req, 4096); err != nil {
 				t.Fatalf("the server would refuse the request for %q: %v", data, err)

@@ -99,6 +99,11 @@ func (c Config) withDefaults() Config {
 type Result struct {
 	Allow  bool
 	Reason string
+	// Event is set when the input was for another hook event than PreToolUse. The hook then decides
+	// nothing: a PreToolUse answer there is rejected by the agent as the wrong event, and no answer
+	// it could give is safer than the agent's own default (after a tool ran, there is nothing left to
+	// stop; a permission dialog still goes to the person at the keyboard). It only warns.
+	Event string
 }
 
 // Allowed and Denied build results.
@@ -110,8 +115,16 @@ func Unavailable(why string) Result {
 	return Denied("Ony approval unavailable: " + why + "; not approved")
 }
 
-// Decision is "allow" or "deny".
+// OtherEvent is the answer to input for a hook event other than PreToolUse.
+func OtherEvent(err *OtherEventError) Result {
+	return Result{Event: err.Event, Reason: err.Error()}
+}
+
+// Decision is "allow" or "deny", or "none" for another event than PreToolUse.
 func (r Result) Decision() string {
+	if r.Event != "" {
+		return "none"
+	}
 	if r.Allow {
 		return "allow"
 	}
@@ -134,7 +147,17 @@ type specificOutput struct {
 // "permissionDecisionReason":…}} for both verdicts. Codex treats permissionDecision "allow" (without
 // a rewritten input) as an unsupported answer and a failed hook, so an allow for Codex is `{}`: no
 // objection, and Codex's own approval settings apply; a deny is the same object as Claude Code's.
+//
+// For another event than PreToolUse the answer is only {"systemMessage":…}, a warning the agent shows
+// the user whatever the event: no hookSpecificOutput, whose hookEventName would have to name that
+// event, and no decision.
 func (r Result) JSON(agent string) []byte {
+	if r.Event != "" {
+		b, _ := json.Marshal(struct {
+			SystemMessage string `json:"systemMessage"`
+		}{r.Reason})
+		return append(b, '\n')
+	}
 	var o output
 	if !(r.Allow && agent == AgentCodex) {
 		reason := strings.TrimSpace(r.Reason)
@@ -157,7 +180,8 @@ func (r Result) JSON(agent string) []byte {
 var errDeadline = errors.New("hook deadline")
 
 // Run decides one tool call read from stdin. It never panics and always returns an explicit verdict;
-// anything but a human's approval (or the policy's) is a deny.
+// anything but a human's approval (or the policy's) is a deny. Input for another hook event than
+// PreToolUse is the one exception: there is no tool call to decide, and the result only warns.
 func Run(ctx context.Context, cfg Config, stdin io.Reader) (res Result) {
 	cfg = cfg.withDefaults()
 	defer func() {
@@ -170,7 +194,10 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader) (res Result) {
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Deadline, errDeadline)
 	defer cancel()
 	res = run(ctx, cfg, stdin)
-	if !res.Allow {
+	switch {
+	case res.Event != "":
+		fmt.Fprintf(cfg.Log, "ony hook: no decision: %s\n", res.Reason)
+	case !res.Allow:
 		fmt.Fprintf(cfg.Log, "ony hook: deny: %s\n", res.Reason)
 	}
 	return res
@@ -185,6 +212,10 @@ func run(ctx context.Context, cfg Config, stdin io.Reader) Result {
 		return Unavailable(err.Error())
 	}
 	in, err := ParseInput(data)
+	var other *OtherEventError
+	if errors.As(err, &other) {
+		return OtherEvent(other)
+	}
 	if err != nil {
 		return Unavailable(err.Error())
 	}

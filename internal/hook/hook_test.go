@@ -251,7 +251,8 @@ func TestGolden(t *testing.T) {
 }
 
 // checkOutput asserts the one thing the agent relies on: one JSON object, an explicit allow or deny
-// (Codex's allow is `{}`), and a deny always with a reason.
+// (Codex's allow is `{}`), and a deny always with a reason; or, for another event than PreToolUse,
+// only a warning ("none").
 func checkOutput(t testing.TB, stdout []byte, agent string) string {
 	t.Helper()
 	if !bytes.HasSuffix(stdout, []byte("\n")) || bytes.Count(stdout, []byte("\n")) != 1 {
@@ -263,11 +264,18 @@ func checkOutput(t testing.TB, stdout []byte, agent string) string {
 			PermissionDecision       string `json:"permissionDecision"`
 			PermissionDecisionReason string `json:"permissionDecisionReason"`
 		} `json:"hookSpecificOutput"`
+		SystemMessage *string `json:"systemMessage"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&o); err != nil {
 		t.Fatalf("stdout is not the hook's JSON: %v: %q", err, stdout)
+	}
+	if o.SystemMessage != nil {
+		if o.HookSpecificOutput != nil || !strings.Contains(*o.SystemMessage, "answers PreToolUse only") {
+			t.Fatalf("a warning is only for another event, and alone: %q", stdout)
+		}
+		return "none"
 	}
 	if o.HookSpecificOutput == nil {
 		if agent == AgentCodex && string(stdout) == "{}\n" {
@@ -660,6 +668,47 @@ func TestInterrupted(t *testing.T) {
 	res := Run(ctx, Config{Connect: func() (Server, error) { return f, nil }}, strings.NewReader(bashInput("make deploy")))
 	if res.Allow || !strings.Contains(res.Reason, "interrupted") || len(f.cancelled) != 1 {
 		t.Errorf("got %+v, withdrawn %d", res, len(f.cancelled))
+	}
+}
+
+// TestOtherEvents: input for another hook event is answered in a shape valid for that event (a
+// hookSpecificOutput naming PreToolUse is refused by Claude Code as "incorrect event name"): a
+// warning naming the event and no decision, without asking anyone.
+func TestOtherEvents(t *testing.T) {
+	t.Parallel()
+	for _, agent := range []string{AgentClaudeCode, AgentCodex} {
+		for event, named := range map[string]string{
+			"PostToolUse": "PostToolUse", "PermissionRequest": "PermissionRequest", "UserPromptSubmit": "UserPromptSubmit",
+			"Stop": "Stop", "SessionStart": "SessionStart", "<b>x</b>": "an unnamed event", strings.Repeat("E", 41): "an unnamed event",
+		} {
+			f := &fake{final: final(client.StatusApproved, "user", "Ana", "slack", "")}
+			var log bytes.Buffer
+			cfg := Config{Agent: agent, Policy: DefaultPolicy(), Log: &log, Connect: func() (Server, error) { return f, nil }}
+			in, _ := json.Marshal(map[string]any{"hook_event_name": event, "tool_name": "Bash",
+				"tool_input": map[string]any{"command": "make deploy"}, "tool_use_id": "toolu_1"})
+			res := Run(context.Background(), cfg, bytes.NewReader(in))
+			stdout := res.JSON(agent)
+			var o map[string]any
+			if err := json.Unmarshal(stdout, &o); err != nil {
+				t.Fatalf("%s %s: %v: %q", agent, event, err, stdout)
+			}
+			want := "ony hook answers PreToolUse only, not " + named + "; move it under PreToolUse in the agent's hook settings"
+			if len(o) != 1 || o["systemMessage"] != want {
+				t.Errorf("%s %q: stdout %s, want only systemMessage %q", agent, event, stdout, want)
+			}
+			if res.Allow || res.Decision() != "none" || len(f.created) != 0 {
+				t.Errorf("%s %q: %+v, %d requests", agent, event, res, len(f.created))
+			}
+			if !strings.Contains(log.String(), "no decision") || strings.Contains(log.String(), "<b>") {
+				t.Errorf("%s %q: stderr %q", agent, event, log.String())
+			}
+		}
+	}
+	// No event named is PreToolUse, as before.
+	f := &fake{final: final(client.StatusApproved, "user", "Ana", "slack", "")}
+	res := Run(context.Background(), Config{Connect: func() (Server, error) { return f, nil }}, strings.NewReader(bashInput("make deploy")))
+	if !res.Allow || res.Event != "" {
+		t.Errorf("PreToolUse input: %+v", res)
 	}
 }
 

@@ -38,7 +38,7 @@ func ParseInput(data []byte) (*Input, error) {
 		return nil, errors.New("malformed hook input (not valid JSON)")
 	}
 	if in.HookEventName != "" && in.HookEventName != "PreToolUse" {
-		return nil, errors.New("ony hook answers PreToolUse only; configure it under PreToolUse")
+		return nil, &OtherEventError{Event: eventName(in.HookEventName)}
 	}
 	if in.ToolName == "" {
 		return nil, errors.New("malformed hook input (no tool_name)")
@@ -53,6 +53,30 @@ func ParseInput(data []byte) (*Input, error) {
 		in.ToolInput = ti
 	}
 	return &in, nil
+}
+
+// OtherEventError is input for a hook event other than PreToolUse: the hook is configured under the
+// wrong event in the agent's settings.
+type OtherEventError struct {
+	Event string // safe to print: a plain name, or "an unnamed event"
+}
+
+func (e *OtherEventError) Error() string {
+	return "ony hook answers PreToolUse only, not " + e.Event + "; move it under PreToolUse in the agent's hook settings"
+}
+
+// eventName passes an event name on only when it looks like one, since it is echoed to the agent.
+func eventName(s string) string {
+	ok := len(s) > 0 && len(s) <= 40
+	for i, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && (r >= '0' && r <= '9' || r == '_')) {
+			ok = false
+		}
+	}
+	if !ok {
+		return "an unnamed event"
+	}
+	return s
 }
 
 // fields decodes the tool input's top level; Map and the policy read a few known fields from it.
