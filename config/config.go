@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"strings"
@@ -17,10 +18,13 @@ import (
 // Config is the effective configuration. Field comments give defaults; the
 // rules live in validate.go and the example file documents each option.
 type Config struct {
-	Listen          string     `yaml:"listen"`     // default "127.0.0.1:8080"
-	PublicURL       string     `yaml:"public_url"` // default "http://" + Listen
-	DataDir         string     `yaml:"data_dir"`   // default "./ony-data"
-	Instance        string     `yaml:"instance"`   // audit origin name, default "ony"
+	Listen    string `yaml:"listen"`     // default "127.0.0.1:8080"
+	PublicURL string `yaml:"public_url"` // default "http://" + Listen
+	// TrustedProxies are the CIDRs (or single addresses) of proxies whose X-Forwarded-For is believed
+	// when deciding a client's address; none by default, so the TCP peer is the client.
+	TrustedProxies  []string   `yaml:"trusted_proxies"`
+	DataDir         string     `yaml:"data_dir"` // default "./ony-data"
+	Instance        string     `yaml:"instance"` // audit origin name, default "ony"
 	Database        Database   `yaml:"database"`
 	Redis           Redis      `yaml:"redis"`
 	Log             Log        `yaml:"log"`
@@ -191,6 +195,40 @@ func defaults() Config {
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}
+}
+
+// ParseTrustedProxy reads one trusted_proxies entry: a CIDR such as 10.0.0.0/8, or a single address,
+// which stands for itself alone. Host bits set in a CIDR (10.1.2.3/8) are cleared.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p.Addr().Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%s is not a CIDR such as 10.0.0.0/8 or fd00::/8", quoteShort(s))
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			// Client addresses are compared unmapped, so ::ffff:10.0.0.0/104 must mean 10.0.0.0/8.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%s is neither a CIDR such as 10.0.0.0/8 nor an IP address", quoteShort(s))
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// TrustedProxyPrefixes parses trusted_proxies, which Load has already validated.
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := ParseTrustedProxy(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // derivePublicURL turns a listen address into a URL; a wildcard host such as

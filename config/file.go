@@ -160,8 +160,8 @@ func fieldNames(t reflect.Type) ([]string, map[string]int) {
 // decodeLeaf sets one option from YAML. A null value leaves the default in
 // place, so "key:" with nothing after it behaves like an absent key.
 func (l *loader) decodeLeaf(v reflect.Value, kind leafKind, n *yaml.Node, path string, pos place) {
-	if kind == kindSecretList {
-		l.decodeSecretList(v, n, path, pos)
+	if kind == kindSecretList || kind == kindStringList {
+		l.decodeList(v, n, path, pos)
 		return
 	}
 	n = l.w.Resolve(n)
@@ -179,9 +179,9 @@ func (l *loader) decodeLeaf(v reflect.Value, kind leafKind, n *yaml.Node, path s
 	l.setOrigin(path, pos)
 }
 
-// decodeSecretList sets a list option; each element keeps the position it is written at, so that
-// a bad key is reported on its own line.
-func (l *loader) decodeSecretList(v reflect.Value, n *yaml.Node, path string, pos place) {
+// decodeList sets a list option; each element keeps the position it is written at, so that a bad
+// entry is reported on its own line.
+func (l *loader) decodeList(v reflect.Value, n *yaml.Node, path string, pos place) {
 	n = l.w.Resolve(n)
 	if yamlnode.IsNull(n) {
 		return
@@ -190,7 +190,7 @@ func (l *loader) decodeSecretList(v reflect.Value, n *yaml.Node, path string, po
 	if n.Kind != yaml.SequenceNode || l.w.Halted() {
 		return
 	}
-	var list []Secret
+	list := reflect.MakeSlice(v.Type(), 0, len(items))
 	elemPos := make([]place, 0, len(items))
 	ok := true
 	for i, raw := range items {
@@ -199,13 +199,16 @@ func (l *loader) decodeSecretList(v reflect.Value, n *yaml.Node, path string, po
 			ok = false
 			continue
 		}
-		list = append(list, Secret(s))
+		list = reflect.Append(list, reflect.ValueOf(s).Convert(v.Type().Elem()))
 		elemPos = append(elemPos, l.filePos(raw))
 	}
 	if !ok {
 		return
 	}
-	v.Set(reflect.ValueOf(list))
+	if list.Len() == 0 {
+		list = reflect.Zero(v.Type()) // "[]" is the default, nil, as far as comparisons go
+	}
+	v.Set(list)
 	l.setOrigin(path, pos)
 	for i, p := range elemPos {
 		l.origin[fmt.Sprintf("%s[%d]", path, i)] = p

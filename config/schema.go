@@ -15,6 +15,7 @@ const (
 	kindString leafKind = iota
 	kindSecret
 	kindSecretList
+	kindStringList
 	kindDuration
 	kindInt
 	kindBoolPtr
@@ -62,6 +63,8 @@ func kindOf(t reflect.Type) (leafKind, bool) {
 		return kindSecret, true
 	case reflect.TypeFor[[]Secret]():
 		return kindSecretList, true
+	case reflect.TypeFor[[]string]():
+		return kindStringList, true
 	case reflect.TypeFor[Duration]():
 		return kindDuration, true
 	case reflect.TypeFor[*bool]():
@@ -103,6 +106,8 @@ func setString(v reflect.Value, kind leafKind, s string) error {
 		v.SetString(s)
 	case kindSecretList:
 		v.Set(reflect.ValueOf(splitSecrets(s)))
+	case kindStringList:
+		v.Set(reflect.ValueOf(splitList(s)))
 	case kindDuration:
 		var d Duration
 		if err := d.UnmarshalText([]byte(s)); err != nil {
@@ -133,9 +138,18 @@ func setString(v reflect.Value, kind leafKind, s string) error {
 // splitSecrets accepts commas and newlines so a key file can hold one key per line.
 func splitSecrets(s string) []Secret {
 	var out []Secret
+	for _, part := range splitList(s) {
+		out = append(out, Secret(part))
+	}
+	return out
+}
+
+// splitList reads a list from one variable: comma- or newline-separated, blanks dropped.
+func splitList(s string) []string {
+	var out []string
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
 		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, Secret(part))
+			out = append(out, part)
 		}
 	}
 	return out

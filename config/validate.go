@@ -28,6 +28,11 @@ func (l *loader) validate() {
 	if listenOK := l.checkListen(c.Listen); listenOK || !l.derivedURL {
 		l.checkPublicURL(c.PublicURL)
 	}
+	for i, p := range c.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil {
+			l.fail(fmt.Sprintf("trusted_proxies[%d]", i), "%s", err)
+		}
+	}
 	l.nonEmpty("data_dir", c.DataDir)
 	l.checkInstance(c.Instance)
 

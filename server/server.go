@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -26,6 +27,8 @@ type Config struct {
 	PublicURL       string
 	MaxPayloadBytes int64
 	SecureCookies   bool
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (see clientAddr).
+	TrustedProxies []netip.Prefix
 }
 
 // Server holds what the handlers need.
