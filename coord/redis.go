@@ -296,14 +296,15 @@ func (r *Redis) Ping(ctx context.Context) error {
 	if r.closed.Load() {
 		return fmt.Errorf("coord: ping: %w", ErrClosed)
 	}
+	if r.down.Load() {
+		// The probe is already asking Redis; a health check must not wait on an unreachable host.
+		return errors.New("coord: ping: redis unreachable; rate limits are per replica until it is back")
+	}
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return r.wrap("ping", err)
 	}
 	if !r.subUp.Load() {
 		return errors.New("coord: ping: redis subscription is down")
-	}
-	if r.down.Load() {
-		return errors.New("coord: ping: rate limits are per replica until the next probe of redis succeeds")
 	}
 	return nil
 }

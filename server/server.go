@@ -110,7 +110,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		checks["database"], status = "unavailable", http.StatusServiceUnavailable
 		s.log.WarnContext(ctx, "readiness: database", "err", err)
 	}
-	err := s.coord.Ping(ctx)
+	// Coordination does not decide readiness, so it must not make the probe slow either (load balancers
+	// often give a probe one second).
+	coordCtx, cancelCoord := context.WithTimeout(ctx, 500*time.Millisecond)
+	err := s.coord.Ping(coordCtx)
+	cancelCoord()
 	if err != nil {
 		checks["coordination"] = "degraded"
 	}
