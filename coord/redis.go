@@ -95,6 +95,9 @@ func NewRedis(ctx context.Context, rawURL, prefix string, logger *slog.Logger) (
 		}
 		return nil, fmt.Errorf("coord: parse redis url: %w", err)
 	}
+	// Without this go-redis ignores context deadlines on the wire, and a Redis that stops answering
+	// holds each command for its read timeout (5 s) instead of opTimeout.
+	opt.ContextTimeoutEnabled = true
 	client := redis.NewClient(opt)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
