@@ -230,7 +230,6 @@ func (s *Store) MigrateThen(ctx context.Context, then func(context.Context) erro
 }
 
 func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) error {
-
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS ony_schema_migrations (
 		version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrations table: %w", err)
