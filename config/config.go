@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"strings"
@@ -19,10 +20,13 @@ import (
 // Config is the effective configuration. Field comments give defaults; the
 // rules live in validate.go and the example file documents each option.
 type Config struct {
-	Listen          string     `yaml:"listen"`     // default "127.0.0.1:8080"
-	PublicURL       string     `yaml:"public_url"` // default "http://" + Listen
-	DataDir         string     `yaml:"data_dir"`   // default "./ony-data"
-	Instance        string     `yaml:"instance"`   // audit origin name, default "ony"
+	Listen    string `yaml:"listen"`     // default "127.0.0.1:8080"
+	PublicURL string `yaml:"public_url"` // default "http://" + Listen
+	// TrustedProxies are the CIDRs (or single addresses) of proxies whose X-Forwarded-For is believed
+	// when deciding a client's address; none by default, so the TCP peer is the client.
+	TrustedProxies  []string   `yaml:"trusted_proxies"`
+	DataDir         string     `yaml:"data_dir"` // default "./ony-data"
+	Instance        string     `yaml:"instance"` // audit origin name, default "ony"
 	Database        Database   `yaml:"database"`
 	Redis           Redis      `yaml:"redis"`
 	Log             Log        `yaml:"log"`
@@ -212,6 +216,17 @@ func defaults() Config {
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}
+}
+
+// TrustedProxyPrefixes parses trusted_proxies, which Load has already validated.
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := netguard.ParsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // derivePublicURL turns a listen address into a URL; a wildcard host such as

@@ -73,6 +73,7 @@ func TestFileValues(t *testing.T) {
 	c := mustLoad(t, `
 listen: 0.0.0.0:9000
 public_url: https://ony.example.com/base
+trusted_proxies: [10.0.0.0/8, "2001:db8::1"]
 data_dir: /var/lib/ony
 instance: eu-1.ony
 database:
@@ -114,14 +115,15 @@ bootstrap:
 shutdown_timeout: 1m30s
 `, nil)
 	want := Config{
-		Listen:    "0.0.0.0:9000",
-		PublicURL: "https://ony.example.com/base",
-		DataDir:   "/var/lib/ony",
-		Instance:  "eu-1.ony",
-		Database:  Database{URL: "postgres://ony:pw@db/ony", MaxOpenConns: 25},
-		Redis:     Redis{URL: "rediss://cache:6380/0", Prefix: "ony-eu:"},
-		Log:       Log{Level: "debug", Format: "json"},
-		Handoffs:  Handoffs{DefaultTimeout: Duration(30 * time.Minute), MaxTimeout: Duration(48 * time.Hour), MaxPayloadBytes: 2 << 20},
+		Listen:         "0.0.0.0:9000",
+		PublicURL:      "https://ony.example.com/base",
+		TrustedProxies: []string{"10.0.0.0/8", "2001:db8::1"},
+		DataDir:        "/var/lib/ony",
+		Instance:       "eu-1.ony",
+		Database:       Database{URL: "postgres://ony:pw@db/ony", MaxOpenConns: 25},
+		Redis:          Redis{URL: "rediss://cache:6380/0", Prefix: "ony-eu:"},
+		Log:            Log{Level: "debug", Format: "json"},
+		Handoffs:       Handoffs{DefaultTimeout: Duration(30 * time.Minute), MaxTimeout: Duration(48 * time.Hour), MaxPayloadBytes: 2 << 20},
 		Auth: Auth{SessionTTL: Duration(8 * time.Hour), LoginAttemptsPerAccount: 3, LoginAttemptsPerAddress: 50,
 			LoginWindow: Duration(time.Hour), SecureCookies: ptr(false)},
 		Jobs:       Jobs{PollInterval: Duration(time.Second), Workers: 4},
@@ -170,6 +172,7 @@ var validEnv = map[string]struct {
 }{
 	"listen":                                {"0.0.0.0:9999", "0.0.0.0:9999"},
 	"public_url":                            {"https://ony.test", "https://ony.test"},
+	"trusted_proxies":                       {"10.0.0.0/8, 192.0.2.7\nfd00::/8", []string{"10.0.0.0/8", "192.0.2.7", "fd00::/8"}},
 	"data_dir":                              {"/data", "/data"},
 	"instance":                              {"eu-2", "eu-2"},
 	"database.url":                          {"postgresql://u@h/d", Secret("postgresql://u@h/d")},
@@ -222,6 +225,7 @@ func TestEnvOverrides(t *testing.T) {
 	file := writeTemp(t, "ony.yaml", `
 listen: 127.0.0.1:1
 public_url: http://file.test
+trusted_proxies: [192.0.2.1]
 data_dir: /file
 instance: file
 database: {url: "postgres://file", max_open_conns: 1}

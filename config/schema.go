@@ -15,11 +15,11 @@ const (
 	kindString leafKind = iota
 	kindSecret
 	kindSecretList
+	kindStringList
 	kindDuration
 	kindInt
 	kindBoolPtr
 	kindBool
-	kindStringList
 )
 
 // leaf is one settable option, derived from the yaml tags so the env names,
@@ -77,14 +77,14 @@ func kindOf(t reflect.Type) (leafKind, bool) {
 		return kindSecret, true
 	case reflect.TypeFor[[]Secret]():
 		return kindSecretList, true
+	case reflect.TypeFor[[]string]():
+		return kindStringList, true
 	case reflect.TypeFor[Duration]():
 		return kindDuration, true
 	case reflect.TypeFor[*bool]():
 		return kindBoolPtr, true
 	case reflect.TypeFor[bool]():
 		return kindBool, true
-	case reflect.TypeFor[[]string]():
-		return kindStringList, true
 	}
 	switch t.Kind() {
 	case reflect.String:

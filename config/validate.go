@@ -22,6 +22,15 @@ const (
 	keyringBytes = 32
 )
 
+// checkPrefixes checks a list of CIDRs or addresses, each at its own index.
+func (l *loader) checkPrefixes(path string, list []string) {
+	for i, s := range list {
+		if _, err := netguard.ParsePrefix(s); err != nil {
+			l.fail(fmt.Sprintf("%s[%d]", path, i), "%s", err)
+		}
+	}
+}
+
 // validate checks every option and records every failure rather than
 // stopping, so one run shows the operator all of them.
 func (l *loader) validate() {
@@ -30,6 +39,7 @@ func (l *loader) validate() {
 	if listenOK := l.checkListen(c.Listen); listenOK || !l.derivedURL {
 		l.checkPublicURL(c.PublicURL)
 	}
+	l.checkPrefixes("trusted_proxies", c.TrustedProxies)
 	l.nonEmpty("data_dir", c.DataDir)
 	l.checkInstance(c.Instance)
 
@@ -58,11 +68,7 @@ func (l *loader) validate() {
 
 	l.durationRange("callbacks.timeout", c.Callbacks.Timeout, time.Second, 5*time.Minute)
 	l.intRange("callbacks.max_attempts", int64(c.Callbacks.MaxAttempts), 1, 50)
-	for i, cidr := range c.Callbacks.AllowCIDRs {
-		if _, err := netguard.ParsePrefix(cidr); err != nil {
-			l.fail(fmt.Sprintf("callbacks.allow_cidrs[%d]", i), "%s", strings.TrimPrefix(err.Error(), "netguard: "))
-		}
-	}
+	l.checkPrefixes("callbacks.allow_cidrs", c.Callbacks.AllowCIDRs)
 
 	l.checkKeyring(c.Keyring.Keys)
 	for i, k := range c.Audit.SigningKeys {

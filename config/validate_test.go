@@ -34,6 +34,12 @@ func TestValidationRules(t *testing.T) {
 		{"public_url fragment", "public_url: 'https://ony.example.com/#top'", "public_url", "must not have a fragment"},
 		{"public_url user", "public_url: https://u:p@ony.example.com", "public_url", "must not contain a user name"},
 
+		{"trusted_proxies ok", "trusted_proxies: [10.0.0.0/8, '172.16.0.1', 'fd00::/8', '::1', '::ffff:10.0.0.0/104']", "trusted_proxies[0]", ""},
+		{"trusted_proxies not an address", "trusted_proxies: [10.0.0.0/8, proxy.internal]", "trusted_proxies[1]", `"proxy.internal" is not a CIDR`},
+		{"trusted_proxies bad bits", "trusted_proxies: ['10.0.0.0/33']", "trusted_proxies[0]", `"10.0.0.0/33" is not a CIDR`},
+		{"trusted_proxies zone", "trusted_proxies: ['fe80::1%eth0']", "trusted_proxies[0]", "is not a CIDR"},
+		{"trusted_proxies not a list", "trusted_proxies: 10.0.0.0/8", "trusted_proxies", "expected a list"},
+
 		{"data_dir empty", "data_dir: ''", "data_dir", "must not be empty"},
 
 		{"instance ok", "instance: eu-1.ony", "instance", ""},
@@ -158,6 +164,29 @@ func TestPositions(t *testing.T) {
 	_, list = loadErrors(t, "keyring:\n  keys: ['"+testKey1+"']\n", map[string]string{"ONY_KEYRING_KEYS": testKey1 + ",v2:AAAA"})
 	if fe := findError(t, list, "keyring.keys[1]"); fe.Pos() != "ONY_KEYRING_KEYS" {
 		t.Errorf("env key: Pos = %q, want ONY_KEYRING_KEYS", fe.Pos())
+	}
+}
+
+// TestTrustedProxiesAllAtOnce: every bad entry is reported, each at its own line or at the variable.
+func TestTrustedProxiesAllAtOnce(t *testing.T) {
+	t.Parallel()
+	file, list := loadErrors(t, "trusted_proxies:\n  - lb.internal\n  - 10.0.0.0/8\n  - 10.0.0.0/40\n", nil)
+	if len(list) != 2 {
+		t.Fatalf("want two errors, got:\n%v", &Errors{List: list})
+	}
+	for path, pos := range map[string]string{"trusted_proxies[0]": file + ":2:5", "trusted_proxies[2]": file + ":4:5"} {
+		if fe := findError(t, list, path); fe.Pos() != pos {
+			t.Errorf("%s: Pos = %q, want %q", path, fe.Pos(), pos)
+		}
+	}
+	_, list = loadErrors(t, "", map[string]string{"ONY_TRUSTED_PROXIES": "10.0.0.0/8,nope,,also nope"})
+	if len(list) != 2 {
+		t.Fatalf("want two errors, got:\n%v", &Errors{List: list})
+	}
+	for _, path := range []string{"trusted_proxies[1]", "trusted_proxies[2]"} {
+		if fe := findError(t, list, path); fe.Pos() != "ONY_TRUSTED_PROXIES" {
+			t.Errorf("%s: Pos = %q, want ONY_TRUSTED_PROXIES", path, fe.Pos())
+		}
 	}
 }
 

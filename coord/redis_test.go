@@ -256,3 +256,65 @@ func TestRedisCloseLeaksNoGoroutines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRedisOutage stops a private Redis under two replicas and starts it again. Meanwhile each
+// replica keeps its own rate-limit windows and wakes its own subscribers, Ping reports the loss, and
+// nothing fails; once Redis is back the replicas share limits and notifications again by themselves,
+// and a subscriber on the other replica hears of what was published only locally in the gap.
+func TestRedisOutage(t *testing.T) {
+	t.Parallel()
+	srv := testredis.StartServer(t)
+	prefix := testredis.Prefix(t)
+	a := newTestRedis(t, srv.URL, prefix)
+	b := newTestRedis(t, srv.URL, prefix)
+	missed, _ := subscribe(t, b, "h1")
+	onA, _ := subscribe(t, a, "h1")
+
+	srv.Stop(t)
+	if err := a.Ping(t.Context()); err == nil {
+		t.Fatal("Ping succeeds with Redis stopped")
+	}
+	for i := range 3 {
+		l := hit(t, a, "login", 2, time.Minute)
+		if want := i < 2; l.Allowed != want || l.Count != int64(i+1) {
+			t.Fatalf("hit %d during the outage = %+v, want count %d allowed %v", i+1, l, i+1, want)
+		}
+	}
+	if l := peek(t, a, "login", 2, time.Minute); l.Allowed || l.RetryAfter <= 0 {
+		t.Fatalf("peek during the outage = %+v, want refused with a Retry-After", l)
+	}
+	if l := hit(t, b, "login", 2, time.Minute); !l.Allowed || l.Count != 1 {
+		t.Fatalf("hit on the other replica = %+v, want its own window", l)
+	}
+	publish(t, a, "h1") // only this replica can hear it now
+	waitEvent(t, onA, "subscriber on the publishing replica during the outage")
+	if err := a.Reset(t.Context(), "login"); err != nil {
+		t.Fatalf("Reset during the outage: %v", err)
+	}
+	if l := peek(t, a, "login", 2, time.Minute); !l.Allowed || l.Count != 0 {
+		t.Fatalf("peek after Reset = %+v", l)
+	}
+
+	srv.Start(t)
+	waitEvent(t, missed, "subscriber on the other replica, once Redis is back")
+	for _, c := range []*Redis{a, b} {
+		deadline := time.Now().Add(15 * time.Second)
+		for c.Ping(t.Context()) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("Ping still failing 15s after Redis came back: %v", c.Ping(t.Context()))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Every wake-up the recovery owed has been delivered once a publish made after it arrives.
+	sync, _ := subscribe(t, b, "sync")
+	publish(t, a, "sync")
+	waitEvent(t, sync, "barrier from a to b")
+	fresh, _ := subscribe(t, b, "h2")
+	publish(t, a, "h2")
+	waitEvent(t, fresh, "subscriber on the other replica after the restart")
+	hit(t, a, "shared", 1, time.Minute)
+	if l := hit(t, b, "shared", 1, time.Minute); l.Allowed || l.Count != 2 {
+		t.Fatalf("hit on b after the restart = %+v, want the window shared with a", l)
+	}
+}

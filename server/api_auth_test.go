@@ -12,6 +12,7 @@ import (
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/server"
 	"github.com/ony-ai/ony/store"
 )
@@ -362,5 +363,50 @@ func TestCSRF(t *testing.T) {
 		if g.Status != "approved" {
 			t.Fatalf("status %q", g.Status)
 		}
+	})
+}
+
+// TestLoginBehindProxy: behind a trusted proxy each client has its own address bucket, so one person's
+// failures do not lock out everyone the proxy serves; an X-Forwarded-For from anyone else, or an entry
+// a client wrote itself to the left of what the proxy appended, does not buy a fresh bucket.
+func TestLoginBehindProxy(t *testing.T) {
+	t.Parallel()
+	const perAddress = 3
+	limits := func(trusted ...string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.TrustedProxies = trusted
+			c.Auth.LoginAttemptsPerAccount = 1000 // only the address bucket is under test
+			c.Auth.LoginAttemptsPerAddress = perAddress
+		}
+	}
+	// fail sends a wrong password for a fresh unknown email with the given X-Forwarded-For.
+	fail := func(t *testing.T, in *testserver.Instance, xff string) resp {
+		return anon(t, in.URL).do("POST", "/v1/auth/login",
+			map[string]string{"email": "nobody-" + randHex(4) + "@acme.test", "password": "wrong"}, "X-Forwarded-For", xff)
+	}
+	spend := func(t *testing.T, in *testserver.Instance, xff func(i int) string) {
+		t.Helper()
+		for i := range perAddress {
+			fail(t, in, xff(i)).wantErr(t, http.StatusUnauthorized, "invalid_credentials")
+		}
+		fail(t, in, xff(perAddress)).wantErr(t, http.StatusTooManyRequests, "too_many_attempts")
+	}
+
+	t.Run("trusted proxy", func(t *testing.T) {
+		t.Parallel()
+		in := start(t, "sqlite", limits("127.0.0.0/8")) // the test's requests come from 127.0.0.1: the "proxy"
+		spend(t, in, func(int) string { return "203.0.113.1" })
+		// Another client behind the same proxy, and the proxy's own address, still have their attempts.
+		fail(t, in, "203.0.113.2").wantErr(t, http.StatusUnauthorized, "invalid_credentials")
+		fail(t, in, "").wantErr(t, http.StatusUnauthorized, "invalid_credentials")
+		// A forged left-most entry does not help the locked-out client: the proxy appended its real address.
+		fail(t, in, "198.51.100.9, 203.0.113.1").wantErr(t, http.StatusTooManyRequests, "too_many_attempts")
+		// Nor does varying it from the first attempt.
+		spend(t, in, func(i int) string { return "198.51.100." + strconv.Itoa(i+1) + ", 203.0.113.3" })
+	})
+	t.Run("untrusted peer", func(t *testing.T) {
+		t.Parallel()
+		in := start(t, "sqlite", limits("10.0.0.0/8")) // 127.0.0.1 is not a trusted proxy
+		spend(t, in, func(i int) string { return "203.0.113." + strconv.Itoa(i+1) })
 	})
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -108,7 +107,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &b, 16<<10); err != nil {
 		return err
 	}
-	in, err := s.sessions.Login(r.Context(), b.Email, b.Password, clientAddr(r))
+	in, err := s.sessions.Login(r.Context(), b.Email, b.Password, clientAddr(r, s.cfg.TrustedProxies))
 	if err != nil {
 		return err
 	}
@@ -138,14 +137,4 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	a := actorFrom(r.Context())
 	writeJSON(w, http.StatusOK, meView{OrgID: a.OrgID, UserID: a.ID, Name: a.Name, Role: a.Role, Kind: string(a.Kind)})
 	return nil
-}
-
-// clientAddr is the peer's IP, which login throttling counts against. Proxy headers are not trusted: a spoofed X-Forwarded-For would let
-// an attacker pick a fresh rate-limit bucket per attempt.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

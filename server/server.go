@@ -8,8 +8,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ony-ai/ony/audit"
@@ -26,6 +28,8 @@ type Config struct {
 	PublicURL       string
 	MaxPayloadBytes int64
 	SecureCookies   bool
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (see clientAddr).
+	TrustedProxies []netip.Prefix
 }
 
 // Server holds what the handlers need.
@@ -41,6 +45,8 @@ type Server struct {
 
 	drainOnce sync.Once
 	drain     chan struct{}
+	// coordDegraded is what the last readiness probe found, so changes are logged once.
+	coordDegraded atomic.Bool
 }
 
 // New wires a server.
@@ -92,6 +98,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers 200 when this replica can serve: the database is reachable and it is not draining.
+// Coordination is reported but does not decide: without Redis a replica still serves, with rate limits
+// of its own and notifications that reach only its own waiters (the others re-read on their own).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -101,9 +110,19 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		checks["database"], status = "unavailable", http.StatusServiceUnavailable
 		s.log.WarnContext(ctx, "readiness: database", "err", err)
 	}
-	if err := s.coord.Ping(ctx); err != nil {
-		checks["coordination"], status = "unavailable", http.StatusServiceUnavailable
-		s.log.WarnContext(ctx, "readiness: coordination", "err", err)
+	// Coordination does not decide readiness, so it must not make the probe slow either (load balancers
+	// often give a probe one second).
+	coordCtx, cancelCoord := context.WithTimeout(ctx, 500*time.Millisecond)
+	err := s.coord.Ping(coordCtx)
+	cancelCoord()
+	if err != nil {
+		checks["coordination"] = "degraded"
+	}
+	// Probes come every few seconds: say when coordination degrades and when it recovers, not each time.
+	if was := s.coordDegraded.Swap(err != nil); err != nil && !was {
+		s.log.WarnContext(ctx, "readiness: coordination degraded; serving with per-replica rate limits", "err", err)
+	} else if err == nil && was {
+		s.log.InfoContext(ctx, "readiness: coordination recovered")
 	}
 	select {
 	case <-s.drain:

@@ -186,6 +186,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		PublicURL:       strings.TrimRight(c.PublicURL, "/"),
 		MaxPayloadBytes: c.Handoffs.MaxPayloadBytes,
 		SecureCookies:   c.Auth.CookieSecure(c.PublicURL),
+		TrustedProxies:  c.TrustedProxyPrefixes(),
 	})
 	if _, err := a.Server.HookRoutes(); err != nil {
 		return nil, err

@@ -204,8 +204,10 @@ func (p Policy) Client(d *net.Dialer, timeout time.Duration) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// ParsePrefix reads one allow-list entry: a CIDR ("10.0.0.0/8", "fd00::/8") or a single address.
-// The prefix is masked, so "10.1.2.3/8" means 10.0.0.0/8.
+// ParsePrefix reads one address-range entry of configuration (an allow-list, trusted proxies): a
+// CIDR ("10.0.0.0/8", "fd00::/8") or a single address, which stands for itself alone. The prefix is
+// masked, so "10.1.2.3/8" means 10.0.0.0/8, and IPv4-mapped forms are read as the IPv4 they map
+// (::ffff:10.0.0.0/104 is 10.0.0.0/8), since addresses are compared unmapped.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
 	if !strings.Contains(s, "/") {
@@ -213,11 +215,15 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		if err != nil || ip.Zone() != "" {
 			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or an IP address", s)
 		}
+		ip = ip.Unmap()
 		return netip.PrefixFrom(ip, ip.BitLen()), nil
 	}
 	pr, err := netip.ParsePrefix(s)
-	if err != nil {
+	if err != nil || pr.Addr().Zone() != "" {
 		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or fd00::/8", s)
+	}
+	if pr.Addr().Is4In6() && pr.Bits() >= 96 {
+		pr = netip.PrefixFrom(pr.Addr().Unmap(), pr.Bits()-96)
 	}
 	return pr.Masked(), nil
 }

@@ -82,9 +82,11 @@ func connect(ctx context.Context, url string, maxConns int) (*sql.DB, error) {
 // current_user) what it needs, and no more: no DDL, nothing on the migrations table beyond reading it,
 // no DELETE on the escalation tables (erasure empties them by cascade), and on the audit log only
 // SELECT and INSERT (plus moving the head forward), so the role that serves requests cannot rewrite
-// history even by granting itself rights, since it owns nothing.
+// history even by granting itself rights, since it owns nothing. The grants run under the migration
+// lock: two replicas granting at once rewrite the same catalog rows and one of them fails with "tuple
+// concurrently updated".
 func migrateAsOwner(ctx context.Context, ownerURL string, runtime *sql.DB, logger *slog.Logger) error {
-	owner, err := connect(ctx, ownerURL, 2)
+	owner, err := connect(ctx, ownerURL, 2) // the lock's connection and the work's
 	if err != nil {
 		return fmt.Errorf("migrate_url: %w", err)
 	}
@@ -93,9 +95,11 @@ func migrateAsOwner(ctx context.Context, ownerURL string, runtime *sql.DB, logge
 	if err != nil {
 		return err
 	}
-	if err := ownerStore.Migrate(ctx); err != nil {
-		return err
-	}
+	return ownerStore.MigrateThen(ctx, func(ctx context.Context) error { return grantRuntime(ctx, owner, runtime) })
+}
+
+// grantRuntime gives the runtime role its grants; see migrateAsOwner.
+func grantRuntime(ctx context.Context, owner, runtime *sql.DB) error {
 	// The schema comes from the owner's search_path: the runtime role cannot see it before the grant.
 	var role, ownerRole, schema string
 	if err := runtime.QueryRowContext(ctx, `SELECT current_user`).Scan(&role); err != nil {

@@ -228,7 +228,12 @@ func (s *Store) mapErr(err error) error {
 
 // Migrate applies the embedded migrations and River's own, under the dialect's lock. A database
 // migrated by a newer binary is refused with store.ErrSchemaTooNew.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.MigrateThen(ctx, nil) }
+
+// MigrateThen migrates and then runs then (if not nil) before releasing the lock: work that changes
+// the schema's catalog, such as granting a runtime role, collides with the same work from a replica
+// starting at the same moment unless it is serialised too.
+func (s *Store) MigrateThen(ctx context.Context, then func(context.Context) error) error {
 	ms, err := migrations.For(s.dialect.Name())
 	if err != nil {
 		return err
@@ -238,7 +243,16 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("store: migration lock: %w", err)
 	}
 	defer unlock()
+	if err := s.migrateLocked(ctx, ms); err != nil {
+		return err
+	}
+	if then == nil {
+		return nil
+	}
+	return then(ctx)
+}
 
+func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS ony_schema_migrations (
 		version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrations table: %w", err)
