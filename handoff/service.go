@@ -461,9 +461,17 @@ func (s *Service) expire(ctx context.Context, orgID, id, by string, early bool) 
 
 // finish moves a pending handoff to a final state in one transaction with its callback job, then
 // wakes every waiter on every replica.
+//
+// A person or agent acting at or after expires_at finds the handoff expired, whether or not the
+// expiry job has run yet (it runs late after a crash or under load): the same transaction expires
+// it — audit leaf, ladder messages, callback and wake-up included — and the caller is refused with
+// "expired". The deadline is the handoff's, not the job's.
 func (s *Service) finish(ctx context.Context, orgID, id string, decide func(store.OrgTx, store.Handoff) (store.Status, store.Decision, error), a Actor) (store.Handoff, error) {
 	var out store.Handoff
+	lapsed := false
 	err := s.store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		lapsed = false // a retried transaction starts over
+		by := a
 		h, err := visible(ctx, tx, a, id)
 		if err != nil {
 			return err
@@ -472,11 +480,18 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 			out = h
 			return alreadyFinal(h)
 		}
-		st, d, err := decide(tx, h)
-		if err != nil {
+		var (
+			st store.Status
+			d  store.Decision
+		)
+		now := s.clock()
+		if a.Kind != store.ActorSystem && !now.Before(h.ExpiresAt) {
+			lapsed, by = true, Actor{OrgID: orgID, Kind: store.ActorSystem, ID: "expiry"}
+			st, d = store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: "expiry", Channel: "system"}
+		} else if st, d, err = decide(tx, h); err != nil {
 			return err
 		}
-		d.DecidedAt = s.clock()
+		d.DecidedAt = now
 		won, err := tx.FinishHandoff(ctx, h.ID, st, d)
 		if err != nil {
 			return fmt.Errorf("handoff: finish: %w", err)
@@ -490,7 +505,7 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		}
 		h.Status, h.Decision = st, &d
 		out = h
-		if _, err := s.audit.Append(ctx, tx, finishEvent(h, a)); err != nil {
+		if _, err := s.audit.Append(ctx, tx, finishEvent(h, by)); err != nil {
 			return fmt.Errorf("handoff: audit: %w", err)
 		}
 		if s.esc != nil {
@@ -514,7 +529,18 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		// Waiters re-read on their own every WaitRecheck; a lost wake-up only delays them.
 		s.log.WarnContext(ctx, "publish decision failed", "handoff", id, "err", err)
 	}
+	if lapsed {
+		return out, expiredProblem(out)
+	}
 	return out, nil
+}
+
+// expiredProblem refuses a decision that came at or after the handoff's deadline.
+func expiredProblem(h store.Handoff) error {
+	p := problem.New(problem.Conflict, "expired", "this handoff expired at %s, before this request",
+		h.ExpiresAt.UTC().Format(time.RFC3339))
+	p.Details = map[string]any{"status": h.Status, "expires_at": h.ExpiresAt, "decision": NewDecisionView(h)}
+	return p
 }
 
 // finishEvent records how a handoff ended: who (with their role at the time), through which channel,
