@@ -2,6 +2,7 @@ package handoff_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -237,4 +238,108 @@ func lastEvent(t *testing.T, e env) audit.Event {
 	ev, err := audit.Decode(ls[len(ls)-1].Data)
 	must(t, err)
 	return ev
+}
+
+// outage is a store that, while down, fails every transaction as an unreachable database would, and
+// counts the attempts.
+type outage struct {
+	store.Store
+	mu       sync.Mutex
+	down     bool
+	attempts int
+	reads    chan struct{} // told of every transaction that succeeds, when someone listens
+}
+
+func (o *outage) set(down bool) { o.mu.Lock(); o.down = down; o.mu.Unlock() }
+
+func (o *outage) failing() (bool, int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.down {
+		o.attempts++
+	}
+	return o.down, o.attempts
+}
+
+func (o *outage) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) error) error {
+	if down, _ := o.failing(); down {
+		return fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+	}
+	err := o.Store.InOrg(ctx, orgID, fn)
+	select {
+	case o.reads <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// TestWaitHoldsThroughOutage: a wait does not fail when the database cannot be reached. Begun during
+// an outage it retries until the database answers and then ends with the decision; an outage that
+// lasts its whole timeout ends it with the last state it read, or with ErrUnavailable if it read none.
+func TestWaitHoldsThroughOutage(t *testing.T) {
+	t.Parallel()
+	var o *outage
+	e := newEnvWith(t, "sqlite", time.Minute, func(s store.Store) store.Store { o = &outage{Store: s, reads: make(chan struct{}, 1)}; return o })
+	c, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "x"}, "")
+	must(t, err)
+	id := c.Handoff.ID
+
+	o.set(true)
+	start := time.Now()
+	_, err = e.svc.Wait(ctx, e.dev, id, time.Second, nil)
+	if !errors.Is(err, store.ErrUnavailable) || time.Since(start) < time.Second {
+		t.Fatalf("a wait that never read: %v after %s, want ErrUnavailable after its 1s", err, time.Since(start))
+	}
+	_, tries := o.failing()
+	t.Logf("a 1s wait through an outage tried %d reads", tries)
+
+	type waited struct {
+		h   store.Handoff
+		err error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		h, err := e.svc.Wait(ctx, e.dev, id, 30*time.Second, nil)
+		done <- waited{h, err}
+	}()
+	// Hold until the waiter has retried at least twice during the outage.
+	for _, n := o.failing(); ; _, n = o.failing() {
+		if n >= tries+3 {
+			break
+		}
+		select {
+		case w := <-done:
+			t.Fatalf("the wait ended during the outage: %s, %v", w.h.Status, w.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	o.set(false)
+	if _, err := e.svc.Decide(ctx, e.member, id, "approve", "", "api"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case w := <-done:
+		if w.err != nil || w.h.Status != store.StatusApproved {
+			t.Fatalf("the wait begun during the outage: %s, %v; want approved", w.h.Status, w.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait begun during the outage did not end within 10s of the decision")
+	}
+
+	// Read once, then the database goes away for good: the last state read, without an error.
+	h2, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "y"}, "")
+	must(t, err)
+	select {
+	case <-o.reads: // Create's
+	default:
+	}
+	go func() {
+		h, err := e.svc.Wait(ctx, e.dev, h2.Handoff.ID, 2*time.Second, nil)
+		done <- waited{h, err}
+	}()
+	<-o.reads // the waiter's first read: nothing else runs on this service now
+	o.set(true)
+	if w := <-done; w.err != nil || w.h.Status != store.StatusPending || w.h.ID != h2.Handoff.ID {
+		t.Fatalf("a wait cut off after its read: %+v, %v; want the pending state it read", w.h.Status, w.err)
+	}
 }

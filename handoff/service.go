@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -600,6 +601,10 @@ const MaxWait = 60 * time.Second
 
 // Wait returns as soon as the handoff is final, or its current state when timeout passes or drain is
 // closed (the server is shutting down). It subscribes before reading, so no decision slips between.
+//
+// While the database is unreachable the wait holds instead of failing: it retries its read with
+// backoff until the database answers or the wait ends, and then answers the last state it read, or
+// the store's ErrUnavailable if it never read one.
 func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Duration, drain <-chan struct{}) (store.Handoff, error) {
 	if timeout <= 0 || timeout > MaxWait {
 		return store.Handoff{}, invalid("invalid_timeout", "wait timeout is between 1s and %s", MaxWait)
@@ -613,9 +618,24 @@ func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Dur
 	defer deadline.Stop()
 	recheck := time.NewTicker(s.cfg.WaitRecheck)
 	defer recheck.Stop()
+	var (
+		last    store.Handoff
+		lastErr error // the database's unavailability, while it lasts
+		backoff time.Duration
+	)
 	for {
+		var retry <-chan time.Time
 		h, err := s.Get(ctx, a, id)
-		if err != nil || h.Status.Final() {
+		switch {
+		case err == nil:
+			last, lastErr, backoff = h, nil, 0
+			if h.Status.Final() {
+				return h, nil
+			}
+		case errors.Is(err, store.ErrUnavailable):
+			lastErr, backoff = err, Backoff(backoff)
+			retry = time.After(backoff)
+		default:
 			return h, err
 		}
 		select {
@@ -624,14 +644,31 @@ func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Dur
 				events = nil // coordination closed; fall back to rechecks
 			}
 		case <-recheck.C:
+		case <-retry:
 		case <-deadline.C:
-			return h, nil
+			return held(last, lastErr)
 		case <-drain:
-			return h, nil
+			return held(last, lastErr)
 		case <-ctx.Done():
-			return h, ctx.Err()
+			return last, ctx.Err()
 		}
 	}
+}
+
+// held is what a wait answers when it ends undecided: the last state it read, or the database's
+// unavailability if it never read one.
+func held(last store.Handoff, lastErr error) (store.Handoff, error) {
+	if last.ID == "" && lastErr != nil {
+		return last, lastErr
+	}
+	return last, nil
+}
+
+// Backoff is the next pause between retries of a read the database could not answer: from 100 ms,
+// doubling to at most 1 s, each drawn from its upper half so that waiters retrying together spread out.
+func Backoff(prev time.Duration) time.Duration {
+	next := min(max(2*prev, 100*time.Millisecond), time.Second)
+	return next/2 + rand.N(next/2)
 }
 
 // Payload opens a handoff's sealed payload, for the authenticated console only.

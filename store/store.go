@@ -17,6 +17,10 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrSchemaTooNew is returned at open when the database was migrated by a newer binary.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
+	// ErrUnavailable wraps an error that says the database could not be reached or dropped the
+	// connection (refused, reset, shutting down, a closed pool, a connect timeout): the request did not
+	// happen and may be retried once the database is back. The driver's error stays in the chain.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
 
 // Store is the system of record. Every query runs inside a transaction that is bound either to one
