@@ -63,6 +63,9 @@ type Escalator interface {
 	Start(ctx context.Context, tx store.OrgTx, h *store.Handoff) error
 	// Finished is told that h just became final, to update what was sent about it.
 	Finished(ctx context.Context, tx store.OrgTx, h store.Handoff) error
+	// Ended reports whether h's ladder may end now: its last rung has run and what it sent has
+	// settled. The ladder's end waits while it is false, but never past h's own expires_at.
+	Ended(ctx context.Context, tx store.OrgTx, h store.Handoff) (bool, error)
 }
 
 // Deps are what the service is built from.
@@ -435,8 +438,13 @@ func (s *Service) Expire(ctx context.Context, orgID, id string) (store.Handoff, 
 
 var errNotDue = errors.New("handoff: not yet due")
 
+// ErrLadderUnderWay is returned by ExpireExhausted while the ladder's last rung is still being
+// notified; the ladder's end is tried again shortly.
+var ErrLadderUnderWay = errors.New("handoff: the ladder's last rung is still under way")
+
 // ExpireExhausted ends a handoff whose escalation ladder ran out before its timeout: it expires, which
-// is never read as a person's no.
+// is never read as a person's no. It does not overtake the ladder's last rung: while the escalator
+// says the rung's notifications have not settled it returns ErrLadderUnderWay, until expires_at.
 func (s *Service) ExpireExhausted(ctx context.Context, orgID, id string) error {
 	_, err := s.expire(ctx, orgID, id, "ladder", true)
 	if isNotFound(err) {
@@ -448,9 +456,19 @@ func (s *Service) ExpireExhausted(ctx context.Context, orgID, id string) error {
 // expire ends a pending handoff as expired by the system actor by; early allows it before expires_at.
 func (s *Service) expire(ctx context.Context, orgID, id, by string, early bool) (store.Handoff, error) {
 	system := Actor{OrgID: orgID, Kind: store.ActorSystem, ID: by}
-	h, err := s.finish(ctx, orgID, id, func(_ store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
-		if !early && s.clock().Before(h.ExpiresAt) {
+	h, err := s.finish(ctx, orgID, id, func(tx store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
+		due := !s.clock().Before(h.ExpiresAt)
+		if !early && !due {
 			return "", store.Decision{}, errNotDue
+		}
+		if early && !due && s.esc != nil {
+			ended, err := s.esc.Ended(ctx, tx, h)
+			if err != nil {
+				return "", store.Decision{}, err
+			}
+			if !ended {
+				return "", store.Decision{}, ErrLadderUnderWay
+			}
 		}
 		return store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: by, Channel: "system"}, nil
 	}, system)

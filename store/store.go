@@ -45,6 +45,10 @@ type JobsConfig struct {
 	MaxAttempts  int
 	// Periodic jobs are scheduled by the elected leader among replicas.
 	Periodic []*river.PeriodicJob
+	// Timeout bounds one run of a job whose worker declares no Timeout of its own, and is how long a
+	// job left running by a killed process waits before it is retried (the runner's rescuer looks
+	// every 30 s); a worker with a longer Timeout is rescued after that. Zero means 15 s.
+	Timeout time.Duration
 }
 
 // OrgTx is a transaction bound to one organization: no method can see or change another org's rows.
