@@ -727,7 +727,7 @@ end: expire
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	due := h.CreatedAt.Add(3 * time.Second)  // the last rung
+	due := h.CreatedAt.Add(3 * time.Second) // the last rung
 	end := h.CreatedAt.Add(6 * time.Second) // the ladder's end
 	var heldAt time.Time
 	select {
