@@ -39,10 +39,11 @@ type rungProgress struct {
 	ranAt     time.Time // when it fanned out
 	unclaimed int       // fanned out, but no send job has claimed the row yet
 	inFlight  int       // claimed and not finished: being sent, or by a process that died
-	retrying  int       // every provider failed; the job tries again
 }
 
-// waiting is whether notifications of the rung are still to be made (retries aside).
+// waiting is whether notifications of the rung are still to be made. A send retrying after every
+// provider failed is not waited for: it was made, and the next rung should not wait on a broken
+// provider.
 func (p rungProgress) waiting() bool { return !p.ran || p.unclaimed > 0 || p.inFlight > 0 }
 
 func progressOf(sends []store.Send, climb, step int) rungProgress {
@@ -64,12 +65,8 @@ func progressOf(sends []store.Send, climb, step int) rungProgress {
 		if s.Attempt == 0 {
 			rows++
 		}
-		if s.State == store.SendSending {
-			if s.Detail == "provider_error" {
-				p.retrying++
-			} else {
-				p.inFlight++
-			}
+		if s.State == store.SendSending && s.Detail != "provider_error" {
+			p.inFlight++
 		}
 	}
 	// A marker written before the count was kept (expected -1) says nothing about unclaimed sends.
