@@ -10,17 +10,19 @@ import (
 
 // Proxy is a TCP forwarder in front of the shared PostgreSQL server that a test can cut, to see
 // what Ony does while its database is unreachable, without stopping the server other tests use.
-// Cut closes every forwarded connection and stops listening (new connections are refused); Restore
-// listens again on the same port.
+// Cut closes every forwarded connection and stops listening (new connections are refused); Stall
+// closes them and then accepts connections but never answers (a server that drops packets); Restore
+// forwards again on the same port.
 type Proxy struct {
 	t      testing.TB
 	target string
 	addr   string
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[net.Conn]struct{}
+	stalled bool
+	wg      sync.WaitGroup
 }
 
 // NewProxy forwards a fresh local port to the host and port of the PostgreSQL URL dbURL; it is
@@ -68,8 +70,33 @@ func (p *Proxy) Cut() {
 	}
 }
 
+// Stall makes the database unreachable the slow way: open connections are closed, new ones are
+// accepted and never answered.
+func (p *Proxy) Stall() {
+	p.t.Helper()
+	p.Cut()
+	p.mu.Lock()
+	p.stalled = true
+	p.mu.Unlock()
+	p.listen()
+}
+
 // Restore makes the database reachable again, on the same address.
 func (p *Proxy) Restore() {
+	p.t.Helper()
+	p.mu.Lock()
+	p.stalled = false
+	for c := range p.conns { // stalled ones
+		c.Close()
+	}
+	listening := p.ln != nil
+	p.mu.Unlock()
+	if !listening {
+		p.listen()
+	}
+}
+
+func (p *Proxy) listen() {
 	p.t.Helper()
 	ln, err := net.Listen("tcp", p.addr)
 	if err != nil {
@@ -96,6 +123,13 @@ func (p *Proxy) serve(ln net.Listener) {
 }
 
 func (p *Proxy) forward(c net.Conn) {
+	p.mu.Lock()
+	if p.stalled {
+		p.conns[c] = struct{}{} // held open, unanswered, until Restore or Cut
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"testing"
 	"time"
 
@@ -65,6 +66,26 @@ func TestUnavailable(t *testing.T) {
 		f := storetest.NewFixture(t, s, "acme")
 		reachable(t, s, f) // fills the pool with connections the cut will drop
 		proxy.Cut()
+		unreachable(t, s, f)
+		proxy.Restore()
+		reachable(t, s, f)
+	})
+	t.Run("postgres stalled", func(t *testing.T) {
+		t.Parallel()
+		direct := testdb.PostgresURL(t)
+		proxy := testdb.NewProxy(t, direct)
+		// A server that accepts and never answers: the connect timeout (here 1 s) ends each attempt.
+		u, err := url.Parse(proxy.URL(direct))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("connect_timeout", "1")
+		u.RawQuery = q.Encode()
+		s := testdb.OpenURL(t, u.String())
+		f := storetest.NewFixture(t, s, "acme")
+		reachable(t, s, f)
+		proxy.Stall()
 		unreachable(t, s, f)
 		proxy.Restore()
 		reachable(t, s, f)
