@@ -22,6 +22,9 @@ type checkpointWorker struct {
 	s store.Store
 }
 
+// Timeout: signing every grown log of a large instance takes a while.
+func (w *checkpointWorker) Timeout(*river.Job[CheckpointArgs]) time.Duration { return 2 * time.Minute }
+
 func (w *checkpointWorker) Work(ctx context.Context, _ *river.Job[CheckpointArgs]) error {
 	_, err := w.l.CheckpointAll(ctx, w.s)
 	return err

@@ -36,7 +36,8 @@ type Host interface {
 	// decides the handoff with the option they chose: the same path, role checks, first-decision-wins
 	// rule and audit leaf as the console. channel is the kind the request came in on; a token sent
 	// on another kind is not valid there. A late answer gets a problem coded already_final whose
-	// message names the decision that won ("this handoff was already approved by Ana via call").
+	// message names the decision that won ("this handoff was already approved by Ana via call"), or
+	// coded expired when it came at or after the handoff's expires_at (which it then expires).
 	Decide(ctx context.Context, token, option, channel string) (store.Handoff, error)
 	// Report records what a provider later learned about something it sent (a call's status), found
 	// by the provider's own reference for it (Delivery.Ref). An unknown reference is store.ErrNotFound.

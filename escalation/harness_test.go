@@ -2,6 +2,7 @@ package escalation_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sort"
 	"sync"
@@ -91,6 +92,14 @@ func (t *captureTx) Enqueue(_ context.Context, args river.JobArgs, opts *river.I
 	return nil
 }
 
+// requeue puts a job back to run at at (a snoozed or rescued job).
+func (c *captureStore) requeue(args river.JobArgs, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	c.jobs = append(c.jobs, job{args: args, at: at, seq: c.seq})
+}
+
 // next pops the earliest job due by until.
 func (c *captureStore) next(until time.Time) (job, bool) {
 	c.mu.Lock()
@@ -124,6 +133,12 @@ type harness struct {
 	// sent records every notification with the fake time it happened at.
 	mu   sync.Mutex
 	sent []sent
+	// hold, if set, may take a due job instead of running it (a test standing in for a crash).
+	hold func(args river.JobArgs) bool
+	// snoozes counts the jobs that asked to be run again shortly (a rung or end waiting its turn).
+	snoozes int
+	// expiredAt is the fake time the handoff last expired by the ladder's end.
+	expiredAt time.Duration
 }
 
 type sent struct {
@@ -288,7 +303,17 @@ func (h *harness) advance(d time.Duration) {
 			return
 		}
 		h.clock.set(j.at)
-		must(h.t, h.run(j.args))
+		if h.hold != nil && h.hold(j.args) {
+			continue
+		}
+		err := h.run(j.args)
+		if errors.Is(err, handoff.ErrLadderUnderWay) || errors.Is(err, escalation.ErrRungUnderWay) {
+			// What the job runner does with a snoozed job.
+			h.snoozes++
+			h.st.requeue(j.args, h.clock.now().Add(time.Second))
+			continue
+		}
+		must(h.t, err)
 	}
 }
 
@@ -302,7 +327,11 @@ func (h *harness) run(args river.JobArgs) error {
 		return h.eng.RunUpdate(ctx, a)
 	case handoff.ExpireArgs:
 		if a.Ladder {
-			return h.svc.ExpireExhausted(ctx, a.OrgID, a.HandoffID)
+			err := h.svc.ExpireExhausted(ctx, a.OrgID, a.HandoffID)
+			if err == nil {
+				h.expiredAt = h.clock.now().Sub(h.start)
+			}
+			return err
 		}
 		_, err := h.svc.Expire(ctx, a.OrgID, a.HandoffID)
 		return err

@@ -2,10 +2,13 @@ package escalation
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/store"
@@ -64,11 +67,17 @@ func (legacyEndArgs) Kind() string { return "escalation.end" }
 // RegisterWorkers adds the engine's job workers.
 func (e *Engine) RegisterWorkers(w *river.Workers) {
 	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[StepArgs]) error {
-		e.observe(j.Kind, j.ScheduledAt)
-		return e.RunStep(ctx, j.Args)
+		if !snoozed(j.JobRow) {
+			e.observe(j.Kind, j.ScheduledAt)
+		}
+		err := e.RunStep(ctx, j.Args)
+		if errors.Is(err, ErrRungUnderWay) {
+			return river.JobSnooze(snoozeFor)
+		}
+		return err
 	}))
 	river.AddWorker(w, &sendWorker{e: e})
-	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[UpdateArgs]) error { return e.RunUpdate(ctx, j.Args) }))
+	river.AddWorker(w, &updateWorker{e: e})
 	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[legacyEndArgs]) error {
 		return e.d.Store.InOrg(ctx, j.Args.OrgID, func(tx store.OrgTx) error {
 			return tx.Enqueue(ctx, handoff.ExpireArgs{OrgID: j.Args.OrgID, HandoffID: j.Args.HandoffID, Ladder: true}, nil)
@@ -82,10 +91,38 @@ func (e *Engine) observe(kind string, scheduled time.Time) {
 	}
 }
 
+// snoozeFor is how long a rung waiting for the rung before it sleeps before it looks again.
+const snoozeFor = time.Second
+
+// snoozed reports whether a job has been snoozed before (its lateness is then not the queue's).
+func snoozed(j *rivertype.JobRow) bool {
+	return len(j.Metadata) > 0 && strings.Contains(string(j.Metadata), `"snoozes"`)
+}
+
 type sendWorker struct {
 	river.WorkerDefaults[SendArgs]
 	e *Engine
 }
+
+// Timeout bounds one attempt: every provider of the channel in turn, each within the send timeout,
+// and the two transactions around them. A send left running by a killed process is retried this
+// long after it started (plus the job runner's rescue interval), not after the generic backstop.
+func (w *sendWorker) Timeout(j *river.Job[SendArgs]) time.Duration {
+	return time.Duration(max(len(w.e.d.Channels.Providers(j.Args.Channel, nil)), 1))*w.e.cfg.SendTimeout + 5*time.Second
+}
+
+// updateWorker rewrites the messages of a final handoff, one provider call per message.
+type updateWorker struct {
+	river.WorkerDefaults[UpdateArgs]
+	e *Engine
+}
+
+func (w *updateWorker) Work(ctx context.Context, j *river.Job[UpdateArgs]) error {
+	return w.e.RunUpdate(ctx, j.Args)
+}
+
+// Timeout: a handoff can have many messages to rewrite, each a provider call.
+func (w *updateWorker) Timeout(*river.Job[UpdateArgs]) time.Duration { return 2 * time.Minute }
 
 func (w *sendWorker) Work(ctx context.Context, j *river.Job[SendArgs]) error {
 	w.e.observe(j.Kind, j.ScheduledAt)

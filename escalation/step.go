@@ -1,6 +1,7 @@
 package escalation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,12 +35,23 @@ func (e *Engine) RunStep(ctx context.Context, a StepArgs) error {
 			return fmt.Errorf("escalation: rung %d.%d is outside ladder %s", a.Climb, a.Step, l.Name)
 		}
 		now := e.now()
-		_, claimed, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: fmt.Sprintf("step.%d.%d", a.Climb, a.Step),
+		if wait, err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil || wait {
+			return cmp.Or(err, ErrRungUnderWay)
+		}
+		marker := stepMarkerKey(a.Climb, a.Step)
+		_, claimed, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: marker,
 			Climb: a.Climb, Step: a.Step, Channel: "step", Target: "-", State: store.SendStepDone, CreatedAt: now, UpdatedAt: now})
 		if err != nil || !claimed {
 			return err
 		}
-		if fanned, err = e.fanOut(ctx, tx, h, l, a, now); err != nil {
+		var rows int
+		if fanned, rows, err = e.fanOut(ctx, tx, h, l, a, now); err != nil {
+			return err
+		}
+		// The marker says how many send rows the rung will have, so the next rung and the ladder's end
+		// can tell a send not yet claimed from one that was never due.
+		if _, err := tx.SetSendState(ctx, h.ID, marker, []store.SendState{store.SendStepDone},
+			store.SendUpdate{State: store.SendStepDone, Detail: fanoutDetail(rows), At: now}); err != nil {
 			return err
 		}
 		if c, s, ok := l.Next(a.Climb, a.Step); ok {
@@ -63,20 +75,22 @@ func (e *Engine) RunStep(ctx context.Context, a StepArgs) error {
 
 // fanOut enqueues one send per (channel, target) of the rung. People in quiet hours, and people
 // without the contact a channel needs, get a send row that says so instead, so the escalation's
-// timeline shows why they were not reached.
-func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time) (int, error) {
+// timeline shows why they were not reached. It returns the sends enqueued and the send rows the rung
+// will have (those plus the rows it wrote).
+func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time) (n, rows int, err error) {
 	step := l.Steps[a.Step]
 	users, err := tx.ListUsers(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n := 0
+	marked := 0
 	enqueue := func(channel, target string) error {
 		n++
 		return tx.Enqueue(ctx, SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: channel, Target: target},
 			&river.InsertOpts{MaxAttempts: e.cfg.SendAttempts})
 	}
 	mark := func(channel, target string, st store.SendState, detail string) error {
+		marked++
 		args := SendArgs{Climb: a.Climb, Step: a.Step, Channel: channel, Target: target}
 		_, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: channel,
 			Target: target, State: st, Detail: detail, CreatedAt: now, UpdatedAt: now})
@@ -87,7 +101,7 @@ func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l 
 		if t.Team() {
 			if slices.Contains(step.Channels, string(t.Kind)) {
 				if err := enqueue(string(t.Kind), t.String()); err != nil {
-					return n, err
+					return n, 0, err
 				}
 			}
 			continue
@@ -108,13 +122,13 @@ func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l 
 			case !known:
 				e.stats.Failed.Add(1)
 				if err := mark(ch, u.ID, store.SendFailed, "unknown_channel"); err != nil {
-					return n, err
+					return n, 0, err
 				}
 				continue
 			case kind.Address(u) == "":
 				e.stats.Skipped.Add(1)
 				if err := mark(ch, u.ID, store.SendSkipped, "no_contact"); err != nil {
-					return n, err
+					return n, 0, err
 				}
 				continue
 			}
@@ -122,17 +136,17 @@ func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l 
 				if q, set, _ := quiet.Parse(u.QuietHours); set && q.Contains(now, quiet.Location(u.Timezone)) {
 					e.stats.Quiet.Add(1)
 					if err := mark(ch, u.ID, store.SendQuiet, "quiet_hours"); err != nil {
-						return n, err
+						return n, 0, err
 					}
 					continue
 				}
 			}
 			if err := enqueue(ch, u.ID); err != nil {
-				return n, err
+				return n, 0, err
 			}
 		}
 	}
-	return n, nil
+	return n, n + marked, nil
 }
 
 func atLeast(level, floor string) bool {

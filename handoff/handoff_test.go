@@ -23,7 +23,8 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *clock) add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
@@ -33,6 +34,8 @@ func (c *clock) add(d time.Duration) {
 type env struct {
 	svc    *handoff.Service
 	clock  *clock
+	store  store.Store // the real one, under any wrapper the service uses
+	audit  *audit.Log
 	dev    handoff.Actor
 	member handoff.Actor
 	viewer handoff.Actor
@@ -45,6 +48,11 @@ func newEnv(t *testing.T, dialect string) env {
 // newEnvWith builds an env whose waiters re-read every recheck; wrap, if set, wraps the store the
 // service uses (the fixture is written straight to the real one).
 func newEnvWith(t *testing.T, dialect string, recheck time.Duration, wrap func(store.Store) store.Store) env {
+	return newEnvEsc(t, dialect, recheck, wrap, nil)
+}
+
+// newEnvEsc is newEnvWith with an Escalator for the service.
+func newEnvEsc(t *testing.T, dialect string, recheck time.Duration, wrap func(store.Store) store.Store, esc handoff.Escalator) env {
 	s := testdb.Open(t, dialect)
 	var svcStore store.Store = s
 	if wrap != nil {
@@ -61,9 +69,9 @@ func newEnvWith(t *testing.T, dialect string, recheck time.Duration, wrap func(s
 	}
 	log := audit.New(keys, "ony-test", func(r string) bool { return risk.KnownReason(risk.Reason(r)) }, c.now)
 	svc := handoff.NewService(handoff.Deps{Store: svcStore, Audit: log, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
-		Logger: testdb.Discard, Clock: c.now}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: recheck})
+		Logger: testdb.Discard, Clock: c.now, Escalator: esc}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: recheck})
 	f := storetest.NewFixture(t, s, "acme")
-	return env{svc: svc, clock: c,
+	return env{svc: svc, clock: c, store: s, audit: log,
 		dev:    handoff.Actor{OrgID: f.Org.ID, Kind: store.ActorDevice, ID: f.Device.ID},
 		member: handoff.Actor{OrgID: f.Org.ID, Kind: store.ActorUser, ID: f.User.ID, Name: "Ana", Role: store.RoleMember},
 		viewer: handoff.Actor{OrgID: f.Org.ID, Kind: store.ActorUser, ID: f.User.ID, Name: "Vi", Role: store.RoleViewer},

@@ -60,6 +60,9 @@ type summarizeWorker struct {
 	s *Service
 }
 
+// Timeout: a model call has its own, shorter timeout; this is the backstop.
+func (w *summarizeWorker) Timeout(*river.Job[SummarizeArgs]) time.Duration { return 2 * time.Minute }
+
 func (w *summarizeWorker) Work(ctx context.Context, job *river.Job[SummarizeArgs]) error {
 	s := w.s
 	if s.sum == nil {
@@ -98,7 +101,11 @@ type expireWorker struct {
 
 func (w *expireWorker) Work(ctx context.Context, job *river.Job[ExpireArgs]) error {
 	if job.Args.Ladder {
-		return w.s.ExpireExhausted(ctx, job.Args.OrgID, job.Args.HandoffID)
+		err := w.s.ExpireExhausted(ctx, job.Args.OrgID, job.Args.HandoffID)
+		if errors.Is(err, ErrLadderUnderWay) {
+			return river.JobSnooze(time.Second)
+		}
+		return err
 	}
 	_, err := w.s.Expire(ctx, job.Args.OrgID, job.Args.HandoffID)
 	switch {
@@ -114,6 +121,11 @@ func (w *expireWorker) Work(ctx context.Context, job *river.Job[ExpireArgs]) err
 type callbackWorker struct {
 	river.WorkerDefaults[CallbackArgs]
 	s *Service
+}
+
+// Timeout bounds one delivery attempt: the POST's own timeout and the reads around it.
+func (w *callbackWorker) Timeout(*river.Job[CallbackArgs]) time.Duration {
+	return w.s.cfg.CallbackTimeout + 10*time.Second
 }
 
 // NextRetry backs off exponentially from 2 s to at most 15 min, with jitter so a recovering agent is

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -66,6 +67,9 @@ type Escalator interface {
 	Start(ctx context.Context, tx store.OrgTx, h *store.Handoff) error
 	// Finished is told that h just became final, to update what was sent about it.
 	Finished(ctx context.Context, tx store.OrgTx, h store.Handoff) error
+	// Ended reports whether h's ladder may end now: its last rung has run and what it sent has
+	// settled. The ladder's end waits while it is false, but never past h's own expires_at.
+	Ended(ctx context.Context, tx store.OrgTx, h store.Handoff) (bool, error)
 }
 
 // Deps are what the service is built from.
@@ -443,8 +447,13 @@ func (s *Service) Expire(ctx context.Context, orgID, id string) (store.Handoff, 
 
 var errNotDue = errors.New("handoff: not yet due")
 
+// ErrLadderUnderWay is returned by ExpireExhausted while the ladder's last rung is still being
+// notified; the ladder's end is tried again shortly.
+var ErrLadderUnderWay = errors.New("handoff: the ladder's last rung is still under way")
+
 // ExpireExhausted ends a handoff whose escalation ladder ran out before its timeout: it expires, which
-// is never read as a person's no.
+// is never read as a person's no. It does not overtake the ladder's last rung: while the escalator
+// says the rung's notifications have not settled it returns ErrLadderUnderWay, until expires_at.
 func (s *Service) ExpireExhausted(ctx context.Context, orgID, id string) error {
 	_, err := s.expire(ctx, orgID, id, "ladder", true)
 	if isNotFound(err) {
@@ -456,9 +465,19 @@ func (s *Service) ExpireExhausted(ctx context.Context, orgID, id string) error {
 // expire ends a pending handoff as expired by the system actor by; early allows it before expires_at.
 func (s *Service) expire(ctx context.Context, orgID, id, by string, early bool) (store.Handoff, error) {
 	system := Actor{OrgID: orgID, Kind: store.ActorSystem, ID: by}
-	h, err := s.finish(ctx, orgID, id, func(_ store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
-		if !early && s.clock().Before(h.ExpiresAt) {
+	h, err := s.finish(ctx, orgID, id, func(tx store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
+		due := !s.clock().Before(h.ExpiresAt)
+		if !early && !due {
 			return "", store.Decision{}, errNotDue
+		}
+		if early && !due && s.esc != nil {
+			ended, err := s.esc.Ended(ctx, tx, h)
+			if err != nil {
+				return "", store.Decision{}, err
+			}
+			if !ended {
+				return "", store.Decision{}, ErrLadderUnderWay
+			}
 		}
 		return store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: by, Channel: "system"}, nil
 	}, system)
@@ -470,9 +489,17 @@ func (s *Service) expire(ctx context.Context, orgID, id, by string, early bool) 
 
 // finish moves a pending handoff to a final state in one transaction with its callback job, then
 // wakes every waiter on every replica.
+//
+// A person or agent acting at or after expires_at finds the handoff expired, whether or not the
+// expiry job has run yet (it runs late after a crash or under load): the same transaction expires
+// it — audit leaf, ladder messages, callback and wake-up included — and the caller is refused with
+// "expired". The deadline is the handoff's, not the job's.
 func (s *Service) finish(ctx context.Context, orgID, id string, decide func(store.OrgTx, store.Handoff) (store.Status, store.Decision, error), a Actor) (store.Handoff, error) {
 	var out store.Handoff
+	lapsed := false
 	err := s.store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		lapsed = false // a retried transaction starts over
+		by := a
 		h, err := visible(ctx, tx, a, id)
 		if err != nil {
 			return err
@@ -481,11 +508,18 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 			out = h
 			return alreadyFinal(h)
 		}
-		st, d, err := decide(tx, h)
-		if err != nil {
+		var (
+			st store.Status
+			d  store.Decision
+		)
+		now := s.clock()
+		if a.Kind != store.ActorSystem && !now.Before(h.ExpiresAt) {
+			lapsed, by = true, Actor{OrgID: orgID, Kind: store.ActorSystem, ID: "expiry"}
+			st, d = store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: "expiry", Channel: "system"}
+		} else if st, d, err = decide(tx, h); err != nil {
 			return err
 		}
-		d.DecidedAt = s.clock()
+		d.DecidedAt = now
 		won, err := tx.FinishHandoff(ctx, h.ID, st, d)
 		if err != nil {
 			return fmt.Errorf("handoff: finish: %w", err)
@@ -499,7 +533,7 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		}
 		h.Status, h.Decision = st, &d
 		out = h
-		if _, err := s.audit.Append(ctx, tx, finishEvent(h, a)); err != nil {
+		if _, err := s.audit.Append(ctx, tx, finishEvent(h, by)); err != nil {
 			return fmt.Errorf("handoff: audit: %w", err)
 		}
 		if s.esc != nil {
@@ -523,7 +557,18 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		// Waiters re-read on their own every WaitRecheck; a lost wake-up only delays them.
 		s.log.WarnContext(ctx, "publish decision failed", "handoff", id, "err", err)
 	}
+	if lapsed {
+		return out, expiredProblem(out)
+	}
 	return out, nil
+}
+
+// expiredProblem refuses a decision that came at or after the handoff's deadline.
+func expiredProblem(h store.Handoff) error {
+	p := problem.New(problem.Conflict, "expired", "this handoff expired at %s, before this request",
+		h.ExpiresAt.UTC().Format(time.RFC3339))
+	p.Details = map[string]any{"status": h.Status, "expires_at": h.ExpiresAt, "decision": NewDecisionView(h)}
+	return p
 }
 
 // finishEvent records how a handoff ended: who (with their role at the time), through which channel,
@@ -583,6 +628,10 @@ const MaxWait = 60 * time.Second
 
 // Wait returns as soon as the handoff is final, or its current state when timeout passes or drain is
 // closed (the server is shutting down). It subscribes before reading, so no decision slips between.
+//
+// While the database is unreachable the wait holds instead of failing: it retries its read with
+// backoff until the database answers or the wait ends, and then answers the last state it read, or
+// the store's ErrUnavailable if it never read one.
 func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Duration, drain <-chan struct{}) (store.Handoff, error) {
 	if timeout <= 0 || timeout > MaxWait {
 		return store.Handoff{}, invalid("invalid_timeout", "wait timeout is between 1s and %s", MaxWait)
@@ -596,9 +645,24 @@ func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Dur
 	defer deadline.Stop()
 	recheck := time.NewTicker(s.cfg.WaitRecheck)
 	defer recheck.Stop()
+	var (
+		last    store.Handoff
+		lastErr error // the database's unavailability, while it lasts
+		backoff time.Duration
+	)
 	for {
+		var retry <-chan time.Time
 		h, err := s.Get(ctx, a, id)
-		if err != nil || h.Status.Final() {
+		switch {
+		case err == nil:
+			last, lastErr, backoff = h, nil, 0
+			if h.Status.Final() {
+				return h, nil
+			}
+		case errors.Is(err, store.ErrUnavailable):
+			lastErr, backoff = err, Backoff(backoff)
+			retry = time.After(backoff)
+		default:
 			return h, err
 		}
 		select {
@@ -607,14 +671,31 @@ func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Dur
 				events = nil // coordination closed; fall back to rechecks
 			}
 		case <-recheck.C:
+		case <-retry:
 		case <-deadline.C:
-			return h, nil
+			return held(last, lastErr)
 		case <-drain:
-			return h, nil
+			return held(last, lastErr)
 		case <-ctx.Done():
-			return h, ctx.Err()
+			return last, ctx.Err()
 		}
 	}
+}
+
+// held is what a wait answers when it ends undecided: the last state it read, or the database's
+// unavailability if it never read one.
+func held(last store.Handoff, lastErr error) (store.Handoff, error) {
+	if last.ID == "" && lastErr != nil {
+		return last, lastErr
+	}
+	return last, nil
+}
+
+// Backoff is the next pause between retries of a read the database could not answer: from 100 ms,
+// doubling to at most 1 s, each drawn from its upper half so that waiters retrying together spread out.
+func Backoff(prev time.Duration) time.Duration {
+	next := min(max(2*prev, 100*time.Millisecond), time.Second)
+	return next/2 + rand.N(next/2)
 }
 
 // Payload opens a handoff's sealed payload, for the authenticated console only.

@@ -251,22 +251,47 @@ func (s *Server) listHandoffs(w http.ResponseWriter, r *http.Request) error {
 }
 
 // waitHandoff long-polls: it answers the moment the handoff is final, or with its pending state when
-// the timeout (default 30 s, at most 60 s) passes.
+// the timeout (default 30 s, at most 60 s) passes. It authenticates the caller itself so that it can
+// hold while the database is unreachable: the sign-in and the reads are retried until the timeout, so
+// a wait begun during an outage still ends with a decision made after it.
 func (s *Server) waitHandoff(w http.ResponseWriter, r *http.Request) error {
-	timeout := 30 * time.Second
+	start := time.Now()
+	timeout, terr := 30*time.Second, error(nil)
 	if t := r.URL.Query().Get("timeout"); t != "" {
-		d, err := parseWaitTimeout(t)
+		var d time.Duration
+		d, terr = parseWaitTimeout(t)
+		timeout = min(d, handoff.MaxWait)
+	}
+	wait := s.authed(func(w http.ResponseWriter, r *http.Request) error {
+		if terr != nil {
+			return terr
+		}
+		h, err := s.handoffs.Wait(r.Context(), actorFrom(r.Context()), r.PathValue("id"), max(timeout-time.Since(start), time.Millisecond), s.drain)
 		if err != nil {
 			return err
 		}
-		timeout = min(d, handoff.MaxWait)
+		writeJSON(w, http.StatusOK, handoff.NewView(h, s.cfg.PublicURL))
+		return nil
+	})
+	var backoff time.Duration
+	for {
+		err := wait(w, r)
+		if terr != nil || !errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
+		left := timeout - time.Since(start)
+		if left <= 0 {
+			return err
+		}
+		backoff = handoff.Backoff(backoff)
+		select {
+		case <-time.After(min(backoff, left)):
+		case <-s.drain:
+			return err
+		case <-r.Context().Done():
+			return err
+		}
 	}
-	h, err := s.handoffs.Wait(r.Context(), actorFrom(r.Context()), r.PathValue("id"), timeout, s.drain)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, handoff.NewView(h, s.cfg.PublicURL))
-	return nil
 }
 
 func parseWaitTimeout(t string) (time.Duration, error) {

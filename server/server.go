@@ -73,7 +73,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/handoffs", s.handle(s.authed(s.createHandoff)))
 	mux.Handle("GET /v1/handoffs", s.handle(s.authed(s.listHandoffs)))
 	mux.Handle("GET /v1/handoffs/{id}", s.handle(s.authed(s.getHandoff)))
-	mux.Handle("GET /v1/handoffs/{id}/wait", s.handle(s.authed(s.waitHandoff)))
+	mux.Handle("GET /v1/handoffs/{id}/wait", s.handle(s.waitHandoff)) // authenticates itself, to hold through an outage
 	mux.Handle("POST /v1/handoffs/{id}/cancel", s.handle(s.authed(s.cancelHandoff)))
 	mux.Handle("POST /v1/handoffs/{id}/decide", s.handle(s.authed(s.decideHandoff)))
 	mux.Handle("GET /v1/handoffs/{id}/escalation", s.handle(s.authed(s.handoffEscalation)))
@@ -164,9 +164,19 @@ type errorDetail struct {
 	Details any    `json:"details,omitempty"`
 }
 
+// RetryAfterUnavailable is what a request that found the database unreachable is told to wait.
+const RetryAfterUnavailable = 2 * time.Second
+
 // writeError is the one place errors become responses: typed problems keep their code and message;
-// anything else is logged and answered with a plain 500 that reveals nothing.
+// an unreachable database is 503 "unavailable" with Retry-After; anything else is logged and answered
+// with a plain 500 that reveals nothing.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrUnavailable) && r.Context().Err() == nil {
+		// The driver's text names the database's address and user: the log says only what happened.
+		s.log.WarnContext(r.Context(), "database unavailable", "method", r.Method, "route", r.Pattern)
+		err = &problem.Error{Kind: problem.Unavailable, Code: "unavailable",
+			Message: "the database cannot be reached; try again shortly", RetryAfter: RetryAfterUnavailable}
+	}
 	if p, ok := problem.As(err); ok {
 		status, known := statusOf[p.Kind]
 		if !known {

@@ -17,6 +17,10 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrSchemaTooNew is returned at open when the database was migrated by a newer binary.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
+	// ErrUnavailable wraps an error that says the database could not be reached or dropped the
+	// connection (refused, reset, shutting down, a closed pool, a connect timeout): the request did not
+	// happen and may be retried once the database is back. The driver's error stays in the chain.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
 
 // Store is the system of record. Every query runs inside a transaction that is bound either to one
@@ -44,6 +48,10 @@ type JobsConfig struct {
 	MaxAttempts  int
 	// Periodic jobs are scheduled by the elected leader among replicas.
 	Periodic []*river.PeriodicJob
+	// Timeout bounds one run of a job whose worker declares no Timeout of its own, and is how long a
+	// job left running by a killed process waits before it is retried (the runner's rescuer looks
+	// every 30 s); a worker with a longer Timeout is rescued after that. Zero means 15 s.
+	Timeout time.Duration
 }
 
 // OrgTx is a transaction bound to one organization: no method can see or change another org's rows.

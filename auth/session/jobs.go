@@ -30,6 +30,9 @@ type sweeper struct {
 	s *Service
 }
 
+// Timeout: one DELETE, but of every expired session since the last sweep.
+func (w *sweeper) Timeout(*river.Job[SweepArgs]) time.Duration { return 2 * time.Minute }
+
 func (w *sweeper) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	n, err := w.s.Sweep(ctx)
 	if err == nil && n > 0 {

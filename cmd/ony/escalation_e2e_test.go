@@ -257,8 +257,8 @@ func TestEscalationSurvivesSIGKILL(t *testing.T) {
 		return slices.ContainsFunc(ds, func(d delivery) bool { return d.step == 1 })
 	})
 	// Kill once rung 1's send is committed as sent, so the kill lands between rungs: rung 2 is then
-	// only a scheduled job in the database. (A kill while a send job is still running is not covered:
-	// River leaves that job "running" until its rescuer reclaims it, after JobTimeout + 1h.)
+	// only a scheduled job in the database. (A kill while a send job is running is
+	// TestEscalationSIGKILLMidSend's.)
 	deadline := time.Now().Add(5 * time.Second)
 	for !slices.Contains(getEscalation(ctx, t, srv.URL, b.Token, h.ID).sentRungs(), 1) {
 		if time.Now().After(deadline) {
@@ -623,4 +623,183 @@ func adminSession(t *testing.T, dbURL string, b bootstrap) string {
 		t.Fatalf("admin session: %v", err)
 	}
 	return tok.Plain
+}
+
+// heldSink is a bridge that never answers the first post of one rung: the process sending it is
+// killed meanwhile, so the send is claimed in the database and its job left running by a dead
+// process. Every other post is verified and recorded, escalations and finishes alike.
+type heldSink struct {
+	secret []byte
+	step   int
+	URL    string
+	held   chan time.Time // when the held post arrived
+
+	mu   sync.Mutex
+	once bool
+	got  []delivery
+	bad  []string
+	seen chan struct{}
+}
+
+func newHeldSink(t *testing.T, secret []byte, step int) *heldSink {
+	s := &heldSink{secret: secret, step: step, held: make(chan time.Time, 1), seen: make(chan struct{}, 1)}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		var m webhook.Message
+		if err := auth.VerifyWebhook(s.secret, r.Header, body, time.Now(), auth.DefaultWebhookTolerance); err != nil || json.Unmarshal(body, &m) != nil {
+			s.mu.Lock()
+			s.bad = append(s.bad, fmt.Sprintf("%v: %s", err, body))
+			s.mu.Unlock()
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		hold := m.Type == "handoff.escalated" && m.Step == s.step && !s.once
+		if hold {
+			s.once = true
+		}
+		s.mu.Unlock()
+		if hold {
+			s.held <- time.Now()
+			<-r.Context().Done() // until the sender dies
+			return
+		}
+		s.mu.Lock()
+		s.got = append(s.got, delivery{id: r.Header.Get(auth.WebhookIDHeader), typ: m.Type, handoff: m.Handoff.ID, climb: m.Climb, step: m.Step, at: time.Now()})
+		s.mu.Unlock()
+		select {
+		case s.seen <- struct{}{}:
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(ts.Close)
+	s.URL = ts.URL
+	return s
+}
+
+func (s *heldSink) deliveries() []delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]delivery(nil), s.got...)
+}
+
+// A server is killed with SIGKILL while it sends the last rung of a ladder that ends by expiring the
+// handoff, and started again. The rung's send comes back when the job runner rescues it — within
+// about a minute, no longer 2.5 — and the ladder's end, overdue meanwhile, waits for it: the last
+// rung reaches the bridge (under its one webhook-id) before the handoff expires. The lateness is
+// logged.
+func TestEscalationSIGKILLMidSend(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, 150*time.Second)
+	whsec, key := newWebhookSecret(t)
+	sink := newHeldSink(t, key, 1)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "default.yaml"), `name: default
+default: true
+steps:
+  - name: first
+    channels: [webhook]
+    targets: [webhook:sink]
+    wait: 3s
+  - name: last
+    channels: [webhook]
+    targets: [webhook:sink]
+    wait: 3s
+end: expire
+`)
+	vars := map[string]string{
+		"ONY_DATA_DIR":                  t.TempDir(),
+		"ONY_ESCALATION_LADDERS_DIR":    dir,
+		"ONY_ESCALATION_WEBHOOKS":       "sink=" + sink.URL,
+		"ONY_ESCALATION_WEBHOOK_SECRET": whsec,
+		"ONY_JOBS_POLL_INTERVAL":        "50ms",
+	}
+	srv := startServe(t, vars)
+	srv.waitReady()
+	b := parseBootstrap(t, srv.Stdout())
+	agent := newClient(t, srv.URL, b.Token)
+	h, _, err := agent.Create(ctx, client.CreateRequest{Action: "deploy.web", Title: "Ship it", Timeout: 10 * time.Minute}, client.NewIdempotencyKey())
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	due := h.CreatedAt.Add(3 * time.Second) // the last rung
+	end := h.CreatedAt.Add(6 * time.Second) // the ladder's end
+	var heldAt time.Time
+	select {
+	case heldAt = <-sink.held:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the last rung's post did not arrive within 30s; the bridge got %s", summarize(sink.deliveries(), 10))
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL: %v", err)
+	}
+	<-srv.done
+	killed := time.Now()
+	srv2 := startServe(t, vars)
+	srv2.waitReady()
+	ready := time.Now()
+
+	var resent time.Time
+	for deadline := time.Now().Add(120 * time.Second); resent.IsZero(); {
+		for _, d := range sink.deliveries() {
+			if d.typ == "handoff.finished" {
+				t.Fatalf("the handoff finished (%s after the kill) before its last rung was sent again; the bridge got %s",
+					d.at.Sub(killed).Round(time.Millisecond), summarize(sink.deliveries(), 10))
+			}
+			if d.typ == "handoff.escalated" && d.step == 1 {
+				resent = d.at
+			}
+		}
+		if resent.IsZero() && time.Now().After(deadline) {
+			t.Fatalf("the last rung was not sent again within 120s of the restart; the bridge got %s", summarize(sink.deliveries(), 10))
+		}
+		select {
+		case <-sink.seen:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	var final *client.Handoff
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got, err := newClient(t, srv2.URL, b.Token).Get(ctx, h.ID)
+		if err == nil && got.Status != client.StatusPending {
+			final = got
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the handoff did not end within 30s of its last rung: %+v, %v", got, err)
+		}
+	}
+	if final.Status != client.StatusExpired || final.Decision == nil {
+		t.Fatalf("the handoff ended %s, want expired", final.Status)
+	}
+	if expired := final.Decision.DecidedAt; expired.Before(resent.Add(-time.Second)) {
+		t.Errorf("the handoff expired at %s, before its last rung reached the bridge at %s", expired, resent)
+	}
+	srv2.stop()
+	mustNotContain(t, "the restarted server's log", srv2.Stderr(), b.Token, whsec)
+	ids := map[string]bool{}
+	for _, d := range sink.deliveries() {
+		if d.typ == "handoff.escalated" && d.step == 1 {
+			ids[d.id] = true
+		}
+	}
+	if want := fmt.Sprintf("%s/0.1.webhook.webhook:sink.0", h.ID); len(ids) != 1 || !ids[want] {
+		t.Errorf("the last rung arrived under webhook-ids %v, want only %s", ids, want)
+	}
+	sink.mu.Lock()
+	if len(sink.bad) > 0 {
+		t.Errorf("the bridge rejected posts: %v", sink.bad)
+	}
+	sink.mu.Unlock()
+	t.Logf("last rung due at +%s, its post held at +%s, server killed; restart ready %s after the kill",
+		due.Sub(h.CreatedAt), heldAt.Sub(h.CreatedAt).Round(time.Millisecond), ready.Sub(killed).Round(time.Millisecond))
+	t.Logf("last rung sent again %s after the kill: %s late against its schedule", resent.Sub(killed).Round(time.Millisecond),
+		resent.Sub(due).Round(time.Millisecond))
+	t.Logf("ladder end due at +%s; the handoff expired at +%s (%s after the last rung arrived)", end.Sub(h.CreatedAt),
+		final.Decision.DecidedAt.Sub(h.CreatedAt).Round(time.Millisecond), final.Decision.DecidedAt.Sub(resent).Round(time.Millisecond))
 }

@@ -65,6 +65,12 @@ func connect(ctx context.Context, url string, maxConns int) (*sql.DB, error) {
 		// pgx's message can quote the URL, password included: say only what kind of problem it is.
 		return nil, errors.New("postgres: the database URL cannot be parsed")
 	}
+	if cfg.ConnectTimeout == 0 {
+		// Without one, a connect to a server that drops packets waits as long as the caller does; with
+		// it, requests get "unavailable" while the database is unreachable (connect_timeout in the URL
+		// overrides).
+		cfg.ConnectTimeout = 5 * time.Second
+	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
@@ -154,6 +160,30 @@ func (Dialect) Rebind(q string) string {
 func (Dialect) IsUniqueViolation(err error) bool {
 	var pg *pgconn.PgError
 	return errors.As(err, &pg) && pg.Code == "23505"
+}
+
+// IsUnavailable: a failed connect (refused, timed out, the server starting up or shutting down),
+// and the codes a server sends as it goes away or cannot take another connection. A connect the
+// server refused for the credentials or the database name is a configuration mistake, not an outage.
+func (Dialect) IsUnavailable(err error) bool {
+	if errors.Is(err, pgconn.ErrConnClosed) { // the socket went away under a pooled connection
+		return true
+	}
+	var pg *pgconn.PgError
+	hasPg := errors.As(err, &pg)
+	if hasPg {
+		switch {
+		case strings.HasPrefix(pg.Code, "08"), // connection exception
+			pg.Code == "57P01", pg.Code == "57P02", pg.Code == "57P03", // admin/crash shutdown, cannot connect now
+			pg.Code == "53300": // too many connections
+			return true
+		}
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return !hasPg || !(strings.HasPrefix(pg.Code, "28") || pg.Code == "3D000")
+	}
+	return false
 }
 
 func (Dialect) ScopeOrg(ctx context.Context, tx *sql.Tx, orgID string) error {

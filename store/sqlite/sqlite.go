@@ -74,6 +74,19 @@ func (Dialect) IsUniqueViolation(err error) bool {
 	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
+// IsUnavailable: the file is locked past busy_timeout, or cannot be opened.
+func (Dialect) IsUnavailable(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_CANTOPEN:
+		return true
+	}
+	return false
+}
+
 // SQLite has no row-level security; the store's queries carry org_id themselves.
 func (Dialect) ScopeOrg(context.Context, *sql.Tx, string) error { return nil }
 func (Dialect) ScopeSystem(context.Context, *sql.Tx) error      { return nil }

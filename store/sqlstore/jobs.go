@@ -41,6 +41,10 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 	if n <= 0 {
 		n = 10
 	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
 	c, err := river.NewClient(s.dialect.RiverDriver(s.db), &river.Config{
 		Logger:            quietRiver(s.log),
 		Workers:           workers,
@@ -49,11 +53,13 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 		FetchCooldown:     min(poll, 50*time.Millisecond),
 		MaxAttempts:       cfg.MaxAttempts,
 		PeriodicJobs:      cfg.Periodic,
-		// Jobs call out over the network with their own timeouts; this is only a backstop.
-		JobTimeout: 2 * time.Minute,
-		// A job left running by a killed process is retried after this (River's default is an hour,
-		// which would hold up a ladder's notification that long).
-		RescueStuckJobsAfter: 2*time.Minute + 30*time.Second,
+		// Most jobs are a transaction or two. Those that call out over the network (sends, callbacks,
+		// message updates, the summarizer) declare their own Timeout, which River's rescuer honours:
+		// a job left running by a killed process is retried after its own bound, so an escalation send
+		// comes back within about a minute, where a common backstop of minutes (River's default is an
+		// hour) let the ladder end before its last rung was sent.
+		JobTimeout:           timeout,
+		RescueStuckJobsAfter: timeout,
 	})
 	if err != nil {
 		return fmt.Errorf("store: job runner: %w", err)

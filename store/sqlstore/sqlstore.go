@@ -5,12 +5,16 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -25,6 +29,9 @@ type Dialect interface {
 	// Rebind turns '?' placeholders into the dialect's own.
 	Rebind(query string) string
 	IsUniqueViolation(err error) bool
+	// IsUnavailable recognises the driver's own ways of saying the database cannot serve now (a
+	// server shutting down, a failed connect); network and pool errors are recognised for every dialect.
+	IsUnavailable(err error) bool
 	// ScopeOrg binds the transaction to one organization for the database's own backstop (RLS).
 	ScopeOrg(ctx context.Context, tx *sql.Tx, orgID string) error
 	// ScopeSystem marks the transaction as an instance-level lookup.
@@ -192,6 +199,11 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func (s *Store) inTxOpts(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
+	defer func() {
+		if err != nil && !errors.Is(err, store.ErrUnavailable) && s.unavailable(err) {
+			err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+	}()
 	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -212,6 +224,28 @@ func (s *Store) inTxOpts(ctx context.Context, opts *sql.TxOptions, fn func(*sql.
 		return fmt.Errorf("store: commit: %w", s.mapErr(err))
 	}
 	return nil
+}
+
+// unavailable reports whether err says the database could not be reached or dropped the connection,
+// rather than refusing this request: a dial or socket error, a connection the pool or server closed,
+// a closed pool, or the dialect's own codes for a server that is starting or stopping.
+func (s *Store) unavailable(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.As(err, &ne):
+		return true
+	case s.dialect.IsUnavailable(err):
+		return true
+	}
+	// database/sql does not export the error of a closed pool.
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if e.Error() == "sql: database is closed" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Store) mapErr(err error) error {

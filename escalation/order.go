@@ -1,0 +1,147 @@
+package escalation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ony-ai/ony/store"
+)
+
+// Rungs run in order, and a ladder's end never overtakes its last rung. After a crash or an outage
+// several of a handoff's jobs can be overdue at once, and the queue runs them oldest-scheduled first:
+// the next rung (scheduled at its place on the ladder) before the sends of the rung before it
+// (scheduled when that rung ran), the ladder's end before the last rung's sends, and a send claimed by
+// a killed process only comes back when the job runner rescues it. So a rung waits until every
+// notification of the rung before it has been made (sent, failed, capped, or retrying after a provider
+// error), and the end waits until every notification of the ladder has settled. Both wait by snoozing
+// their job, and for at most EndGrace after the rung they wait for ran.
+
+// EndGrace bounds how long a rung or the ladder's end waits for the notifications of the rung before
+// it, counted from when that rung ran: a send that was lost rather than late (its job gone) must not
+// hold a handoff's escalation for good. The handoff's own expires_at bounds it too.
+const EndGrace = 5 * time.Minute
+
+// ErrRungUnderWay is returned by RunStep when the rung before is still being notified; the job is
+// retried shortly (snoozed).
+var ErrRungUnderWay = errors.New("escalation: the previous rung's notifications are still under way")
+
+// fanoutDetail is the step marker's detail: how many send rows the rung's fan-out will have, those it
+// wrote itself (quiet, no contact…) and those its send jobs write when they claim their send.
+func fanoutDetail(rows int) string { return "sends=" + strconv.Itoa(rows) }
+
+// rungProgress is what the rows of one rung say about its notifications.
+type rungProgress struct {
+	ran       bool      // its step marker exists
+	ranAt     time.Time // when it fanned out
+	unclaimed int       // fanned out, but no send job has claimed the row yet
+	inFlight  int       // claimed and not finished: being sent, or by a process that died
+}
+
+// waiting is whether notifications of the rung are still to be made. A send retrying after every
+// provider failed is not waited for: it was made, and the next rung should not wait on a broken
+// provider.
+func (p rungProgress) waiting() bool { return !p.ran || p.unclaimed > 0 || p.inFlight > 0 }
+
+func progressOf(sends []store.Send, climb, step int) rungProgress {
+	var p rungProgress
+	expected, rows := -1, 0
+	for _, s := range sends {
+		if s.Climb != climb || s.Step != step {
+			continue
+		}
+		if s.State == store.SendStepDone {
+			p.ran, p.ranAt = true, s.CreatedAt
+			if n, ok := strings.CutPrefix(s.Detail, "sends="); ok {
+				if v, err := strconv.Atoi(n); err == nil {
+					expected = v
+				}
+			}
+			continue
+		}
+		if s.Attempt == 0 {
+			rows++
+		}
+		if s.State == store.SendSending && s.Detail != "provider_error" {
+			p.inFlight++
+		}
+	}
+	// A marker written before the count was kept (expected -1) says nothing about unclaimed sends.
+	p.unclaimed = max(expected-rows, 0)
+	return p
+}
+
+// prev is the rung before (climb, step); ok is false for the first.
+func (l *Ladder) prev(climb, step int) (int, int, bool) {
+	switch {
+	case step > 0:
+		return climb, step - 1, true
+	case climb > 0:
+		return climb - 1, len(l.Steps) - 1, true
+	}
+	return 0, 0, false
+}
+
+// previousRungWaits reports whether rung a must wait for the notifications of the rung before it.
+func (e *Engine) previousRungWaits(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time) (bool, error) {
+	pc, ps, ok := l.prev(a.Climb, a.Step)
+	if !ok || !now.Before(h.ExpiresAt) {
+		return false, nil
+	}
+	sends, err := tx.ListSends(ctx, h.ID)
+	if err != nil {
+		return false, err
+	}
+	p := progressOf(sends, pc, ps)
+	return p.waiting() && within(p, h.CreatedAt.Add(l.Offset(pc, ps)), now), nil
+}
+
+// within reports whether it is still worth waiting for rung p: less than EndGrace since it ran (or,
+// if it has not, since it was due).
+func within(p rungProgress, due, now time.Time) bool {
+	from := due
+	if p.ran {
+		from = p.ranAt
+	}
+	return now.Before(from.Add(EndGrace))
+}
+
+// Ended implements handoff.Escalator: whether h's ladder may end now. It may once its last rung has
+// run and none of the ladder's notifications is still to be made or retried, or EndGrace after the
+// last rung ran, whichever comes first (the service never waits past expires_at).
+func (e *Engine) Ended(ctx context.Context, tx store.OrgTx, h store.Handoff) (bool, error) {
+	if len(h.Ladder) == 0 {
+		return true, nil
+	}
+	l, err := Frozen(h)
+	if err != nil || len(l.Steps) == 0 {
+		return true, nil // nothing to wait for that can be read
+	}
+	sends, err := tx.ListSends(ctx, h.ID)
+	if err != nil {
+		return false, err
+	}
+	lc, ls := l.Repeat, len(l.Steps)-1
+	last := progressOf(sends, lc, ls)
+	open := 0
+	for _, s := range sends {
+		if s.State == store.SendSending {
+			open++
+		}
+	}
+	if !last.waiting() && open == 0 {
+		return true, nil
+	}
+	if !within(last, h.CreatedAt.Add(l.Offset(lc, ls)), e.now()) {
+		e.d.Logger.WarnContext(ctx, "ladder ends with notifications still under way", "org", h.OrgID, "handoff", h.ID,
+			"last_rung_ran", last.ran, "unclaimed", last.unclaimed, "sending", open)
+		return true, nil
+	}
+	return false, nil
+}
+
+// stepMarkerKey is the key of rung (climb, step)'s marker row.
+func stepMarkerKey(climb, step int) string { return fmt.Sprintf("step.%d.%d", climb, step) }
