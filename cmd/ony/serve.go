@@ -20,12 +20,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	logger := app.NewLogger(stderr, cfg.Log)
+	// Bind before setting anything up: with the port taken, a first start would otherwise create the
+	// organization and print its only copy of the password and token, aimed at another process's port.
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
 	a, err := app.New(ctx, cfg, logger, app.Options{})
 	if err != nil {
+		l.Close()
 		return err
 	}
 	o, d, err := org.Service{Store: a.Store, Audit: a.Audit}.Bootstrap(ctx, cfg.Bootstrap.OrgName, cfg.Bootstrap.AdminEmail)
 	if err != nil {
+		l.Close()
 		a.Close(ctx)
 		return fmt.Errorf("bootstrap: %w", err)
 	}
@@ -45,13 +53,9 @@ Try it:
 `, cfg.Bootstrap.OrgName, o.OrgID, o.AdminEmail, o.AdminPassword, cfg.PublicURL, d.Token, d.DeviceID, cfg.PublicURL, d.Token)
 	}
 	if err := a.StartJobs(ctx); err != nil {
+		l.Close()
 		a.Close(ctx)
 		return err
-	}
-	l, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		a.Close(ctx)
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	logger.Info("ony listening", "addr", l.Addr().String(), "public_url", cfg.PublicURL, "database", a.Store.Dialect(),
 		"coordination", coordKind(cfg.Redis.URL.Value()))
