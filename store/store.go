@@ -17,6 +17,12 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrSchemaTooNew is returned at open when the database was migrated by a newer binary.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
+	// ErrNoSchema is returned by the open-existing paths when there is no database, or it holds no
+	// Ony schema: commands other than serve and migrate refuse to create an instance.
+	ErrNoSchema = errors.New("store: no Ony database")
+	// ErrSchemaOld is returned by the open-existing paths when migrations are pending; they do not
+	// migrate.
+	ErrSchemaOld = errors.New("store: database schema is older than this binary")
 )
 
 // Store is the system of record. Every query runs inside a transaction that is bound either to one

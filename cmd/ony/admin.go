@@ -41,18 +41,20 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 var cliActor = audit.Actor{Kind: "system", ID: "admin-cli"}
 
 // openServices opens the configured database and audit log for commands that work on them directly
-// (they also work while a server runs).
+// (they also work while a server runs). Neither is created: only `ony serve` and `ony migrate` create
+// an instance, so a command run in the wrong directory says where it looked instead of making one.
 func openServices(ctx context.Context, cfgPath string, stderr io.Writer) (org.Service, error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return org.Service{}, err
 	}
-	l, err := app.NewAuditLog(cfg, nil)
+	s, err := app.OpenExistingStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
 	if err != nil {
 		return org.Service{}, err
 	}
-	s, err := app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
+	l, err := app.OpenAuditLog(cfg)
 	if err != nil {
+		s.Close()
 		return org.Service{}, err
 	}
 	return org.Service{Store: s, Audit: l, Kinds: app.BuiltinKinds()}, nil

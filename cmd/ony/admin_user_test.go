@@ -37,6 +37,11 @@ func newAdminCLI(t *testing.T) *adminCLI {
 	if err := os.WriteFile(c.cfgPath, []byte("data_dir: "+c.dataDir+"\nlog:\n  level: warn\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The admin commands work on an instance; only serve and migrate create one.
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"migrate", "--config", c.cfgPath}, strings.NewReader(""), io.Discard, &stderr); code != 0 {
+		t.Fatalf("migrate: exit %d\n%s", code, stderr.String())
+	}
 	return c
 }
 

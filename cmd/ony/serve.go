@@ -78,13 +78,11 @@ func cmdMigrate(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := app.NewLogger(stderr, cfg.Log)
-	s, err := app.OpenStore(ctx, cfg, logger) // opening migrates, under the lock
+	dialect, err := app.Migrate(ctx, cfg, app.NewLogger(stderr, cfg.Log))
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	fmt.Fprintf(stderr, "ony: %s database is up to date\n", s.Dialect())
+	fmt.Fprintf(stderr, "ony: %s database is up to date\n", dialect)
 	return nil
 }
 
