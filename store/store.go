@@ -64,6 +64,8 @@ type OrgTx interface {
 	// UpdateUser replaces a user's name, role, timezone, active flag, quiet hours and groups. Email,
 	// password, contacts and creation time are not touched.
 	UpdateUser(ctx context.Context, u User) error
+	// SetPasswordHash replaces a person's password hash; ErrNotFound if the org has no such person.
+	SetPasswordHash(ctx context.Context, userID, hash string) error
 	// SetContact adds or replaces the person's contact of c.Kind (one per kind).
 	SetContact(ctx context.Context, c Contact) error
 	// DeleteContact removes the person's contact of kind; a missing one is not an error.
@@ -75,6 +77,9 @@ type OrgTx interface {
 
 	CreateSession(ctx context.Context, s Session) error
 	DeleteSession(ctx context.Context, idHash []byte) error
+	// DeleteUserSessions ends every session of a person except the one whose hash is keep (nil: all),
+	// and reports how many ended.
+	DeleteUserSessions(ctx context.Context, userID string, keep []byte) (int, error)
 
 	InsertHandoff(ctx context.Context, h Handoff) error
 	HandoffByID(ctx context.Context, id string) (Handoff, error)

@@ -119,7 +119,7 @@ func (c *adminCLI) createOrg() string {
 	return out["org_id"]
 }
 
-var reCreatedUser = regexp.MustCompile(`^created (member|admin|viewer) (.+) <(\S+)> \(user ([0-9a-f-]{36})\); one-time password \(shown once\): (\S+)\n$`)
+var reCreatedUser = regexp.MustCompile(`^created (member|admin|viewer) (.+) <(\S+)> \(user ([0-9a-f-]{36})\); password \(shown once\): (\S+)\n$`)
 
 func TestAdminCreateUser(t *testing.T) {
 	t.Parallel()

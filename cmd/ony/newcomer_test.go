@@ -4,14 +4,19 @@ package main
 // wrong place refuse instead of creating an instance, the first-start banner, and `ony version`.
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/ony-ai/ony/internal/testdb"
 )
@@ -181,5 +186,131 @@ func TestMigrateThenAdmin(t *testing.T) {
 	}
 	if _, err := os.Stat(key); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("create-device made a new signing key: %v", err)
+	}
+}
+
+// `ony version` names the build — module version, commit and its time as the build stamped them —
+// and `ony mcp` reports the same version in its server info.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	r := runOny(t, nil, "", "version")
+	m := regexp.MustCompile(`^ony (\S+)(?: \(commit ([0-9a-f]{7,12})(?:, modified)?(?:, (?:committed|built) \S+)?\))?\n$`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || m == nil {
+		t.Fatalf("ony version: want one line \"ony VERSION (commit …, committed …)\"\n%s", r)
+	}
+	t.Logf("ony version: %s", strings.TrimSpace(r.stdout))
+	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil && m[2] != "" && !strings.HasPrefix(string(out), m[2]) {
+		t.Errorf("ony version names commit %s; the work tree is at %s", m[2], out)
+	}
+	want := m[1]
+	if want == "(devel)" {
+		want = "devel"
+		if m[2] != "" {
+			want += "+" + m[2]
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.Command(onyBin, "mcp", "--url", "http://127.0.0.1:1", "--token", "ony_dev_x")
+	cmd.Env = env(nil)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if got := cs.InitializeResult().ServerInfo.Version; got != want {
+		t.Errorf("ony mcp reports version %q; ony version says %q", got, want)
+	}
+}
+
+// The first start's banner is ready to paste: its export line sets ONY_URL and ONY_TOKEN to this
+// server and the agent's token, and its lines — ask, sign in, approve, wait — run as printed, with jq
+// and with the variant without it. The reset-password line it names works on the same instance.
+func TestFirstStartBanner(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]string{"ONY_DATA_DIR": t.TempDir()}
+			if dialect == "postgres" {
+				vars["ONY_DATABASE_URL"] = testdb.PostgresURL(t)
+			}
+			srv := startServe(t, vars)
+			srv.waitReady()
+			out := srv.Stdout()
+			b := parseBootstrap(t, out)
+			mustContain(t, "the banner", out, "The password is the admin's own, not a temporary one",
+				"ony admin reset-password --org "+b.OrgID+" --email "+b.Email)
+
+			var script []string
+			in := false
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "  export ") {
+					in = true
+				}
+				if in && strings.HasPrefix(l, "  ") {
+					script = append(script, strings.TrimPrefix(l, "  "))
+				}
+			}
+			if len(script) < 2 || !strings.HasPrefix(script[0], "export ") {
+				t.Fatalf("no export line and commands in the banner:\n%s", out)
+			}
+			sh := func(s string) string {
+				t.Helper()
+				cmd := exec.Command("sh", "-ec", s)
+				cmd.Dir = t.TempDir()
+				cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+				got, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("sh: %v\n--- script:\n%s\n--- output:\n%s", err, s, got)
+				}
+				return string(got)
+			}
+			if got := sh(script[0] + "\nprintf '%s %s' \"$ONY_URL\" \"$ONY_TOKEN\""); got != srv.URL+" "+b.Token {
+				t.Errorf("the export line sets %q, want %q", got, srv.URL+" "+b.Token)
+			}
+			got := sh(strings.Join(script, "\n"))
+			if !strings.Contains(got, `"status":"approved"`) || !strings.Contains(got, `"comment":"go ahead"`) {
+				t.Errorf("the banner's lines did not end with the handoff approved:\n%s", got)
+			}
+
+			// Without jq: the banner's alternative ending for the first command.
+			m := regexp.MustCompile(`(?m)^\(Without jq, end the first command with (\| .*) instead\.\)$`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no variant without jq in the banner:\n%s", out)
+			}
+			create := strings.Join(script[:3], "\n")
+			if !strings.HasSuffix(create, "| jq -r .id)") {
+				t.Fatalf("the first command does not end with jq:\n%s", create)
+			}
+			noJQ := strings.TrimSuffix(create, "| jq -r .id)") + m[1] + ")"
+			got = sh(noJQ + "\ncurl -s \"$ONY_URL/v1/handoffs/$ID\" -H \"Authorization: Bearer $ONY_TOKEN\"")
+			if !regexp.MustCompile(`^\{"id":"[0-9a-f-]{36}","status":"pending"`).MatchString(got) {
+				t.Errorf("the variant without jq did not set ID to the new handoff:\n%s\n%s", noJQ, got)
+			}
+
+			// The reset line the banner names: a new password (shown once); the old one and the
+			// admin's sessions end.
+			ctx := testCtx(t, 60*time.Second)
+			hc := newJarClient(t)
+			admin := loginWith(t, ctx, hc, srv.URL, b.Email, b.Password)
+			r := runOny(t, vars, "", "admin", "reset-password", "--org", b.OrgID, "--email", b.Email)
+			rm := regexp.MustCompile(`^reset the password of (\S+) \(user [0-9a-f-]{36}\); (\d+) session\(s\) ended; new password \(shown once\): (\S+)\n$`).FindStringSubmatch(r.stdout)
+			if r.code != 0 || rm == nil || rm[1] != b.Email {
+				t.Fatalf("reset-password: %s", r)
+			}
+			if rm[2] != "2" { // the banner's script signed in once, and so did this test
+				t.Errorf("reset-password ended %s sessions, want 2", rm[2])
+			}
+			if _, err := admin.List(ctx, "", 1); !isAPIError(err, 401) {
+				t.Errorf("the admin's session after the reset: %v, want 401", err)
+			}
+			if _, err := newPersonClient(t, srv.URL, newJarClient(t)).Login(ctx, b.Email, b.Password); !isAPIError(err, 401) {
+				t.Errorf("the old password after the reset: %v, want 401", err)
+			}
+			loginWith(t, ctx, newJarClient(t), srv.URL, b.Email, rm[3])
+			srv.stop()
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/org"
@@ -39,18 +40,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if o != nil {
 		// Printed to stdout, never logged: these secrets exist nowhere else.
-		fmt.Fprintf(stdout, `
-Ony created its first organization %q (%s).
-  Admin email:     %s
-  Admin password:  %s   (shown once)
-  Sign in:         POST %s/v1/auth/login
-  Agent token:     %s   (shown once; device %s)
-
-Try it:
-  curl -s -X POST %s/v1/handoffs -H 'Authorization: Bearer %s' \
-       -d '{"action":"shell.exec","title":"Clean build dir","payload":{"kind":"command","content":"rm -rf ./build"}}'
-
-`, cfg.Bootstrap.OrgName, o.OrgID, o.AdminEmail, o.AdminPassword, cfg.PublicURL, d.Token, d.DeviceID, cfg.PublicURL, d.Token)
+		fmt.Fprint(stdout, firstStartBanner(cfg.Bootstrap.OrgName, cfg.PublicURL, o, d))
 	}
 	if err := a.StartJobs(ctx); err != nil {
 		l.Close()
@@ -105,4 +95,48 @@ func cmdConfigCheck(args []string, stdout io.Writer) error {
 	}
 	_, err = stdout.Write(b)
 	return err
+}
+
+// firstStartBanner is what the first start prints once: the organization, the admin's password and
+// the first agent token, then lines to paste — the agent's environment, and a handoff asked, decided
+// and waited for — that work as printed.
+func firstStartBanner(orgName, publicURL string, o *org.CreatedOrg, d *org.CreatedDevice) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `
+Ony created its first organization %q (%s).
+  Admin email:     %s
+  Admin password:  %s   (shown once)
+  Agent token:     %s   (shown once; device %s)
+
+The password is the admin's own, not a temporary one: keep it in a password manager. The admin changes
+it with POST /v1/auth/password (docs/api.md); if it is lost, this sets a new one and prints it:
+  ony admin reset-password --org %s --email %s
+
+Point an agent's shell at Ony (ony request, ony hook, ony mcp and the lines below read these):
+  export ONY_URL=%s ONY_TOKEN=%s
+
+Try it: the agent asks, the admin signs in and approves, the agent's wait returns the decision.
+  ID=$(curl -s -X POST "$ONY_URL/v1/handoffs" -H "Authorization: Bearer $ONY_TOKEN" \
+       -d '{"action":"shell.exec","title":"Clean build dir","payload":{"kind":"command","content":"rm -rf ./build"}}' | jq -r .id)
+  curl -s -c ony.cookies -X POST "$ONY_URL/v1/auth/login" -H 'Content-Type: application/json' \
+       -d '{"email":"%s","password":"%s"}'
+  curl -s -b ony.cookies -X POST "$ONY_URL/v1/handoffs/$ID/decide" -H 'Content-Type: application/json' \
+       -d '{"option":"approve","comment":"go ahead"}'
+  curl -s "$ONY_URL/v1/handoffs/$ID/wait?timeout=60s" -H "Authorization: Bearer $ONY_TOKEN"
+(Without jq, end the first command with | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4 instead.)
+
+`, orgName, o.OrgID, o.AdminEmail, o.AdminPassword, d.Token, d.DeviceID,
+		o.OrgID, o.AdminEmail, shellQuote(publicURL), shellQuote(d.Token), o.AdminEmail, o.AdminPassword)
+	return b.String()
+}
+
+// shellQuote returns s as one shell word: as is when it is plain, else in single quotes.
+func shellQuote(s string) string {
+	plain := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
+	}) < 0
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }

@@ -220,7 +220,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		CallbackAttempts: c.Callbacks.MaxAttempts,
 		WaitRecheck:      o.WaitRecheck,
 	})
-	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock}, session.Config{
+	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock, Audit: a.Audit}, session.Config{
 		TTL:             time.Duration(c.Auth.SessionTTL),
 		LoginPerAccount: int64(c.Auth.LoginAttemptsPerAccount),
 		LoginPerAddress: int64(c.Auth.LoginAttemptsPerAddress),

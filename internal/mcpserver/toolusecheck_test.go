@@ -12,6 +12,7 @@ import (
 
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/internal/mcpserver"
+	"github.com/ony-ai/ony/internal/version"
 )
 
 // approve_tool_use checks its arguments against its own schema before it creates anything: a call
@@ -126,5 +127,18 @@ func TestApproveToolUseProgress(t *testing.T) {
 		if p.ProgressToken != "tu-1" || p.Progress != float64(i+1) || !strings.Contains(p.Message, "waiting for a person") {
 			t.Errorf("notification %d: %+v", i, p)
 		}
+	}
+}
+
+// The server info names this build as `ony version` does.
+func TestServerInfoVersion(t *testing.T) {
+	t.Parallel()
+	c, err := client.New("http://127.0.0.1:1", "tok", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := session(t, c, mcpserver.Options{})
+	if got, want := cs.InitializeResult().ServerInfo.Version, version.Get().Short(); got != want || got == "" {
+		t.Errorf("server info version %q, want the build's %q", got, want)
 	}
 }
