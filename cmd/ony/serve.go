@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/org"
@@ -27,6 +28,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	ready := refuseUntilReady(l.(*net.TCPListener))
 	a, err := app.New(ctx, cfg, logger, app.Options{})
 	if err != nil {
 		l.Close()
@@ -46,6 +48,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		l.Close()
 		a.Close(ctx)
 		return err
+	}
+	if err := ready(); err != nil {
+		l.Close()
+		a.Close(ctx)
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	logger.Info("ony listening", "addr", l.Addr().String(), "public_url", cfg.PublicURL, "database", a.Store.Dialect(),
 		"coordination", coordKind(cfg.Redis.URL.Value()))
@@ -95,6 +102,31 @@ func cmdConfigCheck(args []string, stdout io.Writer) error {
 	}
 	_, err = stdout.Write(b)
 	return err
+}
+
+// refuseUntilReady closes every connection l accepts until the function it returns is called: the
+// port is held while the instance is set up, and a client that connects meanwhile (a readiness probe)
+// fails at once, as when nothing listened, instead of waiting in the backlog to be answered long after
+// it gave up.
+func refuseUntilReady(l *net.TCPListener) (ready func() error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return // the deadline ready sets, or the listener closed
+			}
+			c.Close()
+		}
+	}()
+	return func() error {
+		if err := l.SetDeadline(time.Unix(1, 0)); err != nil {
+			return err
+		}
+		<-done
+		return l.SetDeadline(time.Time{})
+	}
 }
 
 // firstStartBanner is what the first start prints once: the organization, the admin's password and
