@@ -14,8 +14,12 @@ fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# `ony version` names the commit and build time stamped here; VERSION=v1.2.0 names a release.
+VERSION_PKG := github.com/ony-ai/ony/internal/version
 build:
-	$(GO) build -o bin/ony ./cmd/ony
+	$(GO) build -ldflags "-X $(VERSION_PKG).commit=$$(git rev-parse HEAD 2>/dev/null) \
+		-X $(VERSION_PKG).date=$$(date -u +%Y-%m-%dT%H:%M:%SZ) $(if $(VERSION),-X $(VERSION_PKG).version=$(VERSION))" \
+		-o bin/ony ./cmd/ony
 
 # Longer fuzzing than the seed corpora that `make test` runs.
 fuzz:

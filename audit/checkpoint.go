@@ -75,13 +75,29 @@ type Keys struct {
 // KeyFile is the signing key file in the data directory.
 const KeyFile = "audit-signing.key"
 
+// ErrNoKeyFile is LoadKeys finding neither configured keys nor a key file.
+var ErrNoKeyFile = errors.New("audit: no signing key file")
+
 // LoadOrCreateKeys takes signing keys from configuration (note "PRIVATE+KEY+…" strings) or from the key
 // file in dir, generating one named name on first start. Keys are never stored in the database.
 func LoadOrCreateKeys(dir, name string, configured []string) (*Keys, error) {
+	return loadKeys(dir, name, configured, true)
+}
+
+// LoadKeys is LoadOrCreateKeys for commands that work on an existing instance: without configured
+// keys and a key file it returns ErrNoKeyFile and creates nothing, since a new key would sign
+// checkpoints that the instance's published key does not verify.
+func LoadKeys(dir string, configured []string) (*Keys, error) {
+	return loadKeys(dir, "", configured, false)
+}
+
+func loadKeys(dir, name string, configured []string, create bool) (*Keys, error) {
 	if len(configured) == 0 {
 		path := filepath.Join(dir, KeyFile)
 		data, err := os.ReadFile(path)
 		switch {
+		case errors.Is(err, os.ErrNotExist) && !create:
+			return nil, fmt.Errorf("%w: %s does not exist", ErrNoKeyFile, path)
 		case errors.Is(err, os.ErrNotExist):
 			skey, _, err := note.GenerateKey(rand.Reader, name)
 			if err != nil {

@@ -33,8 +33,16 @@ const (
 	OrgErased        EventType = "org.erased" // in the instance log only
 )
 
+// A person's password replaced by an administrator (all their sessions end) or by themselves (their
+// other sessions end). The log never holds a password or its hash.
+const (
+	MemberPasswordReset   EventType = "member.password_reset"
+	MemberPasswordChanged EventType = "member.password_changed"
+)
+
 var eventTypes = []EventType{HandoffCreated, HandoffDecided, HandoffExpired, HandoffCancelled, MemberInvited,
-	MemberRole, MemberOff, DeviceCreated, DeviceRevoked, LadderChanged, PayloadScrubbed, StepUpFailed, OrgCreated, OrgErased}
+	MemberRole, MemberOff, DeviceCreated, DeviceRevoked, LadderChanged, PayloadScrubbed, StepUpFailed, OrgCreated, OrgErased,
+	MemberPasswordReset, MemberPasswordChanged}
 
 // Actor is who acted, with their role at the time. Names live outside the log (the export's member
 // directory), so a person can be anonymised without breaking a hash.

@@ -15,7 +15,8 @@ import (
 )
 
 var allTypes = []audit.EventType{audit.HandoffCreated, audit.HandoffDecided, audit.HandoffExpired,
-	audit.HandoffCancelled, audit.MemberInvited, audit.MemberRole, audit.MemberOff, audit.DeviceCreated,
+	audit.HandoffCancelled, audit.MemberInvited, audit.MemberRole, audit.MemberOff, audit.MemberPasswordReset,
+	audit.MemberPasswordChanged, audit.DeviceCreated,
 	audit.DeviceRevoked, audit.LadderChanged, audit.PayloadScrubbed, audit.StepUpFailed, audit.OrgCreated, audit.OrgErased}
 
 // fullEvent uses every field, each at a valid value.

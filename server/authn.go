@@ -133,6 +133,32 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+type passwordBody struct {
+	Current string `json:"current_password"`
+	New     string `json:"new_password"`
+}
+
+// changePassword is POST /v1/auth/password: a signed-in person replaces their own password, and their
+// other sessions end (this one stays).
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
+	a := actorFrom(r.Context())
+	c, err := r.Cookie(SessionCookie)
+	if a.Kind != store.ActorUser || err != nil {
+		return problem.New(problem.Invalid, "not_a_session", "only a signed-in person can change their password")
+	}
+	var b passwordBody
+	if err := decodeJSON(w, r, &b, 16<<10); err != nil {
+		return err
+	}
+	p := session.Principal{OrgID: a.OrgID, Kind: a.Kind, ID: a.ID, Name: a.Name, Role: a.Role}
+	ended, err := s.sessions.ChangePassword(r.Context(), p, c.Value, b.Current, b.New, clientAddr(r, s.cfg.TrustedProxies))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"sessions_ended": ended})
+	return nil
+}
+
 func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	a := actorFrom(r.Context())
 	writeJSON(w, http.StatusOK, meView{OrgID: a.OrgID, UserID: a.ID, Name: a.Name, Role: a.Role, Kind: string(a.Kind)})

@@ -69,6 +69,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/auth/login", s.handle(s.login))
 	mux.Handle("POST /v1/auth/logout", s.handle(s.authed(s.logout)))
 	mux.Handle("GET /v1/auth/me", s.handle(s.authed(s.me)))
+	mux.Handle("POST /v1/auth/password", s.handle(s.authed(s.changePassword)))
 
 	mux.Handle("POST /v1/handoffs", s.handle(s.authed(s.createHandoff)))
 	mux.Handle("GET /v1/handoffs", s.handle(s.authed(s.listHandoffs)))

@@ -21,6 +21,12 @@ var (
 	// connection (refused, reset, shutting down, a closed pool, a connect timeout): the request did not
 	// happen and may be retried once the database is back. The driver's error stays in the chain.
 	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrNoSchema is returned by the open-existing paths when there is no database, or it holds no
+	// Ony schema: commands other than serve and migrate refuse to create an instance.
+	ErrNoSchema = errors.New("store: no Ony database")
+	// ErrSchemaOld is returned by the open-existing paths when migrations are pending; they do not
+	// migrate.
+	ErrSchemaOld = errors.New("store: database schema is older than this binary")
 )
 
 // Store is the system of record. Every query runs inside a transaction that is bound either to one
@@ -69,6 +75,8 @@ type OrgTx interface {
 	// UpdateUser replaces a user's name, role, timezone, active flag, quiet hours and groups. Email,
 	// password, contacts and creation time are not touched.
 	UpdateUser(ctx context.Context, u User) error
+	// SetPasswordHash replaces a person's password hash; ErrNotFound if the org has no such person.
+	SetPasswordHash(ctx context.Context, userID, hash string) error
 	// SetContact adds or replaces the person's contact of c.Kind (one per kind).
 	SetContact(ctx context.Context, c Contact) error
 	// DeleteContact removes the person's contact of kind; a missing one is not an error.
@@ -80,6 +88,9 @@ type OrgTx interface {
 
 	CreateSession(ctx context.Context, s Session) error
 	DeleteSession(ctx context.Context, idHash []byte) error
+	// DeleteUserSessions ends every session of a person except the one whose hash is keep (nil: all),
+	// and reports how many ended.
+	DeleteUserSessions(ctx context.Context, userID string, keep []byte) (int, error)
 
 	InsertHandoff(ctx context.Context, h Handoff) error
 	HandoffByID(ctx context.Context, id string) (Handoff, error)

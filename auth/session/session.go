@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/problem"
@@ -32,12 +33,15 @@ type Deps struct {
 	Coord  coord.Coord
 	Logger *slog.Logger
 	Clock  func() time.Time
+	// Audit records password changes; required for ChangePassword.
+	Audit *audit.Log
 }
 
 // Service signs people in and out, resolves sessions and device tokens, and sweeps expired sessions.
 type Service struct {
 	store store.Store
 	coord coord.Coord
+	audit *audit.Log
 	log   *slog.Logger
 	cfg   Config
 	now   func() time.Time
@@ -62,7 +66,7 @@ func New(d Deps, cfg Config) *Service {
 	}
 	// Warm the dummy hash off the request path, so the first unknown-email login costs one hash, not two.
 	go dummyHash()
-	return &Service{store: d.Store, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock}
+	return &Service{store: d.Store, coord: d.Coord, audit: d.Audit, log: d.Logger, cfg: cfg, now: d.Clock}
 }
 
 // Principal is who a request comes from.

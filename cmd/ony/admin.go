@@ -18,7 +18,7 @@ import (
 
 func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErr("usage: ony admin create-org | create-device | revoke-device | erase-org | create-user | set-user (see ony help)")
+		return usageErr("usage: ony admin create-org | create-device | revoke-device | erase-org | create-user | set-user | reset-password (see ony help)")
 	}
 	switch args[0] {
 	case "create-org":
@@ -33,6 +33,8 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdCreateUser(ctx, args[1:], stdout, stderr)
 	case "set-user":
 		return cmdSetUser(ctx, args[1:], stdout, stderr)
+	case "reset-password":
+		return cmdResetPassword(ctx, args[1:], stdin, stdout, stderr)
 	}
 	return usageErr("unknown admin command %q", args[0])
 }
@@ -41,18 +43,20 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 var cliActor = audit.Actor{Kind: "system", ID: "admin-cli"}
 
 // openServices opens the configured database and audit log for commands that work on them directly
-// (they also work while a server runs).
+// (they also work while a server runs). Neither is created: only `ony serve` and `ony migrate` create
+// an instance, so a command run in the wrong directory says where it looked instead of making one.
 func openServices(ctx context.Context, cfgPath string, stderr io.Writer) (org.Service, error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return org.Service{}, err
 	}
-	l, err := app.NewAuditLog(cfg, nil)
+	s, err := app.OpenExistingStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
 	if err != nil {
 		return org.Service{}, err
 	}
-	s, err := app.OpenStore(ctx, cfg, app.NewLogger(stderr, cfg.Log))
+	l, err := app.OpenAuditLog(cfg)
 	if err != nil {
+		s.Close()
 		return org.Service{}, err
 	}
 	return org.Service{Store: s, Audit: l, Kinds: app.BuiltinKinds()}, nil
@@ -80,13 +84,9 @@ func cmdCreateOrg(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	}
 	var pw string
 	if *pwStdin {
-		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
-		if err != nil && err != io.EOF {
-			return fmt.Errorf("read password: %w", err)
-		}
-		pw = strings.TrimRight(line, "\r\n")
-		if pw == "" {
-			return usageErr("--password-stdin: stdin was empty")
+		var err error
+		if pw, err = readPassword(stdin); err != nil {
+			return err
 		}
 	}
 	sv, err := openServices(ctx, *cfgPath, stderr)
@@ -107,9 +107,68 @@ func cmdCreateOrg(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	}
 	fmt.Fprintln(stdout, o.OrgID)
 	if o.AdminPassword != "" {
-		fmt.Fprintf(stderr, "admin %s one-time password (shown once): ", o.AdminEmail)
+		fmt.Fprintf(stderr, "the password of admin %s (shown once; it stays theirs until changed): ", o.AdminEmail)
 		fmt.Fprintln(stdout, o.AdminPassword)
 	}
+	return nil
+}
+
+// readPassword reads one line from stdin for --password-stdin.
+func readPassword(stdin io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", usageErr("--password-stdin: stdin was empty")
+	}
+	return pw, nil
+}
+
+// cmdResetPassword gives a person a new password and ends their sessions: for someone who lost theirs,
+// or whose password someone else learnt. People change their own with POST /v1/auth/password.
+func cmdResetPassword(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("admin reset-password", stderr)
+	orgID := fs.String("org", "", "organization id")
+	email := fs.String("email", "", "the person's email")
+	pwStdin := fs.Bool("password-stdin", false, "read the new password from stdin instead of generating one")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *orgID == "" || *email == "" {
+		return usageErr("--org and --email are required")
+	}
+	var pw string
+	if *pwStdin {
+		var err error
+		if pw, err = readPassword(stdin); err != nil {
+			return err
+		}
+	}
+	sv, err := openServices(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer sv.Store.Close()
+	r, err := sv.ResetPassword(ctx, cliActor, *orgID, *email, pw)
+	if err != nil {
+		return problemErr(err)
+	}
+	addr, _ := org.NormalizeEmail(*email)
+	if *asJSON {
+		out := map[string]any{"user_id": r.UserID, "email": addr, "sessions_ended": r.SessionsEnded}
+		if r.Password != "" {
+			out["password"] = r.Password
+		}
+		return json.NewEncoder(stdout).Encode(out)
+	}
+	fmt.Fprintf(stdout, "reset the password of %s (user %s); %d session(s) ended", addr, r.UserID, r.SessionsEnded)
+	if r.Password != "" {
+		fmt.Fprintf(stdout, "; new password (shown once): %s", r.Password)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 
@@ -213,7 +272,7 @@ func cmdCreateUser(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return json.NewEncoder(stdout).Encode(map[string]string{"user_id": u.UserID, "email": u.Email, "name": u.Name,
 			"role": string(u.Role), "password": u.Password})
 	}
-	fmt.Fprintf(stdout, "created %s %s <%s> (user %s); one-time password (shown once): %s\n", u.Role, u.Name, u.Email, u.UserID, u.Password)
+	fmt.Fprintf(stdout, "created %s %s <%s> (user %s); password (shown once): %s\n", u.Role, u.Name, u.Email, u.UserID, u.Password)
 	return nil
 }
 

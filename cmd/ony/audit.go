@@ -53,7 +53,7 @@ func cmdAuditKey(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	l, err := app.NewAuditLog(cfg, nil)
+	l, err := app.OpenAuditLog(cfg)
 	if err != nil {
 		return err
 	}

@@ -468,6 +468,9 @@ func TestAuditExportUnknownOrg(t *testing.T) {
 func TestAuditEraseOrg(t *testing.T) {
 	t.Parallel()
 	vars := map[string]string{"ONY_DATA_DIR": t.TempDir()}
+	if r := runOny(t, vars, "", "migrate"); r.code != 0 { // the admin commands create no instance
+		t.Fatalf("migrate: %s", r)
+	}
 	createOrg := func(name, email string) string {
 		t.Helper()
 		r := runOny(t, vars, "a perfectly long passphrase\n", "admin", "create-org", "--name", name, "--admin-email", email, "--password-stdin", "--json")

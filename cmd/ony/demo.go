@@ -20,6 +20,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.Count, "count", 0, "post this many sample handoffs, then stop once all are final (0: keep going)")
 	fs.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
 	fs.Float64Var(&o.WaitScale, "wait-scale", 1, "multiply the demo ladders' waits, e.g. 0.2 for five times faster (redial gaps stay at least 10s)")
+	fs.BoolVar(&o.Verbose, "verbose", false, "print the server's log on stderr (default: to a file the banner names; warnings also on stderr)")
+	fs.StringVar(&o.LogFile, "log", "", "write the server's log to this file (default: ony-demo.log in --data-dir, else a new file in the temporary directory)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

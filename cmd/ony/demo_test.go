@@ -152,7 +152,18 @@ func TestDemo(t *testing.T) {
 		"-X POST "+url+"/v1/auth/login -H 'Content-Type: application/json'",
 		`-d '{"email":"admin@localhost","password":"`+password[1]+`"}'`,
 		"-X POST "+url+"/v1/handoffs/$ID/decide -H 'Content-Type: application/json'",
-		"critical-production (risk high/critical, env=prod*)", "phone +*********01")
+		"critical-production (risk high/critical, env=prod*)", "phone +*********01",
+		// The offsets the ladders really use at --wait-scale 0.05: the redial gap stays 10s, and the
+		// call rung waits for it.
+		"+400ms text: sms", "+800ms call: call", "+10.8s redial: call", "+40.8s the ladder ends: the handoff expires",
+		"no rungs left: it waits in the console inbox")
+	var logFile string
+	if m := regexp.MustCompile(`(?m)^\s*Server log:\s+(\S+)`).FindStringSubmatch(banner); m != nil {
+		logFile = m[1]
+		t.Cleanup(func() { os.Remove(logFile) })
+	} else {
+		t.Errorf("the banner names no server log file")
+	}
 
 	// The printed recipe: sign in with JSON, keep the cookie, decide with JSON.
 	// Generous bounds: a real PBKDF2 login and the demo's own four hashes under -race, beside the other
@@ -174,9 +185,9 @@ func TestDemo(t *testing.T) {
 	}
 	out, logs := p.stdout(), p.stderr()
 	for _, want := range []struct{ what, re string }{
-		{"a simulated chat message", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder \S+: \+\d+s rung 1/3 \(chat\): slack → \w+ \(SIMULATED\) sent$`},
-		{"a climb to a later rung", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder critical-production: \+\d+s rung 2/3 \(text\): sms → \w+ \(SIMULATED\) sent$`},
-		{"a call nobody answered", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder critical-production: \+\d+s rung 3/3 \(call\): call → \w+ \(SIMULATED\) no_answer$`},
+		{"a simulated chat message", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder \S+: \+\d+s rung 1/3 \(chat(, due \+\S+)?\): slack → \w+ \(SIMULATED\) sent$`},
+		{"a climb to a later rung", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder critical-production: \+\d+s rung 2/3 \(text(, due \+\S+)?\): sms → \w+ \(SIMULATED\) sent$`},
+		{"a call nobody answered", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder critical-production: \+\d+s rung 3/3 \(call(, due \+\S+)?\): call → \w+ \(SIMULATED\) no_answer$`},
 		{"an answered redial", `(?m)^\[demo\] #\d \S+ \(\w+\) → ladder critical-production: \+\d+s rung 3/3 \(call\): call → \w+ \(SIMULATED\) answered, redial 1$`},
 		{"a simulated person deciding", `(?m)^\[demo\] (Ana|Ben) \(SIMULATED\) picks up the redial about the \S+ and presses [12]: (approve|deny)$`},
 		{"the deploy decided on the call", `(?m)^\[demo\] #2 deploy \(high\) approved by (Ana|Ben) via call \(\+\d+s\)$`},
@@ -188,8 +199,19 @@ func TestDemo(t *testing.T) {
 			t.Errorf("stdout shows no %s (want a line matching %s)", want.what, want.re)
 		}
 	}
-	if !strings.HasSuffix(out, "[demo] stopping\n") {
-		t.Errorf("after SIGINT, stdout does not end with the stop line")
+	if !strings.HasSuffix(out, "[demo] stopping\n[demo] the server's log is in "+logFile+"\n") {
+		t.Errorf("after SIGINT, stdout does not end with the stop line and where the log is")
+	}
+	// The timeline alone on the terminal: the server's log went to its file.
+	t.Logf("stdout: %d lines; stderr: %d lines", strings.Count(out, "\n"), strings.Count(logs, "\n"))
+	if logs != "" {
+		t.Errorf("stderr has %d lines; the server's log belongs in its file (or on stderr with --verbose)", strings.Count(logs, "\n"))
+	}
+	if !regexp.MustCompile(`(?m)^\[demo\] #\d shell\.exec \(low\) → ladder default has no rungs left: from \+\S+ the handoff waits in the console inbox until its timeout \(\+1m\)`).MatchString(out) {
+		t.Errorf("stdout does not explain the low-risk handoff left to its own timeout")
+	}
+	if logFile != "" {
+		logs = readFile(t, logFile)
 	}
 	mustContain(t, "the log", logs, `msg="SIMULATED call"`, `msg="SIMULATED slack"`, "result=no_answer", "result=answered", "shutting down")
 	// Phone numbers are personal data: masked in the banner, absent from the log.
@@ -220,6 +242,7 @@ func TestDemoFlags(t *testing.T) {
 		{[]string{"--duration", "-1s"}, "--duration must be"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--data-dir", used}, "holds the database of an earlier run"},
+		{[]string{"--verbose", "--log", filepath.Join(used, "x.log")}, "choose one"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := cmdDemo(context.Background(), tt.args, &stdout, &stderr)

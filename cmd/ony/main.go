@@ -20,6 +20,7 @@ usage:
   ony serve        [--config FILE]   run the server (SQLite in ./ony-data unless configured)
   ony migrate      [--config FILE]   apply database migrations and exit
   ony config check [--config FILE]   print the effective configuration, secrets masked, or every mistake
+  ony version                        which build this is (version, commit, date)
   ony admin create-org    --name NAME --admin-email EMAIL [--password-stdin] [--json]
   ony admin create-device --org ORG_ID --name NAME [--json]
   ony admin revoke-device --org ORG_ID --device DEVICE_ID
@@ -27,7 +28,9 @@ usage:
   ony admin create-user   --org ORG_ID --email EMAIL --name NAME [--role member|admin|viewer] [--json]
   ony admin set-user      --org ORG_ID --email EMAIL [--name N] [--timezone TZ] [--phone +E164] [--slack-id ID]
                           [--telegram-id ID] [--quiet-hours 22:00-07:00] [--groups a,b]   ("" clears)
-  ony demo [--listen ADDR] [--interval 20s] [--count N] [--duration D] [--wait-scale F]
+  ony admin reset-password --org ORG_ID --email EMAIL [--password-stdin] [--json]
+                                     a new password (shown once); the person's sessions end
+  ony demo [--listen ADDR] [--interval 20s] [--count N] [--duration D] [--wait-scale F] [--verbose | --log FILE]
                                      try Ony with simulated people, providers and agent
   ony audit key | keygen | verify | export | verify-export   (ony audit for details)
   ony risk explain --action A [--label k=v] [--policy FILE] [PAYLOAD_FILE|-]   how a handoff is scored
@@ -101,6 +104,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMCP(ctx, args[1:], stdin, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		err = cmdVersion(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/app"
@@ -24,36 +26,35 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	logger := app.NewLogger(stderr, cfg.Log)
 	warnUnknownEnv(logger, os.Environ())
+	// Bind before setting anything up: with the port taken, a first start would otherwise create the
+	// organization and print its only copy of the password and token, aimed at another process's port.
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	ready := refuseUntilReady(l.(*net.TCPListener))
 	a, err := app.New(ctx, cfg, logger, app.Options{})
 	if err != nil {
+		l.Close()
 		return err
 	}
 	o, d, err := org.Service{Store: a.Store, Audit: a.Audit}.Bootstrap(ctx, cfg.Bootstrap.OrgName, cfg.Bootstrap.AdminEmail)
 	if err != nil {
+		l.Close()
 		a.Close(ctx)
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	if o != nil {
 		// Printed to stdout, never logged: these secrets exist nowhere else.
-		fmt.Fprintf(stdout, `
-Ony created its first organization %q (%s).
-  Admin email:     %s
-  Admin password:  %s   (shown once)
-  Sign in:         POST %s/v1/auth/login
-  Agent token:     %s   (shown once; device %s)
-
-Try it:
-  curl -s -X POST %s/v1/handoffs -H 'Authorization: Bearer %s' \
-       -d '{"action":"shell.exec","title":"Clean build dir","payload":{"kind":"command","content":"rm -rf ./build"}}'
-
-`, cfg.Bootstrap.OrgName, o.OrgID, o.AdminEmail, o.AdminPassword, cfg.PublicURL, d.Token, d.DeviceID, cfg.PublicURL, d.Token)
+		fmt.Fprint(stdout, firstStartBanner(cfg.Bootstrap.OrgName, cfg.PublicURL, o, d))
 	}
 	if err := a.StartJobs(ctx); err != nil {
+		l.Close()
 		a.Close(ctx)
 		return err
 	}
-	l, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
+	if err := ready(); err != nil {
+		l.Close()
 		a.Close(ctx)
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
@@ -80,12 +81,11 @@ func cmdMigrate(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := app.NewLogger(stderr, cfg.Log)
 	warnUnknownEnv(logger, os.Environ())
-	s, err := app.OpenStore(ctx, cfg, logger) // opening migrates, under the lock
+	dialect, err := app.Migrate(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	fmt.Fprintf(stderr, "ony: %s database is up to date\n", s.Dialect())
+	fmt.Fprintf(stderr, "ony: %s database is up to date\n", dialect)
 	return nil
 }
 
@@ -120,4 +120,73 @@ func cmdConfigCheck(args []string, stdout io.Writer) error {
 	}
 	_, err = stdout.Write(b)
 	return err
+}
+
+// refuseUntilReady closes every connection l accepts until the function it returns is called: the
+// port is held while the instance is set up, and a client that connects meanwhile (a readiness probe)
+// fails at once, as when nothing listened, instead of waiting in the backlog to be answered long after
+// it gave up.
+func refuseUntilReady(l *net.TCPListener) (ready func() error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return // the deadline ready sets, or the listener closed
+			}
+			c.Close()
+		}
+	}()
+	return func() error {
+		if err := l.SetDeadline(time.Unix(1, 0)); err != nil {
+			return err
+		}
+		<-done
+		return l.SetDeadline(time.Time{})
+	}
+}
+
+// firstStartBanner is what the first start prints once: the organization, the admin's password and
+// the first agent token, then lines to paste — the agent's environment, and a handoff asked, decided
+// and waited for — that work as printed.
+func firstStartBanner(orgName, publicURL string, o *org.CreatedOrg, d *org.CreatedDevice) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `
+Ony created its first organization %q (%s).
+  Admin email:     %s
+  Admin password:  %s   (shown once)
+  Agent token:     %s   (shown once; device %s)
+
+The password is the admin's own, not a temporary one: keep it in a password manager. The admin changes
+it with POST /v1/auth/password (docs/api.md); if it is lost, this sets a new one and prints it:
+  ony admin reset-password --org %s --email %s
+
+Point an agent's shell at Ony (ony request, ony hook, ony mcp and the lines below read these):
+  export ONY_URL=%s ONY_TOKEN=%s
+
+Try it: the agent asks, the admin signs in and approves, the agent's wait returns the decision.
+  ID=$(curl -s -X POST "$ONY_URL/v1/handoffs" -H "Authorization: Bearer $ONY_TOKEN" \
+       -d '{"action":"shell.exec","title":"Clean build dir","payload":{"kind":"command","content":"rm -rf ./build"}}' | jq -r .id)
+  curl -s -c ony.cookies -X POST "$ONY_URL/v1/auth/login" -H 'Content-Type: application/json' \
+       -d '{"email":"%s","password":"%s"}'
+  curl -s -b ony.cookies -X POST "$ONY_URL/v1/handoffs/$ID/decide" -H 'Content-Type: application/json' \
+       -d '{"option":"approve","comment":"go ahead"}'
+  curl -s "$ONY_URL/v1/handoffs/$ID/wait?timeout=60s" -H "Authorization: Bearer $ONY_TOKEN"
+(Without jq, end the first command with | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4 instead.)
+
+`, orgName, o.OrgID, o.AdminEmail, o.AdminPassword, d.Token, d.DeviceID,
+		o.OrgID, o.AdminEmail, shellQuote(publicURL), shellQuote(d.Token), o.AdminEmail, o.AdminPassword)
+	return b.String()
+}
+
+// shellQuote returns s as one shell word: as is when it is plain, else in single quotes.
+func shellQuote(s string) string {
+	plain := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
+	}) < 0
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }

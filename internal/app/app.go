@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +66,60 @@ func OpenStore(ctx context.Context, c *config.Config, logger *slog.Logger) (stor
 		return nil, err // a nil interface, not an interface holding a nil pointer
 	}
 	return s, nil
+}
+
+// OpenExistingStore opens the configured database for commands that work on an instance `ony serve`
+// or `ony migrate` created: it creates nothing and migrates nothing, and when there is no Ony
+// database its error says where it looked.
+func OpenExistingStore(ctx context.Context, c *config.Config, logger *slog.Logger) (store.Store, error) {
+	var s *sqlstore.Store
+	var err error
+	var where string
+	if u := c.Database.URL.Value(); u != "" {
+		where = "the PostgreSQL database at " + cmp.Or(postgres.Where(u), "database.url")
+		s, err = postgres.OpenExisting(ctx, postgres.Options{URL: u, MaxConns: c.Database.MaxOpenConns}, logger)
+	} else {
+		path := absPath(filepath.Join(c.DataDir, sqlite.FileName))
+		where = "the SQLite database " + path
+		s, err = sqlite.OpenExisting(ctx, path, logger)
+	}
+	switch {
+	case errors.Is(err, store.ErrNoSchema) && c.Database.URL.Value() != "":
+		return nil, fmt.Errorf("%s has no Ony schema: check database.url (ONY_DATABASE_URL), or create it with `ony migrate`", where)
+	case errors.Is(err, store.ErrNoSchema):
+		return nil, fmt.Errorf("no Ony database: %s does not exist or holds no Ony schema; run this where `ony serve` runs, "+
+			"or point it at the server's data with --config or ONY_DATA_DIR (`ony migrate` creates a new one)", where)
+	case errors.Is(err, store.ErrSchemaOld):
+		return nil, fmt.Errorf("%s: %w", where, err)
+	case err != nil:
+		return nil, err
+	}
+	return s, nil
+}
+
+// Migrate is `ony migrate`: it creates or migrates the database and, like a first `ony serve`,
+// creates the key files the configuration does not supply, so the admin commands can work on the
+// instance before it first serves. It returns the database's dialect.
+func Migrate(ctx context.Context, c *config.Config, logger *slog.Logger) (string, error) {
+	s, err := OpenStore(ctx, c, logger) // opening migrates, under the lock
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	if _, err := keyring.LoadOrCreate(c.DataDir, secretValues(c.Keyring.Keys)); err != nil {
+		return "", err
+	}
+	if _, err := NewAuditLog(c, nil); err != nil {
+		return "", err
+	}
+	return s.Dialect(), nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // OpenCoord connects to Redis when configured, otherwise keeps coordination in memory.
@@ -176,7 +231,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		CallbackPolicy:   callbacks,
 		WaitRecheck:      o.WaitRecheck,
 	})
-	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock}, session.Config{
+	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock, Audit: a.Audit}, session.Config{
 		TTL:             time.Duration(c.Auth.SessionTTL),
 		LoginPerAccount: int64(c.Auth.LoginAttemptsPerAccount),
 		LoginPerAddress: int64(c.Auth.LoginAttemptsPerAddress),
@@ -302,6 +357,22 @@ func NewAuditLog(c *config.Config, clock func() time.Time) (*audit.Log, error) {
 		return nil, err
 	}
 	return audit.New(keys, c.Instance, KnownReason, clock), nil
+}
+
+// OpenAuditLog is NewAuditLog for commands that work on an existing instance: without configured keys
+// and a key file it refuses, saying where it looked, instead of creating a key the instance's
+// published verifier key does not match.
+func OpenAuditLog(c *config.Config) (*audit.Log, error) {
+	keys, err := audit.LoadKeys(c.DataDir, secretValues(c.Audit.SigningKeys))
+	if errors.Is(err, audit.ErrNoKeyFile) {
+		return nil, fmt.Errorf("no audit signing key: %s does not exist and audit.signing_keys (ONY_AUDIT_SIGNING_KEYS) is not set; "+
+			"run this where `ony serve` runs, or point it at the server's data with --config or ONY_DATA_DIR",
+			absPath(filepath.Join(c.DataDir, audit.KeyFile)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return audit.New(keys, c.Instance, KnownReason, nil), nil
 }
 
 // RiskEngine builds the risk engine: the built-in rules, tuned by the configured policy file if any.

@@ -94,6 +94,11 @@ type Options struct {
 	Duration time.Duration
 	// WaitScale multiplies the ladders' waits; redial gaps stay at least redialGapMin.
 	WaitScale float64
+	// Verbose prints the server's log on stderr, beside the timeline on stdout. Otherwise the log goes
+	// to LogFile (default: ony-demo.log in the data directory when one is given, else a new file in
+	// the temporary directory, kept after the demo) and only its warnings reach stderr.
+	Verbose bool
+	LogFile string
 }
 
 // Check reports the first option Run cannot work with. A data directory that holds an earlier run's
@@ -108,6 +113,8 @@ func (o Options) Check() error {
 		return errors.New("--duration must be 0 (until Ctrl-C) or more")
 	case !(o.WaitScale >= 0.01 && o.WaitScale <= 10):
 		return errors.New("--wait-scale must be between 0.01 and 10")
+	case o.Verbose && o.LogFile != "":
+		return errors.New("--verbose prints the log on stderr; --log writes it to a file: choose one")
 	}
 	if o.DataDir != "" {
 		if _, err := os.Stat(filepath.Join(o.DataDir, sqlite.FileName)); err == nil {
@@ -119,7 +126,7 @@ func (o Options) Check() error {
 
 // Run runs the demo until ctx is done, o.Duration has passed or o.Count sample handoffs are final.
 // What the newcomer should read (the banner, the agent, the escalations, the people) goes to stdout;
-// the server's log goes to stderr.
+// the server's log goes to a file (see Options.Verbose).
 func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if err := o.Check(); err != nil {
 		return err
@@ -149,6 +156,15 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	logDir := ""
+	if kept {
+		logDir = dir
+	}
+	lg, err := openLog(o, logDir, stderr)
+	if err != nil {
+		return err
+	}
+	defer lg.close()
 
 	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -163,9 +179,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	// The caps keep real phone bills down; simulated calls cost nothing, and a long demo would hit them.
 	cfg.Escalation.Limits = config.Limits{SMSPerUserHour: 1000, SMSPerUserDay: 1000, CallsPerUserHour: 1000,
 		CallsPerUserDay: 1000, SMSPerOrgDay: 10000, CallsPerOrgDay: 10000}
-	logger := slog.New(logHandler{app.NewLogger(stderr, cfg.Log).Handler()})
+	logger := lg.logger
 
-	d := &session{out: &printer{w: stdout}, log: logger, scale: o.WaitScale, ladders: ladders,
+	d := &session{out: &printer{w: stdout}, log: logger, scale: o.WaitScale, ladders: ladders, timeout: handoffTimeout(o.WaitScale),
 		names: map[string]string{}, people: map[string]person{}}
 	// The people play their part until the agent is done; the server outlives them both.
 	peopleCtx, stopPeople := context.WithCancel(ctx)
@@ -196,7 +212,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	go func() { served <- a.Serve(serveCtx, l) }()
 	logger.Info("ony demo: Slack, Telegram, SMS and call providers are SIMULATED; nothing leaves this machine",
 		"addr", cfg.Listen, "data_dir", dir)
-	d.banner(&cfg, creds, o.Interval, kept)
+	d.banner(&cfg, creds, o.Interval, kept, lg.path)
 
 	agent, err := client.New(cfg.PublicURL, creds.token, nil)
 	if err != nil {
@@ -244,7 +260,50 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if kept {
 		d.out.printf("[demo] the demo's data stays in %s\n", dir)
 	}
+	if lg.path != "" {
+		d.out.printf("[demo] the server's log is in %s\n", lg.path)
+	}
 	return nil
+}
+
+// demoLog is where the server's log goes.
+type demoLog struct {
+	logger *slog.Logger
+	path   string // the log file; empty with --verbose
+	close  func() error
+}
+
+// openLog sends the server's log to stderr with o.Verbose; otherwise to o.LogFile, or ony-demo.log in
+// dir when dir is set, or a new file in the temporary directory — and its warnings to stderr too, so
+// that trouble is not hidden in a file.
+func openLog(o Options, dir string, stderr io.Writer) (demoLog, error) {
+	lc := config.Default().Log
+	if o.Verbose {
+		return demoLog{logger: slog.New(logHandler{app.NewLogger(stderr, lc).Handler()}), close: func() error { return nil }}, nil
+	}
+	var f *os.File
+	var err error
+	switch {
+	case o.LogFile != "":
+		f, err = os.OpenFile(o.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	case dir != "":
+		f, err = os.OpenFile(filepath.Join(dir, "ony-demo.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	default:
+		f, err = os.CreateTemp("", "ony-demo-*.log")
+	}
+	if err != nil {
+		return demoLog{}, fmt.Errorf("the demo's log file: %w", err)
+	}
+	warn := lc
+	warn.Level = "warn"
+	h := slog.NewMultiHandler(app.NewLogger(f, lc).Handler(), app.NewLogger(stderr, warn).Handler())
+	return demoLog{logger: slog.New(logHandler{h}), path: f.Name(), close: f.Close}, nil
+}
+
+// handoffTimeout is how long a sample handoff waits for a person: the ladders end sooner, or leave it
+// waiting in the console inbox until then.
+func handoffTimeout(scale float64) time.Duration {
+	return max(time.Duration(float64(2*time.Minute)*scale).Round(time.Second), time.Minute)
 }
 
 // runContext bounds the agent's run: by d (from now) when it is set, else only by ctx.
@@ -367,6 +426,7 @@ type session struct {
 	log     *slog.Logger
 	scale   float64
 	ladders map[string]*escalation.Ladder
+	timeout time.Duration // each sample handoff's
 	// Written before the job workers start, read only after.
 	svc    *handoff.Service
 	names  map[string]string // user id → name
@@ -539,31 +599,37 @@ func (d *session) setUp(ctx context.Context, a *app.App, cfg *config.Config) (cr
 	return credentials{adminEmail: o.AdminEmail, adminPassword: o.AdminPassword, token: dev.Token}, nil
 }
 
-func (d *session) banner(cfg *config.Config, b credentials, interval time.Duration, kept bool) {
+func (d *session) banner(cfg *config.Config, b credentials, interval time.Duration, kept bool, logPath string) {
 	var s strings.Builder
 	where := "deleted when the demo stops"
 	if kept {
 		where = "kept"
+	}
+	logLine := "on stderr (--verbose)"
+	if logPath != "" {
+		logLine = logPath + "   (--verbose prints it on stderr instead)"
 	}
 	fmt.Fprintf(&s, `
 Ony demo: Slack, Telegram, SMS and phone calls are SIMULATED. Nothing leaves this machine, and the
 people who answer are simulated too.
 
   Ony:             %s   (SQLite in %s, %s)
+  Server log:      %s
   Admin email:     %s
   Admin password:  %s   (this demo's admin: sign in to the API with it)
   Agent token:     %s
 
   Simulated people (they ignore chat messages and texts, and pick up the second call):
-`, cfg.PublicURL, cfg.DataDir, where, b.adminEmail, b.adminPassword, b.token)
+`, cfg.PublicURL, cfg.DataDir, where, logLine, b.adminEmail, b.adminPassword, b.token)
 	for _, u := range d.users {
 		fmt.Fprintf(&s, "    %-5s %s\n", u.Name, strings.TrimPrefix(org.DescribeUser(u, app.BuiltinKinds()), fmt.Sprintf("name %q, ", u.Name)))
 	}
 	scale := ""
 	if d.scale != 1 {
-		scale = fmt.Sprintf(" (waits ×%g)", d.scale)
+		scale = fmt.Sprintf(", waits ×%g (redial gaps stay at least %s)", d.scale, redialGapMin)
 	}
-	fmt.Fprintf(&s, "\n  Ladders%s:\n", scale)
+	fmt.Fprintf(&s, "\n  Ladders%s: when each rung fires, counted from the handoff's creation (each handoff has %s):\n",
+		scale, escalation.FormatDuration(d.timeout))
 	names := make([]string, 0, len(d.ladders))
 	for n := range d.ladders {
 		names = append(names, n)
@@ -580,14 +646,6 @@ people who answer are simulated too.
 	})
 	for _, n := range names {
 		l := d.ladders[n]
-		var rungs []string
-		for _, st := range l.Steps {
-			r := strings.Join(st.Channels, "+")
-			if st.Redial.Times > 0 {
-				r += " (redial)"
-			}
-			rungs = append(rungs, fmt.Sprintf("%s, wait %s", r, st.Wait))
-		}
 		match := "every other handoff"
 		if !l.Default {
 			var parts []string
@@ -599,9 +657,14 @@ people who answer are simulated too.
 			}
 			match = strings.Join(parts, ", ")
 		}
-		fmt.Fprintf(&s, "    %s (%s): %s\n", l.Name, match, strings.Join(rungs, " → "))
+		fmt.Fprintf(&s, "    %s (%s):\n", l.Name, match)
+		for _, line := range d.plan(l) {
+			fmt.Fprintf(&s, "      %s\n", line)
+		}
 	}
-	fmt.Fprintf(&s, `
+	fmt.Fprintf(&s, `  A rung can fire a few seconds after its time (the job runner picks up scheduled jobs every few
+  seconds); the timeline below gives when each send really happened, and when it was due if later.
+
 Decide a handoff yourself before the simulated people do (the agent prints each handoff's id):
   curl -s -c ony-demo.cookies -X POST %[1]s/v1/auth/login -H 'Content-Type: application/json' \
        -d '{"email":"%[2]s","password":"%[3]s"}'
@@ -616,12 +679,44 @@ A simulated agent posts a sample handoff every %[4]s; the timeline follows. Pres
 	d.out.printf("%s", s.String())
 }
 
+// plan lists what a ladder does to a handoff nobody decides, one line per event at the offsets the
+// engine uses (escalation.Timeline): the rungs, the redials, and how it ends.
+func (d *session) plan(l *escalation.Ladder) []string {
+	var lines []string
+	add := func(at time.Duration, what string) {
+		lines = append(lines, "+"+escalation.FormatDuration(at)+" "+what)
+	}
+	for _, e := range escalation.Timeline(l, d.timeout, app.BuiltinKinds()) {
+		switch e.Kind {
+		case escalation.EventNotify:
+			add(e.At, rungName(l, e.Step)+": "+strings.Join(e.Channels, "+"))
+		case escalation.EventRedial:
+			add(e.At, fmt.Sprintf("redial: %s (%s after an unanswered call)", strings.Join(e.Channels, "+"),
+				escalation.FormatDuration(l.Steps[e.Step].Redial.Gap*time.Duration(e.Attempt))))
+		case escalation.EventEnd:
+			add(e.At, "the ladder ends: the handoff expires")
+		case escalation.EventExpire:
+			if l.End == escalation.EndWait && l.EndOffset() < e.At {
+				add(l.EndOffset(), "no rungs left: it waits in the console inbox")
+			}
+			add(e.At, "its timeout: the handoff expires")
+		}
+	}
+	return lines
+}
+
+// rungName is a step's name, or its number.
+func rungName(l *escalation.Ladder, step int) string {
+	if step >= 0 && step < len(l.Steps) && l.Steps[step].Name != "" {
+		return l.Steps[step].Name
+	}
+	return fmt.Sprintf("rung %d", step+1)
+}
+
 // runAgent posts sample handoffs every interval and follows each one's escalation until it is final.
 // It reports true when it stopped because all count handoffs were final.
 func (d *session) runAgent(ctx context.Context, c *client.Client, interval time.Duration, count int) bool {
 	var wg sync.WaitGroup
-	// A handoff waits for a person at most this long (the ladders end sooner, or leave it waiting).
-	timeout := max(time.Duration(float64(2*time.Minute)*d.scale).Round(time.Second), time.Minute)
 	for i := 0; count == 0 || i < count; i++ {
 		if i > 0 {
 			select {
@@ -633,7 +728,7 @@ func (d *session) runAgent(ctx context.Context, c *client.Client, interval time.
 			break
 		}
 		req := samples[i%len(samples)]
-		req.Timeout = timeout
+		req.Timeout = d.timeout
 		h, _, err := c.Create(ctx, req, client.NewIdempotencyKey())
 		if err != nil {
 			if ctx.Err() == nil {
@@ -663,6 +758,7 @@ func (d *session) runAgent(ctx context.Context, c *client.Client, interval time.
 func (d *session) follow(ctx context.Context, c *client.Client, seq int, h0 *client.Handoff) {
 	label := fmt.Sprintf("#%d %s (%s)", seq, h0.Action, h0.Risk)
 	printed := map[string]string{}
+	lastSeen, explained := false, false
 	for {
 		h, err := c.Get(ctx, h0.ID)
 		if err == nil {
@@ -676,8 +772,16 @@ func (d *session) follow(ctx context.Context, c *client.Client, seq int, h0 *cli
 					if s.State == string(store.SendSending) || printed[key] == s.State {
 						continue
 					}
+					first := printed[key] == ""
 					printed[key] = s.State
-					d.out.printf("%s", d.sendLine(label, h0.CreatedAt, esc.Ladder, s))
+					d.out.printf("%s", d.sendLine(label, h0.CreatedAt, esc.Ladder, s, first))
+					lastSeen = lastSeen || d.lastRung(d.ladders[esc.Ladder], s)
+				}
+				if l := d.ladders[esc.Ladder]; lastSeen && !explained && !(h != nil && h.Final()) {
+					explained = true
+					d.out.printf("[demo] %s → ladder %s has no rungs left: from +%s the handoff waits in the console inbox until its timeout (+%s); "+
+						"decide it yourself (the curl lines above) or it expires\n",
+						label, l.Name, escalation.FormatDuration(l.EndOffset()), escalation.FormatDuration(d.timeout))
 				}
 			}
 		}
@@ -698,15 +802,32 @@ func (d *session) follow(ctx context.Context, c *client.Client, seq int, h0 *cli
 	}
 }
 
+// lastRung reports whether s belongs to the last rung of a ladder that, climbed, leaves the handoff
+// waiting in the console inbox until its own timeout (end: wait) — which the timeline would otherwise
+// pass over in silence.
+func (d *session) lastRung(l *escalation.Ladder, s client.Send) bool {
+	return l != nil && l.End == escalation.EndWait && s.Climb == l.Repeat && s.Step == len(l.Steps)-1 && l.EndOffset() < d.timeout
+}
+
 // sendLine is one notification, e.g.
 // "[demo] #2 deploy (high) → ladder critical-production: +17s rung 3/3 (call): call → Ana (SIMULATED) no_answer".
-func (d *session) sendLine(label string, created time.Time, ladder string, s client.Send) string {
+// The first line of a rung's send that went out a second or more after the rung was due says when it
+// was due. A redial follows its own call by the gap, so it is not held to the ladder's plan.
+func (d *session) sendLine(label string, created time.Time, ladder string, s client.Send, first bool) string {
 	at := max(s.UpdatedAt.Sub(created).Round(time.Second), 0)
 	rung := fmt.Sprintf("rung %d", s.Step+1)
 	if l := d.ladders[ladder]; l != nil && s.Step < len(l.Steps) {
 		rung = fmt.Sprintf("rung %d/%d", s.Step+1, len(l.Steps))
+		var notes []string
 		if n := l.Steps[s.Step].Name; n != "" {
-			rung += " (" + n + ")"
+			notes = append(notes, n)
+		}
+		due := l.Offset(s.Climb, s.Step)
+		if first && s.Attempt == 0 && s.UpdatedAt.Sub(created)-due >= time.Second {
+			notes = append(notes, "due +"+escalation.FormatDuration(due))
+		}
+		if len(notes) > 0 {
+			rung += " (" + strings.Join(notes, ", ") + ")"
 		}
 	}
 	if s.Climb > 0 {

@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/ony-ai/ony/client"
@@ -40,6 +43,77 @@ var approveToolUseSchema = json.RawMessage(`{
   "required": ["tool_name", "input"]
 }`)
 
+// toolUseSchema is approveToolUseSchema parsed: the handler checks the arguments against its required
+// properties and their types itself, since the SDK validates only tools registered with a typed input.
+var toolUseSchema = func() *jsonschema.Schema {
+	var sc jsonschema.Schema
+	if err := json.Unmarshal(approveToolUseSchema, &sc); err != nil {
+		panic(err)
+	}
+	return &sc
+}()
+
+// checkArgs reports the first way args break sc's required list or its properties' types. It names
+// properties and types only, never a value: the arguments carry commands and file contents.
+func checkArgs(sc *jsonschema.Schema, args json.RawMessage) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(args, &m); err != nil || m == nil {
+		return errors.New("the arguments are not a JSON object")
+	}
+	var missing []string
+	for _, name := range sc.Required {
+		if v, ok := m[name]; !ok || jsonType(v) == "null" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing required %s", strings.Join(missing, ", "))
+	}
+	for _, name := range slices.Sorted(maps.Keys(sc.Properties)) {
+		want := sc.Properties[name].Type
+		v, ok := m[name]
+		if !ok || want == "" {
+			continue
+		}
+		got := jsonType(v)
+		if got == "number" && want == "integer" && !bytes.ContainsAny(v, ".eE") {
+			got = "integer"
+		}
+		if got != want {
+			return fmt.Errorf("%s must be %s %s, not %s", name, article(want), want, got)
+		}
+	}
+	return nil
+}
+
+// jsonType is the JSON Schema type of a JSON value; every number is "number".
+func jsonType(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "null"
+	}
+	switch v[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+func article(typ string) string {
+	if strings.ContainsRune("aeiou", rune(typ[0])) {
+		return "an"
+	}
+	return "a"
+}
+
 // ToolUse is approve_tool_use's input.
 type ToolUse struct {
 	ToolName  string          `json:"tool_name"`
@@ -55,12 +129,27 @@ type PermissionDecision struct {
 }
 
 func (s *server) approveToolUse(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	d := s.decideToolUse(ctx, req)
+	var args json.RawMessage
+	if req != nil && req.Params != nil {
+		args = req.Params.Arguments
+	}
+	// Arguments the schema refuses are a tool error, before anything is created: a call without its
+	// input must not page a person to approve an empty command. The text is still a deny, so a client
+	// that reads only the text fails closed too.
+	if err := checkArgs(toolUseSchema, args); err != nil {
+		res := permissionResult(deny("Ony: invalid arguments for %s: %v; denied.", ToolApproveToolUse, err))
+		res.IsError = true
+		return res, nil
+	}
+	return permissionResult(s.decideToolUse(ctx, req)), nil
+}
+
+func permissionResult(d PermissionDecision) *mcp.CallToolResult {
 	b, err := json.Marshal(d)
 	if err != nil { // cannot happen: UpdatedInput was validated as a JSON object
 		b = []byte(`{"behavior":"deny","message":"Ony: internal error rendering the decision"}`)
 	}
-	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}}, nil
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}}
 }
 
 func deny(format string, args ...any) PermissionDecision {
@@ -102,7 +191,7 @@ func (s *server) decideToolUse(ctx context.Context, req *mcp.CallToolRequest) Pe
 	if err != nil {
 		return deny("Ony could not ask for approval of %s, so it is denied: %v", tu.ToolName, toolError(err))
 	}
-	h, err = s.waitFinal(ctx, h)
+	h, err = s.waitFinal(ctx, req, h)
 	switch {
 	case errors.Is(err, errNoDecision):
 		return deny("Nobody decided on %s in Ony within %s, so it is denied; the request was withdrawn.", tu.ToolName, s.o.PermissionTimeout)
@@ -135,10 +224,11 @@ func (s *server) decideToolUse(ctx context.Context, req *mcp.CallToolRequest) Pe
 // waitFinal waits until h is final or a little after its timeout (the server expires it then). If the
 // wait ends first — the client gave up, or Ony was unreachable — the handoff is withdrawn so that nobody
 // approves a tool use that will not happen. It returns the latest state known, which may be pending.
-func (s *server) waitFinal(ctx context.Context, h *client.Handoff) (*client.Handoff, error) {
+func (s *server) waitFinal(ctx context.Context, req *mcp.CallToolRequest, h *client.Handoff) (*client.Handoff, error) {
 	if h.Final() {
 		return h, nil
 	}
+	defer s.progress(ctx, req, h.ID)()
 	wctx, cancel := context.WithTimeout(ctx, s.o.PermissionTimeout+15*time.Second)
 	got, err := s.c.Wait(wctx, h.ID)
 	cancel()

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/ony-ai/ony/client"
+	"github.com/ony-ai/ony/internal/version"
 )
 
 // Tool names.
@@ -48,7 +48,7 @@ const DefaultPermissionTimeout = 10 * time.Minute
 type Options struct {
 	// Client is the agent API client, authenticated with a device token. Required.
 	Client *client.Client
-	// Version is reported to MCP clients; empty means the binary's module version.
+	// Version is reported to MCP clients; empty means this build's, as `ony version` names it.
 	Version string
 	// PermissionTimeout is how long approve_tool_use gives a person (the handoff's timeout) before the
 	// tool use is denied. Zero means DefaultPermissionTimeout.
@@ -138,10 +138,7 @@ func New(o Options) *mcp.Server {
 		o.ProgressInterval = 15 * time.Second
 	}
 	if o.Version == "" {
-		o.Version = "(devel)"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-			o.Version = bi.Main.Version
-		}
+		o.Version = version.Get().Short()
 	}
 	log := o.Logger
 	if log == nil {

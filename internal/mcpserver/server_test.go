@@ -472,10 +472,11 @@ func TestApproveToolUseDeny(t *testing.T) {
 
 func TestApproveToolUseFailsClosed(t *testing.T) {
 	t.Parallel()
-	ctx := ctxFor(t, 60*time.Second)
-
+	// Each case has its own deadline: parallel subtests start only when a slot frees, and a deadline
+	// shared from here would count that wait.
 	t.Run("server down", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxFor(t, 60*time.Second)
 		cs := session(t, closedServerClient(t), mcpserver.Options{})
 		d := permission(t, call(t, ctx, cs, mcpserver.ToolApproveToolUse, map[string]any{"tool_name": "Bash", "input": map[string]any{"command": "ls"}}))
 		if d.Behavior != "deny" || !strings.Contains(d.Message, "unreachable") {
@@ -484,6 +485,7 @@ func TestApproveToolUseFailsClosed(t *testing.T) {
 	})
 	t.Run("bad token", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxFor(t, 60*time.Second)
 		in := start(t)
 		c, _ := client.New(in.URL, unknownToken, nil)
 		cs := session(t, c, mcpserver.Options{})
@@ -494,6 +496,7 @@ func TestApproveToolUseFailsClosed(t *testing.T) {
 	})
 	t.Run("malformed", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxFor(t, 60*time.Second)
 		cs := session(t, closedServerClient(t), mcpserver.Options{})
 		for _, args := range []any{
 			map[string]any{"tool_name": "", "input": map[string]any{}},
@@ -508,6 +511,7 @@ func TestApproveToolUseFailsClosed(t *testing.T) {
 	})
 	t.Run("nobody decides", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxFor(t, 60*time.Second)
 		in := start(t)
 		cs := session(t, in.Agent(t), mcpserver.Options{PermissionTimeout: 10 * time.Second})
 		d := permission(t, call(t, ctx, cs, mcpserver.ToolApproveToolUse, map[string]any{"tool_name": "mcp__github__merge_pr", "input": map[string]any{"pr": 7}}))
@@ -521,6 +525,7 @@ func TestApproveToolUseFailsClosed(t *testing.T) {
 	})
 	t.Run("client gives up", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxFor(t, 60*time.Second)
 		in := start(t)
 		cs := agent(t, in)
 		short, cancel := context.WithTimeout(ctx, 2*time.Second)

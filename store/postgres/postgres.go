@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
+	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/store/sqlstore"
 )
 
@@ -57,6 +58,50 @@ func Open(ctx context.Context, o Options, logger *slog.Logger) (*sqlstore.Store,
 		return nil, err
 	}
 	return s, nil
+}
+
+// OpenExisting connects without migrating (o.MigrateURL is not used): a database without Ony's
+// schema on the role's search_path is store.ErrNoSchema; pending migrations are store.ErrSchemaOld.
+func OpenExisting(ctx context.Context, o Options, logger *slog.Logger) (*sqlstore.Store, error) {
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10
+	}
+	db, err := connect(ctx, o.URL, o.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	s, err := sqlstore.New(db, Dialect{}, logger)
+	if err == nil {
+		var found bool
+		err = db.QueryRowContext(ctx, `SELECT to_regclass('ony_schema_migrations') IS NOT NULL`).Scan(&found)
+		switch {
+		case err != nil:
+			err = fmt.Errorf("postgres: look for the schema: %w", err)
+		case !found:
+			err = store.ErrNoSchema
+		default:
+			err = s.CheckSchema(ctx)
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Where names the database a URL points at for messages — host, port, database and search_path,
+// never the user's password — or "" when the URL cannot be parsed.
+func Where(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return ""
+	}
+	w := fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
+	if sp := cfg.RuntimeParams["search_path"]; sp != "" {
+		w += " (search_path " + sp + ")"
+	}
+	return w
 }
 
 func connect(ctx context.Context, url string, maxConns int) (*sql.DB, error) {

@@ -18,6 +18,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/store/sqlstore"
 )
 
@@ -29,7 +30,49 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*sqlstore.Stor
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: data directory: %w", err)
 	}
+	s, db, err := open(ctx, path, "rwc", logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenExisting opens the database at path without creating or migrating anything: a missing file,
+// or one without Ony's schema, is store.ErrNoSchema; pending migrations are store.ErrSchemaOld.
+func OpenExisting(ctx context.Context, path string, logger *slog.Logger) (*sqlstore.Store, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, store.ErrNoSchema
+	}
+	// mode=rw: should the file vanish between the check and the open, SQLite must not create it.
+	s, db, err := open(ctx, path, "rw", logger)
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	err = db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'ony_schema_migrations'`).Scan(&n)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("sqlite: read %s: %w", path, err)
+	case n == 0:
+		err = store.ErrNoSchema
+	default:
+		err = s.CheckSchema(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open connects to the file at path in the given SQLite open mode (rwc creates it, rw does not).
+func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstore.Store, *sql.DB, error) {
 	q := url.Values{}
+	q.Set("mode", mode)
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
@@ -38,25 +81,21 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*sqlstore.Stor
 	q.Set("_time_format", "sqlite")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+		return nil, nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	// Readers run beside the writer in WAL mode; writers queue on busy_timeout because every
 	// transaction begins IMMEDIATE, so none fails on a lock upgrade.
 	db.SetMaxOpenConns(4)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s, err := sqlstore.New(db, Dialect{Path: path}, logger)
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	if err := s.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return s, db, nil
 }
 
 // Dialect is SQLite's sqlstore.Dialect.

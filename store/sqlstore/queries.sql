@@ -19,6 +19,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 UPDATE users SET name = ?, role = ?, timezone = ?, active = ?, quiet_hours = ?, groups = ?
 WHERE org_id = ? AND id = ?;
 
+-- name: SetPasswordHash
+UPDATE users SET password_hash = ? WHERE org_id = ? AND id = ?;
+
 -- name: UserByID
 SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups
 FROM users WHERE org_id = ? AND id = ?;
@@ -70,6 +73,9 @@ SELECT org_id, id_hash, user_id, created_at, expires_at FROM sessions WHERE id_h
 
 -- name: DeleteSession
 DELETE FROM sessions WHERE org_id = ? AND id_hash = ?;
+
+-- name: DeleteUserSessions
+DELETE FROM sessions WHERE org_id = ? AND user_id = ? AND id_hash <> ?;
 
 -- name: DeleteExpiredSessions
 DELETE FROM sessions WHERE expires_at < ?;

@@ -317,6 +317,31 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) er
 	return migrateRiver(ctx, s.dialect.RiverDriver(s.db), s.log)
 }
 
+// CheckSchema is Migrate's check without its changes, for commands that must not create or upgrade
+// a database: ErrSchemaOld when migrations are pending, ErrSchemaTooNew when a newer binary migrated
+// it. The caller has checked that the migrations table exists (ErrNoSchema otherwise).
+func (s *Store) CheckSchema(ctx context.Context) error {
+	ms, err := migrations.For(s.dialect.Name())
+	if err != nil {
+		return err
+	}
+	current, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	switch latest := ms[len(ms)-1].Version; {
+	case current == 0:
+		return store.ErrNoSchema
+	case current > latest:
+		return fmt.Errorf("%w: the database is at version %d, this binary knows up to %d; run a newer ony",
+			store.ErrSchemaTooNew, current, latest)
+	case current < latest:
+		return fmt.Errorf("%w: the database is at version %d, this binary needs %d; run ony migrate (or start ony serve) first",
+			store.ErrSchemaOld, current, latest)
+	}
+	return nil
+}
+
 // SchemaVersion reports the applied version of Ony's own migrations.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64

@@ -62,6 +62,11 @@ func (t *orgTx) UpdateUser(ctx context.Context, u store.User) error {
 	return mustAffect(res, err)
 }
 
+func (t *orgTx) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	res, err := t.exec(ctx, "SetPasswordHash", hash, t.org, userID)
+	return mustAffect(res, err)
+}
+
 func (t *orgTx) UserByID(ctx context.Context, id string) (store.User, error) {
 	u, err := scanUser(t.tx.QueryRowContext(ctx, t.s.query("UserByID"), t.org, id), t.s)
 	if err != nil {
@@ -160,6 +165,18 @@ func (t *orgTx) CreateSession(ctx context.Context, s store.Session) error {
 func (t *orgTx) DeleteSession(ctx context.Context, idHash []byte) error {
 	res, err := t.exec(ctx, "DeleteSession", t.org, idHash)
 	return mustAffect(res, err)
+}
+
+func (t *orgTx) DeleteUserSessions(ctx context.Context, userID string, keep []byte) (int, error) {
+	if keep == nil {
+		keep = []byte{} // no session id hashes to empty; NULL would make the comparison match nothing
+	}
+	res, err := t.exec(ctx, "DeleteUserSessions", t.org, userID, keep)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 func (t *orgTx) InsertHandoff(ctx context.Context, h store.Handoff) error {

@@ -141,6 +141,19 @@ func testUsers(t *testing.T, s store.Store) {
 		if _, err := tx.UserByID(ctx, uuid.NewString()); !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("missing user: want ErrNotFound, got %v", err)
 		}
+		// A new password hash, and nothing else, changes.
+		if err := tx.SetPasswordHash(ctx, v.ID, "new-hash"); err != nil {
+			return err
+		}
+		got, err := tx.UserByID(ctx, v.ID)
+		want := v
+		want.PasswordHash, want.OrgID = "new-hash", f.Org.ID
+		if err != nil || !reflect.DeepEqual(got, want) {
+			return fmt.Errorf("after SetPasswordHash:\n got %+v\nwant %+v (%v)", got, want, err)
+		}
+		if err := tx.SetPasswordHash(ctx, uuid.NewString(), "x"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("SetPasswordHash of a missing user: want ErrNotFound, got %v", err)
+		}
 		return nil
 	}))
 	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
@@ -220,6 +233,45 @@ func testSessions(t *testing.T, s store.Store) {
 		}
 		return nil
 	}))
+
+	// Ending a person's other sessions keeps the one named, and another person's.
+	other := store.User{ID: uuid.NewString(), Email: "other-" + f.User.Email, Name: "Other", PasswordHash: "x", Role: store.RoleMember,
+		Active: true, CreatedAt: now()}
+	sess := func(userID string) store.Session {
+		return store.Session{OrgID: f.Org.ID, IDHash: randBytes(32), UserID: userID, CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}
+	}
+	keep, end1, end2, theirs := sess(f.User.ID), sess(f.User.ID), sess(f.User.ID), sess(other.ID)
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		return errors.Join(tx.CreateUser(ctx, other), tx.CreateSession(ctx, keep), tx.CreateSession(ctx, end1),
+			tx.CreateSession(ctx, end2), tx.CreateSession(ctx, theirs))
+	}))
+	alive := func() (out []bool) {
+		must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+			for _, ss := range []store.Session{keep, end1, end2, theirs} {
+				_, err := tx.SessionByHash(ctx, ss.IDHash)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				out = append(out, err == nil)
+			}
+			return nil
+		}))
+		return out
+	}
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		n, err := tx.DeleteUserSessions(ctx, f.User.ID, keep.IDHash)
+		return errors.Join(err, expect(n == 2, fmt.Sprintf("DeleteUserSessions keeping one ended %d, want 2", n)))
+	}))
+	if got := alive(); !reflect.DeepEqual(got, []bool{true, false, false, true}) {
+		t.Fatalf("after DeleteUserSessions keeping one, alive = %v", got)
+	}
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		n, err := tx.DeleteUserSessions(ctx, f.User.ID, nil)
+		return errors.Join(err, expect(n == 1, fmt.Sprintf("DeleteUserSessions(nil) ended %d, want 1", n)))
+	}))
+	if got := alive(); !reflect.DeepEqual(got, []bool{false, false, false, true}) {
+		t.Fatalf("after DeleteUserSessions(nil), alive = %v", got)
+	}
 }
 
 func testHandoffs(t *testing.T, s store.Store) {
@@ -419,6 +471,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		err := tx.DeleteSession(ctx, a.Session.IDHash)
 		return expect(errors.Is(err, store.ErrNotFound), "DeleteSession deleted A's session")
 	},
+	"DeleteUserSessions": func(tx store.OrgTx, a Fixture) error {
+		n, err := tx.DeleteUserSessions(ctx, a.User.ID, nil)
+		return errors.Join(err, expect(n == 0, "DeleteUserSessions ended A's sessions"))
+	},
 	"InsertHandoff": func(tx store.OrgTx, a Fixture) error {
 		// Pointing at A's device from B's scope must be refused by the composite foreign key.
 		err := tx.InsertHandoff(ctx, NewHandoff(a.Org.ID, a.Device.ID))
@@ -464,6 +520,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		u.Name, u.Groups = "x", []string{"x"}
 		err := tx.UpdateUser(ctx, u)
 		return expect(errors.Is(err, store.ErrNotFound), "UpdateUser changed A's user")
+	},
+	"SetPasswordHash": func(tx store.OrgTx, a Fixture) error {
+		err := tx.SetPasswordHash(ctx, a.User.ID, "x")
+		return expect(errors.Is(err, store.ErrNotFound), "SetPasswordHash changed A's user")
 	},
 	"SetContact": func(tx store.OrgTx, a Fixture) error {
 		err := tx.SetContact(ctx, store.Contact{UserID: a.User.ID, Kind: "phone", Address: "+15550000000", CreatedAt: now()})
