@@ -42,6 +42,8 @@ type Config struct {
 	Escalation      Escalation `yaml:"escalation"`
 	Bootstrap       Bootstrap  `yaml:"bootstrap"`
 	ShutdownTimeout Duration   `yaml:"shutdown_timeout"` // default 15s
+	// OIDC (issue 13, oidc helper): single sign-on; off while Issuer is empty.
+	OIDC OIDC `yaml:"oidc"`
 }
 
 // Database: an empty URL means a SQLite file in DataDir.
@@ -173,6 +175,44 @@ type Limits struct {
 	CallsPerOrgDay   int `yaml:"calls_per_org_day"`   // default 200
 }
 
+// OIDC is single sign-on through an OpenID Connect provider (package auth/oidc). (issue 13, oidc)
+type OIDC struct {
+	Issuer       string `yaml:"issuer"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// RedirectURL is registered at the provider; empty = {public_url}/console/sso/callback (Redirect).
+	RedirectURL string     `yaml:"redirect_url"`
+	Scopes      []string   `yaml:"scopes"` // default openid, email, profile
+	Claims      OIDCClaims `yaml:"claims"`
+	// Roles maps a group the provider sends to admin, member or viewer; the highest wins.
+	Roles map[string]string `yaml:"roles"`
+	// DefaultRole applies when Roles maps none of a person's groups ("" = refuse them), and to people
+	// created with AllowUnknown when Roles is empty (then it must be set).
+	DefaultRole  string `yaml:"default_role"`
+	AllowUnknown bool   `yaml:"allow_unknown"`
+	// Org is the organization (name or id) SSO signs into; empty = the instance's only one.
+	Org string `yaml:"org"`
+}
+
+// OIDCClaims name the ID token claims Ony reads.
+type OIDCClaims struct {
+	Email  string `yaml:"email"`  // default email
+	Name   string `yaml:"name"`   // default name
+	Groups string `yaml:"groups"` // default groups
+}
+
+// Enabled reports whether single sign-on is configured.
+func (o OIDC) Enabled() bool { return o.Issuer != "" }
+
+// Redirect is the redirect URL to register at the provider: the option, or the console's callback
+// under publicURL.
+func (o OIDC) Redirect(publicURL string) string {
+	if o.RedirectURL != "" {
+		return o.RedirectURL
+	}
+	return strings.TrimSuffix(publicURL, "/") + "/console/sso/callback"
+}
+
 type Bootstrap struct {
 	OrgName    string `yaml:"org_name"`
 	AdminEmail string `yaml:"admin_email"`
@@ -215,6 +255,10 @@ func defaults() Config {
 		}},
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
 		ShutdownTimeout: Duration(15 * time.Second),
+		OIDC: OIDC{ // issue 13, oidc
+			Scopes: []string{"openid", "email", "profile"},
+			Claims: OIDCClaims{Email: "email", Name: "name", Groups: "groups"},
+		},
 	}
 }
 

@@ -38,6 +38,8 @@ func TestDefaults(t *testing.T) {
 			CallsPerUserHour: 6, CallsPerUserDay: 20, SMSPerOrgDay: 500, CallsPerOrgDay: 200}},
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
 		ShutdownTimeout: Duration(15 * time.Second),
+		OIDC: OIDC{Scopes: []string{"openid", "email", "profile"}, // issue 13, oidc
+			Claims: OIDCClaims{Email: "email", Name: "name", Groups: "groups"}},
 	}
 	tests := []struct {
 		name string
@@ -113,6 +115,17 @@ bootstrap:
   org_name: Acme Corp
   admin_email: ops@acme.example
 shutdown_timeout: 1m30s
+oidc:
+  issuer: https://sso.acme.example/realms/acme
+  client_id: 12345
+  client_secret: shh
+  scopes: [openid, email, groups]
+  claims: {groups: realm_access.roles}
+  roles:
+    "/ony admins": admin
+    engineering: member
+  default_role: viewer
+  org: 2024
 `, nil)
 	want := Config{
 		Listen:         "0.0.0.0:9000",
@@ -135,6 +148,9 @@ shutdown_timeout: 1m30s
 			Limits: Limits{SMSPerUserHour: 1, SMSPerUserDay: 2, CallsPerUserHour: 3, CallsPerUserDay: 4, SMSPerOrgDay: 5}},
 		Bootstrap:       Bootstrap{OrgName: "Acme Corp", AdminEmail: "ops@acme.example"},
 		ShutdownTimeout: Duration(90 * time.Second),
+		OIDC: OIDC{Issuer: "https://sso.acme.example/realms/acme", ClientID: "12345", ClientSecret: "shh",
+			Scopes: []string{"openid", "email", "groups"}, Claims: OIDCClaims{Email: "email", Name: "name", Groups: "realm_access.roles"},
+			Roles: map[string]string{"/ony admins": "admin", "engineering": "member"}, DefaultRole: "viewer", Org: "2024"},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("got  %+v\nwant %+v", *c, want)
@@ -217,6 +233,19 @@ var validEnv = map[string]struct {
 	"bootstrap.org_name":                    {"Org", "Org"},
 	"bootstrap.admin_email":                 {"a@b.example", "a@b.example"},
 	"shutdown_timeout":                      {"30s", Duration(30 * time.Second)},
+	// issue 13, oidc
+	"oidc.issuer":        {"https://sso.example", "https://sso.example"},
+	"oidc.client_id":     {"ony-env", "ony-env"},
+	"oidc.client_secret": {"s3cret", Secret("s3cret")},
+	"oidc.redirect_url":  {"https://ony.test/console/sso/callback", "https://ony.test/console/sso/callback"},
+	"oidc.scopes":        {"openid, email, groups", []string{"openid", "email", "groups"}},
+	"oidc.claims.email":  {"upn", "upn"},
+	"oidc.claims.name":   {"display_name", "display_name"},
+	"oidc.claims.groups": {"roles", "roles"},
+	"oidc.roles":         {"ony-admins=admin, devs=member", map[string]string{"ony-admins": "admin", "devs": "member"}},
+	"oidc.default_role":  {"member", "member"},
+	"oidc.allow_unknown": {"true", true},
+	"oidc.org":           {"Acme", "Acme"},
 }
 
 func TestEnvOverrides(t *testing.T) {
@@ -240,6 +269,7 @@ summarizer: {model: file-model}
 escalation: {webhook_secret: "`+testWebhookSecret+`", send_timeout: 9s}
 bootstrap: {org_name: File, admin_email: file@file.test}
 shutdown_timeout: 2s
+oidc: {issuer: "https://file.test", client_id: file, client_secret: file, scopes: [openid], claims: {email: e, name: n, groups: g}, roles: {g: viewer}, default_role: viewer, org: file}
 `)
 	for _, lf := range leaves() {
 		tc, ok := validEnv[lf.path]

@@ -172,6 +172,10 @@ func (l *loader) decodeLeaf(v reflect.Value, kind leafKind, n *yaml.Node, path s
 		l.decodeList(v, n, path, pos)
 		return
 	}
+	if kind == kindStringMap {
+		l.decodeMap(v, n, path, pos)
+		return
+	}
 	n = l.w.Resolve(n)
 	if !l.w.Visit(n) || yamlnode.IsNull(n) {
 		return
@@ -217,6 +221,31 @@ func (l *loader) decodeList(v reflect.Value, n *yaml.Node, path string, pos plac
 	l.setOrigin(path, pos)
 	for i, p := range elemPos {
 		l.origin[fmt.Sprintf("%s[%d]", path, i)] = p
+	}
+}
+
+// decodeMap sets a map option (map[string]string); each entry keeps its position, as list items do.
+// (issue 13, oidc: oidc.roles)
+func (l *loader) decodeMap(v reflect.Value, n *yaml.Node, path string, pos place) {
+	m := map[string]string{}
+	entryPos := map[string]place{}
+	ok := true
+	l.w.Entries(n, path, nil, func(key, kp string, _, val *yaml.Node) {
+		s, isStr := l.w.Str(val, kp)
+		if !isStr {
+			ok = false
+			return
+		}
+		m[key] = s
+		entryPos[kp] = l.filePos(l.w.Resolve(val))
+	})
+	if !ok || l.w.Halted() || len(m) == 0 {
+		return
+	}
+	v.Set(reflect.ValueOf(m))
+	l.setOrigin(path, pos)
+	for p, at := range entryPos {
+		l.origin[p] = at
 	}
 }
 

@@ -17,23 +17,23 @@ func yamlOf(values map[string]string) (string, map[string]int) {
 	slices.Sort(paths)
 	var b strings.Builder
 	lines := map[string]int{}
-	line, section := 0, ""
+	line := 0
+	var open []string // the sections the previous key sits in
 	for _, p := range paths {
-		sec, key, nested := strings.Cut(p, ".")
-		if !nested {
-			key, sec = sec, ""
+		parts := strings.Split(p, ".")
+		parents := parts[:len(parts)-1]
+		same := 0
+		for same < len(open) && same < len(parents) && open[same] == parents[same] {
+			same++
 		}
-		if sec != section && sec != "" {
+		for i := same; i < len(parents); i++ {
 			line++
-			fmt.Fprintf(&b, "%s:\n", sec)
+			fmt.Fprintf(&b, "%s%s:\n", strings.Repeat("  ", i), parents[i])
 		}
-		section = sec
+		open = parents
 		line++
 		lines[p] = line
-		if sec != "" {
-			b.WriteString("  ")
-		}
-		fmt.Fprintf(&b, "%s: %s\n", key, values[p])
+		fmt.Fprintf(&b, "%s%s: %s\n", strings.Repeat("  ", len(parents)), parts[len(parts)-1], values[p])
 	}
 	return b.String(), lines
 }

@@ -20,6 +20,7 @@ const (
 	kindInt
 	kindBoolPtr
 	kindBool
+	kindStringMap // YAML: a mapping of strings; env: "key=value" entries (issue 13, oidc)
 )
 
 // leaf is one settable option, derived from the yaml tags so the env names,
@@ -42,6 +43,8 @@ var anyScalarOptions = map[string]bool{
 	"summarizer.api_key": true, // the provider's format: digits are possible
 	"summarizer.model":   true,
 	"bootstrap.org_name": true,
+	"oidc.client_id":     true, // some providers issue numeric client ids
+	"oidc.org":           true,
 }
 
 func (l leaf) secret() bool { return l.kind == kindSecret || l.kind == kindSecretList }
@@ -85,6 +88,8 @@ func kindOf(t reflect.Type) (leafKind, bool) {
 		return kindBoolPtr, true
 	case reflect.TypeFor[bool]():
 		return kindBool, true
+	case reflect.TypeFor[map[string]string]():
+		return kindStringMap, true
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -157,8 +162,35 @@ func setString(v reflect.Value, kind leafKind, s string) error {
 			}
 		}
 		v.SetBool(b)
+	case kindStringMap:
+		m, err := splitMap(s)
+		if err != nil {
+			return err
+		}
+		v.Set(reflect.ValueOf(m))
 	}
 	return nil
+}
+
+// splitMap reads a mapping from one variable: "key=value" entries separated by commas or newlines.
+// The key is cut at the last "=", so keys may hold "=" (values here never do).
+func splitMap(s string) (map[string]string, error) {
+	var out map[string]string
+	for i, part := range splitList(s) {
+		j := strings.LastIndexByte(part, '=')
+		if j <= 0 || strings.TrimSpace(part[:j]) == "" {
+			return nil, fmt.Errorf("entry %d is not key=value", i+1)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		k := strings.TrimSpace(part[:j])
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("entry %d repeats the key %s", i+1, quoteShort(k))
+		}
+		out[k] = strings.TrimSpace(part[j+1:])
+	}
+	return out, nil
 }
 
 // splitSecrets accepts commas and newlines so a key file can hold one key per line.

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +92,8 @@ func (l *loader) validate() {
 	l.checkEmail("bootstrap.admin_email", c.Bootstrap.AdminEmail)
 
 	l.durationRange("shutdown_timeout", c.ShutdownTimeout, time.Second, time.Hour)
+
+	l.checkOIDC(c.OIDC) // issue 13, oidc
 }
 
 func (l *loader) nonEmpty(path, v string) {
@@ -309,4 +312,86 @@ func WebhookSecretBytes(s string) ([]byte, error) {
 		return nil, fmt.Errorf(`must be "whsec_" followed by the base64 of at least 24 random bytes`)
 	}
 	return b, nil
+}
+
+// checkOIDC validates single sign-on (issue 13, oidc). With no issuer SSO is off, and any other
+// connection option set is a mistake (most likely a missing ONY_OIDC_ISSUER), not something to ignore.
+func (l *loader) checkOIDC(o OIDC) {
+	if o.Issuer == "" {
+		for _, s := range []struct {
+			path string
+			set  bool
+		}{{"oidc.client_id", o.ClientID != ""}, {"oidc.client_secret", o.ClientSecret != ""}, {"oidc.redirect_url", o.RedirectURL != ""}} {
+			if s.set {
+				l.fail(s.path, "needs oidc.issuer: single sign-on is off without it")
+			}
+		}
+		return
+	}
+	l.checkHTTPURL("oidc.issuer", o.Issuer, true)
+	if o.ClientID == "" {
+		// Placed where the issuer was set: that is the line to add it beside.
+		l.addAt(l.posOf("oidc.issuer"), "oidc.client_id", "must be set when oidc.issuer is")
+	}
+	if o.RedirectURL != "" {
+		l.checkHTTPURL("oidc.redirect_url", o.RedirectURL, false)
+	}
+	if len(o.Scopes) == 0 {
+		l.fail("oidc.scopes", "must not be empty (the default is openid, email, profile)")
+	}
+	for i, sc := range o.Scopes {
+		if sc == "" || strings.ContainsAny(sc, " \t\r\n\"") {
+			l.fail(fmt.Sprintf("oidc.scopes[%d]", i), "must be one scope name without spaces")
+		}
+	}
+	l.nonEmpty("oidc.claims.email", o.Claims.Email)
+	l.nonEmpty("oidc.claims.name", o.Claims.Name)
+	l.nonEmpty("oidc.claims.groups", o.Claims.Groups)
+	groups := make([]string, 0, len(o.Roles))
+	for g := range o.Roles {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups) // one order for the messages
+	for _, g := range groups {
+		switch o.Roles[g] {
+		case "admin", "member", "viewer":
+		default:
+			l.fail(fmt.Sprintf("oidc.roles[%q]", g), "must be admin, member or viewer")
+		}
+	}
+	switch o.DefaultRole {
+	case "", "admin", "member", "viewer":
+	default:
+		l.fail("oidc.default_role", "must be admin, member, viewer or empty")
+	}
+	if o.AllowUnknown && len(o.Roles) == 0 && o.DefaultRole == "" {
+		l.addAt(l.posOf("oidc.allow_unknown"), "oidc.default_role",
+			"must be set when oidc.allow_unknown is true and oidc.roles is empty: it is the role new people get")
+	}
+}
+
+// checkHTTPURL wants an absolute http(s) URL without user info or fragment. The issuer must use https
+// except on a loopback host (a provider for development or tests), since its keys vouch for everyone.
+func (l *loader) checkHTTPURL(path, v string, httpsOnly bool) {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":
+		l.fail(path, "must be an absolute URL such as https://sso.example.com")
+	case u.Scheme != "https" && u.Scheme != "http":
+		l.fail(path, "must use https")
+	case u.Scheme == "http" && httpsOnly && !loopbackHost(u.Hostname()):
+		l.fail(path, "must use https (http is accepted only for localhost)")
+	case u.User != nil:
+		l.fail(path, "must not contain a user name or password")
+	case u.Fragment != "" || strings.Contains(v, "#"):
+		l.fail(path, "must not have a fragment")
+	}
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
