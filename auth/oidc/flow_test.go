@@ -461,3 +461,27 @@ func TestStateExpiry(t *testing.T) {
 		t.Errorf("state sealed under another key: %v", err)
 	}
 }
+
+func TestLazyRetries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	now := time.Unix(1_800_000_000, 0)
+	cfg := e.p.cfg
+	cfg.Issuer = e.mock.Addr() + "/missing"
+	l := NewLazy(cfg, Deps{Now: func() time.Time { return now }})
+	if _, err := l.Get(context.Background()); err == nil {
+		t.Fatal("discovery of a missing issuer succeeded")
+	}
+	l.cfg.Issuer = e.mock.Issuer() // the provider "comes back"
+	if _, err := l.Get(context.Background()); err == nil {
+		t.Fatal("retried before RetryAfter")
+	}
+	now = now.Add(RetryAfter)
+	p, err := l.Get(context.Background())
+	if err != nil || p == nil {
+		t.Fatalf("no retry after RetryAfter: %v", err)
+	}
+	if p2, _ := l.Get(context.Background()); p2 != p {
+		t.Error("a second Get discovered again")
+	}
+}

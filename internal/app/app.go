@@ -20,6 +20,7 @@ import (
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/keyring"
+	"github.com/ony-ai/ony/auth/oidc"
 	"github.com/ony-ai/ony/auth/session"
 	"github.com/ony-ai/ony/bot/slack"
 	"github.com/ony-ai/ony/bot/telegram"
@@ -30,6 +31,7 @@ import (
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/internal/summarize"
+	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
 	"github.com/ony-ai/ony/server"
@@ -147,6 +149,8 @@ type App struct {
 	Escalation *escalation.Engine
 	Sessions   *session.Service
 	Server     *server.Server
+	// SSO is single sign-on (issue 13, oidc); nil unless oidc.issuer is set.
+	SSO *oidc.Lazy
 
 	http *http.Server
 }
@@ -245,6 +249,13 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	})
 	if _, err := a.Server.HookRoutes(); err != nil {
 		return nil, err
+	}
+	// Single sign-on (issue 13, oidc): built when oidc.issuer is set; the console mounts
+	// /console/sso/login (Begin) and /console/sso/callback (Finish, Resolve, then a session) on it.
+	// At merge with ident, set Members: org.Service (JoinInvited, SetRole).
+	if c.OIDC.Enabled() {
+		a.SSO = NewSSO(ctx, c, a.Keyring, SSODirectory{Store: a.Store, Org: org.Service{Store: a.Store, Audit: a.Audit,
+			Kinds: a.Escalation.Kinds(), Now: o.Clock}}, logger, o.Clock)
 	}
 	return a, nil
 }
