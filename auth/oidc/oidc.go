@@ -332,6 +332,9 @@ func claim(claims map[string]any, name string) any {
 	return cur
 }
 
+// maxNameRunes is org's limit on a member's name.
+const maxNameRunes = 100
+
 // cleanName drops control characters and bounds the length; the name is shown on pages and in chat.
 func cleanName(s string) string {
 	s = strings.Map(func(r rune) rune {
@@ -340,8 +343,8 @@ func cleanName(s string) string {
 		}
 		return r
 	}, strings.TrimSpace(s))
-	if r := []rune(s); len(r) > 200 {
-		s = string(r[:200])
+	if r := []rune(s); len(r) > maxNameRunes {
+		s = strings.TrimSpace(string(r[:maxNameRunes]))
 	}
 	return s
 }

@@ -106,9 +106,10 @@ func (m *Mapper) Resolve(ctx context.Context, id Identity) (store.User, error) {
 		return store.User{}, problem.New(problem.Forbidden, "sso_no_role",
 			"none of your groups at the identity provider gives access to this organization")
 	}
-	name := id.Name
+	name := cleanName(id.Name)
 	if name == "" {
-		name, _, _ = strings.Cut(email, "@")
+		local, _, _ := strings.Cut(email, "@")
+		name = cleanName(local)
 	}
 
 	u, err := m.dir.UserByEmail(ctx, email)

@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ony-ai/ony/problem"
@@ -199,6 +200,11 @@ func TestResolveNameDefaultsToEmail(t *testing.T) {
 	u, err := m.Resolve(context.Background(), Identity{Email: "zed@example.com"})
 	if err != nil || u.Name != "zed" || u.Role != store.RoleViewer {
 		t.Fatalf("%+v %v", u, err)
+	}
+	long := strings.Repeat("é", 150)
+	u, err = m.Resolve(context.Background(), Identity{Email: "long@example.com", Name: long})
+	if err != nil || u.Name != strings.Repeat("é", maxNameRunes) {
+		t.Fatalf("a long name is not cut to the member limit: %q %v", u.Name, err)
 	}
 }
 
