@@ -27,13 +27,20 @@ import (
 // claimsUser is a mockoidc user whose ID token carries exactly the given claims (beside iss, aud,
 // exp, nonce…), so tests can send groups as a string, email_verified false or odd claim names.
 type claimsUser struct {
-	sub    string
-	claims map[string]any
+	sub      string
+	claims   map[string]any
+	userinfo map[string]any // what /userinfo answers (with sub added unless it sets one)
 }
 
 func (u claimsUser) ID() string { return u.sub }
 
-func (u claimsUser) Userinfo([]string) ([]byte, error) { return json.Marshal(u.claims) }
+func (u claimsUser) Userinfo([]string) ([]byte, error) {
+	out := map[string]any{"sub": u.sub}
+	for k, v := range u.userinfo {
+		out[k] = v
+	}
+	return json.Marshal(out)
+}
 
 func (u claimsUser) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
 	out := jwt.MapClaims{}
@@ -424,6 +431,30 @@ func TestFlowClaims(t *testing.T) {
 	if r.next != DefaultNext {
 		t.Errorf("next = %q, want the default", r.next)
 	}
+}
+
+// TestFlowUserinfo: claims a thin ID token lacks come from userinfo, never overriding the token's own,
+// and only when userinfo is about the same subject.
+func TestFlowUserinfo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.mock.QueueUser(claimsUser{sub: "thin", claims: map[string]any{"name": "From Token"}, userinfo: map[string]any{
+		"email": "thin@example.com", "email_verified": true, "name": "From Userinfo", "groups": []string{"ops"}}})
+	r, _ := e.run(t, jarClient(t), "/")
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, e.logs)
+	}
+	if r.id.Email != "thin@example.com" || r.id.Name != "From Token" || len(r.id.Groups) != 1 || r.id.Groups[0] != "ops" {
+		t.Errorf("identity %+v", r.id)
+	}
+
+	e.mock.QueueUser(claimsUser{sub: "thin", claims: map[string]any{}, userinfo: map[string]any{"email": "a@example.com", "email_verified": false}})
+	r, _ = e.run(t, jarClient(t), "/")
+	wantCode(t, r.err, "sso_email_unverified")
+
+	e.mock.QueueUser(claimsUser{sub: "thin", claims: map[string]any{}, userinfo: map[string]any{"sub": "someone-else", "email": "a@example.com"}})
+	r, _ = e.run(t, jarClient(t), "/")
+	wantCode(t, r.err, "sso_email_missing")
 }
 
 func TestNewDiscoveryFails(t *testing.T) {

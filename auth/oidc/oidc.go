@@ -76,6 +76,7 @@ type Provider struct {
 	cfg      Config
 	oauth    oauth2.Config
 	verifier *gooidc.IDTokenVerifier
+	disc     *gooidc.Provider
 	client   *http.Client
 	aead     cipher.AEAD
 	log      *slog.Logger
@@ -132,6 +133,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidc: discovery at %s: %w", cfg.Issuer, err)
 	}
+	p.disc = disc
 	p.oauth = oauth2.Config{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
 		Endpoint: disc.Endpoint(), Scopes: scopes,
@@ -237,7 +239,7 @@ func (p *Provider) Finish(ctx context.Context, w http.ResponseWriter, r *http.Re
 		p.log.WarnContext(ctx, "sso: token response without an id_token")
 		return Identity{}, "", errFlow()
 	}
-	id, err := p.verifyToken(hctx, raw, st.Nonce)
+	id, err := p.verifyToken(hctx, tok, raw, st.Nonce)
 	if err != nil {
 		return Identity{}, "", err
 	}
@@ -245,7 +247,7 @@ func (p *Provider) Finish(ctx context.Context, w http.ResponseWriter, r *http.Re
 }
 
 // verifyToken checks the ID token (signature, iss, aud, exp, then nonce) and reads the identity.
-func (p *Provider) verifyToken(ctx context.Context, raw, nonce string) (Identity, error) {
+func (p *Provider) verifyToken(ctx context.Context, tok *oauth2.Token, raw, nonce string) (Identity, error) {
 	idt, err := p.verifier.Verify(ctx, raw)
 	if err != nil {
 		p.log.WarnContext(ctx, "sso: id token refused", "err", err)
@@ -260,6 +262,7 @@ func (p *Provider) verifyToken(ctx context.Context, raw, nonce string) (Identity
 		p.log.WarnContext(ctx, "sso: id token claims unreadable", "err", err)
 		return Identity{}, errFlow()
 	}
+	p.addUserinfo(ctx, tok, idt.Subject, claims)
 	id, err := readClaims(claims, p.cfg.EmailClaim, p.cfg.NameClaim, p.cfg.GroupsClaim)
 	if err != nil {
 		p.log.InfoContext(ctx, "sso: identity refused", "subject", short(idt.Subject), "err", err)
@@ -267,6 +270,54 @@ func (p *Provider) verifyToken(ctx context.Context, raw, nonce string) (Identity
 	}
 	id.Issuer, id.Subject = idt.Issuer, idt.Subject
 	return id, nil
+}
+
+// addUserinfo fills claims the ID token lacks from the userinfo endpoint: some providers (Okta's org
+// authorization server, for one) send a thin ID token and keep email, name or groups for userinfo.
+// Only the claims Ony reads are taken, only when absent from the ID token, and only from a userinfo
+// answer about the same subject; a failure leaves the ID token's claims as they are.
+func (p *Provider) addUserinfo(ctx context.Context, tok *oauth2.Token, subject string, claims map[string]any) {
+	names := []string{p.cfg.EmailClaim, p.cfg.NameClaim, p.cfg.GroupsClaim}
+	missing := false
+	for _, n := range names {
+		if claim(claims, n) == nil {
+			missing = true
+		}
+	}
+	if !missing || p.disc.UserInfoEndpoint() == "" || tok.AccessToken == "" {
+		return
+	}
+	ui, err := p.disc.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		p.log.InfoContext(ctx, "sso: userinfo unavailable; using the id token's claims", "err", err)
+		return
+	}
+	if ui.Subject != subject {
+		p.log.WarnContext(ctx, "sso: userinfo is about another subject; ignored")
+		return
+	}
+	var extra map[string]any
+	if err := ui.Claims(&extra); err != nil {
+		return
+	}
+	for _, n := range append(names, "email_verified") {
+		if claim(claims, n) != nil {
+			continue
+		}
+		// The literal name, or the top-level object a dotted name reaches into.
+		for _, k := range []string{n, rootOf(n)} {
+			if _, taken := claims[k]; !taken && extra[k] != nil {
+				claims[k] = extra[k]
+				break
+			}
+		}
+	}
+}
+
+// rootOf is the top-level claim a (possibly dotted) claim name lives in.
+func rootOf(name string) string {
+	root, _, _ := strings.Cut(name, ".")
+	return root
 }
 
 // readClaims takes the email (required; refused when the provider says it is unverified), the name
