@@ -214,14 +214,16 @@ func (p *Provider) Finish(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return Identity{}, "", errFlow()
 	}
 	q := r.URL.Query()
+	// The state comes first, for error answers too (they carry it): only the flow this browser began
+	// may end it, whichever way.
+	if got := q.Get("state"); got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(st.State)) != 1 {
+		p.log.InfoContext(ctx, "sso: state mismatch")
+		return Identity{}, "", errFlow()
+	}
 	if e := q.Get("error"); e != "" {
 		// The provider's error code is a fixed vocabulary (access_denied, …); quote it short in the log.
 		p.log.InfoContext(ctx, "sso: provider refused", "error", short(e))
 		return Identity{}, "", problem.New(problem.Unauthorized, "sso_denied", "the identity provider did not sign you in")
-	}
-	if got := q.Get("state"); got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(st.State)) != 1 {
-		p.log.InfoContext(ctx, "sso: state mismatch")
-		return Identity{}, "", errFlow()
 	}
 	code := q.Get("code")
 	if code == "" {
@@ -403,7 +405,7 @@ func cleanName(s string) string {
 // exchangeReason keeps the provider's error code and drops its body, which may echo the request.
 func exchangeReason(err error) string {
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
+	if errors.As(err, &re) && re.Response != nil {
 		if re.ErrorCode != "" {
 			return fmt.Sprintf("%s (HTTP %d)", short(re.ErrorCode), re.Response.StatusCode)
 		}
