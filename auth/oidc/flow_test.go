@@ -82,6 +82,9 @@ type finishResult struct {
 
 type envOpts struct {
 	badNonce bool // the provider puts another nonce in the token than the one asked for
+	// badVerifier replaces the code_verifier on its way to the token endpoint, to show the provider
+	// checks it against the challenge (so the flow really depends on the verifier Ony keeps).
+	badVerifier bool
 	cfg      func(*Config)
 }
 
@@ -112,6 +115,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 					e.seen.tokenCalls++
 					e.seen.verifier, e.seen.tokenClientID = r.PostForm.Get("code_verifier"), r.PostForm.Get("client_id")
 					e.seen.mu.Unlock()
+					if o.badVerifier && r.PostForm.Get("code_verifier") != "" {
+						v := []byte(r.PostForm.Get("code_verifier"))
+						v[0] = map[bool]byte{true: 'y', false: 'x'}[v[0] == 'x']
+						r.Form.Set("code_verifier", string(v))
+						r.PostForm.Set("code_verifier", r.Form.Get("code_verifier"))
+					}
 				}
 			}
 			next.ServeHTTP(w, r)
@@ -359,6 +368,15 @@ func TestFlowRefusals(t *testing.T) {
 		r, _ := e.run(t, jarClient(t), "/")
 		wantCode(t, r.err, "sso_failed")
 		if !strings.Contains(e.logs.String(), "nonce mismatch") {
+			t.Errorf("refused for another reason: %s", e.logs)
+		}
+	})
+	t.Run("wrong PKCE verifier", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{badVerifier: true})
+		r, _ := e.run(t, jarClient(t), "/")
+		wantCode(t, r.err, "sso_failed")
+		if !strings.Contains(e.logs.String(), "code exchange failed") || !strings.Contains(e.logs.String(), "invalid_grant") {
 			t.Errorf("refused for another reason: %s", e.logs)
 		}
 	})
