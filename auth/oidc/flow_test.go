@@ -85,7 +85,7 @@ type envOpts struct {
 	// badVerifier replaces the code_verifier on its way to the token endpoint, to show the provider
 	// checks it against the challenge (so the flow really depends on the verifier Ony keeps).
 	badVerifier bool
-	cfg      func(*Config)
+	cfg         func(*Config)
 }
 
 // newEnv starts mockoidc and an app whose /login calls Begin and /callback calls Finish.
