@@ -86,6 +86,7 @@ type envOpts struct {
 	// checks it against the challenge (so the flow really depends on the verifier Ony keeps).
 	badVerifier bool
 	cfg         func(*Config)
+	now         func() time.Time
 }
 
 // newEnv starts mockoidc and an app whose /login calls Begin and /callback calls Finish.
@@ -161,7 +162,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
-	e.p, err = New(context.Background(), cfg, Deps{Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
+	e.p, err = New(context.Background(), cfg, Deps{Logger: slog.New(slog.NewTextHandler(e.logs, nil)), Now: o.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,6 +352,27 @@ func TestFlowRefusals(t *testing.T) {
 		u := e.callback(t, c)
 		_ = e.callback(t, c) // a second Begin replaces the cookie; the first callback no longer matches
 		wantCode(t, e.finish(t, c, u).err, "sso_failed")
+	})
+	t.Run("flow older than 10 minutes", func(t *testing.T) {
+		t.Parallel()
+		var mu sync.Mutex
+		skew := time.Duration(0)
+		e := newEnv(t, envOpts{now: func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skew) }})
+		c := jarClient(t)
+		u := e.callback(t, c)
+		mu.Lock()
+		skew = FlowTTL + time.Second
+		mu.Unlock()
+		// The browser would have dropped the cookie (Max-Age); send it anyway, as an attacker could.
+		req := httptest.NewRequest("GET", u.String(), nil)
+		for _, ck := range c.Jar.Cookies(u) {
+			req.AddCookie(ck)
+		}
+		_, _, err := e.p.Finish(context.Background(), httptest.NewRecorder(), req)
+		wantCode(t, err, "sso_failed")
+		if !strings.Contains(e.logs.String(), "expired") || e.seen.tokenCalls != 0 {
+			t.Errorf("refused for another reason: %s", e.logs)
+		}
 	})
 	t.Run("replayed callback", func(t *testing.T) {
 		t.Parallel()
