@@ -25,6 +25,7 @@ func FuzzLoad(f *testing.F) {
 		"log:\n\tlevel: info\n",
 		"auth: {secure_cookies: !!binary aGk=}\n",
 		"jobs: {workers: 0x7fffffffffffffff}\n",
+		"oidc: {issuer: 'https://x', client_id: c, roles: {a: admin, ? [b] : c, d: [e], a: member, &r f: *r}}\n", // issue 13, oidc
 	} {
 		f.Add([]byte(seed))
 	}
