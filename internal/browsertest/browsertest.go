@@ -1,5 +1,21 @@
 // Package browsertest drives a headless Chromium for end-to-end tests of the console, and records
 // every console error, uncaught exception, CSP violation and failed request so a test can demand a clean page.
+//
+// Import it from _test files only:
+//
+//	func TestSignIn(t *testing.T) {
+//		t.Parallel()
+//		srv := httptest.NewServer(handler) // the real server, console mounted
+//		b := browsertest.Start(t)          // skips without Chromium; fails under CI=true
+//		b.CheckCleanAtEnd()                // every page visited must be clean
+//		b.Navigate(srv.URL + "/console/login")
+//		b.SetValue("#email", "ada@example.com")
+//		b.SetValue("#password", pw)
+//		b.ClickAndWait("button[type=submit]")
+//		b.WaitVisible("#inbox")
+//		if c, ok := b.Cookie("ony_session"); !ok || !c.HTTPOnly || c.SameSite != "Lax" { ... }
+//		b.DocScreenshot("inbox") // docs/screenshots/inbox.png with ONY_UPDATE_SCREENSHOTS=1
+//	}
 package browsertest
 
 import (
@@ -493,4 +509,88 @@ func (b *Browser) Screenshot(path string) {
 func jsString(s string) string {
 	q, _ := json.Marshal(s)
 	return string(q)
+}
+
+// CheckCleanAtEnd runs CheckClean when the test ends (before the browser stops), so a test that visits
+// many pages asserts all of them with one line.
+func (b *Browser) CheckCleanAtEnd() {
+	b.t.Cleanup(func() { b.CheckClean(b.t) })
+}
+
+// WaitText waits until the text of the first element matching the CSS selector contains want, across
+// navigations and script updates, and returns that text.
+func (b *Browser) WaitText(sel, want string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, b.Timeout)
+	defer cancel()
+	expr := fmt.Sprintf("(() => { const e = document.querySelector(%s); return e ? e.innerText : null })()", jsString(sel))
+	var last string
+	var lastErr error
+	for {
+		// A page between two documents cannot evaluate; that is a reason to retry, not to fail.
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[*string](expr))
+		lastErr = err
+		if err == nil && s != nil {
+			last = *s
+			if strings.Contains(last, want) {
+				return last
+			}
+		}
+		select {
+		case <-ctx.Done():
+			b.t.Fatalf("browsertest: %s never contained %q (last text %q, last error %v)", sel, want, last, lastErr)
+			return ""
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// HTML returns the outer HTML of the whole document, for a failure message.
+func (b *Browser) HTML() string {
+	b.t.Helper()
+	s, err := runT(b, chromedp.Evaluate[string]("document.documentElement.outerHTML"))
+	if err != nil {
+		b.t.Fatalf("browsertest: html: %v", err)
+	}
+	return s
+}
+
+// EnvUpdateScreenshots, set to 1, makes DocScreenshot write into the repository's docs/screenshots.
+const EnvUpdateScreenshots = "ONY_UPDATE_SCREENSHOTS"
+
+// DocScreenshot takes a full-page screenshot for the documentation: docs/screenshots/<name>.png in the
+// repository when ONY_UPDATE_SCREENSHOTS=1, else a file in the test's temporary directory (so the code
+// path still runs, but an ordinary test run leaves the work tree alone). It returns the path written.
+func (b *Browser) DocScreenshot(name string) string {
+	b.t.Helper()
+	dir := b.t.TempDir()
+	if os.Getenv(EnvUpdateScreenshots) == "1" {
+		root, err := repoRoot()
+		if err != nil {
+			b.t.Fatalf("browsertest: %v", err)
+		}
+		dir = filepath.Join(root, "docs", "screenshots")
+	}
+	path := filepath.Join(dir, name+".png")
+	b.Screenshot(path)
+	return path
+}
+
+// repoRoot finds the module root (the directory holding go.mod) from the test's working directory,
+// which go test sets to the package's directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }

@@ -293,3 +293,80 @@ func TestChromiumEnv(t *testing.T) {
 		t.Fatalf("Chromium() with a missing %s = %v, want an error naming it", EnvChromium, err)
 	}
 }
+
+func TestWaitTextAndDocScreenshot(t *testing.T) {
+	t.Parallel()
+	srv := site(t)
+	b := Start(t)
+	b.CheckCleanAtEnd()
+	b.Navigate(srv.URL + "/counter")
+	b.Click("#inc")
+	if got := b.WaitText("#count", "1"); got != "1" {
+		t.Errorf("WaitText = %q", got)
+	}
+	if h := b.HTML(); !strings.Contains(h, `id="count"`) {
+		t.Errorf("HTML lacks the counter: %s", h)
+	}
+	if os.Getenv(EnvUpdateScreenshots) == "" {
+		path := b.DocScreenshot("counter")
+		if !strings.HasSuffix(path, "counter.png") || strings.Contains(path, filepath.Join("docs", "screenshots")) {
+			t.Errorf("DocScreenshot wrote %s, want a temporary file", path)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			t.Errorf("DocScreenshot file: %v", err)
+		}
+	}
+}
+
+func TestRepoRoot(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "internal", "browsertest")); err != nil {
+		t.Errorf("repoRoot = %s, which does not hold internal/browsertest", root)
+	}
+}
+
+// stopT records how Start ended the test instead of ending it.
+type stopT struct {
+	testing.TB
+	how, msg string
+}
+
+type stopped struct{}
+
+func (s *stopT) Helper() {}
+func (s *stopT) Fatalf(format string, args ...any) {
+	s.how, s.msg = "fatal", fmt.Sprintf(format, args...)
+	panic(stopped{})
+}
+func (s *stopT) Skipf(format string, args ...any) {
+	s.how, s.msg = "skip", fmt.Sprintf(format, args...)
+	panic(stopped{})
+}
+
+func TestMissingBrowserSkipsLocallyFailsUnderCI(t *testing.T) {
+	t.Setenv(EnvChromium, filepath.Join(t.TempDir(), "no-such-browser"))
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		st := &stopT{TB: t}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					if _, ok := r.(stopped); !ok {
+						panic(r)
+					}
+				}
+			}()
+			Start(st)
+		}()
+		want := "skip"
+		if ci == "true" {
+			want = "fatal"
+		}
+		if st.how != want || !strings.Contains(st.msg, EnvChromium) {
+			t.Errorf("CI=%q: Start ended with %s %q, want %s naming %s", ci, st.how, st.msg, want, EnvChromium)
+		}
+	}
+}
