@@ -65,6 +65,8 @@ func site(t *testing.T) *httptest.Server {
 		}
 	})
 	mux.Handle("GET /broken", page(`<h1 id="title">Broken</h1><script src="/static/broken.js"></script>`))
+	mux.Handle("GET /inline-style", page(`<h1 id="title" style="color:red">Styled</h1>`))
+	mux.Handle("GET /inline-handler", page(`<h1 id="title">Handler</h1><img src="/static/nope.png" alt="" onerror="document.title='x'">`))
 	mux.Handle("GET /{$}", page(`<h1 id="title">Hello</h1><p class="tall">clean</p>`))
 	mux.Handle("GET /inline", page(`<h1 id="title">Inline</h1><script>document.title = "ran";</script>`))
 	mux.Handle("GET /throws", page(`<h1 id="title">Throws</h1><script src="/static/throws.js"></script>`))
@@ -141,6 +143,8 @@ func TestReportsProblems(t *testing.T) {
 		{"/throws", []string{"exception", "boom from throws.js"}},
 		{"/logs", []string{"console: error: bad thing happened"}},
 		{"/missing", []string{"404", "/static/nope.png"}},
+		{"/inline-style", []string{"Content Security Policy", "style-src 'self'"}},
+		{"/inline-handler", []string{"Content Security Policy", "event handler"}},
 		{"/broken", []string{"network: failed: net::ERR_EMPTY_RESPONSE", "/static/broken.js"}},
 	}
 	for _, tc := range cases {
