@@ -29,7 +29,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -73,9 +72,8 @@ type Cookie struct {
 	Expires                   time.Time
 }
 
-// Browser is one test's own headless Chromium (its own process and profile, so nothing, cookies
-// included, is shared with another test) with one tab that the methods drive. Every method fails the
-// test on error; none is safe for concurrent use.
+// Browser is one test's tab in a browser context of its own (nothing, cookies included, is shared
+// with another test). Every method fails the test on error; none is safe for concurrent use.
 type Browser struct {
 	// Timeout bounds each action; DefaultTimeout unless changed.
 	Timeout time.Duration
@@ -90,10 +88,8 @@ type Browser struct {
 	close    func()
 }
 
-// slots bounds how many browsers one test binary runs at once.
-var slots = make(chan struct{}, max(2, goruntime.GOMAXPROCS(0)))
-
-// Close stops the browser now rather than when the test ends; the Browser is unusable afterwards.
+// Close closes the tab and its browser context now rather than when the test ends; the Browser is
+// unusable afterwards.
 func (b *Browser) Close() { b.close() }
 
 // Chromium returns the browser binary: $ONY_TEST_CHROMIUM, else /usr/bin/chromium, else chromium,
@@ -116,7 +112,10 @@ func Chromium() (string, error) {
 	return "", errors.New("no chromium, chromium-browser or google-chrome found (install Debian's chromium or set " + EnvChromium + ")")
 }
 
-// Start launches a headless Chromium for this test and stops it when the test ends. Without a browser
+// Start opens a tab for this test in a browser context of its own (like a fresh incognito window: no
+// cookies, storage or cache shared with any other test) and closes it when the test ends. The tabs of
+// tests that overlap share one headless Chromium process, which stops when its last tab closes; a
+// browser start costs seconds on a loaded machine, a browser context milliseconds. Without a browser
 // the test skips, or fails under CI=true (CI installs chromium, so a missing one is a broken setup).
 func Start(t testing.TB) *Browser {
 	t.Helper()
@@ -126,6 +125,60 @@ func Start(t testing.TB) *Browser {
 			t.Fatalf("browsertest: %v; CI=true requires it", err)
 		}
 		t.Skipf("browsertest: skipping: %v", err)
+	}
+	root, err := acquire(bin)
+	if err != nil {
+		t.Fatalf("browsertest: start %s: %v", bin, err)
+	}
+	b := &Browser{Timeout: DefaultTimeout, t: t, requests: map[network.RequestID]string{}}
+	// The listener is added before the tab enables any domain, so nothing the first page does is missed.
+	ctx, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext(), chromedp.WithListener(b.record))
+	b.close = sync.OnceFunc(func() {
+		cancel() // closes the tab and disposes of its browser context
+		release()
+	})
+	t.Cleanup(b.close)
+	// The first Run creates the tab and binds it to ctx, which must carry no timeout.
+	if err := withinTime(ctx, cancel, func() error { return chromedp.Do(ctx) }); err != nil {
+		t.Fatalf("browsertest: open a tab: %v", err)
+	}
+	b.ctx = ctx
+	return b
+}
+
+// withinTime runs the first Run of a chromedp context, which must not carry a deadline, and cancels
+// the context when it takes unreasonably long instead.
+func withinTime(ctx context.Context, cancel func(), run func() error) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		case <-time.After(2 * DefaultTimeout):
+			cancel()
+		}
+	}()
+	return run()
+}
+
+// shared is the browser process the tabs of overlapping tests use.
+var shared struct {
+	mu    sync.Mutex
+	users int
+	ctx   context.Context // the browser's first tab; its children are the tests' tabs
+	stop  func()
+}
+
+func acquire(bin string) (context.Context, error) {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.ctx != nil && shared.ctx.Err() == nil {
+		shared.users++
+		return shared.ctx, nil
+	}
+	if shared.stop != nil { // the browser went away under its tabs
+		shared.stop()
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
@@ -138,36 +191,30 @@ func Start(t testing.TB) *Browser {
 		chromedp.Flag("lang", "en-US"),
 		chromedp.Flag("disable-component-update", true),
 	)
-	// Each browser is a few hundred MB and a burst of CPU; parallel tests queue here rather than
-	// starve the machine.
-	slots <- struct{}{}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	b := &Browser{Timeout: DefaultTimeout, t: t, requests: map[network.RequestID]string{}}
-	// The listener is added before the tab enables any domain, so nothing the first page does is missed.
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(b.record))
-	b.close = sync.OnceFunc(func() {
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	stop := func() {
 		cancel()
 		cancelAlloc()
-		<-slots
-	})
-	t.Cleanup(b.close)
-	// The first Run starts the browser and binds it to ctx, which must carry no timeout; a watchdog
-	// stops a browser that does not come up instead.
-	started := make(chan struct{})
-	go func() {
-		select {
-		case <-started:
-		case <-time.After(2 * DefaultTimeout):
-			cancel()
-		}
-	}()
-	err = chromedp.Do(ctx)
-	close(started)
-	if err != nil {
-		t.Fatalf("browsertest: start %s: %v", bin, err)
 	}
-	b.ctx = ctx
-	return b
+	if err := withinTime(ctx, cancel, func() error { return chromedp.Do(ctx) }); err != nil {
+		stop()
+		shared.ctx, shared.stop, shared.users = nil, nil, 0
+		return nil, err
+	}
+	shared.ctx, shared.stop, shared.users = ctx, stop, 1
+	return ctx, nil
+}
+
+// release stops the browser when its last tab closed, so no process or profile outlives the tests.
+func release() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	shared.users--
+	if shared.users == 0 && shared.stop != nil {
+		shared.stop()
+		shared.ctx, shared.stop = nil, nil
+	}
 }
 
 // record runs on the tab's reader goroutine for every event: it must be quick and must not call the

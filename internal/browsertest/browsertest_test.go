@@ -252,19 +252,30 @@ func TestClickFormAndCookies(t *testing.T) {
 func TestCookiesDoNotLeakBetweenTests(t *testing.T) {
 	t.Parallel()
 	srv := site(t)
-	for i := range 2 {
-		// Each Start is a fresh profile: the cookie set in round 0 is absent in round 1.
-		b := Start(t)
+	signIn := func(b *Browser) {
+		t.Helper()
 		b.Navigate(srv.URL + "/form")
-		if _, ok := b.Cookie("sess"); ok {
-			t.Fatalf("round %d: a fresh browser already has the cookie", i)
-		}
 		b.SetValue("#name", "x")
 		b.SubmitAndWait("#name")
 		if _, ok := b.Cookie("sess"); !ok {
-			t.Fatalf("round %d: no cookie after submit", i)
+			t.Fatal("no cookie after submit")
 		}
-		b.Close()
+	}
+	first := Start(t)
+	signIn(first)
+	// A second tab open at the same time (the same browser process) does not see the cookie.
+	second := Start(t)
+	second.Navigate(srv.URL + "/form")
+	if _, ok := second.Cookie("sess"); ok {
+		t.Fatal("a concurrent Browser sees another's cookie")
+	}
+	first.Close()
+	second.Close()
+	// Nor does one started after both closed (possibly a new browser process).
+	third := Start(t)
+	third.Navigate(srv.URL + "/form")
+	if _, ok := third.Cookie("sess"); ok {
+		t.Fatal("a later Browser sees an earlier one's cookie")
 	}
 }
 
