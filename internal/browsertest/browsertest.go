@@ -346,6 +346,10 @@ func (b *Browser) ClearProblems() {
 // Events arrive asynchronously; call it after the last action has waited for what it needs.
 func (b *Browser) CheckClean(t testing.TB) {
 	t.Helper()
+	if b.ctx.Err() != nil { // closed: everything it will ever report is in
+		b.report(t)
+		return
+	}
 	// The listener sees events in the order the browser sent them, so after one round trip every
 	// event sent before it is recorded; the pause lets late console output of the page arrive too.
 	b.run("settle", chromedp.Steps(chromedp.Sleep(100*time.Millisecond),
@@ -353,6 +357,11 @@ func (b *Browser) CheckClean(t testing.TB) {
 			_, err := chromedp.Evaluate[int]("0")(ctx, t)
 			return err
 		})))
+	b.report(t)
+}
+
+func (b *Browser) report(t testing.TB) {
+	t.Helper()
 	if ps := b.Problems(); len(ps) > 0 {
 		var sb strings.Builder
 		for _, p := range ps {

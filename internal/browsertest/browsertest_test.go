@@ -195,6 +195,16 @@ func TestAllowAndClear(t *testing.T) {
 	}
 	b.ClearProblems()
 	b.CheckClean(t)
+
+	// What was recorded before Close is still reported after it.
+	b.Navigate(srv.URL + "/throws")
+	b.WaitVisible("#title")
+	b.Close()
+	ft = &fakeT{TB: t}
+	b.CheckClean(ft)
+	if len(ft.errors) != 1 || !strings.Contains(ft.errors[0], "boom") {
+		t.Fatalf("CheckClean after Close = %v, want the exception", ft.errors)
+	}
 }
 
 func TestClickFormAndCookies(t *testing.T) {
