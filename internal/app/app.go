@@ -30,6 +30,7 @@ import (
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/internal/summarize"
+	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
 	"github.com/ony-ai/ony/server"
@@ -147,6 +148,8 @@ type App struct {
 	Escalation *escalation.Engine
 	Sessions   *session.Service
 	Server     *server.Server
+	// Team is the team and identity service: members, invites, resets, settings (issue 13).
+	Team org.Service
 
 	http *http.Server
 }
@@ -243,6 +246,10 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		SecureCookies:   c.Auth.CookieSecure(c.PublicURL),
 		TrustedProxies:  c.TrustedProxyPrefixes(),
 	})
+	// Team and identity (issue 13).
+	a.Team = org.Service{Store: a.Store, Audit: a.Audit, Kinds: a.Escalation.Kinds(), Now: o.Clock,
+		PublicURL: strings.TrimRight(c.PublicURL, "/"), Coord: a.Coord, Logger: logger}
+	a.Server.SetTeam(a.Team)
 	if _, err := a.Server.HookRoutes(); err != nil {
 		return nil, err
 	}
