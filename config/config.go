@@ -41,7 +41,7 @@ type Config struct {
 	Summarizer      Summarizer `yaml:"summarizer"`
 	Escalation      Escalation `yaml:"escalation"`
 	Bootstrap       Bootstrap  `yaml:"bootstrap"`
-	SMTP            SMTP       `yaml:"smtp"` // identity (issue 13): invite and reset mail
+	SMTP            SMTP       `yaml:"smtp"`             // identity (issue 13): invite and reset mail
 	ShutdownTimeout Duration   `yaml:"shutdown_timeout"` // default 15s
 }
 
