@@ -30,6 +30,7 @@ import (
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/internal/summarize"
+	"github.com/ony-ai/ony/mail"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
@@ -249,6 +250,14 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	// Team and identity (issue 13).
 	a.Team = org.Service{Store: a.Store, Audit: a.Audit, Kinds: a.Escalation.Kinds(), Now: o.Clock,
 		PublicURL: strings.TrimRight(c.PublicURL, "/"), Coord: a.Coord, Logger: logger}
+	if c.SMTP.Enabled() {
+		sender, err := mail.NewSMTP(mail.Config{Host: c.SMTP.Host, Port: c.SMTP.Port, Username: c.SMTP.Username,
+			Password: c.SMTP.Password.Value(), From: c.SMTP.From, TLS: c.SMTP.TLS, Timeout: time.Duration(c.SMTP.Timeout)})
+		if err != nil {
+			return nil, fmt.Errorf("smtp: %w", err)
+		}
+		a.Team.Mail = sender
+	}
 	a.Server.SetTeam(a.Team)
 	if _, err := a.Server.HookRoutes(); err != nil {
 		return nil, err
