@@ -69,7 +69,7 @@ func (s *relaySession) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error { s.cur.From = from; return nil }
-func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error  { s.cur.To = to; return nil }
+func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.cur.To = to; return nil }
 func (s *relaySession) Data(rd io.Reader) error {
 	b, err := io.ReadAll(rd)
 	if err != nil {
