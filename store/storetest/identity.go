@@ -169,6 +169,16 @@ func testCodes(t *testing.T, s store.Store) {
 	}); err == nil {
 		t.Error("a code with an unknown purpose was stored")
 	}
+	// Erasing the organization takes its codes, invites and resets alike.
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error { return tx.EraseOrg(ctx, f.Org.ID) }))
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		for _, c := range []store.OneTimeCode{inv, reset, other, otherReset} {
+			if _, err := tx.CodeByHash(ctx, c.Hash); !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("code %s survived erasure: %v", c.ID, err)
+			}
+		}
+		return nil
+	}))
 }
 
 // testCodeSingleUse: of many concurrent uses of one code, exactly one wins.
