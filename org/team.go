@@ -211,6 +211,10 @@ func (sv Service) Invite(ctx context.Context, by audit.Actor, orgID, email strin
 	if !role.Valid() {
 		return Invitation{}, invalidUser([]FieldProblem{{"role", fmt.Sprintf("%s is not a role; use admin, member or viewer", quote(string(role), 32))}})
 	}
+	// Only an admin learns whether the email is taken on the instance.
+	if err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error { return requireAdmin(ctx, tx, by) }); err != nil {
+		return Invitation{}, err
+	}
 	if err := emailFree(ctx, sv.Store, addr); err != nil {
 		return Invitation{}, err
 	}

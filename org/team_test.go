@@ -10,6 +10,7 @@ import (
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/mail"
 	"github.com/ony-ai/ony/org"
@@ -173,6 +174,10 @@ func TestInviteAndAccept(t *testing.T) {
 			viewer := audit.Actor{Kind: "user", ID: ms[1].ID, Role: "viewer"}
 			if _, err := tm.sv.Invite(ctx, viewer, tm.orgID, "x@acme.test", ""); code(err) != "admin_only" {
 				t.Errorf("viewer invited: %v", err)
+			}
+			// A non-admin cannot probe which emails have accounts.
+			if _, err := tm.sv.Invite(ctx, viewer, tm.orgID, "boss@acme.test", ""); code(err) != "admin_only" {
+				t.Errorf("viewer probing a taken email: %v", err)
 			}
 			// A forged role in the actor does not help: the service reads the person's role itself.
 			if _, err := tm.sv.Invite(ctx, audit.Actor{Kind: "user", ID: ms[1].ID, Role: "admin"}, tm.orgID, "x@acme.test", ""); code(err) != "admin_only" {
@@ -406,6 +411,22 @@ func TestForgotAndReset(t *testing.T) {
 			}
 			assertNoSecretsInLog(t, tm.sv, tm.orgID, old, fresh)
 		})
+	}
+}
+
+// TestForgotIsThrottled: past the limit per email, requests are dropped silently (same answer).
+func TestForgotIsThrottled(t *testing.T) {
+	t.Parallel()
+	box := &outbox{}
+	tm := newTeam(t, "sqlite", box)
+	tm.sv.Coord = coord.NewMemory(nil)
+	for range 5 {
+		if err := tm.sv.ForgotPassword(ctx, "boss@acme.test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(box.all()); n != 3 {
+		t.Fatalf("%d reset mails for 5 requests; want 3", n)
 	}
 }
 
