@@ -2,172 +2,44 @@ package mail_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
-	"io"
-	"math/big"
-	"mime/quotedprintable"
 	"net"
-	netmail "net/mail"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
-
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/internal/testsmtp"
 	"github.com/ony-ai/ony/mail"
 	"github.com/ony-ai/ony/org"
 )
 
-// received is one message the test relay accepted.
-type received struct {
-	From, To string
-	Authed   string
-	Data     []byte
-}
-
-// relay is an in-process SMTP server: STARTTLS with a test certificate, PLAIN auth for one user.
-type relay struct {
-	mu   sync.Mutex
-	got  []received
-	user string
-	pass string
-	addr string
-	ca   *x509.CertPool
-	cert tls.Certificate
-}
-
-func (r *relay) messages() []received {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]received(nil), r.got...)
-}
-
-type relaySession struct {
-	r   *relay
-	cur received
-}
-
-func (s *relaySession) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (s *relaySession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, username, password string) error {
-		if username != s.r.user || password != s.r.pass {
-			return errors.New("invalid credentials")
-		}
-		s.cur.Authed = username
-		return nil
-	}), nil
-}
-func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error { s.cur.From = from; return nil }
-func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.cur.To = to; return nil }
-func (s *relaySession) Data(rd io.Reader) error {
-	b, err := io.ReadAll(rd)
-	if err != nil {
-		return err
-	}
-	if s.r.user != "" && s.cur.Authed == "" {
-		return errors.New("authentication required")
-	}
-	s.cur.Data = b
-	s.r.mu.Lock()
-	s.r.got = append(s.r.got, s.cur)
-	s.r.mu.Unlock()
-	return nil
-}
-func (s *relaySession) Reset()        { s.cur = received{Authed: s.cur.Authed} }
-func (s *relaySession) Logout() error { return nil }
-
-func startRelay(t *testing.T, user, pass string) *relay {
+func sender(t *testing.T, r *testsmtp.Relay, user, pass string) *mail.SMTP {
 	t.Helper()
-	r := &relay{user: user, pass: pass}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "relay.test"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	r.ca = x509.NewCertPool()
-	r.ca.AddCert(leaf)
-	r.cert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &relaySession{r: r}, nil }))
-	srv.Domain = "relay.test"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{r.cert}}
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.addr = l.Addr().String()
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return r
-}
-
-func (r *relay) sender(t *testing.T, pass string) *mail.SMTP {
-	t.Helper()
-	host, port, _ := net.SplitHostPort(r.addr)
-	var p int
-	for _, c := range port {
-		p = p*10 + int(c-'0')
-	}
-	s, err := mail.NewSMTP(mail.Config{Host: host, Port: p, Username: r.user, Password: pass, From: "Ony <ony@acme.test>",
-		TLS: "starttls", Timeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: r.ca, ServerName: "localhost"}})
+	s, err := mail.NewSMTP(mail.Config{Host: r.Host, Port: r.Port, Username: user, Password: pass, From: "Ony <ony@acme.test>",
+		TLS: "starttls", Timeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: r.CA, ServerName: "localhost"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// body decodes a received message's text.
-func body(t *testing.T, data []byte) (*netmail.Message, string) {
-	t.Helper()
-	m, err := netmail.ReadMessage(strings.NewReader(string(data)))
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, data)
-	}
-	var rd io.Reader = m.Body
-	if strings.EqualFold(m.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-		rd = quotedprintable.NewReader(m.Body)
-	}
-	b, err := io.ReadAll(rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, string(b)
-}
-
 func TestSMTPSendsOverSTARTTLSWithAuth(t *testing.T) {
 	t.Parallel()
-	r := startRelay(t, "mailer", "relay-secret-pw")
-	s := r.sender(t, "relay-secret-pw")
+	r := testsmtp.Start(t, "mailer", "relay-secret-pw")
+	s := sender(t, r, "mailer", "relay-secret-pw")
 	link := "https://ony.test/console/invite/ony_inv_abc"
 	err := s.Send(context.Background(), mail.Message{To: "ana@acme.test", Subject: "Hello\r\nBcc: evil@x.test", Text: "Join here:\n" + link + "\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := r.messages()
+	got := r.Messages()
 	if len(got) != 1 || got[0].From != "ony@acme.test" || got[0].To != "ana@acme.test" || got[0].Authed != "mailer" {
 		t.Fatalf("envelope %+v", got)
 	}
-	m, text := body(t, got[0].Data)
+	m, text := got[0].Parse(t)
 	if m.Header.Get("To") != "<ana@acme.test>" && m.Header.Get("To") != "ana@acme.test" {
 		t.Errorf("To: %q", m.Header.Get("To"))
 	}
@@ -188,8 +60,8 @@ func TestSMTPSendsOverSTARTTLSWithAuth(t *testing.T) {
 
 func TestSMTPFailures(t *testing.T) {
 	t.Parallel()
-	r := startRelay(t, "mailer", "right")
-	if err := r.sender(t, "wrong").Send(context.Background(), mail.Message{To: "a@acme.test", Subject: "x", Text: "x"}); err == nil {
+	r := testsmtp.Start(t, "mailer", "right")
+	if err := sender(t, r, "mailer", "wrong").Send(context.Background(), mail.Message{To: "a@acme.test", Subject: "x", Text: "x"}); err == nil {
 		t.Error("a wrong password sent mail")
 	} else if strings.Contains(err.Error(), "wrong") {
 		t.Errorf("the error quotes the password: %v", err)
@@ -237,13 +109,13 @@ var linkRE = regexp.MustCompile(`https://ony\.test/console/(invite|reset)/(ony_(
 func TestInviteAndResetMailsAreFollowed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := startRelay(t, "mailer", "relay-secret-pw")
+	r := testsmtp.Start(t, "mailer", "relay-secret-pw")
 	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "ony-test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sv := org.Service{Store: testdb.Open(t, "sqlite"), Audit: audit.New(keys, "ony-test", nil, nil), PublicURL: "https://ony.test",
-		Mail: r.sender(t, "relay-secret-pw")}
+		Mail: sender(t, r, "mailer", "relay-secret-pw")}
 	o, err := sv.Create(ctx, audit.Actor{Kind: "system", ID: "test"}, org.NewOrg{Name: "Acme", AdminEmail: "boss@acme.test", Password: "the boss passphrase"})
 	if err != nil {
 		t.Fatal(err)
@@ -253,11 +125,11 @@ func TestInviteAndResetMailsAreFollowed(t *testing.T) {
 	if err != nil || !inv.Mailed {
 		t.Fatalf("invite %+v %v", inv, err)
 	}
-	got := r.messages()
+	got := r.Messages()
 	if len(got) != 1 || got[0].To != "ana@acme.test" {
 		t.Fatalf("mails %+v", got)
 	}
-	m, text := body(t, got[0].Data)
+	m, text := got[0].Parse(t)
 	if !strings.Contains(m.Header.Get("Subject"), "Acme") {
 		t.Errorf("subject %q", m.Header.Get("Subject"))
 	}
@@ -279,11 +151,11 @@ func TestInviteAndResetMailsAreFollowed(t *testing.T) {
 	if err := sv.ForgotPassword(ctx, "ana@acme.test"); err != nil {
 		t.Fatal(err)
 	}
-	got = r.messages()
+	got = r.Messages()
 	if len(got) != 2 || got[1].To != "ana@acme.test" {
 		t.Fatalf("mails after forgot: %+v", got)
 	}
-	_, text = body(t, got[1].Data)
+	_, text = got[1].Parse(t)
 	lk = linkRE.FindStringSubmatch(text)
 	if lk == nil || lk[1] != "reset" {
 		t.Fatalf("no reset link in %q", text)
