@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/config"
-	"github.com/ony-ai/ony/internal/testsmtp"
 	"github.com/ony-ai/ony/internal/testserver"
+	"github.com/ony-ai/ony/internal/testsmtp"
 )
 
 // TestTeamMailEndToEnd: with smtp configured, an invite and a password reset are mailed through a real

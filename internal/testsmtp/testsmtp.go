@@ -131,7 +131,7 @@ func (s *session) Auth(string) (sasl.Server, error) {
 	}), nil
 }
 func (s *session) Mail(from string, _ *smtp.MailOptions) error { s.cur.From = from; return nil }
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error  { s.cur.To = to; return nil }
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error   { s.cur.To = to; return nil }
 func (s *session) Data(rd io.Reader) error {
 	b, err := io.ReadAll(rd)
 	if err != nil {
