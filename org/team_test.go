@@ -456,3 +456,22 @@ func TestSettings(t *testing.T) {
 		t.Error("settings change not audited")
 	}
 }
+
+// TestMembersMaskContacts: the team view shows contacts masked and never a password hash.
+func TestMembersMaskContacts(t *testing.T) {
+	t.Parallel()
+	tm := newTeam(t, "sqlite", nil)
+	if _, err := tm.sv.UpdateContact(ctx, audit.Actor{Kind: "system", ID: "test"}, tm.orgID, "boss@acme.test",
+		org.Contact{Addresses: addrs("phone", "+14155554821", "slack", "U024BE7LH")}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := tm.sv.Members(ctx, tm.orgID)
+	if err != nil || len(ms) != 1 || len(ms[0].Contacts) != 2 {
+		t.Fatalf("members %+v %v", ms, err)
+	}
+	// Each contact kind masks its own addresses (a phone is personal data; a Slack member id is not).
+	phone := ms[0].Contacts[0]
+	if phone.Kind != "phone" || strings.Contains(phone.Address, "5554821") || phone.Address == "" || !phone.Verified {
+		t.Errorf("phone shown as %+v", phone)
+	}
+}
