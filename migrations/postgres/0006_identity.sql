@@ -25,8 +25,10 @@ CREATE INDEX one_time_codes_email ON one_time_codes (email, purpose);
 ALTER TABLE one_time_codes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE one_time_codes FORCE ROW LEVEL SECURITY;
 CREATE POLICY org_scope ON one_time_codes
-    USING (org_id = current_setting('ony.org_id', true) OR current_setting('ony.scope', true) = 'system')
+    USING (org_id = current_setting('ony.org_id', true))
     WITH CHECK (org_id = current_setting('ony.org_id', true));
+CREATE POLICY system_read ON one_time_codes FOR SELECT
+    USING (current_setting('ony.scope', true) = 'system');
 
 -- The risks whose approval needs a TOTP step-up (comma-separated), and how long payloads are kept
 -- (NULL: kept until the handoff is erased).
