@@ -40,9 +40,22 @@ const (
 	MemberPasswordChanged EventType = "member.password_changed"
 )
 
+// Identity (issue 13): an admin invites an email (the subject is the invite, never its code or link); the
+// invited person joins (subject: their new user); an admin reactivates a member; someone asks for a
+// password-reset link (recorded against the person, by the system, since nobody is signed in); an admin
+// changes the organization's settings.
+const (
+	InviteCreated      EventType = "invite.created"
+	MemberJoined       EventType = "member.joined"
+	MemberReactivated  EventType = "member.reactivated"
+	MemberResetAsked   EventType = "member.reset_requested"
+	OrgSettingsChanged EventType = "org.settings_changed"
+)
+
 var eventTypes = []EventType{HandoffCreated, HandoffDecided, HandoffExpired, HandoffCancelled, MemberInvited,
 	MemberRole, MemberOff, DeviceCreated, DeviceRevoked, LadderChanged, PayloadScrubbed, StepUpFailed, OrgCreated, OrgErased,
-	MemberPasswordReset, MemberPasswordChanged}
+	MemberPasswordReset, MemberPasswordChanged,
+	InviteCreated, MemberJoined, MemberReactivated, MemberResetAsked, OrgSettingsChanged}
 
 // Actor is who acted, with their role at the time. Names live outside the log (the export's member
 // directory), so a person can be anonymised without breaking a hash.
@@ -54,7 +67,7 @@ type Actor struct {
 
 // Subject is what the event is about.
 type Subject struct {
-	Kind string `json:"kind"` // handoff | user | device | ladder | org
+	Kind string `json:"kind"` // handoff | user | device | ladder | org | invite
 	ID   string `json:"id"`
 }
 
@@ -92,7 +105,7 @@ var (
 	hexRE     = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	b64RE     = regexp.MustCompile(`^[A-Za-z0-9+/]{43}=$`)
 	actorKind = []string{"user", "device", "system"}
-	subjects  = []string{"handoff", "user", "device", "ladder", "org"}
+	subjects  = []string{"handoff", "user", "device", "ladder", "org", "invite"}
 	roles     = []string{"admin", "member", "viewer"}
 	// channelRE is the shape of a channel: api, system, or a channel kind's name (the channel package
 	// holds kind names to the same rule), so new kinds need no change here and no free text fits.

@@ -17,7 +17,8 @@ import (
 var allTypes = []audit.EventType{audit.HandoffCreated, audit.HandoffDecided, audit.HandoffExpired,
 	audit.HandoffCancelled, audit.MemberInvited, audit.MemberRole, audit.MemberOff, audit.MemberPasswordReset,
 	audit.MemberPasswordChanged, audit.DeviceCreated,
-	audit.DeviceRevoked, audit.LadderChanged, audit.PayloadScrubbed, audit.StepUpFailed, audit.OrgCreated, audit.OrgErased}
+	audit.DeviceRevoked, audit.LadderChanged, audit.PayloadScrubbed, audit.StepUpFailed, audit.OrgCreated, audit.OrgErased,
+	audit.InviteCreated, audit.MemberJoined, audit.MemberReactivated, audit.MemberResetAsked, audit.OrgSettingsChanged}
 
 // fullEvent uses every field, each at a valid value.
 func fullEvent() audit.Event {

@@ -41,6 +41,7 @@ type Config struct {
 	Summarizer      Summarizer `yaml:"summarizer"`
 	Escalation      Escalation `yaml:"escalation"`
 	Bootstrap       Bootstrap  `yaml:"bootstrap"`
+	SMTP            SMTP       `yaml:"smtp"`             // identity (issue 13): invite and reset mail
 	ShutdownTimeout Duration   `yaml:"shutdown_timeout"` // default 15s
 	// OIDC (issue 13, oidc helper): single sign-on; off while Issuer is empty.
 	OIDC OIDC `yaml:"oidc"`
@@ -142,6 +143,21 @@ type Risk struct {
 type Redact struct {
 	RulesFile string `yaml:"rules_file"`
 }
+
+// SMTP: the relay invites and password-reset links are mailed through; off when Host is empty (admins
+// then copy invite links, and resets are done with `ony admin`). Identity (issue 13).
+type SMTP struct {
+	Host     string   `yaml:"host"`
+	Port     int      `yaml:"port"`
+	Username string   `yaml:"username"`
+	Password Secret   `yaml:"password"`
+	From     string   `yaml:"from"`
+	TLS      string   `yaml:"tls"` // starttls | tls | none
+	Timeout  Duration `yaml:"timeout"`
+}
+
+// Enabled reports whether mail is configured.
+func (s SMTP) Enabled() bool { return s.Host != "" }
 
 // Summarizer: an optional OpenAI-compatible chat model that writes the gist; off when BaseURL is empty.
 type Summarizer struct {
@@ -254,6 +270,7 @@ func defaults() Config {
 			SMSPerOrgDay: 500, CallsPerOrgDay: 200,
 		}},
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
+		SMTP:            SMTP{Port: 587, TLS: "starttls", Timeout: Duration(10 * time.Second)},
 		ShutdownTimeout: Duration(15 * time.Second),
 		OIDC: OIDC{ // issue 13, oidc
 			Scopes: []string{"openid", "email", "profile"},

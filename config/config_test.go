@@ -37,6 +37,7 @@ func TestDefaults(t *testing.T) {
 		Escalation: Escalation{SendTimeout: Duration(10 * time.Second), Limits: Limits{SMSPerUserHour: 10, SMSPerUserDay: 40,
 			CallsPerUserHour: 6, CallsPerUserDay: 20, SMSPerOrgDay: 500, CallsPerOrgDay: 200}},
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
+		SMTP:            SMTP{Port: 587, TLS: "starttls", Timeout: Duration(10 * time.Second)},
 		ShutdownTimeout: Duration(15 * time.Second),
 		OIDC: OIDC{Scopes: []string{"openid", "email", "profile"}, // issue 13, oidc
 			Claims: OIDCClaims{Email: "email", Name: "name", Groups: "groups"}},
@@ -147,6 +148,7 @@ oidc:
 			WebhookSecret: testWebhookSecret, SendTimeout: Duration(5 * time.Second),
 			Limits: Limits{SMSPerUserHour: 1, SMSPerUserDay: 2, CallsPerUserHour: 3, CallsPerUserDay: 4, SMSPerOrgDay: 5}},
 		Bootstrap:       Bootstrap{OrgName: "Acme Corp", AdminEmail: "ops@acme.example"},
+		SMTP:            SMTP{Port: 587, TLS: "starttls", Timeout: Duration(10 * time.Second)},
 		ShutdownTimeout: Duration(90 * time.Second),
 		OIDC: OIDC{Issuer: "https://sso.acme.example/realms/acme", ClientID: "12345", ClientSecret: "shh",
 			Scopes: []string{"openid", "email", "groups"}, Claims: OIDCClaims{Email: "email", Name: "name", Groups: "realm_access.roles"},
@@ -232,6 +234,13 @@ var validEnv = map[string]struct {
 	"escalation.limits.calls_per_org_day":   {"0", 0},
 	"bootstrap.org_name":                    {"Org", "Org"},
 	"bootstrap.admin_email":                 {"a@b.example", "a@b.example"},
+	"smtp.host":                             {"smtp.example.com", "smtp.example.com"},
+	"smtp.port":                             {"465", 465},
+	"smtp.username":                         {"mailer", "mailer"},
+	"smtp.password":                         {"hunter2", Secret("hunter2")},
+	"smtp.from":                             {"Ony <ony@example.com>", "Ony <ony@example.com>"},
+	"smtp.tls":                              {"tls", "tls"},
+	"smtp.timeout":                          {"30s", Duration(30 * time.Second)},
 	"shutdown_timeout":                      {"30s", Duration(30 * time.Second)},
 	// issue 13, oidc
 	"oidc.issuer":        {"https://sso.example", "https://sso.example"},
@@ -268,6 +277,7 @@ keyring: {keys: ["`+testKey2+`"]}
 summarizer: {model: file-model}
 escalation: {webhook_secret: "`+testWebhookSecret+`", send_timeout: 9s}
 bootstrap: {org_name: File, admin_email: file@file.test}
+smtp: {host: mail.file.test, from: ony@file.test, username: file, password: file-pw}
 shutdown_timeout: 2s
 oidc: {issuer: "https://file.test", client_id: file, client_secret: file, scopes: [openid], claims: {email: e, name: n, groups: g}, roles: {g: viewer}, default_role: viewer, org: file}
 `)

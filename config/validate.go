@@ -94,6 +94,37 @@ func (l *loader) validate() {
 	l.durationRange("shutdown_timeout", c.ShutdownTimeout, time.Second, time.Hour)
 
 	l.checkOIDC(c.OIDC) // issue 13, oidc
+	l.checkSMTP(c.SMTP) // identity (issue 13)
+}
+
+// checkSMTP reports every mistake of the smtp section; the password is never quoted.
+func (l *loader) checkSMTP(s SMTP) {
+	l.intRange("smtp.port", int64(s.Port), 1, 65535)
+	l.oneOf("smtp.tls", s.TLS, "starttls", "tls", "none")
+	l.durationRange("smtp.timeout", s.Timeout, time.Second, 5*time.Minute)
+	if strings.ContainsAny(s.Host, " /:@") {
+		l.fail("smtp.host", "must be a host name or address, without scheme, port or user")
+	}
+	if !s.Enabled() {
+		for path, set := range map[string]bool{"smtp.from": s.From != "", "smtp.username": s.Username != "", "smtp.password": s.Password.Value() != ""} {
+			if set {
+				l.fail(path, "needs smtp.host")
+			}
+		}
+		return
+	}
+	if a, err := mail.ParseAddress(s.From); err != nil || a.Address == "" {
+		l.fail("smtp.from", "must be an email address such as ony@example.com or \"Ony <ony@example.com>\"")
+	}
+	if s.Username != "" && s.Password.Value() == "" {
+		l.fail("smtp.username", "needs smtp.password (set both, or neither)")
+	}
+	if s.Username == "" && s.Password.Value() != "" {
+		l.fail("smtp.password", "needs smtp.username (set both, or neither)")
+	}
+	if s.TLS == "none" && s.Password.Value() != "" && s.Host != "localhost" && s.Host != "127.0.0.1" && s.Host != "::1" {
+		l.fail("smtp.tls", "must not be none when a password is sent to a relay other than localhost")
+	}
 }
 
 func (l *loader) nonEmpty(path, v string) {

@@ -106,6 +106,14 @@ func TestValidationRules(t *testing.T) {
 		{"admin_email no at", "bootstrap: {admin_email: admin}", "bootstrap.admin_email", "must be an email address"},
 		{"admin_email display name", "bootstrap: {admin_email: 'Ann <ann@example.com>'}", "bootstrap.admin_email", "must be an email address"},
 		{"admin_email spaces", "bootstrap: {admin_email: ' ann@example.com'}", "bootstrap.admin_email", "must be an email address"},
+		// identity (issue 13)
+		{"smtp from missing", "smtp: {host: mail.example.com, from: ''}", "smtp.from", "must be an email address"},
+		{"smtp tls unknown", "smtp: {tls: ssl}", "smtp.tls", "must be one of starttls, tls, none"},
+		{"smtp port", "smtp: {port: 0}", "smtp.port", "must be between 1 and 65535"},
+		{"smtp host with port", "smtp: {host: 'mail:25', from: a@b.example}", "smtp.host", "must be a host name"},
+		{"smtp orphan from", "smtp: {from: a@b.example}", "smtp.from", "needs smtp.host"},
+		{"smtp password alone", "smtp: {host: mail.example.com, from: a@b.example, password: pw}", "smtp.password", "needs smtp.username"},
+		{"smtp plain password", "smtp: {host: mail.example.com, from: a@b.example, username: u, password: pw, tls: none}", "smtp.tls", "must not be none"},
 
 		{"shutdown_timeout 0", "shutdown_timeout: 0s", "shutdown_timeout", "between 1s and 1h"},
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,6 +16,8 @@ import (
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/coord"
+	"github.com/ony-ai/ony/mail"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
@@ -28,6 +31,23 @@ type Service struct {
 	Kinds *channel.Kinds
 	// Now is injectable for tests; nil means time.Now.
 	Now func() time.Time
+
+	// Team and identity (issue 13).
+	// PublicURL is where invite and reset links point ({PublicURL}/console/invite/{code}).
+	PublicURL string
+	// Mail sends invites and reset links; nil = no SMTP relay (the admin copies invite links).
+	Mail mail.Sender
+	// Coord throttles password-reset requests per email; nil = unthrottled.
+	Coord coord.Coord
+	// Logger reports mail that could not be sent; nil = slog.Default().
+	Logger *slog.Logger
+}
+
+func (sv Service) logger() *slog.Logger {
+	if sv.Logger != nil {
+		return sv.Logger
+	}
+	return slog.Default()
 }
 
 func (sv Service) now() time.Time {

@@ -19,6 +19,7 @@ import (
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
@@ -42,6 +43,8 @@ type Server struct {
 	coord    coord.Coord
 	log      *slog.Logger
 	cfg      Config
+	// team is the team and identity service (issue 13; SetTeam); nil until wired.
+	team *org.Service
 
 	drainOnce sync.Once
 	drain     chan struct{}
@@ -90,6 +93,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit/proof/consistency", s.handle(s.authed(s.auditConsistency)))
 	mux.Handle("GET /v1/audit/leaves", s.handle(s.authed(s.auditLeaves)))
 
+	s.mountTeam(mux) // team and identity (issue 13)
 	s.mountHooks(mux)
 
 	return s.recoverer(s.logRequests(securityHeaders(jsonNotFound(mux))))

@@ -155,6 +155,21 @@ type OrgTx interface {
 	// AuditHandoffStates reads up to limit handoffs' ids and statuses, by id, after id after ("" = from
 	// the start): what audit verification checks the log against.
 	AuditHandoffStates(ctx context.Context, after string, limit int) ([]HandoffState, error)
+
+	// Identity (issue 13): one-time codes for invites and password resets, org settings, activity.
+
+	// CreateCode stores a one-time code (its hash only).
+	CreateCode(ctx context.Context, c OneTimeCode) error
+	// UseCode marks the code with id used at at, if it is unused and unexpired; false otherwise (used,
+	// expired, superseded or unknown). Of two concurrent uses exactly one reports true.
+	UseCode(ctx context.Context, id string, at time.Time) (bool, error)
+	// SupersedeCodes ends every unused code of purpose for email (marks it used at at), so only the
+	// newest invite or reset link works; it reports how many it ended.
+	SupersedeCodes(ctx context.Context, purpose CodePurpose, email string, at time.Time) (int, error)
+	// UpdateOrgSettings replaces the org's step-up risks and payload retention (0 = keep).
+	UpdateOrgSettings(ctx context.Context, stepUpRisks []string, retentionDays int) error
+	// TouchUser records that a person was active at at; ErrNotFound if the org has no such person.
+	TouchUser(ctx context.Context, userID string, at time.Time) error
 }
 
 // SystemTx serves the lookups that precede knowing the organization: bootstrap, login, and
@@ -178,6 +193,14 @@ type SystemTx interface {
 	// EraseOrg deletes an organization and everything under it, its audit log included. It is the only
 	// path that may delete audit rows; the caller records a tombstone in the instance log.
 	EraseOrg(ctx context.Context, orgID string) error
+
+	// Identity (issue 13): a link carries a code but no organization.
+
+	// CodeByHash resolves a one-time code to its row (used or not); ErrNotFound if unknown.
+	CodeByHash(ctx context.Context, hash []byte) (OneTimeCode, error)
+	// OpenCodeByEmail returns the newest unused, unexpired code of purpose for email, in any org
+	// (single sign-on joining an invited email); ErrNotFound if none.
+	OpenCodeByEmail(ctx context.Context, purpose CodePurpose, email string, now time.Time) (OneTimeCode, error)
 }
 
 // InstanceLogID is the reserved organization id of the instance's own audit log (erasure tombstones).
@@ -236,6 +259,11 @@ type Org struct {
 	Name       string
 	MaxTimeout time.Duration
 	CreatedAt  time.Time
+	// StepUpRisks are the risks whose approval needs a TOTP step-up. A new org starts with high and
+	// critical (CreateOrg does not set it; UpdateOrgSettings does).
+	StepUpRisks []string
+	// PayloadRetentionDays is how long payloads are kept; 0 = until the handoff is erased.
+	PayloadRetentionDays int
 }
 
 // User is a person in an organization.
@@ -255,6 +283,9 @@ type User struct {
 	QuietHours string
 	// Groups name the teams a ladder can target as group:<name>.
 	Groups []string
+	// LastActiveAt is when the person was last seen signed in (TouchUser); nil = never. Not written by
+	// CreateUser or UpdateUser.
+	LastActiveAt *time.Time
 }
 
 // Contact returns the person's contact of kind.
@@ -457,6 +488,30 @@ type DecisionToken struct {
 	HandoffID string
 	UserID    string
 	Channel   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// CodePurpose says what a one-time code is for.
+type CodePurpose string
+
+const (
+	CodeInvite CodePurpose = "invite"
+	CodeReset  CodePurpose = "reset"
+)
+
+// OneTimeCode is an invite or password-reset link's code. Only its SHA-256 is kept.
+type OneTimeCode struct {
+	OrgID   string
+	ID      string
+	Purpose CodePurpose
+	Email   string // lower-cased
+	UserID  string // the person a reset is for; empty for an invite
+	Role    Role   // the role an invite grants; empty for a reset
+	Hash    []byte
+	// CreatedBy is the user id of the admin who invited, or "" (a reset asked for by its owner).
+	CreatedBy string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    *time.Time

@@ -31,6 +31,7 @@ import (
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/internal/summarize"
+	"github.com/ony-ai/ony/mail"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
@@ -151,6 +152,8 @@ type App struct {
 	Server     *server.Server
 	// SSO is single sign-on (issue 13, oidc); nil unless oidc.issuer is set.
 	SSO *oidc.Lazy
+	// Team is the team and identity service: members, invites, resets, settings (issue 13).
+	Team org.Service
 
 	http *http.Server
 }
@@ -247,15 +250,25 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		SecureCookies:   c.Auth.CookieSecure(c.PublicURL),
 		TrustedProxies:  c.TrustedProxyPrefixes(),
 	})
+	// Team and identity (issue 13).
+	a.Team = org.Service{Store: a.Store, Audit: a.Audit, Kinds: a.Escalation.Kinds(), Now: o.Clock,
+		PublicURL: strings.TrimRight(c.PublicURL, "/"), Coord: a.Coord, Logger: logger}
+	if c.SMTP.Enabled() {
+		sender, err := mail.NewSMTP(mail.Config{Host: c.SMTP.Host, Port: c.SMTP.Port, Username: c.SMTP.Username,
+			Password: c.SMTP.Password.Value(), From: c.SMTP.From, TLS: c.SMTP.TLS, Timeout: time.Duration(c.SMTP.Timeout)})
+		if err != nil {
+			return nil, fmt.Errorf("smtp: %w", err)
+		}
+		a.Team.Mail = sender
+	}
+	a.Server.SetTeam(a.Team)
 	if _, err := a.Server.HookRoutes(); err != nil {
 		return nil, err
 	}
 	// Single sign-on (issue 13, oidc): built when oidc.issuer is set; the console mounts
 	// /console/sso/login (Begin) and /console/sso/callback (Finish, Resolve, then a session) on it.
-	// At merge with ident, set Members: org.Service (JoinInvited, SetRole).
 	if c.OIDC.Enabled() {
-		a.SSO = NewSSO(ctx, c, a.Keyring, SSODirectory{Store: a.Store, Org: org.Service{Store: a.Store, Audit: a.Audit,
-			Kinds: a.Escalation.Kinds(), Now: o.Clock}}, logger, o.Clock)
+		a.SSO = NewSSO(ctx, c, a.Keyring, SSODirectory{Store: a.Store, Org: a.Team, Members: a.Team}, logger, o.Clock)
 	}
 	return a, nil
 }

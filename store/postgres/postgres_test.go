@@ -34,7 +34,9 @@ func TestRowLevelSecurity(t *testing.T) {
 				tx.SetContact(ctx, store.Contact{UserID: f.User.ID, Kind: "phone", Address: "+15550000001", CreatedAt: n}),
 				tx.PutLadder(ctx, store.LadderVersion{Name: "default", Version: 1, Source: []byte("x"), CreatedBy: f.User.ID, CreatedAt: n}),
 				tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: tokens[f.Org.ID], HandoffID: f.Handoff.ID, UserID: f.User.ID,
-					Channel: "sms", CreatedAt: n, ExpiresAt: n.Add(time.Hour)}))
+					Channel: "sms", CreatedAt: n, ExpiresAt: n.Add(time.Hour)}),
+				tx.CreateCode(ctx, store.OneTimeCode{ID: f.Org.ID, Purpose: store.CodeReset, Email: f.User.Email, UserID: f.User.ID,
+					Hash: []byte("code-" + f.Org.ID), CreatedAt: n, ExpiresAt: n.Add(time.Hour)})) // identity (issue 13)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -76,7 +78,7 @@ func TestRowLevelSecurity(t *testing.T) {
 		}
 		return n
 	}
-	for _, table := range []string{"orgs", "users", "devices", "sessions", "handoffs", "ladders", "escalation_sends", "decision_tokens", "user_contacts"} {
+	for _, table := range []string{"orgs", "users", "devices", "sessions", "handoffs", "ladders", "escalation_sends", "decision_tokens", "user_contacts", "one_time_codes"} {
 		if n := count("", table); n != 0 {
 			t.Errorf("%s: %d rows visible with no org bound, want 0", table, n)
 		}
@@ -86,7 +88,7 @@ func TestRowLevelSecurity(t *testing.T) {
 	}
 	// The system scope resolves decision tokens, sends by their provider's reference and people with
 	// their contacts (their org is not known yet), and nothing else of these.
-	for table, want := range map[string]int{"decision_tokens": 2, "ladders": 0, "escalation_sends": 2, "user_contacts": 2} {
+	for table, want := range map[string]int{"decision_tokens": 2, "ladders": 0, "escalation_sends": 2, "user_contacts": 2, "one_time_codes": 2} {
 		if n := count(system, table); n != want {
 			t.Errorf("%s: %d rows visible to the system scope, want %d", table, n, want)
 		}
@@ -103,6 +105,7 @@ func TestRowLevelSecurity(t *testing.T) {
 	for _, q := range []string{
 		`UPDATE escalation_sends SET state = 'failed'`, `DELETE FROM escalation_sends`,
 		`UPDATE user_contacts SET address = '+1'`, `DELETE FROM user_contacts`,
+		`UPDATE one_time_codes SET used_at = now()`, `DELETE FROM one_time_codes`,
 	} {
 		res, err := sys.ExecContext(ctx, q)
 		if err != nil {
@@ -129,6 +132,7 @@ func TestRowLevelSecurity(t *testing.T) {
 		`UPDATE handoffs SET title = 'x' WHERE org_id = $1`,
 		`UPDATE escalation_sends SET state = 'failed' WHERE org_id = $1`,
 		`UPDATE decision_tokens SET used_at = now() WHERE org_id = $1`,
+		`UPDATE one_time_codes SET used_at = now() WHERE org_id = $1`,
 	} {
 		res, err := tx.ExecContext(ctx, q, b.Org.ID)
 		if err != nil {

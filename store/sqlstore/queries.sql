@@ -2,7 +2,7 @@
 -- Every org-owned query names org_id: the store binds it from the transaction's scope, never from input.
 
 -- name: OrgByID
-SELECT id, name, max_timeout_seconds, created_at FROM orgs WHERE id = ?;
+SELECT id, name, max_timeout_seconds, created_at, stepup_risks, payload_retention_days FROM orgs WHERE id = ?;
 
 -- name: CountOrgs
 SELECT count(*) FROM orgs;
@@ -23,15 +23,18 @@ WHERE org_id = ? AND id = ?;
 UPDATE users SET password_hash = ? WHERE org_id = ? AND id = ?;
 
 -- name: UserByID
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups
+SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups,
+    last_active_at
 FROM users WHERE org_id = ? AND id = ?;
 
 -- name: ListUsers
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups
+SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups,
+    last_active_at
 FROM users WHERE org_id = ? ORDER BY email;
 
 -- name: UserByEmail
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups
+SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups,
+    last_active_at
 FROM users WHERE email = ?;
 
 -- name: UserContacts
@@ -224,3 +227,30 @@ SELECT id FROM orgs ORDER BY id;
 
 -- name: AuditLogIDs
 SELECT org_id FROM audit_heads ORDER BY org_id;
+
+-- identity (issue 13)
+
+-- name: CreateCode
+INSERT INTO one_time_codes (org_id, id, purpose, email, user_id, role, code_hash, created_by, created_at, expires_at, used_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: UseCode
+UPDATE one_time_codes SET used_at = ? WHERE org_id = ? AND id = ? AND used_at IS NULL AND expires_at > ?;
+
+-- name: SupersedeCodes
+UPDATE one_time_codes SET used_at = ? WHERE org_id = ? AND purpose = ? AND email = ? AND used_at IS NULL;
+
+-- name: CodeByHash
+SELECT org_id, id, purpose, email, user_id, role, code_hash, created_by, created_at, expires_at, used_at
+FROM one_time_codes WHERE code_hash = ?;
+
+-- name: OpenCodeByEmail
+SELECT org_id, id, purpose, email, user_id, role, code_hash, created_by, created_at, expires_at, used_at
+FROM one_time_codes WHERE purpose = ? AND email = ? AND used_at IS NULL AND expires_at > ?
+ORDER BY created_at DESC, id LIMIT 1;
+
+-- name: UpdateOrgSettings
+UPDATE orgs SET stepup_risks = ?, payload_retention_days = ? WHERE id = ?;
+
+-- name: TouchUser
+UPDATE users SET last_active_at = ? WHERE org_id = ? AND id = ?;

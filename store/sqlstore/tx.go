@@ -312,10 +312,14 @@ type scanner interface{ Scan(dest ...any) error }
 func scanOrg(r scanner, s *Store) (store.Org, error) {
 	var o store.Org
 	var secs int64
-	if err := r.Scan(&o.ID, &o.Name, &secs, &o.CreatedAt); err != nil {
+	var risks string
+	var retention sql.NullInt64
+	if err := r.Scan(&o.ID, &o.Name, &secs, &o.CreatedAt, &risks, &retention); err != nil {
 		return o, s.mapErr(err)
 	}
 	o.MaxTimeout = time.Duration(secs) * time.Second
+	o.StepUpRisks = splitList(risks)
+	o.PayloadRetentionDays = int(retention.Int64)
 	o.CreatedAt = o.CreatedAt.UTC()
 	return o, nil
 }
@@ -323,9 +327,14 @@ func scanOrg(r scanner, s *Store) (store.Org, error) {
 func scanUser(r scanner, s *Store) (store.User, error) {
 	var u store.User
 	var role, groups string
+	var active sql.NullTime
 	if err := r.Scan(&u.OrgID, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &role, &u.Timezone, &u.Active, &u.CreatedAt,
-		&u.QuietHours, &groups); err != nil {
+		&u.QuietHours, &groups, &active); err != nil {
 		return u, s.mapErr(err)
+	}
+	if active.Valid {
+		at := active.Time.UTC()
+		u.LastActiveAt = &at
 	}
 	u.Role = store.Role(role)
 	u.CreatedAt = u.CreatedAt.UTC()

@@ -42,6 +42,10 @@ func Run(t *testing.T, open Opener) {
 	t.Run("EraseOrg", func(t *testing.T) { t.Parallel(); testEraseOrg(t, open(t)) })
 	t.Run("AuditHandoffStates", func(t *testing.T) { t.Parallel(); testAuditHandoffStates(t, open(t)) })
 	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
+	// identity (issue 13)
+	t.Run("Codes", func(t *testing.T) { t.Parallel(); testCodes(t, open(t)) })
+	t.Run("CodeSingleUse", func(t *testing.T) { t.Parallel(); testCodeSingleUse(t, open(t)) })
+	t.Run("OrgSettings", func(t *testing.T) { t.Parallel(); testOrgSettings(t, open(t)) })
 }
 
 var ctx = context.Background()
@@ -666,6 +670,7 @@ func testIsolation(t *testing.T, s store.Store) {
 			tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: isoTokenHash(a), HandoffID: a.Handoff.ID, UserID: a.User.ID,
 				Channel: "slack", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}))
 	}))
+	identityIsolationSetup(t, s, a) // identity (issue 13)
 	before := snapshot(t, s, a)
 	for name, c := range isolationCases {
 		err := s.InOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
