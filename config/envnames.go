@@ -16,8 +16,8 @@ var otherEnv = []string{
 	// ony request, hook and mcp
 	"ONY_URL", "ONY_TOKEN", "ONY_TOKEN_FILE", "ONY_CLIENT_CONFIG",
 	"ONY_HOOK_DEADLINE", "ONY_HOOK_TIMEOUT", "ONY_HOOK_POLICY",
-	// the test suites (internal/testdb, internal/testredis)
-	"ONY_TEST_POSTGRES_URL", "ONY_TEST_REDIS_URL",
+	// the test suites (internal/testdb, internal/testredis, internal/browsertest)
+	"ONY_TEST_POSTGRES_URL", "ONY_TEST_REDIS_URL", "ONY_TEST_CHROMIUM", "ONY_UPDATE_SCREENSHOTS",
 }
 
 // KnownEnv returns every ONY_ variable Ony reads, sorted: one per option of the schema, NAME_FILE
