@@ -85,6 +85,8 @@ type OrgTx interface {
 	CreateDevice(ctx context.Context, d Device) error
 	DeviceByID(ctx context.Context, id string) (Device, error)
 	RevokeDevice(ctx context.Context, id string, at time.Time) error
+	// ListDevices returns the org's devices, revoked ones included, oldest first (console).
+	ListDevices(ctx context.Context) ([]Device, error)
 
 	CreateSession(ctx context.Context, s Session) error
 	DeleteSession(ctx context.Context, idHash []byte) error

@@ -26,10 +26,12 @@ import (
 	"github.com/ony-ai/ony/bot/webhook"
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/console"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/internal/summarize"
+	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
 	"github.com/ony-ai/ony/server"
@@ -147,6 +149,7 @@ type App struct {
 	Escalation *escalation.Engine
 	Sessions   *session.Service
 	Server     *server.Server
+	Console    *console.Console // console
 
 	http *http.Server
 }
@@ -246,6 +249,14 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if _, err := a.Server.HookRoutes(); err != nil {
 		return nil, err
 	}
+	// console: the web console on the same mux; the optional seams (console.Deps) are wired at merge.
+	if a.Console, err = console.New(console.Deps{Handoffs: a.Handoffs, Escalation: a.Escalation, Audit: a.Audit,
+		Sessions: a.Sessions, Org: org.Service{Store: a.Store, Audit: a.Audit, Kinds: a.Escalation.Kinds(), Now: o.Clock},
+		Store: a.Store, Keyring: a.Keyring, Logger: logger, Clock: o.Clock, ClientAddr: a.Server.ClientAddr},
+		console.Config{PublicURL: strings.TrimRight(c.PublicURL, "/"), SecureCookies: c.Auth.CookieSecure(c.PublicURL)}); err != nil {
+		return nil, err
+	}
+	a.Server.Mount(a.Console.Register)
 	return a, nil
 }
 
@@ -463,6 +474,7 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(a.Config.ShutdownTimeout))
 	defer cancel()
 	a.Server.Drain()
+	a.Console.Drain() // console
 	err := a.http.Shutdown(shutdownCtx)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.Log.Warn("http server", "err", err)

@@ -62,6 +62,10 @@ FROM devices WHERE org_id = ? AND id = ?;
 SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at
 FROM devices WHERE token_hash = ?;
 
+-- name: ListDevices
+SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at
+FROM devices WHERE org_id = ? ORDER BY created_at, id;
+
 -- name: RevokeDevice
 UPDATE devices SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL;
 

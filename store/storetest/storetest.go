@@ -458,6 +458,15 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		_, err := tx.DeviceByID(ctx, a.Device.ID)
 		return expect(errors.Is(err, store.ErrNotFound), "DeviceByID found A's device")
 	},
+	"ListDevices": func(tx store.OrgTx, a Fixture) error { // console
+		ds, err := tx.ListDevices(ctx)
+		for _, d := range ds {
+			if d.ID == a.Device.ID {
+				return expect(false, "ListDevices listed A's device")
+			}
+		}
+		return err
+	},
 	"RevokeDevice": func(tx store.OrgTx, a Fixture) error {
 		err := tx.RevokeDevice(ctx, a.Device.ID, now())
 		return expect(errors.Is(err, store.ErrNotFound), "RevokeDevice touched A's device")
