@@ -110,7 +110,7 @@ func (c *Console) ladderPage(w http.ResponseWriter, r *http.Request, q *req) err
 		return nil
 	}
 	if data["Ladder"] == nil {
-		data["Source"] = "name: " + name + "\nsteps:\n  - channels: [console]\n    targets: [\"@admins\"]\n    wait: 5m\n"
+		data["Source"] = "name: " + name + "\nsteps:\n  - channels: [console]\n    targets: [role:admin]\n    wait: 5m\n"
 	}
 	c.render(w, r, http.StatusOK, "ladder", q, data)
 	return nil

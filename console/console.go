@@ -61,17 +61,17 @@ type Deps struct {
 	// nil means the peer address.
 	ClientAddr func(*http.Request) string
 
-	TOTPLogin TOTPLogin // second sign-in step; nil: sign-in is password only
-	StepUp    StepUp    // nil: no TOTP field on decisions
-	Decide    DecideFunc
-	Team      Team
-	Settings  Settings
-	Profile   Profile
-	TOTP      TOTPEnrolment
+	TOTPLogin   TOTPLogin // second sign-in step; nil: sign-in is password only
+	StepUp      StepUp    // nil: no TOTP field on decisions
+	Decide      DecideFunc
+	Team        Team
+	Settings    Settings
+	Profile     Profile
+	TOTP        TOTPEnrolment
 	SessionList SessionList
-	Invites   Invites
-	Recovery  Recovery
-	Providers Providers
+	Invites     Invites
+	Recovery    Recovery
+	Providers   Providers
 }
 
 // Config tunes the console.

@@ -334,4 +334,3 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, q *req) error {
 	}
 	return redirect(w, r, "/console/handoffs/"+url.PathEscape(id))
 }
-
