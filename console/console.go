@@ -5,6 +5,7 @@ package console
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -296,16 +297,42 @@ func (c *Console) authed(allowed roleCheck, fn pageFunc) http.Handler {
 	})
 }
 
-// public serves a page that needs no session.
+// preCookie carries a random value for forms shown before sign-in (login, invite, reset), so they get
+// a per-form token like every other form; it is not a session and grants nothing.
+const preCookie = "ony_console_form"
+
+type preKey struct{}
+
+// public serves a page that needs no session. Its forms carry a token bound to preCookie; a POST
+// without both is refused (CrossOriginProtection in headers refuses cross-site ones first).
 func (c *Console) public(fn pageFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
+		ck, err := r.Cookie(preCookie)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			got := r.PostFormValue("csrf")
+			if err != nil || got == "" || !hmac.Equal([]byte(got), []byte(c.preToken(ck.Value))) {
+				c.errorPage(w, r, http.StatusForbidden, "This form has expired. Go back, reload the page and try again.")
+				return
+			}
+		} else if err != nil || len(ck.Value) < 16 {
+			b := make([]byte, 18)
+			_, _ = rand.Read(b)
+			ck = &http.Cookie{Name: preCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: "/console/",
+				HttpOnly: true, Secure: c.cfg.SecureCookies, SameSite: http.SameSiteStrictMode, MaxAge: 12 * 3600}
+			http.SetCookie(w, ck)
 		}
+		r = r.WithContext(context.WithValue(r.Context(), preKey{}, c.preToken(ck.Value)))
 		if err := fn(w, r, nil); err != nil {
 			c.fail(w, r, nil, err)
 		}
 	})
+}
+
+func (c *Console) preToken(v string) string {
+	m := hmac.New(sha256.New, c.csrfKey)
+	m.Write([]byte("form|" + v))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // csrfToken is the per-form token: an HMAC of the session id under a key derived from the keyring,
@@ -354,6 +381,8 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 		data["CSRF"] = q.CSRF
 		data["IsAdmin"] = q.P.Role == store.RoleAdmin
 		data["CanDecide"] = q.P.Role.CanDecide()
+	} else if tok, ok := r.Context().Value(preKey{}).(string); ok {
+		data["CSRF"] = tok
 	}
 	var b strings.Builder
 	if err := t.Execute(&b, data); err != nil {

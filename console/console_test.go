@@ -63,6 +63,7 @@ type browser struct {
 	t      *testing.T
 	base   string
 	cookie string
+	extra  []*http.Cookie // the pre-sign-in form cookie
 }
 
 func (e *env) as(t *testing.T, who string) *browser {
@@ -107,6 +108,9 @@ func (b *browser) do(method, path string, form url.Values, hdr map[string]string
 	if b.cookie != "" {
 		req.AddCookie(&http.Cookie{Name: console.SessionCookieName(false), Value: b.cookie})
 	}
+	for _, c := range b.extra {
+		req.AddCookie(c)
+	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -142,6 +146,20 @@ func (b *browser) post(path string, form url.Values) answer {
 	}
 	form.Set("csrf", b.csrf())
 	return b.do("POST", path, form, nil)
+}
+
+// publicForm opens a pre-sign-in page, keeps its form cookie and returns the form's token.
+func (b *browser) publicForm(path string) string {
+	b.t.Helper()
+	a := b.get(path)
+	if cs := (&http.Response{Header: a.header}).Cookies(); len(cs) > 0 {
+		b.extra = cs
+	}
+	m := csrfRE.FindStringSubmatch(a.body)
+	if a.status != 200 || m == nil || len(b.extra) != 1 {
+		b.t.Fatalf("%s: %d, token %v, cookies %d", path, a.status, m != nil, len(b.extra))
+	}
+	return m[1]
 }
 
 func checkHeaders(t *testing.T, what string, a answer) {
@@ -507,14 +525,22 @@ func TestLoginLogout(t *testing.T) {
 	t.Parallel()
 	e := startEnv(t)
 	anon := e.as(t, "anon")
-	a := anon.do("POST", "/console/login", url.Values{"email": {e.in.Admin.Email}, "password": {"wrong"}, "next": {"/console/audit"}}, nil)
-	if a.status != 401 || !strings.Contains(a.body, "wrong email or password") {
+	login := func(password, next string, hdr map[string]string) answer {
+		tok := anon.publicForm("/console/login")
+		return anon.do("POST", "/console/login", url.Values{"email": {e.in.Admin.Email}, "password": {password}, "next": {next}, "csrf": {tok}}, hdr)
+	}
+	a := login("wrong", "/console/audit", nil)
+	if a.status != 401 || !strings.Contains(a.body, "wrong email or password") || !strings.Contains(a.body, `value="/console/audit"`) {
 		t.Fatalf("wrong password: %d", a.status)
 	}
-	if a := anon.do("POST", "/console/login", url.Values{"email": {e.in.Admin.Email}, "password": {e.in.Password}}, map[string]string{"Sec-Fetch-Site": "cross-site"}); a.status != 403 {
+	if a := login(e.in.Password, "", map[string]string{"Sec-Fetch-Site": "cross-site"}); a.status != 403 {
 		t.Fatalf("cross-site login: %d", a.status)
 	}
-	a = anon.do("POST", "/console/login", url.Values{"email": {e.in.Admin.Email}, "password": {e.in.Password}, "next": {"//evil.example/x"}}, nil)
+	anon.publicForm("/console/login")
+	if a := anon.do("POST", "/console/login", url.Values{"email": {e.in.Admin.Email}, "password": {e.in.Password}}, nil); a.status != 403 {
+		t.Fatalf("login without the form token: %d", a.status)
+	}
+	a = login(e.in.Password, "//evil.example/x", nil)
 	if a.status != 303 || a.header.Get("Location") != "/console/inbox" {
 		t.Fatalf("login: %d %q", a.status, a.header.Get("Location"))
 	}
