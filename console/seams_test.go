@@ -81,7 +81,10 @@ func (f *fakes) Enrolled(context.Context, string, string) (bool, error) { return
 func (f *fakes) Begin(context.Context, string, string, string) (console.Enrollment, error) {
 	return console.Enrollment{Secret: "JBSWY3DPEHPK3PXP", QRPNG: []byte("\x89PNG")}, nil
 }
-func (f *fakes) Confirm(_ context.Context, _, _, code string) error { f.note("confirm " + code); return nil }
+func (f *fakes) Confirm(_ context.Context, _, _, code string) error {
+	f.note("confirm " + code)
+	return nil
+}
 func (f *fakes) Disable(context.Context, string, string, string) error { return nil }
 
 func (f *fakes) List(_ context.Context, _, _, current string) ([]console.SessionInfo, error) {
@@ -99,7 +102,10 @@ func (f *fakes) Accept(_ context.Context, code, name, _, _, _ string) (string, t
 	f.note("accept " + code + " " + name)
 	return f.session, time.Now().Add(time.Hour), nil
 }
-func (f *fakes) ForgotPassword(_ context.Context, email string) error { f.note("forgot " + email); return nil }
+func (f *fakes) ForgotPassword(_ context.Context, email string) error {
+	f.note("forgot " + email)
+	return nil
+}
 func (f *fakes) ResetWithCode(_ context.Context, code, _ string) error {
 	f.note("reset " + code)
 	return nil
