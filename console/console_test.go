@@ -268,6 +268,11 @@ func TestHandoffPageAndDecide(t *testing.T) {
 	if title == nil || strings.Contains(title[1], "TOPSECRET") {
 		t.Errorf("title = %v", title)
 	}
+	for _, m := range regexp.MustCompile(`(?:href|action|src|data-[a-z]+)="([^"]*)"`).FindAllStringSubmatch(page.body, -1) {
+		if strings.Contains(m[1], "TOPSECRET") {
+			t.Errorf("a URL on the page carries the payload or title: %s", m[1])
+		}
+	}
 	if strings.Contains(viewer.get("/console/handoffs/"+h.ID).body, `name="option"`) {
 		t.Error("a viewer is offered decision buttons")
 	}
