@@ -585,3 +585,51 @@ func TestLoginLogout(t *testing.T) {
 		t.Errorf("API 404 lost its JSON: %q", r.body)
 	}
 }
+
+// TestDeactivated: a deactivated person's session stops at once, on pages and on forms.
+func TestDeactivated(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t)
+	b := e.as(t, "member")
+	tok := b.csrf()
+	ctx := context.Background()
+	err := e.in.App.Store.InOrg(ctx, e.in.OrgID, func(tx store.OrgTx) error {
+		u, err := tx.UserByID(ctx, e.in.Member.ID)
+		if err != nil {
+			return err
+		}
+		u.Active = false
+		return tx.UpdateUser(ctx, u)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := b.get("/console/inbox"); a.status != 303 {
+		t.Errorf("inbox: %d", a.status)
+	}
+	h := create(t, e.in.Agent(t), client.CreateRequest{Action: "shell.exec", Title: "t"})
+	if a := b.do("POST", "/console/handoffs/"+h.ID+"/decide", url.Values{"option": {"approve"}, "csrf": {tok}}, nil); a.status != 401 {
+		t.Errorf("decide: %d", a.status)
+	}
+}
+
+// TestInboxSpeed measures the inbox with a full page of handoffs (one list, one device list and one
+// timeline read per shown row).
+func TestInboxSpeed(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t)
+	ag := e.in.Agent(t)
+	for i := 0; i < 60; i++ {
+		create(t, ag, client.CreateRequest{Action: "shell.exec", Title: "task"})
+	}
+	b := e.as(t, "admin")
+	b.get("/console/inbox")
+	start := time.Now()
+	const n = 10
+	for i := 0; i < n; i++ {
+		if a := b.get("/console/inbox"); a.status != 200 {
+			t.Fatal(a.status)
+		}
+	}
+	t.Logf("inbox with 50 rows: %v per page", time.Since(start)/n)
+}
