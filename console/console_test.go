@@ -17,6 +17,7 @@ import (
 
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/console"
+	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/server"
 	"github.com/ony-ai/ony/store"
@@ -38,11 +39,14 @@ type env struct {
 	otherOrg, otherUser string
 }
 
-func startEnv(t *testing.T) *env {
+func startEnv(t *testing.T) *env { t.Helper(); return startEnvOn(t, "sqlite") }
+
+// startEnvOn starts an instance on dialect ("sqlite" or "postgres").
+func startEnvOn(t *testing.T, dialect string) *env {
 	t.Helper()
 	logs := &syncBuf{}
 	lg := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	in := testserver.Start(t, testserver.Options{Logger: lg}).Seed(t)
+	in := testserver.Start(t, testserver.Options{Dialect: dialect, Logger: lg}).Seed(t)
 	e := &env{in: in, logs: logs, otherOrg: uuid.NewString(), otherUser: uuid.NewString()}
 	ctx := context.Background()
 	err := in.App.Store.InOrg(ctx, e.otherOrg, func(tx store.OrgTx) error {
@@ -190,7 +194,12 @@ const secretPayload = "rm -rf /srv/data && echo TOPSECRET-7f3a <script>alert(1)<
 
 func TestPagesByRole(t *testing.T) {
 	t.Parallel()
-	e := startEnv(t)
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) { t.Parallel(); pagesByRole(t, startEnvOn(t, d)) })
+	}
+}
+
+func pagesByRole(t *testing.T, e *env) {
 	h := create(t, e.in.Agent(t), client.CreateRequest{Action: "shell.exec", Title: "clean the data dir",
 		Payload: &client.Payload{Kind: "command", Content: secretPayload}})
 	const ok, login, forbidden, notFound = 200, 303, 403, 404
@@ -247,7 +256,12 @@ func TestPagesByRole(t *testing.T) {
 
 func TestHandoffPageAndDecide(t *testing.T) {
 	t.Parallel()
-	e := startEnv(t)
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) { t.Parallel(); handoffPageAndDecide(t, startEnvOn(t, d)) })
+	}
+}
+
+func handoffPageAndDecide(t *testing.T, e *env) {
 	ag := e.in.Agent(t)
 	diff := "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n-old <b>line</b>\n+new TOPSECRET-diff line\n context\n"
 	h := create(t, ag, client.CreateRequest{Action: "code.apply", Title: "apply TOPSECRET-title patch",
