@@ -105,6 +105,23 @@ func (c *Console) ladderPage(w http.ResponseWriter, r *http.Request, q *req) err
 			data["Ladder"], data["Source"], data["Preview"] = li.Ladder, string(li.Source), c.preview(li.Ladder)
 		}
 	}
+	versions, err := c.d.Escalation.LadderVersions(r.Context(), q.P.OrgID, name)
+	if err != nil {
+		return err
+	}
+	data["Versions"] = versions
+	if v := r.URL.Query().Get("version"); v != "" {
+		// An older version, loaded into the editor: saving it makes it the newest again.
+		for _, lv := range versions {
+			if strconv.Itoa(lv.Version) == v {
+				data["Source"], data["Shown"] = string(lv.Source), lv.Version
+			}
+		}
+		if data["Shown"] == nil {
+			c.notFound(w, r)
+			return nil
+		}
+	}
 	if data["Ladder"] == nil && (q.P.Role != store.RoleAdmin || !ladderNameOK(name)) {
 		c.notFound(w, r)
 		return nil

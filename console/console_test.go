@@ -500,8 +500,22 @@ func TestLadders(t *testing.T) {
 	if list := admin.get("/console/ladders"); !strings.Contains(list.body, ">oncall<") {
 		t.Fatal("saved ladder not listed")
 	}
+	// A second version; the history lists both and opens the first.
+	if a := admin.post("/console/ladders/oncall", url.Values{"yaml": {strings.Replace(good, "5m", "7m", 1)}, "action": {"save"}}); a.status != 303 {
+		t.Fatalf("save v2: %d", a.status)
+	}
+	hist := admin.get("/console/ladders/oncall")
+	if !strings.Contains(hist.body, "?version=1") || !strings.Contains(hist.body, "?version=2") || !strings.Contains(hist.body, "wait: 7m") {
+		t.Fatalf("history:\n%s", hist.body)
+	}
+	if v1 := admin.get("/console/ladders/oncall?version=1"); !strings.Contains(v1.body, "wait: 5m") || !strings.Contains(v1.body, "Showing version 1") {
+		t.Fatalf("version 1: %d", v1.status)
+	}
+	if a := admin.get("/console/ladders/oncall?version=9"); a.status != 404 {
+		t.Errorf("unknown version: %d", a.status)
+	}
 	view := e.as(t, "viewer").get("/console/ladders/oncall")
-	if view.status != 200 || strings.Contains(view.body, "<textarea") || !strings.Contains(view.body, "wait: 5m") {
+	if view.status != 200 || strings.Contains(view.body, "<textarea") || !strings.Contains(view.body, "wait: 7m") {
 		t.Errorf("viewer's view: %d", view.status)
 	}
 	for _, who := range []string{"member", "viewer"} {

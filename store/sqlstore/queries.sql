@@ -138,6 +138,10 @@ ORDER BY l.name;
 SELECT org_id, name, version, source, created_by, created_at FROM ladders
 WHERE org_id = ? AND name = ? ORDER BY version DESC LIMIT 1;
 
+-- name: LadderVersions
+SELECT org_id, name, version, source, created_by, created_at FROM ladders
+WHERE org_id = ? AND name = ? ORDER BY version DESC;
+
 -- name: ClaimSend
 -- DO NOTHING makes a concurrent second claim wait for the first and then insert nothing, on both databases.
 INSERT INTO escalation_sends (org_id, handoff_id, key, climb, step, attempt, channel, target, provider, state,

@@ -557,6 +557,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		_, err := tx.LadderByName(ctx, "iso")
 		return expect(errors.Is(err, store.ErrNotFound), "LadderByName found A's ladder")
 	},
+	"LadderVersions": func(tx store.OrgTx, a Fixture) error { // console
+		ls, err := tx.LadderVersions(ctx, "iso")
+		return errors.Join(err, expect(len(ls) == 0, "LadderVersions listed A's ladder"))
+	},
 	"ClaimSend": func(tx store.OrgTx, a Fixture) error {
 		// A send on A's handoff from B's scope must be refused by the composite foreign key.
 		_, _, err := tx.ClaimSend(ctx, consoleSend(a.Handoff.ID, "iso", a.User.ID, now()))
