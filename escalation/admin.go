@@ -139,6 +139,16 @@ func (e *Engine) OrgLadders(ctx context.Context, orgID string) ([]LadderInfo, er
 	return out, err
 }
 
+// LadderVersions is one ladder's stored history, newest first, for the console. (console)
+func (e *Engine) LadderVersions(ctx context.Context, orgID, name string) ([]store.LadderVersion, error) {
+	var out []store.LadderVersion
+	err := e.d.Store.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) {
+		out, err = tx.LadderVersions(ctx, name)
+		return err
+	})
+	return out, err
+}
+
 // Timeline is a handoff's escalation so far: every send, with its state.
 func (e *Engine) Timeline(ctx context.Context, orgID, handoffID string) ([]store.Send, error) {
 	var out []store.Send

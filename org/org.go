@@ -260,3 +260,14 @@ func (sv Service) EraseOrg(ctx context.Context, by audit.Actor, orgID string) er
 	}
 	return sv.Audit.EraseOrg(ctx, sv.Store, orgID, by)
 }
+
+// Devices lists an organization's agent devices, revoked ones included, for the console. Tokens are
+// never listed: only their hashes are stored.
+func (sv Service) Devices(ctx context.Context, orgID string) ([]store.Device, error) {
+	var out []store.Device
+	err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) {
+		out, err = tx.ListDevices(ctx)
+		return err
+	})
+	return out, err
+}

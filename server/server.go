@@ -50,7 +50,16 @@ type Server struct {
 	drain     chan struct{}
 	// coordDegraded is what the last readiness probe found, so changes are logged once.
 	coordDegraded atomic.Bool
+	// mounts add routes of other packages (the console) to the same mux. (console)
+	mounts []func(*http.ServeMux)
 }
+
+// Mount adds fn's routes to the mux Handler builds, behind the same middleware; a route fn registers
+// is served as it is, not replaced by the JSON 404. Call it before Handler. (console)
+func (s *Server) Mount(fn func(*http.ServeMux)) { s.mounts = append(s.mounts, fn) }
+
+// ClientAddr is the client's address as the server sees it (trusted proxies applied). (console)
+func (s *Server) ClientAddr(r *http.Request) string { return clientAddr(r, s.cfg.TrustedProxies) }
 
 // New wires a server.
 func New(h *handoff.Service, esc *escalation.Engine, al *audit.Log, sessions *session.Service, s store.Store, c coord.Coord, logger *slog.Logger, cfg Config) *Server {
@@ -95,6 +104,9 @@ func (s *Server) Handler() http.Handler {
 
 	s.mountTeam(mux) // team and identity (issue 13)
 	s.mountHooks(mux)
+	for _, m := range s.mounts { // console
+		m(mux)
+	}
 
 	return s.recoverer(s.logRequests(securityHeaders(jsonNotFound(mux))))
 }

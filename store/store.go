@@ -85,6 +85,8 @@ type OrgTx interface {
 	CreateDevice(ctx context.Context, d Device) error
 	DeviceByID(ctx context.Context, id string) (Device, error)
 	RevokeDevice(ctx context.Context, id string, at time.Time) error
+	// ListDevices returns the org's devices, revoked ones included, oldest first (console).
+	ListDevices(ctx context.Context) ([]Device, error)
 
 	CreateSession(ctx context.Context, s Session) error
 	DeleteSession(ctx context.Context, idHash []byte) error
@@ -107,6 +109,8 @@ type OrgTx interface {
 	Ladders(ctx context.Context) ([]LadderVersion, error)
 	// LadderByName returns the newest version of one ladder; ErrNotFound if it has none.
 	LadderByName(ctx context.Context, name string) (LadderVersion, error)
+	// LadderVersions returns every stored version of one ladder, newest first (console history).
+	LadderVersions(ctx context.Context, name string) ([]LadderVersion, error)
 
 	// ClaimSend inserts s if no send with its (HandoffID, Key) exists and reports true; otherwise it
 	// changes nothing and returns the existing row with false. This is what makes a retried job

@@ -27,6 +27,7 @@ import (
 	"github.com/ony-ai/ony/bot/webhook"
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/console"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
@@ -153,7 +154,8 @@ type App struct {
 	// SSO is single sign-on (issue 13, oidc); nil unless oidc.issuer is set.
 	SSO *oidc.Lazy
 	// Team is the team and identity service: members, invites, resets, settings (issue 13).
-	Team org.Service
+	Team    org.Service
+	Console *console.Console // console
 
 	http *http.Server
 }
@@ -270,6 +272,14 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if c.OIDC.Enabled() {
 		a.SSO = NewSSO(ctx, c, a.Keyring, SSODirectory{Store: a.Store, Org: a.Team, Members: a.Team}, logger, o.Clock)
 	}
+	// console: the web console on the same mux; the optional seams (console.Deps) are wired at merge.
+	if a.Console, err = console.New(console.Deps{Handoffs: a.Handoffs, Escalation: a.Escalation, Audit: a.Audit,
+		Sessions: a.Sessions, Org: a.Team,
+		Store: a.Store, Keyring: a.Keyring, Logger: logger, Clock: o.Clock, ClientAddr: a.Server.ClientAddr},
+		console.Config{PublicURL: strings.TrimRight(c.PublicURL, "/"), SecureCookies: c.Auth.CookieSecure(c.PublicURL)}); err != nil {
+		return nil, err
+	}
+	a.Server.Mount(a.Console.Register)
 	return a, nil
 }
 
@@ -487,6 +497,7 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(a.Config.ShutdownTimeout))
 	defer cancel()
 	a.Server.Drain()
+	a.Console.Drain() // console
 	err := a.http.Shutdown(shutdownCtx)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.Log.Warn("http server", "err", err)

@@ -47,6 +47,24 @@ func (t *orgTx) LadderByName(ctx context.Context, name string) (store.LadderVers
 	return scanLadder(t.tx.QueryRowContext(ctx, t.s.query("LadderByName"), t.org, name), t.s)
 }
 
+// LadderVersions is a ladder's history for the console.
+func (t *orgTx) LadderVersions(ctx context.Context, name string) ([]store.LadderVersion, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("LadderVersions"), t.org, name)
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.LadderVersion
+	for rows.Next() {
+		l, err := scanLadder(rows, t.s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, t.s.mapErr(rows.Err())
+}
+
 func scanLadder(r scanner, s *Store) (store.LadderVersion, error) {
 	var l store.LadderVersion
 	if err := r.Scan(&l.OrgID, &l.Name, &l.Version, &l.Source, &l.CreatedBy, &l.CreatedAt); err != nil {

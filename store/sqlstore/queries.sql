@@ -65,6 +65,10 @@ FROM devices WHERE org_id = ? AND id = ?;
 SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at
 FROM devices WHERE token_hash = ?;
 
+-- name: ListDevices
+SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at
+FROM devices WHERE org_id = ? ORDER BY created_at, id;
+
 -- name: RevokeDevice
 UPDATE devices SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL;
 
@@ -136,6 +140,10 @@ ORDER BY l.name;
 -- name: LadderByName
 SELECT org_id, name, version, source, created_by, created_at FROM ladders
 WHERE org_id = ? AND name = ? ORDER BY version DESC LIMIT 1;
+
+-- name: LadderVersions
+SELECT org_id, name, version, source, created_by, created_at FROM ladders
+WHERE org_id = ? AND name = ? ORDER BY version DESC;
 
 -- name: ClaimSend
 -- DO NOTHING makes a concurrent second claim wait for the first and then insert nothing, on both databases.

@@ -152,6 +152,24 @@ func (t *orgTx) DeviceByID(ctx context.Context, id string) (store.Device, error)
 	return scanDevice(t.tx.QueryRowContext(ctx, t.s.query("DeviceByID"), t.org, id), t.s)
 }
 
+// ListDevices is the console's device list.
+func (t *orgTx) ListDevices(ctx context.Context) ([]store.Device, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("ListDevices"), t.org)
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows, t.s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, t.s.mapErr(rows.Err())
+}
+
 func (t *orgTx) RevokeDevice(ctx context.Context, id string, at time.Time) error {
 	res, err := t.exec(ctx, "RevokeDevice", utc(at), t.org, id)
 	return mustAffect(res, err)

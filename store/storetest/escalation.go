@@ -235,6 +235,24 @@ func testLadders(t *testing.T, s store.Store) {
 		}
 		return nil
 	}))
+	// The history, newest first, numerically (console).
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		vs, err := tx.LadderVersions(ctx, "default")
+		if err != nil {
+			return err
+		}
+		var got []int
+		for _, v := range vs {
+			got = append(got, v.Version)
+		}
+		if fmt.Sprint(got) != "[10 9 2 1]" || string(vs[0].Source) != "name: default\n# v10\n" {
+			return fmt.Errorf("LadderVersions = %v", got)
+		}
+		if vs, err := tx.LadderVersions(ctx, "nope"); err != nil || len(vs) != 0 {
+			return fmt.Errorf("LadderVersions of none: %v, %v", vs, err)
+		}
+		return nil
+	}))
 	dup := lv("default", 9)
 	dup.Source = []byte("tampered")
 	if err := s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.PutLadder(ctx, dup) }); !errors.Is(err, store.ErrConflict) {

@@ -462,6 +462,15 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		_, err := tx.DeviceByID(ctx, a.Device.ID)
 		return expect(errors.Is(err, store.ErrNotFound), "DeviceByID found A's device")
 	},
+	"ListDevices": func(tx store.OrgTx, a Fixture) error { // console
+		ds, err := tx.ListDevices(ctx)
+		for _, d := range ds {
+			if d.ID == a.Device.ID {
+				return expect(false, "ListDevices listed A's device")
+			}
+		}
+		return err
+	},
 	"RevokeDevice": func(tx store.OrgTx, a Fixture) error {
 		err := tx.RevokeDevice(ctx, a.Device.ID, now())
 		return expect(errors.Is(err, store.ErrNotFound), "RevokeDevice touched A's device")
@@ -551,6 +560,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 	"LadderByName": func(tx store.OrgTx, a Fixture) error {
 		_, err := tx.LadderByName(ctx, "iso")
 		return expect(errors.Is(err, store.ErrNotFound), "LadderByName found A's ladder")
+	},
+	"LadderVersions": func(tx store.OrgTx, a Fixture) error { // console
+		ls, err := tx.LadderVersions(ctx, "iso")
+		return errors.Join(err, expect(len(ls) == 0, "LadderVersions listed A's ladder"))
 	},
 	"ClaimSend": func(tx store.OrgTx, a Fixture) error {
 		// A send on A's handoff from B's scope must be refused by the composite foreign key.
