@@ -1,0 +1,1 @@
+-- placeholder; the identity helper's file replaces this at merge
