@@ -233,6 +233,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	})
 	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock, Audit: a.Audit}, session.Config{
 		TTL:             time.Duration(c.Auth.SessionTTL),
+		Idle:            time.Duration(c.Auth.SessionIdle),
 		LoginPerAccount: int64(c.Auth.LoginAttemptsPerAccount),
 		LoginPerAddress: int64(c.Auth.LoginAttemptsPerAddress),
 		LoginWindow:     time.Duration(c.Auth.LoginWindow),
