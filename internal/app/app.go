@@ -21,6 +21,7 @@ import (
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/auth/session"
+	"github.com/ony-ai/ony/auth/totp"
 	"github.com/ony-ai/ony/bot/slack"
 	"github.com/ony-ai/ony/bot/telegram"
 	"github.com/ony-ai/ony/bot/webhook"
@@ -147,6 +148,8 @@ type App struct {
 	Escalation *escalation.Engine
 	Sessions   *session.Service
 	Server     *server.Server
+	// TOTP is the second factor: sign-in, step-up for approvals, `ony admin rekey` (issue 13).
+	TOTP *totp.Service
 
 	http *http.Server
 }
@@ -218,9 +221,13 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if callbackClient == nil {
 		callbackClient = callbacks.Client(&net.Dialer{Resolver: o.Resolver}, time.Duration(c.Callbacks.Timeout))
 	}
+	// Issue 13 (totp helper): the second factor. The step-up policy is the default (high, critical)
+	// until org settings are wired as Deps.Policy.
+	a.TOTP = totp.New(totp.Deps{Store: a.Store, Keyring: a.Keyring, Coord: a.Coord, Audit: a.Audit, Logger: logger, Clock: o.Clock}, totp.Config{})
 	a.Handoffs = handoff.NewService(handoff.Deps{
 		Store: a.Store, Audit: a.Audit, Risk: engine, Redactor: red, Summarizer: sum, Keyring: a.Keyring,
 		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: callbackClient, Escalator: a.Escalation,
+		StepUp: a.TOTP,
 	}, handoff.Config{
 		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),
 		MaxTimeout:       time.Duration(c.Handoffs.MaxTimeout),
@@ -231,7 +238,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		CallbackPolicy:   callbacks,
 		WaitRecheck:      o.WaitRecheck,
 	})
-	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock, Audit: a.Audit}, session.Config{
+	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock, Audit: a.Audit, TOTP: a.TOTP}, session.Config{
 		TTL:             time.Duration(c.Auth.SessionTTL),
 		Idle:            time.Duration(c.Auth.SessionIdle),
 		LoginPerAccount: int64(c.Auth.LoginAttemptsPerAccount),
@@ -243,6 +250,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		MaxPayloadBytes: c.Handoffs.MaxPayloadBytes,
 		SecureCookies:   c.Auth.CookieSecure(c.PublicURL),
 		TrustedProxies:  c.TrustedProxyPrefixes(),
+		TOTP:            a.TOTP,
 	})
 	if _, err := a.Server.HookRoutes(); err != nil {
 		return nil, err
