@@ -171,6 +171,9 @@ type Options struct {
 	// WaitRecheck overrides how often a long-poll re-reads without a notification (tests that prove
 	// the notification is what wakes it).
 	WaitRecheck time.Duration
+	// StepUpPolicy replaces the step-up policy (which risks need a TOTP code to approve); nil is the
+	// default, high and critical, until org settings are wired (issue 13).
+	StepUpPolicy func(ctx context.Context, orgID string) ([]string, error)
 }
 
 // New opens everything the configuration names. Close releases it.
@@ -223,7 +226,8 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	}
 	// Issue 13 (totp helper): the second factor. The step-up policy is the default (high, critical)
 	// until org settings are wired as Deps.Policy.
-	a.TOTP = totp.New(totp.Deps{Store: a.Store, Keyring: a.Keyring, Coord: a.Coord, Audit: a.Audit, Logger: logger, Clock: o.Clock}, totp.Config{})
+	a.TOTP = totp.New(totp.Deps{Store: a.Store, Keyring: a.Keyring, Coord: a.Coord, Audit: a.Audit, Logger: logger, Clock: o.Clock,
+		Policy: o.StepUpPolicy}, totp.Config{})
 	a.Handoffs = handoff.NewService(handoff.Deps{
 		Store: a.Store, Audit: a.Audit, Risk: engine, Redactor: red, Summarizer: sum, Keyring: a.Keyring,
 		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: callbackClient, Escalator: a.Escalation,
