@@ -360,6 +360,15 @@ func (c *Client) Decide(ctx context.Context, id, option, comment string) (*Hando
 	return &h, err
 }
 
+// DecideStepUp is Decide with a TOTP code, which approving a high or critical handoff needs (the
+// server answers 403 stepup_required without one).
+func (c *Client) DecideStepUp(ctx context.Context, id, option, comment, totp string) (*Handoff, error) {
+	var h Handoff
+	body := map[string]string{"option": option, "comment": comment, "totp": totp}
+	_, err := c.do(ctx, http.MethodPost, "/v1/handoffs/"+url.PathEscape(id)+"/decide", body, nil, &h)
+	return &h, err
+}
+
 // VerifyCallback checks a callback Ony POSTed to the agent's callback_url (Standard Webhooks headers),
 // using the device token the handoff was created with, and returns the handoff it carries.
 // Deduplicate on the webhook-id header: retries repeat it.

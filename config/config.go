@@ -74,7 +74,9 @@ type Handoffs struct {
 }
 
 type Auth struct {
-	SessionTTL              Duration `yaml:"session_ttl"`
+	SessionTTL Duration `yaml:"session_ttl"`
+	// SessionIdle ends a session unused this long (issue 13, totp helper).
+	SessionIdle             Duration `yaml:"session_idle"`
 	LoginAttemptsPerAccount int      `yaml:"login_attempts_per_account"`
 	LoginAttemptsPerAddress int      `yaml:"login_attempts_per_address"`
 	LoginWindow             Duration `yaml:"login_window"`
@@ -258,6 +260,7 @@ func defaults() Config {
 		},
 		Auth: Auth{
 			SessionTTL:              Duration(12 * time.Hour),
+			SessionIdle:             Duration(2 * time.Hour),
 			LoginAttemptsPerAccount: 5,
 			LoginAttemptsPerAddress: 20,
 			LoginWindow:             Duration(15 * time.Minute),

@@ -60,6 +60,7 @@ func (l *loader) validate() {
 	l.intRange("handoffs.max_payload_bytes", c.Handoffs.MaxPayloadBytes, 1, maxPayload)
 
 	l.durationRange("auth.session_ttl", c.Auth.SessionTTL, time.Minute, 365*day)
+	l.durationRange("auth.session_idle", c.Auth.SessionIdle, time.Minute, 365*day)
 	l.intRange("auth.login_attempts_per_account", int64(c.Auth.LoginAttemptsPerAccount), 1, 1000)
 	l.intRange("auth.login_attempts_per_address", int64(c.Auth.LoginAttemptsPerAddress), 1, 100000)
 	l.durationRange("auth.login_window", c.Auth.LoginWindow, time.Second, day)

@@ -58,6 +58,7 @@ type Service struct {
 	now    func() time.Time
 	client *http.Client
 	esc    Escalator
+	stepUp StepUpChecker
 }
 
 // Escalator runs each handoff's escalation ladder. Both calls happen inside the transaction that
@@ -91,6 +92,8 @@ type Deps struct {
 	// is, so it should be one the policy built.
 	Clock      func() time.Time
 	HTTPClient *http.Client
+	// StepUp, when set, makes approvals at the risks the org names need a TOTP code (issue 13).
+	StepUp StepUpChecker
 }
 
 // NewService wires a service.
@@ -113,7 +116,7 @@ func NewService(d Deps, cfg Config) *Service {
 	if cfg.WaitRecheck <= 0 {
 		cfg.WaitRecheck = 2 * time.Second
 	}
-	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient, esc: d.Escalator}
+	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient, esc: d.Escalator, stepUp: d.StepUp}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -351,6 +354,10 @@ func (s *Service) List(ctx context.Context, a Actor, f store.HandoffFilter) ([]s
 
 // Decide records a person's answer. The first decision wins; a later one is refused with who won.
 func (s *Service) Decide(ctx context.Context, a Actor, id, optionID, comment, channel string) (store.Handoff, error) {
+	return s.DecideStepUp(ctx, a, id, optionID, comment, channel, "")
+}
+
+func (s *Service) decide(ctx context.Context, a Actor, id, optionID, comment, channel string) (store.Handoff, error) {
 	if a.Kind != store.ActorUser {
 		return store.Handoff{}, problem.New(problem.Forbidden, "people_only", "only people decide handoffs; an agent cannot approve its own request")
 	}

@@ -227,7 +227,7 @@ func TestLogin(t *testing.T) {
 		if cookie == nil {
 			t.Fatalf("no session cookie in %v", ok.Header.Values("Set-Cookie"))
 		}
-		if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.Value == "" {
+		if !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Path != "/" || cookie.Value == "" {
 			t.Errorf("cookie attributes: %+v", cookie)
 		}
 		if cookie.Secure {

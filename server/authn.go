@@ -14,8 +14,22 @@ import (
 	"github.com/ony-ai/ony/store"
 )
 
-// SessionCookie holds a person's session id.
+// SessionCookie holds a person's session id when the public URL is http; on https the name is
+// session.CookieName(true), "__Host-ony_session". Use s.cookieName().
 const SessionCookie = "ony_session"
+
+func (s *Server) cookieName() string { return session.CookieName(s.cfg.SecureCookies) }
+
+// setSessionCookie sets (or, with an empty token, clears) the session cookie. SameSite=Lax so that a
+// console link opened from Slack or mail arrives signed in; writes are guarded by checkCSRF.
+func (s *Server) setSessionCookie(w http.ResponseWriter, token string, expires time.Time) {
+	c := &http.Cookie{Name: s.cookieName(), Value: token, Path: "/", Expires: expires, HttpOnly: true,
+		Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
+	if token == "" {
+		c.Expires, c.MaxAge = time.Time{}, -1
+	}
+	http.SetCookie(w, c)
+}
 
 type actorKey struct{}
 
@@ -28,7 +42,7 @@ func (s *Server) authed(next handlerFunc) handlerFunc {
 		var err error
 		if h := r.Header.Get("Authorization"); h != "" {
 			p, err = s.resolveBearer(r.Context(), h)
-		} else if c, cerr := r.Cookie(SessionCookie); cerr == nil {
+		} else if c, cerr := r.Cookie(s.cookieName()); cerr == nil {
 			p, err = s.sessions.ResolveSession(r.Context(), c.Value)
 			if err == nil && unsafeMethod(r.Method) {
 				err = s.checkCSRF(r)
@@ -58,7 +72,7 @@ func unsafeMethod(m string) bool {
 	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
 }
 
-// checkCSRF guards cookie-authenticated writes: the cookie is SameSite=Strict, the body must be JSON
+// checkCSRF guards cookie-authenticated writes: the cookie is SameSite=Lax, the body must be JSON
 // (which a cross-site form cannot send without a preflight), and a present Origin must be our own.
 func (s *Server) checkCSRF(r *http.Request) error {
 	// A form or text/plain post needs no CORS preflight, so a foreign page could send one; JSON and
@@ -86,6 +100,7 @@ func (s *Server) sameOrigin(origin string, r *http.Request) bool {
 type loginBody struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	TOTP     string `json:"totp"` // optional; without it a person with TOTP gets totp_required and a challenge
 }
 
 type meView struct {
@@ -107,28 +122,32 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &b, 16<<10); err != nil {
 		return err
 	}
-	in, err := s.sessions.Login(r.Context(), b.Email, b.Password, clientAddr(r, s.cfg.TrustedProxies))
+	in, err := s.sessions.LoginWith(r.Context(), session.Credentials{Email: b.Email, Password: b.Password, TOTP: b.TOTP,
+		ClientAddr: clientAddr(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()})
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: in.Token, Path: "/", Expires: in.ExpiresAt,
-		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	s.signedIn(w, in)
+	return nil
+}
+
+// signedIn sets the new session's cookie and answers who signed in.
+func (s *Server) signedIn(w http.ResponseWriter, in session.SignedIn) {
+	s.setSessionCookie(w, in.Token, in.ExpiresAt)
 	u := in.User
 	writeJSON(w, http.StatusOK, meView{OrgID: u.OrgID, UserID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Kind: "user", ExpiresAt: &in.ExpiresAt})
-	return nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	a := actorFrom(r.Context())
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(s.cookieName())
 	if a.Kind != store.ActorUser || err != nil {
 		return problem.New(problem.Invalid, "not_a_session", "only a signed-in person can sign out")
 	}
 	if err := s.sessions.Logout(r.Context(), a.OrgID, c.Value); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	s.setSessionCookie(w, "", time.Time{})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -142,7 +161,7 @@ type passwordBody struct {
 // other sessions end (this one stays).
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	a := actorFrom(r.Context())
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(s.cookieName())
 	if a.Kind != store.ActorUser || err != nil {
 		return problem.New(problem.Invalid, "not_a_session", "only a signed-in person can change their password")
 	}

@@ -312,6 +312,7 @@ func parseWaitTimeout(t string) (time.Duration, error) {
 type decideBody struct {
 	Option  string `json:"option"`
 	Comment string `json:"comment"`
+	TOTP    string `json:"totp"` // step-up code, for approvals the org requires it for
 }
 
 func (s *Server) decideHandoff(w http.ResponseWriter, r *http.Request) error {
@@ -322,7 +323,7 @@ func (s *Server) decideHandoff(w http.ResponseWriter, r *http.Request) error {
 	if b.Option == "" {
 		return problem.New(problem.Invalid, "invalid_option", "option is required")
 	}
-	h, err := s.handoffs.Decide(r.Context(), actorFrom(r.Context()), r.PathValue("id"), b.Option, b.Comment, "api")
+	h, err := s.handoffs.DecideStepUp(r.Context(), actorFrom(r.Context()), r.PathValue("id"), b.Option, b.Comment, "api", b.TOTP)
 	if err != nil {
 		return err
 	}

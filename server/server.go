@@ -16,6 +16,7 @@ import (
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/session"
+	"github.com/ony-ai/ony/auth/totp"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
@@ -31,6 +32,8 @@ type Config struct {
 	SecureCookies   bool
 	// TrustedProxies are the peers whose X-Forwarded-For names the client (see clientAddr).
 	TrustedProxies []netip.Prefix
+	// TOTP enables the second-factor routes (issue 13, totp helper); nil answers them not_configured.
+	TOTP *totp.Service
 }
 
 // Server holds what the handlers need.
@@ -82,6 +85,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/auth/logout", s.handle(s.authed(s.logout)))
 	mux.Handle("GET /v1/auth/me", s.handle(s.authed(s.me)))
 	mux.Handle("POST /v1/auth/password", s.handle(s.authed(s.changePassword)))
+	s.sessionRoutes(mux) // issue 13: two-step login, sessions, TOTP (server/sessions.go)
 
 	mux.Handle("POST /v1/handoffs", s.handle(s.authed(s.createHandoff)))
 	mux.Handle("GET /v1/handoffs", s.handle(s.authed(s.listHandoffs)))

@@ -174,6 +174,38 @@ type OrgTx interface {
 	UpdateOrgSettings(ctx context.Context, stepUpRisks []string, retentionDays int) error
 	// TouchUser records that a person was active at at; ErrNotFound if the org has no such person.
 	TouchUser(ctx context.Context, userID string, at time.Time) error
+	// --- totp & sessions (issue 13, totp helper) ---
+	// UserSessions lists a person's sessions, newest first.
+	UserSessions(ctx context.Context, userID string) ([]Session, error)
+	// DeleteUserSession ends the person's session named by its public id; ErrNotFound if they have none
+	// by that id (another person's included).
+	DeleteUserSession(ctx context.Context, userID, publicID string) error
+	// TouchSession records that a session was used at at (its idle timeout restarts).
+	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
+	// UserTOTP reads a person's TOTP row; ErrNotFound if they have none.
+	UserTOTP(ctx context.Context, userID string) (UserTOTP, error)
+	// ListUserTOTP reads every TOTP row of the org (rekeying).
+	ListUserTOTP(ctx context.Context) ([]UserTOTP, error)
+	// PutPendingTOTP stores a new, unconfirmed secret, replacing an unconfirmed one; ErrConflict when
+	// the person has a confirmed one.
+	PutPendingTOTP(ctx context.Context, t UserTOTP) error
+	// ConfirmTOTP confirms the pending secret and spends step, if step is newer than the last one
+	// spent; false (and no change) otherwise.
+	ConfirmTOTP(ctx context.Context, userID string, step int64, at time.Time) (bool, error)
+	// UseTOTPStep spends step for a confirmed secret if it is newer than the last one spent: the one
+	// write that makes a code valid once, even under concurrent use. false when it was not newer.
+	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	// SetTOTPSecret replaces the sealed secret (rekeying); ErrNotFound when there is no row.
+	SetTOTPSecret(ctx context.Context, userID string, secret []byte) error
+	// DeleteUserTOTP removes a person's TOTP row; a missing one is not an error.
+	DeleteUserTOTP(ctx context.Context, userID string) error
+	CreateLoginChallenge(ctx context.Context, c LoginChallenge) error
+	// CountChallengeAttempt counts one attempt at the challenge; false when it had max attempts
+	// already or does not exist.
+	CountChallengeAttempt(ctx context.Context, idHash []byte, max int) (bool, error)
+	// DeleteLoginChallenge removes a challenge; a missing one is not an error.
+	DeleteLoginChallenge(ctx context.Context, idHash []byte) error
+	// --- end totp & sessions ---
 }
 
 // SystemTx serves the lookups that precede knowing the organization: bootstrap, login, and
@@ -190,6 +222,10 @@ type SystemTx interface {
 	// unique, which a caller must treat as not found.
 	SendByRef(ctx context.Context, provider, ref string) (Send, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+	// LoginChallengeByHash finds a two-step sign-in's challenge (totp helper, issue 13).
+	LoginChallengeByHash(ctx context.Context, idHash []byte) (LoginChallenge, error)
+	// DeleteExpiredChallenges removes challenges that expired before now (totp helper, issue 13).
+	DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error)
 	// OrgIDs lists every organization.
 	OrgIDs(ctx context.Context) ([]string, error)
 	// AuditLogIDs lists every log that has a head: organizations' and the instance's.
@@ -332,6 +368,31 @@ type Session struct {
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// PublicID names the session in lists and revocation (never the secret); the store generates one
+	// when it is empty. LastSeenAt is when it was last used (CreatedAt when zero); UserAgent is the
+	// browser that opened it, already cleaned by the caller.
+	PublicID   string
+	LastSeenAt time.Time
+	UserAgent  string
+}
+
+// UserTOTP is a person's TOTP secret, sealed with the keyring (totp helper, issue 13).
+type UserTOTP struct {
+	OrgID       string
+	UserID      string
+	Secret      []byte // keyring-sealed
+	ConfirmedAt *time.Time
+	LastStep    int64
+	CreatedAt   time.Time
+}
+
+// LoginChallenge is a sign-in whose password was right and whose TOTP code is still owed.
+type LoginChallenge struct {
+	OrgID     string
+	IDHash    []byte
+	UserID    string
+	ExpiresAt time.Time
+	Attempts  int
 }
 
 // Status is where a handoff is in its life.

@@ -19,7 +19,10 @@ func (SweepArgs) Kind() string { return "sessions.sweep" }
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	var n int
 	err := s.store.InSystem(ctx, func(tx store.SystemTx) (err error) {
-		n, err = tx.DeleteExpiredSessions(ctx, s.now())
+		if n, err = tx.DeleteExpiredSessions(ctx, s.now()); err != nil {
+			return err
+		}
+		_, err = tx.DeleteExpiredChallenges(ctx, s.now()) // unfinished two-step sign-ins
 		return err
 	})
 	return n, err

@@ -21,6 +21,8 @@ import (
 // Config tunes sessions and login throttling; zero fields take the defaults noted.
 type Config struct {
 	TTL time.Duration // how long a session lasts; 12h
+	// Idle ends a session not used for this long; 2h.
+	Idle time.Duration
 	// Failed sign-ins allowed per account (5) and per client address (20) in one LoginWindow (15m).
 	LoginPerAccount int64
 	LoginPerAddress int64
@@ -35,6 +37,8 @@ type Deps struct {
 	Clock  func() time.Time
 	// Audit records password changes; required for ChangePassword.
 	Audit *audit.Log
+	// TOTP, when set, makes sign-in ask people who enrolled for a code.
+	TOTP TOTP
 }
 
 // Service signs people in and out, resolves sessions and device tokens, and sweeps expired sessions.
@@ -42,6 +46,7 @@ type Service struct {
 	store store.Store
 	coord coord.Coord
 	audit *audit.Log
+	totp  TOTP
 	log   *slog.Logger
 	cfg   Config
 	now   func() time.Time
@@ -55,6 +60,9 @@ func New(d Deps, cfg Config) *Service {
 	if cfg.TTL <= 0 {
 		cfg.TTL = 12 * time.Hour
 	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 2 * time.Hour
+	}
 	if cfg.LoginPerAccount <= 0 {
 		cfg.LoginPerAccount = 5
 	}
@@ -66,7 +74,7 @@ func New(d Deps, cfg Config) *Service {
 	}
 	// Warm the dummy hash off the request path, so the first unknown-email login costs one hash, not two.
 	go dummyHash()
-	return &Service{store: d.Store, coord: d.Coord, audit: d.Audit, log: d.Logger, cfg: cfg, now: d.Clock}
+	return &Service{store: d.Store, coord: d.Coord, audit: d.Audit, totp: d.TOTP, log: d.Logger, cfg: cfg, now: d.Clock}
 }
 
 // Principal is who a request comes from.
@@ -105,18 +113,23 @@ var dummyHash = sync.OnceValue(func() string {
 // are counted against; the caller decides it, because only the caller knows which proxies to trust.
 // Every failure, unknown email included, costs one password hash and gets the same answer.
 func (s *Service) Login(ctx context.Context, email, password, clientAddr string) (SignedIn, error) {
+	return s.LoginWith(ctx, Credentials{Email: email, Password: password, ClientAddr: clientAddr})
+}
+
+// checkPassword is the password step of every sign-in, with its throttling.
+func (s *Service) checkPassword(ctx context.Context, email, password, clientAddr string) (store.User, error) {
 	email, err := auth.NormalizeEmail(email)
 	if err != nil || password == "" {
-		return SignedIn{}, problem.New(problem.Invalid, "invalid_login", "email and password are required")
+		return store.User{}, problem.New(problem.Invalid, "invalid_login", "email and password are required")
 	}
 	limits := s.loginLimits(email, clientAddr)
 	if err := s.throttled(ctx, limits); err != nil {
-		return SignedIn{}, err
+		return store.User{}, err
 	}
 	var u store.User
 	err = s.store.InSystem(ctx, func(tx store.SystemTx) (err error) { u, err = tx.UserByEmail(ctx, email); return err })
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return SignedIn{}, err
+		return store.User{}, err
 	}
 	known := err == nil && u.Active
 	hash := u.PasswordHash
@@ -126,26 +139,14 @@ func (s *Service) Login(ctx context.Context, email, password, clientAddr string)
 	ok, verr := auth.VerifyPassword(hash, password)
 	if verr != nil || !ok || !known {
 		if err := s.failed(ctx, limits); err != nil {
-			return SignedIn{}, err
+			return store.User{}, err
 		}
 		s.log.InfoContext(ctx, "login failed", "addr", clientAddr)
-		return SignedIn{}, problem.New(problem.Unauthorized, "invalid_credentials", "wrong email or password")
+		return store.User{}, problem.New(problem.Unauthorized, "invalid_credentials", "wrong email or password")
 	}
 	// The address bucket is not reset: one good password must not buy an address fresh guesses at others.
 	_ = s.coord.Reset(ctx, limits[0].key)
-
-	tok, err := auth.NewToken(auth.SessionIDPrefix)
-	if err != nil {
-		return SignedIn{}, err
-	}
-	now := s.now().UTC()
-	sess := store.Session{IDHash: tok.Hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL)}
-	if err := s.store.InOrg(ctx, u.OrgID, func(tx store.OrgTx) error { return tx.CreateSession(ctx, sess) }); err != nil {
-		return SignedIn{}, err
-	}
-	s.log.InfoContext(ctx, "login", "org", u.OrgID, "user", u.ID)
-	u.PasswordHash = ""
-	return SignedIn{Token: tok.Plain, ExpiresAt: sess.ExpiresAt, User: u}, nil
+	return u, nil
 }
 
 // loginLimit is one bucket of failed sign-ins: per account, or per client address.
@@ -201,15 +202,17 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Principal, 
 		return Principal{}, ErrUnauthenticated
 	}
 	var p Principal
+	var touch bool
 	err := s.store.InSystem(ctx, func(tx store.SystemTx) error {
 		sess, err := tx.SessionByHash(ctx, auth.HashToken(token))
 		if err != nil {
 			return err
 		}
-		if !s.now().Before(sess.ExpiresAt) {
+		if !s.live(sess, s.now()) {
 			return store.ErrNotFound
 		}
 		p = Principal{OrgID: sess.OrgID, Kind: store.ActorUser, ID: sess.UserID}
+		touch = s.now().Sub(sess.LastSeenAt) >= touchEvery
 		return nil
 	})
 	if err == nil {
@@ -219,6 +222,10 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Principal, 
 				err = store.ErrNotFound
 			}
 			p.Name, p.Role = u.Name, u.Role
+			if err == nil && touch {
+				// Restarts the idle timeout; at most once a minute, so reads stay reads.
+				err = tx.TouchSession(ctx, auth.HashToken(token), s.now().UTC())
+			}
 			return err
 		})
 	}

@@ -18,7 +18,7 @@ import (
 
 func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErr("usage: ony admin create-org | create-device | revoke-device | erase-org | create-user | set-user | reset-password (see ony help)")
+		return usageErr("usage: ony admin create-org | create-device | revoke-device | erase-org | create-user | set-user | reset-password | rekey (see ony help)")
 	}
 	switch args[0] {
 	case "create-org":
@@ -35,6 +35,8 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdSetUser(ctx, args[1:], stdout, stderr)
 	case "reset-password":
 		return cmdResetPassword(ctx, args[1:], stdin, stdout, stderr)
+	case "rekey": // issue 13
+		return cmdRekey(ctx, args[1:], stdout, stderr)
 	}
 	return usageErr("unknown admin command %q", args[0])
 }

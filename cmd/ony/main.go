@@ -30,6 +30,7 @@ usage:
                           [--telegram-id ID] [--quiet-hours 22:00-07:00] [--groups a,b]   ("" clears)
   ony admin reset-password --org ORG_ID --email EMAIL [--password-stdin] [--json]
                                      a new password (shown once); the person's sessions end
+  ony admin rekey                    re-seal TOTP secrets under the newest keyring key
   ony demo [--listen ADDR] [--interval 20s] [--count N] [--duration D] [--wait-scale F] [--verbose | --log FILE]
                                      try Ony with simulated people, providers and agent
   ony audit key | keygen | verify | export | verify-export   (ony audit for details)

@@ -52,7 +52,7 @@ func quickStart(t *testing.T, vars map[string]string, full bool) {
 	agent := newClient(t, srv.URL, b.Token)
 	h, _, err := agent.Create(ctx, client.CreateRequest{
 		Action: "shell.exec", Title: "Clean build dir",
-		Payload: &client.Payload{Kind: "command", Content: "rm -rf ./build"},
+		Payload: &client.Payload{Kind: "command", Content: "make clean"}, // low risk: approved without step-up
 	}, client.NewIdempotencyKey())
 	if err != nil {
 		t.Fatalf("create: %v", err)

@@ -167,7 +167,7 @@ Point an agent's shell at Ony (ony request, ony hook, ony mcp and the lines belo
 
 Try it: the agent asks, the admin signs in and approves, the agent's wait returns the decision.
   ID=$(curl -s -X POST "$ONY_URL/v1/handoffs" -H "Authorization: Bearer $ONY_TOKEN" \
-       -d '{"action":"shell.exec","title":"Clean build dir","payload":{"kind":"command","content":"rm -rf ./build"}}' | jq -r .id)
+       -d '{"action":"shell.exec","title":"Clean build dir","payload":{"kind":"command","content":"make clean"}}' | jq -r .id)
   curl -s -c ony.cookies -X POST "$ONY_URL/v1/auth/login" -H 'Content-Type: application/json' \
        -d '{"email":"%s","password":"%s"}'
   curl -s -b ony.cookies -X POST "$ONY_URL/v1/handoffs/$ID/decide" -H 'Content-Type: application/json' \

@@ -22,6 +22,7 @@ import (
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/auth/oidc"
 	"github.com/ony-ai/ony/auth/session"
+	"github.com/ony-ai/ony/auth/totp"
 	"github.com/ony-ai/ony/bot/slack"
 	"github.com/ony-ai/ony/bot/telegram"
 	"github.com/ony-ai/ony/bot/webhook"
@@ -156,6 +157,8 @@ type App struct {
 	// Team is the team and identity service: members, invites, resets, settings (issue 13).
 	Team    org.Service
 	Console *console.Console // console
+	// TOTP is the second factor: sign-in, step-up for approvals, `ony admin rekey` (issue 13).
+	TOTP *totp.Service
 
 	http *http.Server
 }
@@ -177,6 +180,9 @@ type Options struct {
 	// WaitRecheck overrides how often a long-poll re-reads without a notification (tests that prove
 	// the notification is what wakes it).
 	WaitRecheck time.Duration
+	// StepUpPolicy replaces the step-up policy (which risks need a TOTP code to approve); nil is the
+	// default, high and critical, until org settings are wired (issue 13).
+	StepUpPolicy func(ctx context.Context, orgID string) ([]string, error)
 }
 
 // New opens everything the configuration names. Close releases it.
@@ -227,9 +233,14 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if callbackClient == nil {
 		callbackClient = callbacks.Client(&net.Dialer{Resolver: o.Resolver}, time.Duration(c.Callbacks.Timeout))
 	}
+	// Issue 13 (totp helper): the second factor. The step-up policy is the default (high, critical)
+	// until org settings are wired as Deps.Policy.
+	a.TOTP = totp.New(totp.Deps{Store: a.Store, Keyring: a.Keyring, Coord: a.Coord, Audit: a.Audit, Logger: logger, Clock: o.Clock,
+		Policy: o.StepUpPolicy}, totp.Config{})
 	a.Handoffs = handoff.NewService(handoff.Deps{
 		Store: a.Store, Audit: a.Audit, Risk: engine, Redactor: red, Summarizer: sum, Keyring: a.Keyring,
 		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: callbackClient, Escalator: a.Escalation,
+		StepUp: a.TOTP,
 	}, handoff.Config{
 		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),
 		MaxTimeout:       time.Duration(c.Handoffs.MaxTimeout),
@@ -240,8 +251,9 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		CallbackPolicy:   callbacks,
 		WaitRecheck:      o.WaitRecheck,
 	})
-	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock, Audit: a.Audit}, session.Config{
+	a.Sessions = session.New(session.Deps{Store: a.Store, Coord: a.Coord, Logger: logger, Clock: o.Clock, Audit: a.Audit, TOTP: a.TOTP}, session.Config{
 		TTL:             time.Duration(c.Auth.SessionTTL),
+		Idle:            time.Duration(c.Auth.SessionIdle),
 		LoginPerAccount: int64(c.Auth.LoginAttemptsPerAccount),
 		LoginPerAddress: int64(c.Auth.LoginAttemptsPerAddress),
 		LoginWindow:     time.Duration(c.Auth.LoginWindow),
@@ -251,6 +263,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		MaxPayloadBytes: c.Handoffs.MaxPayloadBytes,
 		SecureCookies:   c.Auth.CookieSecure(c.PublicURL),
 		TrustedProxies:  c.TrustedProxyPrefixes(),
+		TOTP:            a.TOTP,
 	})
 	// Team and identity (issue 13).
 	a.Team = org.Service{Store: a.Store, Audit: a.Audit, Kinds: a.Escalation.Kinds(), Now: o.Clock,

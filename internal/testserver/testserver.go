@@ -57,6 +57,9 @@ type Options struct {
 	Channels []channel.Channel
 	// ObserveLateness is passed to app.Options (escalation job lateness, for benchmarks).
 	ObserveLateness func(kind string, late time.Duration)
+	// StepUp keeps the production step-up policy (high and critical approvals need a TOTP code);
+	// without it no approval needs one, so tests about other things approve as before (issue 13).
+	StepUp bool
 }
 
 // Instance is a running server with its fixtures.
@@ -127,7 +130,7 @@ func Start(t testing.TB, o Options) *Instance {
 		logger = testdb.Discard
 	}
 	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Resolver: o.Resolver, Kinds: o.Kinds, Channels: o.Channels,
-		ObserveLateness: o.ObserveLateness, WaitRecheck: o.WaitRecheck})
+		ObserveLateness: o.ObserveLateness, WaitRecheck: o.WaitRecheck, StepUpPolicy: stepUpPolicy(o.StepUp)})
 	if err != nil {
 		cancel()
 		l.Close()
@@ -251,3 +254,12 @@ var fixtureHash = sync.OnceValue(func() string {
 	}
 	return h
 })
+
+// stepUpPolicy is nil (the production default) when a test asks for step-up, else a policy that
+// requires it for no risk.
+func stepUpPolicy(on bool) func(context.Context, string) ([]string, error) {
+	if on {
+		return nil
+	}
+	return func(context.Context, string) ([]string, error) { return nil, nil }
+}

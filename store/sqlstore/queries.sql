@@ -73,10 +73,11 @@ FROM devices WHERE org_id = ? ORDER BY created_at, id;
 UPDATE devices SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL;
 
 -- name: CreateSession
-INSERT INTO sessions (org_id, id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?);
+INSERT INTO sessions (org_id, id_hash, user_id, created_at, expires_at, public_id, last_seen_at, user_agent)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: SessionByHash
-SELECT org_id, id_hash, user_id, created_at, expires_at FROM sessions WHERE id_hash = ?;
+SELECT org_id, id_hash, user_id, created_at, expires_at, public_id, last_seen_at, user_agent FROM sessions WHERE id_hash = ?;
 
 -- name: DeleteSession
 DELETE FROM sessions WHERE org_id = ? AND id_hash = ?;
@@ -262,3 +263,56 @@ UPDATE orgs SET stepup_risks = ?, payload_retention_days = ? WHERE id = ?;
 
 -- name: TouchUser
 UPDATE users SET last_active_at = ? WHERE org_id = ? AND id = ?;
+
+-- totp & sessions (issue 13)
+
+-- name: UserSessions
+SELECT org_id, id_hash, user_id, created_at, expires_at, public_id, last_seen_at, user_agent
+FROM sessions WHERE org_id = ? AND user_id = ? ORDER BY created_at DESC, public_id;
+
+-- name: DeleteUserSession
+DELETE FROM sessions WHERE org_id = ? AND user_id = ? AND public_id = ?;
+
+-- name: TouchSession
+UPDATE sessions SET last_seen_at = ? WHERE org_id = ? AND id_hash = ?;
+
+-- name: UserTOTP
+SELECT org_id, user_id, secret, confirmed_at, last_step, created_at FROM user_totp WHERE org_id = ? AND user_id = ?;
+
+-- name: ListUserTOTP
+SELECT org_id, user_id, secret, confirmed_at, last_step, created_at FROM user_totp WHERE org_id = ? ORDER BY user_id;
+
+-- name: PutPendingTOTP
+-- Replaces only an unconfirmed row: a confirmed secret is changed by disabling it first.
+INSERT INTO user_totp (org_id, user_id, secret, confirmed_at, last_step, created_at) VALUES (?, ?, ?, NULL, 0, ?)
+ON CONFLICT (org_id, user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, last_step = 0
+WHERE user_totp.confirmed_at IS NULL;
+
+-- name: ConfirmTOTP
+UPDATE user_totp SET confirmed_at = ?, last_step = ?
+WHERE org_id = ? AND user_id = ? AND confirmed_at IS NULL AND last_step < ?;
+
+-- name: UseTOTPStep
+-- The conditional write is the replay guard: of two requests with the same code, one updates a row.
+UPDATE user_totp SET last_step = ? WHERE org_id = ? AND user_id = ? AND confirmed_at IS NOT NULL AND last_step < ?;
+
+-- name: SetTOTPSecret
+UPDATE user_totp SET secret = ? WHERE org_id = ? AND user_id = ?;
+
+-- name: DeleteUserTOTP
+DELETE FROM user_totp WHERE org_id = ? AND user_id = ?;
+
+-- name: CreateLoginChallenge
+INSERT INTO login_challenges (org_id, id_hash, user_id, expires_at, attempts) VALUES (?, ?, ?, ?, ?);
+
+-- name: CountChallengeAttempt
+UPDATE login_challenges SET attempts = attempts + 1 WHERE org_id = ? AND id_hash = ? AND attempts < ?;
+
+-- name: DeleteLoginChallenge
+DELETE FROM login_challenges WHERE org_id = ? AND id_hash = ?;
+
+-- name: LoginChallengeByHash
+SELECT org_id, id_hash, user_id, expires_at, attempts FROM login_challenges WHERE id_hash = ?;
+
+-- name: DeleteExpiredChallenges
+DELETE FROM login_challenges WHERE expires_at < ?;

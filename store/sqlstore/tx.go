@@ -176,7 +176,14 @@ func (t *orgTx) RevokeDevice(ctx context.Context, id string, at time.Time) error
 }
 
 func (t *orgTx) CreateSession(ctx context.Context, s store.Session) error {
-	_, err := t.exec(ctx, "CreateSession", t.org, s.IDHash, s.UserID, utc(s.CreatedAt), utc(s.ExpiresAt))
+	if s.PublicID == "" {
+		s.PublicID = newPublicID()
+	}
+	if s.LastSeenAt.IsZero() {
+		s.LastSeenAt = s.CreatedAt
+	}
+	_, err := t.exec(ctx, "CreateSession", t.org, s.IDHash, s.UserID, utc(s.CreatedAt), utc(s.ExpiresAt),
+		s.PublicID, utc(s.LastSeenAt), s.UserAgent)
 	return err
 }
 
@@ -309,11 +316,7 @@ func (t *systemTx) UserByEmail(ctx context.Context, email string) (store.User, e
 }
 
 func (t *systemTx) SessionByHash(ctx context.Context, idHash []byte) (store.Session, error) {
-	var s store.Session
-	err := t.tx.QueryRowContext(ctx, t.s.query("SessionByHash"), idHash).
-		Scan(&s.OrgID, &s.IDHash, &s.UserID, &s.CreatedAt, &s.ExpiresAt)
-	s.CreatedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.ExpiresAt.UTC()
-	return s, t.s.mapErr(err)
+	return scanSession(t.tx.QueryRowContext(ctx, t.s.query("SessionByHash"), idHash), t.s)
 }
 
 func (t *systemTx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {

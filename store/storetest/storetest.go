@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Codes", func(t *testing.T) { t.Parallel(); testCodes(t, open(t)) })
 	t.Run("CodeSingleUse", func(t *testing.T) { t.Parallel(); testCodeSingleUse(t, open(t)) })
 	t.Run("OrgSettings", func(t *testing.T) { t.Parallel(); testOrgSettings(t, open(t)) })
+	runTOTP(t, open) // issue 13, totp helper
 }
 
 var ctx = context.Background()
@@ -70,7 +71,8 @@ func NewFixture(t *testing.T, s store.Store, name string) Fixture {
 		PasswordHash: "$pbkdf2-sha256$x", Role: store.RoleAdmin, Timezone: "Europe/Lisbon", Active: true, CreatedAt: n}
 	f.Device = store.Device{OrgID: f.Org.ID, ID: uuid.NewString(), Name: "agent", TokenHash: randBytes(32), CallbackKey: randBytes(32), CreatedAt: n}
 	f.Handoff = NewHandoff(f.Org.ID, f.Device.ID)
-	f.Session = store.Session{OrgID: f.Org.ID, IDHash: randBytes(32), UserID: f.User.ID, CreatedAt: n, ExpiresAt: n.Add(time.Hour)}
+	f.Session = store.Session{OrgID: f.Org.ID, IDHash: randBytes(32), UserID: f.User.ID, CreatedAt: n, ExpiresAt: n.Add(time.Hour),
+		PublicID: uuid.NewString(), LastSeenAt: n, UserAgent: "Mozilla/5.0"}
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
 		if err := tx.CreateOrg(ctx, f.Org); err != nil {
 			return err
@@ -684,6 +686,7 @@ func testIsolation(t *testing.T, s store.Store) {
 				Channel: "slack", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}))
 	}))
 	identityIsolationSetup(t, s, a) // identity (issue 13)
+	setupTOTPIsolation(t, s, a)     // issue 13
 	before := snapshot(t, s, a)
 	for name, c := range isolationCases {
 		err := s.InOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
@@ -728,7 +731,7 @@ func snapshot(t *testing.T, s store.Store, a Fixture) any {
 		out = append(out, dt)
 		return errors.Join(err, err2)
 	}))
-	return out
+	return append(out, totpSnapshot(t, s, a)...)
 }
 
 func expect(ok bool, msg string) error {
