@@ -1,0 +1,333 @@
+package console_test
+
+// Browser end-to-end tests of the console: a headless Chromium (internal/browsertest) drives the real
+// server stack (internal/testserver on SQLite) as a person would. Every test ends with CheckClean, so
+// a console error, an uncaught exception, a CSP violation, a failed request or an HTTP error response
+// on any page it visited fails it. They skip without Chromium, and fail under CI=true.
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ony-ai/ony/client"
+	"github.com/ony-ai/ony/console"
+	"github.com/ony-ai/ony/internal/browsertest"
+	"github.com/ony-ai/ony/internal/testserver"
+)
+
+// openAs starts a tab whose every page must be clean, signed in as who ("admin", "member", "viewer")
+// with a session written the way login writes it (a real login costs seconds of hashing under -race;
+// TestBrowserSignIn does one through the form).
+func openAs(t *testing.T, in *testserver.Instance, who string) *browsertest.Browser {
+	t.Helper()
+	b := browsertest.Start(t)
+	b.CheckCleanAtEnd()
+	var u testserver.User
+	switch who {
+	case "admin":
+		u = in.Admin
+	case "member":
+		u = in.Member
+	case "viewer":
+		u = in.Viewer
+	case "anon":
+		return b
+	default:
+		t.Fatalf("who %q", who)
+	}
+	setSession(b, in.URL, in.Session(t, in.OrgID, u.ID))
+	return b
+}
+
+// setSession puts a session cookie into the tab's browser context, as the login response would.
+func setSession(b *browsertest.Browser, base, value string) {
+	on := true
+	b.Run(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{Name: console.SessionCookieName(false), Value: value,
+			URL: base + "/", Path: "/", HTTPOnly: &on, SameSite: network.CookieSameSiteLax})
+		return err
+	}))
+}
+
+// allowStatus lets exactly one HTTP error answer of one URL through CheckClean, for a test that
+// provokes it on purpose (a wrong password is a 401).
+func allowStatus(b *browsertest.Browser, status int, url string) {
+	b.Allow(fmt.Sprintf(`^http: %d [A-Za-z ]*\(%s\)$`, status, regexp.QuoteMeta(url)))
+	b.Allow(fmt.Sprintf(`^log: network error: Failed to load resource: the server responded with a status of %d \([A-Za-z ]*\) \(%s\)$`, status, regexp.QuoteMeta(url)))
+}
+
+func logDuration(t *testing.T) {
+	start := time.Now()
+	t.Cleanup(func() { t.Logf("took %s", time.Since(start).Round(100*time.Millisecond)) })
+}
+
+const diffPayload = "diff --git a/deploy.yaml b/deploy.yaml\n--- a/deploy.yaml\n+++ b/deploy.yaml\n" +
+	"@@ -3,3 +3,3 @@ spec:\n   replicas: 3\n-  image: shop:1.41\n+  image: shop:1.42\n   port: 8080\n"
+
+// Signing in with the password through the form: a link opened while signed out leads to the sign-in
+// page, a wrong password says so and keeps the email, the right one returns to the link with an
+// HttpOnly, SameSite=Lax session cookie.
+func TestBrowserSignIn(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	h := create(t, e.in.Agent(t), client.CreateRequest{Action: "shell.exec", Title: "rotate the logs",
+		Payload: &client.Payload{Kind: "command", Content: "logrotate -f /etc/logrotate.conf"}})
+	b := openAs(t, e.in, "anon")
+	allowStatus(b, 401, e.in.URL+"/console/login")
+
+	b.Navigate(e.in.URL + "/console/handoffs/" + h.ID)
+	b.WaitVisible("input[name=email]")
+	if u := b.CurrentURL(); !strings.Contains(u, "/console/login?next=") {
+		t.Fatalf("signed out, the handoff link led to %s", u)
+	}
+	b.DocScreenshot("login")
+	b.SetValue("input[name=email]", e.in.Admin.Email)
+	b.SetValue("input[name=password]", "not the password")
+	b.ClickAndWait("main button[type=submit]")
+	b.WaitText("main .error", "wrong email or password")
+	if got := b.Value("input[name=email]"); got != e.in.Admin.Email {
+		t.Errorf("the form forgot the email: %q", got)
+	}
+
+	b.SetValue("input[name=password]", e.in.Password)
+	b.ClickAndWait("main button[type=submit]")
+	b.WaitText("main h1", "rotate the logs")
+	if u := b.CurrentURL(); u != e.in.URL+"/console/handoffs/"+h.ID {
+		t.Errorf("after sign-in the browser is at %s, want the handoff", u)
+	}
+	c, ok := b.Cookie(console.SessionCookieName(false))
+	if !ok || !c.HTTPOnly || c.SameSite != "Lax" || c.Path != "/" {
+		t.Errorf("session cookie %+v (found %v), want HttpOnly, SameSite=Lax, Path=/", c, ok)
+	}
+	b.WaitText("header .me", "Ada Admin")
+
+	// Signing out ends the session: the inbox asks to sign in again.
+	b.ClickAndWait("header .me button[type=submit]")
+	b.WaitVisible("input[name=password]")
+	b.Navigate(e.in.URL + "/console/inbox")
+	b.WaitVisible("input[name=password]")
+}
+
+// The inbox shows a handoff an agent posts while it is open (live update, no reload); its page shows
+// the diff payload with added and removed lines marked and coloured.
+func TestBrowserInboxAndDiff(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	b := openAs(t, e.in, "member")
+	b.Navigate(e.in.URL + "/console/inbox")
+	b.WaitText("#inbox-list", "Nothing here")
+	b.Eval("window.__noReload = true")
+
+	h := create(t, e.in.Agent(t), client.CreateRequest{Action: "deploy.apply", Title: "ship shop 1.42",
+		Summary: "Bump the image.", Payload: &client.Payload{Kind: "diff", Content: diffPayload}})
+	b.WaitText("#inbox-list", "ship shop 1.42")
+	if b.Eval("window.__noReload") != "true" {
+		t.Error("the inbox reloaded the page instead of updating the list")
+	}
+	row := b.Text("#inbox-list tbody tr")
+	for _, want := range []string{"deploy.apply", "test agent", "pending"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("inbox row %q lacks %q", row, want)
+		}
+	}
+	if n := b.Count("#inbox-list tbody tr .risk-medium"); n != 1 {
+		t.Errorf("the row shows its medium risk %d times", n)
+	}
+	b.DocScreenshot("inbox")
+
+	b.ClickAndWait(`#inbox-list a[href="/console/handoffs/` + h.ID + `"]`)
+	b.WaitText("main h1", "ship shop 1.42")
+	if got := b.Text("pre.payload .ln.add"); got != "+  image: shop:1.42" {
+		t.Errorf("added line %q", got)
+	}
+	if got := b.Text("pre.payload .ln.del"); got != "-  image: shop:1.41" {
+		t.Errorf("removed line %q", got)
+	}
+	if n := b.Count("pre.payload .ln.hunk"); n != 1 {
+		t.Errorf("%d hunk lines, want 1", n)
+	}
+	// The classes are styled: added lines green on green, removed red on red, context plain.
+	color := func(sel string) string {
+		return b.Eval(fmt.Sprintf("getComputedStyle(document.querySelector(%q)).backgroundColor", sel))
+	}
+	add, del, ctx := color("pre.payload .ln.add"), color("pre.payload .ln.del"), color("pre.payload .ln:not(.add):not(.del):not(.hunk):not(.meta)")
+	if add != "rgb(230, 255, 236)" || del != "rgb(255, 235, 233)" || add == ctx || del == ctx {
+		t.Errorf("line backgrounds: added %s, removed %s, context %s", add, del, ctx)
+	}
+	if title := b.Title(); strings.Contains(title, "ship shop") || strings.Contains(title, "1.42") {
+		t.Errorf("the page title %q carries the handoff's title or payload", title)
+	}
+	b.DocScreenshot("handoff")
+}
+
+// A member approves a low-risk handoff with a comment; the agent waiting on the API gets the decision
+// and the page shows who decided, how and when. A viewer sees the handoff but no decision buttons.
+func TestBrowserDecide(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	ag := e.in.Agent(t)
+	h := create(t, ag, client.CreateRequest{Action: "shell.exec", Title: "clear the cache",
+		Payload: &client.Payload{Kind: "command", Content: "make clean"}})
+	if h.Risk != "low" {
+		t.Fatalf("risk %q, want low", h.Risk)
+	}
+	waited := waitFor(t, ag, h.ID)
+
+	viewer := openAs(t, e.in, "viewer")
+	viewer.Navigate(e.in.URL + "/console/handoffs/" + h.ID)
+	viewer.WaitText("main", "can read handoffs but not decide them")
+	if n := viewer.Count("form.decide, button[name=option]"); n != 0 {
+		t.Errorf("a viewer is offered %d decision controls", n)
+	}
+	if got := viewer.Text("pre.payload"); !strings.Contains(got, "make clean") {
+		t.Errorf("the viewer cannot read the payload: %q", got)
+	}
+
+	b := openAs(t, e.in, "member")
+	b.Navigate(e.in.URL + "/console/handoffs/" + h.ID)
+	b.WaitVisible("form.decide")
+	b.SetValue("form.decide textarea[name=comment]", "fine, go")
+	b.ClickAndWait(`form.decide button[value="approve"]`)
+	b.WaitText("dl.decision", "approved")
+	dl := b.Text("dl.decision")
+	for _, want := range []string{"Mia Member", "console", "fine, go"} {
+		if !strings.Contains(dl, want) {
+			t.Errorf("decision %q lacks %q", dl, want)
+		}
+	}
+	if n := b.Count("button[name=option]"); n != 0 {
+		t.Errorf("the decided handoff still offers %d buttons", n)
+	}
+	w := <-waited
+	if w.err != nil || w.h.Status != "approved" || w.h.Decision == nil || w.h.Decision.Comment != "fine, go" {
+		t.Fatalf("the agent's wait: %+v, %v", w.h, w.err)
+	}
+}
+
+type waitResult struct {
+	h   *client.Handoff
+	err error
+}
+
+// waitFor starts the agent's long-poll on the handoff, as an agent does right after posting it.
+func waitFor(t *testing.T, ag *client.Client, id string) <-chan waitResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	ch := make(chan waitResult, 1)
+	go func() {
+		h, err := ag.Wait(ctx, id)
+		ch <- waitResult{h, err}
+	}()
+	return ch
+}
+
+// An admin edits a ladder: a mistake is shown at its line with the text kept, the fix saves as
+// version 1 and the history lists it.
+func TestBrowserLadderEdit(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	b := openAs(t, e.in, "admin")
+	allowStatus(b, 400, e.in.URL+"/console/ladders/oncall")
+	b.Navigate(e.in.URL + "/console/ladders/oncall")
+	b.WaitVisible("textarea#yaml")
+	bad := "name: oncall\nsteps:\n  - channels: [console]\n    targets: [role:admin]\n    wait: forever\n"
+	b.SetValue("textarea#yaml", bad)
+	b.ClickAndWait(`button[value="save"]`)
+	diag := b.WaitText("aside.diags", "line 5")
+	if !strings.Contains(diag, "wait") {
+		t.Errorf("the mistake %q does not name the field", diag)
+	}
+	if got := b.Value("textarea#yaml"); got != bad {
+		t.Errorf("the editor lost what was typed: %q", got)
+	}
+	b.DocScreenshot("ladder-error")
+
+	b.SetValue("textarea#yaml", strings.Replace(bad, "forever", "5m", 1))
+	b.ClickAndWait(`button[value="preview"]`)
+	b.WaitText("main", "Preview (not saved)")
+	b.ClickAndWait(`button[value="save"]`)
+	b.WaitText("main", "History")
+	if u := b.CurrentURL(); u != e.in.URL+"/console/ladders/oncall" {
+		t.Errorf("after save at %s", u)
+	}
+	if n := b.Count(`a[href="/console/ladders/oncall?version=1"]`); n != 1 {
+		t.Errorf("history links version 1 %d times", n)
+	}
+	if n := b.Count("aside.diags"); n != 0 {
+		t.Error("mistakes still shown after the fix")
+	}
+	b.DocScreenshot("ladders")
+	b.Navigate(e.in.URL + "/console/ladders")
+	b.WaitText("main table", "oncall")
+}
+
+// "Verify now" checks the audit log and says so.
+func TestBrowserAuditVerify(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	create(t, e.in.Agent(t), client.CreateRequest{Action: "shell.exec", Title: "audited"})
+	b := openAs(t, e.in, "viewer")
+	b.Navigate(e.in.URL + "/console/audit")
+	b.WaitText("main table", "handoff.created")
+	b.ClickAndWait("main form.inline button[type=submit]")
+	got := b.WaitText(`main p.notice[role=status]`, "Verified:")
+	if !regexp.MustCompile(`Verified: \d+ entries, root \S+; the latest checkpoint \(\d+\) matches\.`).MatchString(got) {
+		t.Errorf("verification notice %q", got)
+	}
+	if n := b.Count("main p.error"); n != 0 {
+		t.Errorf("verification shows %d errors", n)
+	}
+	b.DocScreenshot("audit")
+}
+
+// An admin creates a device: its token is shown once, works for the API, and is gone from every later
+// page; revoking it stops it.
+func TestBrowserDevices(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	b := openAs(t, e.in, "admin")
+	b.Navigate(e.in.URL + "/console/devices")
+	b.SetValue("input[name=name]", "ci runner")
+	b.ClickAndWait("main form.row button[type=submit]")
+	tok := strings.TrimSpace(b.WaitText("pre.token", "ony_dev_"))
+	ag, err := client.New(e.in.URL, tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := ag.Create(ctx, client.CreateRequest{Action: "x.y", Title: "t"}, ""); err != nil {
+		t.Fatalf("the new token does not work: %v", err)
+	}
+	b.ClickAndWait(`a[href="/console/devices"]`)
+	list := b.WaitText("main table", "ci runner")
+	if strings.Contains(b.HTML(), tok) {
+		t.Fatal("the devices page shows the token again")
+	}
+	if !strings.Contains(list, "active") {
+		t.Errorf("device list %q", list)
+	}
+	// The newest device is listed first; revoke it.
+	b.ClickAndWait("main tbody tr:first-child button.deny")
+	b.WaitText("main tbody tr:first-child", "revoked")
+	if !strings.Contains(b.Text("main tbody tr:first-child"), "ci runner") {
+		t.Errorf("revoked the wrong device: %q", b.Text("main tbody"))
+	}
+	if _, _, err := ag.Create(ctx, client.CreateRequest{Action: "x.y", Title: "t"}, ""); err == nil {
+		t.Error("the revoked token still works")
+	}
+}
