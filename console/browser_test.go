@@ -331,3 +331,112 @@ func TestBrowserDevices(t *testing.T) {
 		t.Error("the revoked token still works")
 	}
 }
+
+// Every console page, as an admin and as a viewer, renders in Chromium with the status it should and
+// without a console error, CSP violation or failed request; pages a role may not open answer 403 (or
+// the one 404) cleanly, their stylesheet loaded.
+func TestBrowserEveryPage(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	ag := e.in.Agent(t)
+	pending := create(t, ag, client.CreateRequest{Action: "deploy.apply", Title: "ship it", Labels: map[string]string{"env": "prod"},
+		Payload: &client.Payload{Kind: "diff", Content: diffPayload}})
+	decided := create(t, ag, client.CreateRequest{Action: "shell.exec", Title: "tail the log",
+		Payload: &client.Payload{Kind: "log", Content: "12:00:01 started\n12:00:02 ready\n"}})
+	if _, err := e.in.Person(t, e.in.Member).Decide(context.Background(), decided.ID, "deny", "not now"); err != nil {
+		t.Fatal(err)
+	}
+	if a := e.as(t, "admin").post("/console/ladders/oncall", map[string][]string{"action": {"save"},
+		"yaml": {"name: oncall\nsteps:\n  - channels: [console]\n    targets: [role:admin]\n    wait: 5m\n"}}); a.status != 303 {
+		t.Fatalf("save a ladder: %d", a.status)
+	}
+	const ok, forbidden, notFound = 200, 403, 404
+	pages := []struct {
+		path string
+		h1   string
+		want map[string]int // by who; missing = 200
+	}{
+		{"/console/inbox", "Inbox", nil},
+		{"/console/inbox?status=any&risk=high&label=env%3Dprod", "Inbox", nil},
+		{"/console/handoffs/" + pending.ID, "ship it", nil},
+		{"/console/handoffs/" + decided.ID, "tail the log", nil},
+		{"/console/ladders", "Ladders", nil},
+		{"/console/ladders/oncall", "Ladder oncall", nil},
+		{"/console/ladders/oncall?version=1", "Ladder oncall", nil},
+		{"/console/ladders/new-one", "Ladder new-one", map[string]int{"viewer": notFound}},
+		{"/console/audit", "Audit log", nil},
+		{"/console/audit?type=handoff.created", "Audit log", nil},
+		{"/console/team", "Team", nil},
+		{"/console/devices", "Devices", map[string]int{"viewer": forbidden}},
+		{"/console/settings", "Settings", map[string]int{"viewer": forbidden}},
+		{"/console/profile", "Profile", nil},
+		{"/console/sessions", "Sessions", nil},
+		{"/console/nope", "Not Found", map[string]int{"admin": notFound, "viewer": notFound}},
+		{"/console/handoffs/00000000-0000-4000-8000-000000000000", "Not Found", map[string]int{"admin": notFound, "viewer": notFound}},
+	}
+	signedOut := []string{"/console/login", "/console/forgot", "/console/login?next=%2Fconsole%2Faudit"}
+	for _, who := range []string{"admin", "viewer", "anon"} {
+		t.Run(who, func(t *testing.T) {
+			t.Parallel()
+			b := openAs(t, e.in, who)
+			visit := func(path string, want int, h1 string) {
+				t.Helper()
+				b.ClearProblems()
+				b.Navigate(e.in.URL + path)
+				b.WaitVisible("main h1")
+				if got := b.Text("main h1"); h1 != "" && !strings.Contains(got, h1) {
+					t.Errorf("%s %s: h1 %q, want %q", who, path, got, h1)
+				}
+				status := b.Eval("performance.getEntriesByType('navigation')[0].responseStatus")
+				if status != fmt.Sprint(want) {
+					t.Errorf("%s %s: status %s, want %d", who, path, status, want)
+				}
+				// The stylesheet applied: the header bar is laid out as flex (no inline style exists).
+				if d := b.Eval("getComputedStyle(document.querySelector('header.top')).display"); d != "flex" {
+					t.Errorf("%s %s: the stylesheet did not apply (header display %s)", who, path, d)
+				}
+				b.Eval("0") // one round trip, so every event the page caused is recorded
+				var bad []string
+				for _, p := range b.Problems() {
+					if want != ok && strings.HasSuffix(p.URL, path) && (p.Kind == "http" || p.Kind == "log") &&
+						strings.Contains(p.Text, fmt.Sprint(want)) {
+						continue // the page's own status, expected
+					}
+					bad = append(bad, p.String())
+				}
+				if len(bad) > 0 {
+					t.Errorf("%s %s is not clean:\n\t%s", who, path, strings.Join(bad, "\n\t"))
+				}
+				b.ClearProblems()
+			}
+			if who == "anon" {
+				for _, p := range signedOut {
+					visit(p, ok, "")
+				}
+				return
+			}
+			for _, p := range pages {
+				want, found := p.want[who]
+				if !found {
+					want = ok
+				}
+				h1 := p.h1
+				switch want {
+				case forbidden:
+					h1 = "Not allowed"
+				case notFound:
+					h1 = "Not Found"
+				}
+				visit(p.path, want, h1)
+			}
+			if who == "admin" {
+				for _, name := range []string{"team", "settings", "profile", "sessions"} {
+					b.Navigate(e.in.URL + "/console/" + name)
+					b.WaitVisible("main h1")
+					b.DocScreenshot(name)
+				}
+			}
+		})
+	}
+}
