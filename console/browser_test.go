@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/console"
@@ -431,7 +433,7 @@ func TestBrowserEveryPage(t *testing.T) {
 				visit(p.path, want, h1)
 			}
 			if who == "admin" {
-				for _, name := range []string{"team", "settings", "profile", "sessions"} {
+				for _, name := range []string{"team", "settings", "sessions"} {
 					b.Navigate(e.in.URL + "/console/" + name)
 					b.WaitVisible("main h1")
 					b.DocScreenshot(name)
@@ -439,4 +441,131 @@ func TestBrowserEveryPage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// authenticator is a person's authenticator app: it shows the code of the current 30 s step. Ony
+// accepts a step once, so each code waits for a step after the last one given.
+type authenticator struct {
+	secret string
+	last   int64
+}
+
+func (a *authenticator) code(t *testing.T) string {
+	t.Helper()
+	for {
+		step := time.Now().Unix() / 30
+		if step > a.last {
+			a.last = step
+			c, err := totp.GenerateCodeCustom(a.secret, time.Unix(step*30, 0), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		time.Sleep(time.Until(time.Unix((a.last+1)*30, 0)) + 50*time.Millisecond)
+	}
+}
+
+// enrolTOTP turns TOTP on from the profile page: the QR code shows, the secret is read from the page
+// and the first code confirms it.
+func enrolTOTP(t *testing.T, b *browsertest.Browser, base string) *authenticator {
+	t.Helper()
+	b.Navigate(base + "/console/profile")
+	b.ClickAndWait(`form[action="/console/profile/totp/begin"] button`)
+	secret := strings.TrimSpace(b.Text("#totp-secret"))
+	if !regexp.MustCompile(`^[A-Z2-7]{16,}$`).MatchString(secret) {
+		t.Fatalf("TOTP secret on the page: %q", secret)
+	}
+	if w := b.Eval("document.querySelector('img.qr').naturalWidth"); w == "0" {
+		t.Error("the QR code image did not load")
+	}
+	return &authenticator{secret: secret}
+}
+
+func confirmTOTP(t *testing.T, b *browsertest.Browser, a *authenticator) {
+	t.Helper()
+	b.SetValue(`form[action="/console/profile/totp/confirm"] input[name=totp]`, a.code(t))
+	b.ClickAndWait(`form[action="/console/profile/totp/confirm"] button`)
+	b.WaitText("main p.notice", "TOTP is on.")
+	b.WaitVisible(`form[action="/console/profile/totp/disable"]`)
+}
+
+// Signing in with TOTP: enrol on the profile page, sign out, sign in with the password, then a wrong
+// code is refused and the authenticator's next code lets the person in.
+func TestBrowserTOTPSignIn(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	b := openAs(t, e.in, "admin")
+	allowStatus(b, 401, e.in.URL+"/console/login/totp")
+	app := enrolTOTP(t, b, e.in.URL)
+	b.DocScreenshot("profile")
+	confirmTOTP(t, b, app)
+
+	b.ClickAndWait("header .me button[type=submit]")
+	b.WaitVisible("input[name=password]")
+	b.SetValue("input[name=email]", e.in.Admin.Email)
+	b.SetValue("input[name=password]", e.in.Password)
+	b.ClickAndWait("main button[type=submit]")
+	b.WaitVisible(`form[action="/console/login/totp"] input[name=totp]`)
+	if _, ok := b.Cookie(console.SessionCookieName(false)); ok {
+		t.Fatal("a session cookie before the second step")
+	}
+	wrong := "000000"
+	if wrong == app.code(t) { // one in a million; the code is spent either way
+		wrong = "111111"
+	}
+	b.SetValue("input[name=totp]", wrong)
+	b.ClickAndWait(`form[action="/console/login/totp"] button`)
+	b.WaitVisible("main p.error")
+	if _, ok := b.Cookie(console.SessionCookieName(false)); ok {
+		t.Fatal("a wrong code signed in")
+	}
+	b.SetValue("input[name=totp]", app.code(t))
+	b.ClickAndWait(`form[action="/console/login/totp"] button`)
+	b.WaitText("main h1", "Inbox")
+	if c, ok := b.Cookie(console.SessionCookieName(false)); !ok || !c.HTTPOnly {
+		t.Fatalf("after the second step: cookie %+v %v", c, ok)
+	}
+}
+
+// Approving a high-risk handoff needs a TOTP code (step-up): without one the approval is refused and
+// the handoff stays pending; with the authenticator's code the waiting agent gets approved.
+func TestBrowserStepUp(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	in := testserver.Start(t, testserver.Options{StepUp: true}).Seed(t)
+	b := openAs(t, in, "member")
+	app := enrolTOTP(t, b, in.URL)
+	confirmTOTP(t, b, app)
+
+	ag := in.Agent(t)
+	h := create(t, ag, client.CreateRequest{Action: "deploy.apply", Title: "ship shop 1.42 to production",
+		Labels: map[string]string{"env": "prod"}, Payload: &client.Payload{Kind: "diff", Content: diffPayload}})
+	if h.Risk != "high" {
+		t.Fatalf("risk %q, want high", h.Risk)
+	}
+	allowStatus(b, 403, in.URL+"/console/handoffs/"+h.ID+"/decide")
+	waited := waitFor(t, ag, h.ID)
+
+	b.Navigate(in.URL + "/console/handoffs/" + h.ID)
+	b.WaitVisible("form.decide input[name=totp]")
+	b.ClickAndWait(`form.decide button[value="approve"]`)
+	b.WaitVisible("main p.error")
+	if got, _ := ag.Get(context.Background(), h.ID); got.Status != "pending" {
+		t.Fatalf("approved without a code: %s", got.Status)
+	}
+	b.SetValue("form.decide input[name=totp]", app.code(t))
+	b.ClickAndWait(`form.decide button[value="approve"]`)
+	b.WaitText("dl.decision", "approved")
+	select {
+	case w := <-waited:
+		if w.err != nil || w.h.Status != "approved" {
+			t.Fatalf("the agent's wait: %+v, %v", w.h, w.err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the agent's wait did not return")
+	}
+	b.Navigate(in.URL + "/console/audit?type=handoff.decided")
+	b.WaitText("main tbody", "handoff.decided")
 }
