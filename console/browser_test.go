@@ -569,3 +569,56 @@ func TestBrowserStepUp(t *testing.T) {
 	b.Navigate(in.URL + "/console/audit?type=handoff.decided")
 	b.WaitText("main tbody", "handoff.decided")
 }
+
+// An admin invites a member: the copyable link, opened in another browser, lets them choose a name and
+// password and lands them signed in. Deactivated, their next page load asks them to sign in.
+func TestBrowserInviteDeactivate(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	admin := openAs(t, e.in, "admin")
+	admin.Navigate(e.in.URL + "/console/team")
+	const email = "newcomer@acme.test"
+	admin.SetValue(`form[action="/console/team/invite"] input[name=email]`, email)
+	admin.SetValue(`form[action="/console/team/invite"] select[name=role]`, "member")
+	admin.ClickAndWait(`form[action="/console/team/invite"] button`)
+	link := strings.TrimSpace(admin.WaitText("main .notice pre.token", "/console/invite/"))
+	if !strings.HasPrefix(link, e.in.URL+"/console/invite/") {
+		t.Fatalf("invite link %q", link)
+	}
+
+	newcomer := openAs(t, e.in, "anon")
+	newcomer.Navigate(link)
+	newcomer.WaitText("main h1", "Join Acme")
+	if got := newcomer.Text("main"); !strings.Contains(got, email) || !strings.Contains(got, "member") {
+		t.Errorf("the invite page does not say who is invited as what: %q", got)
+	}
+	newcomer.SetValue("input[name=name]", "Nia Newcomer")
+	newcomer.SetValue("input[name=password]", "a long enough password")
+	newcomer.ClickAndWait("main button[type=submit]")
+	newcomer.WaitText("main h1", "Inbox")
+	newcomer.WaitText("header .me", "Nia Newcomer")
+	if c, ok := newcomer.Cookie(console.SessionCookieName(false)); !ok || !c.HTTPOnly {
+		t.Fatalf("the newcomer's cookie %+v %v", c, ok)
+	}
+
+	admin.Navigate(e.in.URL + "/console/team")
+	admin.WaitText("main tbody", email)
+	rowAction := func(suffix string) string {
+		return admin.Eval(fmt.Sprintf(`[...document.querySelectorAll("main tbody tr")].find(r => r.innerText.includes(%q))`+
+			`.querySelector('form[action$=%q]').getAttribute("action")`, email, suffix))
+	}
+	deactivate := rowAction("/deactivate")
+	admin.ClickAndWait(`form[action="` + deactivate + `"] button`)
+	admin.WaitVisible(`form[action="` + strings.TrimSuffix(deactivate, "/deactivate") + `/reactivate"]`)
+	if row := admin.Eval(fmt.Sprintf(`[...document.querySelectorAll("main tbody tr")].find(r => r.innerText.includes(%q)).innerText`, email)); !strings.Contains(row, "deactivated") {
+		t.Errorf("team row after deactivation: %q", row)
+	}
+	admin.DocScreenshot("team")
+
+	newcomer.Navigate(e.in.URL + "/console/inbox")
+	newcomer.WaitVisible("input[name=password]")
+	if u := newcomer.CurrentURL(); !strings.Contains(u, "/console/login") {
+		t.Errorf("a deactivated person's next page is %s, want the sign-in page", u)
+	}
+}
