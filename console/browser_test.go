@@ -145,9 +145,19 @@ func TestBrowserInboxAndDiff(t *testing.T) {
 	if n := b.Count("#inbox-list tbody tr .risk-medium"); n != 1 {
 		t.Errorf("the row shows its medium risk %d times", n)
 	}
+	// Two more, of other risks, for the screenshot (and a second live update).
+	create(t, e.in.Agent(t), client.CreateRequest{Action: "db.query", Title: "purge expired carts", Labels: map[string]string{"env": "prod"},
+		Payload: &client.Payload{Kind: "command", Content: "psql -c \"DELETE FROM carts WHERE expires_at < now() - interval '30 days';\""}})
+	create(t, e.in.Agent(t), client.CreateRequest{Action: "shell.exec", Title: "clear the build cache",
+		Payload: &client.Payload{Kind: "command", Content: "make clean"}})
+	b.WaitText("#inbox-list", "purge expired carts")
+	b.WaitText("#inbox-list", "clear the build cache")
 	b.DocScreenshot("inbox")
 
 	b.ClickAndWait(`#inbox-list a[href="/console/handoffs/` + h.ID + `"]`)
+	if b.Eval("window.__noReload") == "true" {
+		t.Fatal("the link did not open a new page")
+	}
 	b.WaitText("main h1", "ship shop 1.42")
 	if got := b.Text("pre.payload .ln.add"); got != "+  image: shop:1.42" {
 		t.Errorf("added line %q", got)
@@ -511,9 +521,10 @@ func TestBrowserTOTPSignIn(t *testing.T) {
 	if _, ok := b.Cookie(console.SessionCookieName(false)); ok {
 		t.Fatal("a session cookie before the second step")
 	}
-	wrong := "000000"
-	if wrong == app.code(t) { // one in a million; the code is spent either way
-		wrong = "111111"
+	// A code of the authenticator's, but from an hour ago: well formed, and wrong now.
+	wrong, err := totp.GenerateCodeCustom(app.secret, time.Now().Add(-time.Hour), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
 	}
 	b.SetValue("input[name=totp]", wrong)
 	b.ClickAndWait(`form[action="/console/login/totp"] button`)
