@@ -387,7 +387,15 @@ func TestBrowserEveryPage(t *testing.T) {
 		{"/console/nope", "Not Found", map[string]int{"admin": notFound, "viewer": notFound}},
 		{"/console/handoffs/00000000-0000-4000-8000-000000000000", "Not Found", map[string]int{"admin": notFound, "viewer": notFound}},
 	}
-	signedOut := []string{"/console/login", "/console/forgot", "/console/login?next=%2Fconsole%2Faudit"}
+	signedOut := []struct {
+		path, h1 string
+		want     int
+	}{
+		{"/console/login", "Sign in", ok},
+		{"/console/login?next=%2Fconsole%2Faudit", "Sign in", ok},
+		{"/console/forgot", "", ok},
+		{"/console/invite/onyi_not-a-code", "Not Found", notFound},
+	}
 	for _, who := range []string{"admin", "viewer", "anon"} {
 		t.Run(who, func(t *testing.T) {
 			t.Parallel()
@@ -424,7 +432,7 @@ func TestBrowserEveryPage(t *testing.T) {
 			}
 			if who == "anon" {
 				for _, p := range signedOut {
-					visit(p, ok, "")
+					visit(p.path, p.want, p.h1)
 				}
 				return
 			}
