@@ -28,7 +28,6 @@ import (
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
-	"github.com/ony-ai/ony/server"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -163,12 +162,9 @@ func New(d Deps, cfg Config) (*Console, error) {
 // Drain ends the live-update streams; call it before http.Server.Shutdown.
 func (c *Console) Drain() { c.drainOnce.Do(func() { close(c.drain) }) }
 
-// SessionCookieName is the cookie that carries a person's session, shared with the API. The one place
-// to switch to session.CookieName(secure) when that lands.
-func SessionCookieName(secure bool) string {
-	_ = secure
-	return server.SessionCookie
-}
+// SessionCookieName is the cookie that carries a person's session, shared with the API: one name
+// (session.CookieName), so signing in on either side signs in on both.
+func SessionCookieName(secure bool) string { return session.CookieName(secure) }
 
 func (c *Console) cookieName() string { return SessionCookieName(c.cfg.SecureCookies) }
 

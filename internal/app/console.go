@@ -1,0 +1,72 @@
+package app
+
+// The console's seams (console/seams.go) over the real services (issue 13, wire): small adapters, so
+// the console keeps its narrow interfaces and its fake-based tests.
+
+import (
+	"context"
+	"time"
+
+	"github.com/ony-ai/ony/auth/session"
+	"github.com/ony-ai/ony/auth/totp"
+	"github.com/ony-ai/ony/console"
+)
+
+// consoleSeams fills the optional seams of deps from the app's services.
+func (a *App) consoleSeams(deps *console.Deps) {
+	deps.TOTPLogin = consoleTOTPLogin{a.Sessions}
+	deps.StepUp = a.TOTP
+	deps.Decide = a.Handoffs.DecideStepUp
+	deps.TOTP = consoleTOTP{a.TOTP}
+	deps.SessionList = consoleSessions{a.Sessions}
+}
+
+// consoleTOTPLogin is the second sign-in step: session.ChallengeFrom and LoginTOTP.
+type consoleTOTPLogin struct{ s *session.Service }
+
+func (consoleTOTPLogin) Challenge(err error) (string, bool) { return session.ChallengeFrom(err) }
+
+func (l consoleTOTPLogin) Finish(ctx context.Context, challenge, code, clientAddr, userAgent string) (string, time.Time, error) {
+	in, err := l.s.LoginTOTP(ctx, challenge, code, clientAddr, userAgent)
+	return in.Token, in.ExpiresAt, err
+}
+
+// consoleTOTP is enrolment on the profile page.
+type consoleTOTP struct{ t *totp.Service }
+
+func (c consoleTOTP) Enrolled(ctx context.Context, orgID, userID string) (bool, error) {
+	return c.t.Enrolled(ctx, orgID, userID)
+}
+
+func (c consoleTOTP) Begin(ctx context.Context, orgID, userID, account string) (console.Enrollment, error) {
+	e, err := c.t.Begin(ctx, orgID, userID, account)
+	return console.Enrollment{Secret: e.Secret, QRPNG: e.QRPNG}, err
+}
+
+func (c consoleTOTP) Confirm(ctx context.Context, orgID, userID, code string) error {
+	return c.t.Confirm(ctx, orgID, userID, code)
+}
+
+func (c consoleTOTP) Disable(ctx context.Context, orgID, userID, code string) error {
+	return c.t.Disable(ctx, orgID, userID, code)
+}
+
+// consoleSessions is the person's own sessions list.
+type consoleSessions struct{ s *session.Service }
+
+func (c consoleSessions) List(ctx context.Context, orgID, userID, currentToken string) ([]console.SessionInfo, error) {
+	ss, err := c.s.List(ctx, orgID, userID, currentToken)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.SessionInfo, len(ss))
+	for i, x := range ss {
+		seen := x.LastSeenAt
+		out[i] = console.SessionInfo{PublicID: x.PublicID, CreatedAt: x.CreatedAt, LastSeenAt: &seen, UserAgent: x.UserAgent, Current: x.Current}
+	}
+	return out, nil
+}
+
+func (c consoleSessions) Revoke(ctx context.Context, orgID, userID, publicID string) error {
+	return c.s.Revoke(ctx, orgID, userID, publicID)
+}
