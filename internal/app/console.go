@@ -7,9 +7,12 @@ import (
 	"context"
 	"time"
 
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/session"
 	"github.com/ony-ai/ony/auth/totp"
 	"github.com/ony-ai/ony/console"
+	"github.com/ony-ai/ony/org"
+	"github.com/ony-ai/ony/store"
 )
 
 // consoleSeams fills the optional seams of deps from the app's services.
@@ -19,6 +22,7 @@ func (a *App) consoleSeams(deps *console.Deps) {
 	deps.Decide = a.Handoffs.DecideStepUp
 	deps.TOTP = consoleTOTP{a.TOTP}
 	deps.SessionList = consoleSessions{a.Sessions}
+	deps.Settings = consoleSettings{a.Team}
 }
 
 // consoleTOTPLogin is the second sign-in step: session.ChallengeFrom and LoginTOTP.
@@ -69,4 +73,23 @@ func (c consoleSessions) List(ctx context.Context, orgID, userID, currentToken s
 
 func (c consoleSessions) Revoke(ctx context.Context, orgID, userID, publicID string) error {
 	return c.s.Revoke(ctx, orgID, userID, publicID)
+}
+
+// adminActor is the acting person of the console's admin-only seams, which carry only the user id.
+// org re-reads the person in the same transaction and refuses unless they are an active admin, so
+// the role recorded in the audit log is the one that was checked.
+func adminActor(by string) audit.Actor {
+	return audit.Actor{Kind: string(store.ActorUser), ID: by, Role: string(store.RoleAdmin)}
+}
+
+// consoleSettings is the org's settings (step-up policy, retention).
+type consoleSettings struct{ o org.Service }
+
+func (c consoleSettings) Settings(ctx context.Context, orgID string) (console.OrgSettings, error) {
+	s, err := c.o.Settings(ctx, orgID)
+	return console.OrgSettings{StepUpRisks: s.StepUpRisks, PayloadRetentionDays: s.PayloadRetentionDays}, err
+}
+
+func (c consoleSettings) UpdateSettings(ctx context.Context, orgID, by string, s console.OrgSettings) error {
+	return c.o.UpdateSettings(ctx, adminActor(by), orgID, org.Settings{StepUpRisks: s.StepUpRisks, PayloadRetentionDays: s.PayloadRetentionDays})
 }
