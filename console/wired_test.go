@@ -22,7 +22,9 @@ import (
 	"github.com/ony-ai/ony/console"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/internal/testserver"
+	"github.com/ony-ai/ony/internal/testsmtp"
 	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/voice"
 )
 
 type stepClock struct {
@@ -268,7 +270,10 @@ func TestWiredSessions(t *testing.T) {
 	admin := e.as(t, "admin")
 	lastActive := func() *time.Time {
 		var u store.User
-		err := e.in.App.Store.InOrg(context.Background(), e.in.OrgID, func(tx store.OrgTx) (err error) { u, err = tx.UserByID(context.Background(), e.in.Member.ID); return err })
+		err := e.in.App.Store.InOrg(context.Background(), e.in.OrgID, func(tx store.OrgTx) (err error) {
+			u, err = tx.UserByID(context.Background(), e.in.Member.ID)
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,5 +319,165 @@ func TestWiredSessions(t *testing.T) {
 	b.get("/console/inbox")
 	if again := lastActive(); again == nil || !again.Equal(*first) {
 		t.Fatalf("touched again within the minute: %v then %v", first, again)
+	}
+}
+
+var inviteRE = regexp.MustCompile(`/console/invite/(ony_inv_[A-Za-z0-9_-]+)`)
+
+// TestWiredTeam: members with role, masked phone and last active; invite (the link shown without
+// mail), accept (signed in at once, with the invite's role), roles, deactivation that ends the
+// session at once, reactivation; and the refusals.
+func TestWiredTeam(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) { t.Parallel(); wiredTeam(t, startEnvOn(t, d)) })
+	}
+}
+
+func wiredTeam(t *testing.T, e *env) {
+	ctx := context.Background()
+	now := time.Now()
+	err := e.in.App.Store.InOrg(ctx, e.in.OrgID, func(tx store.OrgTx) error {
+		if err := tx.SetContact(ctx, store.Contact{UserID: e.in.Member.ID, Kind: "phone", Address: "+14155554821", VerifiedAt: &now, CreatedAt: now}); err != nil {
+			return err
+		}
+		return tx.SetContact(ctx, store.Contact{UserID: e.in.Member.ID, Kind: "slack", Address: "U012AB3CD", CreatedAt: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, member, viewer := e.as(t, "admin"), e.as(t, "member"), e.as(t, "viewer")
+	page := viewer.get("/console/team")
+	for _, want := range []string{e.in.Member.Email, "phone &#43;" + voice.MaskPhone("+14155554821")[1:], "slack U012AB3CD (unverified)", "viewer"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("team page lacks %q\n%s", want, page.body)
+		}
+	}
+	if strings.Contains(page.body, "4155554821") || strings.Contains(page.body, "/console/team/invite") {
+		t.Error("the team page shows a full phone number, or a viewer the invite form")
+	}
+
+	// Invites: admins only; without mail the link is shown to copy.
+	if a := member.post("/console/team/invite", url.Values{"email": {"new@acme.test"}, "role": {"viewer"}}); a.status != 403 {
+		t.Errorf("member invites: %d", a.status)
+	}
+	if a := admin.post("/console/team/invite", url.Values{"email": {"not an email"}}); a.status != 400 || !strings.Contains(a.body, "is not an email address") {
+		t.Errorf("bad email: %d", a.status)
+	}
+	a := admin.post("/console/team/invite", url.Values{"email": {"new@acme.test"}, "role": {"viewer"}})
+	m := inviteRE.FindStringSubmatch(a.body)
+	if a.status != 200 || m == nil || !strings.Contains(a.body, "Send this link") {
+		t.Fatalf("invite: %d\n%s", a.status, a.body)
+	}
+	anon := e.as(t, "anon")
+	if p := anon.get("/console/invite/" + m[1]); p.status != 200 || !strings.Contains(p.body, "new@acme.test") || !strings.Contains(p.body, "Acme") {
+		t.Fatalf("invite page: %d", p.status)
+	}
+	accept := func(pw string) answer {
+		tok := anon.publicForm("/console/invite/" + m[1])
+		return anon.do("POST", "/console/invite/"+m[1], url.Values{"name": {"Nia New"}, "password": {pw}, "csrf": {tok}}, nil)
+	}
+	if r := accept("short"); r.status != 400 || sessionCookie(t, r, false) != nil {
+		t.Errorf("weak password: %d", r.status)
+	}
+	r := accept("a long enough passphrase")
+	c := sessionCookie(t, r, false)
+	if r.status != 303 || c == nil {
+		t.Fatalf("accept: %d", r.status)
+	}
+	nia := &browser{t: t, base: e.in.URL, cookie: c.Value}
+	if me := nia.get("/v1/auth/me"); me.status != 200 || !strings.Contains(me.body, `"viewer"`) {
+		t.Fatalf("the new member: %d %s", me.status, me.body)
+	}
+	if p := anon.get("/console/invite/" + m[1]); p.status != 404 {
+		t.Errorf("a used invite: %d", p.status)
+	}
+	if p := anon.get("/console/invite/ony_inv_nosuch"); p.status != 404 {
+		t.Errorf("an unknown invite: %d", p.status)
+	}
+	if !strings.Contains(admin.get("/console/team").body, "Nia New") {
+		t.Error("the new member is not on the team page")
+	}
+
+	// Roles and deactivation: admins only; the other org's people are not found; a changed or
+	// deactivated person's session ends at once.
+	if a := member.post("/console/team/"+e.in.Viewer.ID+"/deactivate", nil); a.status != 403 {
+		t.Errorf("member deactivates: %d", a.status)
+	}
+	if a := admin.post("/console/team/"+e.otherUser+"/deactivate", nil); a.status != 404 {
+		t.Errorf("other org's person: %d", a.status)
+	}
+	if a := admin.post("/console/team/"+e.in.Admin.ID+"/deactivate", nil); a.status < 400 || a.status == 404 {
+		t.Errorf("deactivating oneself: %d", a.status)
+	}
+	if a := admin.post("/console/team/"+e.in.Viewer.ID+"/deactivate", nil); a.status != 303 {
+		t.Fatalf("deactivate: %d %s", a.status, a.body)
+	}
+	if viewer.get("/console/inbox").status != 303 {
+		t.Error("a deactivated person's session still works")
+	}
+	if !strings.Contains(admin.get("/console/team").body, "deactivated") {
+		t.Error("the team page does not show the deactivation")
+	}
+	if a := admin.post("/console/team/"+e.in.Viewer.ID+"/reactivate", nil); a.status != 303 {
+		t.Fatalf("reactivate: %d", a.status)
+	}
+	if a := admin.post("/console/team/"+e.in.Member.ID+"/role", url.Values{"role": {"boss"}}); a.status != 400 {
+		t.Errorf("bad role: %d", a.status)
+	}
+	if a := admin.post("/console/team/"+e.in.Member.ID+"/role", url.Values{"role": {"viewer"}}); a.status != 303 {
+		t.Fatalf("set role: %d %s", a.status, a.body)
+	}
+	if member.get("/console/inbox").status != 303 {
+		t.Error("a session outlived its person's change of role")
+	}
+	fresh := e.as(t, "member")
+	if me := fresh.get("/v1/auth/me"); !strings.Contains(me.body, `"viewer"`) {
+		t.Errorf("role not changed: %s", me.body)
+	}
+}
+
+// TestWiredRecovery: a forgotten password is mailed (the same answer for an unknown email), and the
+// mailed link sets a new one that signs in.
+func TestWiredRecovery(t *testing.T) {
+	t.Parallel()
+	relay := testsmtp.Start(t, "", "")
+	e := startEnvWith(t, testserver.Options{Configure: func(c *config.Config) {
+		c.SMTP = config.SMTP{Host: relay.Host, Port: relay.Port, From: "Ony <ony@acme.test>", TLS: "none", Timeout: config.Duration(5 * time.Second)}
+	}})
+	anon := e.as(t, "anon")
+	forgot := func(email string) answer {
+		tok := anon.publicForm("/console/forgot")
+		return anon.do("POST", "/console/forgot", url.Values{"email": {email}, "csrf": {tok}}, nil)
+	}
+	unknown, known := forgot("nobody@acme.test"), forgot(e.in.Member.Email)
+	if unknown.status != 200 || known.status != 200 || unknown.body != known.body {
+		t.Fatalf("forgot: %d / %d, same page %v", unknown.status, known.status, unknown.body == known.body)
+	}
+	got := relay.Messages()
+	if len(got) != 1 || got[0].To != e.in.Member.Email {
+		t.Fatalf("relay got %d mails", len(got))
+	}
+	_, text := got[0].Parse(t)
+	m := regexp.MustCompile(regexp.QuoteMeta(e.in.URL) + `(/console/reset/ony_rst_[A-Za-z0-9_-]+)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("reset mail: %q", text)
+	}
+	reset := func(pw string) answer {
+		tok := anon.publicForm(m[1])
+		return anon.do("POST", m[1], url.Values{"password": {pw}, "csrf": {tok}}, nil)
+	}
+	if r := reset("short"); r.status != 400 {
+		t.Errorf("weak password: %d", r.status)
+	}
+	if r := reset("the second long passphrase"); r.status != 303 {
+		t.Fatalf("reset: %d %s", r.status, r.body)
+	}
+	if r := reset("the third long passphrase"); r.status != 404 {
+		t.Errorf("a used reset link: %d", r.status)
+	}
+	tok := anon.publicForm("/console/login")
+	if r := anon.do("POST", "/console/login", url.Values{"email": {e.in.Member.Email}, "password": {"the second long passphrase"}, "csrf": {tok}}, nil); r.status != 303 {
+		t.Fatalf("login with the new password: %d", r.status)
 	}
 }

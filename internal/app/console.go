@@ -10,6 +10,8 @@ import (
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/session"
 	"github.com/ony-ai/ony/auth/totp"
+	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/simulated"
 	"github.com/ony-ai/ony/console"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/store"
@@ -23,6 +25,10 @@ func (a *App) consoleSeams(deps *console.Deps) {
 	deps.TOTP = consoleTOTP{a.TOTP}
 	deps.SessionList = consoleSessions{a.Sessions}
 	deps.Settings = consoleSettings{a.Team}
+	deps.Team = consoleTeam{a.Team}
+	deps.Invites = consoleInvites{a.Team, a.Sessions}
+	deps.Recovery = a.Team
+	deps.Providers = consoleProviders{a.Escalation.Channels()}
 }
 
 // consoleTOTPLogin is the second sign-in step: session.ChallengeFrom and LoginTOTP.
@@ -92,4 +98,81 @@ func (c consoleSettings) Settings(ctx context.Context, orgID string) (console.Or
 
 func (c consoleSettings) UpdateSettings(ctx context.Context, orgID, by string, s console.OrgSettings) error {
 	return c.o.UpdateSettings(ctx, adminActor(by), orgID, org.Settings{StepUpRisks: s.StepUpRisks, PayloadRetentionDays: s.PayloadRetentionDays})
+}
+
+// consoleTeam is member management; contacts arrive masked by their kinds (a phone as +1•••••••4821).
+type consoleTeam struct{ o org.Service }
+
+func (c consoleTeam) Members(ctx context.Context, orgID string) ([]console.Member, error) {
+	ms, err := c.o.Members(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.Member, len(ms))
+	for i, m := range ms {
+		cs := make([]string, 0, len(m.Contacts))
+		for _, x := range m.Contacts {
+			s := x.Kind + " " + x.Address
+			if !x.Verified {
+				s += " (unverified)"
+			}
+			cs = append(cs, s)
+		}
+		out[i] = console.Member{ID: m.ID, Email: m.Email, Name: m.Name, Role: m.Role, Active: m.Active,
+			LastActiveAt: m.LastActiveAt, Contacts: cs}
+	}
+	return out, nil
+}
+
+func (c consoleTeam) Invite(ctx context.Context, orgID, by, email string, role store.Role) (console.Invitation, error) {
+	inv, err := c.o.Invite(ctx, adminActor(by), orgID, email, role)
+	return console.Invitation{Link: inv.Link, ExpiresAt: inv.ExpiresAt, Mailed: inv.Mailed}, err
+}
+
+func (c consoleTeam) SetRole(ctx context.Context, orgID, by, userID string, role store.Role) error {
+	return c.o.SetRole(ctx, adminActor(by), orgID, userID, role)
+}
+
+func (c consoleTeam) Deactivate(ctx context.Context, orgID, by, userID string) error {
+	return c.o.Deactivate(ctx, adminActor(by), orgID, userID)
+}
+
+func (c consoleTeam) Reactivate(ctx context.Context, orgID, by, userID string) error {
+	return c.o.Reactivate(ctx, adminActor(by), orgID, userID)
+}
+
+// consoleInvites accepts an invite and signs the new member in at once.
+type consoleInvites struct {
+	o org.Service
+	s *session.Service
+}
+
+func (c consoleInvites) InviteInfo(ctx context.Context, code string) (console.InviteInfo, error) {
+	i, err := c.o.InviteInfo(ctx, code)
+	return console.InviteInfo{OrgName: i.OrgName, Email: i.Email, Role: i.Role}, err
+}
+
+func (c consoleInvites) Accept(ctx context.Context, code, name, password, clientAddr, userAgent string) (string, time.Time, error) {
+	u, err := c.o.AcceptInvite(ctx, code, name, password)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	in, err := c.s.Issue(ctx, u, clientAddr, userAgent)
+	return in.Token, in.ExpiresAt, err
+}
+
+// consoleProviders lists the escalation engine's channel providers: kind, name and whether they are
+// real or stand-ins. Nothing else about them is read, so no secret can reach the page.
+type consoleProviders struct{ reg *channel.Registry }
+
+func (c consoleProviders) Providers(context.Context, string) ([]console.Provider, error) {
+	var out []console.Provider
+	for _, ch := range c.reg.All() {
+		state := "configured"
+		if _, sim := ch.(*simulated.Provider); sim {
+			state = "simulated"
+		}
+		out = append(out, console.Provider{Kind: ch.Kind(), Name: ch.Provider(), Health: state})
+	}
+	return out, nil
 }
