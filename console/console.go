@@ -72,6 +72,7 @@ type Deps struct {
 	Invites     Invites
 	Recovery    Recovery
 	Providers   Providers
+	SSO         SSO // nil: no "Sign in with SSO" button
 }
 
 // Config tunes the console.
@@ -181,6 +182,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	h("POST /console/login", c.public(c.loginSubmit))
 	h("POST /console/login/totp", c.public(c.loginTOTPSubmit))
 	h("POST /console/logout", c.authed(anyRole, c.logout))
+	h("GET /console/sso/login", http.HandlerFunc(c.ssoLogin))
+	h("GET /console/sso/callback", http.HandlerFunc(c.ssoCallback))
 
 	h("GET /console/inbox", c.authed(anyRole, c.inbox))
 	h("GET /console/inbox/list", c.authed(anyRole, c.inboxList))
@@ -372,6 +375,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 		data = map[string]any{}
 	}
 	data["Page"] = page
+	data["SSO"] = c.d.SSO != nil
 	if q != nil {
 		data["Me"] = q.P
 		data["CSRF"] = q.CSRF

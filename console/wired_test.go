@@ -95,6 +95,12 @@ func TestWiredCookie(t *testing.T) {
 	on := true
 	e := startEnvWith(t, testserver.Options{Configure: func(c *config.Config) { c.Auth.SecureCookies = &on }})
 	anon := e.as(t, "anon")
+	if strings.Contains(anon.get("/console/login").body, "/console/sso/login") {
+		t.Error("a Sign in with SSO button without oidc configured")
+	}
+	if r := anon.get("/console/sso/login"); r.status != 404 {
+		t.Errorf("SSO route without oidc: %d", r.status)
+	}
 	tok := anon.publicForm("/console/login")
 	a := anon.do("POST", "/console/login", url.Values{"email": {e.in.Admin.Email}, "password": {e.in.Password}, "csrf": {tok}}, nil)
 	c := sessionCookie(t, a, true)

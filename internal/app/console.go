@@ -5,15 +5,19 @@ package app
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/auth/oidc"
 	"github.com/ony-ai/ony/auth/session"
 	"github.com/ony-ai/ony/auth/totp"
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/channel/simulated"
 	"github.com/ony-ai/ony/console"
 	"github.com/ony-ai/ony/org"
+	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -29,6 +33,9 @@ func (a *App) consoleSeams(deps *console.Deps) {
 	deps.Invites = consoleInvites{a.Team, a.Sessions}
 	deps.Recovery = a.Team
 	deps.Providers = consoleProviders{a.Escalation.Channels()}
+	if a.SSO != nil {
+		deps.SSO = consoleSSO{a.SSO, a.Sessions, a.Log}
+	}
 }
 
 // consoleTOTPLogin is the second sign-in step: session.ChallengeFrom and LoginTOTP.
@@ -175,4 +182,52 @@ func (c consoleProviders) Providers(context.Context, string) ([]console.Provider
 		out = append(out, console.Provider{Kind: ch.Kind(), Name: ch.Provider(), Health: state})
 	}
 	return out, nil
+}
+
+// consoleSSO is single sign-on for the console: the provider (discovered lazily), the member the
+// identity resolves to, and an ordinary session for them.
+type consoleSSO struct {
+	sso *oidc.Lazy
+	s   *session.Service
+	log *slog.Logger
+}
+
+func errSSOUnavailable() error {
+	return problem.New(problem.Unavailable, "sso_unavailable",
+		"single sign-on is unavailable right now: the identity provider cannot be reached; try again shortly or sign in with your password")
+}
+
+func (c consoleSSO) provider(r *http.Request) (*oidc.Provider, error) {
+	p, err := c.sso.Get(r.Context())
+	if err != nil {
+		c.log.WarnContext(r.Context(), "single sign-on: the identity provider is not reachable", "err", err)
+		return nil, errSSOUnavailable()
+	}
+	return p, nil
+}
+
+func (c consoleSSO) Begin(w http.ResponseWriter, r *http.Request, next string) error {
+	p, err := c.provider(r)
+	if err != nil {
+		return err
+	}
+	p.Begin(w, r, next)
+	return nil
+}
+
+func (c consoleSSO) Finish(w http.ResponseWriter, r *http.Request, clientAddr string) (string, time.Time, string, error) {
+	p, err := c.provider(r)
+	if err != nil {
+		return "", time.Time{}, "", err
+	}
+	id, next, err := p.Finish(r.Context(), w, r)
+	if err != nil {
+		return "", time.Time{}, "", err
+	}
+	u, err := p.Resolve(r.Context(), id)
+	if err != nil {
+		return "", time.Time{}, "", err
+	}
+	in, err := c.s.Issue(r.Context(), u, clientAddr, r.UserAgent())
+	return in.Token, in.ExpiresAt, next, err
 }
