@@ -225,6 +225,10 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Principal, 
 			if err == nil && touch {
 				// Restarts the idle timeout; at most once a minute, so reads stay reads.
 				err = tx.TouchSession(ctx, auth.HashToken(token), s.now().UTC())
+				if err == nil {
+					// Team's "last active": on the same once-a-minute beat as the session.
+					err = tx.TouchUser(ctx, p.ID, s.now().UTC())
+				}
 			}
 			return err
 		})
