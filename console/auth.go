@@ -2,6 +2,8 @@ package console
 
 import (
 	"net/http"
+
+	"github.com/ony-ai/ony/auth/session"
 	"net/url"
 	"time"
 )
@@ -23,7 +25,8 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request, _ *req) erro
 func (c *Console) loginSubmit(w http.ResponseWriter, r *http.Request, _ *req) error {
 	next := safeNext(r.PostFormValue("next"))
 	email := r.PostFormValue("email")
-	in, err := c.d.Sessions.Login(r.Context(), email, r.PostFormValue("password"), c.clientAddr(r))
+	in, err := c.d.Sessions.LoginWith(r.Context(), session.Credentials{Email: email, Password: r.PostFormValue("password"),
+		ClientAddr: c.clientAddr(r), UserAgent: r.UserAgent()})
 	if err != nil {
 		if c.d.TOTPLogin != nil {
 			if ch, ok := c.d.TOTPLogin.Challenge(err); ok {

@@ -28,7 +28,6 @@ import (
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
-	"github.com/ony-ai/ony/server"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -73,6 +72,7 @@ type Deps struct {
 	Invites     Invites
 	Recovery    Recovery
 	Providers   Providers
+	SSO         SSO // nil: no "Sign in with SSO" button
 }
 
 // Config tunes the console.
@@ -163,12 +163,9 @@ func New(d Deps, cfg Config) (*Console, error) {
 // Drain ends the live-update streams; call it before http.Server.Shutdown.
 func (c *Console) Drain() { c.drainOnce.Do(func() { close(c.drain) }) }
 
-// SessionCookieName is the cookie that carries a person's session, shared with the API. The one place
-// to switch to session.CookieName(secure) when that lands.
-func SessionCookieName(secure bool) string {
-	_ = secure
-	return server.SessionCookie
-}
+// SessionCookieName is the cookie that carries a person's session, shared with the API: one name
+// (session.CookieName), so signing in on either side signs in on both.
+func SessionCookieName(secure bool) string { return session.CookieName(secure) }
 
 func (c *Console) cookieName() string { return SessionCookieName(c.cfg.SecureCookies) }
 
@@ -185,6 +182,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	h("POST /console/login", c.public(c.loginSubmit))
 	h("POST /console/login/totp", c.public(c.loginTOTPSubmit))
 	h("POST /console/logout", c.authed(anyRole, c.logout))
+	h("GET /console/sso/login", http.HandlerFunc(c.ssoLogin))
+	h("GET /console/sso/callback", http.HandlerFunc(c.ssoCallback))
 
 	h("GET /console/inbox", c.authed(anyRole, c.inbox))
 	h("GET /console/inbox/list", c.authed(anyRole, c.inboxList))
@@ -376,6 +375,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 		data = map[string]any{}
 	}
 	data["Page"] = page
+	data["SSO"] = c.d.SSO != nil
 	if q != nil {
 		data["Me"] = q.P
 		data["CSRF"] = q.CSRF

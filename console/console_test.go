@@ -44,9 +44,15 @@ func startEnv(t *testing.T) *env { t.Helper(); return startEnvOn(t, "sqlite") }
 // startEnvOn starts an instance on dialect ("sqlite" or "postgres").
 func startEnvOn(t *testing.T, dialect string) *env {
 	t.Helper()
+	return startEnvWith(t, testserver.Options{Dialect: dialect})
+}
+
+// startEnvWith starts an instance with o (its Logger is the env's).
+func startEnvWith(t *testing.T, o testserver.Options) *env {
+	t.Helper()
 	logs := &syncBuf{}
-	lg := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	in := testserver.Start(t, testserver.Options{Dialect: dialect, Logger: lg}).Seed(t)
+	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	in := testserver.Start(t, o).Seed(t)
 	e := &env{in: in, logs: logs, otherOrg: uuid.NewString(), otherUser: uuid.NewString()}
 	ctx := context.Background()
 	err := in.App.Store.InOrg(ctx, e.otherOrg, func(tx store.OrgTx) error {
@@ -67,6 +73,7 @@ type browser struct {
 	t      *testing.T
 	base   string
 	cookie string
+	secure bool           // the instance's public URL is https: the cookie is __Host- prefixed
 	extra  []*http.Cookie // the pre-sign-in form cookie
 }
 
@@ -110,7 +117,7 @@ func (b *browser) do(method, path string, form url.Values, hdr map[string]string
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	if b.cookie != "" {
-		req.AddCookie(&http.Cookie{Name: console.SessionCookieName(false), Value: b.cookie})
+		req.AddCookie(&http.Cookie{Name: console.SessionCookieName(b.secure), Value: b.cookie})
 	}
 	for _, c := range b.extra {
 		req.AddCookie(c)

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/ony-ai/ony/handoff"
@@ -134,4 +135,13 @@ type Invites interface {
 type Recovery interface {
 	ForgotPassword(ctx context.Context, email string) error
 	ResetWithCode(ctx context.Context, code, newPassword string) error
+}
+
+// SSO is single sign-on (auth/oidc, through internal/app). Begin answers with the redirect to the
+// identity provider (next: where to land afterwards). Finish handles the provider's redirect back:
+// it checks the flow, resolves the member and starts a session; its problem errors are written for
+// people (unknown account, deactivated, provider refused).
+type SSO interface {
+	Begin(w http.ResponseWriter, r *http.Request, next string) error
+	Finish(w http.ResponseWriter, r *http.Request, clientAddr string) (token string, expires time.Time, next string, err error)
 }

@@ -152,10 +152,13 @@ func TestInviteAndResetMailsAreFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = r.Messages()
-	if len(got) != 2 || got[1].To != "ana@acme.test" {
-		t.Fatalf("mails after forgot: %+v", got)
+	if len(got) != 3 || got[1].To != "ana@acme.test" || got[2].To != "ana@acme.test" {
+		t.Fatalf("want invite, welcome and reset mails; got %d", len(got))
 	}
-	_, text = got[1].Parse(t)
+	if m, text := got[1].Parse(t); !strings.Contains(m.Header.Get("Subject"), "Welcome") || linkRE.MatchString(text) {
+		t.Errorf("welcome mail: subject %q, text %q", m.Header.Get("Subject"), text)
+	}
+	_, text = got[2].Parse(t)
 	lk = linkRE.FindStringSubmatch(text)
 	if lk == nil || lk[1] != "reset" {
 		t.Fatalf("no reset link in %q", text)

@@ -346,7 +346,13 @@ func (sv Service) join(ctx context.Context, c store.OneTimeCode, name, hash stri
 	now := sv.now()
 	u := store.User{OrgID: c.OrgID, ID: uuid.NewString(), Email: c.Email, Name: name, PasswordHash: hash, Role: c.Role,
 		Timezone: "UTC", Active: true, CreatedAt: now}
+	var orgName string
 	err := sv.Store.InOrg(ctx, c.OrgID, func(tx store.OrgTx) error {
+		o, err := tx.Org(ctx)
+		if err != nil {
+			return err
+		}
+		orgName = o.Name
 		ok, err := tx.UseCode(ctx, c.ID, now)
 		if err != nil {
 			return err
@@ -369,7 +375,23 @@ func (sv Service) join(ctx context.Context, c store.OneTimeCode, name, hash stri
 		return store.User{}, err
 	}
 	u.PasswordHash = ""
+	sv.welcome(ctx, u, orgName)
 	return u, nil
+}
+
+// welcome mails a new member where to sign in and what to set up; it holds no secret, and a relay
+// that fails costs the mail, never the join.
+func (sv Service) welcome(ctx context.Context, u store.User, orgName string) {
+	if sv.Mail == nil {
+		return
+	}
+	err := sv.Mail.Send(ctx, mail.Message{To: u.Email, Subject: "Welcome to " + orgName + " on Ony",
+		Text: fmt.Sprintf("Hello %s,\n\nYou are now a member of %s on Ony, as %s. Sign in here:\n\n%s\n\n"+
+			"Then open your profile to set up two-factor codes (TOTP): approving high-risk requests needs them.\n",
+			u.Name, orgName, u.Role, strings.TrimRight(sv.PublicURL, "/")+"/console/")})
+	if err != nil {
+		sv.logger().WarnContext(ctx, "welcome mail not sent", "org", u.OrgID)
+	}
 }
 
 // JoinInvited is single sign-on's first login of an invited email: it uses the newest open invite for

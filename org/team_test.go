@@ -230,6 +230,16 @@ func TestInviteSupersedesAndMails(t *testing.T) {
 	if err != nil || u.Role != store.RoleAdmin || u.Name != "late" {
 		t.Fatalf("accept = %+v, %v", u, err)
 	}
+	// The new member is welcomed with where to sign in, and nothing secret.
+	got = box.all()
+	if len(got) != 3 {
+		t.Fatalf("%d mails after joining, want 3 (two invites, one welcome)", len(got))
+	}
+	w := got[2]
+	if w.To != "late@acme.test" || !strings.Contains(w.Subject, "Welcome to Acme") ||
+		!strings.Contains(w.Text, "https://ony.test/console/") || strings.Contains(w.Text, "passphrase") || linkRE.MatchString(w.Text) {
+		t.Fatalf("welcome mail %+v", w)
+	}
 }
 
 func TestJoinInvited(t *testing.T) {

@@ -48,10 +48,13 @@ func TestTeamMailEndToEnd(t *testing.T) {
 		t.Fatalf("forgot: %d %s", r.Status, r.Body)
 	}
 	got = relay.Messages()
-	if len(got) != 2 || got[1].To != "mailed@acme.test" {
-		t.Fatalf("relay got %d mails", len(got))
+	if len(got) != 3 || got[1].To != "mailed@acme.test" || got[2].To != "mailed@acme.test" {
+		t.Fatalf("relay got %d mails, want invite, welcome and reset", len(got))
 	}
-	_, text = got[1].Parse(t)
+	if w, _ := got[1].Parse(t); !strings.Contains(w.Header.Get("Subject"), "Welcome") {
+		t.Errorf("second mail: %q, want the welcome", w.Header.Get("Subject"))
+	}
+	_, text = got[2].Parse(t)
 	m = linkRE.FindStringSubmatch(text)
 	if m == nil || m[1] != "reset" {
 		t.Fatalf("reset mail: %q", text)

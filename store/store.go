@@ -85,6 +85,8 @@ type OrgTx interface {
 	CreateDevice(ctx context.Context, d Device) error
 	DeviceByID(ctx context.Context, id string) (Device, error)
 	RevokeDevice(ctx context.Context, id string, at time.Time) error
+	// TouchDevice records that the device's token was used at at; ErrNotFound if there is no such device.
+	TouchDevice(ctx context.Context, id string, at time.Time) error
 	// ListDevices returns the org's devices, revoked ones included, oldest first (console).
 	ListDevices(ctx context.Context) ([]Device, error)
 
@@ -359,6 +361,8 @@ type Device struct {
 	CallbackKey []byte
 	CreatedAt   time.Time
 	RevokedAt   *time.Time
+	// LastUsedAt is when the token last authenticated a request (to the minute); nil if never.
+	LastUsedAt *time.Time
 }
 
 // Session is a signed-in person. Only the session id's hash is kept.

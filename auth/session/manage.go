@@ -160,7 +160,13 @@ func (s *Service) Issue(ctx context.Context, u store.User, clientAddr, userAgent
 	now := s.now().UTC()
 	sess := store.Session{IDHash: tok.Hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL),
 		LastSeenAt: now, UserAgent: CleanUserAgent(userAgent)}
-	if err := s.store.InOrg(ctx, u.OrgID, func(tx store.OrgTx) error { return tx.CreateSession(ctx, sess) }); err != nil {
+	err = s.store.InOrg(ctx, u.OrgID, func(tx store.OrgTx) error {
+		if err := tx.CreateSession(ctx, sess); err != nil {
+			return err
+		}
+		return tx.TouchUser(ctx, u.ID, now) // signing in is activity (Team's "last active")
+	})
+	if err != nil {
 		return SignedIn{}, err
 	}
 	s.log.InfoContext(ctx, "login", "org", u.OrgID, "user", u.ID, "addr", clientAddr)

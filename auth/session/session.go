@@ -225,6 +225,10 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Principal, 
 			if err == nil && touch {
 				// Restarts the idle timeout; at most once a minute, so reads stay reads.
 				err = tx.TouchSession(ctx, auth.HashToken(token), s.now().UTC())
+				if err == nil {
+					// Team's "last active": on the same once-a-minute beat as the session.
+					err = tx.TouchUser(ctx, p.ID, s.now().UTC())
+				}
 			}
 			return err
 		})
@@ -261,6 +265,13 @@ func (s *Service) ResolveDevice(ctx context.Context, token string) (Principal, e
 	}
 	if err != nil {
 		return Principal{}, err
+	}
+	// The console's device list shows when a token was last used; to the minute is enough, so a busy
+	// agent's requests stay reads. A failed write costs the figure, never the request.
+	if now := s.now().UTC(); d.LastUsedAt == nil || now.Sub(*d.LastUsedAt) >= touchEvery {
+		if err := s.store.InOrg(ctx, d.OrgID, func(tx store.OrgTx) error { return tx.TouchDevice(ctx, d.ID, now) }); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "device last-used not recorded", "device", d.ID)
+		}
 	}
 	return Principal{OrgID: d.OrgID, Kind: store.ActorDevice, ID: d.ID, Name: d.Name}, nil
 }

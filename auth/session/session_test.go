@@ -374,6 +374,36 @@ func TestResolveDevice(t *testing.T) {
 		if want := (session.Principal{OrgID: f.orgID, Kind: store.ActorDevice, ID: dev.ID, Name: "build agent"}); p != want {
 			t.Errorf("principal = %+v, want %+v", p, want)
 		}
+		// The device list's "last used": written by the first use, then at most once a minute.
+		lastUsed := func() time.Time {
+			t.Helper()
+			var d store.Device
+			if err := f.store.InOrg(ctx, f.orgID, func(tx store.OrgTx) (err error) { d, err = tx.DeviceByID(ctx, dev.ID); return err }); err != nil {
+				t.Fatal(err)
+			}
+			if d.LastUsedAt == nil {
+				return time.Time{}
+			}
+			return *d.LastUsedAt
+		}
+		first := f.clock.Now()
+		if got := lastUsed(); !got.Equal(first) {
+			t.Errorf("last used after the first request = %v, want %v", got, first)
+		}
+		f.clock.Advance(30 * time.Second)
+		if _, err := f.svc.ResolveDevice(ctx, tok.Plain); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastUsed(); !got.Equal(first) {
+			t.Errorf("last used moved within the minute: %v, want %v", got, first)
+		}
+		f.clock.Advance(31 * time.Second)
+		if _, err := f.svc.ResolveDevice(ctx, tok.Plain); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := lastUsed(), f.clock.Now(); !got.Equal(want) {
+			t.Errorf("last used after a minute = %v, want %v", got, want)
+		}
 
 		unknown, _ := auth.NewToken(auth.DeviceTokenPrefix)
 		sessionID, _ := auth.NewToken(auth.SessionIDPrefix)

@@ -239,6 +239,13 @@ end: wait
 		return "none"
 	}
 
+	// The network answered Notify before the engine recorded the reference: wait for the row.
+	for deadline := time.Now().Add(30 * time.Second); state() != "sent"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page was not recorded as sent: %s", state())
+		}
+	}
+
 	// Status callbacks find the page by the network's own reference, and only a signed one counts.
 	if code, _ := post("status", map[string]string{"ref": ref, "state": "delivered"}, false); code != http.StatusUnauthorized {
 		t.Errorf("forged status: %d", code)

@@ -180,8 +180,8 @@ type Options struct {
 	// WaitRecheck overrides how often a long-poll re-reads without a notification (tests that prove
 	// the notification is what wakes it).
 	WaitRecheck time.Duration
-	// StepUpPolicy replaces the step-up policy (which risks need a TOTP code to approve); nil is the
-	// default, high and critical, until org settings are wired (issue 13).
+	// StepUpPolicy replaces the step-up policy (which risks need a TOTP code to approve); nil reads
+	// each org's settings (org.Service.Settings).
 	StepUpPolicy func(ctx context.Context, orgID string) ([]string, error)
 }
 
@@ -233,10 +233,17 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if callbackClient == nil {
 		callbackClient = callbacks.Client(&net.Dialer{Resolver: o.Resolver}, time.Duration(c.Callbacks.Timeout))
 	}
-	// Issue 13 (totp helper): the second factor. The step-up policy is the default (high, critical)
-	// until org settings are wired as Deps.Policy.
+	// Issue 13 (totp helper): the second factor. The step-up policy is each org's settings (wire):
+	// a.Team is built below, before any request can ask.
+	policy := o.StepUpPolicy
+	if policy == nil {
+		policy = func(ctx context.Context, orgID string) ([]string, error) {
+			s, err := a.Team.Settings(ctx, orgID)
+			return s.StepUpRisks, err // an empty list: no risk needs a code (the admin chose so)
+		}
+	}
 	a.TOTP = totp.New(totp.Deps{Store: a.Store, Keyring: a.Keyring, Coord: a.Coord, Audit: a.Audit, Logger: logger, Clock: o.Clock,
-		Policy: o.StepUpPolicy}, totp.Config{})
+		Policy: policy}, totp.Config{})
 	a.Handoffs = handoff.NewService(handoff.Deps{
 		Store: a.Store, Audit: a.Audit, Risk: engine, Redactor: red, Summarizer: sum, Keyring: a.Keyring,
 		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: callbackClient, Escalator: a.Escalation,
@@ -285,10 +292,12 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if c.OIDC.Enabled() {
 		a.SSO = NewSSO(ctx, c, a.Keyring, SSODirectory{Store: a.Store, Org: a.Team, Members: a.Team}, logger, o.Clock)
 	}
-	// console: the web console on the same mux; the optional seams (console.Deps) are wired at merge.
-	if a.Console, err = console.New(console.Deps{Handoffs: a.Handoffs, Escalation: a.Escalation, Audit: a.Audit,
+	// console: the web console on the same mux; its optional seams are the real services (console.go).
+	cdeps := console.Deps{Handoffs: a.Handoffs, Escalation: a.Escalation, Audit: a.Audit,
 		Sessions: a.Sessions, Org: a.Team,
-		Store: a.Store, Keyring: a.Keyring, Logger: logger, Clock: o.Clock, ClientAddr: a.Server.ClientAddr},
+		Store: a.Store, Keyring: a.Keyring, Logger: logger, Clock: o.Clock, ClientAddr: a.Server.ClientAddr}
+	a.consoleSeams(&cdeps)
+	if a.Console, err = console.New(cdeps,
 		console.Config{PublicURL: strings.TrimRight(c.PublicURL, "/"), SecureCookies: c.Auth.CookieSecure(c.PublicURL)}); err != nil {
 		return nil, err
 	}

@@ -58,16 +58,19 @@ INSERT INTO devices (org_id, id, name, token_hash, callback_key, created_at, rev
 VALUES (?, ?, ?, ?, ?, ?, ?);
 
 -- name: DeviceByID
-SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at
+SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at, last_used_at
 FROM devices WHERE org_id = ? AND id = ?;
 
 -- name: DeviceByTokenHash
-SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at
+SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at, last_used_at
 FROM devices WHERE token_hash = ?;
 
 -- name: ListDevices
-SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at
+SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at, last_used_at
 FROM devices WHERE org_id = ? ORDER BY created_at, id;
+
+-- name: TouchDevice
+UPDATE devices SET last_used_at = ? WHERE org_id = ? AND id = ?;
 
 -- name: RevokeDevice
 UPDATE devices SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL;

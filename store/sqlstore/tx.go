@@ -170,6 +170,12 @@ func (t *orgTx) ListDevices(ctx context.Context) ([]store.Device, error) {
 	return out, t.s.mapErr(rows.Err())
 }
 
+// TouchDevice records that the device's token was used at at.
+func (t *orgTx) TouchDevice(ctx context.Context, id string, at time.Time) error {
+	res, err := t.exec(ctx, "TouchDevice", utc(at), t.org, id)
+	return mustAffect(res, err)
+}
+
 func (t *orgTx) RevokeDevice(ctx context.Context, id string, at time.Time) error {
 	res, err := t.exec(ctx, "RevokeDevice", utc(at), t.org, id)
 	return mustAffect(res, err)
@@ -382,14 +388,18 @@ func encodeGroups(gs []string) (string, error) {
 
 func scanDevice(r scanner, s *Store) (store.Device, error) {
 	var d store.Device
-	var revoked sql.NullTime
-	if err := r.Scan(&d.OrgID, &d.ID, &d.Name, &d.TokenHash, &d.CallbackKey, &d.CreatedAt, &revoked); err != nil {
+	var revoked, used sql.NullTime
+	if err := r.Scan(&d.OrgID, &d.ID, &d.Name, &d.TokenHash, &d.CallbackKey, &d.CreatedAt, &revoked, &used); err != nil {
 		return d, s.mapErr(err)
 	}
 	d.CreatedAt = d.CreatedAt.UTC()
 	if revoked.Valid {
 		t := revoked.Time.UTC()
 		d.RevokedAt = &t
+	}
+	if used.Valid {
+		t := used.Time.UTC()
+		d.LastUsedAt = &t
 	}
 	return d, nil
 }

@@ -194,6 +194,18 @@ func testDevices(t *testing.T, s store.Store) {
 		}
 		return nil
 	}))
+	used := now().Add(-time.Minute)
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.TouchDevice(ctx, f.Device.ID, used) }))
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		d, err := tx.DeviceByTokenHash(ctx, f.Device.TokenHash)
+		if err != nil {
+			return err
+		}
+		if d.LastUsedAt == nil || !d.LastUsedAt.Equal(used) {
+			return fmt.Errorf("LastUsedAt = %v, want %v", d.LastUsedAt, used)
+		}
+		return nil
+	}))
 	at := now()
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.RevokeDevice(ctx, f.Device.ID, at) }))
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
@@ -472,6 +484,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 			}
 		}
 		return err
+	},
+	"TouchDevice": func(tx store.OrgTx, a Fixture) error {
+		err := tx.TouchDevice(ctx, a.Device.ID, now())
+		return expect(errors.Is(err, store.ErrNotFound), "TouchDevice touched A's device")
 	},
 	"RevokeDevice": func(tx store.OrgTx, a Fixture) error {
 		err := tx.RevokeDevice(ctx, a.Device.ID, now())
