@@ -22,8 +22,9 @@ import (
 	"github.com/ony-ai/ony/internal/browsertest"
 )
 
-// reConsoleURL finds the console's address in the first-start banner.
-var reConsoleURL = regexp.MustCompile(`(?m)^\s*Console:\s+(http\S+)\s*$`)
+// reConsoleURL finds the console's address in the first-start banner: the first URL of the console
+// it prints, whatever words surround it.
+var reConsoleURL = regexp.MustCompile(`https?://[^\s'"]+/console/?[^\s'")]*`)
 
 func TestDoneWhenNewcomerApprovesInConsole(t *testing.T) {
 	t.Parallel()
@@ -36,8 +37,9 @@ func TestDoneWhenNewcomerApprovesInConsole(t *testing.T) {
 	out := srv.Stdout()
 	boot := parseBootstrap(t, out)
 	consoleURL := srv.URL + "/console/"
-	if m := reConsoleURL.FindStringSubmatch(out); m != nil {
-		consoleURL = m[1]
+	if u := reConsoleURL.FindString(out); u != "" {
+		consoleURL = u
+		t.Logf("the banner's console URL: %s", u)
 	} else {
 		t.Logf("the banner prints no console line; using %s", consoleURL)
 	}
