@@ -641,3 +641,64 @@ func TestBrowserInviteDeactivate(t *testing.T) {
 		t.Errorf("a deactivated person's next page is %s, want the sign-in page", u)
 	}
 }
+
+// An admin changes the step-up policy on the Settings page: with only critical approvals needing a
+// code, a high-risk handoff's page asks for none, and the saved settings show on reload.
+func TestBrowserSettings(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	in := testserver.Start(t, testserver.Options{StepUp: true}).Seed(t)
+	h := create(t, in.Agent(t), client.CreateRequest{Action: "deploy.apply", Title: "ship to production",
+		Labels: map[string]string{"env": "prod"}, Payload: &client.Payload{Kind: "diff", Content: diffPayload}})
+	b := openAs(t, in, "admin")
+	b.Navigate(in.URL + "/console/handoffs/" + h.ID)
+	b.WaitVisible("form.decide input[name=totp]")
+
+	b.Navigate(in.URL + "/console/settings")
+	if b.Eval(`document.querySelector('input[name=stepup][value=high]').checked`) != "true" {
+		t.Fatal("high risk does not need step-up by default")
+	}
+	b.Click(`input[name=stepup][value=high]`)
+	b.SetValue("input[name=retention]", "30")
+	b.ClickAndWait(`form[action="/console/settings"] button[type=submit]`)
+	b.WaitVisible("input[name=retention]")
+	checked := b.Eval(`[...document.querySelectorAll('input[name=stepup]')].filter(e => e.checked).map(e => e.value).join(",")`)
+	if checked != "critical" || b.Value("input[name=retention]") != "30" {
+		t.Fatalf("after saving: step-up for %q, retention %q", checked, b.Value("input[name=retention]"))
+	}
+	b.Navigate(in.URL + "/console/handoffs/" + h.ID)
+	b.WaitVisible("form.decide")
+	if n := b.Count("form.decide input[name=totp]"); n != 0 {
+		t.Error("a high-risk approval still asks for a code after the policy dropped high")
+	}
+	b.Navigate(in.URL + "/console/audit")
+	b.WaitText("main tbody", "settings")
+}
+
+// The Sessions page lists a person's sessions and signs one out; that browser's next page asks to
+// sign in again.
+func TestBrowserSessions(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	here := openAs(t, e.in, "member")
+	there := openAs(t, e.in, "member")
+	there.Navigate(e.in.URL + "/console/inbox")
+	there.WaitText("main h1", "Inbox")
+
+	here.Navigate(e.in.URL + "/console/sessions")
+	here.WaitVisible("main tbody")
+	if n := here.Count("main tbody tr"); n != 2 {
+		t.Fatalf("%d sessions listed, want 2", n)
+	}
+	if n := here.Count(`main tbody form[action^="/console/sessions/"]`); n != 1 {
+		t.Fatalf("%d sign-out buttons, want 1 (not for this session)", n)
+	}
+	here.ClickAndWait(`main tbody form[action^="/console/sessions/"] button`)
+	here.WaitVisible("main table")
+	if n := here.Count("main tbody tr"); n != 1 || !strings.Contains(here.Text("main tbody"), "this session") {
+		t.Fatalf("after signing the other out: %q", here.Text("main tbody"))
+	}
+	there.Navigate(e.in.URL + "/console/inbox")
+	there.WaitVisible("input[name=password]")
+}
