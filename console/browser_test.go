@@ -31,6 +31,9 @@ import (
 func openAs(t *testing.T, in *testserver.Instance, who string) *browsertest.Browser {
 	t.Helper()
 	b := browsertest.Start(t)
+	// Sign-in and invite acceptance hash a password (600,000 PBKDF2 rounds): seconds under -race on a
+	// loaded CI machine, all inside one click. A bound, not a speed claim.
+	b.Timeout = 90 * time.Second
 	b.CheckCleanAtEnd()
 	var u testserver.User
 	switch who {

@@ -45,6 +45,7 @@ func TestDoneWhenNewcomerApprovesInConsole(t *testing.T) {
 	}
 
 	b := browsertest.Start(t)
+	b.Timeout = 90 * time.Second // sign-in hashes the password: seconds under -race on a loaded machine
 	b.CheckCleanAtEnd()
 
 	// Open the printed console URL and sign in with the printed password.
