@@ -208,6 +208,9 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request, q *req) error 
 	if err != nil {
 		return err
 	}
+	if r.URL.Query().Get("saved") != "" {
+		data["Notice"] = "Profile saved."
+	}
 	c.render(w, r, http.StatusOK, "profile", q, data)
 	return nil
 }
@@ -218,7 +221,8 @@ func (c *Console) profileSubmit(w http.ResponseWriter, r *http.Request, q *req) 
 		return nil
 	}
 	p := ProfileInfo{Name: r.PostFormValue("name"), Timezone: r.PostFormValue("timezone"),
-		QuietStart: r.PostFormValue("quiet_start"), QuietEnd: r.PostFormValue("quiet_end")}
+		QuietStart: r.PostFormValue("quiet_start"), QuietEnd: r.PostFormValue("quiet_end"),
+		Phone: strings.TrimSpace(r.PostFormValue("phone")), RemovePhone: r.PostFormValue("remove_phone") != ""}
 	if err := c.d.Profile.UpdateProfile(r.Context(), q.P.OrgID, q.P.ID, p); err != nil {
 		data, derr := c.profileData(r, q)
 		if derr != nil {
@@ -226,7 +230,7 @@ func (c *Console) profileSubmit(w http.ResponseWriter, r *http.Request, q *req) 
 		}
 		return c.formError(w, r, q, "profile", data, err)
 	}
-	return redirect(w, r, "/console/profile")
+	return redirect(w, r, "/console/profile?saved=1")
 }
 
 // passwordSubmit changes the caller's password through the session service; other sessions end.

@@ -77,10 +77,16 @@ type Providers interface {
 	Providers(ctx context.Context, orgID string) ([]Provider, error)
 }
 
-// ProfileInfo is the signed-in person's own profile.
+// ProfileInfo is the signed-in person's own profile. Read, Phone is masked and Links are the chat
+// accounts linked to the person (read-only here). Written, Phone is a new number ("" keeps the
+// current one) and RemovePhone removes it; a number set here is unverified.
 type ProfileInfo struct {
 	Name, Email, Timezone string
 	QuietStart, QuietEnd  string // "22:00", "07:00"; empty = none
+	Phone                 string
+	PhoneVerified         bool
+	RemovePhone           bool
+	Links                 []string // "slack U012AB3CD"
 }
 
 // Profile reads and changes it.

@@ -487,3 +487,82 @@ func TestWiredRecovery(t *testing.T) {
 		t.Fatalf("login with the new password: %d", r.status)
 	}
 }
+
+// TestWiredProfile: name, time zone, quiet hours and phone through org.Service; the phone is shown
+// masked and stored unverified; chat accounts are listed read-only; mistakes come back readable.
+func TestWiredProfile(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t)
+	ctx := context.Background()
+	b := e.as(t, "member")
+	user := func() store.User {
+		var u store.User
+		err := e.in.App.Store.InOrg(ctx, e.in.OrgID, func(tx store.OrgTx) (err error) { u, err = tx.UserByID(ctx, e.in.Member.ID); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	if p := b.get("/console/profile"); !strings.Contains(p.body, e.in.Member.Email) || strings.Contains(p.body, "phone-current") {
+		t.Fatalf("profile: %d", p.status)
+	}
+	save := func(f url.Values) answer {
+		base := url.Values{"name": {"Mia M"}, "timezone": {"Europe/Lisbon"}, "quiet_start": {"22:00"}, "quiet_end": {"07:00"}}
+		for k, v := range f {
+			base[k] = v
+		}
+		return b.post("/console/profile", base)
+	}
+	for name, f := range map[string]url.Values{
+		"bad zone":  {"timezone": {"Mars/Olympus"}},
+		"bad phone": {"phone": {"12345"}},
+		"half span": {"quiet_end": {""}},
+	} {
+		if a := save(f); a.status != 400 || !strings.Contains(a.body, `class="error"`) && !strings.Contains(a.body, "role=\"alert\"") {
+			t.Errorf("%s: %d", name, a.status)
+		}
+	}
+	if u := user(); u.Name != "Mia Member" || len(u.Contacts) != 0 {
+		t.Fatalf("a refused save changed the person: %+v", u)
+	}
+	if a := save(url.Values{"phone": {"+14155554821"}}); a.status != 303 {
+		t.Fatalf("save: %d %s", a.status, a.body)
+	}
+	u := user()
+	ph, ok := u.Contact("phone")
+	if u.Name != "Mia M" || u.Timezone != "Europe/Lisbon" || u.QuietHours != "22:00-07:00" || !ok || ph.Address != "+14155554821" || ph.VerifiedAt != nil {
+		t.Fatalf("saved %+v, phone %+v", u, ph)
+	}
+	now := time.Now()
+	if err := e.in.App.Store.InOrg(ctx, e.in.OrgID, func(tx store.OrgTx) error {
+		return tx.SetContact(ctx, store.Contact{UserID: e.in.Member.ID, Kind: "slack", Address: "U012AB3CD", VerifiedAt: &now, CreatedAt: now})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get("/console/profile")
+	for _, want := range []string{`value="Mia M"`, `value="Europe/Lisbon"`, `value="22:00"`, `value="07:00"`, voice.MaskPhone("+14155554821")[1:], "not verified", "<li>slack U012AB3CD</li>"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("profile lacks %q", want)
+		}
+	}
+	if strings.Contains(p.body, "4155554821") {
+		t.Error("the profile shows the full phone number")
+	}
+	// Saving again without a number keeps it; removing it removes it.
+	if a := save(nil); a.status != 303 {
+		t.Fatalf("save: %d", a.status)
+	}
+	if _, ok := user().Contact("phone"); !ok {
+		t.Fatal("an empty phone field removed the number")
+	}
+	if a := save(url.Values{"remove_phone": {"1"}, "quiet_start": {""}, "quiet_end": {""}}); a.status != 303 {
+		t.Fatalf("remove: %d", a.status)
+	}
+	if u := user(); u.QuietHours != "" || len(u.Contacts) != 1 {
+		t.Fatalf("after removal: %+v", u)
+	}
+	// Another person's profile is never reachable: the page is the caller's own.
+	if p := e.as(t, "viewer").get("/console/profile"); strings.Contains(p.body, "Mia M") {
+		t.Error("a viewer's profile shows another person")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ony-ai/ony/audit"
@@ -19,6 +20,7 @@ import (
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/voice"
 )
 
 // consoleSeams fills the optional seams of deps from the app's services.
@@ -33,6 +35,7 @@ func (a *App) consoleSeams(deps *console.Deps) {
 	deps.Invites = consoleInvites{a.Team, a.Sessions}
 	deps.Recovery = a.Team
 	deps.Providers = consoleProviders{a.Escalation.Channels()}
+	deps.Profile = consoleProfile{a.Team}
 	if a.SSO != nil {
 		deps.SSO = consoleSSO{a.SSO, a.Sessions, a.Log}
 	}
@@ -230,4 +233,47 @@ func (c consoleSSO) Finish(w http.ResponseWriter, r *http.Request, clientAddr st
 	}
 	in, err := c.s.Issue(r.Context(), u, clientAddr, r.UserAgent())
 	return in.Token, in.ExpiresAt, next, err
+}
+
+// consoleProfile is the person's own profile over org.Service: a phone set here is unverified
+// (UpdateOwnContact), and chat accounts are shown masked by their kinds, read-only.
+type consoleProfile struct{ o org.Service }
+
+func (c consoleProfile) Profile(ctx context.Context, orgID, userID string) (console.ProfileInfo, error) {
+	u, err := c.o.Person(ctx, orgID, userID)
+	if err != nil {
+		return console.ProfileInfo{}, err
+	}
+	p := console.ProfileInfo{Name: u.Name, Email: u.Email, Timezone: u.Timezone}
+	p.QuietStart, p.QuietEnd, _ = strings.Cut(u.QuietHours, "-")
+	for _, x := range u.Contacts {
+		masked := "•••"
+		if c.o.Kinds != nil {
+			if k, ok := c.o.Kinds.Contact(x.Kind); ok {
+				masked = k.Mask(x.Address)
+			}
+		}
+		if x.Kind == voice.Phone.Name {
+			p.Phone, p.PhoneVerified = masked, x.VerifiedAt != nil
+			continue
+		}
+		p.Links = append(p.Links, x.Kind+" "+masked)
+	}
+	return p, nil
+}
+
+func (c consoleProfile) UpdateProfile(ctx context.Context, orgID, userID string, p console.ProfileInfo) error {
+	quiet := ""
+	if p.QuietStart != "" || p.QuietEnd != "" {
+		quiet = p.QuietStart + "-" + p.QuietEnd
+	}
+	ch := org.Contact{Name: &p.Name, Timezone: &p.Timezone, QuietHours: &quiet}
+	switch {
+	case p.RemovePhone:
+		ch.Addresses = map[string]*string{voice.Phone.Name: new(string)}
+	case p.Phone != "":
+		ch.Addresses = map[string]*string{voice.Phone.Name: &p.Phone}
+	}
+	_, err := c.o.UpdateOwnContact(ctx, orgID, userID, ch)
+	return err
 }
