@@ -24,6 +24,7 @@ func (c *Console) registerSkeletons(h func(string, http.Handler)) {
 
 	h("GET /console/settings", c.authed(adminOnly, c.settings))
 	h("POST /console/settings", c.authed(adminOnly, c.settingsSubmit))
+	h("POST /console/settings/erase", c.authed(adminOnly, c.eraseOrg))
 
 	h("GET /console/profile", c.authed(anyRole, c.profile))
 	h("POST /console/profile", c.authed(anyRole, c.profileSubmit))
@@ -136,6 +137,20 @@ func (c *Console) settingsData(r *http.Request, q *req) (map[string]any, error) 
 			on[x] = true
 		}
 		data["S"], data["StepUpOn"] = s, on
+	}
+	if c.d.Eraser != nil {
+		name, err := c.d.Eraser.OrgName(r.Context(), q.P.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		data["Erase"], data["OrgName"] = true, name
+		if c.d.TOTP != nil {
+			on, err := c.d.TOTP.Enrolled(r.Context(), q.P.OrgID, q.P.ID)
+			if err != nil {
+				return nil, err
+			}
+			data["TOTPOn"] = on
+		}
 	}
 	if c.d.Providers != nil {
 		ps, err := c.d.Providers.Providers(r.Context(), q.P.OrgID)
@@ -404,4 +419,25 @@ func (c *Console) resetSubmit(w http.ResponseWriter, r *http.Request, _ *req) er
 		return c.formError(w, r, nil, "reset", map[string]any{"Title": "Choose a new password", "Code": code}, err)
 	}
 	return redirect(w, r, "/console/login?next="+url.QueryEscape("/console/inbox"))
+}
+
+// eraseOrg deletes the organization. Afterwards nothing of it is left, the caller's session included:
+// the cookie is cleared and the page says what happened.
+func (c *Console) eraseOrg(w http.ResponseWriter, r *http.Request, q *req) error {
+	if c.d.Eraser == nil {
+		c.notFound(w, r)
+		return nil
+	}
+	name := r.PostFormValue("name")
+	if err := c.d.Eraser.Erase(r.Context(), q.P.OrgID, q.P.ID, name, strings.TrimSpace(r.PostFormValue("totp"))); err != nil {
+		data, derr := c.settingsData(r, q)
+		if derr != nil {
+			return derr
+		}
+		return c.formError(w, r, q, "settings", data, err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: c.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	c.render(w, r, http.StatusOK, "erased", nil, map[string]any{"Title": "Organization deleted", "Name": name})
+	return nil
 }

@@ -151,3 +151,10 @@ type SSO interface {
 	Begin(w http.ResponseWriter, r *http.Request, next string) error
 	Finish(w http.ResponseWriter, r *http.Request, clientAddr string) (token string, expires time.Time, next string, err error)
 }
+
+// Eraser deletes the organization for good (org.Service.EraseOrg): only for an active admin who typed
+// its exact name and a valid TOTP code; an admin without TOTP is told to turn it on first.
+type Eraser interface {
+	OrgName(ctx context.Context, orgID string) (string, error)
+	Erase(ctx context.Context, orgID, by, typedName, code string) error
+}

@@ -5,6 +5,7 @@ package console_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -564,5 +565,77 @@ func TestWiredProfile(t *testing.T) {
 	// Another person's profile is never reachable: the page is the caller's own.
 	if p := e.as(t, "viewer").get("/console/profile"); strings.Contains(p.body, "Mia M") {
 		t.Error("a viewer's profile shows another person")
+	}
+}
+
+// TestWiredErase: the danger zone deletes the organization only for an admin with TOTP who typed its
+// exact name and a fresh code; the final export is offered first; afterwards every session is gone.
+func TestWiredErase(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) { t.Parallel(); wiredErase(t, d) })
+	}
+}
+
+func wiredErase(t *testing.T, d string) {
+	e, clk := startStepUp(t, d)
+	admin, member := e.as(t, "admin"), e.as(t, "member")
+	erase := func(b *browser, name, code string) answer {
+		return b.post("/console/settings/erase", url.Values{"name": {name}, "totp": {code}})
+	}
+	page := admin.get("/console/settings")
+	if !strings.Contains(page.body, `id="danger-zone"`) || !strings.Contains(page.body, "Turn on two-factor") || strings.Contains(page.body, `action="/console/settings/erase"`) {
+		t.Fatalf("danger zone without TOTP:\n%s", page.body)
+	}
+	if a := erase(admin, "Acme", "123456"); a.status != 403 || !strings.Contains(a.body, "turn on two-factor authentication") {
+		t.Errorf("without TOTP: %d", a.status)
+	}
+	if a := erase(member, "Acme", "123456"); a.status != 403 {
+		t.Errorf("member: %d", a.status)
+	}
+	secret := enrol(t, admin, clk)
+	page = admin.get("/console/settings")
+	if !strings.Contains(page.body, `action="/console/settings/erase"`) || !strings.Contains(page.body, `href="/console/audit/export"`) {
+		t.Fatal("no erase form or export link with TOTP on")
+	}
+	if a := admin.get("/console/audit/export"); a.status != 200 {
+		t.Fatalf("export: %d", a.status)
+	}
+	for _, x := range []struct{ name, typed, code, msg string }{
+		{"wrong name", "acme", totpCode(t, secret, clk.Now().Add(30*time.Second)), "exact name"},
+		{"wrong code", "Acme", "000000", "the code is wrong"},
+		{"replayed code", "Acme", totpCode(t, secret, clk.Now()), "the code is wrong"},
+	} {
+		if a := erase(admin, x.typed, x.code); a.status < 400 || a.status == 404 || !strings.Contains(a.body, x.msg) {
+			t.Errorf("%s: %d", x.name, a.status)
+		}
+	}
+	if admin.get("/console/inbox").status != 200 {
+		t.Fatal("the org is gone after refusals")
+	}
+	clk.Advance(30 * time.Second)
+	a := erase(admin, "Acme", totpCode(t, secret, clk.Now()))
+	cleared := false
+	for _, c := range (&http.Response{Header: a.header}).Cookies() {
+		cleared = cleared || (c.Name == session.CookieName(false) && c.MaxAge < 0)
+	}
+	if a.status != 200 || !strings.Contains(a.body, "was deleted") || !cleared {
+		t.Fatalf("erase: %d, cookie cleared %v\n%s", a.status, cleared, a.body)
+	}
+	for who, b := range map[string]*browser{"admin": admin, "member": member} {
+		if s := b.get("/console/inbox").status; s != 303 {
+			t.Errorf("%s's session after erasure: %d", who, s)
+		}
+	}
+	if _, err := e.in.Agent(t).List(context.Background(), "", 1); err == nil {
+		t.Error("the org's device still works")
+	}
+	err := e.in.App.Store.InOrg(context.Background(), e.in.OrgID, func(tx store.OrgTx) error { _, err := tx.Org(context.Background()); return err })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("org after erasure: %v", err)
+	}
+	// The other organization is untouched.
+	if e.as(t, "other").get("/console/inbox").status != 200 {
+		t.Error("erasing one org signed out another")
 	}
 }

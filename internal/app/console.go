@@ -36,6 +36,7 @@ func (a *App) consoleSeams(deps *console.Deps) {
 	deps.Recovery = a.Team
 	deps.Providers = consoleProviders{a.Escalation.Channels()}
 	deps.Profile = consoleProfile{a.Team}
+	deps.Eraser = consoleEraser{a.Team, a.TOTP}
 	if a.SSO != nil {
 		deps.SSO = consoleSSO{a.SSO, a.Sessions, a.Log}
 	}
@@ -276,4 +277,48 @@ func (c consoleProfile) UpdateProfile(ctx context.Context, orgID, userID string,
 	}
 	_, err := c.o.UpdateOwnContact(ctx, orgID, userID, ch)
 	return err
+}
+
+// consoleEraser is the danger zone: the organization is erased (org.Service.EraseOrg) only for an
+// active admin who typed its exact name and a valid TOTP code, checked here in that order.
+type consoleEraser struct {
+	o org.Service
+	t *totp.Service
+}
+
+func (c consoleEraser) OrgName(ctx context.Context, orgID string) (string, error) {
+	return c.o.OrgName(ctx, orgID)
+}
+
+func (c consoleEraser) Erase(ctx context.Context, orgID, by, typedName, code string) error {
+	u, err := c.o.Person(ctx, orgID, by)
+	if err != nil || !u.Active || u.Role != store.RoleAdmin {
+		if _, isProblem := problem.As(err); err != nil && !isProblem {
+			return err
+		}
+		return problem.New(problem.Forbidden, "admin_only", "only an admin can delete the organization")
+	}
+	name, err := c.o.OrgName(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	if typedName != name {
+		return problem.New(problem.Invalid, "erase_name_mismatch", "type the organization's exact name to delete it")
+	}
+	on, err := c.t.Enrolled(ctx, orgID, by)
+	if err != nil {
+		return err
+	}
+	if !on {
+		return problem.New(problem.Forbidden, "totp_not_enrolled", "turn on two-factor authentication (TOTP) on your profile first: deleting the organization needs a code")
+	}
+	if err := c.t.Verify(ctx, orgID, by, code); err != nil {
+		if p, ok := problem.As(err); ok && p.Kind == problem.Unauthorized {
+			q := *p // the session is fine, the code is not
+			q.Kind = problem.Forbidden
+			return &q
+		}
+		return err
+	}
+	return c.o.EraseOrg(ctx, adminActor(by), orgID)
 }
