@@ -18,6 +18,8 @@ import (
 	ptotp "github.com/pquerna/otp/totp"
 
 	"github.com/ony-ai/ony/auth/session"
+	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/simulated"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/console"
@@ -637,5 +639,18 @@ func wiredErase(t *testing.T, d string) {
 	// The other organization is untouched.
 	if e.as(t, "other").get("/console/inbox").status != 200 {
 		t.Error("erasing one org signed out another")
+	}
+}
+
+// TestWiredProviders: Settings lists the escalation engine's providers with their state, real or
+// simulated, and nothing else about them.
+func TestWiredProviders(t *testing.T) {
+	t.Parallel()
+	e := startEnvWith(t, testserver.Options{Channels: []channel.Channel{simulated.New("sms", "twilio-sim", nil)}})
+	page := e.as(t, "admin").get("/console/settings")
+	for _, want := range []string{"<td>console</td><td>builtin</td><td>configured</td>", "<td>sms</td><td>twilio-sim</td><td>simulated</td>"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("settings lack %q\n%s", want, page.body)
+		}
 	}
 }
