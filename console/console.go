@@ -73,6 +73,7 @@ type Deps struct {
 	Recovery    Recovery
 	Providers   Providers
 	SSO         SSO // nil: no "Sign in with SSO" button
+	Eraser      Eraser
 }
 
 // Config tunes the console.

@@ -24,6 +24,7 @@ func (c *Console) registerSkeletons(h func(string, http.Handler)) {
 
 	h("GET /console/settings", c.authed(adminOnly, c.settings))
 	h("POST /console/settings", c.authed(adminOnly, c.settingsSubmit))
+	h("POST /console/settings/erase", c.authed(adminOnly, c.eraseOrg))
 
 	h("GET /console/profile", c.authed(anyRole, c.profile))
 	h("POST /console/profile", c.authed(anyRole, c.profileSubmit))
@@ -137,6 +138,20 @@ func (c *Console) settingsData(r *http.Request, q *req) (map[string]any, error) 
 		}
 		data["S"], data["StepUpOn"] = s, on
 	}
+	if c.d.Eraser != nil {
+		name, err := c.d.Eraser.OrgName(r.Context(), q.P.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		data["Erase"], data["OrgName"] = true, name
+		if c.d.TOTP != nil {
+			on, err := c.d.TOTP.Enrolled(r.Context(), q.P.OrgID, q.P.ID)
+			if err != nil {
+				return nil, err
+			}
+			data["TOTPOn"] = on
+		}
+	}
 	if c.d.Providers != nil {
 		ps, err := c.d.Providers.Providers(r.Context(), q.P.OrgID)
 		if err != nil {
@@ -208,6 +223,9 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request, q *req) error 
 	if err != nil {
 		return err
 	}
+	if r.URL.Query().Get("saved") != "" {
+		data["Notice"] = "Profile saved."
+	}
 	c.render(w, r, http.StatusOK, "profile", q, data)
 	return nil
 }
@@ -218,7 +236,8 @@ func (c *Console) profileSubmit(w http.ResponseWriter, r *http.Request, q *req) 
 		return nil
 	}
 	p := ProfileInfo{Name: r.PostFormValue("name"), Timezone: r.PostFormValue("timezone"),
-		QuietStart: r.PostFormValue("quiet_start"), QuietEnd: r.PostFormValue("quiet_end")}
+		QuietStart: r.PostFormValue("quiet_start"), QuietEnd: r.PostFormValue("quiet_end"),
+		Phone: strings.TrimSpace(r.PostFormValue("phone")), RemovePhone: r.PostFormValue("remove_phone") != ""}
 	if err := c.d.Profile.UpdateProfile(r.Context(), q.P.OrgID, q.P.ID, p); err != nil {
 		data, derr := c.profileData(r, q)
 		if derr != nil {
@@ -226,7 +245,7 @@ func (c *Console) profileSubmit(w http.ResponseWriter, r *http.Request, q *req) 
 		}
 		return c.formError(w, r, q, "profile", data, err)
 	}
-	return redirect(w, r, "/console/profile")
+	return redirect(w, r, "/console/profile?saved=1")
 }
 
 // passwordSubmit changes the caller's password through the session service; other sessions end.
@@ -400,4 +419,25 @@ func (c *Console) resetSubmit(w http.ResponseWriter, r *http.Request, _ *req) er
 		return c.formError(w, r, nil, "reset", map[string]any{"Title": "Choose a new password", "Code": code}, err)
 	}
 	return redirect(w, r, "/console/login?next="+url.QueryEscape("/console/inbox"))
+}
+
+// eraseOrg deletes the organization. Afterwards nothing of it is left, the caller's session included:
+// the cookie is cleared and the page says what happened.
+func (c *Console) eraseOrg(w http.ResponseWriter, r *http.Request, q *req) error {
+	if c.d.Eraser == nil {
+		c.notFound(w, r)
+		return nil
+	}
+	name := r.PostFormValue("name")
+	if err := c.d.Eraser.Erase(r.Context(), q.P.OrgID, q.P.ID, name, strings.TrimSpace(r.PostFormValue("totp"))); err != nil {
+		data, derr := c.settingsData(r, q)
+		if derr != nil {
+			return derr
+		}
+		return c.formError(w, r, q, "settings", data, err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: c.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	c.render(w, r, http.StatusOK, "erased", nil, map[string]any{"Title": "Organization deleted", "Name": name})
+	return nil
 }

@@ -77,10 +77,16 @@ type Providers interface {
 	Providers(ctx context.Context, orgID string) ([]Provider, error)
 }
 
-// ProfileInfo is the signed-in person's own profile.
+// ProfileInfo is the signed-in person's own profile. Read, Phone is masked and Links are the chat
+// accounts linked to the person (read-only here). Written, Phone is a new number ("" keeps the
+// current one) and RemovePhone removes it; a number set here is unverified.
 type ProfileInfo struct {
 	Name, Email, Timezone string
 	QuietStart, QuietEnd  string // "22:00", "07:00"; empty = none
+	Phone                 string
+	PhoneVerified         bool
+	RemovePhone           bool
+	Links                 []string // "slack U012AB3CD"
 }
 
 // Profile reads and changes it.
@@ -144,4 +150,11 @@ type Recovery interface {
 type SSO interface {
 	Begin(w http.ResponseWriter, r *http.Request, next string) error
 	Finish(w http.ResponseWriter, r *http.Request, clientAddr string) (token string, expires time.Time, next string, err error)
+}
+
+// Eraser deletes the organization for good (org.Service.EraseOrg): only for an active admin who typed
+// its exact name and a valid TOTP code; an admin without TOTP is told to turn it on first.
+type Eraser interface {
+	OrgName(ctx context.Context, orgID string) (string, error)
+	Erase(ctx context.Context, orgID, by, typedName, code string) error
 }

@@ -5,6 +5,7 @@ package console_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,6 +18,8 @@ import (
 	ptotp "github.com/pquerna/otp/totp"
 
 	"github.com/ony-ai/ony/auth/session"
+	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/simulated"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/console"
@@ -485,5 +488,169 @@ func TestWiredRecovery(t *testing.T) {
 	tok := anon.publicForm("/console/login")
 	if r := anon.do("POST", "/console/login", url.Values{"email": {e.in.Member.Email}, "password": {"the second long passphrase"}, "csrf": {tok}}, nil); r.status != 303 {
 		t.Fatalf("login with the new password: %d", r.status)
+	}
+}
+
+// TestWiredProfile: name, time zone, quiet hours and phone through org.Service; the phone is shown
+// masked and stored unverified; chat accounts are listed read-only; mistakes come back readable.
+func TestWiredProfile(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t)
+	ctx := context.Background()
+	b := e.as(t, "member")
+	user := func() store.User {
+		var u store.User
+		err := e.in.App.Store.InOrg(ctx, e.in.OrgID, func(tx store.OrgTx) (err error) { u, err = tx.UserByID(ctx, e.in.Member.ID); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	if p := b.get("/console/profile"); !strings.Contains(p.body, e.in.Member.Email) || strings.Contains(p.body, "phone-current") {
+		t.Fatalf("profile: %d", p.status)
+	}
+	save := func(f url.Values) answer {
+		base := url.Values{"name": {"Mia M"}, "timezone": {"Europe/Lisbon"}, "quiet_start": {"22:00"}, "quiet_end": {"07:00"}}
+		for k, v := range f {
+			base[k] = v
+		}
+		return b.post("/console/profile", base)
+	}
+	for name, f := range map[string]url.Values{
+		"bad zone":  {"timezone": {"Mars/Olympus"}},
+		"bad phone": {"phone": {"12345"}},
+		"half span": {"quiet_end": {""}},
+	} {
+		if a := save(f); a.status != 400 || !strings.Contains(a.body, `class="error"`) && !strings.Contains(a.body, "role=\"alert\"") {
+			t.Errorf("%s: %d", name, a.status)
+		}
+	}
+	if u := user(); u.Name != "Mia Member" || len(u.Contacts) != 0 {
+		t.Fatalf("a refused save changed the person: %+v", u)
+	}
+	if a := save(url.Values{"phone": {"+14155554821"}}); a.status != 303 {
+		t.Fatalf("save: %d %s", a.status, a.body)
+	}
+	u := user()
+	ph, ok := u.Contact("phone")
+	if u.Name != "Mia M" || u.Timezone != "Europe/Lisbon" || u.QuietHours != "22:00-07:00" || !ok || ph.Address != "+14155554821" || ph.VerifiedAt != nil {
+		t.Fatalf("saved %+v, phone %+v", u, ph)
+	}
+	now := time.Now()
+	if err := e.in.App.Store.InOrg(ctx, e.in.OrgID, func(tx store.OrgTx) error {
+		return tx.SetContact(ctx, store.Contact{UserID: e.in.Member.ID, Kind: "slack", Address: "U012AB3CD", VerifiedAt: &now, CreatedAt: now})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get("/console/profile")
+	for _, want := range []string{`value="Mia M"`, `value="Europe/Lisbon"`, `value="22:00"`, `value="07:00"`, voice.MaskPhone("+14155554821")[1:], "not verified", "<li>slack U012AB3CD</li>"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("profile lacks %q", want)
+		}
+	}
+	if strings.Contains(p.body, "4155554821") {
+		t.Error("the profile shows the full phone number")
+	}
+	// Saving again without a number keeps it; removing it removes it.
+	if a := save(nil); a.status != 303 {
+		t.Fatalf("save: %d", a.status)
+	}
+	if _, ok := user().Contact("phone"); !ok {
+		t.Fatal("an empty phone field removed the number")
+	}
+	if a := save(url.Values{"remove_phone": {"1"}, "quiet_start": {""}, "quiet_end": {""}}); a.status != 303 {
+		t.Fatalf("remove: %d", a.status)
+	}
+	if u := user(); u.QuietHours != "" || len(u.Contacts) != 1 {
+		t.Fatalf("after removal: %+v", u)
+	}
+	// Another person's profile is never reachable: the page is the caller's own.
+	if p := e.as(t, "viewer").get("/console/profile"); strings.Contains(p.body, "Mia M") {
+		t.Error("a viewer's profile shows another person")
+	}
+}
+
+// TestWiredErase: the danger zone deletes the organization only for an admin with TOTP who typed its
+// exact name and a fresh code; the final export is offered first; afterwards every session is gone.
+func TestWiredErase(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) { t.Parallel(); wiredErase(t, d) })
+	}
+}
+
+func wiredErase(t *testing.T, d string) {
+	e, clk := startStepUp(t, d)
+	admin, member := e.as(t, "admin"), e.as(t, "member")
+	erase := func(b *browser, name, code string) answer {
+		return b.post("/console/settings/erase", url.Values{"name": {name}, "totp": {code}})
+	}
+	page := admin.get("/console/settings")
+	if !strings.Contains(page.body, `id="danger-zone"`) || !strings.Contains(page.body, "Turn on two-factor") || strings.Contains(page.body, `action="/console/settings/erase"`) {
+		t.Fatalf("danger zone without TOTP:\n%s", page.body)
+	}
+	if a := erase(admin, "Acme", "123456"); a.status != 403 || !strings.Contains(a.body, "turn on two-factor authentication") {
+		t.Errorf("without TOTP: %d", a.status)
+	}
+	if a := erase(member, "Acme", "123456"); a.status != 403 {
+		t.Errorf("member: %d", a.status)
+	}
+	secret := enrol(t, admin, clk)
+	page = admin.get("/console/settings")
+	if !strings.Contains(page.body, `action="/console/settings/erase"`) || !strings.Contains(page.body, `href="/console/audit/export"`) {
+		t.Fatal("no erase form or export link with TOTP on")
+	}
+	if a := admin.get("/console/audit/export"); a.status != 200 {
+		t.Fatalf("export: %d", a.status)
+	}
+	for _, x := range []struct{ name, typed, code, msg string }{
+		{"wrong name", "acme", totpCode(t, secret, clk.Now().Add(30*time.Second)), "exact name"},
+		{"wrong code", "Acme", "000000", "the code is wrong"},
+		{"replayed code", "Acme", totpCode(t, secret, clk.Now()), "the code is wrong"},
+	} {
+		if a := erase(admin, x.typed, x.code); a.status < 400 || a.status == 404 || !strings.Contains(a.body, x.msg) {
+			t.Errorf("%s: %d", x.name, a.status)
+		}
+	}
+	if admin.get("/console/inbox").status != 200 {
+		t.Fatal("the org is gone after refusals")
+	}
+	clk.Advance(30 * time.Second)
+	a := erase(admin, "Acme", totpCode(t, secret, clk.Now()))
+	cleared := false
+	for _, c := range (&http.Response{Header: a.header}).Cookies() {
+		cleared = cleared || (c.Name == session.CookieName(false) && c.MaxAge < 0)
+	}
+	if a.status != 200 || !strings.Contains(a.body, "was deleted") || !cleared {
+		t.Fatalf("erase: %d, cookie cleared %v\n%s", a.status, cleared, a.body)
+	}
+	for who, b := range map[string]*browser{"admin": admin, "member": member} {
+		if s := b.get("/console/inbox").status; s != 303 {
+			t.Errorf("%s's session after erasure: %d", who, s)
+		}
+	}
+	if _, err := e.in.Agent(t).List(context.Background(), "", 1); err == nil {
+		t.Error("the org's device still works")
+	}
+	err := e.in.App.Store.InOrg(context.Background(), e.in.OrgID, func(tx store.OrgTx) error { _, err := tx.Org(context.Background()); return err })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("org after erasure: %v", err)
+	}
+	// The other organization is untouched.
+	if e.as(t, "other").get("/console/inbox").status != 200 {
+		t.Error("erasing one org signed out another")
+	}
+}
+
+// TestWiredProviders: Settings lists the escalation engine's providers with their state, real or
+// simulated, and nothing else about them.
+func TestWiredProviders(t *testing.T) {
+	t.Parallel()
+	e := startEnvWith(t, testserver.Options{Channels: []channel.Channel{simulated.New("sms", "twilio-sim", nil)}})
+	page := e.as(t, "admin").get("/console/settings")
+	for _, want := range []string{"<td>console</td><td>builtin</td><td>configured</td>", "<td>sms</td><td>twilio-sim</td><td>simulated</td>"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("settings lack %q\n%s", want, page.body)
+		}
 	}
 }

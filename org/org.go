@@ -261,6 +261,16 @@ func (sv Service) EraseOrg(ctx context.Context, by audit.Actor, orgID string) er
 	return sv.Audit.EraseOrg(ctx, sv.Store, orgID, by)
 }
 
+// OrgName is the organization's name (what the console's danger zone asks to type).
+func (sv Service) OrgName(ctx context.Context, orgID string) (string, error) {
+	var o store.Org
+	err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) { o, err = tx.Org(ctx); return err })
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errOrgNotFound()
+	}
+	return o.Name, err
+}
+
 // Devices lists an organization's agent devices, revoked ones included, for the console. Tokens are
 // never listed: only their hashes are stored.
 func (sv Service) Devices(ctx context.Context, orgID string) ([]store.Device, error) {

@@ -302,12 +302,42 @@ func (sv Service) UpdateContact(ctx context.Context, by audit.Actor, orgID, emai
 	if err != nil {
 		return store.User{}, errUserNotFound()
 	}
+	return sv.updateContact(ctx, orgID, func(u store.User) bool { return u.Email == addr }, c, true)
+}
+
+// UpdateOwnContact is UpdateContact by the person themself (the console's profile), with two
+// differences (issue 13, wire): an address they set is stored unverified — nobody vouched for it, so
+// no SMS or call goes to it until it is verified — and their groups are not theirs to change.
+func (sv Service) UpdateOwnContact(ctx context.Context, orgID, userID string, c Contact) (store.User, error) {
+	if _, err := uuid.Parse(orgID); err != nil {
+		return store.User{}, errOrgNotFound()
+	}
+	c.Groups = nil
+	return sv.updateContact(ctx, orgID, func(u store.User) bool { return u.ID == userID }, c, false)
+}
+
+// Person returns one person of the org without their password hash (the console's profile).
+func (sv Service) Person(ctx context.Context, orgID, userID string) (store.User, error) {
+	if _, err := uuid.Parse(orgID); err != nil {
+		return store.User{}, errOrgNotFound()
+	}
+	var u store.User
+	err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) { u, err = tx.UserByID(ctx, userID); return err })
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, errUserNotFound()
+	}
+	u.PasswordHash = ""
+	return u, err
+}
+
+// updateContact applies c to the person match picks; vouched stores new addresses as verified.
+func (sv Service) updateContact(ctx context.Context, orgID string, match func(store.User) bool, c Contact, vouched bool) (store.User, error) {
 	clean, bad := c.normalize(sv.Kinds)
 	if len(bad) > 0 {
 		return store.User{}, invalidUser(bad)
 	}
 	var u store.User
-	err = sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+	err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		if err := orgExists(ctx, tx); err != nil {
 			return err
 		}
@@ -315,7 +345,7 @@ func (sv Service) UpdateContact(ctx context.Context, by audit.Actor, orgID, emai
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(users, func(u store.User) bool { return u.Email == addr })
+		i := slices.IndexFunc(users, match)
 		if i < 0 {
 			return errUserNotFound()
 		}
@@ -335,7 +365,7 @@ func (sv Service) UpdateContact(ctx context.Context, by audit.Actor, orgID, emai
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
-		return setAddresses(ctx, tx, &u, clean.Addresses, sv.now())
+		return setAddresses(ctx, tx, &u, clean.Addresses, sv.now(), vouched)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, errUserNotFound()
@@ -355,8 +385,8 @@ func contactKinds(kinds *channel.Kinds) []*channel.ContactKind {
 }
 
 // setAddresses applies address changes to u's contacts: "" removes one, an unchanged address keeps
-// its verification, a new one is stored verified at now.
-func setAddresses(ctx context.Context, tx store.OrgTx, u *store.User, addrs map[string]*string, now time.Time) error {
+// its verification, a new one is stored verified at now when vouched for, else unverified.
+func setAddresses(ctx context.Context, tx store.OrgTx, u *store.User, addrs map[string]*string, now time.Time, vouched bool) error {
 	for kind, v := range addrs {
 		have, had := u.Contact(kind)
 		switch {
@@ -366,7 +396,11 @@ func setAddresses(ctx context.Context, tx store.OrgTx, u *store.User, addrs map[
 			}
 		case *v == "" || (had && have.Address == *v && have.VerifiedAt != nil):
 		default:
-			if err := tx.SetContact(ctx, store.Contact{UserID: u.ID, Kind: kind, Address: *v, VerifiedAt: &now, CreatedAt: now}); err != nil {
+			var verified *time.Time
+			if vouched {
+				verified = &now
+			}
+			if err := tx.SetContact(ctx, store.Contact{UserID: u.ID, Kind: kind, Address: *v, VerifiedAt: verified, CreatedAt: now}); err != nil {
 				return err
 			}
 		}

@@ -7,7 +7,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,7 +243,18 @@ func TestFirstStartBanner(t *testing.T) {
 			out := srv.Stdout()
 			b := parseBootstrap(t, out)
 			mustContain(t, "the banner", out, "The password is the admin's own, not a temporary one",
-				"ony admin reset-password --org "+b.OrgID+" --email "+b.Email)
+				"ony admin reset-password --org "+b.OrgID+" --email "+b.Email,
+				"Open the console at "+srv.URL+"/console/ and sign in with the email and password above.")
+			// The console URL it prints opens the sign-in page.
+			res, err := http.Get(srv.URL + "/console/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || res.Request.URL.Path != "/console/login" || !strings.Contains(string(page), `name="password"`) {
+				t.Errorf("the printed console URL: %d at %s", res.StatusCode, res.Request.URL)
+			}
 
 			var script []string
 			in := false

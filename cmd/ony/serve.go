@@ -158,6 +158,8 @@ Ony created its first organization %q (%s).
   Admin password:  %s   (shown once)
   Agent token:     %s   (shown once; device %s)
 
+Open the console at %s and sign in with the email and password above.
+
 The password is the admin's own, not a temporary one: keep it in a password manager. The admin changes
 it with POST /v1/auth/password (docs/api.md); if it is lost, this sets a new one and prints it:
   ony admin reset-password --org %s --email %s
@@ -175,7 +177,7 @@ Try it: the agent asks, the admin signs in and approves, the agent's wait return
   curl -s "$ONY_URL/v1/handoffs/$ID/wait?timeout=60s" -H "Authorization: Bearer $ONY_TOKEN"
 (Without jq, end the first command with | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4 instead.)
 
-`, orgName, o.OrgID, o.AdminEmail, o.AdminPassword, d.Token, d.DeviceID,
+`, orgName, o.OrgID, o.AdminEmail, o.AdminPassword, d.Token, d.DeviceID, strings.TrimRight(publicURL, "/")+"/console/",
 		o.OrgID, o.AdminEmail, shellQuote(publicURL), shellQuote(d.Token), o.AdminEmail, o.AdminPassword)
 	return b.String()
 }

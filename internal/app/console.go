@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ony-ai/ony/audit"
@@ -19,6 +20,7 @@ import (
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/voice"
 )
 
 // consoleSeams fills the optional seams of deps from the app's services.
@@ -33,6 +35,8 @@ func (a *App) consoleSeams(deps *console.Deps) {
 	deps.Invites = consoleInvites{a.Team, a.Sessions}
 	deps.Recovery = a.Team
 	deps.Providers = consoleProviders{a.Escalation.Channels()}
+	deps.Profile = consoleProfile{a.Team}
+	deps.Eraser = consoleEraser{a.Team, a.TOTP}
 	if a.SSO != nil {
 		deps.SSO = consoleSSO{a.SSO, a.Sessions, a.Log}
 	}
@@ -230,4 +234,91 @@ func (c consoleSSO) Finish(w http.ResponseWriter, r *http.Request, clientAddr st
 	}
 	in, err := c.s.Issue(r.Context(), u, clientAddr, r.UserAgent())
 	return in.Token, in.ExpiresAt, next, err
+}
+
+// consoleProfile is the person's own profile over org.Service: a phone set here is unverified
+// (UpdateOwnContact), and chat accounts are shown masked by their kinds, read-only.
+type consoleProfile struct{ o org.Service }
+
+func (c consoleProfile) Profile(ctx context.Context, orgID, userID string) (console.ProfileInfo, error) {
+	u, err := c.o.Person(ctx, orgID, userID)
+	if err != nil {
+		return console.ProfileInfo{}, err
+	}
+	p := console.ProfileInfo{Name: u.Name, Email: u.Email, Timezone: u.Timezone}
+	p.QuietStart, p.QuietEnd, _ = strings.Cut(u.QuietHours, "-")
+	for _, x := range u.Contacts {
+		masked := "•••"
+		if c.o.Kinds != nil {
+			if k, ok := c.o.Kinds.Contact(x.Kind); ok {
+				masked = k.Mask(x.Address)
+			}
+		}
+		if x.Kind == voice.Phone.Name {
+			p.Phone, p.PhoneVerified = masked, x.VerifiedAt != nil
+			continue
+		}
+		p.Links = append(p.Links, x.Kind+" "+masked)
+	}
+	return p, nil
+}
+
+func (c consoleProfile) UpdateProfile(ctx context.Context, orgID, userID string, p console.ProfileInfo) error {
+	quiet := ""
+	if p.QuietStart != "" || p.QuietEnd != "" {
+		quiet = p.QuietStart + "-" + p.QuietEnd
+	}
+	ch := org.Contact{Name: &p.Name, Timezone: &p.Timezone, QuietHours: &quiet}
+	switch {
+	case p.RemovePhone:
+		ch.Addresses = map[string]*string{voice.Phone.Name: new(string)}
+	case p.Phone != "":
+		ch.Addresses = map[string]*string{voice.Phone.Name: &p.Phone}
+	}
+	_, err := c.o.UpdateOwnContact(ctx, orgID, userID, ch)
+	return err
+}
+
+// consoleEraser is the danger zone: the organization is erased (org.Service.EraseOrg) only for an
+// active admin who typed its exact name and a valid TOTP code, checked here in that order.
+type consoleEraser struct {
+	o org.Service
+	t *totp.Service
+}
+
+func (c consoleEraser) OrgName(ctx context.Context, orgID string) (string, error) {
+	return c.o.OrgName(ctx, orgID)
+}
+
+func (c consoleEraser) Erase(ctx context.Context, orgID, by, typedName, code string) error {
+	u, err := c.o.Person(ctx, orgID, by)
+	if err != nil || !u.Active || u.Role != store.RoleAdmin {
+		if _, isProblem := problem.As(err); err != nil && !isProblem {
+			return err
+		}
+		return problem.New(problem.Forbidden, "admin_only", "only an admin can delete the organization")
+	}
+	name, err := c.o.OrgName(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	if typedName != name {
+		return problem.New(problem.Invalid, "erase_name_mismatch", "type the organization's exact name to delete it")
+	}
+	on, err := c.t.Enrolled(ctx, orgID, by)
+	if err != nil {
+		return err
+	}
+	if !on {
+		return problem.New(problem.Forbidden, "totp_not_enrolled", "turn on two-factor authentication (TOTP) on your profile first: deleting the organization needs a code")
+	}
+	if err := c.t.Verify(ctx, orgID, by, code); err != nil {
+		if p, ok := problem.As(err); ok && p.Kind == problem.Unauthorized {
+			q := *p // the session is fine, the code is not
+			q.Kind = problem.Forbidden
+			return &q
+		}
+		return err
+	}
+	return c.o.EraseOrg(ctx, adminActor(by), orgID)
 }
