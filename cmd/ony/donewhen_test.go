@@ -36,12 +36,9 @@ func TestDoneWhenNewcomerApprovesInConsole(t *testing.T) {
 	srv.waitReady()
 	out := srv.Stdout()
 	boot := parseBootstrap(t, out)
-	consoleURL := srv.URL + "/console/"
-	if u := reConsoleURL.FindString(out); u != "" {
-		consoleURL = u
-		t.Logf("the banner's console URL: %s", u)
-	} else {
-		t.Logf("the banner prints no console line; using %s", consoleURL)
+	consoleURL := reConsoleURL.FindString(out)
+	if consoleURL != srv.URL+"/console/" {
+		t.Fatalf("the banner's console URL is %q, want %s/console/:\n%s", consoleURL, srv.URL, out)
 	}
 
 	b := browsertest.Start(t)
