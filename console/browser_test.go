@@ -732,3 +732,46 @@ func TestBrowserProfile(t *testing.T) {
 		t.Errorf("the phone is not shown masked: %q", phone)
 	}
 }
+
+// The danger zone: an admin with TOTP deletes the organization after typing its name and a code. A
+// wrong name is refused and changes nothing; afterwards the session, the agent's token and the pages
+// are gone.
+func TestBrowserDangerZone(t *testing.T) {
+	t.Parallel()
+	logDuration(t)
+	e := startEnv(t)
+	b := openAs(t, e.in, "admin")
+	allowStatus(b, 400, e.in.URL+"/console/settings/erase")
+	allowStatus(b, 403, e.in.URL+"/console/settings/erase")
+	app := enrolTOTP(t, b, e.in.URL)
+	confirmTOTP(t, b, app)
+
+	b.Navigate(e.in.URL + "/console/settings")
+	b.WaitVisible(`form[action="/console/settings/erase"]`)
+	b.SetValue(`form[action="/console/settings/erase"] input[name=name]`, "Acme Corp")
+	stale, err := totp.GenerateCodeCustom(app.secret, time.Now().Add(-time.Hour), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetValue(`form[action="/console/settings/erase"] input[name=totp]`, stale)
+	b.ClickAndWait(`form[action="/console/settings/erase"] button`)
+	b.WaitVisible("main p.error")
+	ag := e.in.Agent(t)
+	ctx := context.Background()
+	if _, err := ag.List(ctx, "", 1); err != nil {
+		t.Fatalf("after a refused deletion the agent's token fails: %v", err)
+	}
+
+	b.SetValue(`form[action="/console/settings/erase"] input[name=name]`, "Acme")
+	b.SetValue(`form[action="/console/settings/erase"] input[name=totp]`, app.code(t))
+	b.ClickAndWait(`form[action="/console/settings/erase"] button`)
+	b.WaitText("main h1", "deleted")
+	if _, ok := b.Cookie(console.SessionCookieName(false)); ok {
+		t.Error("the session cookie survived the deletion")
+	}
+	if _, err := ag.List(ctx, "", 1); err == nil {
+		t.Error("the agent's token still works after the organization was deleted")
+	}
+	b.Navigate(e.in.URL + "/console/inbox")
+	b.WaitVisible("input[name=password]")
+}
