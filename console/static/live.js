@@ -18,6 +18,8 @@
   if (window.EventSource) {
     var es = new EventSource(box.getAttribute("data-events"));
     es.addEventListener("changed", reload);
+    // A stream compares against the list as it was when it (re)connected, so catch up on what changed since the page (or the last stream) read it.
+    es.addEventListener("open", reload);
     es.onerror = function () {
       // The browser reconnects by itself; a closed stream falls back to polling.
       if (es.readyState === EventSource.CLOSED) setInterval(reload, 15000);
