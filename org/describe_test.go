@@ -23,7 +23,7 @@ func TestDescribeUser(t *testing.T) {
 			[]string{`name "Ben", member, timezone UTC, `, "phone none", ", quiet hours none, groups none"}, nil},
 		{"set", store.User{Name: "Ana", Role: store.RoleAdmin, Timezone: "Europe/Lisbon", QuietHours: "23:00-07:00",
 			Groups: []string{"oncall", "dba"}, Contacts: []store.Contact{{Kind: "phone", Address: "+15550100001"}}},
-			[]string{`name "Ana", admin, timezone Europe/Lisbon, `, "phone +*********01", "quiet hours 23:00-07:00, groups oncall,dba"},
+			[]string{`name "Ana", admin, timezone Europe/Lisbon, `, "phone +1••••••0001", "quiet hours 23:00-07:00, groups oncall,dba"},
 			[]string{"+15550100001"}},
 	} {
 		got := org.DescribeUser(tc.u, kinds)

@@ -40,12 +40,18 @@ var SMSKind = channel.Kind{Name: "sms", People: true, Contact: Phone, TakesDecis
 // nobody picks up is redialled if the ladder says so.
 var CallKind = channel.Kind{Name: "call", People: true, Contact: Phone, TakesDecisions: true, Meter: "calls", Redials: true, Failover: true}
 
-// MaskPhone hides all but the last two digits of a phone number ("+*********01"): phone numbers are
-// personal data and stay out of errors, logs and printed output. Anything else (a mistyped number)
-// is masked the same way, and a long input is only described.
+// MaskPhone shows a phone number as its owner recognises it and nobody else can use it: the "+" and
+// the first digit (the start of the country code), then dots, then the last four digits
+// ("+1•••••••4821"). Phone numbers are personal data and stay out of errors, logs and printed output.
+// Anything that is not an E.164 number (a mistyped one, quoted in an error) keeps only its last two
+// characters ("+****56"), and a long input is only described.
 func MaskPhone(s string) string {
 	if utf8.RuneCountInString(s) > 20 {
 		return fmt.Sprintf("(%d characters)", utf8.RuneCountInString(s))
+	}
+	if digits, ok := strings.CutPrefix(s, "+"); ok && len(digits) >= 7 && len(digits) <= 15 &&
+		strings.Trim(digits, "0123456789") == "" {
+		return "+" + digits[:1] + strings.Repeat("•", len(digits)-5) + digits[len(digits)-4:]
 	}
 	r := []rune(s)
 	for i := range r {

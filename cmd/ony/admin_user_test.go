@@ -194,7 +194,7 @@ func TestAdminSetUser(t *testing.T) {
 
 	r := set("--name", "Ana Lima", "--timezone", "Europe/Lisbon", "--phone", "+351912345678", "--slack-id", "U012AB3CD",
 		"--telegram-id", "1001", "--quiet-hours", "23:00-07:00", "--groups", "oncall, dba,")
-	want := `updated boss@acme.test: name "Ana Lima", admin, timezone Europe/Lisbon, slack U012AB3CD, telegram 1001, phone +**********78, quiet hours 23:00-07:00, groups oncall,dba` + "\n"
+	want := `updated boss@acme.test: name "Ana Lima", admin, timezone Europe/Lisbon, slack U012AB3CD, telegram 1001, phone +3•••••••5678, quiet hours 23:00-07:00, groups oncall,dba` + "\n"
 	if r.code != 0 || r.stdout != want {
 		t.Fatalf("set-user: want stdout %q\n%s", want, r)
 	}
@@ -207,7 +207,7 @@ func TestAdminSetUser(t *testing.T) {
 
 	// A flag given as "" clears its setting; flags not given leave theirs.
 	r = set("--quiet-hours", "", "--groups", "", "--timezone", "")
-	want = `updated boss@acme.test: name "Ana Lima", admin, timezone UTC, slack U012AB3CD, telegram 1001, phone +**********78, quiet hours none, groups none` + "\n"
+	want = `updated boss@acme.test: name "Ana Lima", admin, timezone UTC, slack U012AB3CD, telegram 1001, phone +3•••••••5678, quiet hours none, groups none` + "\n"
 	if r.code != 0 || r.stdout != want {
 		t.Fatalf("set-user clearing: want stdout %q\n%s", want, r)
 	}

@@ -152,7 +152,7 @@ func TestDemo(t *testing.T) {
 		"-X POST "+url+"/v1/auth/login -H 'Content-Type: application/json'",
 		`-d '{"email":"admin@localhost","password":"`+password[1]+`"}'`,
 		"-X POST "+url+"/v1/handoffs/$ID/decide -H 'Content-Type: application/json'",
-		"critical-production (risk high/critical, env=prod*)", "phone +*********01",
+		"critical-production (risk high/critical, env=prod*)", "phone +1••••••0001",
 		// The offsets the ladders really use at --wait-scale 0.05: the redial gap stays 10s, and the
 		// call rung waits for it.
 		"+400ms text: sms", "+800ms call: call", "+10.8s redial: call", "+40.8s the ladder ends: the handoff expires",

@@ -53,7 +53,7 @@ func TestConsoleSSO(t *testing.T) {
 	}
 	browser := func() *http.Client {
 		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+		return &http.Client{Jar: jar, Timeout: time.Minute}
 	}
 	sessionOf := func(c *http.Client) string {
 		for _, ck := range c.Jar.Cookies(mustURL(t, in.URL)) {

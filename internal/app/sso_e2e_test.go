@@ -68,7 +68,7 @@ func TestSSOWiring(t *testing.T) {
 	}
 
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	c := &http.Client{Jar: jar, Timeout: time.Minute}
 	m.QueueUser(&mockoidc.MockUser{Subject: "s1", Email: "Jane@Example.com", EmailVerified: true, Groups: []string{"design", "engineering"}})
 	resp, err := c.Get(console.URL + "/login")
 	if err != nil {
