@@ -212,27 +212,26 @@ func (c *Console) Register(mux *http.ServeMux) {
 func (c *Console) headers(next http.Handler) http.Handler {
 	protected := c.cop.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", CSP)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cache-Control", "no-store")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		setHeaders(w.Header(), "no-store")
+		w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
 		protected.ServeHTTP(w, r)
 	})
 }
 
 func (c *Console) staticHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", CSP)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cache-Control", "public, max-age=3600")
+		setHeaders(w.Header(), "public, max-age=3600")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// setHeaders sets what every console response carries: the strict CSP, no sniffing, no framing.
+func setHeaders(h http.Header, cache string) {
+	h.Set("Content-Security-Policy", CSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", cache)
 }
 
 // req is one signed-in request.
@@ -416,17 +415,6 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 	c.render(w, r, status, "error", nil, map[string]any{"Title": http.StatusText(status), "Message": msg})
 }
 
-var statusOf = map[problem.Kind]int{
-	problem.Invalid:      http.StatusBadRequest,
-	problem.Unauthorized: http.StatusUnauthorized,
-	problem.Forbidden:    http.StatusForbidden,
-	problem.NotFound:     http.StatusNotFound,
-	problem.Conflict:     http.StatusConflict,
-	problem.TooLarge:     http.StatusRequestEntityTooLarge,
-	problem.RateLimited:  http.StatusTooManyRequests,
-	problem.Unavailable:  http.StatusServiceUnavailable,
-}
-
 // fail renders an error: a problem's own message (written for people, never carrying payloads),
 // a single 404 page for anything not found, and nothing of an internal error but that it happened.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, q *req, err error) {
@@ -439,10 +427,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, q *req, err error
 		return
 	}
 	if p, ok := problem.As(err); ok {
-		st := statusOf[p.Kind]
-		if st == 0 {
-			st = http.StatusInternalServerError
-		}
+		st := p.Kind.Status()
 		if st == http.StatusNotFound {
 			c.notFound(w, r)
 			return
@@ -487,7 +472,7 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 
 func statusFor(err error) int {
 	if p, ok := problem.As(err); ok {
-		return statusOf[p.Kind]
+		return p.Kind.Status()
 	}
 	return 0
 }

@@ -41,8 +41,8 @@ func (c *Console) ssoFailed(w http.ResponseWriter, r *http.Request, err error) {
 		c.fail(w, r, nil, err)
 		return
 	}
-	status := statusOf[p.Kind]
-	if status == 0 || status == http.StatusNotFound {
+	status := p.Kind.Status()
+	if status == http.StatusInternalServerError || status == http.StatusNotFound {
 		status = http.StatusForbidden
 	}
 	c.render(w, r, status, "sso_error", nil, map[string]any{"Title": "Single sign-on", "Message": p.Message})

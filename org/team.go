@@ -458,16 +458,7 @@ func (sv Service) SetRole(ctx context.Context, by audit.Actor, orgID, userID str
 			return err
 		}
 		u.Role = role
-		if err := tx.UpdateUser(ctx, u); err != nil {
-			return err
-		}
-		if n, err := activeAdmins(ctx, tx); err != nil {
-			return err
-		} else if n == 0 {
-			return errLastAdmin()
-		}
-		_, err = tx.DeleteUserSessions(ctx, u.ID, nil)
-		return err
+		return saveAndSignOut(ctx, tx, u)
 	})
 }
 
@@ -498,17 +489,23 @@ func (sv Service) Deactivate(ctx context.Context, by audit.Actor, orgID, userID 
 			return err
 		}
 		u.Active = false
-		if err := tx.UpdateUser(ctx, u); err != nil {
-			return err
-		}
-		if n, err := activeAdmins(ctx, tx); err != nil {
-			return err
-		} else if n == 0 {
-			return errLastAdmin()
-		}
-		_, err = tx.DeleteUserSessions(ctx, u.ID, nil)
-		return err
+		return saveAndSignOut(ctx, tx, u)
 	})
+}
+
+// saveAndSignOut stores a person whose access changed, refuses the change if it left the org without
+// an active admin, and ends the person's sessions, so the change holds from their next request.
+func saveAndSignOut(ctx context.Context, tx store.OrgTx, u store.User) error {
+	if err := tx.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	if n, err := activeAdmins(ctx, tx); err != nil {
+		return err
+	} else if n == 0 {
+		return errLastAdmin()
+	}
+	_, err := tx.DeleteUserSessions(ctx, u.ID, nil)
+	return err
 }
 
 // Reactivate lets a deactivated person sign in again (with their old password).

@@ -22,6 +22,29 @@ const (
 	Unavailable                  // 503
 )
 
+// Status is the HTTP status of a kind; 500 for one this list does not know.
+func (k Kind) Status() int {
+	switch k {
+	case Invalid:
+		return 400
+	case Unauthorized:
+		return 401
+	case Forbidden:
+		return 403
+	case NotFound:
+		return 404
+	case Conflict:
+		return 409
+	case TooLarge:
+		return 413
+	case RateLimited:
+		return 429
+	case Unavailable:
+		return 503
+	}
+	return 500
+}
+
 // Error is a caller-facing error. Message must never carry payloads, secrets or internal errors.
 type Error struct {
 	Kind    Kind

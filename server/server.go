@@ -164,17 +164,6 @@ func (s *Server) handle(fn handlerFunc) http.Handler {
 	})
 }
 
-var statusOf = map[problem.Kind]int{
-	problem.Invalid:      http.StatusBadRequest,
-	problem.Unauthorized: http.StatusUnauthorized,
-	problem.Forbidden:    http.StatusForbidden,
-	problem.NotFound:     http.StatusNotFound,
-	problem.Conflict:     http.StatusConflict,
-	problem.TooLarge:     http.StatusRequestEntityTooLarge,
-	problem.RateLimited:  http.StatusTooManyRequests,
-	problem.Unavailable:  http.StatusServiceUnavailable,
-}
-
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
@@ -199,10 +188,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			Message: "the database cannot be reached; try again shortly", RetryAfter: RetryAfterUnavailable}
 	}
 	if p, ok := problem.As(err); ok {
-		status, known := statusOf[p.Kind]
-		if !known {
-			status = http.StatusInternalServerError
-		}
+		status := p.Kind.Status()
 		if p.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(p.RetryAfter.Seconds()+0.999)))
 		}

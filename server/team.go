@@ -6,6 +6,7 @@ package server
 // call is scoped to the caller's own org.
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -120,23 +121,20 @@ func (s *Server) setRole(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) error {
-	t, by, orgID, err := s.teamActor(r)
-	if err != nil {
-		return err
-	}
-	if err := t.Deactivate(r.Context(), by, orgID, r.PathValue("user_id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.memberSwitch(w, r, (*org.Service).Deactivate)
 }
 
 func (s *Server) reactivate(w http.ResponseWriter, r *http.Request) error {
+	return s.memberSwitch(w, r, (*org.Service).Reactivate)
+}
+
+// memberSwitch runs an admin's action on the person the path names; it answers nothing but success.
+func (s *Server) memberSwitch(w http.ResponseWriter, r *http.Request, action func(*org.Service, context.Context, audit.Actor, string, string) error) error {
 	t, by, orgID, err := s.teamActor(r)
 	if err != nil {
 		return err
 	}
-	if err := t.Reactivate(r.Context(), by, orgID, r.PathValue("user_id")); err != nil {
+	if err := action(t, r.Context(), by, orgID, r.PathValue("user_id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
