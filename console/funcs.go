@@ -34,4 +34,6 @@ var funcs = template.FuncMap{
 		return id
 	},
 	"join": strings.Join,
+	// ordinal counts rungs from 1, as people do (the engine counts from 0).
+	"ordinal": func(i int) int { return i + 1 },
 }

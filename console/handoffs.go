@@ -277,6 +277,15 @@ func (c *Console) handoffData(ctx context.Context, q *req, id string) (map[strin
 		return nil, err
 	}
 	sends = slices.DeleteFunc(sends, func(s store.Send) bool { return s.State == store.SendStepDone })
+	// Notifications name people, not user ids; a team address (webhook:…, slack:#…) shows as it is.
+	members, err := c.d.Org.Members(ctx, q.P.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(members))
+	for _, m := range members {
+		names[m.ID] = m.Name
+	}
 	stepUp := false
 	if c.d.StepUp != nil && h.Status == store.StatusPending && q.P.Role.CanDecide() {
 		if stepUp, err = c.d.StepUp.StepUpRequired(ctx, q.P.OrgID, h.Risk); err != nil {
@@ -286,7 +295,7 @@ func (c *Console) handoffData(ctx context.Context, q *req, id string) (map[strin
 	// The page title is the action and risk, never the agent's title: titles can carry what the
 	// payload does, and titles end up in history and tab lists.
 	return map[string]any{"Title": "Handoff · " + h.Action, "H": h, "Payload": renderPayload(p), "Sends": sends,
-		"Decision": handoff.NewDecisionView(h), "StepUp": stepUp, "Pending": h.Status == store.StatusPending,
+		"Names": names, "Decision": handoff.NewDecisionView(h), "StepUp": stepUp, "Pending": h.Status == store.StatusPending,
 		"Progress": summarize(sends)}, nil
 }
 
