@@ -468,8 +468,8 @@ func TestBrowserEveryPage(t *testing.T) {
 	}
 }
 
-// authenticator is a person's authenticator app: it shows the code of the current 30 s step. Ony
-// accepts a step once, so each code waits for a step after the last one given.
+// authenticator is a person's authenticator app: never a step it gave already (Ony refuses a spent
+// code).
 type authenticator struct {
 	secret string
 	last   int64
@@ -477,9 +477,13 @@ type authenticator struct {
 
 func (a *authenticator) code(t *testing.T) string {
 	t.Helper()
+	// Ony accepts the step before and after the current one (clock skew) and each step once: the
+	// first code is the current step's, the second the next step's, so only a third within the same
+	// half-minute waits. A code of now or now+1 stays valid if a step boundary passes before Ony reads it.
 	for {
-		step := time.Now().Unix() / 30
-		if step > a.last {
+		now := time.Now().Unix() / 30
+		step := max(a.last+1, now)
+		if step <= now+1 {
 			a.last = step
 			c, err := totp.GenerateCodeCustom(a.secret, time.Unix(step*30, 0), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 			if err != nil {
@@ -487,7 +491,7 @@ func (a *authenticator) code(t *testing.T) string {
 			}
 			return c
 		}
-		time.Sleep(time.Until(time.Unix((a.last+1)*30, 0)) + 50*time.Millisecond)
+		time.Sleep(time.Until(time.Unix((step-1)*30, 0)) + 50*time.Millisecond)
 	}
 }
 
