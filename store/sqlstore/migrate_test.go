@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,61 +24,7 @@ func TestContactsMoveFromColumns(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var (
-				db   *sql.DB
-				err  error
-				bind = func(q string) string { return q }
-				open func() store.Store
-			)
-			switch d {
-			case "sqlite":
-				path := testdb.SQLitePath(t)
-				db, err = sql.Open("sqlite", "file:"+path+"?_time_format=sqlite&_pragma=foreign_keys(1)")
-				open = func() store.Store {
-					s, err := sqlite.Open(ctx, path, testdb.Discard)
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { s.Close() })
-					return s
-				}
-			case "postgres":
-				url := testdb.PostgresURL(t)
-				db, err = sql.Open("pgx", url)
-				bind = func(q string) string {
-					n := 0
-					out := []byte{}
-					for i := 0; i < len(q); i++ {
-						if q[i] == '?' {
-							n++
-							out = append(out, fmt.Sprintf("$%d", n)...)
-							continue
-						}
-						out = append(out, q[i])
-					}
-					return string(out)
-				}
-				open = func() store.Store { return testdb.OpenURL(t, url) }
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			ms, err := migrations.For(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			exec := func(q string, args ...any) {
-				t.Helper()
-				if _, err := db.ExecContext(ctx, bind(q), args...); err != nil {
-					t.Fatalf("%.60s: %v", q, err)
-				}
-			}
-			exec(`CREATE TABLE ony_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`)
-			for _, m := range ms[:4] {
-				exec(m.SQL)
-				exec(`INSERT INTO ony_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.Version, m.Name, "x")
-			}
+			exec, closeDB, open := migratedBefore(t, d, "contacts")
 			org, ana, ben := uuid.NewString(), uuid.NewString(), uuid.NewString()
 			created := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 			if d == "postgres" {
@@ -88,10 +35,10 @@ func TestContactsMoveFromColumns(t *testing.T) {
 				VALUES (?, ?, ?, ?, 'x', 'member', ?, ?, ?, ?)`
 			exec(user, org, ana, "ana@example.com", "Ana", created, "+15550100001", "U0ANA", "1001")
 			exec(user, org, ben, "ben@example.com", "Ben", created, "", "", "1003")
-			db.Close()
+			closeDB()
 
 			s := open()
-			err = s.InOrg(ctx, org, func(tx store.OrgTx) error {
+			err := s.InOrg(ctx, org, func(tx store.OrgTx) error {
 				us, err := tx.ListUsers(ctx)
 				if err != nil {
 					return err
@@ -117,4 +64,72 @@ func TestContactsMoveFromColumns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// migratedBefore is a database of dialect d with the migrations before the one named next applied, as
+// an older Ony left it: exec runs SQL on it ('?' placeholders), closeDB lets go of it, and open opens
+// it with today's store, which migrates the rest.
+func migratedBefore(t *testing.T, d, next string) (exec func(q string, args ...any), closeDB func(), open func() store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	var db *sql.DB
+	var err error
+	bind := func(q string) string { return q }
+	switch d {
+	case "sqlite":
+		path := testdb.SQLitePath(t)
+		db, err = sql.Open("sqlite", "file:"+path+"?_time_format=sqlite&_pragma=foreign_keys(1)")
+		open = func() store.Store {
+			s, err := sqlite.Open(ctx, path, testdb.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	case "postgres":
+		url := testdb.PostgresURL(t)
+		db, err = sql.Open("pgx", url)
+		bind = func(q string) string {
+			var b strings.Builder
+			n := 0
+			for _, r := range q {
+				if r == '?' {
+					n++
+					fmt.Fprintf(&b, "$%d", n)
+					continue
+				}
+				b.WriteRune(r)
+			}
+			return b.String()
+		}
+		open = func() store.Store { return testdb.OpenURL(t, url) }
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	exec = func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, bind(q), args...); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	ms, err := migrations.For(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(`CREATE TABLE ony_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`)
+	found := false
+	for _, m := range ms {
+		if found = m.Name == next; found {
+			break
+		}
+		exec(m.SQL)
+		exec(`INSERT INTO ony_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.Version, m.Name, "x")
+	}
+	if !found {
+		t.Fatalf("no migration named %q", next)
+	}
+	return exec, func() { db.Close() }, open
 }

@@ -2,18 +2,13 @@ package sqlstore_test
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/ony-ai/ony/internal/testdb"
-	"github.com/ony-ai/ony/migrations"
 	"github.com/ony-ai/ony/store"
-	"github.com/ony-ai/ony/store/sqlite"
 )
 
 // TestSessionsGetPublicIDs: sessions that exist when 0007 runs get distinct public ids and count as
@@ -24,64 +19,7 @@ func TestSessionsGetPublicIDs(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var (
-				db   *sql.DB
-				err  error
-				bind = func(q string) string { return q }
-				open func() store.Store
-			)
-			switch d {
-			case "sqlite":
-				path := testdb.SQLitePath(t)
-				db, err = sql.Open("sqlite", "file:"+path+"?_time_format=sqlite&_pragma=foreign_keys(1)")
-				open = func() store.Store {
-					s, err := sqlite.Open(ctx, path, testdb.Discard)
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { s.Close() })
-					return s
-				}
-			case "postgres":
-				url := testdb.PostgresURL(t)
-				db, err = sql.Open("pgx", url)
-				bind = func(q string) string {
-					var b strings.Builder
-					n := 0
-					for _, r := range q {
-						if r == '?' {
-							n++
-							fmt.Fprintf(&b, "$%d", n)
-							continue
-						}
-						b.WriteRune(r)
-					}
-					return b.String()
-				}
-				open = func() store.Store { return testdb.OpenURL(t, url) }
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			ms, err := migrations.For(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			exec := func(q string, args ...any) {
-				t.Helper()
-				if _, err := db.ExecContext(ctx, bind(q), args...); err != nil {
-					t.Fatalf("%.60s: %v", q, err)
-				}
-			}
-			exec(`CREATE TABLE ony_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`)
-			for _, m := range ms {
-				if m.Name == "totp" {
-					break
-				}
-				exec(m.SQL)
-				exec(`INSERT INTO ony_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.Version, m.Name, "x")
-			}
+			exec, closeDB, open := migratedBefore(t, d, "totp")
 			org, ana := uuid.NewString(), uuid.NewString()
 			created := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 			if d == "postgres" {
@@ -94,7 +32,7 @@ func TestSessionsGetPublicIDs(t *testing.T) {
 				exec(`INSERT INTO sessions (org_id, id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 					org, []byte(uuid.NewString()), ana, created.Add(time.Duration(i)*time.Minute), created.Add(time.Hour))
 			}
-			db.Close()
+			closeDB()
 
 			s := open()
 			var ss []store.Session
