@@ -141,6 +141,23 @@ func (s *Server) memberSwitch(w http.ResponseWriter, r *http.Request, action fun
 	return nil
 }
 
+// publicTeamBody readies a team request that comes before any session (an invite accepted, a password
+// forgotten or reset): the team service, sign-in's CSRF rule, and the decoded body.
+func publicTeamBody[T any](s *Server, w http.ResponseWriter, r *http.Request) (*org.Service, T, error) {
+	var b T
+	t, err := s.teamService()
+	if err != nil {
+		return nil, b, err
+	}
+	if err := s.checkCSRF(r); err != nil {
+		return nil, b, err
+	}
+	if err := decodeJSON(w, r, &b, 16<<10); err != nil {
+		return nil, b, err
+	}
+	return t, b, nil
+}
+
 type acceptBody struct {
 	Code     string `json:"code"`
 	Name     string `json:"name"`
@@ -149,15 +166,8 @@ type acceptBody struct {
 
 // acceptInvite creates the invited person; they then sign in with their email and new password.
 func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.teamService()
+	t, b, err := publicTeamBody[acceptBody](s, w, r)
 	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(r); err != nil {
-		return err
-	}
-	var b acceptBody
-	if err := decodeJSON(w, r, &b, 16<<10); err != nil {
 		return err
 	}
 	u, err := t.AcceptInvite(r.Context(), b.Code, b.Name, b.Password)
@@ -174,15 +184,8 @@ type forgotBody struct {
 
 // forgotPassword always answers 202, whether or not the email has an account.
 func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.teamService()
+	t, b, err := publicTeamBody[forgotBody](s, w, r)
 	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(r); err != nil {
-		return err
-	}
-	var b forgotBody
-	if err := decodeJSON(w, r, &b, 16<<10); err != nil {
 		return err
 	}
 	if err := t.ForgotPassword(r.Context(), b.Email); err != nil {
@@ -198,15 +201,8 @@ type resetBody struct {
 }
 
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.teamService()
+	t, b, err := publicTeamBody[resetBody](s, w, r)
 	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(r); err != nil {
-		return err
-	}
-	var b resetBody
-	if err := decodeJSON(w, r, &b, 16<<10); err != nil {
 		return err
 	}
 	if err := t.ResetWithCode(r.Context(), b.Code, b.Password); err != nil {
