@@ -468,36 +468,9 @@ func TestBrowserEveryPage(t *testing.T) {
 	}
 }
 
-// authenticator is a person's authenticator app: never a step it gave already (Ony refuses a spent
-// code).
-type authenticator struct {
-	secret string
-	last   int64
-}
-
-func (a *authenticator) code(t *testing.T) string {
-	t.Helper()
-	// Ony accepts the step before and after the current one (clock skew) and each step once: the
-	// first code is the current step's, the second the next step's, so only a third within the same
-	// half-minute waits. A code of now or now+1 stays valid if a step boundary passes before Ony reads it.
-	for {
-		now := time.Now().Unix() / 30
-		step := max(a.last+1, now)
-		if step <= now+1 {
-			a.last = step
-			c, err := totp.GenerateCodeCustom(a.secret, time.Unix(step*30, 0), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}
-		time.Sleep(time.Until(time.Unix((step-1)*30, 0)) + 50*time.Millisecond)
-	}
-}
-
 // enrolTOTP turns TOTP on from the profile page: the QR code shows, the secret is read from the page
 // and the first code confirms it.
-func enrolTOTP(t *testing.T, b *browsertest.Browser, base string) *authenticator {
+func enrolTOTP(t *testing.T, b *browsertest.Browser, base string) *browsertest.Authenticator {
 	t.Helper()
 	b.Navigate(base + "/console/profile")
 	b.ClickAndWait(`form[action="/console/profile/totp/begin"] button`)
@@ -508,12 +481,12 @@ func enrolTOTP(t *testing.T, b *browsertest.Browser, base string) *authenticator
 	if w := b.Eval("document.querySelector('img.qr').naturalWidth"); w == "0" {
 		t.Error("the QR code image did not load")
 	}
-	return &authenticator{secret: secret}
+	return &browsertest.Authenticator{Secret: secret}
 }
 
-func confirmTOTP(t *testing.T, b *browsertest.Browser, a *authenticator) {
+func confirmTOTP(t *testing.T, b *browsertest.Browser, a *browsertest.Authenticator) {
 	t.Helper()
-	b.SetValue(`form[action="/console/profile/totp/confirm"] input[name=totp]`, a.code(t))
+	b.SetValue(`form[action="/console/profile/totp/confirm"] input[name=totp]`, a.Code(t))
 	b.ClickAndWait(`form[action="/console/profile/totp/confirm"] button`)
 	b.WaitText("main p.notice", "TOTP is on.")
 	b.WaitVisible(`form[action="/console/profile/totp/disable"]`)
@@ -541,7 +514,7 @@ func TestBrowserTOTPSignIn(t *testing.T) {
 		t.Fatal("a session cookie before the second step")
 	}
 	// A code of the authenticator's, but from an hour ago: well formed, and wrong now.
-	wrong, err := totp.GenerateCodeCustom(app.secret, time.Now().Add(-time.Hour), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	wrong, err := totp.GenerateCodeCustom(app.Secret, time.Now().Add(-time.Hour), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +524,7 @@ func TestBrowserTOTPSignIn(t *testing.T) {
 	if _, ok := b.Cookie(console.SessionCookieName(false)); ok {
 		t.Fatal("a wrong code signed in")
 	}
-	b.SetValue("input[name=totp]", app.code(t))
+	b.SetValue("input[name=totp]", app.Code(t))
 	b.ClickAndWait(`form[action="/console/login/totp"] button`)
 	b.WaitText("main h1", "Inbox")
 	if c, ok := b.Cookie(console.SessionCookieName(false)); !ok || !c.HTTPOnly {
@@ -585,7 +558,7 @@ func TestBrowserStepUp(t *testing.T) {
 	if got, _ := ag.Get(context.Background(), h.ID); got.Status != "pending" {
 		t.Fatalf("approved without a code: %s", got.Status)
 	}
-	b.SetValue("form.decide input[name=totp]", app.code(t))
+	b.SetValue("form.decide input[name=totp]", app.Code(t))
 	b.ClickAndWait(`form.decide button[value="approve"]`)
 	b.WaitText("dl.decision", "approved")
 	select {
@@ -757,7 +730,7 @@ func TestBrowserDangerZone(t *testing.T) {
 	b.Navigate(e.in.URL + "/console/settings")
 	b.WaitVisible(`form[action="/console/settings/erase"]`)
 	b.SetValue(`form[action="/console/settings/erase"] input[name=name]`, "Acme Corp")
-	stale, err := totp.GenerateCodeCustom(app.secret, time.Now().Add(-time.Hour), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	stale, err := totp.GenerateCodeCustom(app.Secret, time.Now().Add(-time.Hour), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -771,7 +744,7 @@ func TestBrowserDangerZone(t *testing.T) {
 	}
 
 	b.SetValue(`form[action="/console/settings/erase"] input[name=name]`, "Acme")
-	b.SetValue(`form[action="/console/settings/erase"] input[name=totp]`, app.code(t))
+	b.SetValue(`form[action="/console/settings/erase"] input[name=totp]`, app.Code(t))
 	b.ClickAndWait(`form[action="/console/settings/erase"] button`)
 	b.WaitText("main h1", "deleted")
 	if _, ok := b.Cookie(console.SessionCookieName(false)); ok {

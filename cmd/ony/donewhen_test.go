@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/ony-ai/ony/internal/browsertest"
 )
 
@@ -56,11 +53,11 @@ func TestDoneWhenNewcomerApprovesInConsole(t *testing.T) {
 	// Enrol TOTP on the profile page; the authenticator app is totp.GenerateCode on the shown secret.
 	b.ClickAndWait(`header a[href="/console/profile"]`)
 	b.ClickAndWait(`form[action="/console/profile/totp/begin"] button`)
-	app := &authApp{secret: strings.TrimSpace(b.Text("#totp-secret"))}
-	if len(app.secret) < 16 {
-		t.Fatalf("TOTP secret on the page: %q", app.secret)
+	app := &browsertest.Authenticator{Secret: strings.TrimSpace(b.Text("#totp-secret"))}
+	if len(app.Secret) < 16 {
+		t.Fatalf("TOTP secret on the page: %q", app.Secret)
 	}
-	b.SetValue(`form[action="/console/profile/totp/confirm"] input[name=totp]`, app.code(t))
+	b.SetValue(`form[action="/console/profile/totp/confirm"] input[name=totp]`, app.Code(t))
 	b.ClickAndWait(`form[action="/console/profile/totp/confirm"] button`)
 	b.WaitText("main p.notice", "TOTP is on.")
 
@@ -112,7 +109,7 @@ func TestDoneWhenNewcomerApprovesInConsole(t *testing.T) {
 
 	// Approve with step-up: the next code from the authenticator.
 	b.WaitVisible("form.decide input[name=totp]")
-	b.SetValue("form.decide input[name=totp]", app.code(t))
+	b.SetValue("form.decide input[name=totp]", app.Code(t))
 	b.ClickAndWait(`form.decide button[value="approve"]`)
 	b.WaitText("dl.decision", "approved")
 	select {
@@ -125,33 +122,7 @@ func TestDoneWhenNewcomerApprovesInConsole(t *testing.T) {
 	}
 	b.Close()
 	srv.stop()
-	mustNotContain(t, "the server log", srv.Stderr(), boot.Password, boot.Token, app.secret, "shop:1.42")
-}
-
-// authApp is an authenticator app: never a step it gave already (Ony refuses a spent code).
-type authApp struct {
-	secret string
-	last   int64
-}
-
-func (a *authApp) code(t *testing.T) string {
-	t.Helper()
-	// Ony accepts the step before and after the current one (clock skew) and each step once: the
-	// first code is the current step's, the second the next step's, so only a third within the same
-	// half-minute waits. A code of now or now+1 stays valid if a step boundary passes before Ony reads it.
-	for {
-		now := time.Now().Unix() / 30
-		step := max(a.last+1, now)
-		if step <= now+1 {
-			a.last = step
-			c, err := totp.GenerateCodeCustom(a.secret, time.Unix(step*30, 0), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}
-		time.Sleep(time.Until(time.Unix((step-1)*30, 0)) + 50*time.Millisecond)
-	}
+	mustNotContain(t, "the server log", srv.Stderr(), boot.Password, boot.Token, app.Secret, "shop:1.42")
 }
 
 // agentDo is one agent request with the bearer token; it fails the test unless the status is want.
