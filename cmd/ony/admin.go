@@ -84,12 +84,9 @@ func cmdCreateOrg(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if *name == "" || *email == "" {
 		return usageErr("--name and --admin-email are required")
 	}
-	var pw string
-	if *pwStdin {
-		var err error
-		if pw, err = readPassword(stdin); err != nil {
-			return err
-		}
+	pw, err := passwordInput(*pwStdin, stdin)
+	if err != nil {
+		return err
 	}
 	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
@@ -128,6 +125,14 @@ func readPassword(stdin io.Reader) (string, error) {
 	return pw, nil
 }
 
+// passwordInput is the password --password-stdin asked to read; empty (generate one) without the flag.
+func passwordInput(fromStdin bool, stdin io.Reader) (string, error) {
+	if !fromStdin {
+		return "", nil
+	}
+	return readPassword(stdin)
+}
+
 // cmdResetPassword gives a person a new password and ends their sessions: for someone who lost theirs,
 // or whose password someone else learnt. People change their own with POST /v1/auth/password.
 func cmdResetPassword(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -142,12 +147,9 @@ func cmdResetPassword(ctx context.Context, args []string, stdin io.Reader, stdou
 	if *orgID == "" || *email == "" {
 		return usageErr("--org and --email are required")
 	}
-	var pw string
-	if *pwStdin {
-		var err error
-		if pw, err = readPassword(stdin); err != nil {
-			return err
-		}
+	pw, err := passwordInput(*pwStdin, stdin)
+	if err != nil {
+		return err
 	}
 	sv, err := openServices(ctx, *cfgPath, stderr)
 	if err != nil {
