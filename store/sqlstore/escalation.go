@@ -49,20 +49,7 @@ func (t *orgTx) LadderByName(ctx context.Context, name string) (store.LadderVers
 
 // LadderVersions is a ladder's history for the console.
 func (t *orgTx) LadderVersions(ctx context.Context, name string) ([]store.LadderVersion, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("LadderVersions"), t.org, name)
-	if err != nil {
-		return nil, t.s.mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.LadderVersion
-	for rows.Next() {
-		l, err := scanLadder(rows, t.s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, t.s.mapErr(rows.Err())
+	return scanRows(ctx, t, "LadderVersions", scanLadder, t.org, name)
 }
 
 func scanLadder(r scanner, s *Store) (store.LadderVersion, error) {

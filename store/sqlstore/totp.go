@@ -35,20 +35,7 @@ func scanSession(r scanner, s *Store) (store.Session, error) {
 }
 
 func (t *orgTx) UserSessions(ctx context.Context, userID string) ([]store.Session, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("UserSessions"), t.org, userID)
-	if err != nil {
-		return nil, t.s.mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Session
-	for rows.Next() {
-		ss, err := scanSession(rows, t.s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ss)
-	}
-	return out, t.s.mapErr(rows.Err())
+	return scanRows(ctx, t, "UserSessions", scanSession, t.org, userID)
 }
 
 func (t *orgTx) DeleteUserSession(ctx context.Context, userID, publicID string) error {
@@ -80,20 +67,7 @@ func (t *orgTx) UserTOTP(ctx context.Context, userID string) (store.UserTOTP, er
 }
 
 func (t *orgTx) ListUserTOTP(ctx context.Context) ([]store.UserTOTP, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("ListUserTOTP"), t.org)
-	if err != nil {
-		return nil, t.s.mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.UserTOTP
-	for rows.Next() {
-		u, err := scanTOTP(rows, t.s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, t.s.mapErr(rows.Err())
+	return scanRows(ctx, t, "ListUserTOTP", scanTOTP, t.org)
 }
 
 func (t *orgTx) PutPendingTOTP(ctx context.Context, u store.UserTOTP) error {

@@ -152,22 +152,27 @@ func (t *orgTx) DeviceByID(ctx context.Context, id string) (store.Device, error)
 	return scanDevice(t.tx.QueryRowContext(ctx, t.s.query("DeviceByID"), t.org, id), t.s)
 }
 
-// ListDevices is the console's device list.
-func (t *orgTx) ListDevices(ctx context.Context) ([]store.Device, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("ListDevices"), t.org)
+// scanRows runs the named query in the transaction and scans every row it returns with scan.
+func scanRows[T any](ctx context.Context, t *orgTx, name string, scan func(scanner, *Store) (T, error), args ...any) ([]T, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query(name), args...)
 	if err != nil {
 		return nil, t.s.mapErr(err)
 	}
 	defer rows.Close()
-	var out []store.Device
+	var out []T
 	for rows.Next() {
-		d, err := scanDevice(rows, t.s)
+		v, err := scan(rows, t.s)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, d)
+		out = append(out, v)
 	}
 	return out, t.s.mapErr(rows.Err())
+}
+
+// ListDevices is the console's device list.
+func (t *orgTx) ListDevices(ctx context.Context) ([]store.Device, error) {
+	return scanRows(ctx, t, "ListDevices", scanDevice, t.org)
 }
 
 // TouchDevice records that the device's token was used at at.
