@@ -75,9 +75,13 @@ type Notification struct {
 	StepName   string
 	Attempt    int
 	Recipient  Recipient
-	// Token lets the recipient decide once without a session; empty unless the kind takes decisions
-	// and the recipient is a person.
+	// Token lets the recipient decide once without a session; empty unless the kind takes decisions.
+	// For a team destination it decides as whichever linked member answers (Answer.From).
 	Token string
+	// StepUp is set when approving this handoff needs a second factor (the org's step-up policy):
+	// a chat channel offers approval only as a link to the console, a keypad asks for the TOTP code.
+	// Denying never needs one.
+	StepUp bool
 }
 
 // Recipient is who a notification goes to.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/ony-ai/ony/store"
 )
@@ -34,14 +35,55 @@ type Route struct {
 type Host interface {
 	// Decide spends a decision token that a person sent back (the token a Notification carried) and
 	// decides the handoff with the option they chose: the same path, role checks, first-decision-wins
-	// rule and audit leaf as the console. channel is the kind the request came in on; a token sent
-	// on another kind is not valid there. A late answer gets a problem coded already_final whose
+	// rule and audit leaf as the console. A late answer gets a problem coded already_final whose
 	// message names the decision that won ("this handoff was already approved by Ana via call"), or
-	// coded expired when it came at or after the handoff's expires_at (which it then expires).
-	Decide(ctx context.Context, token, option, channel string) (store.Handoff, error)
+	// coded expired when it came at or after the handoff's expires_at (which it then expires). Every
+	// refusal is a problem whose message may be shown, privately, to whoever answered.
+	Decide(ctx context.Context, a Answer) (store.Handoff, error)
 	// Report records what a provider later learned about something it sent (a call's status), found
 	// by the provider's own reference for it (Delivery.Ref). An unknown reference is store.ErrNotFound.
 	Report(ctx context.Context, provider, ref string, state store.SendState) error
+	// Link spends a one-time linking code a person made in the console ("/ony link <code>", a Telegram
+	// deep link) and makes address their contact of kind's contact. It is audited without the address.
+	// A wrong, used or expired code is a problem coded invalid_link_code; attempts are throttled per
+	// address.
+	Link(ctx context.Context, code, kind, address string) (LinkedPerson, error)
+	// Once reports whether key is new within ttl, on every replica (a provider's retry of a request
+	// already handled, a Telegram update_id seen before). Keys are namespaced by the caller.
+	Once(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// Answer is what someone sent back on a channel without sessions: a button tap, an SMS reply, a
+// keypad choice.
+type Answer struct {
+	// Token is the decision token the notification carried.
+	Token string
+	// Option is the option's id; when a channel cannot carry ids (Telegram's 64-byte callback_data),
+	// Index is the option's 1-based position instead and Option is empty.
+	Option string
+	Index  int
+	// Channel is the kind the answer came in on; a token sent on another kind is not valid there.
+	Channel string
+	// From is who answered, as their address on the kind's contact (a Slack member id, a Telegram user
+	// id, a phone number). A token sent to one person decides only when From is that person's
+	// address; a token posted to a team destination decides as the member whose contact From is.
+	From string
+	// TOTP is a second-factor code the channel collected (the keypad); chat channels leave it empty,
+	// and approvals at a step-up risk are then refused with stepup_required.
+	TOTP string
+}
+
+// LinkedPerson is who a linking code linked, for the channel's confirmation ("Linked to Ana at Acme").
+type LinkedPerson struct {
+	Name, Org string
+}
+
+// Runner is a channel that keeps a connection of its own while the server runs (Slack's Socket
+// Mode, Telegram's long polling). Run blocks until ctx is done, acting on Ony through host, and
+// returns nil then; it retries its provider itself with backoff.
+type Runner interface {
+	Channel
+	Run(ctx context.Context, host Host) error
 }
 
 // Mounted is an inbound route with its full pattern, e.g. "POST /hooks/slack/interactions".

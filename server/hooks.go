@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -22,8 +23,17 @@ const (
 // engine's status reports.
 type hookHost struct{ s *Server }
 
-func (h hookHost) Decide(ctx context.Context, token, option, channel string) (store.Handoff, error) {
-	return h.s.handoffs.DecideWithToken(ctx, token, option, channel)
+func (h hookHost) Decide(ctx context.Context, a channel.Answer) (store.Handoff, error) {
+	return h.s.handoffs.DecideWithToken(ctx, a.Token, a.Option, a.Channel)
+}
+
+func (h hookHost) Link(ctx context.Context, code, kind, address string) (channel.LinkedPerson, error) {
+	return channel.LinkedPerson{}, errors.New("linking: not built yet") // issue 14, core helper
+}
+
+func (h hookHost) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	l, err := h.s.coord.Hit(ctx, "hooks:once:"+key, 1, ttl)
+	return l.Allowed, err
 }
 
 func (h hookHost) Report(ctx context.Context, provider, ref string, st store.SendState) error {

@@ -95,7 +95,7 @@ func (p *pager) Routes(host channel.Host) []channel.Route {
 				http.Error(w, "bad body", http.StatusBadRequest)
 				return
 			}
-			h, err := host.Decide(r.Context(), in.Token, in.Option, pagerKind.Name)
+			h, err := host.Decide(r.Context(), channel.Answer{Token: in.Token, Option: in.Option, Channel: pagerKind.Name})
 			if p, ok := problem.As(err); ok {
 				w.WriteHeader(http.StatusConflict)
 				fmt.Fprint(w, p.Code+": "+p.Message)
