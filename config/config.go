@@ -45,7 +45,35 @@ type Config struct {
 	ShutdownTimeout Duration   `yaml:"shutdown_timeout"` // default 15s
 	// OIDC (issue 13, oidc helper): single sign-on; off while Issuer is empty.
 	OIDC OIDC `yaml:"oidc"`
+	// Slack and Telegram (issue 14): chat channels, each on when its bot token is set.
+	Slack    Slack    `yaml:"slack"`
+	Telegram Telegram `yaml:"telegram"`
 }
+
+// Slack is the Slack app Ony posts as (package bot/slack); on when BotToken is set.
+type Slack struct {
+	BotToken      Secret `yaml:"bot_token"`      // xoxb-…
+	SigningSecret Secret `yaml:"signing_secret"` // verifies every request Slack sends
+	// AppToken (xapp-…) turns on Socket Mode: Slack's events arrive over a websocket Ony opens, so
+	// no public URL is needed.
+	AppToken Secret `yaml:"app_token"`
+	APIURL   string `yaml:"api_url"` // default https://slack.com/api/
+}
+
+// Enabled reports whether Slack is configured.
+func (s Slack) Enabled() bool { return s.BotToken.Value() != "" }
+
+// Telegram is the bot Ony talks through (package bot/telegram); on when BotToken is set.
+type Telegram struct {
+	BotToken Secret `yaml:"bot_token"`
+	// WebhookSecret is the secret_token Telegram echoes on every update; unset, Ony long-polls
+	// getUpdates instead (one replica only).
+	WebhookSecret Secret `yaml:"webhook_secret"`
+	APIURL        string `yaml:"api_url"` // default https://api.telegram.org
+}
+
+// Enabled reports whether Telegram is configured.
+func (t Telegram) Enabled() bool { return t.BotToken.Value() != "" }
 
 // Database: an empty URL means a SQLite file in DataDir.
 type Database struct {
@@ -275,6 +303,8 @@ func defaults() Config {
 		Bootstrap:       Bootstrap{OrgName: "Default", AdminEmail: "admin@localhost"},
 		SMTP:            SMTP{Port: 587, TLS: "starttls", Timeout: Duration(10 * time.Second)},
 		ShutdownTimeout: Duration(15 * time.Second),
+		Slack:           Slack{APIURL: "https://slack.com/api/"},
+		Telegram:        Telegram{APIURL: "https://api.telegram.org"},
 		OIDC: OIDC{ // issue 13, oidc
 			Scopes: []string{"openid", "email", "profile"},
 			Claims: OIDCClaims{Email: "email", Name: "name", Groups: "groups"},

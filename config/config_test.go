@@ -41,6 +41,8 @@ func TestDefaults(t *testing.T) {
 		ShutdownTimeout: Duration(15 * time.Second),
 		OIDC: OIDC{Scopes: []string{"openid", "email", "profile"}, // issue 13, oidc
 			Claims: OIDCClaims{Email: "email", Name: "name", Groups: "groups"}},
+		Slack:    Slack{APIURL: "https://slack.com/api/"},
+		Telegram: Telegram{APIURL: "https://api.telegram.org"},
 	}
 	tests := []struct {
 		name string
@@ -153,6 +155,8 @@ oidc:
 		OIDC: OIDC{Issuer: "https://sso.acme.example/realms/acme", ClientID: "12345", ClientSecret: "shh",
 			Scopes: []string{"openid", "email", "groups"}, Claims: OIDCClaims{Email: "email", Name: "name", Groups: "realm_access.roles"},
 			Roles: map[string]string{"/ony admins": "admin", "engineering": "member"}, DefaultRole: "viewer", Org: "2024"},
+		Slack:    Slack{APIURL: "https://slack.com/api/"},
+		Telegram: Telegram{APIURL: "https://api.telegram.org"},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("got  %+v\nwant %+v", *c, want)
@@ -256,6 +260,14 @@ var validEnv = map[string]struct {
 	"oidc.default_role":  {"member", "member"},
 	"oidc.allow_unknown": {"true", true},
 	"oidc.org":           {"Acme", "Acme"},
+	// issue 14
+	"slack.bot_token":         {"xoxb-1234-5678-envtoken", Secret("xoxb-1234-5678-envtoken")},
+	"slack.signing_secret":    {"env-signing", Secret("env-signing")},
+	"slack.app_token":         {"xapp-1-A111-env", Secret("xapp-1-A111-env")},
+	"slack.api_url":           {"http://127.0.0.1:9/api/", "http://127.0.0.1:9/api/"},
+	"telegram.bot_token":      {"987654:ENVenvENVenvENVenvENVenv", Secret("987654:ENVenvENVenvENVenvENVenv")},
+	"telegram.webhook_secret": {"env_secret-1", Secret("env_secret-1")},
+	"telegram.api_url":        {"http://127.0.0.1:9", "http://127.0.0.1:9"},
 }
 
 func TestEnvOverrides(t *testing.T) {
@@ -281,6 +293,8 @@ bootstrap: {org_name: File, admin_email: file@file.test}
 smtp: {host: mail.file.test, from: ony@file.test, username: file, password: file-pw}
 shutdown_timeout: 2s
 oidc: {issuer: "https://file.test", client_id: file, client_secret: file, scopes: [openid], claims: {email: e, name: n, groups: g}, roles: {g: viewer}, default_role: viewer, org: file}
+slack: {bot_token: "xoxb-file-token-1", signing_secret: file, app_token: "xapp-file-token-1", api_url: "https://slack.file.test/api/"}
+telegram: {bot_token: "123456:FILEfileFILEfileFILEfile", webhook_secret: file, api_url: "https://tg.file.test"}
 `)
 	for _, lf := range leaves() {
 		tc, ok := validEnv[lf.path]

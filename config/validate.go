@@ -96,6 +96,59 @@ func (l *loader) validate() {
 
 	l.checkOIDC(c.OIDC) // issue 13, oidc
 	l.checkSMTP(c.SMTP) // identity (issue 13)
+	l.checkChat(c)
+}
+
+var (
+	slackTokenRE     = regexp.MustCompile(`^xoxb-[A-Za-z0-9-]{8,}$`)
+	slackAppTokenRE  = regexp.MustCompile(`^xapp-[A-Za-z0-9-]{8,}$`)
+	telegramTokenRE  = regexp.MustCompile(`^[0-9]{3,20}:[A-Za-z0-9_-]{20,}$`)
+	telegramSecretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+)
+
+// checkChat reports every mistake of the slack and telegram sections; tokens are never quoted.
+func (l *loader) checkChat(c *Config) {
+	s := c.Slack
+	l.checkHTTPURL("slack.api_url", s.APIURL, true)
+	if !strings.HasSuffix(s.APIURL, "/") {
+		l.fail("slack.api_url", "must end with / (the default is https://slack.com/api/)")
+	}
+	if !s.Enabled() {
+		for path, set := range map[string]bool{"slack.signing_secret": s.SigningSecret.Value() != "", "slack.app_token": s.AppToken.Value() != ""} {
+			if set {
+				l.fail(path, "needs slack.bot_token: Slack is off without it")
+			}
+		}
+	} else {
+		if !slackTokenRE.MatchString(s.BotToken.Value()) {
+			l.fail("slack.bot_token", "must be a bot token starting xoxb- (Slack: OAuth & Permissions → Bot User OAuth Token)")
+		}
+		if s.SigningSecret.Value() == "" {
+			l.addAt(l.posOf("slack.bot_token"), "slack.signing_secret", "must be set when slack.bot_token is: every request Slack sends is verified with it (Slack: Basic Information → Signing Secret)")
+		}
+		if v := s.AppToken.Value(); v != "" && !slackAppTokenRE.MatchString(v) {
+			l.fail("slack.app_token", "must be an app-level token starting xapp- (Slack: Basic Information → App-Level Tokens, scope connections:write)")
+		}
+	}
+	t := c.Telegram
+	l.checkHTTPURL("telegram.api_url", t.APIURL, true)
+	if strings.HasSuffix(t.APIURL, "/") {
+		l.fail("telegram.api_url", "must not end with / (Ony calls {api_url}/bot{token}/{method})")
+	}
+	if !t.Enabled() {
+		if t.WebhookSecret.Value() != "" {
+			l.fail("telegram.webhook_secret", "needs telegram.bot_token: Telegram is off without it")
+		}
+		return
+	}
+	if !telegramTokenRE.MatchString(t.BotToken.Value()) {
+		l.fail("telegram.bot_token", "must be a bot token as @BotFather gives it: <digits>:<letters, digits, _ or ->")
+	}
+	if v := t.WebhookSecret.Value(); v != "" {
+		if !telegramSecretRE.MatchString(v) {
+			l.fail("telegram.webhook_secret", "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's secret_token)")
+		}
+	}
 }
 
 // checkSMTP reports every mistake of the smtp section; the password is never quoted.

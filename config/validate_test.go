@@ -114,6 +114,16 @@ func TestValidationRules(t *testing.T) {
 		{"smtp orphan from", "smtp: {from: a@b.example}", "smtp.from", "needs smtp.host"},
 		{"smtp password alone", "smtp: {host: mail.example.com, from: a@b.example, password: pw}", "smtp.password", "needs smtp.username"},
 		{"smtp plain password", "smtp: {host: mail.example.com, from: a@b.example, username: u, password: pw, tls: none}", "smtp.tls", "must not be none"},
+		{"slack token shape", "slack: {bot_token: xoxp-user-token-1, signing_secret: s}", "slack.bot_token", "must be a bot token starting xoxb-"},
+		{"slack without signing secret", "slack: {bot_token: xoxb-1234-abcdefgh}", "slack.signing_secret", "must be set when slack.bot_token is"},
+		{"slack orphan signing secret", "slack: {signing_secret: s}", "slack.signing_secret", "needs slack.bot_token"},
+		{"slack app token shape", "slack: {bot_token: xoxb-1234-abcdefgh, signing_secret: s, app_token: xoxb-1234-abcdefgh}", "slack.app_token", "must be an app-level token"},
+		{"slack api url slash", "slack: {api_url: 'https://slack.example/api'}", "slack.api_url", "must end with /"},
+		{"slack api url plain http", "slack: {api_url: 'http://slack.example/api/'}", "slack.api_url", "must use https"},
+		{"telegram token shape", "telegram: {bot_token: nope}", "telegram.bot_token", "must be a bot token as @BotFather gives it"},
+		{"telegram secret charset", "telegram: {bot_token: '123456:ABCDEFGHIJKLMNOPQRSTUV', webhook_secret: 'has space'}", "telegram.webhook_secret", "must be 1 to 256 characters"},
+		{"telegram orphan secret", "telegram: {webhook_secret: abc}", "telegram.webhook_secret", "needs telegram.bot_token"},
+		{"telegram api url slash", "telegram: {api_url: 'https://tg.example/'}", "telegram.api_url", "must not end with /"},
 
 		{"shutdown_timeout 0", "shutdown_timeout: 0s", "shutdown_timeout", "between 1s and 1h"},
 	}
