@@ -40,6 +40,10 @@ func (h hookHost) Report(ctx context.Context, provider, ref string, st store.Sen
 	return h.s.esc.Report(ctx, provider, ref, st)
 }
 
+// Host is what channels that keep their own connection (channel.Runner) act through: the same
+// decisions, reports and links as the /hooks/ routes.
+func (s *Server) Host() channel.Host { return hookHost{s} }
+
 // HookRoutes lists the inbound routes of the configured channels, or why they cannot be mounted.
 func (s *Server) HookRoutes() ([]channel.Mounted, error) {
 	if s.esc == nil {

@@ -503,6 +503,7 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(l) }()
+	stopRunners := a.startRunners(ctx)
 	select {
 	case err := <-errc:
 		return err
@@ -520,6 +521,7 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	defer cancel()
 	a.Server.Drain()
 	a.Console.Drain() // console
+	stopRunners()
 	err := a.http.Shutdown(shutdownCtx)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.Log.Warn("http server", "err", err)
