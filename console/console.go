@@ -74,6 +74,8 @@ type Deps struct {
 	Providers   Providers
 	SSO         SSO // nil: no "Sign in with SSO" button
 	Eraser      Eraser
+	// ChatLinks links chat accounts from the profile (issue 14); nil hides it.
+	ChatLinks ChatLinks
 }
 
 // Config tunes the console.

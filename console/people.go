@@ -29,6 +29,7 @@ func (c *Console) registerSkeletons(h func(string, http.Handler)) {
 	h("GET /console/profile", c.authed(anyRole, c.profile))
 	h("POST /console/profile", c.authed(anyRole, c.profileSubmit))
 	h("POST /console/profile/password", c.authed(anyRole, c.passwordSubmit))
+	h("POST /console/profile/chat/{kind}/{op}", c.authed(anyRole, c.chatSubmit))
 	h("POST /console/profile/totp/begin", c.authed(anyRole, c.totpBegin))
 	h("POST /console/profile/totp/confirm", c.authed(anyRole, c.totpConfirm))
 	h("POST /console/profile/totp/disable", c.authed(anyRole, c.totpDisable))
@@ -215,7 +216,57 @@ func (c *Console) profileData(r *http.Request, q *req) (map[string]any, error) {
 		}
 		data["TOTPOn"] = on
 	}
+	if c.d.ChatLinks != nil {
+		accts, err := c.d.ChatLinks.Accounts(r.Context(), q.P.OrgID, q.P.ID)
+		if err != nil {
+			return nil, err
+		}
+		data["Chats"] = accts
+	}
 	return data, nil
+}
+
+// chatSubmit links or unlinks one of the caller's chat accounts: op is link (a one-time code to use
+// in the app), email (Slack finds them by their email) or unlink.
+func (c *Console) chatSubmit(w http.ResponseWriter, r *http.Request, q *req) error {
+	if c.d.ChatLinks == nil {
+		c.notFound(w, r)
+		return nil
+	}
+	kind, op := r.PathValue("kind"), r.PathValue("op")
+	var (
+		start  LinkStart
+		err    error
+		notice string
+	)
+	switch op {
+	case "link":
+		start, err = c.d.ChatLinks.StartLink(r.Context(), q.P.OrgID, q.P.ID, kind)
+	case "email":
+		err = c.d.ChatLinks.LinkByEmail(r.Context(), q.P.OrgID, q.P.ID, kind)
+		notice = "Linked: Ony found you in " + kind + " by your email."
+	case "unlink":
+		err = c.d.ChatLinks.Unlink(r.Context(), q.P.OrgID, q.P.ID, kind)
+		notice = "Unlinked. Ony no longer reaches you on " + kind + ", and its buttons no longer decide as you."
+	default:
+		c.notFound(w, r)
+		return nil
+	}
+	data, derr := c.profileData(r, q)
+	if derr != nil {
+		return derr
+	}
+	if err != nil {
+		return c.formError(w, r, q, "profile", data, err)
+	}
+	if op == "link" {
+		data["LinkStart"] = start
+		data["LinkKind"] = kind
+	} else {
+		data["Notice"] = notice
+	}
+	c.render(w, r, http.StatusOK, "profile", q, data)
+	return nil
 }
 
 func (c *Console) profile(w http.ResponseWriter, r *http.Request, q *req) error {

@@ -158,3 +158,28 @@ type Eraser interface {
 	OrgName(ctx context.Context, orgID string) (string, error)
 	Erase(ctx context.Context, orgID, by, typedName, code string) error
 }
+
+// ChatAccount is one chat app the signed-in person can link (issue 14): Slack, Telegram.
+type ChatAccount struct {
+	Kind, Label string // "slack", "Slack"
+	Linked      bool
+	// ByEmail: the app can find the person by their email (Slack's users.lookupByEmail).
+	ByEmail bool
+}
+
+// LinkStart is a started link: a one-time code (10 minutes, once) and how to use it — a command to
+// type in the app (Slack: /ony link <code>) or a link that opens it (Telegram's deep link).
+type LinkStart struct {
+	Code    string
+	Expires time.Time
+	Command string
+	URL     string
+}
+
+// ChatLinks links and unlinks the person's own chat accounts. Every change is audited.
+type ChatLinks interface {
+	Accounts(ctx context.Context, orgID, userID string) ([]ChatAccount, error)
+	StartLink(ctx context.Context, orgID, userID, kind string) (LinkStart, error)
+	LinkByEmail(ctx context.Context, orgID, userID, kind string) error
+	Unlink(ctx context.Context, orgID, userID, kind string) error
+}

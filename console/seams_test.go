@@ -244,3 +244,89 @@ func TestSeams(t *testing.T) {
 		t.Errorf("reset without token: %d", r.status)
 	}
 }
+
+// chatFake is the profile's chat-linking seam: Slack unlinked (findable by email), Telegram linked.
+type chatFake struct {
+	fakes
+	linked map[string]bool
+}
+
+func (f *chatFake) Profile(context.Context, string, string) (console.ProfileInfo, error) {
+	return console.ProfileInfo{Name: "Mia", Email: "mia@acme.test"}, nil
+}
+func (f *chatFake) UpdateProfile(context.Context, string, string, console.ProfileInfo) error { return nil }
+
+func (f *chatFake) Accounts(context.Context, string, string) ([]console.ChatAccount, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []console.ChatAccount{{Kind: "slack", Label: "Slack", Linked: f.linked["slack"], ByEmail: true},
+		{Kind: "telegram", Label: "Telegram", Linked: f.linked["telegram"]}}, nil
+}
+func (f *chatFake) StartLink(_ context.Context, _, userID, kind string) (console.LinkStart, error) {
+	f.note("start " + kind + " " + userID)
+	if kind == "telegram" {
+		return console.LinkStart{Code: "abcd-efgh-jkmn", Expires: time.Now().Add(10 * time.Minute), URL: "https://t.me/ony_bot?start=abcd-efgh-jkmn"}, nil
+	}
+	return console.LinkStart{Code: "abcd-efgh-jkmn", Expires: time.Now().Add(10 * time.Minute), Command: "/ony link abcd-efgh-jkmn"}, nil
+}
+func (f *chatFake) LinkByEmail(_ context.Context, _, _, kind string) error {
+	f.note("email " + kind)
+	return problem.New(problem.Invalid, "not_in_chat", "Slack has no member with your email")
+}
+func (f *chatFake) Unlink(_ context.Context, _, _, kind string) error {
+	f.mu.Lock()
+	f.linked[kind] = false
+	f.mu.Unlock()
+	f.note("unlink " + kind)
+	return nil
+}
+
+// TestChatLinksSeam: the profile lists chat accounts with link, find-by-email and unlink; a started
+// link shows its one-time code and how to use it; refusals come back readable; only POSTs with the
+// CSRF token act.
+func TestChatLinksSeam(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t)
+	f := &chatFake{linked: map[string]bool{"telegram": true}}
+	a := e.in.App
+	c, err := console.New(console.Deps{Handoffs: a.Handoffs, Escalation: a.Escalation, Audit: a.Audit, Sessions: a.Sessions,
+		Org: org.Service{Store: a.Store, Audit: a.Audit}, Store: a.Store, Keyring: a.Keyring, Profile: f, ChatLinks: f}, console.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	member := e.as(t, "member")
+	member.base = srv.URL
+
+	p := member.get("/console/profile")
+	for _, want := range []string{"Slack: not linked", "/console/profile/chat/slack/link", "Find me in Slack by my email", "Telegram: linked", "/console/profile/chat/telegram/unlink"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("profile lacks %q", want)
+		}
+	}
+	if strings.Contains(p.body, "/console/profile/chat/telegram/email") {
+		t.Error("Telegram offers a lookup by email it does not have")
+	}
+	r := member.post("/console/profile/chat/slack/link", nil)
+	if r.status != 200 || !strings.Contains(r.body, "<code>/ony link abcd-efgh-jkmn</code>") || !f.called("start slack "+e.in.Member.ID) {
+		t.Fatalf("slack link: %d", r.status)
+	}
+	if r := member.post("/console/profile/chat/telegram/link", nil); !strings.Contains(r.body, `href="https://t.me/ony_bot?start=abcd-efgh-jkmn"`) {
+		t.Errorf("telegram deep link missing: %d", r.status)
+	}
+	if r := member.post("/console/profile/chat/slack/email", nil); r.status != 400 || !strings.Contains(r.body, "Slack has no member with your email") {
+		t.Errorf("email lookup refusal: %d", r.status)
+	}
+	if r := member.post("/console/profile/chat/telegram/unlink", nil); r.status != 200 || !strings.Contains(r.body, "Telegram: not linked") {
+		t.Errorf("unlink: %d", r.status)
+	}
+	if r := member.post("/console/profile/chat/slack/teleport", nil); r.status != 404 {
+		t.Errorf("unknown op: %d", r.status)
+	}
+	if r := member.do("POST", "/console/profile/chat/slack/link", url.Values{}, nil); r.status != 403 {
+		t.Errorf("link without the CSRF token: %d", r.status)
+	}
+}
