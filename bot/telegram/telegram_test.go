@@ -111,7 +111,7 @@ type setup struct {
 	waits *[]time.Duration
 }
 
-func newChannel(t *testing.T, mod func(*telegram.Config)) setup {
+func newChannel(t testing.TB, mod func(*telegram.Config)) setup {
 	t.Helper()
 	fake := telegramtest.New(t, botToken)
 	logs := &logBuf{}
