@@ -155,7 +155,11 @@ func render(n channel.Notification) (string, *keyboard, error) {
 	if emoji == "" {
 		emoji = "⚪"
 	}
-	fmt.Fprintf(&b, "%s <b>%s risk</b> · <code>%s</code>\n", emoji, html.EscapeString(strings.ToUpper(n.Risk[:min(1, len(n.Risk))])+n.Risk[min(1, len(n.Risk)):]), html.EscapeString(n.Action))
+	risk := n.Risk
+	if risk != "" {
+		risk = strings.ToUpper(risk[:1]) + risk[1:] // risks are lower-case ASCII words
+	}
+	fmt.Fprintf(&b, "%s <b>%s risk</b> · <code>%s</code>\n", emoji, html.EscapeString(risk), html.EscapeString(n.Action))
 	if n.Gist != "" {
 		b.WriteString(html.EscapeString(n.Gist) + "\n")
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ony-ai/ony/bot/telegram"
 	"github.com/ony-ai/ony/bot/telegram/telegramtest"
@@ -299,5 +301,35 @@ func setLeftoverWebhook(t *testing.T, fake *telegramtest.Server) {
 	resp.Body.Close()
 	if fake.Webhook() == nil {
 		t.Fatal("setup: no webhook")
+	}
+}
+
+func TestRunLongPollingBacksOffAndLogsConflictOnce(t *testing.T) {
+	t.Parallel()
+	s := newChannel(t, nil)
+	host := &fakeHost{}
+	s.fake.Fail("deleteWebhook", 1, 502, "Bad Gateway")
+	s.fake.Fail("getUpdates", 6, 409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
+	m := sentMessage(t, s)
+	s.fake.Queue(s.fake.Tap(m, "Deny", 555))
+	ctx, cancel := context.WithCancel(ctxT(t))
+	done := make(chan error, 1)
+	go func() { done <- s.ch.Run(ctx, host) }()
+	if _, err := s.fake.WaitAnswered(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := []time.Duration{time.Second, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second}
+	if got := *s.waits; !slices.Equal(got, want) {
+		t.Fatalf("waits %v, want %v", got, want)
+	}
+	if n := strings.Count(s.logs.String(), "long polling serves one replica only"); n != 1 {
+		t.Fatalf("conflict logged %d times:\n%s", n, s.logs.String())
+	}
+	if got := host.Answers(); len(got) != 1 || got[0].Index != 2 {
+		t.Fatalf("answers %+v", got)
 	}
 }

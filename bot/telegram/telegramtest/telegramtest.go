@@ -76,7 +76,7 @@ type Server struct {
 	queue    []json.RawMessage
 	polling  bool
 	webhook  *Webhook
-	limits   map[string][]int // method → retry_after answers still to give
+	limits   map[string][]*apiErr // method → refusals still to give
 	username string
 }
 
@@ -84,7 +84,7 @@ type Server struct {
 func New(t testing.TB, token string) *Server {
 	t.Helper()
 	s := &Server{t: t, token: token, changed: make(chan struct{}), messages: map[string]*Message{},
-		queries: map[string]bool{}, limits: map[string][]int{}, username: "ony_test_bot", nextMsg: 100, nextUpd: 1000}
+		queries: map[string]bool{}, limits: map[string][]*apiErr{}, username: "ony_test_bot", nextMsg: 100, nextUpd: 1000}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -95,11 +95,23 @@ func (s *Server) URL() string { return s.srv.URL }
 
 // RateLimit makes the next n calls of method answer 429 with retry_after seconds.
 func (s *Server) RateLimit(method string, n, retryAfter int) {
+	for range n {
+		s.fail(method, &apiErr{code: 429, desc: "Too Many Requests: retry after " + strconv.Itoa(retryAfter), retryAfter: retryAfter})
+	}
+}
+
+// Fail makes the next n calls of method answer code with description ("Conflict: terminated by
+// other getUpdates request", 409), before any RateLimit or Fail queued after it.
+func (s *Server) Fail(method string, n, code int, description string) {
+	for range n {
+		s.fail(method, &apiErr{code: code, desc: description})
+	}
+}
+
+func (s *Server) fail(method string, e *apiErr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.limits[method] = append(s.limits[method], retryAfter)
-	}
+	s.limits[method] = append(s.limits[method], e)
 }
 
 // Sent is every sendMessage accepted, in order, as sent.
@@ -366,7 +378,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if l := s.limits[method]; len(l) > 0 {
 		s.limits[method] = l[1:]
 		s.mu.Unlock()
-		write(w, nil, &apiErr{code: 429, desc: "Too Many Requests: retry after " + strconv.Itoa(l[0]), retryAfter: l[0]})
+		write(w, nil, l[0])
 		return
 	}
 	s.mu.Unlock()
