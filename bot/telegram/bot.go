@@ -139,6 +139,9 @@ type (
 	}
 )
 
+// maxGist bounds the gist shown, leaving room for the rest of the message and HTML escapes.
+const maxGist = 600
+
 // maxCallbackData is Telegram's limit on a button's callback_data, in bytes.
 const maxCallbackData = 64
 
@@ -161,7 +164,8 @@ func render(n channel.Notification) (string, *keyboard, error) {
 	}
 	fmt.Fprintf(&b, "%s <b>%s risk</b> · <code>%s</code>\n", emoji, html.EscapeString(risk), html.EscapeString(n.Action))
 	if n.Gist != "" {
-		b.WriteString(html.EscapeString(n.Gist) + "\n")
+		// A gist is short; the cap keeps the message under Telegram's 4096 characters whatever comes.
+		b.WriteString(html.EscapeString(truncate(n.Gist, maxGist)) + "\n")
 	}
 	if !n.ExpiresAt.IsZero() {
 		b.WriteString("Expires " + html.EscapeString(n.ExpiresAt.In(loc).Format("Mon 2 Jan 15:04 MST")))

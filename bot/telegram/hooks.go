@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/problem"
@@ -130,6 +131,7 @@ const genericFailure = "Ony could not record that, try the console"
 
 func (c *Channel) onCallback(ctx context.Context, host channel.Host, q *callbackQuery) {
 	text, alert := c.decide(ctx, host, q)
+	text = truncate(text, maxAnswer) // Telegram refuses longer, and the button would spin on
 	// Always answer: until we do, the person's Telegram shows a spinner on the button.
 	err := c.call(ctx, "answerCallbackQuery", struct {
 		ID        string `json:"callback_query_id"`
@@ -139,6 +141,18 @@ func (c *Channel) onCallback(ctx context.Context, host channel.Host, q *callback
 	if err != nil {
 		c.log.Warn("telegram: answerCallbackQuery failed", "err", err)
 	}
+}
+
+// maxAnswer is the most characters answerCallbackQuery shows.
+const maxAnswer = 200
+
+// truncate cuts s to at most n characters, marking the cut.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // decide turns a button tap into a decision and says what to tell the tapper.

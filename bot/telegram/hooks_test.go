@@ -151,6 +151,7 @@ func TestCallbackAnsweredInEveryCase(t *testing.T) {
 		{"already final", "", problem.New(problem.Conflict, "already_final", "this handoff was already approved by Ana via call"), "this handoff was already approved by Ana via call", true},
 		{"not linked", "", problem.New(problem.Forbidden, "not_linked", "your Telegram account is not linked to a member of this organization"), "your Telegram account is not linked to a member of this organization", true},
 		{"step-up", "", problem.New(problem.Forbidden, "stepup_required", "approving a high handoff needs the console"), "approving a high handoff needs the console", true},
+		{"long message", "", problem.New(problem.Forbidden, "not_linked", "%s", strings.Repeat("é", 250)), strings.Repeat("é", 199) + "…", true},
 		{"internal error", "", leaky, "Ony could not record that, try the console", true},
 		{"forged data", "not-ours", nil, "This button is not one of Ony's, or no longer valid", false},
 		{"index zero", token + ":0", nil, "This button is not one of Ony's, or no longer valid", false},

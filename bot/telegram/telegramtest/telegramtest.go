@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Button is one inline keyboard button as sent.
@@ -460,7 +461,7 @@ func checkText(text, parseMode string) *apiErr {
 	if strings.TrimSpace(text) == "" {
 		return bad("message text is empty")
 	}
-	if len([]rune(text)) > 4096 {
+	if utf8.RuneCountInString(text) > 4096 {
 		return bad("message is too long")
 	}
 	switch parseMode {
@@ -567,7 +568,7 @@ func (s *Server) edit(p editMessageText) (any, *apiErr) {
 }
 
 func (s *Server) answer(p answerCallbackQuery) (any, *apiErr) {
-	if len(p.Text) > 200 {
+	if utf8.RuneCountInString(p.Text) > 200 {
 		return nil, bad("MESSAGE_TOO_LONG")
 	}
 	s.mu.Lock()
