@@ -254,10 +254,3 @@ func (c *Channel) Username(ctx context.Context) (string, error) {
 	c.mu.Unlock()
 	return me.Username, nil
 }
-
-// cachedUsername is the username if getMe has answered already, without asking.
-func (c *Channel) cachedUsername() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.username
-}

@@ -26,8 +26,8 @@ const dedupeTTL = 24 * time.Hour
 // secretHeader carries the webhook's secret_token on every update Telegram posts.
 const secretHeader = "X-Telegram-Bot-Api-Secret-Token"
 
-// Update is the part of a Bot API update Ony acts on.
-type Update struct {
+// update is the part of a Bot API update Ony acts on.
+type update struct {
 	UpdateID      int64          `json:"update_id"`
 	Message       *message       `json:"message"`
 	CallbackQuery *callbackQuery `json:"callback_query"`
@@ -67,7 +67,7 @@ func (c *Channel) webhook(host channel.Host) http.Handler {
 			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		u, err := ParseUpdate(body)
+		u, err := parseUpdate(body)
 		if err != nil {
 			http.Error(w, "malformed update", http.StatusBadRequest)
 			return
@@ -78,14 +78,14 @@ func (c *Channel) webhook(host channel.Host) http.Handler {
 	})
 }
 
-// ParseUpdate decodes one update as Telegram sends it; an update without an id is malformed.
-func ParseUpdate(body []byte) (Update, error) {
-	var u Update
+// parseUpdate decodes one update as Telegram sends it; an update without an id is malformed.
+func parseUpdate(body []byte) (update, error) {
+	var u update
 	if err := json.Unmarshal(body, &u); err != nil {
-		return Update{}, fmt.Errorf("telegram: update: %w", err)
+		return update{}, fmt.Errorf("telegram: update: %w", err)
 	}
 	if u.UpdateID <= 0 {
-		return Update{}, errors.New("telegram: update: no update_id")
+		return update{}, errors.New("telegram: update: no update_id")
 	}
 	return u, nil
 }
@@ -105,7 +105,7 @@ func ParseCallbackData(data string) (token string, index int, err error) {
 
 // dispatch acts on one update, from the webhook or a long poll alike. It never fails: whatever
 // happened is told to the person in the chat, and the update is not worth a redelivery.
-func (c *Channel) dispatch(ctx context.Context, host channel.Host, u Update) {
+func (c *Channel) dispatch(ctx context.Context, host channel.Host, u update) {
 	fresh, err := host.Once(ctx, "telegram:update:"+strconv.FormatInt(u.UpdateID, 10), dedupeTTL)
 	switch {
 	case err != nil:
@@ -187,27 +187,25 @@ const help = "Hi, I am Ony. I send the handoffs you are asked to decide here, wi
 	"or send /link followed by the code it shows."
 
 func (c *Channel) onMessage(ctx context.Context, host channel.Host, m *message) {
-	if m.From == nil || m.From.IsBot || !strings.HasPrefix(m.Text, "/") {
+	fields := strings.Fields(m.Text)
+	if m.From == nil || m.From.IsBot || len(fields) == 0 || !strings.HasPrefix(fields[0], "/") {
 		return
 	}
-	cmd, arg, _ := strings.Cut(strings.TrimSpace(m.Text), " ")
-	cmd, to, addressed := strings.Cut(cmd, "@")
+	cmd, to, addressed := strings.Cut(fields[0], "@")
+	if addressed && !c.isMe(ctx, to) {
+		return // another bot's command
+	}
 	if m.Chat.Type != "private" {
 		// In a group, answer only commands addressed to this bot, and never link there: the code
 		// would be visible to everyone in the group.
-		if name := c.cachedUsername(); !addressed || name == "" || !strings.EqualFold(to, name) {
-			return
+		if addressed {
+			c.reply(ctx, m.Chat.ID, "Link your account in a private chat with me, not in a group.")
 		}
-		c.reply(ctx, m.Chat.ID, "Link your account in a private chat with me, not in a group.")
 		return
 	}
-	if addressed && (c.cachedUsername() == "" || !strings.EqualFold(to, c.cachedUsername())) {
-		return
-	}
-	code := strings.TrimSpace(arg)
 	switch {
-	case (cmd == "/start" || cmd == "/link") && code != "":
-		p, err := host.Link(ctx, code, Kind.Name, strconv.FormatInt(m.From.ID, 10))
+	case (cmd == "/start" || cmd == "/link") && len(fields) == 2:
+		p, err := host.Link(ctx, fields[1], Kind.Name, strconv.FormatInt(m.From.ID, 10))
 		if err != nil {
 			c.reply(ctx, m.Chat.ID, c.refusal(err, "link"))
 			return
@@ -216,6 +214,16 @@ func (c *Channel) onMessage(ctx context.Context, host channel.Host, m *message) 
 	default:
 		c.reply(ctx, m.Chat.ID, help)
 	}
+}
+
+// isMe reports whether name is this bot's username; when getMe cannot say, it is not.
+func (c *Channel) isMe(ctx context.Context, name string) bool {
+	me, err := c.Username(ctx)
+	if err != nil {
+		c.log.Warn("telegram: getMe failed", "err", err)
+		return false
+	}
+	return strings.EqualFold(name, me)
 }
 
 func (c *Channel) reply(ctx context.Context, chatID int64, text string) {

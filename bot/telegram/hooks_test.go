@@ -204,6 +204,9 @@ func TestLinkCommands(t *testing.T) {
 		{"group, not addressed", -100123, "/link abcd", true, nil, "", ""},
 		{"group, other bot", -100123, "/link@other_bot abcd", true, nil, "", ""},
 		{"group, addressed", -100123, "/link@ony_test_bot abcd", true, nil, "", "private chat"},
+		{"group, addressed, getMe on demand", -100123, "/start@Ony_Test_Bot", false, nil, "", "private chat"},
+		{"private, other bot", 555, "/start@other_bot abcd", false, nil, "", ""},
+		{"code and more", 555, "/link abcd efgh", false, nil, "", "Hi, I am Ony."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -98,7 +98,7 @@ func (c *Channel) poll(ctx context.Context, host channel.Host) {
 		backoff, conflictLogged = minBackoff, false
 		// Updates stay raw until here, so one we cannot read does not lose the batch.
 		for _, raw := range updates {
-			u, err := ParseUpdate(raw)
+			u, err := parseUpdate(raw)
 			if id := updateID(raw); id >= offset {
 				offset = id + 1 // past even an update we cannot read, or it comes back forever
 			}
