@@ -163,9 +163,11 @@ func render(n channel.Notification) (string, *keyboard, error) {
 		risk = strings.ToUpper(risk[:1]) + risk[1:] // risks are lower-case ASCII words
 	}
 	fmt.Fprintf(&b, "%s <b>%s risk</b> · <code>%s</code>\n", emoji, html.EscapeString(risk), html.EscapeString(n.Action))
-	if n.Gist != "" {
+	// The gist leads with "[risk] action: ", which the line above already shows.
+	gist := strings.TrimPrefix(n.Gist, "["+n.Risk+"] "+n.Action+": ")
+	if gist != "" {
 		// A gist is short; the cap keeps the message under Telegram's 4096 characters whatever comes.
-		b.WriteString(html.EscapeString(truncate(n.Gist, maxGist)) + "\n")
+		b.WriteString(html.EscapeString(truncate(gist, maxGist)) + "\n")
 	}
 	if !n.ExpiresAt.IsZero() {
 		b.WriteString("Expires " + html.EscapeString(n.ExpiresAt.In(loc).Format("Mon 2 Jan 15:04 MST")))

@@ -18,6 +18,9 @@ const (
 	maxBackoff = 30 * time.Second
 )
 
+// dispatchTimeout bounds handling one polled update, as the server bounds a webhook request.
+const dispatchTimeout = 30 * time.Second
+
 var allowedUpdates = []string{"message", "callback_query"}
 
 // Run implements channel.Runner. With a webhook secret it registers the webhook (retrying until
@@ -106,7 +109,9 @@ func (c *Channel) poll(ctx context.Context, host channel.Host) {
 				c.log.Warn("telegram: malformed update dropped")
 				continue
 			}
-			c.dispatch(ctx, host, u)
+			dctx, cancel := context.WithTimeout(ctx, dispatchTimeout)
+			c.dispatch(dctx, host, u)
+			cancel()
 		}
 	}
 }

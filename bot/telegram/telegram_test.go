@@ -142,7 +142,7 @@ func newChannel(t testing.TB, mod func(*telegram.Config)) setup {
 
 func notification(chat string) channel.Notification {
 	return channel.Notification{Key: "k1", OrgID: "o1", HandoffID: "h1", Action: "deploy", Risk: "high",
-		Gist: `deploy <script>alert("x")</script> & rollback`, Options: options, ConsoleURL: console,
+		Gist: `[high] deploy: deploy <script>alert("x")</script> & rollback`, Options: options, ConsoleURL: console,
 		ExpiresAt: time.Date(2026, 12, 6, 14, 3, 0, 0, time.UTC), Token: token,
 		Recipient: channel.Recipient{UserID: "u1", Address: chat, Timezone: time.UTC}}
 }
@@ -189,7 +189,7 @@ func TestNotifyRendersEscapedMessageWithButtons(t *testing.T) {
 	if d.Ref != "777/"+itoa(m.MessageID) || d.State != store.SendSent {
 		t.Fatalf("delivery %+v, message %d", d, m.MessageID)
 	}
-	for _, want := range []string{"🟠", "<b>High risk</b>", "<code>deploy</code>", "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; rollback", "Expires Sun 6 Dec 14:03 UTC"} {
+	for _, want := range []string{"🟠", "<b>High risk</b>", "<code>deploy</code>\ndeploy &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; rollback", "Expires Sun 6 Dec 14:03 UTC"} {
 		if !strings.Contains(m.Text, want) {
 			t.Errorf("text %q lacks %q", m.Text, want)
 		}
