@@ -227,6 +227,9 @@ func TestLinkCommands(t *testing.T) {
 			if (tc.wantLink == "") != (len(links) == 0) || (tc.wantLink != "" && links[0] != tc.wantLink) {
 				t.Fatalf("links %v, want %q", links, tc.wantLink)
 			}
+			if logs := s.logs.String(); strings.Contains(logs, "555") || strings.Contains(logs, "abcd") || strings.Contains(logs, "nope") {
+				t.Fatalf("the log names the chat or the code:\n%s", logs)
+			}
 			sent := s.fake.Sent()
 			if tc.wantReply == "" {
 				if len(sent) != 0 {
@@ -335,5 +338,22 @@ func TestRunLongPollingBacksOffAndLogsConflictOnce(t *testing.T) {
 	}
 	if got := host.Answers(); len(got) != 1 || got[0].Index != 2 {
 		t.Fatalf("answers %+v", got)
+	}
+}
+
+// Dedupe down (Redis unreachable): the tap is still handled, since a token decides only once anyway.
+func TestWebhookActsWhenDedupeIsDown(t *testing.T) {
+	t.Parallel()
+	s := newChannel(t, withSecret)
+	host := &fakeHost{onceErr: errors.New("redis: connection refused")}
+	url := hook(t, s.ch, host)
+	if resp := telegramtest.Post(t, url, secret, s.fake.Tap(sentMessage(t, s), "Approve", 555)); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if len(host.Answers()) != 1 || len(s.fake.Answered()) != 1 {
+		t.Fatalf("answers %+v, callback answers %+v", host.Answers(), s.fake.Answered())
+	}
+	if !strings.Contains(s.logs.String(), "dedupe unavailable") {
+		t.Fatal("the outage was not logged")
 	}
 }

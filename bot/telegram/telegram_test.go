@@ -33,6 +33,7 @@ type fakeHost struct {
 	links   []string // code|kind|address
 	seen    map[string]bool
 	onces   int
+	onceErr error
 	decide  func(channel.Answer) (store.Handoff, error)
 	link    func(code string) (channel.LinkedPerson, error)
 }
@@ -65,6 +66,9 @@ func (h *fakeHost) Once(_ context.Context, key string, _ time.Duration) (bool, e
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.onces++
+	if h.onceErr != nil {
+		return false, h.onceErr
+	}
 	if h.seen == nil {
 		h.seen = map[string]bool{}
 	}
