@@ -1,7 +1,5 @@
-// Package telegram is the Telegram channel: people are reached in their private chat with the bot,
-// teams in a group or channel (telegram:-1001234), and they decide with inline buttons. The Bot API
-// client, the /hooks/telegram route and linking arrive with the Telegram issue; today the kind is
-// described here so ladders and people's settings can name it.
+// Package telegram is the Telegram channel: people in their private chat with the bot, teams in a
+// group or channel (telegram:-1001234), deciding with inline buttons; its own small Bot API client.
 package telegram
 
 import (
