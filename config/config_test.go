@@ -275,7 +275,7 @@ func TestEnvOverrides(t *testing.T) {
 	// A file sets everything to something else, so each case proves env beats file.
 	file := writeTemp(t, "ony.yaml", `
 listen: 127.0.0.1:1
-public_url: http://file.test
+public_url: https://file.test
 trusted_proxies: [192.0.2.1]
 data_dir: /file
 instance: file

@@ -148,6 +148,9 @@ func (l *loader) checkChat(c *Config) {
 		if !telegramSecretRE.MatchString(v) {
 			l.fail("telegram.webhook_secret", "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's secret_token)")
 		}
+		if !strings.HasPrefix(c.PublicURL, "https://") {
+			l.fail("telegram.webhook_secret", "needs an https public_url: Telegram posts updates only to https (leave the secret unset to long-poll instead)")
+		}
 	}
 }
 

@@ -121,7 +121,8 @@ func TestValidationRules(t *testing.T) {
 		{"slack api url slash", "slack: {api_url: 'https://slack.example/api'}", "slack.api_url", "must end with /"},
 		{"slack api url plain http", "slack: {api_url: 'http://slack.example/api/'}", "slack.api_url", "must use https"},
 		{"telegram token shape", "telegram: {bot_token: nope}", "telegram.bot_token", "must be a bot token as @BotFather gives it"},
-		{"telegram secret charset", "telegram: {bot_token: '123456:ABCDEFGHIJKLMNOPQRSTUV', webhook_secret: 'has space'}", "telegram.webhook_secret", "must be 1 to 256 characters"},
+		{"telegram secret charset", "public_url: https://ony.example\ntelegram: {bot_token: '123456:ABCDEFGHIJKLMNOPQRSTUV', webhook_secret: 'has space'}", "telegram.webhook_secret", "must be 1 to 256 characters"},
+		{"telegram webhook over http", "public_url: http://ony.example\ntelegram: {bot_token: '123456:ABCDEFGHIJKLMNOPQRSTUV', webhook_secret: abc}", "telegram.webhook_secret", "needs an https public_url"},
 		{"telegram orphan secret", "telegram: {webhook_secret: abc}", "telegram.webhook_secret", "needs telegram.bot_token"},
 		{"telegram api url slash", "telegram: {api_url: 'https://tg.example/'}", "telegram.api_url", "must not end with /"},
 
