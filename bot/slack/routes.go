@@ -27,7 +27,7 @@ const (
 
 const (
 	genericFailure = "Ony could not record that, try the console."
-	usage          = "Usage: `/ony link <code>` links your Slack account to your Ony account; make the code in the console under your profile. `/ony help` shows this."
+	usage          = "Usage: `/ony link &lt;code&gt;` links your Slack account to your Ony account; make the code in the console under your profile. `/ony help` shows this."
 )
 
 // Routes implements channel.Receiver: POST /hooks/slack/interactions (button taps) and

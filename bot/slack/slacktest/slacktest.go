@@ -62,6 +62,27 @@ func (m Message) Buttons() []Button {
 	return out
 }
 
+// BlockText joins the text of the message's header, section and context blocks, one per line, as
+// Slack receives it (mrkdwn still escaped).
+func (m Message) BlockText() string {
+	var out []string
+	for _, b := range m.Parsed.BlockSet {
+		switch b := b.(type) {
+		case *slack.HeaderBlock:
+			out = append(out, b.Text.Text)
+		case *slack.SectionBlock:
+			out = append(out, b.Text.Text)
+		case *slack.ContextBlock:
+			for _, e := range b.ContextElements.Elements {
+				if t, ok := e.(*slack.TextBlockObject); ok {
+					out = append(out, t.Text)
+				}
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // Response is one JSON post to a response_url the fake handed out.
 type Response struct {
 	Path            string
