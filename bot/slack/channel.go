@@ -227,15 +227,6 @@ func (c *Channel) LookupByEmail(ctx context.Context, email string) (string, erro
 	return user.ID, nil
 }
 
-// Run keeps a Socket Mode connection when an app token is configured; without one Slack reaches Ony
-// over HTTP and there is nothing to run.
-func (c *Channel) Run(ctx context.Context, host channel.Host) error {
-	if c.cfg.AppToken == "" {
-		return nil
-	}
-	return errors.New("slack: Socket Mode is not available yet: unset the app token and let Slack call /hooks/slack/interactions and /hooks/slack/commands")
-}
-
 // postJSON posts body to a response_url Slack handed us, within the channel's timeout.
 func (c *Channel) postJSON(ctx context.Context, target string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)

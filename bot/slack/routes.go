@@ -160,10 +160,6 @@ func (c *Channel) interactions(w http.ResponseWriter, r *http.Request, host chan
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if err == nil && t.actionTS != "" && !c.once(r.Context(), host, "slack:action:"+t.user+":"+t.actionTS) {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
 	// Slack wants its 200 within 3 s and takes nothing from the body: acknowledge first, then decide
 	// and answer through response_url, outliving the request's connection.
 	w.Header().Set("Content-Length", "0")
@@ -171,10 +167,17 @@ func (c *Channel) interactions(w http.ResponseWriter, r *http.Request, host chan
 	_ = http.NewResponseController(w).Flush()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), afterAck)
 	defer cancel()
-	var text string
-	if err != nil {
-		text = "That button is not one Ony can read; decide in the console."
-	} else {
+	c.act(ctx, host, t, err)
+}
+
+// act handles an acknowledged tap, from HTTP or Socket Mode: drop Slack's retries of it, decide, and
+// tell the tapper privately. err is errBadValue or nil.
+func (c *Channel) act(ctx context.Context, host channel.Host, t tap, err error) {
+	if err == nil && t.actionTS != "" && !c.once(ctx, host, "slack:action:"+t.user+":"+t.actionTS) {
+		return
+	}
+	text := "That button is not one Ony can read; decide in the console."
+	if err == nil {
 		text = c.decide(ctx, host, t)
 	}
 	c.ephemeral(ctx, t.responseURL, text)

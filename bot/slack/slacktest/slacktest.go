@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
 )
 
@@ -107,16 +108,25 @@ type Server struct {
 	retry     int
 	seq       int
 	calls     map[string]int
+
+	appToken string
+	queue    [][]byte
+	acks     []Ack
+	conns    map[*websocket.Conn]bool
+	opened   int
+	envSeq   int
+	sent     map[string][]byte
 }
 
 // New starts a fake that accepts botToken only; it stops when the test ends.
 func New(t testing.TB, botToken string) *Server {
 	t.Helper()
 	s := &Server{token: botToken, changed: make(chan struct{}), users: map[string]string{},
-		channels: map[string]string{}, calls: map[string]int{}}
+		channels: map[string]string{}, calls: map[string]int{}, conns: map[*websocket.Conn]bool{}, sent: map[string][]byte{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.api)
 	mux.HandleFunc("POST /respond/{id}", s.respond)
+	mux.HandleFunc("GET /link/", s.socket)
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
 	return s
@@ -243,6 +253,10 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Unlock()
+	if method == "apps.connections.open" {
+		s.open(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		fail(w, "invalid_method")
@@ -528,6 +542,10 @@ var actionSeq atomic.Int64
 // BlockActions is the body Slack posts when userID presses a button with actionID and value;
 // responseURL is where the app may answer.
 func BlockActions(userID, actionID, value, responseURL string) []byte {
+	return []byte(url.Values{"payload": {string(blockActionsJSON(userID, actionID, value, responseURL))}}.Encode())
+}
+
+func blockActionsJSON(userID, actionID, value, responseURL string) []byte {
 	payload := map[string]any{
 		"type":         "block_actions",
 		"user":         map[string]any{"id": userID, "username": "someone", "team_id": "T0ONY"},
@@ -544,7 +562,7 @@ func BlockActions(userID, actionID, value, responseURL string) []byte {
 		}},
 	}
 	b, _ := json.Marshal(payload)
-	return []byte(url.Values{"payload": {string(b)}}.Encode())
+	return b
 }
 
 // SlashCommand is the body Slack posts when userID types command text.
@@ -568,4 +586,181 @@ func (s *Server) Interaction(t testing.TB, hookURL, secret, userID, actionValue 
 func (s *Server) Command(t testing.TB, hookURL, secret, userID, text string, opts ...Option) *http.Response {
 	t.Helper()
 	return Post(t, hookURL, secret, SlashCommand(userID, "/ony", text, s.ResponseURL()), opts...)
+}
+
+// Ack is one Socket Mode acknowledgement the fake received.
+type Ack struct {
+	EnvelopeID string          `json:"envelope_id"`
+	Payload    json.RawMessage `json:"payload"`
+}
+
+// SocketMode lets apps.connections.open answer for appToken with a websocket on this fake.
+func (s *Server) SocketMode(appToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appToken = appToken
+}
+
+// Opened is how many Socket Mode connections were opened (reconnects count).
+func (s *Server) Opened() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opened
+}
+
+// WaitOpened waits until at least n Socket Mode connections were opened.
+func (s *Server) WaitOpened(ctx context.Context, n int) error {
+	_, err := wait(ctx, s, func() []int { return make([]int, s.opened) }, n)
+	return err
+}
+
+// Acks returns every acknowledgement received, in order.
+func (s *Server) Acks() []Ack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Ack(nil), s.acks...)
+}
+
+// WaitAcked waits until at least n envelopes were acknowledged.
+func (s *Server) WaitAcked(ctx context.Context, n int) ([]Ack, error) {
+	return wait(ctx, s, func() []Ack { return s.acks }, n)
+}
+
+// DropSockets closes every open Socket Mode connection, as Slack does now and then.
+func (s *Server) DropSockets() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+}
+
+// PushInteraction sends userID's press of a button over Socket Mode and returns the envelope id;
+// pushing the same envelope id again (Push) is a redelivery.
+func (s *Server) PushInteraction(userID, actionID, value string) string {
+	id := s.nextEnvelope()
+	s.Push(id, "interactive", json.RawMessage(blockActionsJSON(userID, actionID, value, s.ResponseURL())))
+	return id
+}
+
+// PushCommand sends userID's "/ony text" over Socket Mode and returns the envelope id.
+func (s *Server) PushCommand(userID, text string) string {
+	id := s.nextEnvelope()
+	s.Push(id, "slash_commands", slack.SlashCommand{TeamID: "T0ONY", ChannelID: "D0ONY", UserID: userID,
+		Command: "/ony", Text: text, ResponseURL: s.ResponseURL(), APIAppID: "A0ONY"})
+	return id
+}
+
+func (s *Server) nextEnvelope() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.envSeq++
+	return fmt.Sprintf("env-%04d", s.envSeq)
+}
+
+// Push queues one Socket Mode envelope for the next open connection.
+func (s *Server) Push(envelopeID, typ string, payload any) {
+	b, err := json.Marshal(map[string]any{"envelope_id": envelopeID, "type": typ, "payload": payload,
+		"accepts_response_payload": typ == "slash_commands", "retry_attempt": 0, "retry_reason": ""})
+	if err != nil {
+		panic(err)
+	}
+	s.record(func() {
+		s.queue = append(s.queue, b)
+		s.sent[envelopeID] = b
+	})
+}
+
+// Redeliver sends a pushed envelope again, as Slack does when it thinks it was not acknowledged.
+func (s *Server) Redeliver(envelopeID string) {
+	s.record(func() {
+		if b, ok := s.sent[envelopeID]; ok {
+			s.queue = append(s.queue, b)
+		}
+	})
+}
+
+func (s *Server) open(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	app := s.appToken
+	s.mu.Unlock()
+	if r.Method != http.MethodPost {
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		fail(w, "invalid_method")
+		return
+	}
+	switch auth := r.Header.Get("Authorization"); {
+	case app == "" || auth == "Bearer "+s.token:
+		fail(w, "not_allowed_token_type")
+		return
+	case auth != "Bearer "+app:
+		fail(w, "invalid_auth")
+		return
+	}
+	reply(w, map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/link/?ticket=fake"})
+}
+
+// upgrader accepts the Origin socketmode sends (https://api.slack.com), which is not this host.
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	s.record(func() {
+		s.opened++
+		s.conns[conn] = true
+	})
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+		_ = conn.Close()
+	}()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		for {
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var a Ack
+			if json.Unmarshal(msg, &a) == nil && a.EnvelopeID != "" {
+				s.record(func() { s.acks = append(s.acks, a) })
+			}
+		}
+	}()
+	hello := `{"type":"hello","num_connections":1,"debug_info":{"host":"slacktest"},"connection_info":{"app_id":"A0ONY"}}`
+	if conn.WriteMessage(websocket.TextMessage, []byte(hello)) != nil {
+		return
+	}
+	ping := time.NewTicker(500 * time.Millisecond)
+	defer ping.Stop()
+	_ = conn.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second))
+	for {
+		s.mu.Lock()
+		msgs := s.queue
+		s.queue = nil
+		changed := s.changed
+		s.mu.Unlock()
+		for i, m := range msgs {
+			if conn.WriteMessage(websocket.TextMessage, m) != nil {
+				s.mu.Lock()
+				s.queue = append(msgs[i:], s.queue...)
+				s.mu.Unlock()
+				return
+			}
+		}
+		select {
+		case <-closed:
+			return
+		case <-changed:
+		case <-ping.C:
+			if conn.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)) != nil {
+				return
+			}
+		}
+	}
 }
