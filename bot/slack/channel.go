@@ -34,7 +34,9 @@ type Config struct {
 	// Timeout bounds every outbound request (default 10 s).
 	Timeout time.Duration
 	Logger  *slog.Logger
-	Clock   func() time.Time
+	// Clock is Ony's time for the 5-minute window on Slack's request timestamps; slack-go's verifier
+	// checks the same window against the system clock as well, so a request must pass both.
+	Clock func() time.Time
 	// HTTPClient is used for every outbound request; its own Timeout is kept when set.
 	HTTPClient *http.Client
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,9 @@ func (c *Channel) verified(host channel.Host, next verifiedHandler) http.Handler
 		}
 		sv, err := slack.NewSecretsVerifier(r.Header, c.cfg.SigningSecret)
 		if err == nil {
+			err = c.fresh(r.Header.Get("X-Slack-Request-Timestamp"))
+		}
+		if err == nil {
 			_, _ = sv.Write(body)
 			err = sv.Ensure()
 		}
@@ -81,6 +85,20 @@ func (c *Channel) verified(host channel.Host, next verifiedHandler) http.Handler
 		}
 		next(w, r, host, body)
 	})
+}
+
+var errStale = errors.New("slack: request timestamp outside the 5-minute window")
+
+// fresh checks the request timestamp against the channel's clock.
+func (c *Channel) fresh(ts string) error {
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return errStale
+	}
+	if d := c.now().Sub(time.Unix(sec, 0)); d > 5*time.Minute || d < -5*time.Minute {
+		return errStale
+	}
+	return nil
 }
 
 // once reports whether key is new. If the store cannot say, the request goes ahead: a decision token

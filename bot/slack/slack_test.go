@@ -520,6 +520,24 @@ func TestInteractionNoSigningSecretRefusesAll(t *testing.T) {
 	}
 }
 
+func TestRequestsOutsideTheClocksWindowAreRefused(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.New(t, botToken)
+	ch := newChannel(t, fake, slack.Config{Clock: func() time.Time { return time.Now().Add(10 * time.Minute) }})
+	host := newHost()
+	h := mount(t, ch, host)
+	body := slacktest.BlockActions(member, "ony_decide_1", "tok|approve", fake.ResponseURL())
+	if rec := serve(h, slacktest.NewRequest("/hooks/slack/interactions", secret, body)); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if rec := serve(h, slacktest.NewRequest("/hooks/slack/commands", secret, slacktest.SlashCommand(member, "/ony", "link x", ""))); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if len(host.decided())+len(host.linked()) != 0 {
+		t.Fatal("acted on a request outside the window")
+	}
+}
+
 func TestInteractionReplaysAreDropped(t *testing.T) {
 	t.Parallel()
 	fake := slacktest.New(t, botToken)
