@@ -437,6 +437,11 @@ func (s *Server) lookup(w http.ResponseWriter, form url.Values) {
 }
 
 func (s *Server) respond(w http.ResponseWriter, r *http.Request) {
+	// A response_url is its own credential: a token sent along would be one leaked to whoever holds it.
+	if r.Header.Get("Authorization") != "" {
+		http.Error(w, "response_url takes no token", http.StatusBadRequest)
+		return
+	}
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		http.Error(w, "json only", http.StatusBadRequest)
 		return
