@@ -1,7 +1,5 @@
-// Package slack is the Slack channel: people are reached by their Slack member id, teams in a Slack
-// channel (slack:#ops), and they decide with a button. The Web API client, the interactivity and
-// slash-command routes under /hooks/slack/ and linking arrive with the Slack issue; today the kind
-// is described here so ladders and people's settings can name it.
+// Package slack is the Slack channel: people are reached by their member id, teams in a Slack channel
+// (slack:#ops); they decide with Block Kit buttons, and link their account with /ony link <code>.
 package slack
 
 import (
