@@ -159,6 +159,9 @@ type App struct {
 	Console *console.Console // console
 	// TOTP is the second factor: sign-in, step-up for approvals, `ony admin rekey` (issue 13).
 	TOTP *totp.Service
+	// Slack and Telegram are the chat channels (issue 14); nil unless their bot token is set.
+	Slack    *slack.Channel
+	Telegram *telegram.Channel
 
 	http *http.Server
 }
@@ -341,6 +344,15 @@ func NewEscalation(c *config.Config, a *App, redactText func(orgID, s string) st
 			client = &http.Client{Timeout: sendTimeout}
 		}
 		chs = append(chs, webhook.New(urls, secret, client, o.Clock))
+	}
+	if a.Slack, a.Telegram, err = chatChannels(c, logger, o, sendTimeout); err != nil {
+		return nil, err
+	}
+	if a.Slack != nil {
+		chs = append(chs, a.Slack)
+	}
+	if a.Telegram != nil {
+		chs = append(chs, a.Telegram)
 	}
 	reg, err := channel.NewRegistry(kinds, append(chs, o.Channels...)...)
 	if err != nil {
