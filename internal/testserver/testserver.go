@@ -140,7 +140,9 @@ func Start(t testing.TB, o Options) *Instance {
 		cancel()
 		t.Fatalf("testserver: start jobs: %v", err)
 	}
-	in := &Instance{App: a, URL: cfg.PublicURL, Password: Password, DatabaseURL: o.DatabaseURL, DataDir: cfg.DataDir,
+	// URL is where the test reaches the server, even when Configure gave it another public URL (an
+	// https one Telegram's webhooks need).
+	in := &Instance{App: a, URL: "http://" + l.Addr().String(), Password: Password, DatabaseURL: o.DatabaseURL, DataDir: cfg.DataDir,
 		RedisPrefix: o.RedisPrefix, cancel: cancel, done: make(chan error, 1)}
 	go func() { in.done <- a.Serve(ctx, l) }()
 	t.Cleanup(func() { in.Stop(t) })
