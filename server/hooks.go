@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -24,7 +25,12 @@ const (
 type hookHost struct{ s *Server }
 
 func (h hookHost) Decide(ctx context.Context, a channel.Answer) (store.Handoff, error) {
-	return h.s.handoffs.DecideWithToken(ctx, a.Token, a.Option, a.Channel)
+	ans := handoff.Answer{Token: a.Token, Option: a.Option, Index: a.Index, Channel: a.Channel, From: a.From, TOTP: a.TOTP}
+	// The answerer's address is read on the contact the kind reaches people on.
+	if k, ok := h.s.esc.Kinds().Kind(a.Channel); ok && k.Contact != nil {
+		ans.Contact = k.Contact.Name
+	}
+	return h.s.handoffs.DecideAnswer(ctx, ans)
 }
 
 func (h hookHost) Link(ctx context.Context, code, kind, address string) (channel.LinkedPerson, error) {
