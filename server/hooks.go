@@ -20,8 +20,8 @@ const (
 	hookTimeout = 30 * time.Second
 )
 
-// hookHost is what inbound routes act through: the handoff service's token decisions and the
-// engine's status reports.
+// hookHost is what inbound routes act through: the handoff service's token decisions, the engine's
+// status reports, and the team service's chat-account links.
 type hookHost struct{ s *Server }
 
 func (h hookHost) Decide(ctx context.Context, a channel.Answer) (store.Handoff, error) {
@@ -34,7 +34,10 @@ func (h hookHost) Decide(ctx context.Context, a channel.Answer) (store.Handoff, 
 }
 
 func (h hookHost) Link(ctx context.Context, code, kind, address string) (channel.LinkedPerson, error) {
-	return channel.LinkedPerson{}, errors.New("linking: not built yet") // issue 14, core helper
+	if h.s.team == nil {
+		return channel.LinkedPerson{}, errors.New("server: linking chat accounts needs the team service (SetTeam)")
+	}
+	return h.s.team.Link(ctx, code, kind, address)
 }
 
 func (h hookHost) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
