@@ -191,13 +191,21 @@ func TestDecideAnswerRefusals(t *testing.T) {
 			func(tok string) handoff.Answer { a := slackAnswer(tok, "approve", "UANA"); a.TOTP = "000000"; return a },
 			"invalid_totp", "not valid", handoff.Answer{Option: "approve", Channel: "slack", From: "UANA", Contact: "slack", TOTP: "123456"}},
 		{"token sent on another channel", "ana", "low",
-			func(tok string) handoff.Answer { a := slackAnswer(tok, "approve", "UANA"); a.Channel = "telegram"; return a },
+			func(tok string) handoff.Answer {
+				a := slackAnswer(tok, "approve", "UANA")
+				a.Channel = "telegram"
+				return a
+			},
 			"invalid_decision_token", "not valid", slackAnswer("", "approve", "UANA")},
 		{"option index past the end", "ana", "low",
-			func(tok string) handoff.Answer { return handoff.Answer{Token: tok, Index: 3, Channel: "slack", From: "UANA", Contact: "slack"} },
+			func(tok string) handoff.Answer {
+				return handoff.Answer{Token: tok, Index: 3, Channel: "slack", From: "UANA", Contact: "slack"}
+			},
 			"unknown_option", "", handoff.Answer{Index: 1, Channel: "slack", From: "UANA", Contact: "slack"}},
 		{"neither option nor index", "ana", "low",
-			func(tok string) handoff.Answer { return handoff.Answer{Token: tok, Channel: "slack", From: "UANA", Contact: "slack"} },
+			func(tok string) handoff.Answer {
+				return handoff.Answer{Token: tok, Channel: "slack", From: "UANA", Contact: "slack"}
+			},
 			"unknown_option", "", handoff.Answer{Index: 2, Channel: "slack", From: "UANA", Contact: "slack"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
