@@ -19,12 +19,35 @@ import (
 type hostGrabber struct {
 	mu   sync.Mutex
 	host channel.Host
+	sent []channel.Notification
 }
 
 func (g *hostGrabber) Kind() string     { return "slack" }
 func (g *hostGrabber) Provider() string { return "grab" }
-func (g *hostGrabber) Notify(context.Context, channel.Notification) (channel.Delivery, error) {
+func (g *hostGrabber) Notify(_ context.Context, n channel.Notification) (channel.Delivery, error) {
+	g.mu.Lock()
+	g.sent = append(g.sent, n)
+	g.mu.Unlock()
 	return channel.Delivery{Ref: "x", State: store.SendSent}, nil
+}
+
+// waitSent waits for the notification of handoff id.
+func (g *hostGrabber) waitSent(t *testing.T, id string) channel.Notification {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		g.mu.Lock()
+		for _, n := range g.sent {
+			if n.HandoffID == id {
+				g.mu.Unlock()
+				return n
+			}
+		}
+		g.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no notification of %s", id)
+	return channel.Notification{}
 }
 func (g *hostGrabber) Update(context.Context, channel.Update) error { return nil }
 func (g *hostGrabber) Routes(h channel.Host) []channel.Route {
@@ -85,6 +108,45 @@ func TestHookHostDecideAndLink(t *testing.T) {
 	got, err := host.Decide(ctx, channel.Answer{Token: tok.Plain, Index: 2, Channel: "slack", From: "U0MIA"})
 	if err != nil || got.Status != store.StatusDenied || got.Decision.ByID != in.Member.ID || got.Decision.Channel != "slack" {
 		t.Fatalf("the linked member: %+v %v", got.Decision, err)
+	}
+}
+
+// TestTeamPostStepUp: as the app wires it, a post to a team destination carries a token of its own
+// and says when approving needs the console (the org's step-up policy for the handoff's risk); a tap
+// on its approve button is refused with stepup_required, its deny decides.
+func TestTeamPostStepUp(t *testing.T) {
+	t.Parallel()
+	g := &hostGrabber{}
+	in := testserver.Start(t, testserver.Options{Channels: []channel.Channel{g}, StepUp: true}).Seed(t)
+	ctx := context.Background()
+	admin := cookieRaw(t, in.URL, session(t, in, in.OrgID, in.Admin.ID))
+	putLadder(admin, "chat", "name: chat\ndefault: true\nsteps:\n  - channels: [slack]\n    targets: [\"slack:#ops\"]\nend: wait\n").
+		ladder(t, http.StatusOK)
+	if err := in.App.Team.LinkByLookup(ctx, audit.Actor{Kind: "user", ID: in.Member.ID, Role: "member"}, in.OrgID, "slack", "U0MIA"); err != nil {
+		t.Fatal(err)
+	}
+	agent := bearer(t, in.URL, in.DeviceToken)
+	risky := agent.do("POST", "/v1/handoffs", map[string]any{
+		"action": "shell.exec", "title": "Wipe", "payload": map[string]any{"kind": "command", "content": "rm -rf /srv/data"},
+		"labels": map[string]string{"env": "prod"}}).handoff(t, http.StatusCreated)
+	calm := agent.do("POST", "/v1/handoffs", map[string]any{"action": "docs.read", "title": "Read"}).handoff(t, http.StatusCreated)
+	if risky.Risk != "high" && risky.Risk != "critical" || calm.Risk == "high" || calm.Risk == "critical" {
+		t.Fatalf("risks %s and %s", risky.Risk, calm.Risk)
+	}
+	n := g.waitSent(t, risky.ID)
+	if !n.StepUp || n.Token == "" || n.Recipient.UserID != "" {
+		t.Fatalf("risky team post: step-up %v, token %t, recipient %q", n.StepUp, n.Token != "", n.Recipient.UserID)
+	}
+	if m := g.waitSent(t, calm.ID); m.StepUp || m.Token == "" {
+		t.Fatalf("calm team post: step-up %v, token %t", m.StepUp, m.Token != "")
+	}
+	host := g.get(t)
+	if _, err := host.Decide(ctx, channel.Answer{Token: n.Token, Option: "approve", Channel: "slack", From: "U0MIA"}); !isProblem(err, "stepup_required") {
+		t.Fatalf("approve from chat: %v", err)
+	}
+	got, err := host.Decide(ctx, channel.Answer{Token: n.Token, Option: "deny", Channel: "slack", From: "U0MIA"})
+	if err != nil || got.Status != store.StatusDenied || got.Decision.ByID != in.Member.ID {
+		t.Fatalf("deny from chat: %+v %v", got.Decision, err)
 	}
 }
 
