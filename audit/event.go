@@ -84,6 +84,7 @@ type Details struct {
 	Root      string   `json:"root,omitempty"`         // an erased log's final root (base64)
 	Code      string   `json:"code,omitempty"`         // a closed-enum failure code
 	Option    string   `json:"option,omitempty"`       // the option a person chose
+	Method    string   `json:"method,omitempty"`       // how a chat account was linked: code | email
 }
 
 // Event is one leaf. Encode is its only serialisation; stored leaves are never re-encoded.
@@ -156,6 +157,8 @@ func (e Event) Validate(known KnownReason) error {
 			return bad("code")
 		case d.Option != "" && !tokenRE.MatchString(d.Option):
 			return bad("option")
+		case d.Method != "" && d.Method != LinkMethodCode && d.Method != LinkMethodEmail:
+			return bad("method")
 		case d.Size < 0:
 			return bad("size")
 		}

@@ -18,7 +18,8 @@ var allTypes = []audit.EventType{audit.HandoffCreated, audit.HandoffDecided, aud
 	audit.HandoffCancelled, audit.MemberInvited, audit.MemberRole, audit.MemberOff, audit.MemberPasswordReset,
 	audit.MemberPasswordChanged, audit.DeviceCreated,
 	audit.DeviceRevoked, audit.LadderChanged, audit.PayloadScrubbed, audit.StepUpFailed, audit.OrgCreated, audit.OrgErased,
-	audit.InviteCreated, audit.MemberJoined, audit.MemberReactivated, audit.MemberResetAsked, audit.OrgSettingsChanged}
+	audit.InviteCreated, audit.MemberJoined, audit.MemberReactivated, audit.MemberResetAsked, audit.OrgSettingsChanged,
+	audit.ContactLinked, audit.ContactUnlinked}
 
 // fullEvent uses every field, each at a valid value.
 func fullEvent() audit.Event {

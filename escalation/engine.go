@@ -40,6 +40,9 @@ type Deps struct {
 	Redact func(orgID, s string) string
 	// ObserveLateness, if set, is told how late each step and send job started against its schedule.
 	ObserveLateness func(kind string, late time.Duration)
+	// StepUp, if set, reports whether approving at risk needs a second factor in the org
+	// (auth/totp.Service.StepUpRequired); notifications then carry StepUp. Nil means never.
+	StepUp func(ctx context.Context, orgID, risk string) (bool, error)
 }
 
 // Config tunes the engine.

@@ -351,23 +351,23 @@ end: wait
 	if !strings.HasPrefix(tok, "ony_dt_") {
 		t.Fatalf("sms token %q", tok)
 	}
-	if _, err := h.svc.DecideWithToken(ctx, tok, "nope", "sms"); code(err) != "unknown_option" {
+	if _, err := h.svc.DecideAnswer(ctx, handoff.Answer{Token: tok, Option: "nope", Channel: "sms"}); code(err) != "unknown_option" {
 		t.Errorf("unknown option: %v", err)
 	}
-	if _, err := h.svc.DecideWithToken(ctx, tok, "deny", "slack"); code(err) != "invalid_decision_token" {
+	if _, err := h.svc.DecideAnswer(ctx, handoff.Answer{Token: tok, Option: "deny", Channel: "slack"}); code(err) != "invalid_decision_token" {
 		t.Errorf("a token sent by SMS, used on another channel: %v", err)
 	}
-	got, err := h.svc.DecideWithToken(ctx, tok, "deny", "sms")
+	got, err := h.svc.DecideAnswer(ctx, handoff.Answer{Token: tok, Option: "deny", Channel: "sms"})
 	if err != nil || got.Status != store.StatusDenied || got.Decision.ByID != h.users["ana"].ID || got.Decision.Channel != "sms" {
 		t.Fatalf("decide: %+v %v", got.Decision, err)
 	}
-	if _, err := h.svc.DecideWithToken(ctx, tok, "approve", "sms"); code(err) != "already_final" {
+	if _, err := h.svc.DecideAnswer(ctx, handoff.Answer{Token: tok, Option: "approve", Channel: "sms"}); code(err) != "already_final" {
 		t.Errorf("second use: %v", err)
 	}
-	if _, err := h.svc.DecideWithToken(ctx, "ony_dt_"+strings.Repeat("A", 43), "approve", "sms"); code(err) != "invalid_decision_token" {
+	if _, err := h.svc.DecideAnswer(ctx, handoff.Answer{Token: "ony_dt_" + strings.Repeat("A", 43), Option: "approve", Channel: "sms"}); code(err) != "invalid_decision_token" {
 		t.Errorf("unknown token: %v", err)
 	}
-	if _, err := h.svc.DecideWithToken(ctx, "garbage", "approve", "sms"); code(err) != "invalid_decision_token" {
+	if _, err := h.svc.DecideAnswer(ctx, handoff.Answer{Token: "garbage", Option: "approve", Channel: "sms"}); code(err) != "invalid_decision_token" {
 		t.Errorf("garbage token: %v", err)
 	}
 }
@@ -388,7 +388,7 @@ end: wait
 	tok := h.sent[0].n.Token
 	ana.Active = false
 	must(t, h.st.InOrg(ctx, h.orgID, func(tx store.OrgTx) error { return tx.UpdateUser(ctx, ana) }))
-	if _, err := h.svc.DecideWithToken(ctx, tok, "approve", "sms"); code(err) != "role_cannot_decide" {
+	if _, err := h.svc.DecideAnswer(ctx, handoff.Answer{Token: tok, Option: "approve", Channel: "sms"}); code(err) != "role_cannot_decide" {
 		t.Errorf("deactivated: %v", err)
 	}
 	if got := h.get(ho.ID); got.Status != store.StatusPending {

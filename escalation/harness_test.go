@@ -156,6 +156,8 @@ type harnessOpts struct {
 	start time.Time
 	// dialect is "sqlite" (the default) or "postgres".
 	dialect string
+	// stepUp is the engine's step-up policy (escalation.Deps.StepUp); nil means none.
+	stepUp func(ctx context.Context, orgID, risk string) (bool, error)
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -207,7 +209,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	h.eng = escalation.New(escalation.Deps{Store: st, Audit: al, Coord: co, Channels: reg, Ladders: set,
-		Logger: testdb.Discard, Clock: clk.now, Redact: handoff.TextRedactor(nil, kr)},
+		Logger: testdb.Discard, Clock: clk.now, Redact: handoff.TextRedactor(nil, kr), StepUp: o.stepUp},
 		escalation.Config{PublicURL: "https://ony.test", Limits: o.limits})
 	h.svc = handoff.NewService(handoff.Deps{Store: st, Audit: al, Risk: risk.Default(), Keyring: kr, Coord: co,
 		Logger: testdb.Discard, Clock: clk.now, Escalator: h.eng}, handoff.Config{DefaultTimeout: time.Hour})

@@ -82,8 +82,14 @@ func (e *Engine) claim(ctx context.Context, a SendArgs) (*claimed, error) {
 			return err
 		}
 		c = &claimed{h: h, l: l, kind: kind, rcpt: rcpt, retried: !fresh && have.Detail == "provider_error"}
-		if rcpt.UserID != "" && kind.TakesDecisions {
-			c.token, err = mintToken(ctx, tx, h, rcpt.UserID, a.Channel, now)
+		if kind.TakesDecisions {
+			// A team destination's token is bound to the destination, not a person: whoever taps
+			// decides as the member their chat account is linked to (handoff.DecideAnswer).
+			person, target := rcpt.UserID, ""
+			if person == "" {
+				target = a.Target
+			}
+			c.token, err = mintToken(ctx, tx, h, person, target, a.Channel, now)
 		}
 		return err
 	})
@@ -108,7 +114,8 @@ func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, last bool)
 	h := c.h
 	n := channel.Notification{Key: h.ID + "/" + a.key(), OrgID: h.OrgID, HandoffID: h.ID, Action: h.Action, Risk: h.Risk, Gist: h.Gist,
 		ConsoleURL: e.cfg.PublicURL + "/console/handoffs/" + h.ID, ExpiresAt: h.ExpiresAt, Ladder: c.l.Name,
-		Climb: a.Climb, Step: a.Step, StepName: step.Name, Attempt: a.Attempt, Recipient: c.rcpt, Token: c.token}
+		Climb: a.Climb, Step: a.Step, StepName: step.Name, Attempt: a.Attempt, Recipient: c.rcpt, Token: c.token,
+		StepUp: e.stepUp(ctx, h)}
 	for _, o := range h.Options {
 		o.Label = e.d.Redact(h.OrgID, o.Label)
 		n.Options = append(n.Options, o)
@@ -293,14 +300,29 @@ func (e *Engine) capped(ctx context.Context, kind channel.Kind, a SendArgs, r ch
 	return ""
 }
 
-func mintToken(ctx context.Context, tx store.OrgTx, h store.Handoff, userID, channel string, now time.Time) (string, error) {
+func mintToken(ctx context.Context, tx store.OrgTx, h store.Handoff, userID, target, channel string, now time.Time) (string, error) {
 	tok, err := auth.NewToken(auth.DecisionTokenPrefix)
 	if err == nil {
-		err = tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: tok.Hash, HandoffID: h.ID, UserID: userID, Channel: channel,
+		err = tx.CreateDecisionToken(ctx, store.DecisionToken{Hash: tok.Hash, HandoffID: h.ID, UserID: userID, Target: target, Channel: channel,
 			CreatedAt: now, ExpiresAt: h.ExpiresAt})
 	}
 	if err != nil {
 		return "", fmt.Errorf("escalation: decision token: %w", err)
 	}
 	return tok.Plain, nil
+}
+
+// stepUp reports whether approving h needs a second factor, so a chat offers approval only as a link
+// to the console. The decision itself enforces step-up whatever the message showed; if the policy
+// cannot be read, the message errs on the side of the console.
+func (e *Engine) stepUp(ctx context.Context, h store.Handoff) bool {
+	if e.d.StepUp == nil {
+		return false
+	}
+	need, err := e.d.StepUp(ctx, h.OrgID, h.Risk)
+	if err != nil {
+		e.d.Logger.WarnContext(ctx, "step-up policy unavailable; offering approval in the console only", "org", h.OrgID, "handoff", h.ID, "err", err)
+		return true
+	}
+	return need
 }

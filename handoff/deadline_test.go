@@ -99,7 +99,7 @@ func TestDecisionAtDeadline(t *testing.T) {
 			return e.svc.Decide(ctx, e.member, h.ID, "approve", "", "api")
 		}, store.StatusApproved},
 		{"token", func(e env, h store.Handoff, token string) (store.Handoff, error) {
-			return e.svc.DecideWithToken(ctx, token, "deny", "sms")
+			return e.svc.DecideAnswer(ctx, handoff.Answer{Token: token, Option: "deny", Channel: "sms"})
 		}, store.StatusDenied},
 		{"cancel", func(e env, h store.Handoff, _ string) (store.Handoff, error) {
 			return e.svc.Cancel(ctx, e.dev, h.ID, "not needed")

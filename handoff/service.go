@@ -14,7 +14,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/ony-ai/ony/audit"
-	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/auth/keyring"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/internal/netguard"
@@ -373,63 +372,6 @@ func (s *Service) decide(ctx context.Context, a Actor, id, optionID, comment, ch
 			return "", store.Decision{}, err
 		}
 		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: a.ID, ByName: a.Name, Channel: channel, Comment: comment}, nil
-	}, a)
-}
-
-// DecideWithToken records the answer of a person who holds a single-use decision token from a
-// channel without sessions (a chat button, an SMS reply, a keypad): the one path every channel's
-// decisions take, with the console's role checks, first-decision-wins rule and audit leaf. The token
-// is bound to one handoff, one person and the channel it was sent on, and is spent in the same
-// transaction as the decision, so it decides at most once. A token for a handoff decided already
-// answers already_final, naming who decided and how.
-func (s *Service) DecideWithToken(ctx context.Context, token, optionID, channel string) (store.Handoff, error) {
-	bad := problem.New(problem.NotFound, "invalid_decision_token", "this decision link is not valid")
-	if auth.ParseToken(token, auth.DecisionTokenPrefix) != nil {
-		return store.Handoff{}, bad
-	}
-	hash := auth.HashToken(token)
-	var tok store.DecisionToken
-	err := s.store.InSystem(ctx, func(tx store.SystemTx) (err error) {
-		tok, err = tx.DecisionTokenByHash(ctx, hash)
-		return err
-	})
-	if err == nil && tok.Channel != channel {
-		err = store.ErrNotFound // sent on another channel: not valid here
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Handoff{}, bad
-	}
-	if err != nil {
-		return store.Handoff{}, err
-	}
-	var u store.User
-	err = s.store.InOrg(ctx, tok.OrgID, func(tx store.OrgTx) (err error) {
-		u, err = tx.UserByID(ctx, tok.UserID)
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Handoff{}, bad
-	}
-	if err != nil {
-		return store.Handoff{}, err
-	}
-	if !u.Active || !u.Role.CanDecide() {
-		return store.Handoff{}, problem.New(problem.Forbidden, "role_cannot_decide", "this account may not decide handoffs")
-	}
-	a := Actor{OrgID: tok.OrgID, Kind: store.ActorUser, ID: u.ID, Name: u.Name, Role: u.Role}
-	return s.finish(ctx, tok.OrgID, tok.HandoffID, func(tx store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
-		opt, st, err := choose(h, optionID)
-		if err != nil {
-			return "", store.Decision{}, err
-		}
-		fresh, err := tx.UseDecisionToken(ctx, hash, s.clock())
-		if err != nil {
-			return "", store.Decision{}, err
-		}
-		if !fresh {
-			return "", store.Decision{}, problem.New(problem.Conflict, "decision_token_used", "this decision link was already used or has expired")
-		}
-		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: u.ID, ByName: u.Name, Channel: tok.Channel}, nil
 	}, a)
 }
 

@@ -58,10 +58,15 @@ func (s *Service) checkStepUp(ctx context.Context, a Actor, id, optionID, code s
 	if code == "" {
 		return errStepUpRequired()
 	}
+	return s.verifyStepUp(ctx, a, h.Risk, code)
+}
+
+// verifyStepUp checks a's code for an approval at risk, through the audited check when there is one.
+func (s *Service) verifyStepUp(ctx context.Context, a Actor, risk, code string) error {
 	if au, ok := s.stepUp.(stepUpAuditor); ok {
-		return au.StepUp(ctx, a.OrgID, a.ID, h.Risk, code)
+		return au.StepUp(ctx, a.OrgID, a.ID, risk, code)
 	}
-	err = s.stepUp.Verify(ctx, a.OrgID, a.ID, code)
+	err := s.stepUp.Verify(ctx, a.OrgID, a.ID, code)
 	if p, ok := problem.As(err); ok && p.Kind == problem.Unauthorized {
 		q := *p
 		q.Kind = problem.Forbidden // the session is fine; only the code is not

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/auth"
+	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/store"
 )
@@ -138,7 +139,7 @@ func TestDeactivatedPersonIsLockedOut(t *testing.T) {
 	cookieRaw(t, in.URL, session(t, in, in.OrgID, victim.ID)).do("GET", "/v1/auth/me", nil).wantErr(t, 401, "session_expired")
 	anon(t, in.URL).do("POST", "/v1/auth/login", map[string]string{"email": victim.Email, "password": testserver.Password}).
 		wantErr(t, 401, "invalid_credentials")
-	if _, err := in.App.Handoffs.DecideWithToken(ctx, tok.Plain, "approve", "slack"); err == nil || !strings.Contains(err.Error(), "role_cannot_decide") {
+	if _, err := in.App.Handoffs.DecideAnswer(ctx, handoff.Answer{Token: tok.Plain, Option: "approve", Channel: "slack"}); err == nil || !strings.Contains(err.Error(), "role_cannot_decide") {
 		t.Fatalf("decision link of a deactivated person: %v", err)
 	}
 	// Admins cannot deactivate themselves.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -19,16 +20,24 @@ const (
 	hookTimeout = 30 * time.Second
 )
 
-// hookHost is what inbound routes act through: the handoff service's token decisions and the
-// engine's status reports.
+// hookHost is what inbound routes act through: the handoff service's token decisions, the engine's
+// status reports, and the team service's chat-account links.
 type hookHost struct{ s *Server }
 
 func (h hookHost) Decide(ctx context.Context, a channel.Answer) (store.Handoff, error) {
-	return h.s.handoffs.DecideWithToken(ctx, a.Token, a.Option, a.Channel)
+	ans := handoff.Answer{Token: a.Token, Option: a.Option, Index: a.Index, Channel: a.Channel, From: a.From, TOTP: a.TOTP}
+	// The answerer's address is read on the contact the kind reaches people on.
+	if k, ok := h.s.esc.Kinds().Kind(a.Channel); ok && k.Contact != nil {
+		ans.Contact = k.Contact.Name
+	}
+	return h.s.handoffs.DecideAnswer(ctx, ans)
 }
 
 func (h hookHost) Link(ctx context.Context, code, kind, address string) (channel.LinkedPerson, error) {
-	return channel.LinkedPerson{}, errors.New("linking: not built yet") // issue 14, core helper
+	if h.s.team == nil {
+		return channel.LinkedPerson{}, errors.New("server: linking chat accounts needs the team service (SetTeam)")
+	}
+	return h.s.team.Link(ctx, code, kind, address)
 }
 
 func (h hookHost) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {

@@ -208,6 +208,18 @@ type OrgTx interface {
 	// DeleteLoginChallenge removes a challenge; a missing one is not an error.
 	DeleteLoginChallenge(ctx context.Context, idHash []byte) error
 	// --- end totp & sessions ---
+
+	// Chat (issue 14): finding the person behind a chat account, and link codes.
+
+	// UserByContact returns the person whose contact of kind has address (with their contacts);
+	// ErrNotFound if none, ErrConflict if more than one person has it (a caller treats that as none).
+	UserByContact(ctx context.Context, kind, address string) (User, error)
+	// CreateLinkCode stores a link code (its hash only) and ends every open code of the same person
+	// and kind (marks it used at c.CreatedAt), so only the newest one works.
+	CreateLinkCode(ctx context.Context, c LinkCode) error
+	// UseLinkCode marks the code used at at, if it is unused and unexpired; false otherwise. Of two
+	// concurrent uses exactly one reports true.
+	UseLinkCode(ctx context.Context, hash []byte, at time.Time) (bool, error)
 }
 
 // SystemTx serves the lookups that precede knowing the organization: bootstrap, login, and
@@ -243,6 +255,10 @@ type SystemTx interface {
 	// OpenCodeByEmail returns the newest unused, unexpired code of purpose for email, in any org
 	// (single sign-on joining an invited email); ErrNotFound if none.
 	OpenCodeByEmail(ctx context.Context, purpose CodePurpose, email string, now time.Time) (OneTimeCode, error)
+
+	// LinkCodeByHash resolves a chat link code to its row (used or not); ErrNotFound if unknown
+	// (chat, issue 14: the bot knows no organization).
+	LinkCodeByHash(ctx context.Context, hash []byte) (LinkCode, error)
 }
 
 // InstanceLogID is the reserved organization id of the instance's own audit log (erasure tombstones).
@@ -550,12 +566,15 @@ type SendUpdate struct {
 	At       time.Time
 }
 
-// DecisionToken lets one person decide one handoff once, from a channel that has no session.
+// DecisionToken lets one person decide one handoff once, from a channel that has no session. A team
+// token (a post in a shared channel) has no UserID and names its destination in Target instead: the
+// person who answers is resolved from their chat account. Exactly one of UserID and Target is set.
 type DecisionToken struct {
 	OrgID     string
 	Hash      []byte
 	HandoffID string
-	UserID    string
+	UserID    string // "" for a team token
+	Target    string // the team destination (slack:#incidents); "" for a person's token
 	Channel   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
@@ -581,6 +600,18 @@ type OneTimeCode struct {
 	Hash    []byte
 	// CreatedBy is the user id of the admin who invited, or "" (a reset asked for by its owner).
 	CreatedBy string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// LinkCode is a short code a person sends to a chat bot to link that chat account to themselves.
+// Only its SHA-256 is kept.
+type LinkCode struct {
+	OrgID     string
+	Hash      []byte
+	UserID    string
+	Kind      string // the channel kind the code links (slack, telegram)
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    *time.Time

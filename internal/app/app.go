@@ -371,6 +371,10 @@ func NewEscalation(c *config.Config, a *App, redactText func(orgID, s string) st
 	return escalation.New(escalation.Deps{
 		Store: a.Store, Audit: a.Audit, Coord: a.Coord, Channels: reg, Ladders: set,
 		Logger: logger, Clock: o.Clock, Redact: redactText, ObserveLateness: o.ObserveLateness,
+		// Issue 14: a.TOTP is built after the engine, before any send runs.
+		StepUp: func(ctx context.Context, orgID, risk string) (bool, error) {
+			return a.TOTP.StepUpRequired(ctx, orgID, risk)
+		},
 	}, escalation.Config{
 		PublicURL:   strings.TrimRight(c.PublicURL, "/"),
 		SendTimeout: sendTimeout,

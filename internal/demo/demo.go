@@ -548,7 +548,9 @@ func (d *session) pressKey(ctx context.Context, p person, n channel.Notification
 		key, option = "2", "deny"
 	}
 	d.out.printf("[demo] %s (SIMULATED) picks up the redial about the %s and presses %s: %s\n", p.Name, n.Action, key, option)
-	_, err := d.svc.DecideWithToken(ctx, n.Token, option, voice.CallKind.Name)
+	// The simulated person answers from the number the call went to.
+	_, err := d.svc.DecideAnswer(ctx, handoff.Answer{Token: n.Token, Option: option, Channel: voice.CallKind.Name,
+		From: n.Recipient.Address, Contact: voice.Phone.Name})
 	if pr, ok := problem.As(err); ok && pr.Kind == problem.Conflict {
 		d.out.printf("[demo] %s (SIMULATED) was too late: the %s was already decided\n", p.Name, n.Action)
 	} else if err != nil && ctx.Err() == nil {

@@ -192,7 +192,10 @@ func (t *orgTx) Inbox(ctx context.Context, userID string, limit int) ([]store.Ha
 }
 
 func (t *orgTx) CreateDecisionToken(ctx context.Context, d store.DecisionToken) error {
-	_, err := t.exec(ctx, "CreateDecisionToken", t.org, d.Hash, d.HandoffID, d.UserID, d.Channel,
+	if (d.UserID == "") == (d.Target == "") {
+		return fmt.Errorf("store: a decision token names a person or a team destination, not both or neither")
+	}
+	_, err := t.exec(ctx, "CreateDecisionToken", t.org, d.Hash, d.HandoffID, nullString(d.UserID), d.Target, d.Channel,
 		utc(d.CreatedAt), utc(d.ExpiresAt), nullTime(d.UsedAt))
 	return err
 }
@@ -209,11 +212,13 @@ func (t *orgTx) UseDecisionToken(ctx context.Context, hash []byte, at time.Time)
 func (t *systemTx) DecisionTokenByHash(ctx context.Context, hash []byte) (store.DecisionToken, error) {
 	var d store.DecisionToken
 	var used sql.NullTime
+	var userID sql.NullString
 	err := t.tx.QueryRowContext(ctx, t.s.query("DecisionTokenByHash"), hash).
-		Scan(&d.OrgID, &d.Hash, &d.HandoffID, &d.UserID, &d.Channel, &d.CreatedAt, &d.ExpiresAt, &used)
+		Scan(&d.OrgID, &d.Hash, &d.HandoffID, &userID, &d.Target, &d.Channel, &d.CreatedAt, &d.ExpiresAt, &used)
 	if err != nil {
 		return store.DecisionToken{}, t.s.mapErr(err)
 	}
+	d.UserID = userID.String
 	d.CreatedAt, d.ExpiresAt = d.CreatedAt.UTC(), d.ExpiresAt.UTC()
 	if used.Valid {
 		u := used.Time.UTC()

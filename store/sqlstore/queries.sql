@@ -178,14 +178,14 @@ SELECT org_id, handoff_id, key, climb, step, attempt, channel, target, provider,
 FROM escalation_sends WHERE org_id = ? AND handoff_id = ? ORDER BY created_at, key;
 
 -- name: CreateDecisionToken
-INSERT INTO decision_tokens (org_id, hash, handoff_id, user_id, channel, created_at, expires_at, used_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+INSERT INTO decision_tokens (org_id, hash, handoff_id, user_id, target, channel, created_at, expires_at, used_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: UseDecisionToken
 UPDATE decision_tokens SET used_at = ? WHERE org_id = ? AND hash = ? AND used_at IS NULL AND expires_at > ?;
 
 -- name: DecisionTokenByHash
-SELECT org_id, hash, handoff_id, user_id, channel, created_at, expires_at, used_at FROM decision_tokens WHERE hash = ?;
+SELECT org_id, hash, handoff_id, user_id, target, channel, created_at, expires_at, used_at FROM decision_tokens WHERE hash = ?;
 
 -- name: IdempotencyRecord
 SELECT org_id, device_id, key, request_hash, handoff_id, created_at
@@ -319,3 +319,23 @@ SELECT org_id, id_hash, user_id, expires_at, attempts FROM login_challenges WHER
 
 -- name: DeleteExpiredChallenges
 DELETE FROM login_challenges WHERE expires_at < ?;
+
+-- Chat (issue 14).
+
+-- name: UserByContact
+SELECT u.org_id, u.id, u.email, u.name, u.password_hash, u.role, u.timezone, u.active, u.created_at, u.quiet_hours,
+    u.groups, u.last_active_at
+FROM user_contacts c JOIN users u ON u.org_id = c.org_id AND u.id = c.user_id
+WHERE c.org_id = ? AND c.kind = ? AND c.address = ? ORDER BY u.id LIMIT 2;
+
+-- name: SupersedeLinkCodes
+UPDATE link_codes SET used_at = ? WHERE org_id = ? AND user_id = ? AND kind = ? AND used_at IS NULL;
+
+-- name: CreateLinkCode
+INSERT INTO link_codes (org_id, code_hash, user_id, kind, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?);
+
+-- name: UseLinkCode
+UPDATE link_codes SET used_at = ? WHERE org_id = ? AND code_hash = ? AND used_at IS NULL AND expires_at > ?;
+
+-- name: LinkCodeByHash
+SELECT org_id, code_hash, user_id, kind, created_at, expires_at, used_at FROM link_codes WHERE code_hash = ?;

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("CodeSingleUse", func(t *testing.T) { t.Parallel(); testCodeSingleUse(t, open(t)) })
 	t.Run("OrgSettings", func(t *testing.T) { t.Parallel(); testOrgSettings(t, open(t)) })
 	runTOTP(t, open) // issue 13, totp helper
+	runChat(t, open) // issue 14
 }
 
 var ctx = context.Background()
@@ -703,6 +704,7 @@ func testIsolation(t *testing.T, s store.Store) {
 	}))
 	identityIsolationSetup(t, s, a) // identity (issue 13)
 	setupTOTPIsolation(t, s, a)     // issue 13
+	chatIsolationSetup(t, s, a)     // issue 14
 	before := snapshot(t, s, a)
 	for name, c := range isolationCases {
 		err := s.InOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
@@ -747,6 +749,7 @@ func snapshot(t *testing.T, s store.Store, a Fixture) any {
 		out = append(out, dt)
 		return errors.Join(err, err2)
 	}))
+	out = append(out, chatSnapshot(t, s, a)...)
 	return append(out, totpSnapshot(t, s, a)...)
 }
 
