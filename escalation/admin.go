@@ -123,7 +123,7 @@ func (e *Engine) OrgLadders(ctx context.Context, orgID string) ([]LadderInfo, er
 		}
 		ls := set.Ladders()
 		if !slices.ContainsFunc(ls, func(l *Ladder) bool { return l.Default }) {
-			ls = append(ls, Builtin()) // what handoffs get when nothing matches
+			ls = append(ls, set.Builtin()) // what handoffs get when nothing matches
 		}
 		for _, l := range ls {
 			info := LadderInfo{Ladder: l}

@@ -148,15 +148,16 @@ func readLadderFile(name string) ([]byte, error) {
 }
 
 // Builtin is the ladder used when nothing else matches and no ladder is default: the console inbox
-// of everyone who can decide, until the handoff's own timeout.
-func Builtin() *Ladder {
+// of everyone who can decide, and the chat channels given (those configured), until the handoff's
+// own timeout. People not linked on a chat channel are reached in the console alone.
+func Builtin(chat ...string) *Ladder {
 	return &Ladder{
 		Name:    "builtin",
 		Origin:  "builtin",
 		Order:   DefaultOrder,
 		Default: true,
 		Steps: []Step{{
-			Channels: []string{channel.ConsoleKind.Name},
+			Channels: append([]string{channel.ConsoleKind.Name}, chat...),
 			Targets:  []Target{{Kind: TargetRole, Value: "admin"}, {Kind: TargetRole, Value: "member"}},
 			Quiet:    QuietRespect,
 		}},

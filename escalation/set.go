@@ -14,7 +14,20 @@ import (
 type Set struct {
 	ladders []*Ladder
 	byName  map[string]*Ladder
+	// chat are the channels the built-in ladder adds to the console (the configured chat channels).
+	chat []string
 }
+
+// WithBuiltinChannels returns s whose built-in ladder also reaches people on channels (Slack and
+// Telegram when they are configured): turning a chat channel on is then enough for Ony to use it.
+func (s *Set) WithBuiltinChannels(channels ...string) *Set {
+	out := *s
+	out.chat = slices.Clone(channels)
+	return &out
+}
+
+// Builtin is the ladder handoffs get when no ladder of s matches and none is default.
+func (s *Set) Builtin() *Ladder { return Builtin(s.chat...) }
 
 // NewSet orders ladders by (Order, Name), with the default ladder last whatever its Order: it is the
 // fallback, so trying it earlier would hide every ladder after it. Two ladders with one name, or more
@@ -78,7 +91,12 @@ func (s *Set) With(overrides []*Ladder) (*Set, error) {
 			all = append(all, l)
 		}
 	}
-	return NewSet(append(all, overrides...))
+	out, err := NewSet(append(all, overrides...))
+	if err != nil {
+		return nil, err
+	}
+	out.chat = s.chat
+	return out, nil
 }
 
 // Ladders returns the ladders in matching order (the default last).
@@ -107,7 +125,7 @@ func (s *Set) Select(risk, action string, labels map[string]string) *Ladder {
 	if def != nil {
 		return def
 	}
-	return Builtin()
+	return s.Builtin()
 }
 
 // Matches reports whether every part of l.Match that is set matches the handoff. Risk and action

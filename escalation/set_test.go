@@ -3,6 +3,7 @@ package escalation
 import (
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -221,5 +222,29 @@ func TestExampleSelection(t *testing.T) {
 		if got := s.Select(tt.risk, tt.action, tt.labels); got.Name != tt.want {
 			t.Errorf("Select(%q, %q, %v) = %s, want %s", tt.risk, tt.action, tt.labels, got.Name, tt.want)
 		}
+	}
+}
+
+// TestBuiltinChannels: the configured chat channels join the console in the built-in ladder, for the
+// set and for an organization's set built over it; a set with a default ladder never uses it.
+func TestBuiltinChannels(t *testing.T) {
+	t.Parallel()
+	base, err := NewSet(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := base.WithBuiltinChannels("slack", "telegram")
+	if got := base.Select("low", "x", nil).Steps[0].Channels; !slices.Equal(got, []string{"console"}) {
+		t.Errorf("the original set changed: %v", got)
+	}
+	if got := set.Select("low", "x", nil).Steps[0].Channels; !slices.Equal(got, []string{"console", "slack", "telegram"}) {
+		t.Errorf("built-in channels %v", got)
+	}
+	own, err := set.With([]*Ladder{lad("narrow", 1, false, Match{Actions: []string{"db.*"}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := own.Select("low", "deploy", nil); got.Name != "builtin" || len(got.Steps[0].Channels) != 3 {
+		t.Errorf("an org's set falls back to %s with %v", got.Name, got.Steps[0].Channels)
 	}
 }

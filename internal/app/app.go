@@ -348,12 +348,14 @@ func NewEscalation(c *config.Config, a *App, redactText func(orgID, s string) st
 	if a.Slack, a.Telegram, err = chatChannels(c, logger, o, sendTimeout); err != nil {
 		return nil, err
 	}
+	var chat []string
 	if a.Slack != nil {
-		chs = append(chs, a.Slack)
+		chs, chat = append(chs, a.Slack), append(chat, slack.Kind.Name)
 	}
 	if a.Telegram != nil {
-		chs = append(chs, a.Telegram)
+		chs, chat = append(chs, a.Telegram), append(chat, telegram.Kind.Name)
 	}
+	set = set.WithBuiltinChannels(chat...)
 	reg, err := channel.NewRegistry(kinds, append(chs, o.Channels...)...)
 	if err != nil {
 		return nil, err

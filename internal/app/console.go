@@ -37,6 +37,7 @@ func (a *App) consoleSeams(deps *console.Deps) {
 	deps.Providers = consoleProviders{a.Escalation.Channels()}
 	deps.Profile = consoleProfile{a.Team}
 	deps.Eraser = consoleEraser{a.Team, a.TOTP}
+	deps.ChatLinks = a.ChatLinks()
 	if a.SSO != nil {
 		deps.SSO = consoleSSO{a.SSO, a.Sessions, a.Log}
 	}
