@@ -254,7 +254,9 @@ type chatFake struct {
 func (f *chatFake) Profile(context.Context, string, string) (console.ProfileInfo, error) {
 	return console.ProfileInfo{Name: "Mia", Email: "mia@acme.test"}, nil
 }
-func (f *chatFake) UpdateProfile(context.Context, string, string, console.ProfileInfo) error { return nil }
+func (f *chatFake) UpdateProfile(context.Context, string, string, console.ProfileInfo) error {
+	return nil
+}
 
 func (f *chatFake) Accounts(context.Context, string, string) ([]console.ChatAccount, error) {
 	f.mu.Lock()

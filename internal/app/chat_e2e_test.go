@@ -58,7 +58,7 @@ end: wait
 }
 
 func (e *chatEnv) slackHook(kind string) string { return e.in.URL + "/hooks/slack/" + kind }
-func (e *chatEnv) tgHook() string                { return e.in.URL + "/hooks/telegram" }
+func (e *chatEnv) tgHook() string               { return e.in.URL + "/hooks/telegram" }
 
 // link gives a person a chat address the way an admin does (ony admin set-user).
 func (e *chatEnv) link(t *testing.T, orgID, email, kind, address string) {
@@ -82,8 +82,8 @@ func button[B any](t *testing.T, bs []B, label func(B) string, want string) B {
 	return zero
 }
 
-func slackLabel(b slacktest.Button) string   { return b.Text }
-func tgLabel(b telegramtest.Button) string    { return b.Text }
+func slackLabel(b slacktest.Button) string { return b.Text }
+func tgLabel(b telegramtest.Button) string { return b.Text }
 func byChannel(ms []slacktest.Message, ch string) slacktest.Message {
 	for _, m := range ms {
 		if m.Channel == ch {
