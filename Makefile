@@ -40,6 +40,11 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzRun -fuzztime=$(FUZZTIME) ./internal/hook/
 	$(GO) test -run=^$$ -fuzz=FuzzVerifyExport -fuzztime=$(FUZZTIME) ./audit/
 	$(GO) test -run=^$$ -fuzz=FuzzParse -fuzzminimizetime=5s -fuzztime=$(FUZZTIME) ./escalation/
+	$(GO) test -run=^$$ -fuzz=FuzzInteraction -fuzztime=$(FUZZTIME) ./bot/slack/
+	$(GO) test -run=^$$ -fuzz=FuzzCommand -fuzztime=$(FUZZTIME) ./bot/slack/
+	$(GO) test -run=^$$ -fuzz=FuzzUpdate -fuzztime=$(FUZZTIME) ./bot/telegram/
+	$(GO) test -run=^$$ -fuzz=FuzzCallbackData -fuzztime=$(FUZZTIME) ./bot/telegram/
+	$(GO) test -run=^$$ -fuzz=FuzzNormalizeLinkCode -fuzztime=$(FUZZTIME) ./org/
 
 bench:
 	$(GO) test -run=^$$ -bench=. -benchmem ./...
