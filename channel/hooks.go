@@ -71,6 +71,30 @@ type Answer struct {
 	// TOTP is a second-factor code the channel collected (the keypad); chat channels leave it empty,
 	// and approvals at a step-up risk are then refused with stepup_required.
 	TOTP string
+	// Code, instead of Token, is the short code a notification showed (SMS: "Reply Y 4821"): with
+	// From it finds the token that notification carried (ShortCode of its hash), among the open
+	// tokens sent to From on Channel. A code that matches none, or more than one, is refused.
+	Code string
+	// Choice, when Option and Index are empty, picks an option by what it does: "approve" is the first
+	// option that approves, "deny" the first that does not (SMS's Y and N).
+	Choice string
+}
+
+// Choices for Answer.Choice.
+const (
+	ChoiceApprove = "approve"
+	ChoiceDeny    = "deny"
+)
+
+// ShortCode is the 4-digit code a notification shows for its decision token (SMS replies name it):
+// derived from the token's hash, so the server can find the token again without storing the code.
+// Two open tokens of one person may share a code (1 in 10,000); such a reply is refused as ambiguous.
+func ShortCode(tokenHash []byte) string {
+	if len(tokenHash) < 4 {
+		return ""
+	}
+	n := (uint32(tokenHash[0])<<24 | uint32(tokenHash[1])<<16 | uint32(tokenHash[2])<<8 | uint32(tokenHash[3])) % 10000
+	return fmt.Sprintf("%04d", n)
 }
 
 // LinkedPerson is who a linking code linked, for the channel's confirmation ("Linked to Ana at Acme").
