@@ -65,6 +65,8 @@ type Notification struct {
 	Action    string
 	Risk      string
 	Gist      string
+	// Agent is the name of the device (agent) that asked, as an admin named it.
+	Agent string
 	// Options are the answers a person can give; labels have passed the redactor.
 	Options    []store.Option
 	ConsoleURL string

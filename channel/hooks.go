@@ -48,6 +48,11 @@ type Host interface {
 	// A wrong, used or expired code is a problem coded invalid_link_code; attempts are throttled per
 	// address.
 	Link(ctx context.Context, code, kind, address string) (LinkedPerson, error)
+	// Recall rebuilds what the notification that carried token said (action, risk, gist, options,
+	// step-up, console link) while its handoff is pending, for a call document a provider fetches
+	// later or a "press 9 to repeat". A token that is unknown, spent or sent on another kind is a
+	// problem coded invalid_decision_token; a decided handoff answers already_final.
+	Recall(ctx context.Context, token, channel string) (Notification, error)
 	// Once reports whether key is new within ttl, on every replica (a provider's retry of a request
 	// already handled, a Telegram update_id seen before). Keys are namespaced by the caller.
 	Once(ctx context.Context, key string, ttl time.Duration) (bool, error)

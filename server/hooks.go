@@ -40,6 +40,10 @@ func (h hookHost) Link(ctx context.Context, code, kind, address string) (channel
 	return h.s.team.Link(ctx, code, kind, address)
 }
 
+func (h hookHost) Recall(ctx context.Context, token, kind string) (channel.Notification, error) {
+	return channel.Notification{}, errors.New("recall: not built yet") // issue 15, voice core
+}
+
 func (h hookHost) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	l, err := h.s.coord.Hit(ctx, "hooks:once:"+key, 1, ttl)
 	return l.Allowed, err
