@@ -48,7 +48,58 @@ type Config struct {
 	// Slack and Telegram (issue 14): chat channels, each on when its bot token is set.
 	Slack    Slack    `yaml:"slack"`
 	Telegram Telegram `yaml:"telegram"`
+	// Telephony (issue 15): SMS and keypad calls, each provider on when its credentials are set.
+	Twilio     Twilio     `yaml:"twilio"`
+	SignalWire SignalWire `yaml:"signalwire"`
+	Telnyx     Telnyx     `yaml:"telnyx"`
+	Plivo      Plivo      `yaml:"plivo"`
 }
+
+// Twilio texts and calls through Twilio's REST API (package voice/twilio).
+type Twilio struct {
+	AccountSID string `yaml:"account_sid"`
+	AuthToken  Secret `yaml:"auth_token"` // also verifies every webhook Twilio sends
+	From       string `yaml:"from"`       // E.164 number Ony texts and calls from
+	APIURL     string `yaml:"api_url"`    // default https://api.twilio.com
+}
+
+// Enabled reports whether Twilio is configured.
+func (t Twilio) Enabled() bool { return t.AccountSID != "" || t.AuthToken.Value() != "" }
+
+// SignalWire texts and calls through SignalWire's Twilio-compatible API (package voice/twilio).
+type SignalWire struct {
+	SpaceURL   string `yaml:"space_url"` // https://example.signalwire.com; also the API base
+	ProjectID  string `yaml:"project_id"`
+	APIToken   Secret `yaml:"api_token"`
+	SigningKey Secret `yaml:"signing_key"` // verifies every webhook SignalWire sends
+	From       string `yaml:"from"`
+}
+
+// Enabled reports whether SignalWire is configured.
+func (s SignalWire) Enabled() bool { return s.ProjectID != "" || s.APIToken.Value() != "" }
+
+// Telnyx texts and calls through Telnyx's v2 API and Call Control (package voice/telnyx).
+type Telnyx struct {
+	APIKey       Secret `yaml:"api_key"`
+	PublicKey    string `yaml:"public_key"` // base64 Ed25519 key that verifies every webhook
+	ConnectionID string `yaml:"connection_id"`
+	From         string `yaml:"from"`
+	APIURL       string `yaml:"api_url"` // default https://api.telnyx.com
+}
+
+// Enabled reports whether Telnyx is configured.
+func (t Telnyx) Enabled() bool { return t.APIKey.Value() != "" }
+
+// Plivo texts and calls through Plivo's API (package voice/plivo).
+type Plivo struct {
+	AuthID    string `yaml:"auth_id"`
+	AuthToken Secret `yaml:"auth_token"` // also verifies every webhook (signature V3)
+	From      string `yaml:"from"`
+	APIURL    string `yaml:"api_url"` // default https://api.plivo.com
+}
+
+// Enabled reports whether Plivo is configured.
+func (p Plivo) Enabled() bool { return p.AuthID != "" || p.AuthToken.Value() != "" }
 
 // Slack is the Slack app Ony posts as (package bot/slack); on when BotToken is set.
 type Slack struct {
@@ -305,6 +356,9 @@ func defaults() Config {
 		ShutdownTimeout: Duration(15 * time.Second),
 		Slack:           Slack{APIURL: "https://slack.com/api/"},
 		Telegram:        Telegram{APIURL: "https://api.telegram.org"},
+		Twilio:          Twilio{APIURL: "https://api.twilio.com"},
+		Telnyx:          Telnyx{APIURL: "https://api.telnyx.com"},
+		Plivo:           Plivo{APIURL: "https://api.plivo.com"},
 		OIDC: OIDC{ // issue 13, oidc
 			Scopes: []string{"openid", "email", "profile"},
 			Claims: OIDCClaims{Email: "email", Name: "name", Groups: "groups"},

@@ -43,6 +43,9 @@ func TestDefaults(t *testing.T) {
 			Claims: OIDCClaims{Email: "email", Name: "name", Groups: "groups"}},
 		Slack:    Slack{APIURL: "https://slack.com/api/"},
 		Telegram: Telegram{APIURL: "https://api.telegram.org"},
+		Twilio:   Twilio{APIURL: "https://api.twilio.com"},
+		Telnyx:   Telnyx{APIURL: "https://api.telnyx.com"},
+		Plivo:    Plivo{APIURL: "https://api.plivo.com"},
 	}
 	tests := []struct {
 		name string
@@ -157,6 +160,9 @@ oidc:
 			Roles: map[string]string{"/ony admins": "admin", "engineering": "member"}, DefaultRole: "viewer", Org: "2024"},
 		Slack:    Slack{APIURL: "https://slack.com/api/"},
 		Telegram: Telegram{APIURL: "https://api.telegram.org"},
+		Twilio:   Twilio{APIURL: "https://api.twilio.com"},
+		Telnyx:   Telnyx{APIURL: "https://api.telnyx.com"},
+		Plivo:    Plivo{APIURL: "https://api.plivo.com"},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("got  %+v\nwant %+v", *c, want)
@@ -268,6 +274,25 @@ var validEnv = map[string]struct {
 	"telegram.bot_token":      {"987654:ENVenvENVenvENVenvENVenv", Secret("987654:ENVenvENVenvENVenvENVenv")},
 	"telegram.webhook_secret": {"env_secret-1", Secret("env_secret-1")},
 	"telegram.api_url":        {"http://127.0.0.1:9", "http://127.0.0.1:9"},
+	// issue 15
+	"twilio.account_sid":     {"AC0123456789abcdef0123456789abcdef", "AC0123456789abcdef0123456789abcdef"},
+	"twilio.auth_token":      {"env-twilio-token", Secret("env-twilio-token")},
+	"twilio.from":            {"+14155550100", "+14155550100"},
+	"twilio.api_url":         {"http://127.0.0.1:9", "http://127.0.0.1:9"},
+	"signalwire.space_url":   {"https://env.signalwire.com", "https://env.signalwire.com"},
+	"signalwire.project_id":  {"0d4b2b3c-1111-2222-3333-444455556666", "0d4b2b3c-1111-2222-3333-444455556666"},
+	"signalwire.api_token":   {"PTenv", Secret("PTenv")},
+	"signalwire.signing_key": {"PSKenv", Secret("PSKenv")},
+	"signalwire.from":        {"+14155550101", "+14155550101"},
+	"telnyx.api_key":         {"KEYenv", Secret("KEYenv")},
+	"telnyx.public_key":      {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="},
+	"telnyx.connection_id":   {"env-connection", "env-connection"},
+	"telnyx.from":            {"+14155550102", "+14155550102"},
+	"telnyx.api_url":         {"http://127.0.0.1:9", "http://127.0.0.1:9"},
+	"plivo.auth_id":          {"MAENVENVENVENVENVENV", "MAENVENVENVENVENVENV"},
+	"plivo.auth_token":       {"env-plivo-token", Secret("env-plivo-token")},
+	"plivo.from":             {"+14155550103", "+14155550103"},
+	"plivo.api_url":          {"http://127.0.0.1:9", "http://127.0.0.1:9"},
 }
 
 func TestEnvOverrides(t *testing.T) {
@@ -295,6 +320,10 @@ shutdown_timeout: 2s
 oidc: {issuer: "https://file.test", client_id: file, client_secret: file, scopes: [openid], claims: {email: e, name: n, groups: g}, roles: {g: viewer}, default_role: viewer, org: file}
 slack: {bot_token: "xoxb-file-token-1", signing_secret: file, app_token: "xapp-file-token-1", api_url: "https://slack.file.test/api/"}
 telegram: {bot_token: "123456:FILEfileFILEfileFILEfile", webhook_secret: file, api_url: "https://tg.file.test"}
+twilio: {account_sid: AC00000000000000000000000000000000, auth_token: file, from: "+15550000001", api_url: "https://twilio.file.test"}
+signalwire: {space_url: "https://file.signalwire.com", project_id: 00000000-0000-0000-0000-000000000000, api_token: file, signing_key: file, from: "+15550000002"}
+telnyx: {api_key: file, public_key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", connection_id: file, from: "+15550000003", api_url: "https://telnyx.file.test"}
+plivo: {auth_id: MAFILEFILEFILEFILEFI, auth_token: file, from: "+15550000004", api_url: "https://plivo.file.test"}
 `)
 	for _, lf := range leaves() {
 		tc, ok := validEnv[lf.path]

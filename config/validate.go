@@ -97,6 +97,75 @@ func (l *loader) validate() {
 	l.checkOIDC(c.OIDC) // issue 13, oidc
 	l.checkSMTP(c.SMTP) // identity (issue 13)
 	l.checkChat(c)
+	l.checkTelephony(c)
+}
+
+var (
+	e164RE        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	twilioSIDRE   = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	uuidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	plivoAuthIDRE = regexp.MustCompile(`^[A-Z0-9]{20}$`)
+)
+
+// checkTelephony reports every mistake of the telephony providers' sections: each is off until its
+// credentials are set, and then needs all of them. Secrets and numbers are never quoted.
+func (l *loader) checkTelephony(c *Config) {
+	from := func(path, v string) {
+		if !e164RE.MatchString(v) {
+			l.fail(path, "must be the E.164 number Ony texts and calls from, e.g. +14155550123")
+		}
+	}
+	if t := c.Twilio; t.Enabled() {
+		if !twilioSIDRE.MatchString(t.AccountSID) {
+			l.fail("twilio.account_sid", "must be the Account SID: AC followed by 32 hex digits (Twilio console → Account info)")
+		}
+		if t.AuthToken.Value() == "" {
+			l.fail("twilio.auth_token", "must be set when twilio.account_sid is: it authenticates Ony and verifies Twilio's webhooks")
+		}
+		from("twilio.from", t.From)
+	}
+	l.checkHTTPURL("twilio.api_url", c.Twilio.APIURL, true)
+	if s := c.SignalWire; s.Enabled() {
+		if s.SpaceURL == "" {
+			l.fail("signalwire.space_url", "must be your space's URL, https://<space>.signalwire.com")
+		} else {
+			l.checkHTTPURL("signalwire.space_url", s.SpaceURL, true)
+		}
+		if !uuidRE.MatchString(s.ProjectID) {
+			l.fail("signalwire.project_id", "must be the Project ID, a UUID (SignalWire: API → Project)")
+		}
+		if s.APIToken.Value() == "" {
+			l.fail("signalwire.api_token", "must be set when signalwire.project_id is")
+		}
+		if s.SigningKey.Value() == "" {
+			l.fail("signalwire.signing_key", "must be set when signalwire.project_id is: it verifies SignalWire's webhooks")
+		}
+		from("signalwire.from", s.From)
+	} else if c.SignalWire.SpaceURL != "" || c.SignalWire.SigningKey.Value() != "" || c.SignalWire.From != "" {
+		l.fail("signalwire.project_id", "must be set with the other signalwire options (SignalWire is off without project_id and api_token)")
+	}
+	if t := c.Telnyx; t.Enabled() {
+		if k, err := base64.StdEncoding.DecodeString(t.PublicKey); err != nil || len(k) != 32 {
+			l.fail("telnyx.public_key", "must be the base64 Ed25519 public key that verifies Telnyx's webhooks (Telnyx portal → Keys & Credentials → Public Key)")
+		}
+		if strings.TrimSpace(t.ConnectionID) == "" {
+			l.fail("telnyx.connection_id", "must be set when telnyx.api_key is: calls are placed on this Call Control application")
+		}
+		from("telnyx.from", t.From)
+	} else if c.Telnyx.PublicKey != "" || c.Telnyx.ConnectionID != "" || c.Telnyx.From != "" {
+		l.fail("telnyx.api_key", "must be set with the other telnyx options (Telnyx is off without it)")
+	}
+	l.checkHTTPURL("telnyx.api_url", c.Telnyx.APIURL, true)
+	if p := c.Plivo; p.Enabled() {
+		if !plivoAuthIDRE.MatchString(p.AuthID) {
+			l.fail("plivo.auth_id", "must be the Auth ID: 20 capital letters and digits (Plivo console → Overview)")
+		}
+		if p.AuthToken.Value() == "" {
+			l.fail("plivo.auth_token", "must be set when plivo.auth_id is: it authenticates Ony and verifies Plivo's webhooks")
+		}
+		from("plivo.from", p.From)
+	}
+	l.checkHTTPURL("plivo.api_url", c.Plivo.APIURL, true)
 }
 
 var (
