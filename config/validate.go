@@ -107,6 +107,15 @@ var (
 	plivoAuthIDRE = regexp.MustCompile(`^[A-Z0-9]{20}$`)
 )
 
+// orphans reports each option that is set although what turns its section on is not.
+func (l *loader) orphans(needs string, set map[string]bool) {
+	for path, on := range set {
+		if on {
+			l.fail(path, "needs %s", needs)
+		}
+	}
+}
+
 // checkTelephony reports every mistake of the telephony providers' sections: each is off until its
 // credentials are set, and then needs all of them. Secrets and numbers are never quoted.
 func (l *loader) checkTelephony(c *Config) {
@@ -120,7 +129,7 @@ func (l *loader) checkTelephony(c *Config) {
 			l.fail("twilio.account_sid", "must be the Account SID: AC followed by 32 hex digits (Twilio console → Account info)")
 		}
 		if t.AuthToken.Value() == "" {
-			l.fail("twilio.auth_token", "must be set when twilio.account_sid is: it authenticates Ony and verifies Twilio's webhooks")
+			l.addAt(l.posOf("twilio.account_sid"), "twilio.auth_token", "must be set when twilio.account_sid is: it authenticates Ony and verifies Twilio's webhooks")
 		}
 		from("twilio.from", t.From)
 	}
@@ -135,25 +144,27 @@ func (l *loader) checkTelephony(c *Config) {
 			l.fail("signalwire.project_id", "must be the Project ID, a UUID (SignalWire: API → Project)")
 		}
 		if s.APIToken.Value() == "" {
-			l.fail("signalwire.api_token", "must be set when signalwire.project_id is")
+			l.addAt(l.posOf("signalwire.project_id"), "signalwire.api_token", "must be set when signalwire.project_id is")
 		}
 		if s.SigningKey.Value() == "" {
-			l.fail("signalwire.signing_key", "must be set when signalwire.project_id is: it verifies SignalWire's webhooks")
+			l.addAt(l.posOf("signalwire.project_id"), "signalwire.signing_key", "must be set when signalwire.project_id is: it verifies SignalWire's webhooks")
 		}
 		from("signalwire.from", s.From)
-	} else if c.SignalWire.SpaceURL != "" || c.SignalWire.SigningKey.Value() != "" || c.SignalWire.From != "" {
-		l.fail("signalwire.project_id", "must be set with the other signalwire options (SignalWire is off without project_id and api_token)")
+	} else {
+		l.orphans("signalwire.project_id and signalwire.api_token: SignalWire is off without them", map[string]bool{
+			"signalwire.space_url": c.SignalWire.SpaceURL != "", "signalwire.signing_key": c.SignalWire.SigningKey.Value() != "", "signalwire.from": c.SignalWire.From != ""})
 	}
 	if t := c.Telnyx; t.Enabled() {
 		if k, err := base64.StdEncoding.DecodeString(t.PublicKey); err != nil || len(k) != 32 {
 			l.fail("telnyx.public_key", "must be the base64 Ed25519 public key that verifies Telnyx's webhooks (Telnyx portal → Keys & Credentials → Public Key)")
 		}
 		if strings.TrimSpace(t.ConnectionID) == "" {
-			l.fail("telnyx.connection_id", "must be set when telnyx.api_key is: calls are placed on this Call Control application")
+			l.addAt(l.posOf("telnyx.api_key"), "telnyx.connection_id", "must be set when telnyx.api_key is: calls are placed on this Call Control application")
 		}
 		from("telnyx.from", t.From)
-	} else if c.Telnyx.PublicKey != "" || c.Telnyx.ConnectionID != "" || c.Telnyx.From != "" {
-		l.fail("telnyx.api_key", "must be set with the other telnyx options (Telnyx is off without it)")
+	} else {
+		l.orphans("telnyx.api_key: Telnyx is off without it", map[string]bool{
+			"telnyx.public_key": c.Telnyx.PublicKey != "", "telnyx.connection_id": c.Telnyx.ConnectionID != "", "telnyx.from": c.Telnyx.From != ""})
 	}
 	l.checkHTTPURL("telnyx.api_url", c.Telnyx.APIURL, true)
 	if p := c.Plivo; p.Enabled() {
@@ -161,7 +172,7 @@ func (l *loader) checkTelephony(c *Config) {
 			l.fail("plivo.auth_id", "must be the Auth ID: 20 capital letters and digits (Plivo console → Overview)")
 		}
 		if p.AuthToken.Value() == "" {
-			l.fail("plivo.auth_token", "must be set when plivo.auth_id is: it authenticates Ony and verifies Plivo's webhooks")
+			l.addAt(l.posOf("plivo.auth_id"), "plivo.auth_token", "must be set when plivo.auth_id is: it authenticates Ony and verifies Plivo's webhooks")
 		}
 		from("plivo.from", p.From)
 	}
