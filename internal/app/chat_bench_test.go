@@ -13,6 +13,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,6 +106,48 @@ func (br *bridge) count() int {
 	return len(br.at)
 }
 
+// jobLateness collects how late escalation jobs started against their schedule (started − due), by
+// kind: where create→post time goes when it is not the channel's.
+type jobLateness struct {
+	mu sync.Mutex
+	by map[string][]time.Duration
+}
+
+func (l *jobLateness) observe(kind string, late time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.by[kind] = append(l.by[kind], late)
+}
+
+func (l *jobLateness) take() map[string][]time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	by := l.by
+	l.by = map[string][]time.Duration{}
+	return by
+}
+
+// benchJobs is `ony serve`'s job configuration, unless BENCH_CHAT_POLL (a duration) or
+// BENCH_CHAT_WORKERS override it to see how the numbers follow the queue.
+func benchJobs(b *testing.B) config.Jobs {
+	j := config.Default().Jobs
+	if v := os.Getenv("BENCH_CHAT_POLL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("BENCH_CHAT_POLL: %v", err)
+		}
+		j.PollInterval = config.Duration(d)
+	}
+	if v := os.Getenv("BENCH_CHAT_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("BENCH_CHAT_WORKERS: %v", err)
+		}
+		j.Workers = n
+	}
+	return j
+}
+
 // pct is the q-quantile of ds in milliseconds; it sorts ds.
 func pct(ds []time.Duration, q float64) float64 {
 	if len(ds) == 0 {
@@ -140,10 +185,11 @@ end: wait
 `), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	in := testserver.Start(b, testserver.Options{Dialect: dialect, Configure: func(c *config.Config) {
-		def := config.Default()
-		c.Jobs = def.Jobs // testserver polls every 50 ms; time what `ony serve` does
-		c.Database.MaxOpenConns = def.Database.MaxOpenConns
+	jobs := benchJobs(b)
+	late := &jobLateness{by: map[string][]time.Duration{}}
+	in := testserver.Start(b, testserver.Options{Dialect: dialect, ObserveLateness: late.observe, Configure: func(c *config.Config) {
+		c.Jobs = jobs // testserver polls every 50 ms; time what `ony serve` does
+		c.Database.MaxOpenConns = max(config.Default().Database.MaxOpenConns, jobs.Workers+5)
 		c.Escalation.LaddersDir = ladders
 		c.Escalation.Webhooks = []config.Secret{config.Secret("bench=" + brSrv.URL + "/hook")}
 		c.Escalation.WebhookSecret = config.Secret(whsec)
@@ -170,6 +216,7 @@ end: wait
 		b.Fatal(err)
 	}
 	warm := 5
+	late.take()
 
 	// create→post, open loop.
 	b.StartTimer()
@@ -215,6 +262,7 @@ end: wait
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.StopTimer()
+	jobLate := late.take()
 
 	var slackLat, hookLat []time.Duration
 	approve := map[string]string{} // handoff id → the Approve button's value
@@ -364,9 +412,25 @@ end: wait
 	}
 	b.Logf("%s: %d creates offered over %s (%.0f/s); create answered p50 %.0fms p99 %.0fms",
 		dialect, chatCreates, offered.Round(time.Millisecond), float64(chatCreates)/offered.Seconds(), cp50, cp99)
+	b.Logf("%s: jobs polled every %s by %d workers; while creating, escalation jobs started late by (started − due): %s",
+		dialect, time.Duration(jobs.PollInterval), jobs.Workers, describeLateness(jobLate))
 	b.Logf("%s: create→Slack post p50 %.0fms p99 %.0fms max %.0fms (target p99 < 100 ms: %s); create→bridge post p50 %.0fms p99 %.0fms max %.0fms; p99 ratio %.2f",
 		dialect, sp50, sp99, smax, verdict(sp99, 100), hp50, hp99, hmax, sp99/hp99)
 	b.Logf("%s: signed tap→long-poll p50 %.1fms p99 %.1fms max %.1fms (target p99 < 20 ms: %s); API decide→long-poll p50 %.1fms p99 %.1fms max %.1fms; p99 ratio %.2f",
 		dialect, tp50, tp99, tmax, verdict(tp99, 20), ap50, ap99, amax, tp99/ap99)
 	in.Stop(b)
+}
+
+func describeLateness(by map[string][]time.Duration) string {
+	kinds := make([]string, 0, len(by))
+	for k := range by {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	var parts []string
+	for _, k := range kinds {
+		ds := by[k]
+		parts = append(parts, fmt.Sprintf("%s ×%d p50 %.0fms p99 %.0fms", k, len(ds), pct(ds, .5), pct(ds, .99)))
+	}
+	return strings.Join(parts, "; ")
 }
