@@ -35,6 +35,8 @@ type Message struct {
 	// Blocks is the raw blocks JSON; Parsed is it decoded by slack-go.
 	Blocks string
 	Parsed slack.Blocks
+	// At is when the fake accepted the post (benchmarks time delivery by it); updates keep it.
+	At time.Time
 }
 
 // Button is one button of a message's actions blocks.
@@ -358,7 +360,7 @@ func (s *Server) postMessage(w http.ResponseWriter, form url.Values) {
 	s.record(func() {
 		s.seq++
 		m = Message{Channel: ch, ChannelID: s.resolve(ch), TS: fmt.Sprintf("1700000000.%06d", s.seq),
-			Text: form.Get("text"), Blocks: form.Get("blocks"), Parsed: blocks}
+			Text: form.Get("text"), Blocks: form.Get("blocks"), Parsed: blocks, At: time.Now()}
 		s.posted = append(s.posted, m)
 	})
 	reply(w, map[string]any{"ok": true, "channel": m.ChannelID, "ts": m.TS,
