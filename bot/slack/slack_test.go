@@ -66,6 +66,11 @@ func (h *fakeHost) Link(_ context.Context, code, kind, address string) (channel.
 	return channel.LinkedPerson{Name: "Ana", Org: "Acme"}, nil
 }
 
+// Recall is for telephony; chat never asks.
+func (h *fakeHost) Recall(context.Context, string, string) (channel.Notification, error) {
+	return channel.Notification{}, errors.New("fake host: chat channels do not recall")
+}
+
 func (h *fakeHost) Once(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
