@@ -55,6 +55,7 @@ type Server struct {
 	seenCmd  map[string]bool
 	state    map[string]string // call id → last client_state set
 	failN    int
+	refused  map[string]bool
 	failCode int
 	requests int
 }
@@ -75,6 +76,23 @@ func (s *Server) Fail(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failN, s.failCode = n, status
+}
+
+// Refuse makes texts and calls to number fail as Telnyx fails an unreachable destination: 422,
+// quoting the number in the error detail.
+func (s *Server) Refuse(number string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	s.refused[number] = true
+}
+
+func (s *Server) isRefused(number string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused[number]
 }
 
 // Messages, Calls and Commands return what was accepted, in order.
@@ -182,7 +200,11 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !e164.MatchString(req.From) || !e164.MatchString(req.To) || req.Text == "" {
-		writeErr(w, 422, "40310", "Invalid 'to' address", "The destination "+req.To+" is not a valid phone number")
+		writeErr(w, 422, "40310", "Invalid 'to' address", "to, from and text are required")
+		return
+	}
+	if s.isRefused(req.To) {
+		writeErr(w, 422, "40310", "Invalid 'to' address", "The destination "+req.To+" is not reachable")
 		return
 	}
 	s.mu.Lock()
@@ -212,6 +234,10 @@ func (s *Server) dial(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.TimeoutSecs < 5 || req.TimeoutSecs > 600 {
 		writeErr(w, 422, "10032", "Invalid timeout_secs", "timeout_secs must be 5 to 600")
+		return
+	}
+	if s.isRefused(req.To) {
+		writeErr(w, 422, "10032", "Invalid destination", "The destination "+req.To+" is not reachable")
 		return
 	}
 	if _, err := base64.StdEncoding.DecodeString(req.ClientState); err != nil {
