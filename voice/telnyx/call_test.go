@@ -14,7 +14,7 @@ import (
 )
 
 // dial places the notification's call and returns it as the fake holds it.
-func dial(t *testing.T, s setup, n channel.Notification) telnyxtest.Call {
+func dial(t testing.TB, s setup, n channel.Notification) telnyxtest.Call {
 	t.Helper()
 	d, err := s.p.Call().Notify(ctxT(t), n)
 	if err != nil {
