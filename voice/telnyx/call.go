@@ -162,13 +162,13 @@ func (c *callChannel) onEvent(ctx context.Context, host channel.Host, ev Event) 
 	switch ev.Type {
 	case "call.machine.detection.ended":
 		// The script starts only once detection says a person is there, so an answering machine
-		// never records who asks, what or why.
+		// never records who asks, what or why. A call without Ony's state is not Ony's to end.
+		if cs.Token == "" {
+			return
+		}
 		if e.Result == "machine" {
 			c.command(ctx, ev.ID, e.CallControlID, "hangup", commandBody{ClientState: ClientState{State: stateMachine}.Encode()})
 			report(ctx, c.p, host, e.CallControlID, store.SendNoAnswer)
-			return
-		}
-		if cs.Token == "" {
 			return
 		}
 		n, err := host.Recall(ctx, cs.Token, voice.CallKind.Name)

@@ -365,6 +365,8 @@ func TestCallForeignEventsIgnored(t *testing.T) {
 	// A gather with no Ony state (another application's call), a client_state not Ony's, a gather
 	// cut by the hang-up: none decide or command.
 	post(t, s, s.driver.GatherEnded(c, "", "1", "valid"))
+	post(t, s, s.driver.MachineDetected(c, "", "machine"))
+	post(t, s, s.driver.MachineDetected(c, "", "human"))
 	post(t, s, s.driver.GatherEnded(c, "bm90IGpzb24=", "1", "valid"))
 	post(t, s, s.driver.GatherEnded(c, "%%%", "1", "valid"))
 	post(t, s, s.driver.GatherEnded(c, telnyx.ClientState{Token: token, State: "m0"}.Encode(), "", "call_hangup"))
