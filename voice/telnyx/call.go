@@ -166,7 +166,7 @@ func (c *callChannel) onEvent(ctx context.Context, host channel.Host, ev Event) 
 		if cs.Token == "" {
 			return
 		}
-		if e.Result == "machine" {
+		if e.Result == "machine" || e.Result == "fax_detected" {
 			c.command(ctx, ev.ID, e.CallControlID, "hangup", commandBody{ClientState: ClientState{State: stateMachine}.Encode()})
 			report(ctx, c.p, host, e.CallControlID, store.SendNoAnswer)
 			return

@@ -60,6 +60,9 @@ func TestSMSReplyDecides(t *testing.T) {
 			if len(msgs) != 1 || msgs[0].To != callee || msgs[0].From != from || msgs[0].Text != tc.answer || msgs[0].WebhookURL != "" {
 				t.Fatalf("replies %+v", msgs)
 			}
+			if logs := s.logs.String(); strings.Contains(logs, callee) || strings.Contains(logs, "4821") {
+				t.Fatalf("logs leak: %s", logs)
+			}
 		})
 	}
 }
