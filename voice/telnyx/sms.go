@@ -107,14 +107,14 @@ func (c *smsChannel) onReply(ctx context.Context, host channel.Host, m Message) 
 		c.p.log.Debug("telnyx: text from no phone number ignored")
 		return
 	}
-	answer := SMSAnswer(ctx, host, from, m.Text)
+	answer := smsAnswer(ctx, host, from, m.Text)
 	if err := c.p.SendSMS(ctx, from, answer); err != nil {
 		c.p.log.Warn("telnyx: reply text failed", "to", voice.MaskPhone(from), "err", err)
 	}
 }
 
-// SMSAnswer decides on a text's body through host (voice.ParseReply) and says what to text back.
-func SMSAnswer(ctx context.Context, host channel.Host, from, body string) string {
+// smsAnswer decides on a text's body through host (voice.ParseReply) and says what to text back.
+func smsAnswer(ctx context.Context, host channel.Host, from, body string) string {
 	r, ok := voice.ParseReply(body)
 	if !ok {
 		return voice.SMSHelp
