@@ -162,6 +162,8 @@ type App struct {
 	// Slack and Telegram are the chat channels (issue 14); nil unless their bot token is set.
 	Slack    *slack.Channel
 	Telegram *telegram.Channel
+	// texter sends phone verification codes: the first configured telephony provider (issue 15).
+	texter texter
 
 	http *http.Server
 }
@@ -356,6 +358,12 @@ func NewEscalation(c *config.Config, a *App, redactText func(orgID, s string) st
 		chs, chat = append(chs, a.Telegram), append(chat, telegram.Kind.Name)
 	}
 	set = set.WithBuiltinChannels(chat...)
+	phones, txt, err := telephony(c, logger, o, sendTimeout)
+	if err != nil {
+		return nil, err
+	}
+	chs = append(chs, phones...)
+	a.texter = txt
 	reg, err := channel.NewRegistry(kinds, append(chs, o.Channels...)...)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/voice/telnyx"
+)
+
+// texter sends a plain text message (a phone verification code); every telephony provider is one.
+type texter interface {
+	SendSMS(ctx context.Context, to, body string) error
+}
+
+// smsProvider is a configured telephony provider: its SMS and call channels and its texter.
+type smsProvider interface {
+	texter
+	SMS() channel.Channel
+	Call() channel.Channel
+}
+
+// telephony builds the SMS and call channels of every provider whose credentials are set (issue 15),
+// in the order Twilio, SignalWire, Telnyx, Plivo (a step without providers: fails over in that
+// order), and the texter phone verification uses: the first of them.
+func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Duration) ([]channel.Channel, texter, error) {
+	var ps []smsProvider
+	client := func() *http.Client {
+		if o.HTTPClient != nil {
+			return o.HTTPClient
+		}
+		return &http.Client{Timeout: timeout}
+	}
+	public := strings.TrimRight(c.PublicURL, "/")
+	if t := c.Telnyx; t.Enabled() {
+		p, err := telnyx.New(telnyx.Config{APIKey: t.APIKey.Value(), PublicKey: t.PublicKey, ConnectionID: t.ConnectionID, From: t.From,
+			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
+		if err != nil {
+			return nil, nil, fmt.Errorf("telnyx: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	var chs []channel.Channel
+	for _, p := range ps {
+		chs = append(chs, p.SMS(), p.Call())
+	}
+	if len(ps) == 0 {
+		return nil, nil, nil
+	}
+	return chs, ps[0], nil
+}
