@@ -43,11 +43,11 @@ type Config struct {
 // Provider is one Plivo account: its SMS and call channels share the client and the webhooks' key.
 type Provider struct {
 	authID, authToken, from string
-	base, public           string
-	timeout                time.Duration
-	log                    *slog.Logger
-	clock                  func() time.Time
-	client                 *http.Client
+	base, public            string
+	timeout                 time.Duration
+	log                     *slog.Logger
+	clock                   func() time.Time
+	client                  *http.Client
 }
 
 var (
