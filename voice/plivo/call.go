@@ -159,7 +159,11 @@ func (c *callChannel) gather(w http.ResponseWriter, r *http.Request, host channe
 // goodbye ends a call whose token no longer recalls anything: decided already, or unknown.
 func (p *Provider) goodbye(err error) voice.Prompt {
 	if pr, ok := problem.As(err); ok && pr.Code == "already_final" {
-		return voice.Prompt{Say: "This is Ony. " + strings.TrimSuffix(pr.Message, ".") + ". Goodbye.", Hangup: true, Outcome: "already_final"}
+		msg := strings.TrimSuffix(pr.Message, ".")
+		if msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:]
+		}
+		return voice.Prompt{Say: "This is Ony. " + msg + ". Goodbye.", Hangup: true, Outcome: "already_final"}
 	}
 	if _, ok := problem.As(err); !ok {
 		p.log.Warn("plivo: recalling a call's notification failed")

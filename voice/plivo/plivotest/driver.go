@@ -92,12 +92,19 @@ func Sign(authToken, u, nonce string, form url.Values) string {
 		for _, k := range keys(q) {
 			parts = append(parts, k+"="+q[k])
 		}
-		s += strings.Join(parts, "&") + "."
+		// As plivo-go: trailing "&" trimmed, and after the body part trailing dots (a quirk that
+		// a genuine signature has, so it must be copied).
+		s += strings.TrimRight(strings.Join(parts, "&"), "&") + "."
+		for _, k := range keys(params) {
+			s += k + params[k]
+		}
+		s = strings.TrimRight(s, ".")
+	} else {
+		for _, k := range keys(params) {
+			s += k + params[k]
+		}
 	}
-	for _, k := range keys(params) {
-		s += k + params[k]
-	}
-	s = strings.TrimRight(s, ".") + "." + nonce
+	s += "." + nonce
 	mac := hmac.New(sha256.New, []byte(authToken))
 	mac.Write([]byte(s))
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
