@@ -66,7 +66,7 @@ func FuzzWebhooks(f *testing.F) {
 		rec := httptest.NewRecorder()
 		handlers[path].ServeHTTP(rec, req)
 		switch rec.Code {
-		case 200, 400, 403:
+		case 200, 400, 401, 403: // 401: a body that is no form cannot carry a signature
 		default:
 			t.Fatalf("%s: status %d", path, rec.Code)
 		}
