@@ -2,6 +2,7 @@ package plivo
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -46,28 +47,52 @@ func (c *callChannel) Notify(ctx context.Context, n channel.Notification) (chann
 	if n.Token == "" {
 		return channel.Delivery{}, errors.New("plivo: call: the notification carries no decision token to answer with")
 	}
-	req := map[string]string{
-		"from":                     digits(c.p.from),
-		"to":                       digits(to),
-		"answer_url":               c.p.hookURL(pathCall, url.Values{"t": {n.Token}}),
-		"answer_method":            http.MethodPost,
-		"hangup_url":               c.p.hookURL(pathHangup, nil),
-		"hangup_method":            http.MethodPost,
-		"ring_timeout":             fmt.Sprint(ringTimeout),
-		"machine_detection":        "true",
-		"machine_detection_url":    c.p.hookURL(pathMachine, nil),
-		"machine_detection_method": http.MethodPost,
+	req := callParams{
+		From: digits(c.p.from), To: digits(to),
+		AnswerURL: c.p.hookURL(pathCall, url.Values{"t": {n.Token}}), AnswerMethod: http.MethodPost,
+		HangupURL: c.p.hookURL(pathHangup, nil), HangupMethod: http.MethodPost,
+		RingTimeout:      ringTimeout,
+		MachineDetection: "true", MachineDetectionURL: c.p.hookURL(pathMachine, nil), MachineDetectionMethod: http.MethodPost,
 	}
 	var out struct {
-		RequestUUID string `json:"request_uuid"`
+		// A string for one call; Plivo answers a list when "to" names several, which Ony never does.
+		RequestUUID json.RawMessage `json:"request_uuid"`
 	}
 	if err := c.p.post(ctx, "Call", req, &out); err != nil {
 		return channel.Delivery{}, fmt.Errorf("plivo: call %s: %w", voice.MaskPhone(to), err)
 	}
-	if out.RequestUUID == "" {
+	ref := requestUUID(out.RequestUUID)
+	if ref == "" {
 		return channel.Delivery{}, fmt.Errorf("plivo: call %s: no request_uuid in the reply", voice.MaskPhone(to))
 	}
-	return channel.Delivery{Ref: out.RequestUUID, State: store.SendSent}, nil
+	return channel.Delivery{Ref: ref, State: store.SendSent}, nil
+}
+
+// callParams is the Call API's request, with the types plivo-go sends (ring_timeout a number).
+type callParams struct {
+	From                   string `json:"from"`
+	To                     string `json:"to"`
+	AnswerURL              string `json:"answer_url"`
+	AnswerMethod           string `json:"answer_method"`
+	HangupURL              string `json:"hangup_url"`
+	HangupMethod           string `json:"hangup_method"`
+	RingTimeout            int    `json:"ring_timeout"`
+	MachineDetection       string `json:"machine_detection"`
+	MachineDetectionURL    string `json:"machine_detection_url"`
+	MachineDetectionMethod string `json:"machine_detection_method"`
+}
+
+// requestUUID reads request_uuid, a string or a list of one.
+func requestUUID(raw json.RawMessage) string {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return one
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil && len(list) == 1 {
+		return list[0]
+	}
+	return ""
 }
 
 // Update does nothing: the call is over or still deciding.

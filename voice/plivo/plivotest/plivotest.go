@@ -155,6 +155,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		fields := map[string]string{}
 		for k, v := range body {
+			// As plivo-go types them: durations are numbers, everything else strings.
+			if contains(numeric, k) {
+				n, ok := v.(float64)
+				if !ok || n != float64(int(n)) {
+					refuse(w, http.StatusBadRequest, k+" must be an integer")
+					return
+				}
+				fields[k] = strconv.Itoa(int(n))
+				continue
+			}
 			str, ok := v.(string)
 			if !ok {
 				refuse(w, http.StatusBadRequest, k+" must be a string")
@@ -169,6 +179,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+var numeric = []string{"ring_timeout", "time_limit", "machine_detection_time"}
 
 func check(fields map[string]string, allowed, required []string) string {
 	for k := range fields {

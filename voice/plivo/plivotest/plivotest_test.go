@@ -18,7 +18,7 @@ func TestFakeIsStrict(t *testing.T) {
 	t.Parallel()
 	fake := plivotest.New(t, id, tok)
 	msg, call := "/v1/Account/"+id+"/Message/", "/v1/Account/"+id+"/Call/"
-	okCall := `{"from":"14155550100","to":"351912345678","answer_url":"https://o.example/hooks/plivo/call?t=x","ring_timeout":"30","machine_detection":"true"}`
+	okCall := `{"from":"14155550100","to":"351912345678","answer_url":"https://o.example/hooks/plivo/call?t=x","ring_timeout":30,"machine_detection":"true"}`
 	for _, tc := range []struct {
 		name, method, path, user, pass, ctype, body string
 		code                                        int
@@ -33,8 +33,9 @@ func TestFakeIsStrict(t *testing.T) {
 		{"no text", "POST", msg, id, tok, "application/json", `{"src":"14155550100","dst":"351912345678"}`, 400},
 		{"dst not a number", "POST", msg, id, tok, "application/json", `{"src":"14155550100","dst":"ana","text":"hi"}`, 400},
 		{"relative status url", "POST", msg, id, tok, "application/json", `{"src":"14155550100","dst":"351912345678","text":"hi","url":"/s"}`, 400},
-		{"number field", "POST", call, id, tok, "application/json", strings.Replace(okCall, `"30"`, `30`, 1), 400},
-		{"ring timeout too long", "POST", call, id, tok, "application/json", strings.Replace(okCall, `"30"`, `"600"`, 1), 400},
+		{"ring timeout as a string", "POST", call, id, tok, "application/json", strings.Replace(okCall, `:30`, `:"30"`, 1), 400},
+		{"ring timeout too long", "POST", call, id, tok, "application/json", strings.Replace(okCall, `:30`, `:600`, 1), 400},
+		{"src as a number", "POST", msg, id, tok, "application/json", `{"src":14155550100,"dst":"351912345678","text":"hi"}`, 400},
 		{"machine detection word", "POST", call, id, tok, "application/json", strings.Replace(okCall, `"true"`, `"yes"`, 1), 400},
 		{"no answer url", "POST", call, id, tok, "application/json", `{"from":"14155550100","to":"351912345678"}`, 400},
 		{"GET a message", "GET", msg, id, tok, "", ``, 405},
