@@ -150,10 +150,10 @@ func (c *callChannel) answer(w http.ResponseWriter, r *http.Request, host channe
 	}
 	n, err := host.Recall(r.Context(), token, voice.CallKind.Name)
 	if err != nil {
-		c.p.render(w, c.p.goodbye(err), token)
+		c.p.renderFirst(w, c.p.goodbye(err), token)
 		return
 	}
-	c.p.render(w, voice.Start(n), token)
+	c.p.renderFirst(w, voice.Start(n), token)
 }
 
 // gather takes the digits pressed (none when the GetDigits timed out and the Redirect after it ran).
@@ -322,10 +322,35 @@ type (
 	}
 )
 
+// Machine detection runs beside the document, not before it: the first document waits, silent, while
+// the callee speaks (a person's "Hello?" ends in a pause, a voicemail greeting does not), up to
+// firstWait seconds — past Plivo's default 5 s detection time, so a machine is hung up on (route
+// call/machine) before it hears what the call is about.
+const (
+	firstWait  = 6
+	minSilence = 1500 // ms of silence after "Hello?" that lets the script start
+)
+
+type wait struct {
+	XMLName    xml.Name `xml:"Wait"`
+	Length     int      `xml:"length,attr"`
+	Silence    bool     `xml:"silence,attr"`
+	MinSilence int      `xml:"minSilence,attr"`
+}
+
+// renderFirst is render for the answer document: the silent wait, then the prompt.
+func (p *Provider) renderFirst(w http.ResponseWriter, pr voice.Prompt, token string) {
+	p.renderDoc(w, pr, token, wait{Length: firstWait, Silence: true, MinSilence: minSilence})
+}
+
 // render says a Prompt in Plivo XML: GetDigits around the Speak, and a Redirect to the same action
 // after it, which Plivo follows without Digits when nothing was pressed; or Speak then Hangup.
 func (p *Provider) render(w http.ResponseWriter, pr voice.Prompt, token string) {
-	var doc response
+	p.renderDoc(w, pr, token)
+}
+
+func (p *Provider) renderDoc(w http.ResponseWriter, pr voice.Prompt, token string, first ...any) {
+	doc := response{Verbs: first}
 	if pr.Hangup || pr.Gather <= 0 {
 		if pr.Say != "" {
 			doc.Verbs = append(doc.Verbs, speak{Language: "en-US", Text: pr.Say})

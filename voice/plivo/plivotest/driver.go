@@ -317,6 +317,8 @@ type Document struct {
 	// Redirect is the URL of a Redirect, if any.
 	Redirect string
 	Hangup   bool
+	// Wait is the length of a Wait before anything is said, in seconds (0: none).
+	Wait int
 	// Message is a reply text (message URL answers).
 	Message *Message
 }
@@ -413,6 +415,22 @@ func ParseDocument(b []byte) (*Document, error) {
 				return nil, errf("Redirect to a relative URL")
 			}
 			doc.Redirect = strings.TrimSpace(r.URL)
+		case "Wait":
+			var wt struct {
+				Length     int    `xml:"length,attr"`
+				Silence    string `xml:"silence,attr"`
+				MinSilence int    `xml:"minSilence,attr"`
+			}
+			if err := dec.DecodeElement(&wt, &se); err != nil {
+				return nil, err
+			}
+			if wt.Length < 1 || (wt.Silence != "" && wt.Silence != "true" && wt.Silence != "false") || wt.MinSilence < 0 {
+				return nil, errf("Wait needs a length of 1 s or more")
+			}
+			if len(doc.Says) > 0 || doc.Gather != nil {
+				return nil, errf("Ony waits only before it speaks")
+			}
+			doc.Wait = wt.Length
 		case "Hangup":
 			if err := dec.Skip(); err != nil {
 				return nil, err
