@@ -3,6 +3,7 @@ package plivo_test
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -389,5 +390,30 @@ func TestSMSStatusRefusals(t *testing.T) {
 	}
 	if r := s.drv.Post(m.URL, map[string][]string{"Status": {"delivered"}}); r.Status != 400 {
 		t.Fatalf("no uuid: %d", r.Status)
+	}
+}
+
+// Plivo's error text may quote the number; it reaches the error masked.
+func TestProviderErrorTextIsMasked(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"api_id":"x","error":"351912345678 is not a valid destination"}`,
+		`{"api_id":"x","error":{"dst":"+351912345678 is not a valid number"}}`,
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(body))
+		}))
+		t.Cleanup(srv.Close)
+		p, err := plivo.New(plivo.Config{AuthID: authID, AuthToken: authToken, From: from, APIURL: srv.URL, PublicURL: "https://ony.example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.SendSMS(ctxT(t), ana, "hi")
+		var ae *plivo.APIError
+		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "+3•••••••5678") {
+			t.Fatalf("err %v", err)
+		}
+		checkClean(t, err.Error())
 	}
 }
