@@ -10,6 +10,7 @@ import (
 
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/voice/plivo"
 	"github.com/ony-ai/ony/voice/telnyx"
 )
 
@@ -42,6 +43,14 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("telnyx: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	if pl := c.Plivo; pl.Enabled() {
+		p, err := plivo.New(plivo.Config{AuthID: pl.AuthID, AuthToken: pl.AuthToken.Value(), From: pl.From, APIURL: pl.APIURL,
+			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
+		if err != nil {
+			return nil, nil, fmt.Errorf("plivo: %w", err)
 		}
 		ps = append(ps, p)
 	}
