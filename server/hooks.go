@@ -42,7 +42,7 @@ func (h hookHost) Link(ctx context.Context, code, kind, address string) (channel
 }
 
 func (h hookHost) Recall(ctx context.Context, token, kind string) (channel.Notification, error) {
-	return channel.Notification{}, errors.New("recall: not built yet") // issue 15, voice core
+	return h.s.esc.Recall(ctx, token, kind)
 }
 
 func (h hookHost) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
