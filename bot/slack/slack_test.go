@@ -66,6 +66,11 @@ func (h *fakeHost) Link(_ context.Context, code, kind, address string) (channel.
 	return channel.LinkedPerson{Name: "Ana", Org: "Acme"}, nil
 }
 
+// Recall is for calls; a chat channel never asks.
+func (h *fakeHost) Recall(context.Context, string, string) (channel.Notification, error) {
+	panic("a chat channel recalled a notification")
+}
+
 func (h *fakeHost) Once(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -767,5 +772,34 @@ func TestNewNeedsABotToken(t *testing.T) {
 	ch, err := slack.New(slack.Config{BotToken: botToken})
 	if err != nil || ch.Kind() != "slack" || ch.Provider() != "slack" {
 		t.Fatalf("%v, %v", ch, err)
+	}
+}
+
+// The agent that asked is shown by its device name, escaped like the gist; without one, nothing.
+func TestNotifyShowsTheAgent(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.New(t, botToken)
+	ch := newChannel(t, fake, slack.Config{})
+	n := notification()
+	n.Agent = "ci-bot <!here> & " + strings.Repeat("x", 200)
+	if _, err := ch.Notify(ctxT(t), n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.Notify(ctxT(t), notification()); err != nil {
+		t.Fatal(err)
+	}
+	posted := fake.Posted()
+	for _, s := range []string{posted[0].Text, posted[0].BlockText()} {
+		if !strings.Contains(s, "Asked by ci-bot &lt;!here&gt; &amp; xxx") || strings.Contains(s, "<!here>") {
+			t.Errorf("agent not shown, or unescaped: %s", s)
+		}
+		if strings.Contains(s, strings.Repeat("x", 100)) {
+			t.Errorf("agent name not capped: %s", s)
+		}
+	}
+	for _, s := range []string{posted[1].Text, posted[1].BlockText()} {
+		if strings.Contains(s, "Asked by") {
+			t.Errorf("no agent, yet: %s", s)
+		}
 	}
 }

@@ -62,6 +62,11 @@ func (h *fakeHost) Link(_ context.Context, code, kind, address string) (channel.
 	return channel.LinkedPerson{Name: "Ana", Org: "Acme"}, nil
 }
 
+// Recall is for calls; a chat channel never asks.
+func (h *fakeHost) Recall(context.Context, string, string) (channel.Notification, error) {
+	panic("a chat channel recalled a notification")
+}
+
 func (h *fakeHost) Once(_ context.Context, key string, _ time.Duration) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -375,5 +380,30 @@ func TestUsernameIsCached(t *testing.T) {
 	s.fake.RateLimit("getMe", 10, 60)
 	if name, err := s.ch.Username(ctxT(t)); err != nil || name != "ony_test_bot" {
 		t.Fatalf("cached: %q %v", name, err)
+	}
+}
+
+// The agent that asked is shown by its device name, HTML-escaped; without one, nothing.
+func TestNotifyShowsTheAgent(t *testing.T) {
+	t.Parallel()
+	s := newChannel(t, nil)
+	n := notification("777")
+	n.Agent = `ci-bot <b>"x"</b> & ` + strings.Repeat("y", 200)
+	if _, err := s.ch.Notify(ctxT(t), n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ch.Notify(ctxT(t), notification("777")); err != nil {
+		t.Fatal(err)
+	}
+	sent := s.fake.Sent()
+	if len(sent) != 2 {
+		t.Fatalf("sent %d messages", len(sent))
+	}
+	if got := sent[0].Text; !strings.Contains(got, "\nAsked by ci-bot &lt;b&gt;&#34;x&#34;&lt;/b&gt; &amp; yyy") ||
+		strings.Contains(got, "<b>\"x\"") || strings.Contains(got, strings.Repeat("y", 100)) {
+		t.Errorf("agent not shown, unescaped or not capped: %q", got)
+	}
+	if strings.Contains(sent[1].Text, "Asked by") {
+		t.Errorf("no agent, yet: %q", sent[1].Text)
 	}
 }
