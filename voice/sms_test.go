@@ -44,10 +44,6 @@ func TestSMSCode(t *testing.T) {
 	if code != channel.ShortCode(auth.HashToken(testToken)) || len(code) != 4 || strings.Trim(code, "0123456789") != "" {
 		t.Fatalf("SMSCode = %q", code)
 	}
-	n.Token = "ony_dt_BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	if voice.SMSCode(n) == code {
-		t.Log("two tokens share a code (1 in 10,000): fine, but check the test tokens")
-	}
 }
 
 func TestSMSBody(t *testing.T) {
