@@ -39,6 +39,7 @@ type claimed struct {
 	l       *Ladder
 	kind    channel.Kind
 	rcpt    channel.Recipient
+	agent   string
 	token   string
 	retried bool // an earlier attempt's providers all failed
 }
@@ -81,7 +82,11 @@ func (e *Engine) claim(ctx context.Context, a SendArgs) (*claimed, error) {
 		if err != nil {
 			return err
 		}
-		c = &claimed{h: h, l: l, kind: kind, rcpt: rcpt, retried: !fresh && have.Detail == "provider_error"}
+		agent, err := agentName(ctx, tx, h)
+		if err != nil {
+			return err
+		}
+		c = &claimed{h: h, l: l, kind: kind, rcpt: rcpt, agent: agent, retried: !fresh && have.Detail == "provider_error"}
 		if kind.TakesDecisions {
 			// A team destination's token is bound to the destination, not a person: whoever taps
 			// decides as the member their chat account is linked to (handoff.DecideAnswer).
@@ -111,15 +116,8 @@ func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, last bool)
 		e.d.Logger.WarnContext(ctx, "no provider configured for channel", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel)
 		return e.setState(ctx, a, nil, store.SendUpdate{State: store.SendFailed, Detail: "no_provider"})
 	}
-	h := c.h
-	n := channel.Notification{Key: h.ID + "/" + a.key(), OrgID: h.OrgID, HandoffID: h.ID, Action: h.Action, Risk: h.Risk, Gist: h.Gist,
-		ConsoleURL: e.cfg.PublicURL + "/console/handoffs/" + h.ID, ExpiresAt: h.ExpiresAt, Ladder: c.l.Name,
-		Climb: a.Climb, Step: a.Step, StepName: step.Name, Attempt: a.Attempt, Recipient: c.rcpt, Token: c.token,
-		StepUp: e.stepUp(ctx, h)}
-	for _, o := range h.Options {
-		o.Label = e.d.Redact(h.OrgID, o.Label)
-		n.Options = append(n.Options, o)
-	}
+	n := e.notification(ctx, c.h, c.agent, c.rcpt, c.token)
+	n.Key, n.Ladder, n.Climb, n.Step, n.StepName, n.Attempt = c.h.ID+"/"+a.key(), c.l.Name, a.Climb, a.Step, step.Name, a.Attempt
 	var (
 		d    channel.Delivery
 		used channel.Channel
@@ -162,6 +160,36 @@ func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, last bool)
 		u.Detail = "retried" // replaces provider_error: it got there in the end
 	}
 	return e.settle(ctx, a, step, []store.SendState{store.SendSending}, u)
+}
+
+// notification is what a channel may tell recipient about h, carrying token: the one place that
+// decides what leaves the process (deliver adds where in the ladder it is; Recall rebuilds it for a
+// call). Agent-written text other than the redacted gist never goes in; labels and the agent's
+// name pass the redactor.
+func (e *Engine) notification(ctx context.Context, h store.Handoff, agent string, rcpt channel.Recipient, token string) channel.Notification {
+	n := channel.Notification{OrgID: h.OrgID, HandoffID: h.ID, Action: h.Action, Risk: h.Risk, Gist: h.Gist,
+		ConsoleURL: e.cfg.PublicURL + "/console/handoffs/" + h.ID, ExpiresAt: h.ExpiresAt, Recipient: rcpt, Token: token,
+		StepUp: e.stepUp(ctx, h)}
+	if agent != "" {
+		n.Agent = e.d.Redact(h.OrgID, agent)
+	}
+	for _, o := range h.Options {
+		o.Label = e.d.Redact(h.OrgID, o.Label)
+		n.Options = append(n.Options, o)
+	}
+	return n
+}
+
+// agentName is the name an admin gave the device that asked for h; "" if it is gone.
+func agentName(ctx context.Context, tx store.OrgTx, h store.Handoff) (string, error) {
+	if h.DeviceID == "" {
+		return "", nil
+	}
+	d, err := tx.DeviceByID(ctx, h.DeviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return d.Name, err
 }
 
 // settle records a send's outcome and, for a call nobody answered, schedules the redial — in one

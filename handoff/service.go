@@ -537,6 +537,10 @@ func finishEvent(h store.Handoff, a Actor) audit.Event {
 	return e
 }
 
+// AlreadyFinal is the problem for an answer to a handoff that is final already (already_final),
+// naming the decision that won when a person made it: what a late button, reply or call is told.
+func AlreadyFinal(h store.Handoff) error { return alreadyFinal(h) }
+
 func alreadyFinal(h store.Handoff) error {
 	p := problem.New(problem.Conflict, "already_final", "this handoff is already %s", h.Status)
 	if d := h.Decision; d != nil {

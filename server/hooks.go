@@ -25,7 +25,8 @@ const (
 type hookHost struct{ s *Server }
 
 func (h hookHost) Decide(ctx context.Context, a channel.Answer) (store.Handoff, error) {
-	ans := handoff.Answer{Token: a.Token, Option: a.Option, Index: a.Index, Channel: a.Channel, From: a.From, TOTP: a.TOTP}
+	ans := handoff.Answer{Token: a.Token, Option: a.Option, Index: a.Index, Channel: a.Channel, From: a.From, TOTP: a.TOTP,
+		Code: a.Code, Choice: a.Choice}
 	// The answerer's address is read on the contact the kind reaches people on.
 	if k, ok := h.s.esc.Kinds().Kind(a.Channel); ok && k.Contact != nil {
 		ans.Contact = k.Contact.Name
@@ -41,7 +42,7 @@ func (h hookHost) Link(ctx context.Context, code, kind, address string) (channel
 }
 
 func (h hookHost) Recall(ctx context.Context, token, kind string) (channel.Notification, error) {
-	return channel.Notification{}, errors.New("recall: not built yet") // issue 15, voice core
+	return h.s.esc.Recall(ctx, token, kind)
 }
 
 func (h hookHost) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {

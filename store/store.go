@@ -231,6 +231,10 @@ type SystemTx interface {
 	SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 	// DecisionTokenByHash resolves a decision token from a chat button, SMS reply or call to its org.
 	DecisionTokenByHash(ctx context.Context, hash []byte) (DecisionToken, error)
+	// OpenDecisionTokensTo lists the unused tokens, unexpired at now, sent on channel to a person whose
+	// contact of contactKind has address, in every org: an SMS reply names only a short code and comes
+	// from a phone number, so its token is found among these. Oldest first, at most 100.
+	OpenDecisionTokensTo(ctx context.Context, contactKind, address, channel string, now time.Time) ([]DecisionToken, error)
 	// SendByRef finds the send a provider knows by its own id (a message id, a call sid), for a status
 	// callback that carries nothing else. ErrNotFound if none; ErrConflict if the reference is not
 	// unique, which a caller must treat as not found.

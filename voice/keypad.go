@@ -67,7 +67,11 @@ func Keypad(ctx context.Context, host channel.Host, kind, token, from string, n 
 	switch step {
 	case stateTOTP:
 		if len(digits) != 6 {
-			return totpPrompt(count, "That is not 6 digits. ")
+			// Silence or a short entry counts as a wrong code, so the call cannot loop forever.
+			if count+1 >= maxTOTP {
+				return done("That is not 6 digits. That was the third try; nothing was decided. Goodbye.", "stepup_failed")
+			}
+			return totpPrompt(count+1, "That is not 6 digits. ")
 		}
 		_, err := host.Decide(ctx, channel.Answer{Token: token, Choice: channel.ChoiceApprove, Channel: kind, From: from, TOTP: digits})
 		if err == nil {
@@ -123,7 +127,11 @@ func refused(err error) Prompt {
 		if p.Code == "already_final" {
 			outcome = "already_final"
 		}
-		return done(strings.TrimSuffix(p.Message, ".")+". Goodbye.", outcome)
+		msg := strings.TrimSuffix(p.Message, ".")
+		if msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:] // said as a sentence
+		}
+		return done(msg+". Goodbye.", outcome)
 	}
 	return done("Ony could not record that. Please decide in the console. Goodbye.", "error")
 }

@@ -30,16 +30,33 @@ func SMSBody(n channel.Notification) string {
 	default:
 		tail = " Reply Y " + code + " to approve, N " + code + " to deny. " + n.ConsoleURL
 	}
-	gist := GSM(strings.Join(strings.Fields(n.Gist), " "))
-	room := maxSMS - utf8.RuneCountInString(head) - utf8.RuneCountInString(tail) - 3 // ": " and "."
-	if room <= 0 || gist == "" {
+	gist := strings.TrimRight(GSM(strings.Join(strings.Fields(n.Gist), " ")), ". ")
+	room := maxSMS - septets(head) - septets(tail) - 3 // ": " and "."
+	if room <= 3 || gist == "" {
 		return head + "." + tail
 	}
 	if utf8.RuneCountInString(gist) > room {
-		gist = string([]rune(gist)[:room-1]) + "…"
-		gist = GSM(gist)
+		// Cut to leave room for "..." in place of the final "." (GSM-7 has no "…").
+		gist = strings.TrimRight(string([]rune(gist)[:room-2]), ". ") + "..."
+		return head + ": " + gist + tail
 	}
-	return head + ": " + strings.TrimRight(gist, ".") + "." + tail
+	return head + ": " + gist + "." + tail
+}
+
+// gsmExtended are the GSM 03.38 characters sent as an escape and the character: two septets each
+// ("[HIGH]" costs eight). GSM folds them out of agent text, but the head and a link may hold them.
+const gsmExtended = "[]{}~^\\|€\f"
+
+// septets is how much of a GSM-7 segment s takes.
+func septets(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		if strings.ContainsRune(gsmExtended, r) {
+			n++
+		}
+	}
+	return n
 }
 
 // gsmBasic is the GSM 03.38 basic character set (without the escape table): text made of it travels

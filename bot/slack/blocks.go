@@ -48,6 +48,9 @@ func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
+// maxAgent bounds the agent's (device's) name shown: an admin names it, but it is still not ours.
+const maxAgent = 100
+
 // truncate cuts s to at most n runes, marking the cut.
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
@@ -83,6 +86,10 @@ func notificationBlocks(n channel.Notification) ([]slack.Block, error) {
 	if n.Gist != "" {
 		blocks = append(blocks, slack.NewSectionBlock(
 			slack.NewTextBlockObject(slack.MarkdownType, truncate(escape(n.Gist), maxSection), false, false), nil, nil))
+	}
+	if n.Agent != "" {
+		blocks = append(blocks, slack.NewContextBlock("",
+			slack.NewTextBlockObject(slack.MarkdownType, "Asked by "+escape(truncate(n.Agent, maxAgent)), false, false)))
 	}
 	if !n.ExpiresAt.IsZero() {
 		blocks = append(blocks, slack.NewContextBlock("",
@@ -131,6 +138,9 @@ func fallbackText(n channel.Notification) string {
 	b.WriteString(escape(headline(n)))
 	if n.Gist != "" {
 		b.WriteString("\n" + escape(n.Gist))
+	}
+	if n.Agent != "" {
+		b.WriteString("\nAsked by " + escape(truncate(n.Agent, maxAgent)))
 	}
 	if !n.ExpiresAt.IsZero() {
 		b.WriteString("\nExpires " + n.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))

@@ -774,3 +774,32 @@ func TestNewNeedsABotToken(t *testing.T) {
 		t.Fatalf("%v, %v", ch, err)
 	}
 }
+
+// The agent that asked is shown by its device name, escaped like the gist; without one, nothing.
+func TestNotifyShowsTheAgent(t *testing.T) {
+	t.Parallel()
+	fake := slacktest.New(t, botToken)
+	ch := newChannel(t, fake, slack.Config{})
+	n := notification()
+	n.Agent = "ci-bot <!here> & " + strings.Repeat("x", 200)
+	if _, err := ch.Notify(ctxT(t), n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.Notify(ctxT(t), notification()); err != nil {
+		t.Fatal(err)
+	}
+	posted := fake.Posted()
+	for _, s := range []string{posted[0].Text, posted[0].BlockText()} {
+		if !strings.Contains(s, "Asked by ci-bot &lt;!here&gt; &amp; xxx") || strings.Contains(s, "<!here>") {
+			t.Errorf("agent not shown, or unescaped: %s", s)
+		}
+		if strings.Contains(s, strings.Repeat("x", 100)) {
+			t.Errorf("agent name not capped: %s", s)
+		}
+	}
+	for _, s := range []string{posted[1].Text, posted[1].BlockText()} {
+		if strings.Contains(s, "Asked by") {
+			t.Errorf("no agent, yet: %s", s)
+		}
+	}
+}

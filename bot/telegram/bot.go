@@ -142,6 +142,9 @@ type (
 // maxGist bounds the gist shown, leaving room for the rest of the message and HTML escapes.
 const maxGist = 600
 
+// maxAgent bounds the agent's (device's) name shown.
+const maxAgent = 100
+
 // maxCallbackData is Telegram's limit on a button's callback_data, in bytes.
 const maxCallbackData = 64
 
@@ -168,6 +171,10 @@ func render(n channel.Notification) (string, *keyboard, error) {
 	if gist != "" {
 		// A gist is short; the cap keeps the message under Telegram's 4096 characters whatever comes.
 		b.WriteString(html.EscapeString(truncate(gist, maxGist)) + "\n")
+	}
+	if n.Agent != "" {
+		// The device's name is an admin's words: escaped, and capped like the gist.
+		b.WriteString("Asked by " + html.EscapeString(truncate(n.Agent, maxAgent)) + "\n")
 	}
 	if !n.ExpiresAt.IsZero() {
 		b.WriteString("Expires " + html.EscapeString(n.ExpiresAt.In(loc).Format("Mon 2 Jan 15:04 MST")))

@@ -382,3 +382,28 @@ func TestUsernameIsCached(t *testing.T) {
 		t.Fatalf("cached: %q %v", name, err)
 	}
 }
+
+// The agent that asked is shown by its device name, HTML-escaped; without one, nothing.
+func TestNotifyShowsTheAgent(t *testing.T) {
+	t.Parallel()
+	s := newChannel(t, nil)
+	n := notification("777")
+	n.Agent = `ci-bot <b>"x"</b> & ` + strings.Repeat("y", 200)
+	if _, err := s.ch.Notify(ctxT(t), n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ch.Notify(ctxT(t), notification("777")); err != nil {
+		t.Fatal(err)
+	}
+	sent := s.fake.Sent()
+	if len(sent) != 2 {
+		t.Fatalf("sent %d messages", len(sent))
+	}
+	if got := sent[0].Text; !strings.Contains(got, "\nAsked by ci-bot &lt;b&gt;&#34;x&#34;&lt;/b&gt; &amp; yyy") ||
+		strings.Contains(got, "<b>\"x\"") || strings.Contains(got, strings.Repeat("y", 100)) {
+		t.Errorf("agent not shown, unescaped or not capped: %q", got)
+	}
+	if strings.Contains(sent[1].Text, "Asked by") {
+		t.Errorf("no agent, yet: %q", sent[1].Text)
+	}
+}

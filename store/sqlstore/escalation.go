@@ -210,13 +210,36 @@ func (t *orgTx) UseDecisionToken(ctx context.Context, hash []byte, at time.Time)
 }
 
 func (t *systemTx) DecisionTokenByHash(ctx context.Context, hash []byte) (store.DecisionToken, error) {
+	d, err := scanDecisionToken(t.tx.QueryRowContext(ctx, t.s.query("DecisionTokenByHash"), hash))
+	if err != nil {
+		return store.DecisionToken{}, t.s.mapErr(err)
+	}
+	return d, nil
+}
+
+func (t *systemTx) OpenDecisionTokensTo(ctx context.Context, contactKind, address, channel string, now time.Time) ([]store.DecisionToken, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("OpenDecisionTokensTo"), contactKind, address, channel, utc(now))
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.DecisionToken
+	for rows.Next() {
+		d, err := scanDecisionToken(rows)
+		if err != nil {
+			return nil, t.s.mapErr(err)
+		}
+		out = append(out, d)
+	}
+	return out, t.s.mapErr(rows.Err())
+}
+
+func scanDecisionToken(r interface{ Scan(...any) error }) (store.DecisionToken, error) {
 	var d store.DecisionToken
 	var used sql.NullTime
 	var userID sql.NullString
-	err := t.tx.QueryRowContext(ctx, t.s.query("DecisionTokenByHash"), hash).
-		Scan(&d.OrgID, &d.Hash, &d.HandoffID, &userID, &d.Target, &d.Channel, &d.CreatedAt, &d.ExpiresAt, &used)
-	if err != nil {
-		return store.DecisionToken{}, t.s.mapErr(err)
+	if err := r.Scan(&d.OrgID, &d.Hash, &d.HandoffID, &userID, &d.Target, &d.Channel, &d.CreatedAt, &d.ExpiresAt, &used); err != nil {
+		return store.DecisionToken{}, err
 	}
 	d.UserID = userID.String
 	d.CreatedAt, d.ExpiresAt = d.CreatedAt.UTC(), d.ExpiresAt.UTC()

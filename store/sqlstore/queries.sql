@@ -187,6 +187,12 @@ UPDATE decision_tokens SET used_at = ? WHERE org_id = ? AND hash = ? AND used_at
 -- name: DecisionTokenByHash
 SELECT org_id, hash, handoff_id, user_id, target, channel, created_at, expires_at, used_at FROM decision_tokens WHERE hash = ?;
 
+-- name: OpenDecisionTokensTo
+SELECT t.org_id, t.hash, t.handoff_id, t.user_id, t.target, t.channel, t.created_at, t.expires_at, t.used_at
+FROM decision_tokens t JOIN user_contacts c ON c.org_id = t.org_id AND c.user_id = t.user_id
+WHERE c.kind = ? AND c.address = ? AND t.channel = ? AND t.used_at IS NULL AND t.expires_at > ?
+ORDER BY t.created_at, t.hash LIMIT 100;
+
 -- name: IdempotencyRecord
 SELECT org_id, device_id, key, request_hash, handoff_id, created_at
 FROM idempotency_keys WHERE org_id = ? AND device_id = ? AND key = ?;

@@ -653,3 +653,84 @@ func testEraseOrg(t *testing.T, s store.Store) {
 		t.Errorf("the other org has %d escalation rows after erasure, want 4", n)
 	}
 }
+
+// testOpenDecisionTokensTo: an SMS reply finds its token by the sender's number across orgs, and
+// only among unused, unexpired tokens sent on that channel to a person with that contact.
+func testOpenDecisionTokensTo(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	b := NewFixture(t, s, "b")
+	n := now()
+	const phone, kind = "+15550100001", "phone"
+	var other store.User
+	mk := func(f Fixture, user, channel string, expires time.Time) store.DecisionToken {
+		return store.DecisionToken{OrgID: f.Org.ID, Hash: randBytes(32), HandoffID: f.Handoff.ID, UserID: user, Channel: channel,
+			CreatedAt: n, ExpiresAt: expires}
+	}
+	must(t, s.InOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
+		other = b.User
+		other.ID, other.Email, other.Name = uuid.NewString(), uuid.NewString()+"@example.com", "b other"
+		return errors.Join(tx.CreateUser(ctx, other),
+			tx.SetContact(ctx, store.Contact{UserID: b.User.ID, Kind: kind, Address: phone, CreatedAt: n}),
+			tx.SetContact(ctx, store.Contact{UserID: other.ID, Kind: kind, Address: "+15550100002", CreatedAt: n}))
+	}))
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		return tx.SetContact(ctx, store.Contact{UserID: a.User.ID, Kind: kind, Address: phone, CreatedAt: n})
+	}))
+	openA := mk(a, a.User.ID, "sms", n.Add(time.Hour))
+	openA.CreatedAt = n.Add(-time.Minute) // listed first
+	openB := mk(b, b.User.ID, "sms", n.Add(time.Hour))
+	used := mk(a, a.User.ID, "sms", n.Add(time.Hour))
+	expired := mk(a, a.User.ID, "sms", n)
+	call := mk(a, a.User.ID, "call", n.Add(time.Hour))
+	otherPerson := mk(b, other.ID, "sms", n.Add(time.Hour))
+	team := store.DecisionToken{OrgID: a.Org.ID, Hash: randBytes(32), HandoffID: a.Handoff.ID, Target: "slack:#ops", Channel: "sms",
+		CreatedAt: n, ExpiresAt: n.Add(time.Hour)}
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		if err := errors.Join(tx.CreateDecisionToken(ctx, openA), tx.CreateDecisionToken(ctx, used), tx.CreateDecisionToken(ctx, expired),
+			tx.CreateDecisionToken(ctx, call), tx.CreateDecisionToken(ctx, team)); err != nil {
+			return err
+		}
+		ok, err := tx.UseDecisionToken(ctx, used.Hash, n)
+		return errors.Join(err, expect(ok, "token not used"))
+	}))
+	must(t, s.InOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
+		return errors.Join(tx.CreateDecisionToken(ctx, openB), tx.CreateDecisionToken(ctx, otherPerson))
+	}))
+	hashes := func(ts []store.DecisionToken) []string {
+		out := []string{}
+		for _, d := range ts {
+			out = append(out, fmt.Sprintf("%x", d.Hash[:4]))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name                   string
+		kind, address, channel string
+		want                   []store.DecisionToken
+	}{
+		{"both orgs, oldest first", kind, phone, "sms", []store.DecisionToken{openA, openB}},
+		{"on calls", kind, phone, "call", []store.DecisionToken{call}},
+		{"another number", kind, "+15550100002", "sms", []store.DecisionToken{otherPerson}},
+		{"an unknown number", kind, "+15550100009", "sms", nil},
+		{"another contact kind", "slack", phone, "sms", nil},
+	} {
+		must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+			got, err := tx.OpenDecisionTokensTo(ctx, c.kind, c.address, c.channel, n)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			if !reflect.DeepEqual(hashes(got), hashes(c.want)) {
+				return fmt.Errorf("%s: OpenDecisionTokensTo = %v, want %v", c.name, hashes(got), hashes(c.want))
+			}
+			if len(got) > 0 && !reflect.DeepEqual(got[0], c.want[0]) {
+				return fmt.Errorf("%s: token round trip:\n got %+v\nwant %+v", c.name, got[0], c.want[0])
+			}
+			return nil
+		}))
+	}
+	// At the expiry instant a token is no longer open (as UseDecisionToken refuses it then).
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
+		got, err := tx.OpenDecisionTokensTo(ctx, kind, phone, "sms", n.Add(time.Hour))
+		return errors.Join(err, expect(len(got) == 0, "tokens open at their expiry"))
+	}))
+}

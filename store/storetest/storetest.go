@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ConcurrentClaims", func(t *testing.T) { t.Parallel(); testConcurrentClaims(t, open(t)) })
 	t.Run("Inbox", func(t *testing.T) { t.Parallel(); testInbox(t, open(t)) })
 	t.Run("DecisionTokens", func(t *testing.T) { t.Parallel(); testDecisionTokens(t, open(t)) })
+	t.Run("OpenDecisionTokensTo", func(t *testing.T) { t.Parallel(); testOpenDecisionTokensTo(t, open(t)) }) // issue 15
 	t.Run("EraseOrg", func(t *testing.T) { t.Parallel(); testEraseOrg(t, open(t)) })
 	t.Run("AuditHandoffStates", func(t *testing.T) { t.Parallel(); testAuditHandoffStates(t, open(t)) })
 	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
