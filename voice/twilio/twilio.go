@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/voice"
 )
 
@@ -103,7 +102,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("%s: the From number %s is not E.164", p.name, voice.MaskPhone(cfg.From))
 	}
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return nil, fmt.Errorf("%s: API URL %s is not an http(s) URL", p.name, channel.QuoteShort(base, 80))
+		return nil, fmt.Errorf("%s: the API URL is not an http(s) URL without credentials", p.name)
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
