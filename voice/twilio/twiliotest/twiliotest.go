@@ -3,6 +3,7 @@
 package twiliotest
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Message is a text the fake accepted.
@@ -271,4 +273,32 @@ func (s *Server) call(w http.ResponseWriter, f url.Values, n int) {
 	s.calls = append(s.calls, c)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string]any{"sid": c.SID, "account_sid": s.sid, "to": c.To, "from": c.From, "status": "queued"})
+}
+
+// WaitMessages waits until at least n texts were accepted and returns them all.
+func (s *Server) WaitMessages(ctx context.Context, n int) ([]Message, error) {
+	for {
+		if m := s.Messages(); len(m) >= n {
+			return m, nil
+		}
+		select {
+		case <-ctx.Done():
+			return s.Messages(), fmt.Errorf("twiliotest: %d texts, waited for %d: %w", len(s.Messages()), n, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// WaitCalls waits until at least n calls were accepted and returns them all.
+func (s *Server) WaitCalls(ctx context.Context, n int) ([]Call, error) {
+	for {
+		if c := s.Calls(); len(c) >= n {
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return s.Calls(), fmt.Errorf("twiliotest: %d calls, waited for %d: %w", len(s.Calls()), n, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
