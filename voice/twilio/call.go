@@ -145,8 +145,11 @@ func (c *callChannel) render(w http.ResponseWriter, token string, pr voice.Promp
 	if pr.Gather > 1 {
 		timeout = "10"
 	}
+	// actionOnEmptyResult posts a timed-out gather to the action without digits; the Redirect does
+	// the same where it is not supported, so silence always reaches the keypad's count.
 	twiml(w, `<Gather input="dtmf" numDigits="`+strconv.Itoa(pr.Gather)+`" timeout="`+timeout+
-		`" actionOnEmptyResult="true" method="POST" action="`+esc(action)+`">`+say+`</Gather>`, hangup)
+		`" actionOnEmptyResult="true" method="POST" action="`+esc(action)+`">`+say+`</Gather>`,
+		`<Redirect method="POST">`+esc(action)+`</Redirect>`)
 }
 
 // status maps a status callback to the send's state. A call a person picked up is answered, also

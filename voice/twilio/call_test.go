@@ -86,8 +86,8 @@ func TestCallDocumentRendersScriptAndGather(t *testing.T) {
 				if len(g.Says) != 1 || g.Says[0] != start.Say || !strings.Contains(g.Says[0], "The agent ci-bot asks to deploy. Risk: high.") {
 					t.Fatalf("says %q", g.Says)
 				}
-				if !slices.Equal(res.TwiML.Verbs, []string{"Gather", "Hangup"}) {
-					t.Fatalf("verbs %v", res.TwiML.Verbs)
+				if !slices.Equal(res.TwiML.Verbs, []string{"Gather", "Redirect"}) || res.TwiML.Redirect != g.Action {
+					t.Fatalf("verbs %v, redirect %s", res.TwiML.Verbs, res.TwiML.Redirect)
 				}
 				if got := s.host.Recalls(); !slices.Equal(got, []string{token + "|call"}) {
 					t.Fatalf("recalls %v", got)
@@ -359,4 +359,21 @@ func TestCallStatusSequence(t *testing.T) {
 		t.Fatalf("unknown call: %d", res.Status)
 	}
 	noSecrets(t, s.logs.String())
+}
+
+func TestCallRedirectCountsAsSilence(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t, twilio.SignalWire)
+	c := placed(t, s)
+	res := s.drv.Answer(t, c, "human")
+	for i, want := range []string{"m1", "m2"} {
+		res = s.drv.Follow(t, c, res.TwiML)
+		if res.TwiML.Gather == nil || res.TwiML.Gather.Action != gatherURL(s, want) {
+			t.Fatalf("silence %d: %q", i+1, res.Body)
+		}
+	}
+	res = s.drv.Follow(t, c, res.TwiML)
+	if !res.TwiML.Hangup || res.TwiML.Says[0] != "Nothing was pressed; nothing was decided. Goodbye." || len(s.host.Answers()) != 0 {
+		t.Fatalf("third silence: %q", res.Body)
+	}
 }

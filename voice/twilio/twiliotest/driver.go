@@ -95,6 +95,8 @@ type TwiML struct {
 	Messages []string
 	Gather   *Gather
 	Hangup   bool
+	// Redirect is a <Redirect>'s URL: where the call goes when nothing before it moved it on.
+	Redirect string
 	// Verbs is the top-level verbs in order ("Gather", "Say", "Hangup", "Message").
 	Verbs []string
 }
@@ -263,8 +265,8 @@ func ParseTwiML(raw []byte) (TwiML, error) {
 	}
 	var tw TwiML
 	for _, n := range root.Nodes {
-		if tw.Hangup {
-			return TwiML{}, fmt.Errorf("<%s> after <Hangup/>", n.XMLName.Local)
+		if tw.Hangup || tw.Redirect != "" {
+			return TwiML{}, fmt.Errorf("<%s> after <Hangup/> or <Redirect>", n.XMLName.Local)
 		}
 		tw.Verbs = append(tw.Verbs, n.XMLName.Local)
 		switch n.XMLName.Local {
@@ -274,6 +276,11 @@ func ParseTwiML(raw []byte) (TwiML, error) {
 			tw.Messages = append(tw.Messages, n.Text)
 		case "Hangup":
 			tw.Hangup = true
+		case "Redirect":
+			if u, err := url.Parse(n.Text); err != nil || !u.IsAbs() || tw.Redirect != "" {
+				return TwiML{}, fmt.Errorf("<Redirect>%s</Redirect>", n.Text)
+			}
+			tw.Redirect = n.Text
 		case "Gather":
 			if tw.Gather != nil {
 				return TwiML{}, fmt.Errorf("two <Gather>s")
@@ -299,4 +306,14 @@ func ParseTwiML(raw []byte) (TwiML, error) {
 		}
 	}
 	return tw, nil
+}
+
+// Follow posts to a document's <Redirect>, as the provider does when a gather that cannot post an
+// empty result timed out: the call's params, no Digits.
+func (d *Driver) Follow(t testing.TB, c Call, tw TwiML, opts ...Option) Result {
+	t.Helper()
+	if tw.Redirect == "" {
+		t.Fatal("twiliotest: no <Redirect> to follow")
+	}
+	return d.Post(t, tw.Redirect, d.callParams(c, "in-progress"), opts...)
 }
