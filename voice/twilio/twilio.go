@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,17 @@ const (
 	// signing key.
 	SignalWire
 )
+
+// String is the flavor's provider name.
+func (f Flavor) String() string {
+	switch f {
+	case Twilio:
+		return "twilio"
+	case SignalWire:
+		return "signalwire"
+	}
+	return "flavor(" + strconv.Itoa(int(f)) + ")"
+}
 
 // Config configures one Twilio or SignalWire account.
 type Config struct {
