@@ -11,6 +11,7 @@ import (
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/voice/plivo"
+	"github.com/ony-ai/ony/voice/twilio"
 	"github.com/ony-ai/ony/voice/telnyx"
 )
 
@@ -38,6 +39,23 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 		return &http.Client{Timeout: timeout}
 	}
 	public := strings.TrimRight(c.PublicURL, "/")
+	if t := c.Twilio; t.Enabled() {
+		p, err := twilio.New(twilio.Config{Flavor: twilio.Twilio, AccountSID: t.AccountSID, AuthToken: t.AuthToken.Value(), From: t.From,
+			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
+		if err != nil {
+			return nil, nil, fmt.Errorf("twilio: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	if s := c.SignalWire; s.Enabled() {
+		p, err := twilio.New(twilio.Config{Flavor: twilio.SignalWire, AccountSID: s.ProjectID, AuthToken: s.APIToken.Value(),
+			SigningKey: s.SigningKey.Value(), From: s.From, APIURL: strings.TrimRight(s.SpaceURL, "/") + "/api/laml",
+			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
+		if err != nil {
+			return nil, nil, fmt.Errorf("signalwire: %w", err)
+		}
+		ps = append(ps, p)
+	}
 	if t := c.Telnyx; t.Enabled() {
 		p, err := telnyx.New(telnyx.Config{APIKey: t.APIKey.Value(), PublicKey: t.PublicKey, ConnectionID: t.ConnectionID, From: t.From,
 			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
