@@ -11,8 +11,8 @@ import (
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/voice/plivo"
-	"github.com/ony-ai/ony/voice/twilio"
 	"github.com/ony-ai/ony/voice/telnyx"
+	"github.com/ony-ai/ony/voice/twilio"
 )
 
 // texter sends a plain text message (a phone verification code); every telephony provider is one.
