@@ -45,6 +45,12 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzUpdate -fuzztime=$(FUZZTIME) ./bot/telegram/
 	$(GO) test -run=^$$ -fuzz=FuzzCallbackData -fuzztime=$(FUZZTIME) ./bot/telegram/
 	$(GO) test -run=^$$ -fuzz=FuzzNormalizeLinkCode -fuzztime=$(FUZZTIME) ./org/
+	$(GO) test -run=^$$ -fuzz=FuzzParseReply -fuzztime=$(FUZZTIME) ./voice/
+	$(GO) test -run=^$$ -fuzz=FuzzKeypad -fuzztime=$(FUZZTIME) ./voice/
+	$(GO) test -run=^$$ -fuzz=FuzzWebhook$$ -fuzztime=$(FUZZTIME) ./voice/twilio/
+	$(GO) test -run=^$$ -fuzz=FuzzSMSWebhook -fuzztime=$(FUZZTIME) ./voice/telnyx/
+	$(GO) test -run=^$$ -fuzz=FuzzCallWebhook -fuzztime=$(FUZZTIME) ./voice/telnyx/
+	$(GO) test -run=^$$ -fuzz=FuzzWebhooks -fuzztime=$(FUZZTIME) ./voice/plivo/
 
 bench:
 	$(GO) test -run=^$$ -bench=. -benchmem ./...
