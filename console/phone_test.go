@@ -38,7 +38,7 @@ func (f *phoneFake) Send(_ context.Context, orgID, userID string) error {
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "send "+orgID+" "+userID)
 	if f.sends++; f.sends > 2 {
-		p := problem.New(problem.RateLimited, "too_many_codes", "Ony sends at most 3 codes an hour; wait 59m0s and try again")
+		p := problem.New(problem.RateLimited, "too_many_codes", "Ony sends at most 3 codes an hour; try again in 59 minutes")
 		p.RetryAfter = 59 * time.Minute
 		return p
 	}

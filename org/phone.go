@@ -92,8 +92,8 @@ func (sv Service) StartPhoneVerification(ctx context.Context, by audit.Actor, or
 		return fmt.Errorf("phone verification rate limit: %w", err)
 	}
 	if !l.Allowed {
-		p := problem.New(problem.RateLimited, "too_many_codes", "Ony sends at most %d codes an hour; wait %s and try again",
-			phoneSendLimit, l.RetryAfter.Round(time.Minute).String())
+		p := problem.New(problem.RateLimited, "too_many_codes", "Ony sends at most %d codes an hour; try again in %d minutes",
+			phoneSendLimit, max(1, int((l.RetryAfter+time.Minute-1)/time.Minute)))
 		p.RetryAfter = l.RetryAfter
 		return p
 	}

@@ -185,8 +185,8 @@ func TestPhoneVerificationThrottle(t *testing.T) {
 			third := e.start(t)
 			err = e.sv.StartPhoneVerification(ctx, e.ana, e.orgID, e.ana.ID)
 			wantCode(t, err, "too_many_codes")
-			if p, _ := problem.As(err); p.RetryAfter <= 0 || p.RetryAfter > time.Hour {
-				t.Errorf("RetryAfter %v", p.RetryAfter)
+			if p, _ := problem.As(err); p.RetryAfter <= 0 || p.RetryAfter > time.Hour || !strings.HasSuffix(p.Message, "try again in 60 minutes") {
+				t.Errorf("RetryAfter %v, message %q", p.RetryAfter, p.Message)
 			}
 			if n := e.sms.count(); n != 3 {
 				t.Fatalf("%d texts, want 3", n)
