@@ -19,7 +19,7 @@ var allTypes = []audit.EventType{audit.HandoffCreated, audit.HandoffDecided, aud
 	audit.MemberPasswordChanged, audit.DeviceCreated,
 	audit.DeviceRevoked, audit.LadderChanged, audit.PayloadScrubbed, audit.StepUpFailed, audit.OrgCreated, audit.OrgErased,
 	audit.InviteCreated, audit.MemberJoined, audit.MemberReactivated, audit.MemberResetAsked, audit.OrgSettingsChanged,
-	audit.ContactLinked, audit.ContactUnlinked}
+	audit.ContactLinked, audit.ContactUnlinked, audit.ContactVerified}
 
 // fullEvent uses every field, each at a valid value.
 func fullEvent() audit.Event {

@@ -76,6 +76,8 @@ type Deps struct {
 	Eraser      Eraser
 	// ChatLinks links chat accounts from the profile (issue 14); nil hides it.
 	ChatLinks ChatLinks
+	// PhoneVerify verifies the person's own phone number from the profile (issue 15); nil hides it.
+	PhoneVerify PhoneVerify
 }
 
 // Config tunes the console.

@@ -30,6 +30,8 @@ func (c *Console) registerSkeletons(h func(string, http.Handler)) {
 	h("POST /console/profile", c.authed(anyRole, c.profileSubmit))
 	h("POST /console/profile/password", c.authed(anyRole, c.passwordSubmit))
 	h("POST /console/profile/chat/{kind}/{op}", c.authed(anyRole, c.chatSubmit))
+	h("POST /console/profile/phone/send", c.authed(anyRole, c.phoneSend))
+	h("POST /console/profile/phone/verify", c.authed(anyRole, c.phoneVerify))
 	h("POST /console/profile/totp/begin", c.authed(anyRole, c.totpBegin))
 	h("POST /console/profile/totp/confirm", c.authed(anyRole, c.totpConfirm))
 	h("POST /console/profile/totp/disable", c.authed(anyRole, c.totpDisable))
@@ -201,7 +203,8 @@ func (c *Console) settingsSubmit(w http.ResponseWriter, r *http.Request, q *req)
 }
 
 func (c *Console) profileData(r *http.Request, q *req) (map[string]any, error) {
-	data := map[string]any{"Title": "Profile", "Configured": c.d.Profile != nil, "TOTPConfigured": c.d.TOTP != nil}
+	data := map[string]any{"Title": "Profile", "Configured": c.d.Profile != nil, "TOTPConfigured": c.d.TOTP != nil,
+		"PhoneVerify": c.d.PhoneVerify != nil}
 	if c.d.Profile != nil {
 		p, err := c.d.Profile.Profile(r.Context(), q.P.OrgID, q.P.ID)
 		if err != nil {

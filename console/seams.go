@@ -183,3 +183,11 @@ type ChatLinks interface {
 	LinkByEmail(ctx context.Context, orgID, userID, kind string) error
 	Unlink(ctx context.Context, orgID, userID, kind string) error
 }
+
+// PhoneVerify verifies the signed-in person's own phone number (issue 15: org.Service's
+// StartPhoneVerification and ConfirmPhone): Send texts a six-digit code to it, Confirm checks the
+// code typed back. Both are throttled and audited by the service; their problems read as sentences.
+type PhoneVerify interface {
+	Send(ctx context.Context, orgID, userID string) error
+	Confirm(ctx context.Context, orgID, userID, code string) error
+}

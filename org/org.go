@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -41,6 +42,11 @@ type Service struct {
 	Coord coord.Coord
 	// Logger reports mail that could not be sent; nil = slog.Default().
 	Logger *slog.Logger
+
+	// Texter sends phone verification codes (issue 15); nil (or a nil Coord) = phone verification off.
+	Texter Texter
+	// rand is the source of phone codes; nil = crypto/rand. Set by internal tests only.
+	rand io.Reader
 }
 
 func (sv Service) logger() *slog.Logger {
