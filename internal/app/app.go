@@ -163,7 +163,7 @@ type App struct {
 	Slack    *slack.Channel
 	Telegram *telegram.Channel
 	// texter sends phone verification codes: the first configured telephony provider (issue 15).
-	texter texter
+	texter org.Texter
 
 	http *http.Server
 }
@@ -280,6 +280,9 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	// Team and identity (issue 13).
 	a.Team = org.Service{Store: a.Store, Audit: a.Audit, Kinds: a.Escalation.Kinds(), Now: o.Clock,
 		PublicURL: strings.TrimRight(c.PublicURL, "/"), Coord: a.Coord, Logger: logger}
+	if a.texter != nil {
+		a.Team.Texter = a.texter // phone verification codes (issue 15)
+	}
 	if c.SMTP.Enabled() {
 		sender, err := mail.NewSMTP(mail.Config{Host: c.SMTP.Host, Port: c.SMTP.Port, Username: c.SMTP.Username,
 			Password: c.SMTP.Password.Value(), From: c.SMTP.From, TLS: c.SMTP.TLS, Timeout: time.Duration(c.SMTP.Timeout)})

@@ -38,6 +38,9 @@ func (a *App) consoleSeams(deps *console.Deps) {
 	deps.Profile = consoleProfile{a.Team}
 	deps.Eraser = consoleEraser{a.Team, a.TOTP}
 	deps.ChatLinks = a.ChatLinks()
+	if a.Team.Texter != nil {
+		deps.PhoneVerify = consolePhone{a.Team}
+	}
 	if a.SSO != nil {
 		deps.SSO = consoleSSO{a.SSO, a.Sessions, a.Log}
 	}
@@ -322,4 +325,15 @@ func (c consoleEraser) Erase(ctx context.Context, orgID, by, typedName, code str
 		return err
 	}
 	return c.o.EraseOrg(ctx, adminActor(by), orgID)
+}
+
+// consolePhone verifies the signed-in person's phone number with a code texted to it (issue 15).
+type consolePhone struct{ team org.Service }
+
+func (c consolePhone) Send(ctx context.Context, orgID, userID string) error {
+	return c.team.StartPhoneVerification(ctx, actor(userID), orgID, userID)
+}
+
+func (c consolePhone) Confirm(ctx context.Context, orgID, userID, code string) error {
+	return c.team.ConfirmPhone(ctx, actor(userID), orgID, userID, code)
 }

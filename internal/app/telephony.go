@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,19 +9,15 @@ import (
 
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/voice/plivo"
 	"github.com/ony-ai/ony/voice/telnyx"
 	"github.com/ony-ai/ony/voice/twilio"
 )
 
-// texter sends a plain text message (a phone verification code); every telephony provider is one.
-type texter interface {
-	SendSMS(ctx context.Context, to, body string) error
-}
-
 // smsProvider is a configured telephony provider: its SMS and call channels and its texter.
 type smsProvider interface {
-	texter
+	org.Texter
 	SMS() channel.Channel
 	Call() channel.Channel
 }
@@ -30,7 +25,7 @@ type smsProvider interface {
 // telephony builds the SMS and call channels of every provider whose credentials are set (issue 15),
 // in the order Twilio, SignalWire, Telnyx, Plivo (a step without providers: fails over in that
 // order), and the texter phone verification uses: the first of them.
-func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Duration) ([]channel.Channel, texter, error) {
+func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Duration) ([]channel.Channel, org.Texter, error) {
 	var ps []smsProvider
 	client := func() *http.Client {
 		if o.HTTPClient != nil {
