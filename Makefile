@@ -45,6 +45,7 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzUpdate -fuzztime=$(FUZZTIME) ./bot/telegram/
 	$(GO) test -run=^$$ -fuzz=FuzzCallbackData -fuzztime=$(FUZZTIME) ./bot/telegram/
 	$(GO) test -run=^$$ -fuzz=FuzzNormalizeLinkCode -fuzztime=$(FUZZTIME) ./org/
+	$(GO) test -run=^$$ -fuzz=FuzzNormalizePhoneCode -fuzztime=$(FUZZTIME) ./org/
 	$(GO) test -run=^$$ -fuzz=FuzzParseReply -fuzztime=$(FUZZTIME) ./voice/
 	$(GO) test -run=^$$ -fuzz=FuzzKeypad -fuzztime=$(FUZZTIME) ./voice/
 	$(GO) test -run=^$$ -fuzz=FuzzWebhook$$ -fuzztime=$(FUZZTIME) ./voice/twilio/

@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/bot/slack/slacktest"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/browsertest"
 	"github.com/ony-ai/ony/internal/testserver"
+	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/voice/telnyx/telnyxtest"
 	"github.com/ony-ai/ony/voice/twilio/twiliotest"
@@ -305,3 +307,37 @@ func countLeaves(ctx context.Context, t *testing.T, in *testserver.Instance, nee
 	return n
 }
 
+// TestPhoneVerificationWiring (issue 15): with a telephony provider configured, the team service
+// texts a verification code through it, and the code verifies the number.
+func TestPhoneVerificationWiring(t *testing.T) {
+	t.Parallel()
+	tw := twiliotest.New(t, twSID, twToken)
+	in := testserver.Start(t, testserver.Options{Configure: func(c *config.Config) {
+		c.Twilio = config.Twilio{AccountSID: twSID, AuthToken: twToken, From: twFrom, APIURL: tw.URL()}
+	}}).Seed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	team, me := in.App.Team, audit.Actor{Kind: "user", ID: in.Member.ID}
+	phone := memberPhone
+	if _, err := team.UpdateOwnContact(ctx, in.OrgID, in.Member.ID, org.Contact{Addresses: map[string]*string{"phone": &phone}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := team.StartPhoneVerification(ctx, me, in.OrgID, in.Member.ID); err != nil {
+		t.Fatal(err)
+	}
+	m := waitFor(ctx, t, "the code's text", tw.Messages, 1)[0]
+	i := strings.Index(m.Body, "code is ")
+	if m.To != memberPhone || i < 0 {
+		t.Fatalf("text %+v", m)
+	}
+	if err := team.ConfirmPhone(ctx, me, in.OrgID, in.Member.ID, m.Body[i+8:i+14]); err != nil {
+		t.Fatal(err)
+	}
+	u, err := team.Person(ctx, in.OrgID, in.Member.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := u.Contact("phone"); !ok || c.VerifiedAt == nil {
+		t.Fatalf("phone %+v", u.Contacts)
+	}
+}
