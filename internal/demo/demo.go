@@ -182,7 +182,8 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	logger := lg.logger
 
 	d := &session{out: &printer{w: stdout}, log: logger, scale: o.WaitScale, ladders: ladders, timeout: handoffTimeout(o.WaitScale),
-		names: map[string]string{}, people: map[string]person{}}
+		names: map[string]string{}, people: map[string]person{},
+		auth: &authenticators{secret: map[string]string{}, last: map[string]int64{}}}
 	// The people play their part until the agent is done; the server outlives them both.
 	peopleCtx, stopPeople := context.WithCancel(ctx)
 	defer stopPeople()
@@ -431,8 +432,10 @@ type session struct {
 	svc    *handoff.Service
 	names  map[string]string // user id → name
 	people map[string]person // user id → the simulated person
-	// persons are the simulated people pressing keys after they answer a call.
+	// persons are the simulated people pressing keys after they answer a call; auth are their
+	// authenticator apps.
 	persons spawner
+	auth    *authenticators
 	users   []store.User
 	// watch reads the escalation timelines, signed in as the admin; set before watchReady closes.
 	watch      *client.Client
@@ -547,10 +550,15 @@ func (d *session) pressKey(ctx context.Context, p person, n channel.Notification
 	if n.Risk == "critical" {
 		key, option = "2", "deny"
 	}
-	d.out.printf("[demo] %s (SIMULATED) picks up the redial about the %s and presses %s: %s\n", p.Name, n.Action, key, option)
-	// The simulated person answers from the number the call went to.
-	_, err := d.svc.DecideAnswer(ctx, handoff.Answer{Token: n.Token, Option: option, Channel: voice.CallKind.Name,
-		From: n.Recipient.Address, Contact: voice.Phone.Name})
+	ans := handoff.Answer{Token: n.Token, Option: option, Channel: voice.CallKind.Name,
+		From: n.Recipient.Address, Contact: voice.Phone.Name} // the simulated person answers from the number called
+	with := ""
+	if n.StepUp && option == "approve" {
+		ans.TOTP, _ = d.auth.code(n.Recipient.UserID)
+		with = " and their authenticator code"
+	}
+	d.out.printf("[demo] %s (SIMULATED) picks up the redial about the %s and presses %s%s: %s\n", p.Name, n.Action, key, with, option)
+	_, err := d.svc.DecideAnswer(ctx, ans)
 	if pr, ok := problem.As(err); ok && pr.Kind == problem.Conflict {
 		d.out.printf("[demo] %s (SIMULATED) was too late: the %s was already decided\n", p.Name, n.Action)
 	} else if err != nil && ctx.Err() == nil {
@@ -596,6 +604,9 @@ func (d *session) setUp(ctx context.Context, a *app.App, cfg *config.Config) (cr
 	for i, u := range users {
 		d.names[u.ID] = u.Name
 		d.people[u.ID] = cast[i]
+		if err := d.auth.enrol(ctx, a.TOTP, o.OrgID, u.ID, u.Email); err != nil {
+			return credentials{}, fmt.Errorf("demo person %s: totp: %w", u.Name, err)
+		}
 	}
 	d.users = users
 	return credentials{adminEmail: o.AdminEmail, adminPassword: o.AdminPassword, token: dev.Token}, nil
@@ -621,7 +632,8 @@ people who answer are simulated too.
   Admin password:  %s   (this demo's admin: sign in to the API with it)
   Agent token:     %s
 
-  Simulated people (they ignore chat messages and texts, and pick up the second call):
+  Simulated people (they ignore chat messages and texts, pick up the second call, and type their
+  authenticator code on the keypad when approving needs one):
 `, cfg.PublicURL, cfg.DataDir, where, logLine, b.adminEmail, b.adminPassword, b.token)
 	for _, u := range d.users {
 		fmt.Fprintf(&s, "    %-5s %s\n", u.Name, strings.TrimPrefix(org.DescribeUser(u, app.BuiltinKinds()), fmt.Sprintf("name %q, ", u.Name)))
