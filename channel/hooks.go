@@ -48,6 +48,10 @@ type Host interface {
 	// A wrong, used or expired code is a problem coded invalid_link_code; attempts are throttled per
 	// address.
 	Link(ctx context.Context, code, kind, address string) (LinkedPerson, error)
+	// Outcome records how a call that was answered ended (one of CallOutcomes: "approved",
+	// "stepup_failed", ...) on its send, found by the provider's reference, as Report does; the send
+	// then reads answered. An unknown reference is store.ErrNotFound.
+	Outcome(ctx context.Context, provider, ref, outcome string) error
 	// Recall rebuilds what the notification that carried token said (action, risk, gist, options,
 	// step-up, console link) while its handoff is pending, for a call document a provider fetches
 	// later or a "press 9 to repeat". A token that is unknown, spent or sent on another kind is a
@@ -84,6 +88,10 @@ type Answer struct {
 	// option that approves, "deny" the first that does not (SMS's Y and N).
 	Choice string
 }
+
+// CallOutcomes are how an answered call can end (voice.Prompt.Outcome): closed words, so they may be
+// stored and counted.
+var CallOutcomes = []string{"approved", "denied", "stepup_failed", "no_input", "already_final", "refused", "error", "machine"}
 
 // Choices for Answer.Choice.
 const (

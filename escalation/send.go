@@ -222,6 +222,30 @@ func (e *Engine) setState(ctx context.Context, a SendArgs, from []store.SendStat
 // reported are the outcomes a provider may report after Notify returned.
 var reported = []store.SendState{store.SendDelivered, store.SendAnswered, store.SendNoAnswer, store.SendBusy, store.SendFailed}
 
+// Outcome records how an answered call ended on its send (the keypad's outcome), found by the
+// provider's reference: the send reads answered, with the outcome as its detail.
+func (e *Engine) Outcome(ctx context.Context, provider, ref, outcome string) error {
+	if !slices.Contains(channel.CallOutcomes, outcome) {
+		return fmt.Errorf("escalation: %q is not a call outcome", outcome)
+	}
+	var send store.Send
+	err := e.d.Store.InSystem(ctx, func(tx store.SystemTx) (err error) {
+		send, err = tx.SendByRef(ctx, provider, ref)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	a := SendArgs{OrgID: send.OrgID, HandoffID: send.HandoffID, Climb: send.Climb, Step: send.Step, Channel: send.Channel,
+		Target: send.Target, Attempt: send.Attempt}
+	// A keypad outcome means someone answered, whether or not the answered callback came first.
+	return e.setState(ctx, a, []store.SendState{store.SendSending, store.SendSent, store.SendDelivered, store.SendAnswered},
+		store.SendUpdate{State: store.SendAnswered, Provider: provider, Ref: ref, Detail: outcome})
+}
+
 // Report records a delivery outcome a provider learned after Notify returned (a call's status
 // callback), finding the send by the provider's own reference for it — all a callback carries. A
 // call that rang out is redialled if its rung says so. An unknown reference is store.ErrNotFound.

@@ -41,6 +41,10 @@ func (h hookHost) Link(ctx context.Context, code, kind, address string) (channel
 	return h.s.team.Link(ctx, code, kind, address)
 }
 
+func (h hookHost) Outcome(ctx context.Context, provider, ref, outcome string) error {
+	return h.s.esc.Outcome(ctx, provider, ref, outcome)
+}
+
 func (h hookHost) Recall(ctx context.Context, token, kind string) (channel.Notification, error) {
 	return h.s.esc.Recall(ctx, token, kind)
 }

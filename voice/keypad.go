@@ -162,3 +162,13 @@ func parseState(s string) (string, int) {
 func spoken(action string) string {
 	return strings.NewReplacer(".", " ", "_", " ", "-", " ", "/", " ").Replace(action)
 }
+
+// Record keeps how an answered call ended on its send (host.Outcome), when p ends it; ref is the
+// provider's reference for the call (Delivery.Ref). A machine is not recorded: the provider reports
+// that call as not answered.
+func Record(ctx context.Context, host channel.Host, provider, ref string, p Prompt) error {
+	if p.Outcome == "" || p.Outcome == "machine" || ref == "" {
+		return nil
+	}
+	return host.Outcome(ctx, provider, ref, p.Outcome)
+}

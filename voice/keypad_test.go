@@ -42,6 +42,10 @@ func (h *fakeHost) Link(context.Context, string, string, string) (channel.Linked
 	panic("the keypad does not link")
 }
 
+func (h *fakeHost) Outcome(context.Context, string, string, string) error {
+	panic("the keypad does not report outcomes; its providers do")
+}
+
 func (h *fakeHost) Recall(context.Context, string, string) (channel.Notification, error) {
 	panic("the keypad is given the notification")
 }

@@ -63,6 +63,10 @@ func (h *fakeHost) Link(_ context.Context, code, kind, address string) (channel.
 }
 
 // Recall is for telephony; chat never asks.
+func (*fakeHost) Outcome(context.Context, string, string, string) error {
+	panic("a chat channel reported a call outcome")
+}
+
 func (h *fakeHost) Recall(context.Context, string, string) (channel.Notification, error) {
 	return channel.Notification{}, errors.New("fake host: chat channels do not recall")
 }

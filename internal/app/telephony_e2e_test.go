@@ -197,6 +197,9 @@ func TestTelephonyEndToEnd(t *testing.T) {
 	if n := countLeaves(ctx, t, in, `"stepup.failed"`); n < 3 {
 		t.Errorf("%d audited step-up failures, want 3", n)
 	}
+	if s := lastSend(ctx, t, in, h2.ID, "call"); s.State != store.SendAnswered || s.Detail != "stepup_failed" || s.Ref != c.SID {
+		t.Errorf("the call's row: %s %s", s.State, s.Detail)
+	}
 	if _, err := agent.Cancel(ctx, h2.ID, "test moves on"); err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +218,9 @@ func TestTelephonyEndToEnd(t *testing.T) {
 	}
 	if got, err := agent.Wait(ctx, h3.ID); err != nil || got.Status != client.StatusApproved || got.Decision.Channel != "call" {
 		t.Fatalf("after the keypad: %+v %v", got, err)
+	}
+	if s := lastSend(ctx, t, in, h3.ID, "call"); s.State != store.SendAnswered || s.Detail != "approved" {
+		t.Errorf("the call's row: %s %s", s.State, s.Detail)
 	}
 
 	// 4. Nobody answers: redial after the gap, then the next rung texts the admin.
@@ -259,26 +265,32 @@ func waitFor[T any](ctx context.Context, t *testing.T, what string, list func() 
 	}
 }
 
+// lastSend is the newest send of channel for the handoff.
+func lastSend(ctx context.Context, t *testing.T, in *testserver.Instance, handoffID, channel string) store.Send {
+	t.Helper()
+	var sends []store.Send
+	err := in.App.Store.InOrg(ctx, in.OrgID, func(tx store.OrgTx) (err error) {
+		sends, err = tx.ListSends(ctx, handoffID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last store.Send
+	for _, s := range sends {
+		if s.Channel == channel {
+			last = s
+		}
+	}
+	return last
+}
+
 // waitSend waits until the newest send of channel for the handoff is in state (recorded after the
 // provider accepted it, a moment after the fake saw the request).
 func waitSend(ctx context.Context, t *testing.T, in *testserver.Instance, handoffID, channel string, state store.SendState) {
 	t.Helper()
 	for {
-		var sends []store.Send
-		err := in.App.Store.InOrg(ctx, in.OrgID, func(tx store.OrgTx) (err error) {
-			sends, err = tx.ListSends(ctx, handoffID)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var last *store.Send
-		for i := range sends {
-			if sends[i].Channel == channel {
-				last = &sends[i]
-			}
-		}
-		if last != nil && last.State == state {
+		if lastSend(ctx, t, in, handoffID, channel).State == state {
 			return
 		}
 		select {

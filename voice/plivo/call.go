@@ -178,7 +178,11 @@ func (c *callChannel) gather(w http.ResponseWriter, r *http.Request, host channe
 	if from == "" {
 		from = e164(form.Get("To"))
 	}
-	c.p.render(w, voice.Keypad(r.Context(), host, voice.CallKind.Name, token, from, n, state, pressed), token)
+	prompt := voice.Keypad(r.Context(), host, voice.CallKind.Name, token, from, n, state, pressed)
+	if err := voice.Record(r.Context(), host, Name, form.Get("RequestUUID"), prompt); err != nil {
+		c.p.log.Warn("plivo: recording how a call ended failed", "err", err)
+	}
+	c.p.render(w, prompt, token)
 }
 
 // goodbye ends a call whose token no longer recalls anything: decided already, or unknown.

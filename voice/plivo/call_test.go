@@ -225,6 +225,9 @@ func TestKeypadThreeWrongCodesEndTheCall(t *testing.T) {
 	if len(s.host.Answers()) != 3 {
 		t.Fatalf("answers %d", len(s.host.Answers()))
 	}
+	if got := s.host.Outcomes(); len(got) != 1 || got[0] != "plivo|"+c.RequestUUID+"|stepup_failed" {
+		t.Errorf("outcomes %v", got)
+	}
 }
 
 func TestCallRecallProblemSaysGoodbye(t *testing.T) {

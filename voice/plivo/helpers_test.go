@@ -29,16 +29,17 @@ const (
 
 // fakeHost records what the routes asked of Ony.
 type fakeHost struct {
-	mu      sync.Mutex
-	answers []channel.Answer
-	recalls []string
-	reports []report
-	seen    map[string]bool
-	onces   int
-	onceErr error
-	decide  func(channel.Answer) error
-	recall  func(token string) (channel.Notification, error)
-	report  func(ref string) error
+	mu       sync.Mutex
+	outcomes []string // provider|ref|outcome
+	answers  []channel.Answer
+	recalls  []string
+	reports  []report
+	seen     map[string]bool
+	onces    int
+	onceErr  error
+	decide   func(channel.Answer) error
+	recall   func(token string) (channel.Notification, error)
+	report   func(ref string) error
 }
 
 type report struct {
@@ -72,6 +73,21 @@ func (h *fakeHost) Report(_ context.Context, provider, ref string, state store.S
 
 func (*fakeHost) Link(context.Context, string, string, string) (channel.LinkedPerson, error) {
 	panic("plivo never links")
+}
+
+// Outcome records how a call ended, as provider|ref|outcome.
+func (h *fakeHost) Outcome(_ context.Context, provider, ref, outcome string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.outcomes = append(h.outcomes, provider+"|"+ref+"|"+outcome)
+	return nil
+}
+
+// Outcomes are the call outcomes recorded so far.
+func (h *fakeHost) Outcomes() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.outcomes...)
 }
 
 func (h *fakeHost) Recall(_ context.Context, tok, kind string) (channel.Notification, error) {

@@ -189,8 +189,8 @@ func (c *callChannel) onEvent(ctx context.Context, host channel.Host, ev Event) 
 		// The callee is who Ony called: the number the call went to, as Telnyx signed it.
 		callee, _ := voice.Phone.Normalize(e.To)
 		prompt := voice.Keypad(ctx, host, voice.CallKind.Name, cs.Token, callee, n, cs.State, e.Digits)
-		if prompt.Outcome != "" {
-			c.p.log.Info("telnyx: call finished", "outcome", prompt.Outcome)
+		if err := voice.Record(ctx, host, Name, e.CallControlID, prompt); err != nil {
+			c.p.log.Warn("telnyx: recording how a call ended failed", "err", err)
 		}
 		c.render(ctx, ev.ID, e.CallControlID, cs.Token, prompt)
 	case "call.speak.ended":

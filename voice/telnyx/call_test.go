@@ -218,6 +218,9 @@ func TestCallThreeWrongCodesEnd(t *testing.T) {
 	if len(s.host.Answers()) != 3 {
 		t.Fatalf("answers %d", len(s.host.Answers()))
 	}
+	if got := s.host.Outcomes(); len(got) != 1 || got[0] != "telnyx|"+c.ID+"|stepup_failed" {
+		t.Errorf("outcomes %v", got)
+	}
 }
 
 func TestCallMachineHangsUpSilently(t *testing.T) {

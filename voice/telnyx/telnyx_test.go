@@ -32,15 +32,16 @@ const (
 
 // fakeHost records what the routes asked of Ony.
 type fakeHost struct {
-	mu      sync.Mutex
-	answers []channel.Answer
-	reports []string // provider|ref|state
-	recalls []string // token|channel
-	seen    map[string]bool
-	onces   int
-	onceErr error
-	decide  func(channel.Answer) (store.Handoff, error)
-	recall  func(token string) (channel.Notification, error)
+	mu       sync.Mutex
+	outcomes []string // provider|ref|outcome
+	answers  []channel.Answer
+	reports  []string // provider|ref|state
+	recalls  []string // token|channel
+	seen     map[string]bool
+	onces    int
+	onceErr  error
+	decide   func(channel.Answer) (store.Handoff, error)
+	recall   func(token string) (channel.Notification, error)
 }
 
 func (h *fakeHost) Decide(_ context.Context, a channel.Answer) (store.Handoff, error) {
@@ -63,6 +64,21 @@ func (h *fakeHost) Report(_ context.Context, provider, ref string, state store.S
 
 func (*fakeHost) Link(context.Context, string, string, string) (channel.LinkedPerson, error) {
 	return channel.LinkedPerson{}, errors.New("telephony never links")
+}
+
+// Outcome records how a call ended, as provider|ref|outcome.
+func (h *fakeHost) Outcome(_ context.Context, provider, ref, outcome string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.outcomes = append(h.outcomes, provider+"|"+ref+"|"+outcome)
+	return nil
+}
+
+// Outcomes are the call outcomes recorded so far.
+func (h *fakeHost) Outcomes() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.outcomes...)
 }
 
 func (h *fakeHost) Recall(_ context.Context, tok, ch string) (channel.Notification, error) {

@@ -115,7 +115,11 @@ func (c *callChannel) gather(w http.ResponseWriter, r *http.Request, host channe
 	}
 	// The callee is the number called: on an outbound call that is To.
 	callee := req.params.Get("To")
-	c.render(w, token, voice.Keypad(r.Context(), host, voice.CallKind.Name, token, callee, n, state, req.params.Get("Digits")))
+	prompt := voice.Keypad(r.Context(), host, voice.CallKind.Name, token, callee, n, state, req.params.Get("Digits"))
+	if err := voice.Record(r.Context(), host, c.p.name, sid, prompt); err != nil {
+		c.p.log.Warn(c.p.name+": recording how a call ended failed", "err", err)
+	}
+	c.render(w, token, prompt)
 }
 
 // goodbye ends a call whose handoff cannot be decided any more (decided, expired, unknown token).

@@ -186,12 +186,16 @@ func TestCallWrongTOTPThriceEnds(t *testing.T) {
 	s.host.decide = func(channel.Answer) error {
 		return problem.New(problem.Forbidden, "invalid_totp", "that code is not valid")
 	}
-	res := press(t, s, placed(t, s), "1", "000000", "111111", "222222")
+	c := placed(t, s)
+	res := press(t, s, c, "1", "000000", "111111", "222222")
 	if !res.TwiML.Hangup || !strings.Contains(res.TwiML.Says[0], "third wrong code") {
 		t.Fatalf("last prompt %q", res.Body)
 	}
 	if len(s.host.Answers()) != 3 {
 		t.Fatalf("answers %+v", s.host.Answers())
+	}
+	if got := s.host.Outcomes(); len(got) != 1 || got[0] != "twilio|"+c.SID+"|stepup_failed" {
+		t.Errorf("outcomes %v", got)
 	}
 }
 

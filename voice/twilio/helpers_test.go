@@ -46,6 +46,7 @@ type report struct {
 // fakeHost records what the routes asked of Ony.
 type fakeHost struct {
 	mu        sync.Mutex
+	outcomes  []string // provider|ref|outcome
 	answers   []channel.Answer
 	recalls   []string // token|channel
 	reports   []report
@@ -79,6 +80,21 @@ func (h *fakeHost) Report(_ context.Context, provider, ref string, st store.Send
 
 func (*fakeHost) Link(context.Context, string, string, string) (channel.LinkedPerson, error) {
 	return channel.LinkedPerson{}, problem.New(problem.Invalid, "invalid_link_code", "no linking on phones")
+}
+
+// Outcome records how a call ended, as provider|ref|outcome.
+func (h *fakeHost) Outcome(_ context.Context, provider, ref, outcome string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.outcomes = append(h.outcomes, provider+"|"+ref+"|"+outcome)
+	return nil
+}
+
+// Outcomes are the call outcomes recorded so far.
+func (h *fakeHost) Outcomes() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.outcomes...)
 }
 
 func (h *fakeHost) Recall(_ context.Context, tok, ch string) (channel.Notification, error) {
