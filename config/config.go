@@ -53,7 +53,24 @@ type Config struct {
 	SignalWire SignalWire `yaml:"signalwire"`
 	Telnyx     Telnyx     `yaml:"telnyx"`
 	Plivo      Plivo      `yaml:"plivo"`
+	// VoiceAgent (issue 16): a realtime speech model on calls; keypad only while URL is empty.
+	VoiceAgent VoiceAgent `yaml:"voice_agent"`
 }
+
+// VoiceAgent is the realtime speech model a call talks to (package voice/agent) over the media
+// websocket; the keypad stays the safety net.
+type VoiceAgent struct {
+	URL        string   `yaml:"url"` // wss://api.openai.com/v1/realtime; empty: keypad only
+	APIKey     Secret   `yaml:"api_key"`
+	Model      string   `yaml:"model"`
+	Voice      string   `yaml:"voice"`
+	FirstAudio Duration `yaml:"first_audio"` // default 4s: no audio by then → keypad
+	MaxCall    Duration `yaml:"max_call"`    // default 5m
+	MaxCalls   int      `yaml:"max_calls"`   // per replica, default 50
+}
+
+// Enabled reports whether calls talk to a model.
+func (v VoiceAgent) Enabled() bool { return v.URL != "" }
 
 // Twilio texts and calls through Twilio's REST API (package voice/twilio).
 type Twilio struct {
@@ -359,6 +376,7 @@ func defaults() Config {
 		Twilio:          Twilio{APIURL: "https://api.twilio.com"},
 		Telnyx:          Telnyx{APIURL: "https://api.telnyx.com"},
 		Plivo:           Plivo{APIURL: "https://api.plivo.com"},
+		VoiceAgent:      VoiceAgent{FirstAudio: Duration(4 * time.Second), MaxCall: Duration(5 * time.Minute), MaxCalls: 50},
 		OIDC: OIDC{ // issue 13, oidc
 			Scopes: []string{"openid", "email", "profile"},
 			Claims: OIDCClaims{Email: "email", Name: "name", Groups: "groups"},

@@ -41,11 +41,12 @@ func TestDefaults(t *testing.T) {
 		ShutdownTimeout: Duration(15 * time.Second),
 		OIDC: OIDC{Scopes: []string{"openid", "email", "profile"}, // issue 13, oidc
 			Claims: OIDCClaims{Email: "email", Name: "name", Groups: "groups"}},
-		Slack:    Slack{APIURL: "https://slack.com/api/"},
-		Telegram: Telegram{APIURL: "https://api.telegram.org"},
-		Twilio:   Twilio{APIURL: "https://api.twilio.com"},
-		Telnyx:   Telnyx{APIURL: "https://api.telnyx.com"},
-		Plivo:    Plivo{APIURL: "https://api.plivo.com"},
+		Slack:      Slack{APIURL: "https://slack.com/api/"},
+		Telegram:   Telegram{APIURL: "https://api.telegram.org"},
+		Twilio:     Twilio{APIURL: "https://api.twilio.com"},
+		Telnyx:     Telnyx{APIURL: "https://api.telnyx.com"},
+		Plivo:      Plivo{APIURL: "https://api.plivo.com"},
+		VoiceAgent: VoiceAgent{FirstAudio: Duration(4 * time.Second), MaxCall: Duration(5 * time.Minute), MaxCalls: 50},
 	}
 	tests := []struct {
 		name string
@@ -158,11 +159,12 @@ oidc:
 		OIDC: OIDC{Issuer: "https://sso.acme.example/realms/acme", ClientID: "12345", ClientSecret: "shh",
 			Scopes: []string{"openid", "email", "groups"}, Claims: OIDCClaims{Email: "email", Name: "name", Groups: "realm_access.roles"},
 			Roles: map[string]string{"/ony admins": "admin", "engineering": "member"}, DefaultRole: "viewer", Org: "2024"},
-		Slack:    Slack{APIURL: "https://slack.com/api/"},
-		Telegram: Telegram{APIURL: "https://api.telegram.org"},
-		Twilio:   Twilio{APIURL: "https://api.twilio.com"},
-		Telnyx:   Telnyx{APIURL: "https://api.telnyx.com"},
-		Plivo:    Plivo{APIURL: "https://api.plivo.com"},
+		Slack:      Slack{APIURL: "https://slack.com/api/"},
+		Telegram:   Telegram{APIURL: "https://api.telegram.org"},
+		Twilio:     Twilio{APIURL: "https://api.twilio.com"},
+		Telnyx:     Telnyx{APIURL: "https://api.telnyx.com"},
+		Plivo:      Plivo{APIURL: "https://api.plivo.com"},
+		VoiceAgent: VoiceAgent{FirstAudio: Duration(4 * time.Second), MaxCall: Duration(5 * time.Minute), MaxCalls: 50},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("got  %+v\nwant %+v", *c, want)
@@ -293,6 +295,14 @@ var validEnv = map[string]struct {
 	"plivo.auth_token":       {"env-plivo-token", Secret("env-plivo-token")},
 	"plivo.from":             {"+14155550103", "+14155550103"},
 	"plivo.api_url":          {"http://127.0.0.1:9", "http://127.0.0.1:9"},
+	// issue 16
+	"voice_agent.url":         {"wss://realtime.example/v1/realtime", "wss://realtime.example/v1/realtime"},
+	"voice_agent.api_key":     {"sk-env", Secret("sk-env")},
+	"voice_agent.model":       {"gpt-realtime", "gpt-realtime"},
+	"voice_agent.voice":       {"marin", "marin"},
+	"voice_agent.first_audio": {"2s", Duration(2 * time.Second)},
+	"voice_agent.max_call":    {"10m", Duration(10 * time.Minute)},
+	"voice_agent.max_calls":   {"7", 7},
 }
 
 func TestEnvOverrides(t *testing.T) {
@@ -324,6 +334,7 @@ twilio: {account_sid: AC00000000000000000000000000000000, auth_token: file, from
 signalwire: {space_url: "https://file.signalwire.com", project_id: 00000000-0000-0000-0000-000000000000, api_token: file, signing_key: file, from: "+15550000002"}
 telnyx: {api_key: file, public_key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", connection_id: file, from: "+15550000003", api_url: "https://telnyx.file.test"}
 plivo: {auth_id: MAFILEFILEFILEFILEFI, auth_token: file, from: "+15550000004", api_url: "https://plivo.file.test"}
+voice_agent: {url: "wss://file.test/realtime", api_key: file, model: file-model, voice: file-voice, first_audio: 1s, max_call: 1m, max_calls: 1}
 `)
 	for _, lf := range leaves() {
 		tc, ok := validEnv[lf.path]

@@ -98,6 +98,27 @@ func (l *loader) validate() {
 	l.checkSMTP(c.SMTP) // identity (issue 13)
 	l.checkChat(c)
 	l.checkTelephony(c)
+	l.checkVoiceAgent(c.VoiceAgent)
+}
+
+// checkVoiceAgent reports every mistake of the voice_agent section; the key is never quoted.
+func (l *loader) checkVoiceAgent(v VoiceAgent) {
+	l.durationRange("voice_agent.first_audio", v.FirstAudio, 500*time.Millisecond, 30*time.Second)
+	l.durationRange("voice_agent.max_call", v.MaxCall, 30*time.Second, time.Hour)
+	l.intRange("voice_agent.max_calls", int64(v.MaxCalls), 1, 10000)
+	if !v.Enabled() {
+		l.orphans("voice_agent.url: calls use the keypad alone without it", map[string]bool{"voice_agent.api_key": v.APIKey.Value() != ""})
+		return
+	}
+	u, err := url.Parse(v.URL)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "wss" && u.Scheme != "ws"):
+		l.fail("voice_agent.url", "must be a realtime websocket URL such as wss://api.openai.com/v1/realtime")
+	case u.Scheme == "ws" && !loopbackHost(u.Hostname()):
+		l.fail("voice_agent.url", "must use wss (ws is accepted only for localhost)")
+	case u.User != nil:
+		l.fail("voice_agent.url", "must not contain a user name or password; set voice_agent.api_key")
+	}
 }
 
 var (

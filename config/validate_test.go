@@ -131,6 +131,10 @@ func TestValidationRules(t *testing.T) {
 		{"telnyx public key", "telnyx: {api_key: k, public_key: nope, connection_id: c, from: '+14155550100'}", "telnyx.public_key", "base64 Ed25519 public key"},
 		{"telnyx orphan", "telnyx: {connection_id: c}", "telnyx.connection_id", "needs telnyx.api_key"},
 		{"plivo auth id", "plivo: {auth_id: x, auth_token: t, from: '+14155550100'}", "plivo.auth_id", "must be the Auth ID"},
+		{"voice agent scheme", "voice_agent: {url: 'https://api.openai.com/v1/realtime'}", "voice_agent.url", "must be a realtime websocket URL"},
+		{"voice agent plain ws", "voice_agent: {url: 'ws://model.example/v1/realtime'}", "voice_agent.url", "must use wss"},
+		{"voice agent orphan key", "voice_agent: {api_key: sk-x}", "voice_agent.api_key", "needs voice_agent.url"},
+		{"voice agent first audio", "voice_agent: {first_audio: 100ms}", "voice_agent.first_audio", "must be between"},
 		{"telegram orphan secret", "telegram: {webhook_secret: abc}", "telegram.webhook_secret", "needs telegram.bot_token"},
 		{"telegram api url slash", "telegram: {api_url: 'https://tg.example/'}", "telegram.api_url", "must not end with /"},
 
