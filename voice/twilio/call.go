@@ -59,11 +59,30 @@ func (*callChannel) Update(context.Context, channel.Update) error { return nil }
 // Routes implements channel.Receiver: POST /hooks/{name}/call (the call document, ?t=token),
 // /call/gather (the keypad's digits, ?t=token&s=state) and /call/status (status callbacks).
 func (c *callChannel) Routes(host channel.Host) []channel.Route {
-	return []channel.Route{
+	rs := []channel.Route{
 		{Method: http.MethodPost, Path: "call", Handler: c.p.verified(host, "call", c.document)},
 		{Method: http.MethodPost, Path: "call/gather", Handler: c.p.verified(host, "call/gather", c.gather)},
 		{Method: http.MethodPost, Path: "call/status", Handler: c.p.verified(host, "call/status", c.status)},
 	}
+	if c.p.media != nil {
+		// The websocket authenticates by the call's token in its start message, not by a signature.
+		rs = append(rs, channel.Route{Method: http.MethodGet, Path: "media", Handler: c.p.media(host, c.p.flavor)})
+	}
+	return rs
+}
+
+// stateResume is the keypad state the document resumes in when the voice agent's stream ended
+// undecided: the keypad says the script and menu again (a decided handoff just says goodbye).
+const stateResume = "r"
+
+// agent connects the call to the media websocket with its token as a stream parameter; when the
+// stream ends (the model failed, or the decision was made) the call goes on at the keypad.
+func (c *callChannel) agent(w http.ResponseWriter, token string) {
+	ws := c.p.hookURL("media", nil)
+	ws = "ws" + strings.TrimPrefix(ws, "http") // https → wss, http → ws
+	resume := c.p.hookURL("call/gather", url.Values{"t": {token}, "s": {stateResume}})
+	twiml(w, `<Connect><Stream url="`+esc(ws)+`"><Parameter name="t" value="`+esc(token)+`"/></Stream></Connect>`,
+		`<Redirect method="POST">`+esc(resume)+`</Redirect>`)
 }
 
 // isMachine reads AnsweredBy: machine_start, machine_end_beep… and fax are not a person.
@@ -92,6 +111,10 @@ func (c *callChannel) document(w http.ResponseWriter, r *http.Request, host chan
 	n, err := host.Recall(r.Context(), token, voice.CallKind.Name)
 	if err != nil {
 		c.render(w, token, c.goodbye(err))
+		return
+	}
+	if c.p.media != nil {
+		c.agent(w, token)
 		return
 	}
 	c.render(w, token, voice.Start(n))

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/voice"
 )
 
@@ -64,6 +65,10 @@ type Config struct {
 	Logger     *slog.Logger
 	Clock      func() time.Time
 	HTTPClient *http.Client
+	// Media, when set, turns on the voice agent: the call document connects the call to Ony's media
+	// websocket (GET /hooks/{name}/media, the handler Media builds for the provider's flavour) and
+	// falls back to the keypad when the stream ends undecided. Nil: keypad only.
+	Media func(host channel.Host, flavor Flavor) http.Handler
 }
 
 // Provider is one configured account: it offers an SMS channel and a call channel.
@@ -77,6 +82,7 @@ type Provider struct {
 	log             *slog.Logger
 	clock           func() time.Time
 	client          *http.Client
+	media           func(host channel.Host, flavor Flavor) http.Handler
 }
 
 var sidRE = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
@@ -85,7 +91,7 @@ var sidRE = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
 // here, at start, rather than on the first escalation; no error quotes a secret.
 func New(cfg Config) (*Provider, error) {
 	p := &Provider{flavor: cfg.Flavor, sid: cfg.AccountSID, token: cfg.AuthToken, from: cfg.From,
-		timeout: cfg.Timeout, log: cfg.Logger, clock: cfg.Clock, client: cfg.HTTPClient}
+		timeout: cfg.Timeout, log: cfg.Logger, clock: cfg.Clock, client: cfg.HTTPClient, media: cfg.Media}
 	base := cfg.APIURL
 	switch cfg.Flavor {
 	case Twilio:

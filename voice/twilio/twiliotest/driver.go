@@ -97,8 +97,16 @@ type TwiML struct {
 	Hangup   bool
 	// Redirect is a <Redirect>'s URL: where the call goes when nothing before it moved it on.
 	Redirect string
-	// Verbs is the top-level verbs in order ("Gather", "Say", "Hangup", "Message").
+	// Verbs is the top-level verbs in order ("Gather", "Say", "Hangup", "Message", "Connect").
 	Verbs []string
+	// Stream is a <Connect><Stream>: the media websocket the call is connected to.
+	Stream *Stream
+}
+
+// Stream is <Connect><Stream url>, with its <Parameter>s.
+type Stream struct {
+	URL    string
+	Params map[string]string
 }
 
 // Gather is a <Gather>.
@@ -301,6 +309,22 @@ func ParseTwiML(raw []byte) (TwiML, error) {
 				g.Says = append(g.Says, c.Text)
 			}
 			tw.Gather = g
+		case "Connect":
+			if len(n.Nodes) != 1 || n.Nodes[0].XMLName.Local != "Stream" || tw.Stream != nil {
+				return TwiML{}, fmt.Errorf("<Connect> must hold one <Stream>")
+			}
+			st := n.Nodes[0]
+			u, err := url.Parse(st.attr("url"))
+			if err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.RawQuery != "" {
+				return TwiML{}, fmt.Errorf("<Stream url=%q>: a ws(s) URL without a query string", st.attr("url"))
+			}
+			tw.Stream = &Stream{URL: st.attr("url"), Params: map[string]string{}}
+			for _, pn := range st.Nodes {
+				if pn.XMLName.Local != "Parameter" {
+					return TwiML{}, fmt.Errorf("<%s> in <Stream>", pn.XMLName.Local)
+				}
+				tw.Stream.Params[pn.attr("name")] = pn.attr("value")
+			}
 		default:
 			return TwiML{}, fmt.Errorf("unknown verb <%s>", n.XMLName.Local)
 		}
