@@ -35,6 +35,9 @@ type Config struct {
 	Logger     *slog.Logger
 	// Dialer, when set, dials the model (tests, proxies).
 	Dialer *websocket.Dialer
+	// CodeTimeout is how long the callee may pause while typing the TOTP before the entry counts as
+	// a wrong code (default 15 s), so a call cannot wait forever on a half-typed code.
+	CodeTimeout time.Duration
 }
 
 // EventKind is what a media stream event is.
@@ -93,6 +96,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.FirstAudio <= 0 {
 		cfg.FirstAudio = 4 * time.Second
 	}
+	if cfg.CodeTimeout <= 0 {
+		cfg.CodeTimeout = 15 * time.Second
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -127,7 +133,9 @@ const (
 func (a *Agent) Run(ctx context.Context, host channel.Host, call Call, s Stream) (string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c := &callState{a: a, host: host, call: call, s: s, counts: map[string]int{}}
+	c := &callState{a: a, host: host, call: call, s: s, counts: map[string]int{}, code: time.NewTimer(time.Hour)}
+	c.code.Stop()
+	defer c.code.Stop()
 	defer func() { a.log.Info("voice agent call ended", "events", c.counts, "outcome", c.outcome) }()
 
 	first := time.NewTimer(a.cfg.FirstAudio)
@@ -175,9 +183,20 @@ func (a *Agent) Run(ctx context.Context, host channel.Host, call Call, s Stream)
 
 	var goodbye, drain <-chan time.Time
 	for {
+		if c.decided && goodbye == nil {
+			t := time.NewTimer(goodbyeWait)
+			defer t.Stop()
+			goodbye = t.C
+		}
 		select {
 		case <-ctx.Done():
 			return c.outcome, nil
+		case <-c.code.C:
+			if c.totp != nil && !c.decided {
+				if err := c.wrongCode("The callee did not finish typing the code in time."); err != nil {
+					return "", ErrFallback
+				}
+			}
 		case <-first.C:
 			if !c.heard {
 				a.log.Warn("voice agent: no audio before the first-audio deadline")
@@ -226,14 +245,6 @@ func (a *Agent) Run(ctx context.Context, host channel.Host, call Call, s Stream)
 				a.log.Warn("voice agent: model write failed", "err", err)
 				return "", ErrFallback
 			}
-			if c.ended {
-				return c.outcome, nil
-			}
-			if c.decided && goodbye == nil {
-				t := time.NewTimer(goodbyeWait)
-				defer t.Stop()
-				goodbye = t.C
-			}
 		}
 	}
 }
@@ -271,9 +282,9 @@ type callState struct {
 	totp     []byte // digits of a TOTP being entered; nil when not collecting
 	totpFor  string // the option the TOTP approves ("" : Choice approve)
 	totpTry  int
+	code     *time.Timer // runs while a code is typed
 
 	decided     bool
-	ended       bool // end now: nothing more to say
 	saidGoodbye bool
 	outcome     string
 }
@@ -425,9 +436,11 @@ func (c *callState) onDigit(ctx context.Context, d string) error {
 			return nil
 		}
 		c.totp = append(c.totp, d[0])
+		c.code.Reset(c.a.cfg.CodeTimeout)
 		if len(c.totp) < 6 {
 			return nil
 		}
+		c.code.Stop()
 		code := string(c.totp)
 		c.totp = c.totp[:0]
 		return c.decide(ctx, channel.Answer{Option: c.totpFor, Choice: choiceIf(c.totpFor == ""), TOTP: code})
@@ -441,6 +454,7 @@ func (c *callState) onDigit(ctx context.Context, d string) error {
 		approves := o == nil || o.approves
 		if approves && c.call.Notification.StepUp {
 			c.totp = make([]byte, 0, 6)
+			c.code.Reset(c.a.cfg.CodeTimeout)
 			if o != nil {
 				c.totpFor = o.id
 			}
@@ -450,6 +464,8 @@ func (c *callState) onDigit(ctx context.Context, d string) error {
 			return c.decide(ctx, channel.Answer{Option: o.id})
 		}
 		return c.decide(ctx, channel.Answer{Choice: channel.ChoiceApprove})
+	case "9":
+		return c.tell("The callee pressed 9: repeat your explanation briefly, then remind them they can press 1 to approve or 2 to deny.")
 	case "2":
 		if c.proposal != "" {
 			c.proposal = ""
@@ -476,11 +492,7 @@ func (c *callState) decide(ctx context.Context, a channel.Answer) error {
 	if err != nil {
 		p, ok := problem.As(err)
 		if ok && p.Code == "invalid_totp" && a.TOTP != "" {
-			c.totpTry++
-			if c.totpTry < maxTOTP {
-				return c.tell("The code the callee typed is not valid. Ask them to type the 6 digits again on the keypad.")
-			}
-			return c.finish(OutcomeStepUpFailed, "That was the third wrong code; nothing was decided. Say goodbye briefly.")
+			return c.wrongCode("The code the callee typed is not valid.")
 		}
 		switch {
 		case ok && p.Code == "already_final":
@@ -497,6 +509,18 @@ func (c *callState) decide(ctx context.Context, a channel.Answer) error {
 		return c.finish(OutcomeApproved, "The handoff is approved. Tell the callee and say goodbye briefly.")
 	}
 	return c.finish(OutcomeDenied, "The handoff is denied. Tell the callee and say goodbye briefly.")
+}
+
+// wrongCode counts a wrong or unfinished TOTP entry: the callee may try again, up to maxTOTP.
+func (c *callState) wrongCode(why string) error {
+	c.totpTry++
+	if c.totpTry < maxTOTP {
+		c.totp = c.totp[:0]
+		c.code.Reset(c.a.cfg.CodeTimeout)
+		return c.tell(why + " Ask them to type the 6 digits again on the keypad.")
+	}
+	c.code.Stop()
+	return c.finish(OutcomeStepUpFailed, why+" That was the third try; nothing was decided. Say goodbye briefly.")
 }
 
 func (c *callState) finish(outcome, note string) error {

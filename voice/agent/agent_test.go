@@ -173,7 +173,7 @@ type result struct {
 func start(t *testing.T, url string, firstAudio time.Duration, host channel.Host, n channel.Notification, s agent.Stream) (<-chan result, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	a, err := agent.New(agent.Config{URL: url, APIKey: apiKey, Model: "gpt-realtime", Voice: "marin", FirstAudio: firstAudio,
+	a, err := agent.New(agent.Config{URL: url, APIKey: apiKey, Model: "gpt-realtime", Voice: "marin", FirstAudio: firstAudio, CodeTimeout: time.Second,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -347,6 +347,10 @@ func TestKeypadChoices(t *testing.T) {
 			answers: []channel.Answer{{Token: token, Choice: channel.ChoiceDeny, Channel: "call", From: callee}}},
 		{name: "deny proposal confirmed needs no TOTP", stepUp: true, propose: "deny", keys: []string{"1"}, outcome: agent.OutcomeDenied,
 			answers: []channel.Answer{{Token: token, Option: "deny", Channel: "call", From: callee}}},
+		{name: "9 repeats, then 2 denies", keys: []string{"9", "2"}, outcome: agent.OutcomeDenied,
+			answers: []channel.Answer{{Token: token, Choice: channel.ChoiceDeny, Channel: "call", From: callee}}},
+		{name: "other keys do nothing", keys: []string{"5", "#", "2"}, outcome: agent.OutcomeDenied,
+			answers: []channel.Answer{{Token: token, Choice: channel.ChoiceDeny, Channel: "call", From: callee}}},
 		{name: "1 without proposal approves", keys: []string{"1"}, outcome: agent.OutcomeApproved,
 			answers: []channel.Answer{{Token: token, Choice: channel.ChoiceApprove, Channel: "call", From: callee}}},
 		{name: "1 without proposal at step-up asks the code", stepUp: true, keys: []string{"1", totp}, outcome: agent.OutcomeApproved,
@@ -395,6 +399,32 @@ func TestKeypadChoices(t *testing.T) {
 			checkPrivacy(t, srv, logs.String())
 		})
 	}
+}
+
+// TestCodeTimeout: a half-typed code counts as a wrong try after CodeTimeout, and the callee may
+// type it again.
+func TestCodeTimeout(t *testing.T) {
+	t.Parallel()
+	srv := realtimetest.New(t, apiKey, realtimetest.Turn{Kind: realtimetest.Explain})
+	s, host := newStream(), &fakeHost{}
+	out, logs := start(t, srv.URL, 2*time.Second, host, note(true), s)
+	wait(t, "the explanation", func() bool { return s.receivedLen() >= 1600 })
+	s.press("1")
+	s.press(totp[:3])
+	wait(t, "the time-out note", func() bool { return hasEvent(srv, "conversation.item.create", "did not finish typing") })
+	if len(host.Answers()) != 0 {
+		t.Fatal("a half-typed code was sent to Decide")
+	}
+	s.press(totp)
+	r := get(t, out)
+	if r.err != nil || r.outcome != agent.OutcomeApproved {
+		t.Fatalf("Run = %q, %v; want approved", r.outcome, r.err)
+	}
+	want := []channel.Answer{{Token: token, Choice: channel.ChoiceApprove, Channel: "call", From: callee, TOTP: totp}}
+	if got := host.Answers(); !slices.Equal(got, want) {
+		t.Fatalf("Decide got %+v\nwant %+v", got, want)
+	}
+	checkPrivacy(t, srv, logs.String())
 }
 
 func TestFallback(t *testing.T) {
