@@ -217,7 +217,7 @@ func (a *Agent) Run(ctx context.Context, host channel.Host, call Call, s Stream)
 				a.log.Warn("voice agent: model failed", "err", r.err)
 				return "", ErrFallback
 			}
-			c.counts[r.ev.Type]++
+			c.count(r.ev.Type)
 			if err := c.onModel(r.ev); err != nil {
 				if c.decided {
 					return c.outcome, nil
@@ -246,6 +246,20 @@ func (a *Agent) Run(ctx context.Context, host channel.Host, call Call, s Stream)
 				return "", ErrFallback
 			}
 		}
+	}
+}
+
+// count counts a server event by type. Only known types are named: the types come from the model,
+// and a log must not carry what it chose to write there.
+func (c *callState) count(typ string) {
+	switch typ {
+	case evAudioDelta, evAudioDeltaBeta, evSpeechStarted, evFunctionCall, evResponseCreate, evResponseDone, evError,
+		"session.created", "session.updated", "input_audio_buffer.speech_stopped", "input_audio_buffer.committed",
+		"response.output_audio.done", "response.output_audio_transcript.delta", "response.output_audio_transcript.done",
+		"conversation.item.added", "conversation.item.done", "conversation.item.truncated", "rate_limits.updated":
+		c.counts[typ]++
+	default:
+		c.counts["other"]++
 	}
 }
 
@@ -284,9 +298,10 @@ type callState struct {
 	totpTry  int
 	code     *time.Timer // runs while a code is typed
 
-	decided     bool
-	saidGoodbye bool
-	outcome     string
+	decided      bool
+	goodbyeAsked bool // the response.create after the decision was sent
+	saidGoodbye  bool
+	outcome      string
 }
 
 func (c *callState) onModel(ev serverEvent) error {
@@ -301,13 +316,12 @@ func (c *callState) onModel(ev serverEvent) error {
 		c.responding = true
 	case evResponseDone:
 		c.responding = false
-		if c.decided {
-			c.saidGoodbye = true
-			return nil
-		}
 		if c.wantResponse {
 			c.wantResponse = false
 			return c.respond()
+		}
+		if c.goodbyeAsked {
+			c.saidGoodbye = true
 		}
 	case evAudioDelta, evAudioDeltaBeta:
 		if len(ev.Audio) == 0 {
@@ -382,11 +396,16 @@ func (c *callState) respond() error {
 		return nil
 	}
 	c.responding = true // until response.done; the server's response.created confirms it
+	c.goodbyeAsked = c.decided
 	return c.rt.send(typed{Type: "response.create"})
 }
 
-// tell gives the model a note from Ony and asks it to speak.
+// tell gives the model a note from Ony and asks it to speak. The note follows a key press, so
+// whatever the model was saying is stale: it is cut off as if the callee had spoken.
 func (c *callState) tell(text string) error {
+	if err := c.bargeIn(); err != nil {
+		return err
+	}
 	if err := c.rt.send(systemNote(text)); err != nil {
 		return err
 	}
