@@ -299,6 +299,13 @@ func TestProposeApproveConfirmTOTP(t *testing.T) {
 	if got := host.Answers(); !slices.Equal(got, want) {
 		t.Fatalf("Decide got %+v\nwant %+v", got, want)
 	}
+	// Four answers: the explanation, "press 1", "type your code", and the goodbye, each played whole.
+	if n := len(slices.DeleteFunc(srv.Types(), func(typ string) bool { return typ != "response.create" })); n != 4 || srv.AudioSent() != 4*1600 {
+		t.Errorf("%d response.create, %d bytes of audio from the model; want 4 and %d", n, srv.AudioSent(), 4*1600)
+	}
+	if len(s.received) != srv.AudioSent() {
+		t.Errorf("the callee got %d bytes of the model's %d: Run ended before the goodbye", len(s.received), srv.AudioSent())
+	}
 	if !bytes.Contains(s.received, realtimetest.CanaryTone(160)) {
 		t.Error("the model's audio did not reach the callee unchanged")
 	}
@@ -423,6 +430,30 @@ func TestCodeTimeout(t *testing.T) {
 	want := []channel.Answer{{Token: token, Choice: channel.ChoiceApprove, Channel: "call", From: callee, TOTP: totp}}
 	if got := host.Answers(); !slices.Equal(got, want) {
 		t.Fatalf("Decide got %+v\nwant %+v", got, want)
+	}
+	checkPrivacy(t, srv, logs.String())
+}
+
+// TestKeyCutsModelOff: a key pressed while the model talks stops it (truncate at what was heard,
+// clear the provider's buffer) so the outcome is said at once.
+func TestKeyCutsModelOff(t *testing.T) {
+	t.Parallel()
+	srv := realtimetest.New(t, apiKey, realtimetest.Turn{Kind: realtimetest.Explain, Frames: 150})
+	s, host := newStream(), &fakeHost{}
+	out, logs := start(t, srv.URL, 2*time.Second, host, note(false), s)
+	wait(t, "the explanation", func() bool { return s.receivedLen() >= 150*160 })
+	s.press("2")
+	r := get(t, out)
+	if r.err != nil || r.outcome != agent.OutcomeDenied {
+		t.Fatalf("Run = %q, %v; want denied", r.outcome, r.err)
+	}
+	s.mu.Lock()
+	clears := s.clears
+	s.mu.Unlock()
+	types := srv.Types()
+	ti, ni := slices.Index(types, "conversation.item.truncate"), slices.Index(types, "conversation.item.create")
+	if clears != 1 || ti < 0 || ni < ti {
+		t.Fatalf("clears %d, events %v: want the model cut off before the outcome note", clears, types)
 	}
 	checkPrivacy(t, srv, logs.String())
 }

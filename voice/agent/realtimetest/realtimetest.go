@@ -49,6 +49,7 @@ type Turn struct {
 	Kind   Kind
 	Option string // Propose
 	Beta   bool   // Explain: use the beta event name response.audio.delta
+	Frames int    // Explain: how many 20 ms deltas (default 10)
 }
 
 // Event is one client event the server received.
@@ -214,7 +215,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			p.drain()
 			return
 		case Explain:
-			p.explain(t.Beta, 10)
+			n := t.Frames
+			if n <= 0 {
+				n = 10
+			}
+			p.explain(t.Beta, n)
 		case Propose:
 			p.propose(t.Option)
 		case Interrupt:
