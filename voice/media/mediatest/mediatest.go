@@ -88,6 +88,8 @@ type Client struct {
 	loop    []byte // sent over and over when play is empty (nil: silence)
 	recv    []byte
 	frames  int
+	sizes   []int
+	kick    chan struct{}
 	marks   []string // echoed back
 	clears  int
 	closed  bool
@@ -122,7 +124,7 @@ func Dial(t testing.TB, rawURL string, f media.Flavor, params map[string]string,
 		t.Fatalf("mediatest: dial: %v", err)
 	}
 	resp.Body.Close()
-	c := &Client{t: t, flavor: f, conn: conn, stopped: make(chan struct{}), done: make(chan struct{})}
+	c := &Client{t: t, flavor: f, conn: conn, stopped: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	c.cond = sync.NewCond(&c.mu)
 	for _, o := range opts {
 		o(c)
@@ -424,6 +426,7 @@ func (c *Client) handle(m inMsg) {
 		}
 		c.recv = append(c.recv, b...)
 		c.frames++
+		c.sizes = append(c.sizes, len(b))
 		if c.until.Before(now) {
 			c.until = now
 		}
@@ -438,6 +441,7 @@ func (c *Client) handle(m inMsg) {
 			at = now
 		}
 		c.marksQ = append(c.marksQ, pendingMark{name, at})
+		c.wakeMarker()
 	case want[2]:
 		// The buffer is dropped; pending marks come back at once (what Twilio does).
 		c.clears++
@@ -445,28 +449,35 @@ func (c *Client) handle(m inMsg) {
 		for i := range c.marksQ {
 			c.marksQ[i].at = now
 		}
+		c.wakeMarker()
 	default:
 		c.t.Errorf("mediatest: unexpected event %q for %s", m.Event, c.flavor)
+	}
+}
+
+func (c *Client) wakeMarker() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
 	}
 }
 
 // marker echoes marks when the audio before them has played.
 func (c *Client) marker() {
 	defer c.wg.Done()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
-		select {
-		case <-tick.C:
-		case <-c.done:
-			return
-		}
 		now := time.Now()
 		c.mu.Lock()
 		var due []string
 		for len(c.marksQ) > 0 && !c.marksQ[0].at.After(now) {
 			due = append(due, c.marksQ[0].name)
 			c.marksQ = c.marksQ[1:]
+		}
+		wait := time.Hour
+		if len(c.marksQ) > 0 {
+			wait = c.marksQ[0].at.Sub(now)
 		}
 		seq := c.seq
 		c.mu.Unlock()
@@ -488,7 +499,25 @@ func (c *Client) marker() {
 			c.cond.Broadcast()
 			c.mu.Unlock()
 		}
+		if len(due) > 0 {
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-c.kick:
+			timer.Stop() // Go ≥ 1.23: no stale tick to drain
+		case <-c.done:
+			return
+		}
 	}
+}
+
+// Sizes are the sizes of the audio messages Ony sent, in order.
+func (c *Client) Sizes() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int(nil), c.sizes...)
 }
 
 // Received is all audio Ony sent, in order.
