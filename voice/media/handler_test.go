@@ -132,9 +132,16 @@ func TestBridge(t *testing.T) {
 			if r.played != 125*time.Millisecond {
 				t.Errorf("Played = %v, want 125ms", r.played)
 			}
-			// Paced, not burst: 7 frames cannot have played in less than 6 × 20 ms.
+			// Paced, not burst: three frames go at once (the provider may hold 40 ms ahead), then
+			// one per 20 ms, so the seventh comes at least 4 × 20 ms after the first.
+			if a := c.Arrivals(); len(a) == 7 {
+				if span := a[6].Sub(a[0]); span < 60*time.Millisecond {
+					t.Errorf("7 frames arrived within %v: audio was not paced", span)
+				}
+			}
+			// The mark comes back once the 125 ms before it played.
 			if r.elapsed < 120*time.Millisecond {
-				t.Errorf("mark came back after %v: audio was not paced", r.elapsed)
+				t.Errorf("mark came back after %v, before its audio played", r.elapsed)
 			}
 			if f != media.Plivo && !r.stopped {
 				t.Error("Run never saw the stop")

@@ -15,9 +15,9 @@ const (
 	FrameDuration = 20 * time.Millisecond
 	bytesPerMS    = 8
 	writeTimeout  = 5 * time.Second
-	// behind is how late the pacer may fall before it stops catching up (so a stall does not
-	// turn into a burst the provider would buffer).
-	behind = 100 * time.Millisecond
+	// lead is how much audio may wait at the provider, ahead of what it plays: enough to absorb
+	// jitter (a frame that comes early goes at once), little enough that Clear silences at once.
+	lead = 2 * FrameDuration
 )
 
 // ErrClosed is returned by Recv once the socket is closed or the provider stopped the stream.
@@ -56,7 +56,8 @@ type Stream struct {
 	segment   int64 // audio bytes sent since the last mark (or clear)
 	pending   []sentMark
 	played    int64
-	waited    bool // a short tail frame has waited one tick for more audio
+	waited    bool      // a short tail frame has waited one tick for more audio
+	due       time.Time // when the provider will have played all audio sent (zero: nothing sent yet)
 	frameHook func()
 }
 
@@ -140,7 +141,8 @@ func (s *Stream) Recv(ctx context.Context) (Event, error) {
 	}
 }
 
-// Send queues µ-law 8 kHz audio; the pacer writes it in 160-byte frames every 20 ms. It copies ulaw.
+// Send queues µ-law 8 kHz audio; the pacer writes it in 160-byte frames, one per 20 ms once the
+// provider holds 40 ms ahead (so a live 20 ms stream passes without delay). It copies ulaw.
 func (s *Stream) Send(ulaw []byte) {
 	if len(ulaw) == 0 {
 		return
@@ -168,6 +170,7 @@ func (s *Stream) Mark(name string) {
 func (s *Stream) Clear() {
 	s.mu.Lock()
 	s.queue, s.queued, s.segment, s.pending, s.waited = nil, 0, 0, nil, false
+	s.due = time.Time{} // the provider's buffer is empty again
 	s.mu.Unlock()
 	_ = s.write(EncodeClear(s.flavor, s.streamID))
 }
@@ -236,31 +239,50 @@ func (s *Stream) write(msg []byte) error {
 	return s.conn.WriteMessage(websocket.TextMessage, msg)
 }
 
-// pace writes one frame per 20 ms while there is audio. Idle, it sends the first frame of new audio
-// at once (no waiting for a tick: that would add up to 20 ms of latency); busy, it keeps a fixed
-// 20 ms schedule so the provider's buffer neither starves nor floods.
+// pace keeps at most lead of audio buffered at the provider, one 160-byte frame at a time: audio
+// that comes faster than real time (the model's) goes out every 20 ms; audio that comes in real time
+// (an echo, a live relay) goes out at once, with no waiting for a tick, so the pacer adds no latency
+// beyond the jitter it absorbs. due models the provider's playout: when its buffer runs dry.
 func (s *Stream) pace() {
 	defer s.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var next time.Time // when the next frame may go; zero when idle
+	sleep := func(d time.Duration, kick bool) bool {
+		timer.Reset(d)
+		var k <-chan struct{}
+		if kick {
+			k = s.kick
+		}
+		select {
+		case <-timer.C:
+		case <-k:
+			timer.Stop()
+		case <-s.done:
+			timer.Stop()
+			return false
+		}
+		return true
+	}
 	frame := make([]byte, 0, FrameBytes)
 	var msgs [][]byte
 	for {
+		s.mu.Lock()
 		now := time.Now()
-		if !next.IsZero() && now.Before(next) {
-			timer.Reset(next.Sub(now))
-			select {
-			case <-timer.C:
-			case <-s.done:
-				timer.Stop()
+		if ahead := s.due.Sub(now); ahead > lead {
+			s.mu.Unlock()
+			if !sleep(ahead-lead, false) {
 				return
 			}
 			continue
 		}
 		var sent, wait bool
-		s.mu.Lock()
 		frame, msgs, sent, wait = s.take(frame[:0], msgs[:0])
+		if sent {
+			if s.due.Before(now) {
+				s.due = now // the provider's buffer ran dry: start a new run
+			}
+			s.due = s.due.Add(FrameDuration)
+		}
 		hook := s.frameHook
 		s.mu.Unlock()
 		for _, m := range msgs {
@@ -273,14 +295,12 @@ func (s *Stream) pace() {
 		}
 		switch {
 		case sent:
-			if next.IsZero() || now.Sub(next) > behind {
-				next = now
-			}
-			next = next.Add(FrameDuration)
 		case wait:
-			next = now.Add(FrameDuration) // a short tail: give more audio one tick to arrive
+			// A short tail: give more audio one frame's time to arrive before sending it short.
+			if !sleep(FrameDuration, true) {
+				return
+			}
 		default:
-			next = time.Time{} // idle until Send or Mark
 			select {
 			case <-s.kick:
 			case <-s.done:

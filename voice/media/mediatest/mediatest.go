@@ -89,6 +89,9 @@ type Client struct {
 	recv    []byte
 	frames  int
 	sizes   []int
+	arrived []time.Time
+	rtt     func(time.Duration)
+	sentAt  []time.Time
 	kick    chan struct{}
 	marks   []string // echoed back
 	clears  int
@@ -108,6 +111,10 @@ type pendingMark struct {
 
 // Option changes a Client before it starts.
 type Option func(*Client)
+
+// RoundTrip is for calls whose Run echoes the audio back: f gets, for each audio message Ony sends,
+// the time since the client sent the frame it echoes (the n-th out pairs with the n-th in).
+func RoundTrip(f func(time.Duration)) Option { return func(c *Client) { c.rtt = f } }
 
 // Loop makes the client speak audio over and over instead of silence when it has nothing queued.
 func Loop(ulaw []byte) Option { return func(c *Client) { c.loop = ulaw } }
@@ -346,7 +353,13 @@ func (c *Client) speaker() {
 		}
 		m := c.mediaMsg(frame)
 		c.mu.Unlock()
-		if !c.send(m) {
+		b, _ := json.Marshal(m)
+		if c.rtt != nil {
+			c.mu.Lock()
+			c.sentAt = append(c.sentAt, time.Now())
+			c.mu.Unlock()
+		}
+		if !c.sendRaw(b) {
 			return
 		}
 	}
@@ -427,6 +440,11 @@ func (c *Client) handle(m inMsg) {
 		c.recv = append(c.recv, b...)
 		c.frames++
 		c.sizes = append(c.sizes, len(b))
+		c.arrived = append(c.arrived, now)
+		if c.rtt != nil && len(c.sentAt) > 0 {
+			c.rtt(now.Sub(c.sentAt[0]))
+			c.sentAt = c.sentAt[1:]
+		}
 		if c.until.Before(now) {
 			c.until = now
 		}
@@ -511,6 +529,13 @@ func (c *Client) marker() {
 			return
 		}
 	}
+}
+
+// Arrivals are when each audio message from Ony arrived.
+func (c *Client) Arrivals() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Time(nil), c.arrived...)
 }
 
 // Sizes are the sizes of the audio messages Ony sent, in order.
