@@ -3,7 +3,9 @@ package media_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -372,5 +374,70 @@ func TestCloseFromRun(t *testing.T) {
 	}
 	if len(c.Received()) != 0 || c.Clears() != 0 {
 		t.Error("something was sent after Close")
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLogsHoldNoSecrets: with debug logging on, neither tokens, parameters, the callee's number nor
+// audio reach the log — for a refused stream and for a call that carried audio both ways.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
+	var buf syncBuf
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	tone := mediatest.Tone(440, 100*time.Millisecond)
+	h, url, _ := serve(t, media.Twilio, func(ctx context.Context, _ media.Call, s *media.Stream) error {
+		for {
+			ev, err := s.Recv(ctx)
+			if err != nil {
+				return err
+			}
+			if ev.Kind == media.Media {
+				s.Send(ev.Payload)
+			}
+		}
+	}, func(h *media.Handler) { h.Logger = logger })
+	bad := mediatest.Dial(t, url, media.Twilio, map[string]string{"t": "canary-forged-token"})
+	if _, ok := bad.WaitClosed(5 * time.Second); !ok {
+		t.Fatal("forged token not refused")
+	}
+	c := mediatest.Dial(t, url, media.Twilio, map[string]string{"t": goodToken, "x": "canary-param"})
+	c.Play(tone)
+	if !c.WaitReceived(len(tone), 5*time.Second) {
+		t.Fatal("no echo")
+	}
+	c.DTMF("7")
+	c.Stop()
+	if code, ok := c.WaitClosed(5 * time.Second); !ok || code != websocket.CloseNormalClosure {
+		t.Fatalf("closed %v %d", ok, code)
+	}
+	for deadline := time.Now().Add(5 * time.Second); h.Active() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond) // the handler logs the end before it frees the call's place
+	}
+	t.Log("checked at", time.Now().Format("15:04:05.000"))
+	log := buf.String()
+	if !strings.Contains(log, "stream refused") || !strings.Contains(log, "stream ended") {
+		t.Fatalf("the log misses the refusal or the end:\n%s", log)
+	}
+	for _, secret := range []string{"canary-forged-token", goodToken, "canary-param", "912345678",
+		base64.StdEncoding.EncodeToString(tone[:48]), "digit"} {
+		if strings.Contains(log, secret) {
+			t.Errorf("log holds %q", secret)
+		}
 	}
 }

@@ -116,9 +116,12 @@ func (s *Stream) read(onEnd func()) {
 	}
 }
 
-// Recv returns the next DTMF, Media, Mark or Stop event; ErrClosed after the stream ended (events
-// already received are delivered first).
+// Recv returns the next DTMF, Media, Mark or Stop event; ErrClosed after Close, or once the socket
+// ended and the events received before that were delivered.
 func (s *Stream) Recv(ctx context.Context) (Event, error) {
+	if s.closed() {
+		return Event{}, ErrClosed
+	}
 	select {
 	case ev := <-s.events:
 		return ev, nil
@@ -144,7 +147,7 @@ func (s *Stream) Recv(ctx context.Context) (Event, error) {
 // Send queues µ-law 8 kHz audio; the pacer writes it in 160-byte frames, one per 20 ms once the
 // provider holds 40 ms ahead (so a live 20 ms stream passes without delay). It copies ulaw.
 func (s *Stream) Send(ulaw []byte) {
-	if len(ulaw) == 0 {
+	if len(ulaw) == 0 || s.closed() {
 		return
 	}
 	b := append([]byte(nil), ulaw...)
@@ -158,6 +161,9 @@ func (s *Stream) Send(ulaw []byte) {
 // Mark queues a mark after the audio sent so far; the provider echoes it (a Mark event) once that
 // audio has played, which is what Played counts.
 func (s *Stream) Mark(name string) {
+	if s.closed() {
+		return
+	}
 	s.mu.Lock()
 	s.queue = append(s.queue, item{mark: name})
 	s.mu.Unlock()
@@ -220,6 +226,15 @@ func (s *Stream) Close() error {
 	return err
 }
 
+func (s *Stream) closed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *Stream) wake() {
 	select {
 	case s.kick <- struct{}{}:
@@ -230,10 +245,8 @@ func (s *Stream) wake() {
 func (s *Stream) write(msg []byte) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	select {
-	case <-s.done:
+	if s.closed() {
 		return ErrClosed
-	default:
 	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return s.conn.WriteMessage(websocket.TextMessage, msg)
