@@ -2,6 +2,7 @@ package media_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/ony-ai/ony/voice/media"
 	"github.com/ony-ai/ony/voice/media/mediatest"
@@ -20,7 +23,8 @@ import (
 // whole round trip seen by the fake provider (its send → Ony's decode, Run, pacer → its receipt,
 // both loopback legs and the client's own JSON included) at p50/p99, and
 // memory per call: the live heap+stack delta with all calls up, divided by N. That delta includes the
-// in-process fake clients (their goroutines and buffers), so it is an upper bound for Ony's side.
+// in-process fake clients (their goroutines and buffers), so it is an upper bound for Ony's side;
+// KiB/call-over-bare-ws subtracts the same clients talking to a server that only reads.
 func BenchmarkMediaCalls(b *testing.B) {
 	const n = 200
 	const window = 5 * time.Second
@@ -78,6 +82,7 @@ func BenchmarkMediaCalls(b *testing.B) {
 	defer srv.Close()
 	tone := mediatest.Tone(440, time.Second)
 
+	bare := baseline(b, n, tone)
 	var perCall, fps float64
 	var p50, p99, rtt50, rtt99 time.Duration
 	for b.Loop() {
@@ -92,7 +97,7 @@ func BenchmarkMediaCalls(b *testing.B) {
 		before := memNow()
 		clients := make([]*mediatest.Client, n)
 		for i := range clients {
-			clients[i] = mediatest.Dial(b, srv.URL, media.Twilio, map[string]string{"t": goodToken}, mediatest.Loop(tone), rtt)
+			clients[i] = mediatest.Dial(b, srv.URL, media.Twilio, map[string]string{"t": goodToken}, mediatest.Loop(tone), mediatest.Discard(), rtt)
 		}
 		for h.Active() < n {
 			time.Sleep(10 * time.Millisecond)
@@ -124,12 +129,49 @@ func BenchmarkMediaCalls(b *testing.B) {
 		mu.Unlock()
 	}
 	b.ReportMetric(fps, "frames/s")
-	b.ReportMetric(float64(rtt50.Microseconds())/1000, "rtt-p50-ms")
-	b.ReportMetric(float64(rtt99.Microseconds())/1000, "rtt-p99-ms")
-	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(rtt50)/1e6, "rtt-p50-ms")
+	b.ReportMetric(float64(rtt99)/1e6, "rtt-p99-ms")
+	b.ReportMetric(float64(p50)/1e6, "p50-ms")
+	b.ReportMetric(float64(p99)/1e6, "p99-ms")
 	b.ReportMetric(perCall/1024, "KiB/call")
+	b.ReportMetric((perCall-bare)/1024, "KiB/call-over-bare-ws")
 	b.ReportMetric(n, "calls")
+}
+
+// baseline is the same per-call memory with the same fake clients talking to a bare websocket server
+// that only reads: what the benchmark's own clients and a minimal connection cost, to subtract.
+func baseline(b *testing.B, n int, tone []byte) float64 {
+	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024}
+	var open atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		open.Add(1)
+		defer open.Add(-1)
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	before := memNow()
+	clients := make([]*mediatest.Client, n)
+	for i := range clients {
+		clients[i] = mediatest.Dial(b, srv.URL, media.Twilio, map[string]string{"t": goodToken}, mediatest.Loop(tone), mediatest.Discard())
+	}
+	for open.Load() < int64(n) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	per := float64(memNow()-before) / float64(n)
+	for _, c := range clients {
+		c.Close()
+	}
+	return per
 }
 
 // memNow is the live heap and goroutine stacks after a collection.

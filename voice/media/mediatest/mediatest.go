@@ -91,6 +91,7 @@ type Client struct {
 	sizes   []int
 	arrived []time.Time
 	rtt     func(time.Duration)
+	discard bool
 	sentAt  []time.Time
 	kick    chan struct{}
 	marks   []string // echoed back
@@ -115,6 +116,10 @@ type Option func(*Client)
 // RoundTrip is for calls whose Run echoes the audio back: f gets, for each audio message Ony sends,
 // the time since the client sent the frame it echoes (the n-th out pairs with the n-th in).
 func RoundTrip(f func(time.Duration)) Option { return func(c *Client) { c.rtt = f } }
+
+// Discard makes the client count audio from Ony but keep none of it (for long or many calls);
+// Received, Sizes and Arrivals stay empty.
+func Discard() Option { return func(c *Client) { c.discard = true } }
 
 // Loop makes the client speak audio over and over instead of silence when it has nothing queued.
 func Loop(ulaw []byte) Option { return func(c *Client) { c.loop = ulaw } }
@@ -437,10 +442,12 @@ func (c *Client) handle(m inMsg) {
 			c.t.Errorf("mediatest: bad base64 payload")
 			return
 		}
-		c.recv = append(c.recv, b...)
 		c.frames++
-		c.sizes = append(c.sizes, len(b))
-		c.arrived = append(c.arrived, now)
+		if !c.discard {
+			c.recv = append(c.recv, b...)
+			c.sizes = append(c.sizes, len(b))
+			c.arrived = append(c.arrived, now)
+		}
 		if c.rtt != nil && len(c.sentAt) > 0 {
 			c.rtt(now.Sub(c.sentAt[0]))
 			c.sentAt = c.sentAt[1:]
