@@ -283,7 +283,7 @@ func (s *Stream) pace() {
 		now := time.Now()
 		if ahead := s.due.Sub(now); ahead > lead {
 			s.mu.Unlock()
-			if !sleep(ahead-lead, false) {
+			if !sleep(ahead-lead, true) { // a kick may follow a Clear: look again
 				return
 			}
 			continue
