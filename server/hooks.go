@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ony-ai/ony/channel"
@@ -83,6 +84,11 @@ func (s *Server) mountHooks(mux *http.ServeMux) {
 
 func hookLimits(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			// A call's media stream lasts as long as the call; its handler bounds it (voice_agent.max_call).
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), hookTimeout)
 		defer cancel()
 		r.Body = http.MaxBytesReader(w, r.Body, maxHookBody)

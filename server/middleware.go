@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bufio"
 	"crypto/rand"
+	"errors"
+	"net"
 	"encoding/hex"
 	"net/http"
 	"runtime/debug"
@@ -28,6 +31,19 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection to a websocket (the media stream, issue 16); gorilla/websocket asks
+// the writer itself, not through Unwrap. The switch to 101 is logged as such.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("server: the connection cannot be taken over")
+	}
+	if w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return h.Hijack()
+}
 
 // logRequests logs one line per request: route pattern, never the query, headers or body.
 func (s *Server) logRequests(next http.Handler) http.Handler {

@@ -34,9 +34,13 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 		return &http.Client{Timeout: timeout}
 	}
 	public := strings.TrimRight(c.PublicURL, "/")
+	mediaFor, err := voiceAgent(c.VoiceAgent, logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	if t := c.Twilio; t.Enabled() {
 		p, err := twilio.New(twilio.Config{Flavor: twilio.Twilio, AccountSID: t.AccountSID, AuthToken: t.AuthToken.Value(), From: t.From,
-			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
+			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: mediaFor})
 		if err != nil {
 			return nil, nil, fmt.Errorf("twilio: %w", err)
 		}
@@ -45,7 +49,7 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 	if s := c.SignalWire; s.Enabled() {
 		p, err := twilio.New(twilio.Config{Flavor: twilio.SignalWire, AccountSID: s.ProjectID, AuthToken: s.APIToken.Value(),
 			SigningKey: s.SigningKey.Value(), From: s.From, APIURL: strings.TrimRight(s.SpaceURL, "/") + "/api/laml",
-			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
+			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: mediaFor})
 		if err != nil {
 			return nil, nil, fmt.Errorf("signalwire: %w", err)
 		}

@@ -92,6 +92,7 @@ type Client struct {
 	arrived []time.Time
 	rtt     func(time.Duration)
 	discard bool
+	ref     string // announced call id; random when empty
 	sentAt  []time.Time
 	kick    chan struct{}
 	marks   []string // echoed back
@@ -121,6 +122,10 @@ func RoundTrip(f func(time.Duration)) Option { return func(c *Client) { c.rtt = 
 // Received, Sizes and Arrivals stay empty.
 func Discard() Option { return func(c *Client) { c.discard = true } }
 
+// CallRef makes the client announce ref as its call's id (the provider's call SID), instead of a
+// random one: for tests in which Ony finds the call's send by it.
+func CallRef(ref string) Option { return func(c *Client) { c.ref = ref } }
+
 // Loop makes the client speak audio over and over instead of silence when it has nothing queued.
 func Loop(ulaw []byte) Option { return func(c *Client) { c.loop = ulaw } }
 
@@ -142,6 +147,9 @@ func Dial(t testing.TB, rawURL string, f media.Flavor, params map[string]string,
 		o(c)
 	}
 	c.streamID, c.callRef = ids(f)
+	if c.ref != "" {
+		c.callRef = c.ref
+	}
 	if f != media.Plivo {
 		c.send(c.connected())
 	}
