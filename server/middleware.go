@@ -3,9 +3,9 @@ package server
 import (
 	"bufio"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net"
-	"encoding/hex"
 	"net/http"
 	"runtime/debug"
 	"time"
