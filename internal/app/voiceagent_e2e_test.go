@@ -179,3 +179,25 @@ func TestVoiceAgentModelDies(t *testing.T) {
 		t.Fatalf("after the keypad: %+v %v", got, err)
 	}
 }
+
+// TestVoiceAgentBargeIn (issue 16): the callee speaks while the model is talking: Ony cancels the
+// model's answer, truncates it at what the callee heard and clears the provider's audio buffer.
+func TestVoiceAgentBargeIn(t *testing.T) {
+	t.Parallel()
+	e := startAgent(t, "sqlite", realtimetest.Turn{Kind: realtimetest.Interrupt})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, _, _, mc := e.call(ctx, t, 1)
+	if !mc.WaitClear(20 * time.Second) {
+		t.Fatal("the provider's audio buffer was never cleared")
+	}
+	types := waitFor(ctx, t, "the truncate", func() []string {
+		return slices.DeleteFunc(e.model.Types(), func(s string) bool { return s != "response.cancel" && s != "conversation.item.truncate" })
+	}, 2)
+	if types[0] != "response.cancel" || types[1] != "conversation.item.truncate" {
+		t.Errorf("the model was sent %v", types)
+	}
+	if p := e.model.Problems(); len(p) > 0 {
+		t.Errorf("the fake model saw: %v", p)
+	}
+}

@@ -72,6 +72,17 @@ type Server struct {
 	audio  int // bytes of audio sent to the client
 	conns  int
 	item   int
+	live   []*websocket.Conn
+}
+
+// Kill drops every open connection at once, as a crashed model server would (no close frame).
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.live {
+		_ = c.NetConn().Close()
+	}
+	s.live = nil
 }
 
 // New starts a fake server with key as the expected API key, playing turns in order; once the script
@@ -149,6 +160,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	s.mu.Lock()
 	s.conns++
+	s.live = append(s.live, conn)
 	s.mu.Unlock()
 
 	in := make(chan Event, 256)
