@@ -1,5 +1,5 @@
-// Package telnyx is SMS and keypad calls through Telnyx: the Messaging API for texts, Call Control
-// v2 commands for calls, and their Ed25519-signed webhooks under /hooks/telnyx/; its own small client.
+// Package telnyx is SMS and calls through Telnyx: the Messaging API for texts, Call Control v2 for keypad
+// calls or a media stream to the voice agent, Ed25519-signed webhooks under /hooks/telnyx/; own client.
 package telnyx
 
 import (
