@@ -56,8 +56,12 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 		ps = append(ps, p)
 	}
 	if t := c.Telnyx; t.Enabled() {
+		telnyxMediaFor, err := telnyxMedia(c.VoiceAgent, logger)
+		if err != nil {
+			return nil, nil, err
+		}
 		p, err := telnyx.New(telnyx.Config{APIKey: t.APIKey.Value(), PublicKey: t.PublicKey, ConnectionID: t.ConnectionID, From: t.From,
-			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
+			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: telnyxMediaFor})
 		if err != nil {
 			return nil, nil, fmt.Errorf("telnyx: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/problem"
@@ -78,6 +79,11 @@ type dialRequest struct {
 	ClientState  string `json:"client_state"`
 	TimeoutSecs  int    `json:"timeout_secs"`
 	AMD          string `json:"answering_machine_detection"`
+	// The media stream, in voice-agent mode only: inbound audio to Ony, Ony's audio back as RTP µ-law.
+	StreamURL   string `json:"stream_url,omitempty"`
+	StreamTrack string `json:"stream_track,omitempty"`
+	StreamMode  string `json:"stream_bidirectional_mode,omitempty"`
+	StreamCodec string `json:"stream_bidirectional_codec,omitempty"`
 }
 
 // Notify places the call, with machine detection on and the token in its client_state; what
@@ -92,6 +98,12 @@ func (c *callChannel) Notify(ctx context.Context, n channel.Notification) (chann
 	}
 	req := dialRequest{ConnectionID: c.p.connection, To: to, From: c.p.from, WebhookURL: c.p.hookURL("call"),
 		ClientState: ClientState{Token: n.Token}.Encode(), TimeoutSecs: RingTimeout, AMD: "detect"}
+	if c.p.media != nil {
+		// The stream's start message carries the dial's client_state, so the token authenticates it.
+		ws := c.p.hookURL("media")
+		req.StreamURL = "ws" + strings.TrimPrefix(ws, "http") // https → wss, http → ws
+		req.StreamTrack, req.StreamMode, req.StreamCodec = "inbound_track", "rtp", "PCMU"
+	}
 	var out struct {
 		Data struct {
 			CallControlID string `json:"call_control_id"`
@@ -109,11 +121,17 @@ func (c *callChannel) Notify(ctx context.Context, n channel.Notification) (chann
 // Update does nothing: a call cannot be changed afterwards.
 func (*callChannel) Update(context.Context, channel.Update) error { return nil }
 
-// Routes implements channel.Receiver: POST /hooks/telnyx/call takes every Call Control event.
+// Routes implements channel.Receiver: POST /hooks/telnyx/call takes every Call Control event; in
+// voice-agent mode GET /hooks/telnyx/media is the calls' media websocket.
 func (c *callChannel) Routes(host channel.Host) []channel.Route {
-	return []channel.Route{{Method: http.MethodPost, Path: "call", Handler: c.p.hook(host,
+	rs := []channel.Route{{Method: http.MethodPost, Path: "call", Handler: c.p.hook(host,
 		func(ev Event) string { return "event:" + ev.ID },
 		func(ctx context.Context, ev Event) { c.onEvent(ctx, host, ev) })}}
+	if c.p.media != nil {
+		// The websocket authenticates by the call's token in its start message, not by a signature.
+		rs = append(rs, channel.Route{Method: http.MethodGet, Path: "media", Handler: c.p.media(host)})
+	}
+	return rs
 }
 
 // CallEvent is the part of a Call Control event's payload Ony reads.
@@ -171,12 +189,19 @@ func (c *callChannel) onEvent(ctx context.Context, host channel.Host, ev Event) 
 			report(ctx, c.p, host, e.CallControlID, store.SendNoAnswer)
 			return
 		}
-		n, err := host.Recall(ctx, cs.Token, voice.CallKind.Name)
-		if err != nil {
-			c.render(ctx, ev.ID, e.CallControlID, cs.Token, goodbye(c.p, err))
+		if c.p.media != nil {
+			// The stream runs: the agent talks; the keypad waits for streaming.stopped.
 			return
 		}
-		c.render(ctx, ev.ID, e.CallControlID, cs.Token, voice.Start(n))
+		c.start(ctx, host, ev.ID, e.CallControlID, cs.Token)
+	case "streaming.stopped", "streaming.failed":
+		// The agent's stream ended undecided (the model failed, or it never connected) and the call
+		// goes on: the keypad takes over; a handoff decided meanwhile just gets its goodbye. Only calls
+		// still on the dial's state get here: a machine's hang-up state carries no token.
+		if c.p.media == nil || cs.Token == "" || cs.State != "" {
+			return
+		}
+		c.start(ctx, host, ev.ID, e.CallControlID, cs.Token)
 	case "call.gather.ended":
 		if cs.Token == "" || e.Status == "call_hangup" || e.Status == "cancelled" {
 			return
@@ -205,6 +230,16 @@ func (c *callChannel) onEvent(ctx context.Context, host channel.Host, ev Event) 
 	default:
 		c.p.log.Debug("telnyx: call event ignored", "event", ev.Type)
 	}
+}
+
+// start says the script and menu of a live handoff, or the goodbye of one that is not.
+func (c *callChannel) start(ctx context.Context, host channel.Host, eventID, callID, token string) {
+	n, err := host.Recall(ctx, token, voice.CallKind.Name)
+	if err != nil {
+		c.render(ctx, eventID, callID, token, goodbye(c.p, err))
+		return
+	}
+	c.render(ctx, eventID, callID, token, voice.Start(n))
 }
 
 // HangupState is what a call's hangup_cause means for its send: a normal end after it was answered

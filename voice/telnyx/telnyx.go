@@ -1,5 +1,5 @@
-// Package telnyx is SMS and keypad calls through Telnyx: the Messaging API for texts, Call Control
-// v2 commands for calls, and their Ed25519-signed webhooks under /hooks/telnyx/; its own small client.
+// Package telnyx is SMS and calls through Telnyx: the Messaging API for texts, Call Control v2 for keypad
+// calls or a media stream to the voice agent, Ed25519-signed webhooks under /hooks/telnyx/; own client.
 package telnyx
 
 import (
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/voice"
 )
 
@@ -37,7 +38,10 @@ type Config struct {
 	// PublicURL + /hooks/telnyx/{sms,call}.
 	PublicURL string
 	// Timeout bounds each API request (default 10 s).
-	Timeout    time.Duration
+	Timeout time.Duration
+	// Media, when set, puts calls in voice-agent mode (issue 16): each call streams to the handler it
+	// builds, served at GET /hooks/telnyx/media, and the keypad takes over when the stream ends.
+	Media      func(host channel.Host) http.Handler
 	Logger     *slog.Logger
 	Clock      func() time.Time
 	HTTPClient *http.Client
@@ -51,6 +55,7 @@ type Provider struct {
 	log                                 *slog.Logger
 	clock                               func() time.Time
 	client                              *http.Client
+	media                               func(host channel.Host) http.Handler
 	// wait sleeps between retries of a call command; tests make it instant.
 	wait func(ctx context.Context, d time.Duration) error
 }
@@ -84,7 +89,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, errors.New("telnyx: the server's public URL is needed: Telnyx posts its webhooks there")
 	}
 	p := &Provider{key: cfg.APIKey, connection: cfg.ConnectionID, from: from, base: base, public: public,
-		pub: ed25519.PublicKey(raw), timeout: cfg.Timeout, log: cfg.Logger, clock: cfg.Clock, client: cfg.HTTPClient, wait: sleep}
+		pub: ed25519.PublicKey(raw), timeout: cfg.Timeout, log: cfg.Logger, clock: cfg.Clock, client: cfg.HTTPClient, wait: sleep, media: cfg.Media}
 	if p.timeout <= 0 {
 		p.timeout = 10 * time.Second
 	}

@@ -157,12 +157,22 @@ type setup struct {
 
 func newSetup(t testing.TB) setup {
 	t.Helper()
+	return newSetupWith(t, nil)
+}
+
+// newSetupWith is newSetup with the config changed by edit first (when not nil).
+func newSetupWith(t testing.TB, edit func(*telnyx.Config)) setup {
+	t.Helper()
 	fake := telnyxtest.New(t, apiKey)
 	d := telnyxtest.NewDriver(t)
 	logs := &logBuf{}
-	p, err := telnyx.New(telnyx.Config{APIKey: apiKey, PublicKey: d.PublicKey, ConnectionID: "conn-1", From: from,
+	cfg := telnyx.Config{APIKey: apiKey, PublicKey: d.PublicKey, ConnectionID: "conn-1", From: from,
 		APIURL: fake.URL(), PublicURL: public, Timeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if edit != nil {
+		edit(&cfg)
+	}
+	p, err := telnyx.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,10 +26,11 @@ type Message struct {
 	ID, From, To, Text, WebhookURL string
 }
 
-// Call is a call Ony placed.
+// Call is a call Ony placed. The Stream fields are its media stream, set in voice-agent mode.
 type Call struct {
 	ID, ConnectionID, From, To, WebhookURL, ClientState, AMD string
 	TimeoutSecs                                              int
+	StreamURL, StreamTrack, StreamMode, StreamCodec          string
 }
 
 // Command is a Call Control command Ony posted to a call.
@@ -224,8 +225,16 @@ func (s *Server) dial(w http.ResponseWriter, r *http.Request) {
 		ClientState  string `json:"client_state"`
 		TimeoutSecs  int    `json:"timeout_secs"`
 		AMD          string `json:"answering_machine_detection"`
+		StreamURL    string `json:"stream_url"`
+		StreamTrack  string `json:"stream_track"`
+		StreamMode   string `json:"stream_bidirectional_mode"`
+		StreamCodec  string `json:"stream_bidirectional_codec"`
 	}
 	if !decode(w, r, &req) {
+		return
+	}
+	if msg := checkStream(req.StreamURL, req.StreamTrack, req.StreamMode, req.StreamCodec); msg != "" {
+		writeErr(w, 422, "10032", "Invalid stream", msg)
 		return
 	}
 	if req.ConnectionID == "" || !e164.MatchString(req.From) || !e164.MatchString(req.To) || req.WebhookURL == "" {
@@ -252,11 +261,45 @@ func (s *Server) dial(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	c := Call{ID: fmt.Sprintf("v3:call-%d", len(s.calls)+1), ConnectionID: req.ConnectionID, From: req.From, To: req.To,
-		WebhookURL: req.WebhookURL, ClientState: req.ClientState, AMD: req.AMD, TimeoutSecs: req.TimeoutSecs}
+		WebhookURL: req.WebhookURL, ClientState: req.ClientState, AMD: req.AMD, TimeoutSecs: req.TimeoutSecs,
+		StreamURL: req.StreamURL, StreamTrack: req.StreamTrack, StreamMode: req.StreamMode, StreamCodec: req.StreamCodec}
 	s.calls = append(s.calls, c)
 	s.state[c.ID] = c.ClientState
 	s.mu.Unlock()
 	writeData(w, map[string]any{"call_control_id": c.ID, "call_leg_id": "leg-" + c.ID, "call_session_id": "sess-" + c.ID, "record_type": "call", "is_alive": true})
+}
+
+// checkStream refuses stream fields Telnyx would: a stream URL that is not a websocket one, a
+// track, bidirectional mode or codec it does not know, or stream options without a stream URL.
+func checkStream(u, track, mode, codec string) string {
+	if u == "" {
+		if track != "" || mode != "" || codec != "" {
+			return "stream options need a stream_url"
+		}
+		return ""
+	}
+	if !strings.HasPrefix(u, "wss://") && !strings.HasPrefix(u, "ws://") {
+		return "stream_url must be a ws:// or wss:// URL"
+	}
+	switch track {
+	case "", "inbound_track", "outbound_track", "both_tracks":
+	default:
+		return "stream_track must be inbound_track, outbound_track or both_tracks"
+	}
+	switch mode {
+	case "", "mp3", "rtp":
+	default:
+		return "stream_bidirectional_mode must be mp3 or rtp"
+	}
+	switch codec {
+	case "", "PCMU", "PCMA", "G722", "OPUS", "AMR-WB", "L16":
+	default:
+		return "stream_bidirectional_codec is not a supported codec"
+	}
+	if codec != "" && mode != "rtp" {
+		return "stream_bidirectional_codec applies to rtp mode only"
+	}
+	return ""
 }
 
 func (s *Server) command(w http.ResponseWriter, r *http.Request) {
@@ -394,6 +437,30 @@ func (d *Driver) Hangup(c Call, clientState, cause string) []byte {
 	p := callPayload(c, clientState)
 	p["hangup_cause"], p["hangup_source"], p["sip_hangup_cause"] = cause, "callee", "200"
 	return d.Event("call.hangup", p)
+}
+
+// StreamingStarted, StreamingStopped and StreamingFailed are the call's media stream events
+// (Telnyx sends streaming.stopped when the stream ends and the call goes on).
+func (d *Driver) StreamingStarted(c Call, clientState string) []byte {
+	return d.Event("streaming.started", streamPayload(c, clientState))
+}
+
+func (d *Driver) StreamingStopped(c Call, clientState string) []byte {
+	return d.Event("streaming.stopped", streamPayload(c, clientState))
+}
+
+func (d *Driver) StreamingFailed(c Call, clientState, reason string) []byte {
+	p := streamPayload(c, clientState)
+	p["failure_reason"] = reason
+	return d.Event("streaming.failed", p)
+}
+
+func streamPayload(c Call, clientState string) map[string]any {
+	p := callPayload(c, clientState)
+	p["stream_url"], p["stream_id"] = c.StreamURL, "stream-"+c.ID
+	delete(p, "direction")
+	delete(p, "state")
+	return p
 }
 
 // MessageReceived is an inbound text from → to.

@@ -49,6 +49,11 @@ func TestServerIsStrict(t *testing.T) {
 		{"unknown path", key, "/v2/sms", `{}`, 404},
 		{"dial without timeout", key, "/v2/calls", strings.Replace(dialBody, `"timeout_secs":30`, `"timeout_secs":0`, 1), 422},
 		{"dial with bad client_state", key, "/v2/calls", strings.Replace(dialBody, `"e30="`, `"%%"`, 1), 422},
+		{"stream to an http URL", key, "/v2/calls", withStream(dialBody, "https://ony.test/hooks/telnyx/media", "inbound_track", "rtp", "PCMU"), 422},
+		{"stream track unknown", key, "/v2/calls", withStream(dialBody, "wss://ony.test/m", "inbound", "rtp", "PCMU"), 422},
+		{"stream codec in mp3 mode", key, "/v2/calls", withStream(dialBody, "wss://ony.test/m", "inbound_track", "mp3", "PCMU"), 422},
+		{"stream codec unknown", key, "/v2/calls", withStream(dialBody, "wss://ony.test/m", "inbound_track", "rtp", "ulaw"), 422},
+		{"stream options without a URL", key, "/v2/calls", withStream(dialBody, "", "inbound_track", "rtp", "PCMU"), 422},
 		{"command to an unknown call", key, "/v2/calls/nope/actions/hangup", `{}`, 422},
 		{"message", key, "/v2/messages", `{"from":"+14155550100","to":"+351912344821","text":"hi"}`, 200},
 		{"dial", key, "/v2/calls", dialBody, 200},
@@ -70,6 +75,26 @@ func TestServerIsStrict(t *testing.T) {
 		if got := do(t, s, key, "/v2/messages", `{"from":"+14155550100","to":"+351912344821","text":"hi"}`); got != want {
 			t.Errorf("request %d after Fail: %d, want %d", i, got, want)
 		}
+	}
+}
+
+// withStream adds the media stream fields to a dial body.
+func withStream(body, u, track, mode, codec string) string {
+	return strings.Replace(body, "{", `{"stream_url":"`+u+`","stream_track":"`+track+
+		`","stream_bidirectional_mode":"`+mode+`","stream_bidirectional_codec":"`+codec+`",`, 1)
+}
+
+// TestServerRecordsTheStream: a dial with a websocket stream is accepted and keeps its fields.
+func TestServerRecordsTheStream(t *testing.T) {
+	t.Parallel()
+	s := telnyxtest.New(t, key)
+	if got := do(t, s, key, "/v2/calls", withStream(dialBody, "wss://ony.test/hooks/telnyx/media", "inbound_track", "rtp", "PCMU")); got != 200 {
+		t.Fatalf("status %d", got)
+	}
+	c := s.Calls()
+	if len(c) != 1 || c[0].StreamURL != "wss://ony.test/hooks/telnyx/media" || c[0].StreamTrack != "inbound_track" ||
+		c[0].StreamMode != "rtp" || c[0].StreamCodec != "PCMU" {
+		t.Fatalf("calls %+v", c)
 	}
 }
 
