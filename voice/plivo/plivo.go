@@ -1,5 +1,5 @@
-// Package plivo is SMS and keypad calls through Plivo: its REST API (JSON, Basic auth), Plivo XML for
-// the call, and the webhooks under /hooks/plivo/, each checked with Plivo's signature V3.
+// Package plivo is SMS and calls (keypad, or the voice agent over a media Stream) through Plivo: its REST
+// API (JSON, Basic auth), Plivo XML for the call, and the webhooks under /hooks/plivo/, signed with V3.
 package plivo
 
 import (
