@@ -68,8 +68,12 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 		ps = append(ps, p)
 	}
 	if pl := c.Plivo; pl.Enabled() {
+		plivoMedia, err := plivoAgent(c.VoiceAgent, logger)
+		if err != nil {
+			return nil, nil, err
+		}
 		p, err := plivo.New(plivo.Config{AuthID: pl.AuthID, AuthToken: pl.AuthToken.Value(), From: pl.From, APIURL: pl.APIURL,
-			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client()})
+			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: plivoMedia})
 		if err != nil {
 			return nil, nil, fmt.Errorf("plivo: %w", err)
 		}

@@ -64,9 +64,15 @@ func authorizeStream(ctx context.Context, host channel.Host, token string) (medi
 // runAgent talks the call through with the model. When the model fails, the stream is closed at once
 // and the provider resumes the call at the keypad; a decision's outcome is kept on the call's send.
 func runAgent(ctx context.Context, host channel.Host, ag *agent.Agent, provider string, call media.Call, s *media.Stream, logger *slog.Logger) error {
+	return runAgentRef(ctx, host, ag, provider, s.CallRef(), call, s, logger)
+}
+
+// runAgentRef is runAgent keeping the outcome on the send whose reference is ref (where the stream's
+// call id is not the call's Delivery.Ref: Plivo).
+func runAgentRef(ctx context.Context, host channel.Host, ag *agent.Agent, provider, ref string, call media.Call, s *media.Stream, logger *slog.Logger) error {
 	outcome, err := ag.Run(ctx, host, agent.Call{Token: call.Token, From: call.From, Notification: call.Notification}, agentStream{s})
 	if outcome != "" {
-		if err := voice.Record(ctx, host, provider, s.CallRef(), voice.Prompt{Outcome: outcome}); err != nil {
+		if err := voice.Record(ctx, host, provider, ref, voice.Prompt{Outcome: outcome}); err != nil {
 			logger.Warn("voice agent: recording how a call ended failed", "provider", provider, "err", err)
 		}
 	}

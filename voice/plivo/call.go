@@ -24,7 +24,12 @@ const (
 	pathGather  = "call/gather"  // GetDigits action (and the Redirect after it), ?t=&s=
 	pathHangup  = "call/hangup"  // hangup_url: how the call ended
 	pathMachine = "call/machine" // machine_detection_url: an answering machine picked up
+	pathMedia   = "media"        // the voice agent's media websocket (GET), ?r=request_uuid
 )
+
+// stateResume is the keypad state the answer document resumes in when the voice agent's stream ended
+// undecided: the keypad says the script and menu again (a decided handoff just says goodbye).
+const stateResume = "r"
 
 // ringTimeout is how long a call rings before it counts as not answered, in seconds.
 const ringTimeout = 30
@@ -103,16 +108,42 @@ func (c *callChannel) Routes(host channel.Host) []channel.Route {
 	h := func(f func(http.ResponseWriter, *http.Request, channel.Host)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(w, r, host) })
 	}
-	return []channel.Route{
+	rs := []channel.Route{
 		{Method: http.MethodPost, Path: pathCall, Handler: h(c.answer)},
 		{Method: http.MethodPost, Path: pathGather, Handler: h(c.gather)},
 		{Method: http.MethodPost, Path: pathHangup, Handler: h(c.hangup)},
 		{Method: http.MethodPost, Path: pathMachine, Handler: h(c.machine)},
 	}
+	if c.p.media != nil {
+		// The websocket authenticates by the call's token in its start message, not by a signature.
+		rs = append(rs, channel.Route{Method: http.MethodGet, Path: pathMedia, Handler: withRef(c.p.media(host))})
+	}
+	return rs
+}
+
+type refKey struct{}
+
+// withRef puts the request_uuid the media URL names in the request's context (StreamRef reads it):
+// the stream's start names only the call uuid, and the call's send is found by its request_uuid.
+func withRef(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ref := r.URL.Query().Get("r"); uuidRE.MatchString(ref) {
+			r = r.WithContext(context.WithValue(r.Context(), refKey{}, ref))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// StreamRef is the call's reference (Delivery.Ref, Plivo's request_uuid) for a media stream served
+// under ctx, or "" when the stream's URL named none. It names which send a stream's outcome is kept
+// on; the stream itself is admitted only by its token.
+func StreamRef(ctx context.Context) string {
+	ref, _ := ctx.Value(refKey{}).(string)
+	return ref
 }
 
 var (
-	stateRE  = regexp.MustCompile(`^[a-z][0-9]$`)
+	stateRE  = regexp.MustCompile(`^(?:[a-z][0-9]|` + stateResume + `)$`)
 	digitsRE = regexp.MustCompile(`^[0-9*#]{0,12}$`)
 )
 
@@ -151,6 +182,10 @@ func (c *callChannel) answer(w http.ResponseWriter, r *http.Request, host channe
 	n, err := host.Recall(r.Context(), token, voice.CallKind.Name)
 	if err != nil {
 		c.p.renderFirst(w, c.p.goodbye(err), token)
+		return
+	}
+	if c.p.media != nil {
+		c.p.renderAgent(w, token, form.Get("RequestUUID"))
 		return
 	}
 	c.p.renderFirst(w, voice.Start(n), token)
@@ -334,6 +369,34 @@ const (
 	firstWait  = 6
 	minSilence = 1500 // ms of silence after "Hello?" that lets the script start
 )
+
+// The voice agent's stream: µ-law 8 kHz both ways, the call kept on the Stream until the socket
+// closes, then the next verb (the Redirect to the keypad) runs.
+type stream struct {
+	XMLName       xml.Name `xml:"Stream"`
+	Bidirectional bool     `xml:"bidirectional,attr"`
+	KeepCallAlive bool     `xml:"keepCallAlive,attr"`
+	ContentType   string   `xml:"contentType,attr"`
+	ExtraHeaders  string   `xml:"extraHeaders,attr"`
+	URL           string   `xml:",chardata"`
+}
+
+// renderAgent is the answer document of the voice agent: the silent wait (machine detection hangs up
+// on a voicemail before the model says anything), the stream with the call's token in its extra
+// headers, and a Redirect to the keypad in the resume state for when the stream ends — the model
+// failed (the keypad says the script), or the handoff was decided (the keypad says goodbye).
+func (p *Provider) renderAgent(w http.ResponseWriter, token, requestUUID string) {
+	var q url.Values
+	if uuidRE.MatchString(requestUUID) {
+		q = url.Values{"r": {requestUUID}}
+	}
+	ws := "ws" + strings.TrimPrefix(p.hookURL(pathMedia, q), "http") // https → wss, http → ws
+	writeXML(w, response{Verbs: []any{
+		wait{Length: firstWait, Silence: true, MinSilence: minSilence},
+		stream{Bidirectional: true, KeepCallAlive: true, ContentType: "audio/x-mulaw;rate=8000", ExtraHeaders: "t=" + token, URL: ws},
+		redirect{Method: http.MethodPost, URL: p.hookURL(pathGather, url.Values{"t": {token}, "s": {stateResume}})},
+	}})
+}
 
 type wait struct {
 	XMLName    xml.Name `xml:"Wait"`

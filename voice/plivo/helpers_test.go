@@ -173,14 +173,24 @@ type setup struct {
 // at the public URL the provider was configured with, so the driver's signatures cover real URLs.
 func newSetup(t testing.TB) setup {
 	t.Helper()
+	return newSetupWith(t, nil)
+}
+
+// newSetupWith is newSetup with the provider's config changed by configure first.
+func newSetupWith(t testing.TB, configure func(*plivo.Config)) setup {
+	t.Helper()
 	fake := plivotest.New(t, authID, authToken)
 	var handler http.Handler = http.NotFoundHandler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	logs := &logBuf{}
-	p, err := plivo.New(plivo.Config{AuthID: authID, AuthToken: authToken, From: from, APIURL: fake.URL(),
+	cfg := plivo.Config{AuthID: authID, AuthToken: authToken, From: from, APIURL: fake.URL(),
 		PublicURL: srv.URL, Timeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if configure != nil {
+		configure(&cfg)
+	}
+	p, err := plivo.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
-// Package plivo is SMS and keypad calls through Plivo: its REST API (JSON, Basic auth), Plivo XML for
-// the call, and the webhooks under /hooks/plivo/, each checked with Plivo's signature V3.
+// Package plivo is SMS and calls (keypad, or the voice agent over a media Stream) through Plivo: its REST
+// API (JSON, Basic auth), Plivo XML for the call, and the webhooks under /hooks/plivo/, signed with V3.
 package plivo
 
 import (
@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/voice"
 )
 
@@ -38,6 +39,10 @@ type Config struct {
 	Logger     *slog.Logger
 	Clock      func() time.Time
 	HTTPClient *http.Client
+	// Media, when set, turns on the voice agent: the answer document streams the call to Ony's media
+	// websocket (GET /hooks/plivo/media, the handler Media builds) and the keypad takes over when the
+	// stream ends. Nil: keypad only.
+	Media func(host channel.Host) http.Handler
 }
 
 // Provider is one Plivo account: its SMS and call channels share the client and the webhooks' key.
@@ -48,6 +53,7 @@ type Provider struct {
 	log                     *slog.Logger
 	clock                   func() time.Time
 	client                  *http.Client
+	media                   func(channel.Host) http.Handler
 }
 
 var (
@@ -80,7 +86,7 @@ func New(cfg Config) (*Provider, error) {
 	p := &Provider{
 		authID: cfg.AuthID, authToken: cfg.AuthToken, from: cfg.From,
 		base: strings.TrimRight(base, "/"), public: strings.TrimRight(cfg.PublicURL, "/"),
-		timeout: cfg.Timeout, log: cfg.Logger, clock: cfg.Clock, client: cfg.HTTPClient,
+		timeout: cfg.Timeout, log: cfg.Logger, clock: cfg.Clock, client: cfg.HTTPClient, media: cfg.Media,
 	}
 	if p.timeout <= 0 {
 		p.timeout = 10 * time.Second

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +27,8 @@ type Driver struct {
 
 	mu   sync.Mutex
 	last *sent // the last request, for Replay
+
+	public, target string // see Via
 }
 
 type sent struct {
@@ -36,6 +39,13 @@ type sent struct {
 // NewDriver signs with the account's auth token.
 func NewDriver(t testing.TB, authToken string) *Driver {
 	return &Driver{t: t, authToken: authToken, client: &http.Client{}}
+}
+
+// Via sends requests for URLs under public (Ony's configured PublicURL) to target instead (where the
+// test's server listens), signed still for the public URL, as Plivo reaches Ony through a proxy.
+func (d *Driver) Via(public, target string) *Driver {
+	d.public, d.target = strings.TrimRight(public, "/"), strings.TrimRight(target, "/")
+	return d
 }
 
 // Option changes how one request is signed.
@@ -171,7 +181,11 @@ func (d *Driver) Replay() Reply {
 
 func (d *Driver) send(u, nonce, sig string, form url.Values) Reply {
 	d.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	to := u
+	if rest, ok := strings.CutPrefix(u, d.public+"/"); ok && d.public != "" {
+		to = d.target + "/" + rest
+	}
+	req, err := http.NewRequest(http.MethodPost, to, strings.NewReader(form.Encode()))
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -267,7 +281,8 @@ func (d *Driver) Press(c Call, doc *Document, digits string, options ...Option) 
 	return d.Post(doc.Gather.Action, f, options...)
 }
 
-// Silence follows the Redirect after GetDigits, as Plivo does when nothing was pressed.
+// Silence follows the Redirect after GetDigits, as Plivo does when nothing was pressed (or after a
+// Stream, as Plivo does once the stream's socket closed).
 func (d *Driver) Silence(c Call, doc *Document, options ...Option) Reply {
 	d.t.Helper()
 	if doc == nil || doc.Redirect == "" {
@@ -319,6 +334,8 @@ type Document struct {
 	Hangup   bool
 	// Wait is the length of a Wait before anything is said, in seconds (0: none).
 	Wait int
+	// Stream is the media Stream the call is connected to, if any.
+	Stream *Stream
 	// Message is a reply text (message URL answers).
 	Message *Message
 }
@@ -336,6 +353,16 @@ type GetDigits struct {
 	Speak       []struct {
 		Text string `xml:",chardata"`
 	} `xml:"Speak"`
+}
+
+// Stream is a Stream verb as Ony uses it: a bidirectional µ-law stream that keeps the call until the
+// socket closes. Params are its extra headers ("k=v,k2=v2"), as the stream's start carries them.
+type Stream struct {
+	URL           string
+	Bidirectional bool
+	KeepCallAlive bool
+	ContentType   string
+	Params        map[string]string
 }
 
 // Message is a Message verb: a text to send.
@@ -427,10 +454,19 @@ func ParseDocument(b []byte) (*Document, error) {
 			if wt.Length < 1 || (wt.Silence != "" && wt.Silence != "true" && wt.Silence != "false") || wt.MinSilence < 0 {
 				return nil, errf("Wait needs a length of 1 s or more")
 			}
-			if len(doc.Says) > 0 || doc.Gather != nil {
+			if len(doc.Says) > 0 || doc.Gather != nil || doc.Stream != nil {
 				return nil, errf("Ony waits only before it speaks")
 			}
 			doc.Wait = wt.Length
+		case "Stream":
+			st, err := parseStream(dec, se)
+			if err != nil {
+				return nil, err
+			}
+			if doc.Stream != nil || doc.Gather != nil || len(doc.Says) > 0 {
+				return nil, errf("Stream must be the first thing the call does, once")
+			}
+			doc.Stream = st
 		case "Hangup":
 			if err := dec.Skip(); err != nil {
 				return nil, err
@@ -451,5 +487,53 @@ func ParseDocument(b []byte) (*Document, error) {
 	}
 	return &doc, nil
 }
+
+// parseStream reads a Stream strictly, as Plivo would accept it and as the voice agent needs it: a
+// ws(s) URL, bidirectional, the call kept alive while it runs, µ-law at 8 kHz, extra headers as k=v
+// pairs (letters, digits, - and _ in keys; no , or = in values).
+func parseStream(dec *xml.Decoder, se xml.StartElement) (*Stream, error) {
+	var raw struct {
+		Bidirectional string `xml:"bidirectional,attr"`
+		KeepCallAlive string `xml:"keepCallAlive,attr"`
+		ContentType   string `xml:"contentType,attr"`
+		ExtraHeaders  string `xml:"extraHeaders,attr"`
+		AudioTrack    string `xml:"audioTrack,attr"`
+		URL           string `xml:",chardata"`
+	}
+	if err := dec.DecodeElement(&raw, &se); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(strings.TrimSpace(raw.URL))
+	if err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+		return nil, errf("Stream needs a ws(s) URL")
+	}
+	st := &Stream{URL: u.String(), Bidirectional: raw.Bidirectional == "true", KeepCallAlive: raw.KeepCallAlive == "true",
+		ContentType: raw.ContentType, Params: map[string]string{}}
+	for _, a := range []string{raw.Bidirectional, raw.KeepCallAlive} {
+		if a != "" && a != "true" && a != "false" {
+			return nil, errf("Stream booleans are true or false")
+		}
+	}
+	switch raw.ContentType {
+	case "", "audio/x-l16;rate=8000", "audio/x-l16;rate=16000", "audio/x-mulaw;rate=8000":
+	default:
+		return nil, errf("Stream contentType %q is not one Plivo streams", raw.ContentType)
+	}
+	if st.Bidirectional && raw.AudioTrack != "" && raw.AudioTrack != "inbound" {
+		return nil, errf("a bidirectional Stream carries the inbound track only")
+	}
+	if raw.ExtraHeaders != "" {
+		for _, kv := range strings.Split(raw.ExtraHeaders, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || !headerKeyRE.MatchString(k) || v == "" || strings.Contains(v, "=") {
+				return nil, errf("Stream extraHeaders are k=v pairs separated by commas")
+			}
+			st.Params[k] = v
+		}
+	}
+	return st, nil
+}
+
+var headerKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func errf(format string, a ...any) error { return fmt.Errorf("plivotest: "+format, a...) }

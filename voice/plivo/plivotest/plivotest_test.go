@@ -110,6 +110,15 @@ func TestParseDocumentIsStrict(t *testing.T) {
 		`<Response><Speak> </Speak></Response>`,
 		`<Response><Message src="1" dst="351912345678" type="sms">x</Message></Response>`,
 		`<Response><Speak>unclosed</Response>`,
+		`<Response><Stream bidirectional="true">https://x/media</Stream></Response>`,
+		`<Response><Stream bidirectional="yes">wss://x/media</Stream></Response>`,
+		`<Response><Stream contentType="audio/mpeg">wss://x/media</Stream></Response>`,
+		`<Response><Stream extraHeaders="t">wss://x/media</Stream></Response>`,
+		`<Response><Stream extraHeaders="t=a=b">wss://x/media</Stream></Response>`,
+		`<Response><Stream>wss://x/media</Stream><Stream>wss://x/media</Stream></Response>`,
+		`<Response><Speak>Hi</Speak><Stream>wss://x/media</Stream></Response>`,
+		`<Response><Stream>wss://x/media</Stream><Wait length="6"/></Response>`,
+		`<Response><Stream bidirectional="true" audioTrack="both">wss://x/media</Stream></Response>`,
 	} {
 		if _, err := plivotest.ParseDocument([]byte(doc)); err == nil {
 			t.Errorf("accepted %s", doc)
@@ -118,5 +127,13 @@ func TestParseDocumentIsStrict(t *testing.T) {
 	d, err := plivotest.ParseDocument([]byte(`<?xml version="1.0"?><Response><GetDigits action="https://x/a?t=1&amp;s=m0" method="POST" numDigits="1"><Speak>Hi</Speak></GetDigits><Redirect method="POST">https://x/a?t=1&amp;s=m0</Redirect></Response>`))
 	if err != nil || d.Gather == nil || d.Gather.Action != "https://x/a?t=1&s=m0" || d.Redirect != d.Gather.Action || len(d.Says) != 1 {
 		t.Fatalf("%+v %v", d, err)
+	}
+	d, err = plivotest.ParseDocument([]byte(`<?xml version="1.0"?><Response><Wait length="6" silence="true" minSilence="1500"></Wait>` +
+		`<Stream bidirectional="true" keepCallAlive="true" contentType="audio/x-mulaw;rate=8000" extraHeaders="t=ony_dt_x,u=2">wss://x/hooks/plivo/media?r=1</Stream>` +
+		`<Redirect method="POST">https://x/a?s=r&amp;t=1</Redirect></Response>`))
+	if err != nil || d.Wait != 6 || d.Stream == nil || d.Stream.URL != "wss://x/hooks/plivo/media?r=1" || !d.Stream.Bidirectional ||
+		!d.Stream.KeepCallAlive || d.Stream.ContentType != "audio/x-mulaw;rate=8000" || len(d.Stream.Params) != 2 ||
+		d.Stream.Params["t"] != "ony_dt_x" || d.Stream.Params["u"] != "2" || d.Redirect != "https://x/a?s=r&t=1" {
+		t.Fatalf("stream document %+v %v", d, err)
 	}
 }
