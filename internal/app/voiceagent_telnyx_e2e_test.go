@@ -78,8 +78,9 @@ func (e *telnyxAgentEnv) lastCommand(t *testing.T, action string) telnyxtest.Com
 	return cmds[len(cmds)-1]
 }
 
-// call creates a high-risk handoff; Telnyx dials with a media stream; a person answers (machine
-// detection: human) and Ony starts no keypad; the stream connects with the dial's client_state.
+// call creates a high-risk handoff; Telnyx dials; a person answers (machine detection: human) and
+// only then does Ony connect the call to the media stream (streaming_start, with the token in its
+// client_state), starting no keypad.
 func (e *telnyxAgentEnv) call(ctx context.Context, t *testing.T) (*client.Handoff, telnyxtest.Call, *mediatest.Client) {
 	t.Helper()
 	h, _, err := e.in.Agent(t).Create(ctx, client.CreateRequest{Action: "deploy.apply", Title: "Ship shop 1.42",
@@ -89,18 +90,23 @@ func (e *telnyxAgentEnv) call(ctx context.Context, t *testing.T) (*client.Handof
 	}
 	c := waitFor(ctx, t, "the call", e.tx.Calls, 1)[0]
 	waitSend(ctx, t, e.in, h.ID, "call", store.SendSent)
-	if c.StreamURL != "wss://ony.test/hooks/telnyx/media" ||
-		c.StreamTrack != "inbound_track" || c.StreamMode != "rtp" || c.StreamCodec != "PCMU" {
-		t.Fatalf("dial %+v", c)
-	}
-	cs, err := telnyx.ParseClientState(c.ClientState)
-	if err != nil || cs.Token == "" {
-		t.Fatalf("client_state: %+v %v", cs, err)
+	if c.StreamURL != "" {
+		t.Fatalf("the dial streams before anyone answered: %+v", c)
 	}
 	e.post(t, e.drv.Answered(c, e.tx.ClientState(c.ID)))
 	e.post(t, e.drv.MachineDetected(c, e.tx.ClientState(c.ID), "human"))
+	// A person answered: Ony connects the call to the agent's stream, and says nothing itself.
+	c = e.tx.Calls()[0]
+	if c.StreamURL != "wss://ony.test/hooks/telnyx/media" ||
+		c.StreamTrack != "inbound_track" || c.StreamMode != "rtp" || c.StreamCodec != "PCMU" {
+		t.Fatalf("stream %+v", c)
+	}
+	cs, err := telnyx.ParseClientState(e.tx.ClientState(c.ID))
+	if err != nil || cs.Token == "" {
+		t.Fatalf("client_state: %+v %v", cs, err)
+	}
 	e.post(t, e.drv.StreamingStarted(c, e.tx.ClientState(c.ID)))
-	if cmds := e.tx.Commands(); len(cmds) != 0 {
+	if cmds := e.tx.Commands(); len(cmds) != 1 || cmds[0].Action != "streaming_start" {
 		t.Fatalf("Ony spoke over the agent's stream: %+v", cmds)
 	}
 	ws := strings.Replace(c.StreamURL, "wss://ony.test", e.in.URL, 1)

@@ -10,6 +10,7 @@ import (
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/voice"
 	"github.com/ony-ai/ony/voice/telnyx"
+	"github.com/ony-ai/ony/voice/telnyx/telnyxtest"
 )
 
 // agentSetup is a provider in voice-agent mode whose media handler answers 299 and counts its calls.
@@ -27,19 +28,36 @@ func agentSetup(t *testing.T) (setup, *atomic.Int64) {
 	return s, &served
 }
 
-// TestAgentDialStreamsToTheMediaRoute: in agent mode the dial carries the stream (wss of the public
-// URL, inbound track, bidirectional RTP µ-law) with the token in its client_state, and the media
-// route is mounted; without Media neither.
+// TestAgentDialStreamsToTheMediaRoute: in agent mode the call is connected to the stream (wss of the
+// public URL, inbound track, bidirectional RTP µ-law, the token in its client_state) only once machine
+// detection says a person answered — a voicemail never hears the agent — and the media route is
+// mounted; without Media neither.
 func TestAgentDialStreamsToTheMediaRoute(t *testing.T) {
 	t.Parallel()
 	s, served := agentSetup(t)
 	c := dial(t, s, notification(false))
+	if c.StreamURL != "" {
+		t.Fatalf("the dial streams before anyone answered: %+v", c)
+	}
+	post(t, s, s.driver.Answered(c, s.fake.ClientState(c.ID)))
+	if cmds := s.fake.Commands(); len(cmds) != 0 {
+		t.Fatalf("commands before machine detection ended: %+v", cmds)
+	}
+	post(t, s, s.driver.MachineDetected(c, s.fake.ClientState(c.ID), "human"))
+	c = s.fake.Calls()[0]
 	if c.StreamURL != "wss://ony.example.com/hooks/telnyx/media" || c.StreamTrack != "inbound_track" ||
 		c.StreamMode != "rtp" || c.StreamCodec != "PCMU" {
 		t.Fatalf("call %+v", c)
 	}
-	if cs := state(t, c.ClientState); cs.Token != token || cs.State != "" {
+	st := lastCommand(t, s, "streaming_start")
+	if cs := state(t, st.ClientState); cs.Token != token || cs.State != "" {
 		t.Fatalf("client state %+v", cs)
+	}
+	ms, _ := agentSetup(t)
+	m := dial(t, ms, notification(false))
+	post(t, ms, ms.driver.MachineDetected(m, ms.fake.ClientState(m.ID), "machine"))
+	if m = ms.fake.Calls()[0]; m.StreamURL != "" {
+		t.Fatalf("a voicemail was connected to the agent: %+v", m)
 	}
 	resp, err := http.Get(s.url + "/media")
 	if err != nil {
@@ -75,11 +93,9 @@ func TestAgentKeypadTakesOverWhenTheStreamEnds(t *testing.T) {
 			s, _ := agentSetup(t)
 			n := notification(false)
 			c := dial(t, s, n)
-			for _, res := range []string{"human", "not_sure"} {
-				post(t, s, s.driver.MachineDetected(c, s.fake.ClientState(c.ID), res))
-			}
+			post(t, s, s.driver.MachineDetected(c, s.fake.ClientState(c.ID), "not_sure"))
 			post(t, s, s.driver.StreamingStarted(c, s.fake.ClientState(c.ID)))
-			if cmds := s.fake.Commands(); len(cmds) != 0 {
+			if cmds := spoken(s); len(cmds) != 0 {
 				t.Fatalf("Ony spoke over the agent's stream: %+v", cmds)
 			}
 			body := s.driver.StreamingStopped(c, s.fake.ClientState(c.ID))
@@ -97,7 +113,7 @@ func TestAgentKeypadTakesOverWhenTheStreamEnds(t *testing.T) {
 			}
 			// A second stop (another event id) does not start the keypad over.
 			post(t, s, s.driver.StreamingStopped(c, s.fake.ClientState(c.ID)))
-			if cmds := s.fake.Commands(); len(cmds) != 1 {
+			if cmds := spoken(s); len(cmds) != 1 {
 				t.Fatalf("commands %+v", cmds)
 			}
 			post(t, s, s.driver.GatherEnded(c, s.fake.ClientState(c.ID), "2", "valid"))
@@ -155,4 +171,15 @@ func TestStreamingEventsIgnoredInKeypadMode(t *testing.T) {
 	if cmds := s.fake.Commands(); len(cmds) != 0 {
 		t.Fatalf("commands %+v", cmds)
 	}
+}
+
+// spoken is the commands Ony gave the call besides connecting its stream.
+func spoken(s setup) []telnyxtest.Command {
+	var out []telnyxtest.Command
+	for _, c := range s.fake.Commands() {
+		if c.Action != "streaming_start" {
+			out = append(out, c)
+		}
+	}
+	return out
 }

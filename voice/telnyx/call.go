@@ -79,11 +79,6 @@ type dialRequest struct {
 	ClientState  string `json:"client_state"`
 	TimeoutSecs  int    `json:"timeout_secs"`
 	AMD          string `json:"answering_machine_detection"`
-	// The media stream, in voice-agent mode only: inbound audio to Ony, Ony's audio back as RTP µ-law.
-	StreamURL   string `json:"stream_url,omitempty"`
-	StreamTrack string `json:"stream_track,omitempty"`
-	StreamMode  string `json:"stream_bidirectional_mode,omitempty"`
-	StreamCodec string `json:"stream_bidirectional_codec,omitempty"`
 }
 
 // Notify places the call, with machine detection on and the token in its client_state; what
@@ -98,12 +93,6 @@ func (c *callChannel) Notify(ctx context.Context, n channel.Notification) (chann
 	}
 	req := dialRequest{ConnectionID: c.p.connection, To: to, From: c.p.from, WebhookURL: c.p.hookURL("call"),
 		ClientState: ClientState{Token: n.Token}.Encode(), TimeoutSecs: RingTimeout, AMD: "detect"}
-	if c.p.media != nil {
-		// The stream's start message carries the dial's client_state, so the token authenticates it.
-		ws := c.p.hookURL("media")
-		req.StreamURL = "ws" + strings.TrimPrefix(ws, "http") // https → wss, http → ws
-		req.StreamTrack, req.StreamMode, req.StreamCodec = "inbound_track", "rtp", "PCMU"
-	}
 	var out struct {
 		Data struct {
 			CallControlID string `json:"call_control_id"`
@@ -190,7 +179,14 @@ func (c *callChannel) onEvent(ctx context.Context, host channel.Host, ev Event) 
 			return
 		}
 		if c.p.media != nil {
-			// The stream runs: the agent talks; the keypad waits for streaming.stopped.
+			// A person answered: only now is the call connected to the agent's stream (inbound audio to
+			// Ony, Ony's back as RTP µ-law), so a voicemail never hears who asks, what or why. The
+			// stream's start carries this client_state, whose token authenticates it; the keypad waits
+			// for streaming.stopped.
+			ws := c.p.hookURL("media")
+			c.command(ctx, ev.ID, e.CallControlID, "streaming_start", commandBody{
+				StreamURL: "ws" + strings.TrimPrefix(ws, "http"), StreamTrack: "inbound_track", StreamMode: "rtp", StreamCodec: "PCMU",
+				ClientState: ClientState{Token: cs.Token}.Encode()})
 			return
 		}
 		c.start(ctx, host, ev.ID, e.CallControlID, cs.Token)
@@ -276,6 +272,11 @@ type commandBody struct {
 	ValidDigits   string `json:"valid_digits,omitempty"`
 	ClientState   string `json:"client_state,omitempty"`
 	CommandID     string `json:"command_id,omitempty"`
+	// streaming_start only.
+	StreamURL   string `json:"stream_url,omitempty"`
+	StreamTrack string `json:"stream_track,omitempty"`
+	StreamMode  string `json:"stream_bidirectional_mode,omitempty"`
+	StreamCodec string `json:"stream_bidirectional_codec,omitempty"`
 }
 
 // render says a prompt in Call Control commands: a gather says and collects; a last word is spoken

@@ -325,8 +325,16 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 		ValidDigits   string `json:"valid_digits"`
 		ClientState   string `json:"client_state"`
 		CommandID     string `json:"command_id"`
+		StreamURL     string `json:"stream_url"`
+		StreamTrack   string `json:"stream_track"`
+		StreamMode    string `json:"stream_bidirectional_mode"`
+		StreamCodec   string `json:"stream_bidirectional_codec"`
 	}
 	if !decode(w, r, &req) {
+		return
+	}
+	if action != "streaming_start" && (req.StreamURL != "" || req.StreamTrack != "" || req.StreamMode != "" || req.StreamCodec != "") {
+		writeErr(w, 422, "10015", "Invalid parameter", "stream fields belong to streaming_start")
 		return
 	}
 	if req.ClientState != "" {
@@ -336,6 +344,23 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch action {
+	case "streaming_start":
+		if req.StreamURL == "" {
+			writeErr(w, 422, "10015", "Invalid parameter", "stream_url is required")
+			return
+		}
+		if msg := checkStream(req.StreamURL, req.StreamTrack, req.StreamMode, req.StreamCodec); msg != "" {
+			writeErr(w, 422, "10015", "Invalid parameter", msg)
+			return
+		}
+		s.mu.Lock()
+		for i := range s.calls {
+			if s.calls[i].ID == callID {
+				s.calls[i].StreamURL, s.calls[i].StreamTrack, s.calls[i].StreamMode, s.calls[i].StreamCodec =
+					req.StreamURL, req.StreamTrack, req.StreamMode, req.StreamCodec
+			}
+		}
+		s.mu.Unlock()
 	case "speak":
 		if req.Payload == "" || req.Voice == "" || req.MinimumDigits != 0 || req.MaximumDigits != 0 {
 			writeErr(w, 422, "90020", "Invalid speak", "payload and voice are required, digits are not speak's")
