@@ -193,7 +193,7 @@ func (c *callChannel) onEvent(ctx context.Context, host channel.Host, ev Event) 
 	case "streaming.stopped", "streaming.failed":
 		// The agent's stream ended undecided (the model failed, or it never connected) and the call
 		// goes on: the keypad takes over; a handoff decided meanwhile just gets its goodbye. Only calls
-		// still on the dial's state get here: a machine's hang-up state carries no token.
+		// still on the stream's state get here: a machine's hang-up state carries no token.
 		if c.p.media == nil || cs.Token == "" || cs.State != "" {
 			return
 		}
