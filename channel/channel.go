@@ -67,6 +67,9 @@ type Notification struct {
 	Gist      string
 	// Agent is the name of the device (agent) that asked, as an admin named it.
 	Agent string
+	// Reasons are the risk's reason codes, derived by the server (closed words such as
+	// "production_environment"), for a voice agent to explain the risk.
+	Reasons []string
 	// Options are the answers a person can give; labels have passed the redactor.
 	Options    []store.Option
 	ConsoleURL string

@@ -169,7 +169,7 @@ func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, last bool)
 func (e *Engine) notification(ctx context.Context, h store.Handoff, agent string, rcpt channel.Recipient, token string) channel.Notification {
 	n := channel.Notification{OrgID: h.OrgID, HandoffID: h.ID, Action: h.Action, Risk: h.Risk, Gist: h.Gist,
 		ConsoleURL: e.cfg.PublicURL + "/console/handoffs/" + h.ID, ExpiresAt: h.ExpiresAt, Recipient: rcpt, Token: token,
-		StepUp: e.stepUp(ctx, h)}
+		StepUp: e.stepUp(ctx, h), Reasons: slices.Clone(h.RiskReasons)}
 	if agent != "" {
 		n.Agent = e.d.Redact(h.OrgID, agent)
 	}

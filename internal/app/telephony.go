@@ -34,13 +34,13 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 		return &http.Client{Timeout: timeout}
 	}
 	public := strings.TrimRight(c.PublicURL, "/")
-	mediaFor, err := voiceAgent(c.VoiceAgent, logger)
+	agents, err := newVoiceAgents(c.VoiceAgent, logger)
 	if err != nil {
 		return nil, nil, err
 	}
 	if t := c.Twilio; t.Enabled() {
 		p, err := twilio.New(twilio.Config{Flavor: twilio.Twilio, AccountSID: t.AccountSID, AuthToken: t.AuthToken.Value(), From: t.From,
-			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: mediaFor})
+			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: agents.twilio()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("twilio: %w", err)
 		}
@@ -49,31 +49,23 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 	if s := c.SignalWire; s.Enabled() {
 		p, err := twilio.New(twilio.Config{Flavor: twilio.SignalWire, AccountSID: s.ProjectID, AuthToken: s.APIToken.Value(),
 			SigningKey: s.SigningKey.Value(), From: s.From, APIURL: strings.TrimRight(s.SpaceURL, "/") + "/api/laml",
-			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: mediaFor})
+			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: agents.twilio()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("signalwire: %w", err)
 		}
 		ps = append(ps, p)
 	}
 	if t := c.Telnyx; t.Enabled() {
-		telnyxMediaFor, err := telnyxMedia(c.VoiceAgent, logger)
-		if err != nil {
-			return nil, nil, err
-		}
 		p, err := telnyx.New(telnyx.Config{APIKey: t.APIKey.Value(), PublicKey: t.PublicKey, ConnectionID: t.ConnectionID, From: t.From,
-			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: telnyxMediaFor})
+			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: agents.telnyx()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("telnyx: %w", err)
 		}
 		ps = append(ps, p)
 	}
 	if pl := c.Plivo; pl.Enabled() {
-		plivoMedia, err := plivoAgent(c.VoiceAgent, logger)
-		if err != nil {
-			return nil, nil, err
-		}
 		p, err := plivo.New(plivo.Config{AuthID: pl.AuthID, AuthToken: pl.AuthToken.Value(), From: pl.From, APIURL: pl.APIURL,
-			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: plivoMedia})
+			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: agents.plivo()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("plivo: %w", err)
 		}

@@ -16,12 +16,20 @@ import (
 	"github.com/ony-ai/ony/voice"
 	"github.com/ony-ai/ony/voice/agent"
 	"github.com/ony-ai/ony/voice/media"
+	"github.com/ony-ai/ony/voice/plivo"
+	"github.com/ony-ai/ony/voice/telnyx"
 	"github.com/ony-ai/ony/voice/twilio"
 )
 
-// voiceAgent builds the media websocket handlers that connect calls to the realtime model (issue
-// 16); nil when voice_agent.url is empty (keypad only).
-func voiceAgent(c config.VoiceAgent, logger *slog.Logger) (func(channel.Host, twilio.Flavor) http.Handler, error) {
+// voiceAgents connect calls to the realtime model (issue 16): one agent, and a media websocket
+// handler per provider. Nil when voice_agent.url is empty: calls use the keypad alone.
+type voiceAgents struct {
+	ag  *agent.Agent
+	cfg config.VoiceAgent
+	log *slog.Logger
+}
+
+func newVoiceAgents(c config.VoiceAgent, logger *slog.Logger) (*voiceAgents, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
@@ -30,17 +38,52 @@ func voiceAgent(c config.VoiceAgent, logger *slog.Logger) (func(channel.Host, tw
 	if err != nil {
 		return nil, fmt.Errorf("voice_agent: %w", err)
 	}
+	return &voiceAgents{ag: ag, cfg: c, log: logger}, nil
+}
+
+// handler is provider's media websocket in its stream format. ref names the send a call's outcome is
+// kept on; nil means the stream's own call id (Plivo's stream names another id than its send's).
+func (v *voiceAgents) handler(host channel.Host, flavor media.Flavor, provider string, ref func(context.Context, *media.Stream) string) http.Handler {
+	return &media.Handler{Flavor: flavor, Logger: v.log, MaxCallLength: time.Duration(v.cfg.MaxCall), MaxCalls: v.cfg.MaxCalls,
+		Authorize: func(ctx context.Context, token string) (media.Call, error) { return authorizeStream(ctx, host, token) },
+		Run: func(ctx context.Context, call media.Call, s *media.Stream) error {
+			r := s.CallRef()
+			if ref != nil {
+				r = ref(ctx, s)
+			}
+			return v.run(ctx, host, provider, r, call, s)
+		}}
+}
+
+// twilio, telnyx and plivo are the providers' Config.Media; nil when the agent is off.
+func (v *voiceAgents) twilio() func(channel.Host, twilio.Flavor) http.Handler {
+	if v == nil {
+		return nil
+	}
 	return func(host channel.Host, f twilio.Flavor) http.Handler {
-		flavor, provider := media.Twilio, "twilio"
 		if f == twilio.SignalWire {
-			flavor, provider = media.SignalWire, "signalwire"
+			return v.handler(host, media.SignalWire, "signalwire", nil)
 		}
-		return &media.Handler{Flavor: flavor, Logger: logger, MaxCallLength: time.Duration(c.MaxCall), MaxCalls: c.MaxCalls,
-			Authorize: func(ctx context.Context, token string) (media.Call, error) { return authorizeStream(ctx, host, token) },
-			Run: func(ctx context.Context, call media.Call, s *media.Stream) error {
-				return runAgent(ctx, host, ag, provider, call, s, logger)
-			}}
-	}, nil
+		return v.handler(host, media.Twilio, "twilio", nil)
+	}
+}
+
+func (v *voiceAgents) telnyx() func(channel.Host) http.Handler {
+	if v == nil {
+		return nil
+	}
+	return func(host channel.Host) http.Handler { return v.handler(host, media.Telnyx, telnyx.Name, nil) }
+}
+
+func (v *voiceAgents) plivo() func(channel.Host) http.Handler {
+	if v == nil {
+		return nil
+	}
+	// Without a request_uuid (a URL Ony did not write) the outcome is not kept; the decision itself
+	// is, and the hangup callback still reports the call answered.
+	return func(host channel.Host) http.Handler {
+		return v.handler(host, media.Plivo, plivo.Name, func(ctx context.Context, _ *media.Stream) string { return plivo.StreamRef(ctx) })
+	}
 }
 
 // authorizeStream admits a media stream only for a live call's token, once: the token must still
@@ -61,23 +104,18 @@ func authorizeStream(ctx context.Context, host channel.Host, token string) (medi
 	return media.Call{Token: token, From: n.Recipient.Address, Notification: n}, nil
 }
 
-// runAgent talks the call through with the model. When the model fails, the stream is closed at once
-// and the provider resumes the call at the keypad; a decision's outcome is kept on the call's send.
-func runAgent(ctx context.Context, host channel.Host, ag *agent.Agent, provider string, call media.Call, s *media.Stream, logger *slog.Logger) error {
-	return runAgentRef(ctx, host, ag, provider, s.CallRef(), call, s, logger)
-}
-
-// runAgentRef is runAgent keeping the outcome on the send whose reference is ref (where the stream's
-// call id is not the call's Delivery.Ref: Plivo).
-func runAgentRef(ctx context.Context, host channel.Host, ag *agent.Agent, provider, ref string, call media.Call, s *media.Stream, logger *slog.Logger) error {
-	outcome, err := ag.Run(ctx, host, agent.Call{Token: call.Token, From: call.From, Notification: call.Notification}, agentStream{s})
+// run talks the call through with the model. When the model fails, the stream is closed at once and
+// the provider resumes the call at the keypad; a decision's outcome is kept on the send named ref.
+func (v *voiceAgents) run(ctx context.Context, host channel.Host, provider, ref string, call media.Call, s *media.Stream) error {
+	outcome, err := v.ag.Run(ctx, host, agent.Call{Token: call.Token, From: call.From, Notification: call.Notification,
+		Reasons: call.Notification.Reasons}, agentStream{s})
 	if outcome != "" {
 		if err := voice.Record(ctx, host, provider, ref, voice.Prompt{Outcome: outcome}); err != nil {
-			logger.Warn("voice agent: recording how a call ended failed", "provider", provider, "err", err)
+			v.log.Warn("voice agent: recording how a call ended failed", "provider", provider, "err", err)
 		}
 	}
 	if errors.Is(err, agent.ErrFallback) {
-		logger.Info("voice agent: the model failed; the call goes on at the keypad", "provider", provider)
+		v.log.Info("voice agent: the model failed; the call goes on at the keypad", "provider", provider)
 		return nil
 	}
 	return err
