@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/ony-ai/ony/voice/media/mediatest"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -419,27 +420,7 @@ func CanaryTone(n int) []byte {
 	out := make([]byte, n)
 	for i := range out {
 		v := 0.5 * math.Sin(2*math.Pi*1000*float64(i)/8000)
-		out[i] = ULaw(int16(v * 32767))
+		out[i] = mediatest.EncodeULaw(int16(v * 32767))
 	}
 	return out
-}
-
-// ULaw encodes one 16-bit linear PCM sample as G.711 µ-law.
-func ULaw(sample int16) byte {
-	const bias, clip = 0x84, 32635
-	s := int(sample)
-	sign := 0
-	if s < 0 {
-		s, sign = -s, 0x80
-	}
-	if s > clip {
-		s = clip
-	}
-	s += bias
-	exp := 7
-	for mask := 0x4000; s&mask == 0 && exp > 0; mask >>= 1 {
-		exp--
-	}
-	mant := (s >> (exp + 3)) & 0x0F
-	return ^byte(sign | exp<<4 | mant)
 }
