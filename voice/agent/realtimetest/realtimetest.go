@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/ony-ai/ony/voice/media/mediatest"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ony-ai/ony/voice/media/mediatest"
 )
 
 // Kind is a scripted behaviour.
