@@ -201,3 +201,28 @@ func TestVoiceAgentBargeIn(t *testing.T) {
 		t.Errorf("the fake model saw: %v", p)
 	}
 }
+
+// TestVoiceAgentProposalDenied (issue 16): the model proposes approving, the callee presses 2: the
+// handoff is denied (2 denies, as on the keypad), via call.
+func TestVoiceAgentProposalDenied(t *testing.T) {
+	t.Parallel()
+	e := startAgent(t, "sqlite", realtimetest.Turn{Kind: realtimetest.Explain}, realtimetest.Turn{Kind: realtimetest.Propose, Option: "approve"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h, _, _, mc := e.call(ctx, t, 1)
+	waitFor(ctx, t, "the proposal", func() []string {
+		return slices.DeleteFunc(e.model.Types(), func(s string) bool { return s != "conversation.item.create" })
+	}, 1)
+	mc.DTMF("2")
+	got, err := e.in.Agent(t).Wait(ctx, h.ID)
+	if err != nil || got.Status != client.StatusDenied || got.Decision.Channel != "call" {
+		t.Fatalf("after 2: %+v %v", got, err)
+	}
+	// The outcome is kept once the model has said goodbye and the stream is closed.
+	if code, closed := mc.WaitClosed(20 * time.Second); !closed || code != 1000 {
+		t.Errorf("the stream closed with %d (%t)", code, closed)
+	}
+	if s := lastSend(ctx, t, e.in, h.ID, "call"); s.Detail != "denied" {
+		t.Errorf("the call's row: %s %s", s.State, s.Detail)
+	}
+}

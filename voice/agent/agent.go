@@ -377,7 +377,7 @@ func (c *callState) onProposal(ev serverEvent) error {
 		if json.Unmarshal([]byte(ev.Arguments), &args) == nil && c.option(args.Option) != nil {
 			c.proposal = args.Option
 			c.counts["proposal"]++
-			out = "Asked the callee to confirm on the keypad. Tell them to press 1 to confirm or 2 to cancel; do not ask for codes aloud."
+			out = "Asked the callee to confirm on the keypad. Tell them to press 1 to confirm it, or 2 to deny the request; do not ask for codes aloud."
 		} else {
 			out = "That option does not exist; propose one of the listed option ids."
 		}
@@ -486,10 +486,11 @@ func (c *callState) onDigit(ctx context.Context, d string) error {
 	case "9":
 		return c.tell("The callee pressed 9: repeat your explanation briefly, then remind them they can press 1 to approve or 2 to deny.")
 	case "2":
+		// 2 denies, as on the keypad, whatever the model proposed: refusing is always safe, and a
+		// callee who does not confirm an approval has said no.
 		if c.proposal != "" {
 			c.proposal = ""
 			c.counts["proposal_rejected"]++
-			return c.tell("The callee pressed 2: they did not confirm your proposal and nothing was decided. Ask what they want instead, or tell them they can press 1 to approve or 2 to deny.")
 		}
 		return c.decide(ctx, channel.Answer{Choice: channel.ChoiceDeny})
 	}

@@ -350,7 +350,7 @@ func TestKeypadChoices(t *testing.T) {
 		outcome string
 		answers []channel.Answer
 	}{
-		{name: "proposal rejected with 2, then deny", propose: "approve", keys: []string{"2", "2"}, outcome: agent.OutcomeDenied,
+		{name: "approve proposed, 2 denies", propose: "approve", keys: []string{"2"}, outcome: agent.OutcomeDenied,
 			answers: []channel.Answer{{Token: token, Choice: channel.ChoiceDeny, Channel: "call", From: callee}}},
 		{name: "deny proposal confirmed needs no TOTP", stepUp: true, propose: "deny", keys: []string{"1"}, outcome: agent.OutcomeDenied,
 			answers: []channel.Answer{{Token: token, Option: "deny", Channel: "call", From: callee}}},
@@ -384,14 +384,8 @@ func TestKeypadChoices(t *testing.T) {
 				s.speak()
 				wait(t, "the proposal's answer", func() bool { return hasEvent(srv, "conversation.item.create", "function_call_output") })
 			}
-			for i, k := range tc.keys {
+			for _, k := range tc.keys {
 				s.press(k)
-				if i == 0 && tc.propose != "" && k == "2" {
-					wait(t, "the rejection note", func() bool { return hasEvent(srv, "conversation.item.create", "did not confirm") })
-					if len(host.Answers()) != 0 {
-						t.Fatal("rejecting a proposal decided something")
-					}
-				}
 			}
 			r := get(t, out)
 			if r.err != nil || r.outcome != tc.outcome {
