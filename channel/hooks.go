@@ -29,6 +29,9 @@ type Route struct {
 	// /hooks/slack/interactions, and "" is /hooks/telegram itself.
 	Method, Path string
 	Handler      http.Handler
+	// Stream marks a long-lived connection (a call's media websocket): it gets neither the request
+	// body limit nor the request deadline, and bounds itself.
+	Stream bool
 }
 
 // Host is what an inbound route may do with Ony.
@@ -127,6 +130,7 @@ type Runner interface {
 type Mounted struct {
 	Pattern string
 	Handler http.Handler
+	Stream  bool // Route.Stream
 }
 
 // Routes collects the inbound routes of every registered channel that receives HTTP. A provider
@@ -154,7 +158,7 @@ func (r *Registry) Routes(host Host) ([]Mounted, error) {
 			if err := register(probe, pattern); err != nil {
 				return nil, fmt.Errorf("channel: %s route %q: %w", c.Provider(), pattern, err)
 			}
-			out = append(out, Mounted{Pattern: pattern, Handler: rt.Handler})
+			out = append(out, Mounted{Pattern: pattern, Handler: rt.Handler, Stream: rt.Stream})
 		}
 	}
 	return out, nil

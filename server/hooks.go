@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ony-ai/ony/channel"
@@ -78,17 +77,17 @@ func (s *Server) mountHooks(mux *http.ServeMux) {
 		panic(err)
 	}
 	for _, rt := range routes {
+		if rt.Stream {
+			// A call's media stream lasts as long as the call; its handler bounds it (voice_agent.max_call).
+			mux.Handle(rt.Pattern, rt.Handler)
+			continue
+		}
 		mux.Handle(rt.Pattern, hookLimits(rt.Handler))
 	}
 }
 
 func hookLimits(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			// A call's media stream lasts as long as the call; its handler bounds it (voice_agent.max_call).
-			next.ServeHTTP(w, r)
-			return
-		}
 		ctx, cancel := context.WithTimeout(r.Context(), hookTimeout)
 		defer cancel()
 		r.Body = http.MaxBytesReader(w, r.Body, maxHookBody)

@@ -116,7 +116,7 @@ func (c *callChannel) Routes(host channel.Host) []channel.Route {
 	}
 	if c.p.media != nil {
 		// The websocket authenticates by the call's token in its start message, not by a signature.
-		rs = append(rs, channel.Route{Method: http.MethodGet, Path: pathMedia, Handler: withRef(c.p.media(host))})
+		rs = append(rs, channel.Route{Method: http.MethodGet, Path: pathMedia, Handler: withRef(c.p.media(host)), Stream: true})
 	}
 	return rs
 }

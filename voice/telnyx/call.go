@@ -118,7 +118,7 @@ func (c *callChannel) Routes(host channel.Host) []channel.Route {
 		func(ctx context.Context, ev Event) { c.onEvent(ctx, host, ev) })}}
 	if c.p.media != nil {
 		// The websocket authenticates by the call's token in its start message, not by a signature.
-		rs = append(rs, channel.Route{Method: http.MethodGet, Path: "media", Handler: c.p.media(host)})
+		rs = append(rs, channel.Route{Method: http.MethodGet, Path: "media", Handler: c.p.media(host), Stream: true})
 	}
 	return rs
 }

@@ -66,7 +66,7 @@ func (c *callChannel) Routes(host channel.Host) []channel.Route {
 	}
 	if c.p.media != nil {
 		// The websocket authenticates by the call's token in its start message, not by a signature.
-		rs = append(rs, channel.Route{Method: http.MethodGet, Path: "media", Handler: c.p.media(host, c.p.flavor)})
+		rs = append(rs, channel.Route{Method: http.MethodGet, Path: "media", Handler: c.p.media(host, c.p.flavor), Stream: true})
 	}
 	return rs
 }
