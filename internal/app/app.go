@@ -190,6 +190,15 @@ type Options struct {
 	StepUpPolicy func(ctx context.Context, orgID string) ([]string, error)
 }
 
+// providerClient is the client outgoing provider calls use (webhook bridges, chat, telephony): the
+// test seam's when set, else one bounded by timeout.
+func (o Options) providerClient(timeout time.Duration) *http.Client {
+	if o.HTTPClient != nil {
+		return o.HTTPClient
+	}
+	return &http.Client{Timeout: timeout}
+}
+
 // New opens everything the configuration names. Close releases it.
 func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) (_ *App, err error) {
 	a := &App{Config: c, Log: logger}
@@ -344,11 +353,7 @@ func NewEscalation(c *config.Config, a *App, redactText func(orgID, s string) st
 		if err != nil {
 			return nil, fmt.Errorf("escalation.webhook_secret: %w", err)
 		}
-		client := o.HTTPClient
-		if client == nil {
-			client = &http.Client{Timeout: sendTimeout}
-		}
-		chs = append(chs, webhook.New(urls, secret, client, o.Clock))
+		chs = append(chs, webhook.New(urls, secret, o.providerClient(sendTimeout), o.Clock))
 	}
 	if a.Slack, a.Telegram, err = chatChannels(c, logger, o, sendTimeout); err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -27,16 +26,11 @@ func chatChannels(c *config.Config, logger *slog.Logger, o Options, timeout time
 		t   *telegram.Channel
 		err error
 	)
-	client := func() *http.Client {
-		if o.HTTPClient != nil {
-			return o.HTTPClient
-		}
-		return &http.Client{Timeout: timeout}
-	}
+	client := o.providerClient(timeout)
 	if c.Slack.Enabled() {
 		s, err = slack.New(slack.Config{BotToken: c.Slack.BotToken.Value(), SigningSecret: c.Slack.SigningSecret.Value(),
 			AppToken: c.Slack.AppToken.Value(), APIURL: c.Slack.APIURL, Timeout: timeout, Logger: logger, Clock: o.Clock,
-			HTTPClient: client()})
+			HTTPClient: client})
 		if err != nil {
 			return nil, nil, fmt.Errorf("slack: %w", err)
 		}
@@ -44,7 +38,7 @@ func chatChannels(c *config.Config, logger *slog.Logger, o Options, timeout time
 	if c.Telegram.Enabled() {
 		t, err = telegram.New(telegram.Config{BotToken: c.Telegram.BotToken.Value(), WebhookSecret: c.Telegram.WebhookSecret.Value(),
 			APIURL: c.Telegram.APIURL, PublicURL: strings.TrimRight(c.PublicURL, "/"), Timeout: timeout, Logger: logger,
-			Clock: o.Clock, HTTPClient: client()})
+			Clock: o.Clock, HTTPClient: client})
 		if err != nil {
 			return nil, nil, fmt.Errorf("telegram: %w", err)
 		}

@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -27,12 +26,7 @@ type smsProvider interface {
 // order), and the texter phone verification uses: the first of them.
 func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Duration) ([]channel.Channel, org.Texter, error) {
 	var ps []smsProvider
-	client := func() *http.Client {
-		if o.HTTPClient != nil {
-			return o.HTTPClient
-		}
-		return &http.Client{Timeout: timeout}
-	}
+	client := o.providerClient(timeout)
 	public := strings.TrimRight(c.PublicURL, "/")
 	agents, err := newVoiceAgents(c.VoiceAgent, logger)
 	if err != nil {
@@ -40,7 +34,7 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 	}
 	if t := c.Twilio; t.Enabled() {
 		p, err := twilio.New(twilio.Config{Flavor: twilio.Twilio, AccountSID: t.AccountSID, AuthToken: t.AuthToken.Value(), From: t.From,
-			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: agents.twilio()})
+			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client, Media: agents.twilio()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("twilio: %w", err)
 		}
@@ -49,7 +43,7 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 	if s := c.SignalWire; s.Enabled() {
 		p, err := twilio.New(twilio.Config{Flavor: twilio.SignalWire, AccountSID: s.ProjectID, AuthToken: s.APIToken.Value(),
 			SigningKey: s.SigningKey.Value(), From: s.From, APIURL: strings.TrimRight(s.SpaceURL, "/") + "/api/laml",
-			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: agents.twilio()})
+			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client, Media: agents.twilio()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("signalwire: %w", err)
 		}
@@ -57,7 +51,7 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 	}
 	if t := c.Telnyx; t.Enabled() {
 		p, err := telnyx.New(telnyx.Config{APIKey: t.APIKey.Value(), PublicKey: t.PublicKey, ConnectionID: t.ConnectionID, From: t.From,
-			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: agents.telnyx()})
+			APIURL: t.APIURL, PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client, Media: agents.telnyx()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("telnyx: %w", err)
 		}
@@ -65,7 +59,7 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 	}
 	if pl := c.Plivo; pl.Enabled() {
 		p, err := plivo.New(plivo.Config{AuthID: pl.AuthID, AuthToken: pl.AuthToken.Value(), From: pl.From, APIURL: pl.APIURL,
-			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client(), Media: agents.plivo()})
+			PublicURL: public, Timeout: timeout, Logger: logger, Clock: o.Clock, HTTPClient: client, Media: agents.plivo()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("plivo: %w", err)
 		}
