@@ -41,18 +41,19 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-type agentEnv struct {
+// agentBase is an instance with the voice agent on (a fake realtime model) and one telephony
+// provider (provider configures it), a ladder that calls the member, whose phone is set and who has
+// TOTP (app is their authenticator); logs is the instance's log.
+type agentBase struct {
 	in    *testserver.Instance
-	tw    *twiliotest.Server
 	model *realtimetest.Server
-	drv   *twiliotest.Driver
 	app   *browsertest.Authenticator
 	logs  *syncBuf
 }
 
-func startAgent(t *testing.T, dialect string, turns ...realtimetest.Turn) *agentEnv {
+func startAgentBase(t *testing.T, dialect string, provider func(*config.Config), turns ...realtimetest.Turn) agentBase {
 	t.Helper()
-	e := &agentEnv{tw: twiliotest.New(t, twSID, twToken), model: realtimetest.New(t, "sk-e2e", turns...), logs: &syncBuf{}}
+	e := agentBase{model: realtimetest.New(t, "sk-e2e", turns...), logs: &syncBuf{}}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "call.yaml"), []byte(callLadder), 0o600); err != nil {
 		t.Fatal(err)
@@ -62,11 +63,10 @@ func startAgent(t *testing.T, dialect string, turns ...realtimetest.Turn) *agent
 		Configure: func(c *config.Config) {
 			c.PublicURL = phonePublic
 			c.Escalation.LaddersDir = dir
-			c.Twilio = config.Twilio{AccountSID: twSID, AuthToken: twToken, From: twFrom, APIURL: e.tw.URL()}
+			provider(c)
 			c.VoiceAgent.URL, c.VoiceAgent.APIKey = e.model.URL, "sk-e2e"
 			c.VoiceAgent.FirstAudio = config.Duration(2 * time.Second)
 		}}).Seed(t)
-	e.drv = &twiliotest.Driver{Key: twToken, Public: phonePublic, Target: e.in.URL, AccountSID: twSID}
 	(&chatEnv{in: e.in}).link(t, e.in.OrgID, e.in.Member.Email, "phone", memberPhone)
 	ctx := context.Background()
 	enr, err := e.in.App.TOTP.Begin(ctx, e.in.OrgID, e.in.Member.ID, e.in.Member.Email)
@@ -77,6 +77,22 @@ func startAgent(t *testing.T, dialect string, turns ...realtimetest.Turn) *agent
 	if err := e.in.App.TOTP.Confirm(ctx, e.in.OrgID, e.in.Member.ID, e.app.Code(t)); err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+type agentEnv struct {
+	agentBase
+	tw  *twiliotest.Server
+	drv *twiliotest.Driver
+}
+
+func startAgent(t *testing.T, dialect string, turns ...realtimetest.Turn) *agentEnv {
+	t.Helper()
+	e := &agentEnv{tw: twiliotest.New(t, twSID, twToken)}
+	e.agentBase = startAgentBase(t, dialect, func(c *config.Config) {
+		c.Twilio = config.Twilio{AccountSID: twSID, AuthToken: twToken, From: twFrom, APIURL: e.tw.URL()}
+	}, turns...)
+	e.drv = &twiliotest.Driver{Key: twToken, Public: phonePublic, Target: e.in.URL, AccountSID: twSID}
 	return e
 }
 

@@ -2,9 +2,6 @@ package app_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,8 +9,6 @@ import (
 
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
-	"github.com/ony-ai/ony/internal/browsertest"
-	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/voice/agent/realtimetest"
 	"github.com/ony-ai/ony/voice/media"
@@ -26,42 +21,19 @@ const (
 )
 
 type plivoAgentEnv struct {
-	in    *testserver.Instance
-	pl    *plivotest.Server
-	model *realtimetest.Server
-	drv   *plivotest.Driver
-	app   *browsertest.Authenticator
-	logs  *syncBuf
+	agentBase
+	pl  *plivotest.Server
+	drv *plivotest.Driver
 }
 
 // startPlivoAgent runs Ony with Plivo as its only telephony provider and the voice agent on.
 func startPlivoAgent(t *testing.T, dialect string, turns ...realtimetest.Turn) *plivoAgentEnv {
 	t.Helper()
-	e := &plivoAgentEnv{pl: plivotest.New(t, plAuthID, plToken), model: realtimetest.New(t, "sk-e2e", turns...), logs: &syncBuf{}}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "call.yaml"), []byte(callLadder), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.in = testserver.Start(t, testserver.Options{Dialect: dialect, StepUp: true,
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Configure: func(c *config.Config) {
-			c.PublicURL = phonePublic
-			c.Escalation.LaddersDir = dir
-			c.Plivo = config.Plivo{AuthID: plAuthID, AuthToken: plToken, From: plFrom, APIURL: e.pl.URL()}
-			c.VoiceAgent.URL, c.VoiceAgent.APIKey = e.model.URL, "sk-e2e"
-			c.VoiceAgent.FirstAudio = config.Duration(2 * time.Second)
-		}}).Seed(t)
+	e := &plivoAgentEnv{pl: plivotest.New(t, plAuthID, plToken)}
+	e.agentBase = startAgentBase(t, dialect, func(c *config.Config) {
+		c.Plivo = config.Plivo{AuthID: plAuthID, AuthToken: plToken, From: plFrom, APIURL: e.pl.URL()}
+	}, turns...)
 	e.drv = plivotest.NewDriver(t, plToken).Via(phonePublic, e.in.URL)
-	(&chatEnv{in: e.in}).link(t, e.in.OrgID, e.in.Member.Email, "phone", memberPhone)
-	ctx := context.Background()
-	enr, err := e.in.App.TOTP.Begin(ctx, e.in.OrgID, e.in.Member.ID, e.in.Member.Email)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.app = &browsertest.Authenticator{Secret: enr.Secret}
-	if err := e.in.App.TOTP.Confirm(ctx, e.in.OrgID, e.in.Member.ID, e.app.Code(t)); err != nil {
-		t.Fatal(err)
-	}
 	return e
 }
 

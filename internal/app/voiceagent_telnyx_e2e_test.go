@@ -2,9 +2,6 @@ package app_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,8 +9,6 @@ import (
 
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
-	"github.com/ony-ai/ony/internal/browsertest"
-	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/voice/agent/realtimetest"
 	"github.com/ony-ai/ony/voice/media"
@@ -23,40 +18,17 @@ import (
 )
 
 type telnyxAgentEnv struct {
-	in    *testserver.Instance
-	tx    *telnyxtest.Server
-	drv   *telnyxtest.Driver
-	model *realtimetest.Server
-	app   *browsertest.Authenticator
-	logs  *syncBuf
+	agentBase
+	tx  *telnyxtest.Server
+	drv *telnyxtest.Driver
 }
 
 func startTelnyxAgent(t *testing.T, dialect string, turns ...realtimetest.Turn) *telnyxAgentEnv {
 	t.Helper()
-	e := &telnyxAgentEnv{tx: telnyxtest.New(t, txKey), drv: telnyxtest.NewDriver(t), model: realtimetest.New(t, "sk-e2e", turns...), logs: &syncBuf{}}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "call.yaml"), []byte(callLadder), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.in = testserver.Start(t, testserver.Options{Dialect: dialect, StepUp: true,
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Configure: func(c *config.Config) {
-			c.PublicURL = phonePublic
-			c.Escalation.LaddersDir = dir
-			c.Telnyx = config.Telnyx{APIKey: config.Secret(txKey), PublicKey: e.drv.PublicKey, ConnectionID: "conn-e2e", From: txFrom, APIURL: e.tx.URL()}
-			c.VoiceAgent.URL, c.VoiceAgent.APIKey = e.model.URL, "sk-e2e"
-			c.VoiceAgent.FirstAudio = config.Duration(2 * time.Second)
-		}}).Seed(t)
-	(&chatEnv{in: e.in}).link(t, e.in.OrgID, e.in.Member.Email, "phone", memberPhone)
-	ctx := context.Background()
-	enr, err := e.in.App.TOTP.Begin(ctx, e.in.OrgID, e.in.Member.ID, e.in.Member.Email)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.app = &browsertest.Authenticator{Secret: enr.Secret}
-	if err := e.in.App.TOTP.Confirm(ctx, e.in.OrgID, e.in.Member.ID, e.app.Code(t)); err != nil {
-		t.Fatal(err)
-	}
+	e := &telnyxAgentEnv{tx: telnyxtest.New(t, txKey), drv: telnyxtest.NewDriver(t)}
+	e.agentBase = startAgentBase(t, dialect, func(c *config.Config) {
+		c.Telnyx = config.Telnyx{APIKey: config.Secret(txKey), PublicKey: e.drv.PublicKey, ConnectionID: "conn-e2e", From: txFrom, APIURL: e.tx.URL()}
+	}, turns...)
 	return e
 }
 
