@@ -34,6 +34,11 @@ const (
 	maxTOTP    = 3
 )
 
+// StateResume is the state a call document resumes the keypad in when the voice agent's stream
+// ended undecided: the menu, as if nothing had been pressed (the script and menu again; a decided
+// handoff just says goodbye, since the provider's route recalls it first).
+const StateResume = "r"
+
 // Script is what the callee hears first: who asks, the action, its risk and the redacted gist.
 func Script(n channel.Notification) string {
 	who := "An agent"
@@ -145,7 +150,7 @@ func isWrongCode(code string) bool {
 }
 
 func parseState(s string) (string, int) {
-	if s == "" {
+	if s == "" || s == StateResume {
 		return stateMenu, 0
 	}
 	n, err := strconv.Atoi(s[1:])

@@ -27,10 +27,6 @@ const (
 	pathMedia   = "media"        // the voice agent's media websocket (GET), ?r=request_uuid
 )
 
-// stateResume is the keypad state the answer document resumes in when the voice agent's stream ended
-// undecided: the keypad says the script and menu again (a decided handoff just says goodbye).
-const stateResume = "r"
-
 // ringTimeout is how long a call rings before it counts as not answered, in seconds.
 const ringTimeout = 30
 
@@ -143,7 +139,7 @@ func StreamRef(ctx context.Context) string {
 }
 
 var (
-	stateRE  = regexp.MustCompile(`^(?:[a-z][0-9]|` + stateResume + `)$`)
+	stateRE  = regexp.MustCompile(`^(?:[a-z][0-9]|` + voice.StateResume + `)$`)
 	digitsRE = regexp.MustCompile(`^[0-9*#]{0,12}$`)
 )
 
@@ -394,7 +390,7 @@ func (p *Provider) renderAgent(w http.ResponseWriter, token, requestUUID string)
 	writeXML(w, response{Verbs: []any{
 		wait{Length: firstWait, Silence: true, MinSilence: minSilence},
 		stream{Bidirectional: true, KeepCallAlive: true, ContentType: "audio/x-mulaw;rate=8000", ExtraHeaders: "t=" + token, URL: ws},
-		redirect{Method: http.MethodPost, URL: p.hookURL(pathGather, url.Values{"t": {token}, "s": {stateResume}})},
+		redirect{Method: http.MethodPost, URL: p.hookURL(pathGather, url.Values{"t": {token}, "s": {voice.StateResume}})},
 	}})
 }
 

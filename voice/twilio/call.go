@@ -71,16 +71,12 @@ func (c *callChannel) Routes(host channel.Host) []channel.Route {
 	return rs
 }
 
-// stateResume is the keypad state the document resumes in when the voice agent's stream ended
-// undecided: the keypad says the script and menu again (a decided handoff just says goodbye).
-const stateResume = "r"
-
 // agent connects the call to the media websocket with its token as a stream parameter; when the
 // stream ends (the model failed, or the decision was made) the call goes on at the keypad.
 func (c *callChannel) agent(w http.ResponseWriter, token string) {
 	ws := c.p.hookURL("media", nil)
 	ws = "ws" + strings.TrimPrefix(ws, "http") // https → wss, http → ws
-	resume := c.p.hookURL("call/gather", url.Values{"t": {token}, "s": {stateResume}})
+	resume := c.p.hookURL("call/gather", url.Values{"t": {token}, "s": {voice.StateResume}})
 	twiml(w, `<Connect><Stream url="`+esc(ws)+`"><Parameter name="t" value="`+esc(token)+`"/></Stream></Connect>`,
 		`<Redirect method="POST">`+esc(resume)+`</Redirect>`)
 }
