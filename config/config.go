@@ -55,6 +55,14 @@ type Config struct {
 	Plivo      Plivo      `yaml:"plivo"`
 	// VoiceAgent (issue 16): a realtime speech model on calls; keypad only while URL is empty.
 	VoiceAgent VoiceAgent `yaml:"voice_agent"`
+	// Metrics is the operator's listener (issue 12: profiling; issue 17: Prometheus metrics).
+	Metrics Metrics `yaml:"metrics"`
+}
+
+// Metrics is a second HTTP listener for operators only: Go's profiler under /debug/pprof/. It is off
+// by default and must never share the public listener, because profiles show what the process holds.
+type Metrics struct {
+	Listen string `yaml:"listen"` // empty: off
 }
 
 // VoiceAgent is the realtime speech model a call talks to (package voice/agent) over the media

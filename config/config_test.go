@@ -133,6 +133,8 @@ oidc:
     engineering: member
   default_role: viewer
   org: 2024
+metrics:
+  listen: 127.0.0.1:9100
 `, nil)
 	want := Config{
 		Listen:         "0.0.0.0:9000",
@@ -165,6 +167,7 @@ oidc:
 		Telnyx:     Telnyx{APIURL: "https://api.telnyx.com"},
 		Plivo:      Plivo{APIURL: "https://api.plivo.com"},
 		VoiceAgent: VoiceAgent{FirstAudio: Duration(4 * time.Second), MaxCall: Duration(5 * time.Minute), MaxCalls: 50},
+		Metrics:    Metrics{Listen: "127.0.0.1:9100"},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("got  %+v\nwant %+v", *c, want)
@@ -303,6 +306,7 @@ var validEnv = map[string]struct {
 	"voice_agent.first_audio": {"2s", Duration(2 * time.Second)},
 	"voice_agent.max_call":    {"10m", Duration(10 * time.Minute)},
 	"voice_agent.max_calls":   {"7", 7},
+	"metrics.listen":          {"127.0.0.1:9999", "127.0.0.1:9999"},
 }
 
 func TestEnvOverrides(t *testing.T) {
@@ -335,6 +339,7 @@ signalwire: {space_url: "https://file.signalwire.com", project_id: 00000000-0000
 telnyx: {api_key: file, public_key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", connection_id: file, from: "+15550000003", api_url: "https://telnyx.file.test"}
 plivo: {auth_id: MAFILEFILEFILEFILEFI, auth_token: file, from: "+15550000004", api_url: "https://plivo.file.test"}
 voice_agent: {url: "wss://file.test/realtime", api_key: file, model: file-model, voice: file-voice, first_audio: 1s, max_call: 1m, max_calls: 1}
+metrics: {listen: "127.0.0.1:1234"}
 `)
 	for _, lf := range leaves() {
 		tc, ok := validEnv[lf.path]

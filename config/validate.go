@@ -37,9 +37,10 @@ func (l *loader) checkPrefixes(path string, list []string) {
 func (l *loader) validate() {
 	c := l.cfg
 	// A URL derived from a bad listen address would only repeat that error.
-	if listenOK := l.checkListen(c.Listen); listenOK || !l.derivedURL {
+	if listenOK := l.checkListen("listen", c.Listen); listenOK || !l.derivedURL {
 		l.checkPublicURL(c.PublicURL)
 	}
+	l.checkMetrics(c.Metrics, c.Listen)
 	l.checkPrefixes("trusted_proxies", c.TrustedProxies)
 	l.nonEmpty("data_dir", c.DataDir)
 	l.checkInstance(c.Instance)
@@ -335,14 +336,24 @@ func short(d time.Duration) string {
 	return s
 }
 
-func (l *loader) checkListen(v string) bool {
+func (l *loader) checkListen(path, v string) bool {
 	if _, port, err := net.SplitHostPort(v); err == nil {
 		if _, err := strconv.ParseUint(port, 10, 16); err == nil {
 			return true
 		}
 	}
-	l.fail("listen", "must be host:port with a numeric port, such as 127.0.0.1:8080")
+	l.fail(path, "must be host:port with a numeric port, such as 127.0.0.1:8080")
 	return false
+}
+
+// checkMetrics keeps the operator's listener apart from the public one.
+func (l *loader) checkMetrics(m Metrics, listen string) {
+	if m.Listen == "" || !l.checkListen("metrics.listen", m.Listen) {
+		return
+	}
+	if m.Listen == listen {
+		l.fail("metrics.listen", "must differ from listen: profiles are for operators, not for the public listener")
+	}
 }
 
 // checkPublicURL keeps the URL usable as a base for links: absolute, http(s),

@@ -78,6 +78,10 @@ func TestValidationRules(t *testing.T) {
 		{"attempts per address", "auth: {login_attempts_per_address: -1}", "auth.login_attempts_per_address", "between 1 and 100000"},
 		{"login_window", "auth: {login_window: 0s}", "auth.login_window", "between 1s and 24h"},
 
+		{"metrics.listen ok", "metrics: {listen: '127.0.0.1:9100'}", "metrics.listen", ""},
+		{"metrics.listen no port", "metrics: {listen: localhost}", "metrics.listen", "must be host:port"},
+		{"metrics.listen is listen", "listen: 127.0.0.1:8080\nmetrics: {listen: '127.0.0.1:8080'}", "metrics.listen", "must differ from listen"},
+
 		{"poll_interval low", "jobs: {poll_interval: 9ms}", "jobs.poll_interval", "between 10ms and 10s"},
 		{"poll_interval high", "jobs: {poll_interval: 11s}", "jobs.poll_interval", "between 10ms and 10s"},
 		{"workers 0", "jobs: {workers: 0}", "jobs.workers", "between 1 and 1000"},

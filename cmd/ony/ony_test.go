@@ -830,6 +830,7 @@ func TestServeStartupFailures(t *testing.T) {
 		{"redis down", map[string]string{"ONY_REDIS_URL": "redis://:CANARY@127.0.0.1:1/0"}, "redis"},
 		{"data dir is a file", map[string]string{"ONY_DATA_DIR": notADir}, "data directory"},
 		{"port in use", map[string]string{"ONY_LISTEN": busy.Addr().String()}, "listen on " + busy.Addr().String()},
+		{"metrics port in use", map[string]string{"ONY_METRICS_LISTEN": busy.Addr().String()}, "listen on " + busy.Addr().String() + " (metrics.listen)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

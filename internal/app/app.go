@@ -526,6 +526,11 @@ func (a *App) StartJobs(ctx context.Context) error {
 // Serve accepts HTTP on l until ctx is done, then shuts down gracefully: long-polls answer at once,
 // in-flight requests finish, workers drain, and the store and coordination close.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	stopOps, err := a.startOps()
+	if err != nil {
+		l.Close()
+		return errors.Join(err, a.Close(ctx))
+	}
 	a.http = &http.Server{
 		Handler:           a.Server.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -556,7 +561,8 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	a.Server.Drain()
 	a.Console.Drain() // console
 	stopRunners()
-	err := a.http.Shutdown(shutdownCtx)
+	err = a.http.Shutdown(shutdownCtx)
+	stopOps(shutdownCtx)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.Log.Warn("http server", "err", err)
 	}

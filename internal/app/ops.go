@@ -1,0 +1,59 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+)
+
+// opsHandler serves the operator's listener (metrics.listen): Go's profiler. It is never mounted on
+// the public listener, because a heap profile shows what the process holds.
+func opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// startOps binds the operator's listener when one is configured and returns the function that shuts
+// it down; a taken address fails the start, as the public listener's does.
+func (a *App) startOps() (stop func(context.Context), err error) {
+	addr := a.Config.Metrics.Listen
+	if addr == "" {
+		return func(context.Context) {}, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (metrics.listen): %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           opsHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// A CPU profile or trace streams for as many seconds as asked; pprof refuses more than this.
+		WriteTimeout: 2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.Log.Warn("metrics listener", "err", err)
+		}
+	}()
+	a.Log.Info("metrics listening", "addr", l.Addr().String())
+	return func(ctx context.Context) {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+		<-done
+	}, nil
+}
