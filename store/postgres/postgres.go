@@ -266,3 +266,20 @@ func (Dialect) Lock(ctx context.Context, db *sql.DB) (func(), error) {
 }
 
 func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return riverdatabasesql.New(db) }
+
+// InsertJob implements sqlstore.Dialect. Notify uses River's insert topic and payload, so a listening
+// worker fetches at once.
+func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) error {
+	state := "available"
+	if j.Scheduled {
+		state = "scheduled"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, scheduled_at, state)
+		VALUES ($1::jsonb, $2, $3, $4, $5, $6, $7::river_job_state)`,
+		string(j.Args), j.Kind, j.MaxAttempts, j.Priority, j.Queue, j.ScheduledAt, state)
+	if err != nil || !j.Notify {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `SELECT pg_notify(current_schema() || '.river_insert', $1)`, `{"queue": "`+j.Queue+`"}`)
+	return err
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -168,3 +169,20 @@ func (d Dialect) Lock(ctx context.Context, _ *sql.DB) (func(), error) {
 }
 
 func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return riversqlite.New(db) }
+
+// InsertJob implements sqlstore.Dialect. Times are written in the one text form River's SQLite
+// queries compare correctly.
+func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) error {
+	state := "available"
+	if j.Scheduled {
+		state = "scheduled"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO river_job (args, created_at, kind, max_attempts, priority, queue, scheduled_at, state)
+		VALUES (jsonb(?), ?, ?, ?, ?, ?, ?, ?)`,
+		string(j.Args), riverTime(j.CreatedAt), j.Kind, j.MaxAttempts, j.Priority, j.Queue, riverTime(j.ScheduledAt), state)
+	return err
+}
+
+func riverTime(t time.Time) string {
+	return t.UTC().Round(time.Millisecond).Format("2006-01-02 15:04:05.000")
+}

@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,3 +107,92 @@ func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
 	return minLevel{h: m.h.WithAttrs(a), min: m.min}
 }
 func (m minLevel) WithGroup(n string) slog.Handler { return minLevel{h: m.h.WithGroup(n), min: m.min} }
+
+// enqueue inserts a job in tx. River's insert path (a generic many-row statement with arrays of every
+// column, plus reflection to encode them) cost more CPU than the rest of a handoff's creation; the
+// jobs Ony inserts use four of its options, so those take one plain INSERT, and anything else still
+// goes through River.
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	var o river.InsertOpts
+	if opts != nil {
+		o = *opts
+	}
+	if a, ok := args.(river.JobArgsWithInsertOpts); ok || !plainOpts(o) {
+		if ok {
+			o = mergeOpts(o, a.InsertOpts())
+		}
+		if !plainOpts(o) {
+			return s.enqueueRiver(ctx, tx, args, &o)
+		}
+	}
+	data, err := json.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+	}
+	now := time.Now().UTC()
+	j := Job{Kind: args.Kind(), Args: data, MaxAttempts: cmp.Or(o.MaxAttempts, river.MaxAttemptsDefault),
+		Priority: cmp.Or(o.Priority, river.PriorityDefault), Queue: cmp.Or(o.Queue, river.QueueDefault), CreatedAt: now, ScheduledAt: now}
+	// An overdue ScheduledAt means now: River would park it as "scheduled" until the leader's next
+	// sweep, up to seconds later, where "available" is picked up by the next fetch.
+	if o.ScheduledAt.After(now) {
+		j.ScheduledAt, j.Scheduled = o.ScheduledAt.UTC(), true
+	}
+	// Every notifying transaction takes PostgreSQL's one notification lock at commit, so like River
+	// this sends at most one per notifyEvery; a job whose wake-up was skipped (or rolled back with
+	// another transaction) is found by the next poll.
+	if last := s.notified.Load(); !j.Scheduled && now.UnixNano()-last >= int64(notifyEvery) {
+		j.Notify = s.notified.CompareAndSwap(last, now.UnixNano())
+	}
+	if err := s.dialect.InsertJob(ctx, tx, j); err != nil {
+		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), s.mapErr(err))
+	}
+	return nil
+}
+
+const notifyEvery = 5 * time.Millisecond
+
+// plainOpts reports whether the options are only those the plain insert writes.
+func plainOpts(o river.InsertOpts) bool {
+	return uniqueEmpty(o.UniqueOpts) && len(o.Tags) == 0 && len(o.Metadata) == 0 && !o.Pending
+}
+
+func uniqueEmpty(u river.UniqueOpts) bool {
+	return !u.ByArgs && u.ByPeriod == 0 && !u.ByQueue && len(u.ByState) == 0
+}
+
+// mergeOpts fills what the caller left unset from the job kind's own options, as River does.
+func mergeOpts(o, kind river.InsertOpts) river.InsertOpts {
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = kind.MaxAttempts
+	}
+	if o.Priority == 0 {
+		o.Priority = kind.Priority
+	}
+	if o.Queue == "" {
+		o.Queue = kind.Queue
+	}
+	if o.ScheduledAt.IsZero() {
+		o.ScheduledAt = kind.ScheduledAt
+	}
+	if uniqueEmpty(o.UniqueOpts) {
+		o.UniqueOpts = kind.UniqueOpts
+	}
+	if len(o.Tags) == 0 {
+		o.Tags = kind.Tags
+	}
+	if len(o.Metadata) == 0 {
+		o.Metadata = kind.Metadata
+	}
+	o.Pending = o.Pending || kind.Pending
+	return o
+}
+
+func (s *Store) enqueueRiver(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	if !opts.ScheduledAt.IsZero() && !opts.ScheduledAt.After(time.Now()) {
+		opts.ScheduledAt = time.Time{} // as above: overdue means now
+	}
+	if _, err := s.inserter.InsertTx(ctx, tx, args, opts); err != nil {
+		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+	}
+	return nil
+}

@@ -14,7 +14,9 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -45,6 +47,24 @@ type Dialect interface {
 	// Lock serialises migrations across processes; the returned func releases it.
 	Lock(ctx context.Context, db *sql.DB) (func(), error)
 	RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx]
+	// InsertJob writes one job row in River's table, as River's own insert would for a job with no
+	// uniqueness, tags or metadata, and tells listening workers when it is available now.
+	InsertJob(ctx context.Context, tx *sql.Tx, j Job) error
+}
+
+// Job is one river_job row for Dialect.InsertJob.
+type Job struct {
+	Kind        string
+	Args        []byte // JSON
+	MaxAttempts int
+	Priority    int
+	Queue       string
+	CreatedAt   time.Time // UTC
+	ScheduledAt time.Time // UTC; CreatedAt for a job available now
+	Scheduled   bool      // state "scheduled" (ScheduledAt is in the future), else "available"
+	// Notify asks the dialect to wake listening workers (a job available now; at most one
+	// notification per few milliseconds, as River limits its own).
+	Notify bool
 }
 
 //go:embed queries.sql
@@ -64,6 +84,8 @@ type Store struct {
 	inserter *river.Client[*sql.Tx]
 	mu       sync.Mutex
 	runner   *river.Client[*sql.Tx]
+	// notified is when a job insert last asked to wake workers (Unix nanoseconds).
+	notified atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)

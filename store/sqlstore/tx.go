@@ -289,17 +289,7 @@ func (t *orgTx) PutIdempotencyRecord(ctx context.Context, r store.Idempotency) e
 }
 
 func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
-	if opts != nil && !opts.ScheduledAt.IsZero() && !opts.ScheduledAt.After(time.Now()) {
-		// River parks any job with a ScheduledAt as "scheduled" until the leader's next 5-second sweep,
-		// even an overdue one; without it the job is available to workers at once.
-		o := *opts
-		o.ScheduledAt = time.Time{}
-		opts = &o
-	}
-	if _, err := t.s.inserter.InsertTx(ctx, t.tx, args, opts); err != nil {
-		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
-	}
-	return nil
+	return t.s.enqueue(ctx, t.tx, args, opts)
 }
 
 func (t *systemTx) CountOrgs(ctx context.Context) (int, error) {

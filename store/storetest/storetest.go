@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("EraseOrg", func(t *testing.T) { t.Parallel(); testEraseOrg(t, open(t)) })
 	t.Run("AuditHandoffStates", func(t *testing.T) { t.Parallel(); testAuditHandoffStates(t, open(t)) })
 	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
+	t.Run("Jobs", func(t *testing.T) { t.Parallel(); testJobs(t, open(t)) })
 	// identity (issue 13)
 	t.Run("Codes", func(t *testing.T) { t.Parallel(); testCodes(t, open(t)) })
 	t.Run("CodeSingleUse", func(t *testing.T) { t.Parallel(); testCodeSingleUse(t, open(t)) })
