@@ -80,10 +80,7 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, nil, fmt.Errorf("sqlite: open: %w", err)
-	}
+	db := sql.OpenDB(connector{dsn: "file:" + path + "?" + q.Encode(), drv: &sqlite.Driver{}})
 	// Readers run beside the writer in WAL mode; writers queue on busy_timeout because every
 	// transaction begins IMMEDIATE, so none fails on a lock upgrade.
 	db.SetMaxOpenConns(4)
