@@ -23,7 +23,7 @@ func BenchmarkAppend(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				err := s.InOrg(ctx, org, func(tx store.OrgTx) error {
-					_, err := l.Append(ctx, tx, event(i))
+					err := l.Append(ctx, tx, event(i))
 					return err
 				})
 				if err != nil {
@@ -90,7 +90,7 @@ func BenchmarkVerifyOrg(b *testing.B) {
 						{Type: audit.HandoffExpired, Actor: audit.Actor{Kind: "system", ID: "expiry"}, Channel: "system", Outcome: "expired"},
 					} {
 						e.Subject = audit.Subject{Kind: "handoff", ID: h.ID}
-						if _, err := l.Append(ctx, tx, e); err != nil {
+						if err := l.Append(ctx, tx, e); err != nil {
 							return err
 						}
 					}

@@ -92,6 +92,9 @@ func (l *Log) VerifyOrg(ctx context.Context, s store.Store, orgID string) (Repor
 
 func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *records) (Report, error) {
 	rep := Report{Origin: l.Origin(orgID), BadIndex: -1}
+	if _, err := l.Sequence(ctx, s, orgID); err != nil {
+		return rep, err
+	}
 	const batch = 2000
 	var t tree
 	var head store.AuditHead

@@ -137,12 +137,18 @@ type OrgTx interface {
 	// Enqueue inserts a durable job in this transaction, so it exists if and only if the change commits.
 	Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
 
+	// AuditEnqueue queues records for the org's log, unsequenced, in one statement: they commit with
+	// the transaction or not at all, and take no lock. The caller checks the head is not sealed.
+	AuditEnqueue(ctx context.Context, at time.Time, data ...[]byte) error
+	// AuditQueued reads up to limit queued records with ids above afterID, lowest id first.
+	AuditQueued(ctx context.Context, afterID int64, limit int) ([]AuditQueued, error)
 	// AuditLockHead returns the org's log head, creating it empty, and locks it until the transaction
-	// ends, so appends of one org are serialised and their indexes contiguous.
+	// ends, so sequencing of one org is serialised and its indexes contiguous.
 	AuditLockHead(ctx context.Context, emptyRoot []byte) (AuditHead, error)
-	// AuditAppend stores one leaf, the hashes tlog.StoredHashes computed for it (at consecutive stored
-	// indexes from hashStart), and the new head.
-	AuditAppend(ctx context.Context, leaf AuditLeaf, hashStart int64, hashes [][]byte, head AuditHead) error
+	// AuditSequence stores a batch of leaves at consecutive indexes from b.From (the locked head's
+	// size), their stored hashes, the new head, and deletes the queued records they came from; every
+	// one of those must still be queued.
+	AuditSequence(ctx context.Context, b AuditBatch) error
 	// AuditHashes reads stored hashes by stored index; a missing one is ErrNotFound.
 	AuditHashes(ctx context.Context, indexes []int64) ([][]byte, error)
 	// AuditStoredHashes reads up to limit stored hashes from stored index from, in order (for verify).
@@ -248,6 +254,8 @@ type SystemTx interface {
 	OrgIDs(ctx context.Context) ([]string, error)
 	// AuditLogIDs lists every log that has a head: organizations' and the instance's.
 	AuditLogIDs(ctx context.Context) ([]string, error)
+	// AuditQueuedLogIDs lists every log with queued, unsequenced records.
+	AuditQueuedLogIDs(ctx context.Context) ([]string, error)
 	// EraseOrg deletes an organization and everything under it, its audit log included. It is the only
 	// path that may delete audit rows; the caller records a tombstone in the instance log.
 	EraseOrg(ctx context.Context, orgID string) error
@@ -275,6 +283,28 @@ type AuditHead struct {
 	UpdatedAt time.Time
 	// Sealed is set once the organization's erasure has begun: no more leaves.
 	Sealed bool
+	// Frontier is the hashes of the tree's right edge, the complete subtrees that make up Size
+	// leaves, largest first, 32 bytes each: all the sequencer needs to add leaves. Empty on heads
+	// written before it was kept (migration 0010); the sequencer rebuilds it from stored hashes.
+	Frontier []byte
+}
+
+// AuditQueued is a record waiting for the sequencer to give it an index.
+type AuditQueued struct {
+	ID        int64
+	Data      []byte
+	CreatedAt time.Time
+}
+
+// AuditBatch is what one sequencing step writes.
+type AuditBatch struct {
+	From   int64       // the head's size before the batch: Leaves[i] has index From+i
+	Leaves []AuditLeaf // Index set
+	// Hashes are the stored hashes the leaves add, at consecutive stored indexes from HashStart.
+	HashStart int64
+	Hashes    [][]byte
+	Head      AuditHead // the new head: Size = From + len(Leaves)
+	Dequeue   []int64   // the queued records' ids
 }
 
 // AuditLeaf is one record, stored as the exact bytes that were hashed.

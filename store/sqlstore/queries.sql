@@ -205,10 +205,25 @@ VALUES (?, ?, ?, ?, ?, ?);
 INSERT INTO audit_heads (org_id, size, root, updated_at) VALUES (?, 0, ?, ?) ON CONFLICT (org_id) DO NOTHING;
 
 -- name: AuditLockHead
-SELECT size, root, updated_at, sealed_at FROM audit_heads WHERE org_id = ? /*FOR UPDATE*/;
+SELECT size, root, updated_at, sealed_at, frontier FROM audit_heads WHERE org_id = ? /*FOR UPDATE*/;
 
 -- name: AuditHead
-SELECT size, root, updated_at, sealed_at FROM audit_heads WHERE org_id = ?;
+SELECT size, root, updated_at, sealed_at, frontier FROM audit_heads WHERE org_id = ?;
+
+-- Queued, unsequenced records (migration 0010). The multi-row statements below are extended at run
+-- time with one more "(?, …)" per row.
+
+-- name: AuditEnqueue
+INSERT INTO audit_queue (org_id, data, created_at) VALUES (?, ?, ?);
+
+-- name: AuditQueued
+SELECT id, data, created_at FROM audit_queue WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?;
+
+-- name: AuditDequeue
+DELETE FROM audit_queue WHERE org_id = ? AND id IN (?;
+
+-- name: AuditQueuedLogIDs
+SELECT DISTINCT org_id FROM audit_queue ORDER BY org_id;
 
 -- name: AuditSeal
 UPDATE audit_heads SET sealed_at = ? WHERE org_id = ? AND sealed_at IS NULL;
@@ -216,14 +231,14 @@ UPDATE audit_heads SET sealed_at = ? WHERE org_id = ? AND sealed_at IS NULL;
 -- name: AuditCheckpoints
 SELECT size, note, created_at FROM audit_checkpoints WHERE org_id = ? AND size >= ? ORDER BY size LIMIT ?;
 
--- name: AuditInsertLeaf
+-- name: AuditInsertLeaves
 INSERT INTO audit_leaves (org_id, idx, data, created_at) VALUES (?, ?, ?, ?);
 
--- name: AuditInsertHash
+-- name: AuditInsertHashes
 INSERT INTO audit_hashes (org_id, hidx, hash) VALUES (?, ?, ?);
 
 -- name: AuditUpdateHead
-UPDATE audit_heads SET size = ?, root = ?, updated_at = ? WHERE org_id = ? AND size = ? AND sealed_at IS NULL;
+UPDATE audit_heads SET size = ?, root = ?, frontier = ?, updated_at = ? WHERE org_id = ? AND size = ? AND sealed_at IS NULL;
 
 -- name: AuditStoredHashes
 SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx >= ? ORDER BY hidx LIMIT ?;
