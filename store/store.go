@@ -153,6 +153,9 @@ type OrgTx interface {
 	AuditHashes(ctx context.Context, indexes []int64) ([][]byte, error)
 	// AuditStoredHashes reads up to limit stored hashes from stored index from, in order (for verify).
 	AuditStoredHashes(ctx context.Context, from int64, limit int) ([]int64, [][]byte, error)
+	// AuditReadPage reads, for verification, up to leafLimit leaves from index leafFrom and up to
+	// hashLimit stored hashes from stored index hashFrom, in order, into p's reused buffers.
+	AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int, hashFrom int64, hashLimit int, p *AuditPage) error
 	// AuditLeaves reads up to limit leaves from index from, in order.
 	AuditLeaves(ctx context.Context, from int64, limit int) ([]AuditLeaf, error)
 	// AuditHead reads the head without locking; a log never written to is ErrNotFound.
@@ -287,6 +290,31 @@ type AuditHead struct {
 	// leaves, largest first, 32 bytes each: all the sequencer needs to add leaves. Empty on heads
 	// written before it was kept (migration 0010); the sequencer rebuilds it from stored hashes.
 	Frontier []byte
+}
+
+// AuditPage is a page of a log read for verification, in buffers that are reused from page to page so
+// that reading a large log allocates little.
+type AuditPage struct {
+	Index []int64 // leaf indexes
+	Data  []byte  // the leaves' bytes back to back; leaf k is Data[Ends[k-1]:Ends[k]] (from 0 for k = 0)
+	Ends  []int
+	// HashIndex are stored-hash indexes; Hashes holds the hashes, each truncated or padded to 32 bytes
+	// (BadHash lists the positions whose stored length was not 32).
+	HashIndex []int64
+	Hashes    []byte
+	BadHash   []int
+	// Rows asks for the plain row-by-row read, whose order is the index's whatever the query plan
+	// (verification uses it to confirm a finding before reporting it).
+	Rows bool
+}
+
+// Leaf returns the bytes of the page's k-th leaf.
+func (p *AuditPage) Leaf(k int) []byte {
+	start := 0
+	if k > 0 {
+		start = p.Ends[k-1]
+	}
+	return p.Data[start:p.Ends[k]]
 }
 
 // AuditQueued is a record waiting for the sequencer to give it an index.

@@ -246,6 +246,22 @@ SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx >= ? ORDER BY hidx
 -- name: AuditLeaves
 SELECT idx, data, created_at FROM audit_leaves WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?;
 
+-- name: AuditLeafData
+SELECT idx, data FROM audit_leaves WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?;
+
+-- Verification reads a page as one row: the leaves' bytes back to back and their lengths, or the
+-- hashes back to back, with what shows the range is whole; row by row costs far more than hashing.
+-- The order comes from an ordered subquery, which both databases feed to the aggregate in order
+-- (an ORDER BY inside the aggregate would sort again what the index already sorted). Nothing depends
+-- on it: a page that does not verify is read again row by row before anything is reported.
+-- name: AuditLeafRange
+SELECT string_agg(data, ''), string_agg(CAST(length(data) AS text), ','), count(*), min(idx), max(idx)
+FROM (SELECT idx, data FROM audit_leaves WHERE org_id = ? AND idx >= ? AND idx < ? ORDER BY idx) AS page;
+
+-- name: AuditHashRange
+SELECT string_agg(hash, ''), count(*), min(hidx), max(hidx), sum(CASE WHEN length(hash) = 32 THEN 0 ELSE 1 END)
+FROM (SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx >= ? AND hidx < ? ORDER BY hidx) AS page;
+
 -- name: AuditPutCheckpoint
 INSERT INTO audit_checkpoints (org_id, size, note, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (org_id, size) DO NOTHING;
 

@@ -57,7 +57,20 @@ func testAuditQueue(t *testing.T, s store.Store) {
 			return tx.AuditSequence(ctx, bt)
 		})
 	}
-	must(t, sequence(batch(0, []string{"r1", "r2"}, []int64{q[0].ID, q[1].ID})))
+	first := batch(0, []string{"r1", "r2"}, []int64{q[0].ID, q[1].ID})
+	must(t, sequence(first))
+	// A verification page: leaves and hashes as stored, in order, in one buffer each.
+	var page store.AuditPage
+	for round := 0; round < 2; round++ { // the second reuses the buffers
+		must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error { return tx.AuditReadPage(ctx, 0, 10, 1, 10, &page) }))
+		if len(page.Index) != 2 || page.Index[1] != 1 || string(page.Leaf(0)) != "r1" || string(page.Leaf(1)) != "r2" {
+			t.Fatalf("AuditReadPage leaves: %v %q", page.Index, page.Data)
+		}
+		if !slices.Equal(page.HashIndex, []int64{1, 2, 3}) || len(page.BadHash) != 0 ||
+			string(page.Hashes) != string(slices.Concat(first.Hashes[1:]...)) {
+			t.Fatalf("AuditReadPage hashes: %v, bad %v", page.HashIndex, page.BadHash)
+		}
+	}
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
 		h, err := tx.AuditHead(ctx)
 		if err != nil {

@@ -647,6 +647,11 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		ids, _, err := tx.AuditStoredHashes(ctx, 0, 10)
 		return errors.Join(err, expect(len(ids) == 0, "AuditStoredHashes read A's hashes"))
 	},
+	"AuditReadPage": func(tx store.OrgTx, a Fixture) error {
+		var p store.AuditPage
+		err := tx.AuditReadPage(ctx, 0, 10, 0, 10, &p)
+		return errors.Join(err, expect(len(p.Index) == 0 && len(p.HashIndex) == 0, "AuditReadPage read A's leaves or hashes"))
+	},
 	"AuditLeaves": func(tx store.OrgTx, a Fixture) error {
 		ls, err := tx.AuditLeaves(ctx, 0, 10)
 		return errors.Join(err, expect(len(ls) == 0, "AuditLeaves read A's leaves"))
