@@ -92,15 +92,10 @@ func (l *Log) Append(ctx context.Context, tx store.OrgTx, e Event) error {
 	if err != nil {
 		return err
 	}
-	// A plain read: erasure seals after sequencing, and deletes whatever is queued after that.
-	head, err := tx.AuditHead(ctx)
-	switch {
-	case err == nil && head.Sealed:
+	// Erasure seals the log after sequencing it, and deletes whatever is queued after that.
+	if err := tx.AuditEnqueue(ctx, l.now().UTC(), data); errors.Is(err, store.ErrSealed) {
 		return ErrSealed
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("audit: read head: %w", err)
-	}
-	if err := tx.AuditEnqueue(ctx, l.now().UTC(), data); err != nil {
+	} else if err != nil {
 		return fmt.Errorf("audit: queue: %w", err)
 	}
 	l.signal(tx.OrgID())

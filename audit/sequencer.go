@@ -136,10 +136,18 @@ func NewSequencer(l *Log, s store.Store, logger *slog.Logger) *Sequencer {
 	return &Sequencer{l: l, s: s, log: logger, Linger: 5 * time.Millisecond, Sweep: time.Second}
 }
 
-// Run sequences until ctx is done, then returns nil. Errors are logged and retried by the next sweep.
+// Run sequences until ctx is done, then sequences what this process queued last (for up to 5 s) and
+// returns nil. Errors are logged and retried by the next sweep.
 func (q *Sequencer) Run(ctx context.Context) error {
 	sweep := time.NewTicker(q.Sweep)
 	defer sweep.Stop()
+	defer func() {
+		last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		for _, id := range q.l.takeDirty() {
+			q.sequence(last, id)
+		}
+	}()
 	q.sweep(ctx)
 	for {
 		select {

@@ -128,7 +128,10 @@ func TestReadersSeeCommittedAppends(t *testing.T) {
 		for i, read := range []func(l *audit.Log) (int64, error){
 			func(l *audit.Log) (int64, error) { _, c := checkpoint(t, s, l, org); return c.Size, nil },
 			func(l *audit.Log) (int64, error) { rep, err := l.Verify(ctx, s, org); return rep.Size, err },
-			func(l *audit.Log) (int64, error) { ls, err := l.Leaves(ctx, s, org, 0, 100); return int64(len(ls)), err },
+			func(l *audit.Log) (int64, error) {
+				ls, err := l.Leaves(ctx, s, org, 0, 100)
+				return int64(len(ls)), err
+			},
 			func(l *audit.Log) (int64, error) { p, err := l.ProveInclusion(ctx, s, org, 0, 0); return p.Size, err },
 			func(l *audit.Log) (int64, error) { p, err := l.ProveConsistency(ctx, s, org, 1, 0); return p.New, err },
 		} {

@@ -15,6 +15,8 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict is returned when a unique constraint rejects a write.
 	ErrConflict = errors.New("store: conflict")
+	// ErrSealed reports records refused by an audit log sealed for erasure.
+	ErrSealed = errors.New("store: the audit log is sealed")
 	// ErrSchemaTooNew is returned at open when the database was migrated by a newer binary.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
 	// ErrUnavailable wraps an error that says the database could not be reached or dropped the
@@ -137,8 +139,8 @@ type OrgTx interface {
 	// Enqueue inserts a durable job in this transaction, so it exists if and only if the change commits.
 	Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
 
-	// AuditEnqueue queues records for the org's log, unsequenced, in one statement: they commit with
-	// the transaction or not at all, and take no lock. The caller checks the head is not sealed.
+	// AuditEnqueue queues records for the org's log, unsequenced: they commit with the transaction or
+	// not at all, and take no lock. One record is one statement. A sealed log refuses them (ErrSealed).
 	AuditEnqueue(ctx context.Context, at time.Time, data ...[]byte) error
 	// AuditQueued reads up to limit queued records with ids above afterID, lowest id first.
 	AuditQueued(ctx context.Context, afterID int64, limit int) ([]AuditQueued, error)

@@ -54,18 +54,32 @@ func (t *orgTx) AuditCheckpoints(ctx context.Context, from int64, limit int) ([]
 }
 
 func (t *orgTx) AuditEnqueue(ctx context.Context, at time.Time, data ...[]byte) error {
-	if len(data) == 0 {
+	switch len(data) {
+	case 0:
+		return nil
+	case 1:
+		// The request path: the seal check and the insert in one statement.
+		res, err := t.exec(ctx, "AuditEnqueueOne", t.org, data[0], utc(at), t.org)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(store.ErrSealed, err)
+		}
 		return nil
 	}
-	q := t.s.query("AuditEnqueue")
-	if len(data) > 1 {
-		q = t.s.queryWith("AuditEnqueue", strings.Repeat(", (?, ?, ?)", len(data)-1))
+	var sealed int
+	if err := t.tx.QueryRowContext(ctx, t.s.query("AuditSealed"), t.org).Scan(&sealed); err != nil {
+		return t.s.mapErr(err)
+	}
+	if sealed > 0 {
+		return store.ErrSealed
 	}
 	args := make([]any, 0, 3*len(data))
 	for _, d := range data {
 		args = append(args, t.org, d, utc(at))
 	}
-	_, err := t.tx.ExecContext(ctx, q, args...)
+	_, err := t.tx.ExecContext(ctx, t.s.queryWith("AuditEnqueue", strings.Repeat(", (?, ?, ?)", len(data)-1)), args...)
 	return t.s.mapErr(err)
 }
 

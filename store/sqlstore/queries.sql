@@ -216,6 +216,13 @@ SELECT size, root, updated_at, sealed_at, frontier FROM audit_heads WHERE org_id
 -- name: AuditEnqueue
 INSERT INTO audit_queue (org_id, data, created_at) VALUES (?, ?, ?);
 
+-- name: AuditEnqueueOne
+INSERT INTO audit_queue (org_id, data, created_at)
+SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM audit_heads WHERE org_id = ? AND sealed_at IS NOT NULL);
+
+-- name: AuditSealed
+SELECT count(*) FROM audit_heads WHERE org_id = ? AND sealed_at IS NOT NULL;
+
 -- name: AuditQueued
 SELECT id, data, created_at FROM audit_queue WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?;
 

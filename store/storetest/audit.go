@@ -119,6 +119,12 @@ func testAuditQueue(t *testing.T, s store.Store) {
 	if err := sequence(batch(2, []string{"r3"}, nil)); err == nil {
 		t.Error("a batch was stored into a sealed log")
 	}
+	for _, data := range [][][]byte{{[]byte("late")}, {[]byte("late"), []byte("later")}} {
+		err := s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error { return tx.AuditEnqueue(ctx, now(), data...) })
+		if !errors.Is(err, store.ErrSealed) {
+			t.Errorf("queueing %d records into a sealed log: %v, want ErrSealed", len(data), err)
+		}
+	}
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
 		h, err := tx.AuditHead(ctx)
 		if err == nil && (h.Size != 2 || !h.Sealed) {
