@@ -153,7 +153,7 @@ func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *record
 				}
 			}
 		}
-		if err := verifyLeaves(ctx, tx, &rep, &f, roots, x); err != nil {
+		if err := verifyLeaves(ctx, s, orgID, tx, head.Size, &rep, &f, roots, x); err != nil {
 			return err
 		}
 		rep.Size = f.size
@@ -222,71 +222,87 @@ func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *record
 }
 
 // verifyLeaves streams the log through the frontier: it recomputes every stored hash, compares it
-// with the stored one, and notes the root at each size in roots. Reading runs one page ahead of
-// hashing; leaf hashes (and, for the cross-check, leaf events) are computed on every core, the
-// interior hashes (about one per leaf) in order. A page that shows a finding is read again row by row
-// and checked again before the finding is reported. On a finding it fills rep and returns errStop.
-func verifyLeaves(ctx context.Context, tx store.OrgTx, rep *Report, f *frontier, roots map[int64]tlog.Hash, x *records) error {
+// with the stored one, and notes the root at each size in roots. Reading runs ahead of hashing; leaf
+// hashes (and, for the cross-check, leaf events) are computed on every core, the interior hashes
+// (about one per leaf) in order. The leaves below the head, and their hashes, never change (the log
+// is append-only), so those pages are read by several readers at once, each page in a short read
+// transaction of its own; whatever lies beyond the head is read in the snapshot. A page that shows a
+// finding is read again row by row in the snapshot and checked again before the finding is reported.
+// On a finding it fills rep and returns errStop.
+func verifyLeaves(ctx context.Context, s store.Store, orgID string, tx store.OrgTx, headSize int64, rep *Report, f *frontier,
+	roots map[int64]tlog.Hash, x *records) error {
 	v := pageChecker{f: f, roots: roots, workers: runtime.GOMAXPROCS(0), events: x != nil && !x.orphan}
+	var next int64
 	rows := false
-	for next := int64(0); ; {
-		fe := startFetch(ctx, tx, next, rows)
-		var last int // leaves in the last page
-		var finding bool
-		for pg := range fe.pages {
-			if pg.err != nil {
-				fe.close()
-				return pg.err
-			}
-			p := pg.p
-			saved := v.save()
-			bad, problem := v.check(p)
-			if bad >= 0 && !p.Rows {
-				// Confirm with the plain read: the reader stops first, the transaction is ours.
-				fe.close()
-				v.restore(saved)
-				p.Rows, rows = true, true
-				if err := readPage(ctx, tx, next, p); err != nil {
-					return err
-				}
-				bad, problem = v.check(p)
-			}
-			if v.events {
-				upto := len(p.Index)
-				if bad >= 0 {
-					upto = bad
-				}
-				for k := range upto {
-					x.event(next+int64(k), v.ev[k], v.evErr[k])
-				}
-			}
-			if bad >= 0 {
-				rep.fail(next+int64(bad), "%s", problem)
-				fe.close()
-				return errStop
-			}
-			last = len(p.Index)
-			next += int64(last)
-			if p.Rows && !fe.rows {
-				finding = true // a false alarm of the fast read: go on row by row
-				break
-			}
-			fe.free <- p
+	if headSize > 0 {
+		src := startParallelFetch(ctx, s, orgID, headSize, verifyReaders)
+		alarm, err := v.consume(ctx, tx, src, &next, x, rep)
+		src.close()
+		if err != nil {
+			return err
 		}
-		fe.close()
-		if !finding || last < verifyPage {
-			return nil
+		rows = alarm
+	}
+	for {
+		src := startFetch(ctx, tx, next, rows)
+		alarm, err := v.consume(ctx, tx, src, &next, x, rep)
+		src.close()
+		if err != nil || !alarm {
+			return err
 		}
+		rows = true // the fast read misled once: the rest row by row
 	}
 }
 
-// fetch reads pages ahead of the checker, in its own goroutine, until stopped.
-type fetch struct {
-	pages chan fetched
-	free  chan *store.AuditPage
-	stop  chan struct{}
-	done  chan struct{}
-	rows  bool
+// verifyReaders is how many pages are read at once below the head.
+const verifyReaders = 2
+
+// consume checks src's pages in order from leaf *next, advancing it. It reports a false alarm of the
+// aggregated read (a page that verified only row by row), after which src is closed and the caller
+// goes on reading row by row.
+func (v *pageChecker) consume(ctx context.Context, tx store.OrgTx, src pageSource, next *int64, x *records, rep *Report) (bool, error) {
+	for {
+		pg, ok := src.page()
+		if !ok {
+			return false, nil
+		}
+		if pg.err != nil {
+			return false, pg.err
+		}
+		p := pg.p
+		saved := v.save()
+		bad, problem := v.check(p)
+		alarm := false
+		if bad >= 0 && !p.Rows {
+			// Confirm with the plain read in the snapshot: the readers stop first.
+			src.close()
+			v.restore(saved)
+			p.Rows = true
+			if err := readPage(ctx, tx, *next, p); err != nil {
+				return false, err
+			}
+			bad, problem = v.check(p)
+			alarm = bad < 0
+		}
+		if v.events {
+			upto := len(p.Index)
+			if bad >= 0 {
+				upto = bad
+			}
+			for k := range upto {
+				x.event(*next+int64(k), v.ev[k], v.evErr[k])
+			}
+		}
+		if bad >= 0 {
+			rep.fail(*next+int64(bad), "%s", problem)
+			return false, errStop
+		}
+		*next += int64(len(p.Index))
+		if alarm {
+			return true, nil
+		}
+		src.free(p)
+	}
 }
 
 type fetched struct {
@@ -294,22 +310,42 @@ type fetched struct {
 	err error
 }
 
+// pageSource hands out pages in leaf order.
+type pageSource interface {
+	page() (fetched, bool) // false: no more pages
+	free(p *store.AuditPage)
+	close() // stops the readers and waits for them
+}
+
 func readPage(ctx context.Context, tx store.OrgTx, next int64, p *store.AuditPage) error {
-	hashFrom := tlog.StoredHashIndex(0, next)
-	return tx.AuditReadPage(ctx, next, verifyPage, hashFrom, int(tlog.StoredHashIndex(0, next+verifyPage)-hashFrom), p)
+	return readRange(ctx, tx, next, verifyPage, p)
+}
+
+// readRange reads leaves [from, from+n) and the stored hashes they produced.
+func readRange(ctx context.Context, tx store.OrgTx, from int64, n int, p *store.AuditPage) error {
+	hashFrom := tlog.StoredHashIndex(0, from)
+	return tx.AuditReadPage(ctx, from, n, hashFrom, int(tlog.StoredHashIndex(0, from+int64(n))-hashFrom), p)
+}
+
+// fetch reads pages in the snapshot transaction, one ahead of the checker, until a short page.
+type fetch struct {
+	pages chan fetched
+	frees chan *store.AuditPage
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 func startFetch(ctx context.Context, tx store.OrgTx, next int64, rows bool) *fetch {
-	fe := &fetch{pages: make(chan fetched, 1), free: make(chan *store.AuditPage, 2), stop: make(chan struct{}), done: make(chan struct{}), rows: rows}
-	fe.free <- &store.AuditPage{Rows: rows}
-	fe.free <- &store.AuditPage{Rows: rows}
+	fe := &fetch{pages: make(chan fetched, 1), frees: make(chan *store.AuditPage, 2), stop: make(chan struct{}), done: make(chan struct{})}
+	fe.frees <- &store.AuditPage{Rows: rows}
+	fe.frees <- &store.AuditPage{Rows: rows}
 	go func() {
 		defer close(fe.done)
 		defer close(fe.pages)
 		for {
 			var p *store.AuditPage
 			select {
-			case p = <-fe.free:
+			case p = <-fe.frees:
 			case <-fe.stop:
 				return
 			}
@@ -328,7 +364,10 @@ func startFetch(ctx context.Context, tx store.OrgTx, next int64, rows bool) *fet
 	return fe
 }
 
-// close stops the reader and waits for it: the transaction is the caller's again.
+func (fe *fetch) page() (fetched, bool) { pg, ok := <-fe.pages; return pg, ok }
+
+func (fe *fetch) free(p *store.AuditPage) { fe.frees <- p }
+
 func (fe *fetch) close() {
 	select {
 	case <-fe.stop:
@@ -336,6 +375,64 @@ func (fe *fetch) close() {
 		close(fe.stop)
 	}
 	<-fe.done
+}
+
+// parallelFetch reads the pages below limit with n readers, reader j taking pages j, j+n, …, each in
+// a read transaction of its own; page k is handed out by reader k mod n, so in order.
+type parallelFetch struct {
+	readers []*fetch
+	k       int
+}
+
+func startParallelFetch(ctx context.Context, s store.Store, orgID string, limit int64, n int) *parallelFetch {
+	pf := &parallelFetch{}
+	for j := range n {
+		fe := &fetch{pages: make(chan fetched, 1), frees: make(chan *store.AuditPage, 2), stop: make(chan struct{}), done: make(chan struct{})}
+		fe.frees <- new(store.AuditPage)
+		fe.frees <- new(store.AuditPage)
+		pf.readers = append(pf.readers, fe)
+		go func() {
+			defer close(fe.done)
+			defer close(fe.pages)
+			for from := int64(j) * verifyPage; from < limit; from += int64(n) * verifyPage {
+				var p *store.AuditPage
+				select {
+				case p = <-fe.frees:
+				case <-fe.stop:
+					return
+				}
+				err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
+					return readRange(ctx, tx, from, int(min(verifyPage, limit-from)), p)
+				})
+				select {
+				case fe.pages <- fetched{p, err}:
+				case <-fe.stop:
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	return pf
+}
+
+func (pf *parallelFetch) page() (fetched, bool) {
+	pg, ok := <-pf.readers[pf.k%len(pf.readers)].pages
+	pf.k++
+	return pg, ok
+}
+
+func (pf *parallelFetch) free(p *store.AuditPage) {
+	// Back to the reader that will hand out the page after next of its own.
+	pf.readers[(pf.k-1)%len(pf.readers)].frees <- p
+}
+
+func (pf *parallelFetch) close() {
+	for _, fe := range pf.readers {
+		fe.close()
+	}
 }
 
 // pageChecker checks pages in order against the frontier.
