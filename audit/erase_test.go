@@ -209,7 +209,7 @@ func TestEraseOrgTombstoneMatchesErasedLog(t *testing.T) {
 			if !once {
 				once = true
 				lateErr = s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error { // a decision lands mid-erasure
-					_, err := l.Append(ctx, tx, event(3))
+					err := l.Append(ctx, tx, event(3))
 					return err
 				})
 			}

@@ -279,7 +279,7 @@ func TestAppendRejectsInvalid(t *testing.T) {
 		org := orgID(t)
 		bad := event(0)
 		bad.Details.Option = "Approve with comment: ship it"
-		err := s.InOrg(ctx, org, func(tx store.OrgTx) error { _, err := l.Append(ctx, tx, bad); return err })
+		err := s.InOrg(ctx, org, func(tx store.OrgTx) error { err := l.Append(ctx, tx, bad); return err })
 		if err == nil {
 			t.Fatal("Append accepted a free-text option")
 		}
@@ -292,7 +292,10 @@ func TestAppendRejectsInvalid(t *testing.T) {
 		}
 		e := event(0)
 		e.V = 7 // Append sets the version it writes
-		if err := s.InOrg(ctx, org, func(tx store.OrgTx) error { _, err := l.Append(ctx, tx, e); return err }); err != nil {
+		if err := s.InOrg(ctx, org, func(tx store.OrgTx) error { err := l.Append(ctx, tx, e); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Sequence(ctx, s, org); err != nil { // with l's clock
 			t.Fatal(err)
 		}
 		ls := leaves(t, s, org)

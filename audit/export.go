@@ -41,6 +41,9 @@ var ErrUnknownOrg = errors.New("audit: no such organization")
 // a log its organization left behind. Any other id is ErrUnknownOrg, before anything is signed: a
 // signed empty log for a mistyped id would read as evidence that the organization never did anything.
 func (l *Log) Export(ctx context.Context, s store.Store, orgID string, w io.Writer) error {
+	if _, err := l.Sequence(ctx, s, orgID); err != nil {
+		return err
+	}
 	if orgID != store.InstanceLogID {
 		err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 			if _, err := tx.Org(ctx); !errors.Is(err, store.ErrNotFound) {

@@ -72,7 +72,7 @@ func TestExport(t *testing.T) {
 			stored := leaves(t, s, org)
 			for i := 0; i < 4; i++ {
 				e := mustDecode(t, stored[i].Data)
-				if err := fork.InOrg(ctx, org, func(tx store.OrgTx) error { _, err := l.Append(ctx, tx, e); return err }); err != nil {
+				if err := fork.InOrg(ctx, org, func(tx store.OrgTx) error { err := l.Append(ctx, tx, e); return err }); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -82,12 +82,12 @@ func TestExport(t *testing.T) {
 			}
 			forged := mustDecode(t, stored[4].Data)
 			forged.Outcome = "denied"
-			if err := fork.InOrg(ctx, org, func(tx store.OrgTx) error { _, err := l.Append(ctx, tx, forged); return err }); err != nil {
+			if err := fork.InOrg(ctx, org, func(tx store.OrgTx) error { err := l.Append(ctx, tx, forged); return err }); err != nil {
 				t.Fatal(err)
 			}
 			for i := 5; i < 10; i++ {
 				e := mustDecode(t, stored[i].Data)
-				if err := fork.InOrg(ctx, org, func(tx store.OrgTx) error { _, err := l.Append(ctx, tx, e); return err }); err != nil {
+				if err := fork.InOrg(ctx, org, func(tx store.OrgTx) error { err := l.Append(ctx, tx, e); return err }); err != nil {
 					t.Fatal(err)
 				}
 			}

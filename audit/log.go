@@ -1,11 +1,12 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -22,6 +23,11 @@ type Log struct {
 	instance string
 	known    KnownReason
 	now      func() time.Time
+
+	// wake tells a local Sequencer that records were queued, dirty which logs.
+	wake  chan struct{}
+	mu    sync.Mutex
+	dirty map[string]struct{}
 }
 
 // New returns a Log. instance names this Ony in checkpoint origins; known vets risk reason codes.
@@ -29,7 +35,7 @@ func New(keys *Keys, instance string, known KnownReason, clock func() time.Time)
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Log{keys: keys, instance: instance, known: known, now: clock}
+	return &Log{keys: keys, instance: instance, known: known, now: clock, wake: make(chan struct{}, 1), dirty: map[string]struct{}{}}
 }
 
 // Keys are the signing keys' public halves.
@@ -73,52 +79,35 @@ func reader(ctx context.Context, tx store.OrgTx, pending map[int64]tlog.Hash) tl
 	})
 }
 
-// Append adds e to the log of tx's organization inside tx, so the record commits with the change it
-// describes or not at all. The head row lock serialises appends per organization.
-func (l *Log) Append(ctx context.Context, tx store.OrgTx, e Event) (int64, error) {
+// Append records e for the log of tx's organization inside tx, so the record commits with the change
+// it describes or not at all. It only queues it: one insert, no lock, so changes of one organization
+// do not wait for each other. The sequencer (Sequence, Sequencer) gives it its index later; every
+// reader sequences first, so a committed record is in the log by the time anyone reads it.
+func (l *Log) Append(ctx context.Context, tx store.OrgTx, e Event) error {
 	e.V = 1
 	if e.At.IsZero() {
 		e.At = l.now()
 	}
 	data, err := e.Encode(l.known)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	head, err := tx.AuditLockHead(ctx, emptyRoot[:])
-	if err != nil {
-		return 0, fmt.Errorf("audit: lock head: %w", err)
+	// Erasure seals the log after sequencing it, and deletes whatever is queued after that.
+	if err := tx.AuditEnqueue(ctx, l.now().UTC(), data); errors.Is(err, store.ErrSealed) {
+		return ErrSealed
+	} else if err != nil {
+		return fmt.Errorf("audit: queue: %w", err)
 	}
-	if head.Sealed {
-		return 0, ErrSealed
-	}
-	n := head.Size
-	hashes, err := tlog.StoredHashes(n, data, reader(ctx, tx, nil))
-	if err != nil {
-		return 0, fmt.Errorf("audit: hashes for leaf %d: %w", n, err)
-	}
-	start := tlog.StoredHashIndex(0, n)
-	pending := make(map[int64]tlog.Hash, len(hashes))
-	raw := make([][]byte, len(hashes))
-	for i, h := range hashes {
-		pending[start+int64(i)] = h
-		raw[i] = bytes.Clone(h[:])
-	}
-	root, err := tlog.TreeHash(n+1, reader(ctx, tx, pending))
-	if err != nil {
-		return 0, fmt.Errorf("audit: root at %d: %w", n+1, err)
-	}
-	now := l.now().UTC()
-	err = tx.AuditAppend(ctx, store.AuditLeaf{Index: n, Data: data, CreatedAt: now}, start, raw,
-		store.AuditHead{Size: n + 1, Root: root[:], UpdatedAt: now})
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
+	l.signal(tx.OrgID())
+	return nil
 }
 
 // Checkpoint returns a signed checkpoint of orgID's log at its current size, signing and storing a new
 // one only when the log has grown since the last.
 func (l *Log) Checkpoint(ctx context.Context, s store.Store, orgID string) ([]byte, error) {
+	if _, err := l.Sequence(ctx, s, orgID); err != nil {
+		return nil, err
+	}
 	var out []byte
 	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		head, err := tx.AuditHead(ctx)
@@ -153,10 +142,19 @@ func (l *Log) Checkpoint(ctx context.Context, s store.Store, orgID string) ([]by
 
 // CheckpointAll refreshes the checkpoint of every log that has grown; the periodic job calls it.
 func (l *Log) CheckpointAll(ctx context.Context, s store.Store) (int, error) {
-	var ids []string
-	if err := s.InSystem(ctx, func(tx store.SystemTx) (err error) { ids, err = tx.AuditLogIDs(ctx); return err }); err != nil {
+	var ids, queued []string
+	err := s.InSystem(ctx, func(tx store.SystemTx) (err error) {
+		if ids, err = tx.AuditLogIDs(ctx); err != nil {
+			return err
+		}
+		queued, err = tx.AuditQueuedLogIDs(ctx)
+		return err
+	})
+	if err != nil {
 		return 0, err
 	}
+	// A log whose first records are still queued has no head yet.
+	ids = slices.Compact(slices.Sorted(slices.Values(append(ids, queued...))))
 	var errs []error
 	for _, id := range ids {
 		if _, err := l.Checkpoint(ctx, s, id); err != nil {
@@ -176,6 +174,9 @@ type Inclusion struct {
 
 // ProveInclusion proves leaf index is in the tree of size (0 = current size).
 func (l *Log) ProveInclusion(ctx context.Context, s store.Store, orgID string, index, size int64) (Inclusion, error) {
+	if _, err := l.Sequence(ctx, s, orgID); err != nil {
+		return Inclusion{}, err
+	}
 	var out Inclusion
 	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		if size == 0 {
@@ -215,6 +216,9 @@ type Consistency struct {
 
 // ProveConsistency proves the tree at old is a prefix of the tree at new (0 = current size).
 func (l *Log) ProveConsistency(ctx context.Context, s store.Store, orgID string, old, newSize int64) (Consistency, error) {
+	if _, err := l.Sequence(ctx, s, orgID); err != nil {
+		return Consistency{}, err
+	}
 	var out Consistency
 	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		if newSize == 0 {
@@ -282,8 +286,10 @@ func rootB64(h []byte) string { return base64.StdEncoding.EncodeToString(h) }
 
 // EraseOrg deletes an organization and its whole log, and appends a tombstone — org id, final size and
 // root, time and actor, nothing personal — to the instance log, so deliberate erasure can be told
-// apart from silent truncation. It seals the log first, so the tombstone describes exactly the log that
-// is deleted, and a crash part-way leaves a sealed log that a second attempt finishes.
+// apart from silent truncation. Under the head lock it sequences everything queued and then seals the
+// log, so the tombstone describes exactly the log that is deleted (records queued after the seal are
+// deleted with the organization), and a crash part-way leaves a sealed log that a second attempt
+// finishes.
 func (l *Log) EraseOrg(ctx context.Context, s store.Store, orgID string, actor Actor) error {
 	if orgID == store.InstanceLogID {
 		return errors.New("audit: the instance log cannot be erased")
@@ -300,17 +306,28 @@ func (l *Log) EraseOrg(ctx context.Context, s store.Store, orgID string, actor A
 		if head.Sealed {
 			return nil
 		}
+		for {
+			var n int
+			if head, n, err = l.sequenceLocked(ctx, tx, head); err != nil {
+				return err
+			}
+			if n < sequenceBatch {
+				break
+			}
+		}
 		return tx.AuditSeal(ctx, l.now())
 	})
 	if err != nil {
 		return err
 	}
 	err = s.InOrg(ctx, store.InstanceLogID, func(tx store.OrgTx) error {
-		_, err := l.Append(ctx, tx, Event{Type: OrgErased, Actor: actor, Subject: Subject{Kind: "org", ID: orgID},
+		return l.Append(ctx, tx, Event{Type: OrgErased, Actor: actor, Subject: Subject{Kind: "org", ID: orgID},
 			Channel: "system", Details: &Details{Size: head.Size, Root: rootB64(head.Root)}})
-		return err
 	})
 	if err != nil {
+		return fmt.Errorf("audit: tombstone: %w", err)
+	}
+	if _, err := l.Sequence(ctx, s, store.InstanceLogID); err != nil {
 		return fmt.Errorf("audit: tombstone: %w", err)
 	}
 	return s.InSystem(ctx, func(tx store.SystemTx) error { return tx.EraseOrg(ctx, orgID) })
@@ -318,6 +335,9 @@ func (l *Log) EraseOrg(ctx context.Context, s store.Store, orgID string, actor A
 
 // Leaves reads up to limit leaves of orgID's log from index from, as stored (the exact hashed bytes).
 func (l *Log) Leaves(ctx context.Context, s store.Store, orgID string, from int64, limit int) ([]store.AuditLeaf, error) {
+	if _, err := l.Sequence(ctx, s, orgID); err != nil {
+		return nil, err
+	}
 	var out []store.AuditLeaf
 	err := s.InOrg(ctx, orgID, func(tx store.OrgTx) (err error) {
 		out, err = tx.AuditLeaves(ctx, from, limit)

@@ -77,10 +77,22 @@ func (x *records) note(i int64, format string, args ...any) {
 	}
 }
 
+// decodeLeafEvent reads what the cross-check needs of a leaf; safe to call from several goroutines.
+func decodeLeafEvent(data []byte) (leafEvent, error) {
+	var e leafEvent
+	err := json.Unmarshal(data, &e)
+	return e, err
+}
+
 // leaf takes leaf i into account.
 func (x *records) leaf(i int64, data []byte) {
-	var e leafEvent
-	if err := json.Unmarshal(data, &e); err != nil {
+	e, err := decodeLeafEvent(data)
+	x.event(i, e, err)
+}
+
+// event takes leaf i, decoded (or not: err), into account.
+func (x *records) event(i int64, e leafEvent, err error) {
+	if err != nil {
 		x.note(i, "leaf %d is not an event: %v", i, err)
 		return
 	}

@@ -109,7 +109,7 @@ func (h *history) created(ho store.Handoff) {
 				return err
 			}
 		}
-		_, err := h.l.Append(ctx, tx, audit.Event{Type: audit.HandoffCreated, At: ho.CreatedAt,
+		err := h.l.Append(ctx, tx, audit.Event{Type: audit.HandoffCreated, At: ho.CreatedAt,
 			Actor: audit.Actor{Kind: "device", ID: ho.DeviceID}, Subject: audit.Subject{Kind: "handoff", ID: ho.ID}, Channel: "api",
 			Details: &audit.Details{Action: ho.Action, Risk: ho.Risk, TitleHash: audit.TitleHash(ho.Title)}})
 		return err
@@ -148,7 +148,7 @@ func (h *history) finish(id string, st store.Status) {
 		if ok, err := tx.FinishHandoff(ctx, id, st, d); err != nil || !ok {
 			return fmt.Errorf("finish %s: %v, %w", id, ok, err)
 		}
-		_, err := h.l.Append(ctx, tx, e)
+		err := h.l.Append(ctx, tx, e)
 		return err
 	})
 	if err != nil {
@@ -309,7 +309,7 @@ func TestVerifyWhileWriting(t *testing.T) {
 					if err := tx.InsertHandoff(ctx, ho); err != nil {
 						return err
 					}
-					_, err := l.Append(ctx, tx, audit.Event{Type: audit.HandoffCreated, Actor: audit.Actor{Kind: "device", ID: ho.DeviceID},
+					err := l.Append(ctx, tx, audit.Event{Type: audit.HandoffCreated, Actor: audit.Actor{Kind: "device", ID: ho.DeviceID},
 						Subject: audit.Subject{Kind: "handoff", ID: ho.ID}, Channel: "api"})
 					return err
 				})
@@ -318,7 +318,7 @@ func TestVerifyWhileWriting(t *testing.T) {
 						if _, err := tx.FinishHandoff(ctx, ho.ID, store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: "expiry", Channel: "system", DecidedAt: time.Now()}); err != nil {
 							return err
 						}
-						_, err := l.Append(ctx, tx, audit.Event{Type: audit.HandoffExpired, Actor: audit.Actor{Kind: "system", ID: "expiry"},
+						err := l.Append(ctx, tx, audit.Event{Type: audit.HandoffExpired, Actor: audit.Actor{Kind: "system", ID: "expiry"},
 							Subject: audit.Subject{Kind: "handoff", ID: ho.ID}, Channel: "system", Outcome: "expired"})
 						return err
 					})

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -27,6 +29,9 @@ type Report struct {
 	// not verify, or the older checkpoint did not open).
 	OlderSize   int64  `json:"older_size,omitempty"`
 	Consistency string `json:"consistency,omitempty"`
+	// Queued is how many committed records were still waiting for the sequencer (VerifyOrg only; they
+	// count for the cross-check with the handoffs, not in Size).
+	Queued int64 `json:"queued,omitempty"`
 }
 
 // Consistency results.
@@ -90,20 +95,31 @@ func (l *Log) VerifyOrg(ctx context.Context, s store.Store, orgID string) (Repor
 	return l.verify(ctx, s, orgID, &records{})
 }
 
+// verifyPage is how many leaves verification reads per query. Pages are fetched one ahead of the
+// hashing, and each page's leaf hashes are computed on every core.
+const verifyPage = 8192
+
 func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *records) (Report, error) {
 	rep := Report{Origin: l.Origin(orgID), BadIndex: -1}
-	const batch = 2000
-	var t tree
+	if _, err := l.Sequence(ctx, s, orgID); err != nil {
+		return rep, err
+	}
 	var head store.AuditHead
 	var cps []store.AuditCheckpoint
-	// One snapshot keeps the view consistent while appends continue: the head, the leaves and the
-	// handoffs read are those of one moment.
+	var f frontier
+	roots := map[int64]tlog.Hash{} // the recomputed root at every checkpoint's size
+	// One snapshot keeps the view consistent while appends continue: the head, the leaves, the queue
+	// and the handoffs read are those of one moment.
 	err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
 		var err error
 		if head, err = tx.AuditHead(ctx); errors.Is(err, store.ErrNotFound) {
-			// Every organization's log starts with org.created: a missing log was deleted.
-			rep.fail(0, "there is no audit log")
-			return errStop
+			// Every organization's log starts with org.created: a missing log was deleted — unless
+			// its first records are still queued (a log sequenced since the call above).
+			if q, qerr := tx.AuditQueued(ctx, 0, 1); qerr != nil || len(q) == 0 {
+				rep.fail(0, "there is no audit log")
+				return errors.Join(errStop, qerr)
+			}
+			head = store.AuditHead{Root: emptyRoot[:]}
 		} else if err != nil {
 			return err
 		}
@@ -120,6 +136,9 @@ func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *record
 			}
 			from = batch[len(batch)-1].Size + 1
 		}
+		for _, cp := range cps {
+			roots[cp.Size] = tlog.Hash{}
+		}
 		if x != nil {
 			if orgID != store.InstanceLogID {
 				if _, err := tx.Org(ctx); errors.Is(err, store.ErrNotFound) {
@@ -134,65 +153,30 @@ func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *record
 				}
 			}
 		}
-		var next int64
-		var storedFrom int64
-		var stored []tlog.Hash // stored hashes from storedFrom, read ahead in batches
-		for {
-			leaves, err := tx.AuditLeaves(ctx, next, batch)
+		if err := verifyLeaves(ctx, s, orgID, tx, head.Size, &rep, &f, roots, x); err != nil {
+			return err
+		}
+		rep.Size = f.size
+		if x == nil || x.orphan {
+			return nil
+		}
+		// Records committed with their changes but not yet sequenced: in this snapshot every handoff
+		// listed has its records either among the leaves or here.
+		for after, next := int64(0), f.size; ; {
+			q, err := tx.AuditQueued(ctx, after, 1000)
 			if err != nil {
 				return err
 			}
-			for _, lf := range leaves {
-				if lf.Index != next {
-					rep.fail(next, "leaf %d is missing", next)
-					return errStop
-				}
-				hs, err := t.add(next, lf.Data)
-				if err != nil {
-					return err
-				}
-				start := tlog.StoredHashIndex(0, next)
-				for i, h := range hs {
-					idx := start + int64(i)
-					for idx >= storedFrom+int64(len(stored)) {
-						ids, raw, err := tx.AuditStoredHashes(ctx, storedFrom+int64(len(stored)), 4*batch)
-						if err != nil {
-							return err
-						}
-						if len(ids) == 0 {
-							rep.fail(next, "stored hashes end before leaf %d", next)
-							return errStop
-						}
-						for k, id := range ids {
-							if id != storedFrom+int64(len(stored)) || len(raw[k]) != tlog.HashSize {
-								rep.fail(next, "stored hash %d is missing or malformed", storedFrom+int64(len(stored)))
-								return errStop
-							}
-							var x tlog.Hash
-							copy(x[:], raw[k])
-							stored = append(stored, x)
-						}
-					}
-					if stored[idx-storedFrom] != h {
-						rep.fail(next, "leaf %d does not match its stored hashes", next)
-						return errStop
-					}
-				}
-				if x != nil && !x.orphan {
-					x.leaf(next, lf.Data)
-				}
+			for _, r := range q {
+				x.leaf(next, r.Data)
 				next++
-				// Keep memory bounded: drop stored hashes already compared.
-				if done := tlog.StoredHashIndex(0, next) - storedFrom; done > 8*batch {
-					stored, storedFrom = stored[done:], storedFrom+done
-				}
+				after = r.ID
 			}
-			if len(leaves) < batch {
-				break
+			rep.Queued += int64(len(q))
+			if len(q) < 1000 {
+				return nil
 			}
 		}
-		rep.Size = next
-		return nil
 	})
 	if errors.Is(err, errStop) {
 		return rep, nil
@@ -200,10 +184,7 @@ func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *record
 	if err != nil {
 		return rep, err
 	}
-	root, err := t.root(rep.Size)
-	if err != nil {
-		return rep, err
-	}
+	root := f.root()
 	rep.Root = rootB64(root[:])
 	if head.Size != rep.Size {
 		return rep.fail(min(head.Size, rep.Size), "head says %d leaves, the log has %d", head.Size, rep.Size), nil
@@ -219,7 +200,7 @@ func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *record
 		if c.Size != cp.Size {
 			return rep.fail(-1, "checkpoint stored at size %d commits to %d", cp.Size, c.Size), nil
 		}
-		if err := t.checkCheckpoint(c, l.Origin(orgID), rep.Size); err != nil {
+		if err := checkCheckpoint(c, l.Origin(orgID), rep.Size, roots); err != nil {
 			return rep.fail(min(c.Size, rep.Size), "checkpoint at size %d: %v", c.Size, err), nil
 		}
 		rep.CheckpointSize = c.Size
@@ -238,6 +219,307 @@ func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *record
 		}
 	}
 	return rep, nil
+}
+
+// verifyLeaves streams the log through the frontier: it recomputes every stored hash, compares it
+// with the stored one, and notes the root at each size in roots. Reading runs ahead of hashing; leaf
+// hashes (and, for the cross-check, leaf events) are computed on every core, the interior hashes
+// (about one per leaf) in order. The leaves below the head, and their hashes, never change (the log
+// is append-only), so those pages are read by several readers at once, each page in a short read
+// transaction of its own; whatever lies beyond the head is read in the snapshot. A page that shows a
+// finding is read again row by row in the snapshot and checked again before the finding is reported.
+// On a finding it fills rep and returns errStop.
+func verifyLeaves(ctx context.Context, s store.Store, orgID string, tx store.OrgTx, headSize int64, rep *Report, f *frontier,
+	roots map[int64]tlog.Hash, x *records) error {
+	v := pageChecker{f: f, roots: roots, workers: runtime.GOMAXPROCS(0), events: x != nil && !x.orphan}
+	var next int64
+	rows := false
+	if headSize > 0 {
+		src := startParallelFetch(ctx, s, orgID, headSize, verifyReaders)
+		alarm, err := v.consume(ctx, tx, src, &next, x, rep)
+		src.close()
+		if err != nil {
+			return err
+		}
+		rows = alarm
+	}
+	for {
+		src := startFetch(ctx, tx, next, rows)
+		alarm, err := v.consume(ctx, tx, src, &next, x, rep)
+		src.close()
+		if err != nil || !alarm {
+			return err
+		}
+		rows = true // the fast read misled once: the rest row by row
+	}
+}
+
+// verifyReaders is how many pages are read at once below the head.
+const verifyReaders = 2
+
+// consume checks src's pages in order from leaf *next, advancing it. It reports a false alarm of the
+// aggregated read (a page that verified only row by row), after which src is closed and the caller
+// goes on reading row by row.
+func (v *pageChecker) consume(ctx context.Context, tx store.OrgTx, src pageSource, next *int64, x *records, rep *Report) (bool, error) {
+	for {
+		pg, ok := src.page()
+		if !ok {
+			return false, nil
+		}
+		if pg.err != nil {
+			return false, pg.err
+		}
+		p := pg.p
+		saved := v.save()
+		bad, problem := v.check(p)
+		alarm := false
+		if bad >= 0 && !p.Rows {
+			// Confirm with the plain read in the snapshot: the readers stop first.
+			src.close()
+			v.restore(saved)
+			p.Rows = true
+			if err := readPage(ctx, tx, *next, p); err != nil {
+				return false, err
+			}
+			bad, problem = v.check(p)
+			alarm = bad < 0
+		}
+		if v.events {
+			upto := len(p.Index)
+			if bad >= 0 {
+				upto = bad
+			}
+			for k := range upto {
+				x.event(*next+int64(k), v.ev[k], v.evErr[k])
+			}
+		}
+		if bad >= 0 {
+			rep.fail(*next+int64(bad), "%s", problem)
+			return false, errStop
+		}
+		*next += int64(len(p.Index))
+		if alarm {
+			return true, nil
+		}
+		src.free(p)
+	}
+}
+
+type fetched struct {
+	p   *store.AuditPage
+	err error
+}
+
+// pageSource hands out pages in leaf order.
+type pageSource interface {
+	page() (fetched, bool) // false: no more pages
+	free(p *store.AuditPage)
+	close() // stops the readers and waits for them
+}
+
+func readPage(ctx context.Context, tx store.OrgTx, next int64, p *store.AuditPage) error {
+	return readRange(ctx, tx, next, verifyPage, p)
+}
+
+// readRange reads leaves [from, from+n) and the stored hashes they produced.
+func readRange(ctx context.Context, tx store.OrgTx, from int64, n int, p *store.AuditPage) error {
+	hashFrom := tlog.StoredHashIndex(0, from)
+	return tx.AuditReadPage(ctx, from, n, hashFrom, int(tlog.StoredHashIndex(0, from+int64(n))-hashFrom), p)
+}
+
+// fetch reads pages in the snapshot transaction, one ahead of the checker, until a short page.
+type fetch struct {
+	pages chan fetched
+	frees chan *store.AuditPage
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func startFetch(ctx context.Context, tx store.OrgTx, next int64, rows bool) *fetch {
+	fe := &fetch{pages: make(chan fetched, 1), frees: make(chan *store.AuditPage, 2), stop: make(chan struct{}), done: make(chan struct{})}
+	fe.frees <- &store.AuditPage{Rows: rows}
+	fe.frees <- &store.AuditPage{Rows: rows}
+	go func() {
+		defer close(fe.done)
+		defer close(fe.pages)
+		for {
+			var p *store.AuditPage
+			select {
+			case p = <-fe.frees:
+			case <-fe.stop:
+				return
+			}
+			err := readPage(ctx, tx, next, p)
+			select {
+			case fe.pages <- fetched{p, err}:
+			case <-fe.stop:
+				return
+			}
+			if err != nil || len(p.Index) < verifyPage {
+				return
+			}
+			next += verifyPage
+		}
+	}()
+	return fe
+}
+
+func (fe *fetch) page() (fetched, bool) { pg, ok := <-fe.pages; return pg, ok }
+
+func (fe *fetch) free(p *store.AuditPage) { fe.frees <- p }
+
+func (fe *fetch) close() {
+	select {
+	case <-fe.stop:
+	default:
+		close(fe.stop)
+	}
+	<-fe.done
+}
+
+// parallelFetch reads the pages below limit with n readers, reader j taking pages j, j+n, …, each in
+// a read transaction of its own; page k is handed out by reader k mod n, so in order.
+type parallelFetch struct {
+	readers []*fetch
+	k       int
+}
+
+func startParallelFetch(ctx context.Context, s store.Store, orgID string, limit int64, n int) *parallelFetch {
+	pf := &parallelFetch{}
+	for j := range n {
+		fe := &fetch{pages: make(chan fetched, 1), frees: make(chan *store.AuditPage, 2), stop: make(chan struct{}), done: make(chan struct{})}
+		fe.frees <- new(store.AuditPage)
+		fe.frees <- new(store.AuditPage)
+		pf.readers = append(pf.readers, fe)
+		go func() {
+			defer close(fe.done)
+			defer close(fe.pages)
+			for from := int64(j) * verifyPage; from < limit; from += int64(n) * verifyPage {
+				var p *store.AuditPage
+				select {
+				case p = <-fe.frees:
+				case <-fe.stop:
+					return
+				}
+				err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
+					return readRange(ctx, tx, from, int(min(verifyPage, limit-from)), p)
+				})
+				select {
+				case fe.pages <- fetched{p, err}:
+				case <-fe.stop:
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	return pf
+}
+
+func (pf *parallelFetch) page() (fetched, bool) {
+	pg, ok := <-pf.readers[pf.k%len(pf.readers)].pages
+	pf.k++
+	return pg, ok
+}
+
+func (pf *parallelFetch) free(p *store.AuditPage) {
+	// Back to the reader that will hand out the page after next of its own.
+	pf.readers[(pf.k-1)%len(pf.readers)].frees <- p
+}
+
+func (pf *parallelFetch) close() {
+	for _, fe := range pf.readers {
+		fe.close()
+	}
+}
+
+// pageChecker checks pages in order against the frontier.
+type pageChecker struct {
+	f       *frontier
+	roots   map[int64]tlog.Hash
+	workers int
+	events  bool
+
+	leafHashes []tlog.Hash
+	out        []tlog.Hash
+	ev         []leafEvent
+	evErr      []error
+}
+
+func (v *pageChecker) save() frontier { return frontier{size: v.f.size, h: slices.Clone(v.f.h)} }
+
+func (v *pageChecker) restore(f frontier) { *v.f = f }
+
+// check runs page p through the frontier and returns the position of the first leaf that is wrong and
+// what is wrong with it, or -1. It leaves the leaves' decoded events in v.ev and v.evErr.
+func (v *pageChecker) check(p *store.AuditPage) (int, string) {
+	n := len(p.Index)
+	v.leafHashes = slices.Grow(v.leafHashes[:0], n)[:n]
+	if v.events {
+		v.ev, v.evErr = slices.Grow(v.ev[:0], n)[:n], slices.Grow(v.evErr[:0], n)[:n]
+	}
+	var wg sync.WaitGroup
+	chunk := max(1, (n+v.workers-1)/v.workers)
+	for lo := 0; lo < n; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			var buf []byte
+			for k := lo; k < hi; k++ {
+				v.leafHashes[k] = leafHash(p.Leaf(k), &buf)
+				if v.events {
+					v.ev[k], v.evErr[k] = decodeLeafEvent(p.Leaf(k))
+				}
+			}
+		}(lo, min(lo+chunk, n))
+	}
+	wg.Wait()
+	h := 0 // position in the page's stored hashes
+	for k := 0; k < n; k++ {
+		i := v.f.size
+		if p.Index[k] != i {
+			return k, fmt.Sprintf("leaf %d is missing", i)
+		}
+		start := tlog.StoredHashIndex(0, i)
+		v.out = v.f.add(v.leafHashes[k], v.out[:0])
+		for j := range v.out {
+			switch {
+			case h >= len(p.HashIndex):
+				return k, fmt.Sprintf("stored hashes end before leaf %d", i)
+			case p.HashIndex[h] != start+int64(j) || slices.Contains(p.BadHash, h):
+				return k, fmt.Sprintf("stored hash %d is missing or malformed", start+int64(j))
+			case !bytes.Equal(p.Hashes[h*tlog.HashSize:(h+1)*tlog.HashSize], v.out[j][:]):
+				return k, fmt.Sprintf("leaf %d does not match its stored hashes", i)
+			}
+			h++
+		}
+		if _, ok := v.roots[v.f.size]; ok {
+			v.roots[v.f.size] = v.f.root()
+		}
+	}
+	return -1, ""
+}
+
+func checkCheckpoint(c Checkpoint, origin string, size int64, roots map[int64]tlog.Hash) error {
+	if c.Origin != origin {
+		return fmt.Errorf("origin %q, want %q", c.Origin, origin)
+	}
+	if c.Size > size {
+		return fmt.Errorf("commits to %d leaves but the log has %d", c.Size, size)
+	}
+	root, ok := roots[c.Size]
+	if c.Size == 0 {
+		root, ok = emptyRoot, true
+	}
+	if !ok {
+		return fmt.Errorf("no root computed at size %d", c.Size)
+	}
+	if root != c.Root {
+		return fmt.Errorf("root at size %d does not match the leaves", c.Size)
+	}
+	return nil
 }
 
 var errStop = errors.New("stop")

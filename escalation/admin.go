@@ -84,7 +84,7 @@ func (e *Engine) PutLadder(ctx context.Context, a Admin, name string, src []byte
 		if err := tx.PutLadder(ctx, store.LadderVersion{Name: name, Version: l.Version, Source: src, CreatedBy: a.UserID, CreatedAt: now}); err != nil {
 			return err
 		}
-		_, err = e.d.Audit.Append(ctx, tx, audit.Event{Type: audit.LadderChanged, At: now,
+		err = e.d.Audit.Append(ctx, tx, audit.Event{Type: audit.LadderChanged, At: now,
 			Actor: audit.Actor{Kind: string(store.ActorUser), ID: a.UserID, Role: string(a.Role)}, Subject: audit.Subject{Kind: "ladder", ID: name},
 			Channel: "api", Details: &audit.Details{SHA256: hex.EncodeToString(sum[:])}})
 		return err

@@ -239,7 +239,7 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 			return fmt.Errorf("handoff: insert: %w", err)
 		}
 		// The title is the agent's free text and could carry a secret: the log keeps only its hash.
-		_, err = s.audit.Append(ctx, tx, audit.Event{Type: audit.HandoffCreated, At: now,
+		err = s.audit.Append(ctx, tx, audit.Event{Type: audit.HandoffCreated, At: now,
 			Actor: audit.Actor{Kind: string(store.ActorDevice), ID: dev.ID}, Subject: audit.Subject{Kind: "handoff", ID: h.ID},
 			Channel: "api", Details: &audit.Details{Action: h.Action, Risk: h.Risk, Reasons: h.RiskReasons, TitleHash: audit.TitleHash(h.Title)}})
 		if err != nil {
@@ -482,7 +482,7 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		}
 		h.Status, h.Decision = st, &d
 		out = h
-		if _, err := s.audit.Append(ctx, tx, finishEvent(h, by)); err != nil {
+		if err := s.audit.Append(ctx, tx, finishEvent(h, by)); err != nil {
 			return fmt.Errorf("handoff: audit: %w", err)
 		}
 		if s.esc != nil {

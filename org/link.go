@@ -194,7 +194,7 @@ func (sv Service) Link(ctx context.Context, code, kind, address string) (channel
 		if !fresh {
 			return errInvalidLinkCode() // used by a concurrent attempt
 		}
-		if _, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.ContactLinked, At: now,
+		if err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.ContactLinked, At: now,
 			Actor:   audit.Actor{Kind: string(store.ActorUser), ID: u.ID, Role: string(u.Role)},
 			Subject: audit.Subject{Kind: "user", ID: u.ID}, Channel: kind, Details: &audit.Details{Method: audit.LinkMethodCode}}); err != nil {
 			return err
@@ -251,7 +251,7 @@ func (sv Service) LinkByLookup(ctx context.Context, by audit.Actor, orgID, kind,
 		if err := sv.setChatContact(ctx, tx, u, kind, ck, addr, now); err != nil {
 			return err
 		}
-		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.ContactLinked, At: now,
+		err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.ContactLinked, At: now,
 			Actor:   audit.Actor{Kind: string(store.ActorUser), ID: u.ID, Role: string(u.Role)},
 			Subject: audit.Subject{Kind: "user", ID: u.ID}, Channel: kind, Details: &audit.Details{Method: audit.LinkMethodEmail}})
 		return err
@@ -286,7 +286,7 @@ func (sv Service) Unlink(ctx context.Context, by audit.Actor, orgID, userID, kin
 		if err := tx.DeleteContact(ctx, u.ID, ck.Name); err != nil {
 			return err
 		}
-		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.ContactUnlinked, At: now, Actor: by,
+		err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.ContactUnlinked, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "user", ID: u.ID}, Channel: kind})
 		return err
 	})

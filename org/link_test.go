@@ -71,6 +71,9 @@ func (e linkEnv) leaves(t *testing.T, typ audit.EventType) ([]string, []audit.Ev
 	t.Helper()
 	var raw []string
 	var evs []audit.Event
+	if _, err := e.sv.Audit.Sequence(ctx, e.sv.Store, e.orgID); err != nil {
+		t.Fatal(err)
+	}
 	err := e.sv.Store.InOrg(ctx, e.orgID, func(tx store.OrgTx) error {
 		ls, err := tx.AuditLeaves(ctx, 0, 1000)
 		for _, l := range ls {

@@ -150,11 +150,11 @@ func (sv Service) Create(ctx context.Context, by audit.Actor, n NewOrg) (Created
 		if err != nil {
 			return err
 		}
-		if _, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.OrgCreated, At: now, Actor: by,
+		if err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.OrgCreated, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "org", ID: out.OrgID}, Channel: "system"}); err != nil {
 			return err
 		}
-		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberInvited, At: now, Actor: by,
+		err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberInvited, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "user", ID: out.AdminID}, Channel: "system", Details: &audit.Details{Role: string(store.RoleAdmin)}})
 		return err
 	})
@@ -197,7 +197,7 @@ func (sv Service) CreateDevice(ctx context.Context, by audit.Actor, orgID, name 
 		if err := tx.CreateDevice(ctx, d); err != nil {
 			return err
 		}
-		_, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.DeviceCreated, At: now, Actor: by,
+		err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.DeviceCreated, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "device", ID: d.ID}, Channel: "system"})
 		return err
 	})
@@ -248,7 +248,7 @@ func (sv Service) RevokeDevice(ctx context.Context, by audit.Actor, orgID, devic
 		if err := tx.RevokeDevice(ctx, deviceID, now); err != nil {
 			return err
 		}
-		_, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.DeviceRevoked, At: now, Actor: by,
+		err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.DeviceRevoked, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "device", ID: deviceID}, Channel: "system"})
 		return err
 	})

@@ -27,6 +27,9 @@ func newService(t *testing.T, dialect string) org.Service {
 func events(t *testing.T, sv org.Service, orgID string) []string {
 	t.Helper()
 	var out []string
+	if _, err := sv.Audit.Sequence(ctx, sv.Store, orgID); err != nil {
+		t.Fatal(err)
+	}
 	err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		ls, err := tx.AuditLeaves(ctx, 0, 100)
 		for _, l := range ls {

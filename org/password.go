@@ -75,7 +75,7 @@ func (sv Service) ResetPassword(ctx context.Context, by audit.Actor, orgID, emai
 		if out.SessionsEnded, err = tx.DeleteUserSessions(ctx, u.ID, nil); err != nil {
 			return err
 		}
-		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberPasswordReset, At: sv.now(), Actor: by,
+		err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberPasswordReset, At: sv.now(), Actor: by,
 			Subject: audit.Subject{Kind: "user", ID: u.ID}, Channel: "system"})
 		return err
 	})

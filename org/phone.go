@@ -188,7 +188,7 @@ func (sv Service) ConfirmPhone(ctx context.Context, by audit.Actor, orgID, userI
 		if err := tx.SetContact(ctx, c); err != nil {
 			return err
 		}
-		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.ContactVerified, At: now,
+		err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.ContactVerified, At: now,
 			Actor:   audit.Actor{Kind: string(store.ActorUser), ID: u.ID, Role: string(u.Role)},
 			Subject: audit.Subject{Kind: "user", ID: u.ID}, Channel: "sms", Details: &audit.Details{Method: audit.LinkMethodCode}})
 		return err

@@ -158,7 +158,7 @@ func activeAdmins(ctx context.Context, tx store.OrgTx) (int, error) {
 // team changes of one org are serialised and the checks that follow (the last admin) see every
 // change committed before. A failed check rolls the record back with everything else.
 func (sv Service) lockTeam(ctx context.Context, tx store.OrgTx, ev audit.Event) error {
-	_, err := sv.Audit.Append(ctx, tx, ev)
+	err := sv.Audit.Append(ctx, tx, ev)
 	return err
 }
 
@@ -245,7 +245,7 @@ func (sv Service) Invite(ctx context.Context, by audit.Actor, orgID, email strin
 		if err := tx.CreateCode(ctx, code); err != nil {
 			return err
 		}
-		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.InviteCreated, At: now, Actor: by,
+		err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.InviteCreated, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "invite", ID: code.ID}, Details: &audit.Details{Role: string(role)}})
 		return err
 	})
@@ -363,7 +363,7 @@ func (sv Service) join(ctx context.Context, c store.OneTimeCode, name, hash stri
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberJoined, At: now,
+		err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberJoined, At: now,
 			Actor:   audit.Actor{Kind: "user", ID: u.ID, Role: string(u.Role)},
 			Subject: audit.Subject{Kind: "user", ID: u.ID}, Details: &audit.Details{Role: string(u.Role)}})
 		return err
@@ -526,7 +526,7 @@ func (sv Service) Reactivate(ctx context.Context, by audit.Actor, orgID, userID 
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
-		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberReactivated, At: now, Actor: by,
+		err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberReactivated, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "user", ID: u.ID}})
 		return err
 	})
@@ -571,7 +571,7 @@ func (sv Service) ForgotPassword(ctx context.Context, email string) error {
 		if err := tx.CreateCode(ctx, code); err != nil {
 			return err
 		}
-		_, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberResetAsked, At: now,
+		err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberResetAsked, At: now,
 			Actor: audit.Actor{Kind: "system", ID: "password_reset"}, Subject: audit.Subject{Kind: "user", ID: u.ID}})
 		return err
 	})
@@ -627,7 +627,7 @@ func (sv Service) ResetWithCode(ctx context.Context, code, newPassword string) e
 		if _, err := tx.DeleteUserSessions(ctx, u.ID, nil); err != nil {
 			return err
 		}
-		_, err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberPasswordReset, At: now,
+		err = sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberPasswordReset, At: now,
 			Actor: audit.Actor{Kind: "user", ID: u.ID, Role: string(u.Role)}, Subject: audit.Subject{Kind: "user", ID: u.ID}})
 		return err
 	})
@@ -687,7 +687,7 @@ func (sv Service) UpdateSettings(ctx context.Context, by audit.Actor, orgID stri
 		if err := tx.UpdateOrgSettings(ctx, risks, s.PayloadRetentionDays); err != nil {
 			return err
 		}
-		_, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.OrgSettingsChanged, At: now, Actor: by,
+		err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.OrgSettingsChanged, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "org", ID: orgID}})
 		return err
 	})

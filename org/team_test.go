@@ -194,6 +194,9 @@ func TestInviteAndAccept(t *testing.T) {
 
 func assertNoSecretsInLog(t *testing.T, sv org.Service, orgID string, secrets ...string) {
 	t.Helper()
+	if _, err := sv.Audit.Sequence(ctx, sv.Store, orgID); err != nil {
+		t.Fatal(err)
+	}
 	_ = sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		ls, err := tx.AuditLeaves(ctx, 0, 1000)
 		for _, l := range ls {

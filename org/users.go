@@ -145,7 +145,7 @@ func (sv Service) CreateUser(ctx context.Context, by audit.Actor, orgID string, 
 			Timezone: "UTC", Active: true, CreatedAt: now}); err != nil {
 			return err
 		}
-		_, err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberInvited, At: now, Actor: by,
+		err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberInvited, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "user", ID: out.UserID}, Channel: "system", Details: &audit.Details{Role: string(role)}})
 		return err
 	})

@@ -196,6 +196,9 @@ func oldRoot(t *testing.T, inst *testserver.Instance, n int64) (tlog.Hash, error
 		}
 		return out, nil
 	})
+	if _, err := inst.App.Audit.Sequence(context.Background(), inst.App.Store, inst.OrgID); err != nil {
+		t.Fatal(err)
+	}
 	err := inst.App.Store.InOrg(context.Background(), inst.OrgID, func(tx store.OrgTx) error {
 		leaves, err := tx.AuditLeaves(context.Background(), 0, int(n))
 		for i, l := range leaves {

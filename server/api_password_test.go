@@ -74,6 +74,9 @@ func TestChangePassword(t *testing.T) {
 
 		// Recorded in the organization's log, without the password.
 		var last audit.Event
+		if _, err := in.App.Audit.Sequence(context.Background(), in.App.Store, in.OrgID); err != nil {
+			t.Fatal(err)
+		}
 		err := in.App.Store.InOrg(context.Background(), in.OrgID, func(tx store.OrgTx) error {
 			head, err := tx.AuditHead(context.Background())
 			if err != nil {

@@ -15,6 +15,8 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict is returned when a unique constraint rejects a write.
 	ErrConflict = errors.New("store: conflict")
+	// ErrSealed reports records refused by an audit log sealed for erasure.
+	ErrSealed = errors.New("store: the audit log is sealed")
 	// ErrSchemaTooNew is returned at open when the database was migrated by a newer binary.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
 	// ErrUnavailable wraps an error that says the database could not be reached or dropped the
@@ -137,16 +139,25 @@ type OrgTx interface {
 	// Enqueue inserts a durable job in this transaction, so it exists if and only if the change commits.
 	Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
 
+	// AuditEnqueue queues records for the org's log, unsequenced: they commit with the transaction or
+	// not at all, and take no lock. One record is one statement. A sealed log refuses them (ErrSealed).
+	AuditEnqueue(ctx context.Context, at time.Time, data ...[]byte) error
+	// AuditQueued reads up to limit queued records with ids above afterID, lowest id first.
+	AuditQueued(ctx context.Context, afterID int64, limit int) ([]AuditQueued, error)
 	// AuditLockHead returns the org's log head, creating it empty, and locks it until the transaction
-	// ends, so appends of one org are serialised and their indexes contiguous.
+	// ends, so sequencing of one org is serialised and its indexes contiguous.
 	AuditLockHead(ctx context.Context, emptyRoot []byte) (AuditHead, error)
-	// AuditAppend stores one leaf, the hashes tlog.StoredHashes computed for it (at consecutive stored
-	// indexes from hashStart), and the new head.
-	AuditAppend(ctx context.Context, leaf AuditLeaf, hashStart int64, hashes [][]byte, head AuditHead) error
+	// AuditSequence stores a batch of leaves at consecutive indexes from b.From (the locked head's
+	// size), their stored hashes, the new head, and deletes the queued records they came from; every
+	// one of those must still be queued.
+	AuditSequence(ctx context.Context, b AuditBatch) error
 	// AuditHashes reads stored hashes by stored index; a missing one is ErrNotFound.
 	AuditHashes(ctx context.Context, indexes []int64) ([][]byte, error)
 	// AuditStoredHashes reads up to limit stored hashes from stored index from, in order (for verify).
 	AuditStoredHashes(ctx context.Context, from int64, limit int) ([]int64, [][]byte, error)
+	// AuditReadPage reads, for verification, up to leafLimit leaves from index leafFrom and up to
+	// hashLimit stored hashes from stored index hashFrom, in order, into p's reused buffers.
+	AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int, hashFrom int64, hashLimit int, p *AuditPage) error
 	// AuditLeaves reads up to limit leaves from index from, in order.
 	AuditLeaves(ctx context.Context, from int64, limit int) ([]AuditLeaf, error)
 	// AuditHead reads the head without locking; a log never written to is ErrNotFound.
@@ -248,6 +259,8 @@ type SystemTx interface {
 	OrgIDs(ctx context.Context) ([]string, error)
 	// AuditLogIDs lists every log that has a head: organizations' and the instance's.
 	AuditLogIDs(ctx context.Context) ([]string, error)
+	// AuditQueuedLogIDs lists every log with queued, unsequenced records.
+	AuditQueuedLogIDs(ctx context.Context) ([]string, error)
 	// EraseOrg deletes an organization and everything under it, its audit log included. It is the only
 	// path that may delete audit rows; the caller records a tombstone in the instance log.
 	EraseOrg(ctx context.Context, orgID string) error
@@ -275,6 +288,53 @@ type AuditHead struct {
 	UpdatedAt time.Time
 	// Sealed is set once the organization's erasure has begun: no more leaves.
 	Sealed bool
+	// Frontier is the hashes of the tree's right edge, the complete subtrees that make up Size
+	// leaves, largest first, 32 bytes each: all the sequencer needs to add leaves. Empty on heads
+	// written before it was kept (migration 0010); the sequencer rebuilds it from stored hashes.
+	Frontier []byte
+}
+
+// AuditPage is a page of a log read for verification, in buffers that are reused from page to page so
+// that reading a large log allocates little.
+type AuditPage struct {
+	Index []int64 // leaf indexes
+	Data  []byte  // the leaves' bytes back to back; leaf k is Data[Ends[k-1]:Ends[k]] (from 0 for k = 0)
+	Ends  []int
+	// HashIndex are stored-hash indexes; Hashes holds the hashes, each truncated or padded to 32 bytes
+	// (BadHash lists the positions whose stored length was not 32).
+	HashIndex []int64
+	Hashes    []byte
+	BadHash   []int
+	// Rows asks for the plain row-by-row read, whose order is the index's whatever the query plan
+	// (verification uses it to confirm a finding before reporting it).
+	Rows bool
+}
+
+// Leaf returns the bytes of the page's k-th leaf.
+func (p *AuditPage) Leaf(k int) []byte {
+	start := 0
+	if k > 0 {
+		start = p.Ends[k-1]
+	}
+	return p.Data[start:p.Ends[k]]
+}
+
+// AuditQueued is a record waiting for the sequencer to give it an index.
+type AuditQueued struct {
+	ID        int64
+	Data      []byte
+	CreatedAt time.Time
+}
+
+// AuditBatch is what one sequencing step writes.
+type AuditBatch struct {
+	From   int64       // the head's size before the batch: Leaves[i] has index From+i
+	Leaves []AuditLeaf // Index set
+	// Hashes are the stored hashes the leaves add, at consecutive stored indexes from HashStart.
+	HashStart int64
+	Hashes    [][]byte
+	Head      AuditHead // the new head: Size = From + len(Leaves)
+	Dequeue   []int64   // the queued records' ids
 }
 
 // AuditLeaf is one record, stored as the exact bytes that were hashed.

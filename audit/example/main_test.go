@@ -110,7 +110,7 @@ func (f *fixture) appendEvents(t *testing.T, s store.Store, id string, n int) {
 		for i := 0; i < n; i++ {
 			e := kinds[i%len(kinds)]
 			e.Subject = audit.Subject{Kind: "handoff", ID: id}
-			if _, err := f.log.Append(ctx, tx, e); err != nil {
+			if err := f.log.Append(ctx, tx, e); err != nil {
 				return err
 			}
 		}

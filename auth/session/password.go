@@ -60,7 +60,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, sessionToken,
 		if ended, err = tx.DeleteUserSessions(ctx, p.ID, auth.HashToken(sessionToken)); err != nil {
 			return err
 		}
-		_, err = s.audit.Append(ctx, tx, audit.Event{Type: audit.MemberPasswordChanged, At: s.now().UTC(),
+		err = s.audit.Append(ctx, tx, audit.Event{Type: audit.MemberPasswordChanged, At: s.now().UTC(),
 			Actor:   audit.Actor{Kind: "user", ID: p.ID, Role: string(p.Role)},
 			Subject: audit.Subject{Kind: "user", ID: p.ID}, Channel: "api"})
 		return err

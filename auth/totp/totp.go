@@ -391,6 +391,6 @@ func (s *Service) audit(ctx context.Context, tx store.OrgTx, userID string, typ 
 	if risk != "" || code != "" {
 		e.Details = &audit.Details{Risk: risk, Code: code}
 	}
-	_, err = s.d.Audit.Append(ctx, tx, e)
+	err = s.d.Audit.Append(ctx, tx, e)
 	return err
 }

@@ -114,6 +114,9 @@ func wantCode(t *testing.T, err error, code string) {
 func (f *fixture) events(t *testing.T) []string {
 	t.Helper()
 	var out []string
+	if _, err := f.deps.Audit.Sequence(ctx, f.st, f.org); err != nil {
+		t.Fatal(err)
+	}
 	err := f.st.InOrg(ctx, f.org, func(tx store.OrgTx) error {
 		ls, err := tx.AuditLeaves(ctx, 0, 100)
 		for _, l := range ls {

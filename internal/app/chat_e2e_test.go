@@ -366,6 +366,9 @@ func TestChatLinksWiring(t *testing.T) {
 		t.Error("Telegram looked someone up by email")
 	}
 	var leaves []string
+	if _, err := in.App.Audit.Sequence(ctx, in.App.Store, in.OrgID); err != nil {
+		t.Fatal(err)
+	}
 	err = in.App.Store.InOrg(ctx, in.OrgID, func(tx store.OrgTx) error {
 		es, err := tx.AuditLeaves(ctx, 0, 1000)
 		for _, l := range es {

@@ -304,6 +304,9 @@ func waitSend(ctx context.Context, t *testing.T, in *testserver.Instance, handof
 func countLeaves(ctx context.Context, t *testing.T, in *testserver.Instance, needle string) int {
 	t.Helper()
 	n := 0
+	if _, err := in.App.Audit.Sequence(ctx, in.App.Store, in.OrgID); err != nil {
+		t.Fatal(err)
+	}
 	err := in.App.Store.InOrg(ctx, in.OrgID, func(tx store.OrgTx) error {
 		ls, err := tx.AuditLeaves(ctx, 0, 10000)
 		for _, l := range ls {

@@ -170,6 +170,7 @@ func grantRuntime(ctx context.Context, owner, runtime *sql.DB) error {
 		`REVOKE INSERT, UPDATE, DELETE ON ony_schema_migrations FROM ` + r,
 		`REVOKE UPDATE, DELETE, TRUNCATE ON audit_leaves, audit_hashes, audit_checkpoints FROM ` + r,
 		`REVOKE DELETE, TRUNCATE ON audit_heads FROM ` + r,
+		`REVOKE UPDATE ON audit_queue FROM ` + r,
 		// A ladder version, once stored, is what handoffs froze: it is never edited. Sends and decision
 		// tokens are only ever updated; all three leave by cascade, which runs as the owner.
 		`REVOKE UPDATE, DELETE, TRUNCATE ON ladders FROM ` + r,

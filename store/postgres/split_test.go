@@ -58,16 +58,20 @@ func TestSplitRolesCannotRewriteHistory(t *testing.T) {
 	a := storetest.NewFixture(t, s, "a")
 	for i := 0; i < 3; i++ {
 		err := s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
-			_, err := l.Append(ctx, tx, audit.Event{Type: audit.DeviceCreated, Actor: audit.Actor{Kind: "system", ID: "t"},
+			return l.Append(ctx, tx, audit.Event{Type: audit.DeviceCreated, Actor: audit.Actor{Kind: "system", ID: "t"},
 				Subject: audit.Subject{Kind: "device", ID: a.Device.ID}})
-			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	// The runtime role sequences (inserts leaves, moves the head forward, dequeues).
+	if n, err := l.Sequence(ctx, s, a.Org.ID); err != nil || n != 3 {
+		t.Fatalf("sequence: %d, %v", n, err)
+	}
 	for _, q := range []string{
 		`UPDATE audit_leaves SET data = 'x'`,
+		`UPDATE audit_queue SET data = 'x'`,
 		`DELETE FROM audit_leaves`,
 		`DELETE FROM audit_hashes`,
 		`TRUNCATE audit_leaves`,
@@ -115,6 +119,12 @@ func TestSplitRolesCannotRewriteHistory(t *testing.T) {
 	}
 	if left != 0 {
 		t.Fatalf("%d leaves left after erasure", left)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM audit_queue WHERE org_id = $1`, a.Org.ID).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("%d queued records left after erasure", left)
 	}
 }
 

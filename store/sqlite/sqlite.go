@@ -135,6 +135,7 @@ func (Dialect) LockSuffix() string { return "" }
 func (Dialect) EraseAudit(ctx context.Context, tx *sql.Tx, orgID string) error {
 	for _, q := range []string{
 		`INSERT INTO audit_erasing (org_id) VALUES (?)`,
+		`DELETE FROM audit_queue WHERE org_id = ?`,
 		`DELETE FROM audit_leaves WHERE org_id = ?`,
 		`DELETE FROM audit_hashes WHERE org_id = ?`,
 		`DELETE FROM audit_checkpoints WHERE org_id = ?`,

@@ -25,7 +25,7 @@ func (t *orgTx) AuditHead(ctx context.Context) (store.AuditHead, error) {
 func scanHead(r scanner, s *Store) (store.AuditHead, error) {
 	var h store.AuditHead
 	var sealed sql.NullTime
-	err := r.Scan(&h.Size, &h.Root, &h.UpdatedAt, &sealed)
+	err := r.Scan(&h.Size, &h.Root, &h.UpdatedAt, &sealed, &h.Frontier)
 	h.UpdatedAt, h.Sealed = h.UpdatedAt.UTC(), sealed.Valid
 	return h, s.mapErr(err)
 }
@@ -53,22 +53,114 @@ func (t *orgTx) AuditCheckpoints(ctx context.Context, from int64, limit int) ([]
 	return out, t.s.mapErr(rows.Err())
 }
 
-func (t *orgTx) AuditAppend(ctx context.Context, leaf store.AuditLeaf, hashStart int64, hashes [][]byte, head store.AuditHead) error {
-	if head.Size != leaf.Index+1 {
-		return fmt.Errorf("store: audit head size %d does not follow leaf %d", head.Size, leaf.Index)
+func (t *orgTx) AuditEnqueue(ctx context.Context, at time.Time, data ...[]byte) error {
+	switch len(data) {
+	case 0:
+		return nil
+	case 1:
+		// The request path: the seal check and the insert in one statement.
+		res, err := t.exec(ctx, "AuditEnqueueOne", t.org, data[0], utc(at), t.org)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(store.ErrSealed, err)
+		}
+		return nil
 	}
-	if _, err := t.exec(ctx, "AuditInsertLeaf", t.org, leaf.Index, leaf.Data, utc(leaf.CreatedAt)); err != nil {
-		return fmt.Errorf("store: audit leaf %d: %w", leaf.Index, err)
+	var sealed int
+	if err := t.tx.QueryRowContext(ctx, t.s.query("AuditSealed"), t.org).Scan(&sealed); err != nil {
+		return t.s.mapErr(err)
 	}
-	for i, h := range hashes {
-		if _, err := t.exec(ctx, "AuditInsertHash", t.org, hashStart+int64(i), h); err != nil {
-			return fmt.Errorf("store: audit hash %d: %w", hashStart+int64(i), err)
+	if sealed > 0 {
+		return store.ErrSealed
+	}
+	args := make([]any, 0, 3*len(data))
+	for _, d := range data {
+		args = append(args, t.org, d, utc(at))
+	}
+	_, err := t.tx.ExecContext(ctx, t.s.queryWith("AuditEnqueue", strings.Repeat(", (?, ?, ?)", len(data)-1)), args...)
+	return t.s.mapErr(err)
+}
+
+func (t *orgTx) AuditQueued(ctx context.Context, afterID int64, limit int) ([]store.AuditQueued, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditQueued"), t.org, afterID, limit)
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.AuditQueued
+	for rows.Next() {
+		var q store.AuditQueued
+		if err := rows.Scan(&q.ID, &q.Data, &q.CreatedAt); err != nil {
+			return nil, err
+		}
+		q.CreatedAt = q.CreatedAt.UTC()
+		out = append(out, q)
+	}
+	return out, t.s.mapErr(rows.Err())
+}
+
+// insertChunk bounds the rows of one multi-row statement, well under both databases' limits on
+// parameters (SQLite 32,766, PostgreSQL 65,535).
+const insertChunk = 1000
+
+func (t *orgTx) AuditSequence(ctx context.Context, b store.AuditBatch) error {
+	if b.Head.Size != b.From+int64(len(b.Leaves)) {
+		return fmt.Errorf("store: audit head size %d does not follow %d leaves from %d", b.Head.Size, len(b.Leaves), b.From)
+	}
+	for i, l := range b.Leaves {
+		if l.Index != b.From+int64(i) {
+			return fmt.Errorf("store: audit leaf %d at position %d of a batch from %d", l.Index, i, b.From)
 		}
 	}
-	res, err := t.exec(ctx, "AuditUpdateHead", head.Size, head.Root, utc(head.UpdatedAt), t.org, leaf.Index)
+	for lo := 0; lo < len(b.Leaves); lo += insertChunk {
+		part := b.Leaves[lo:min(lo+insertChunk, len(b.Leaves))]
+		args := make([]any, 0, 4*len(part))
+		for _, l := range part {
+			args = append(args, t.org, l.Index, l.Data, utc(l.CreatedAt))
+		}
+		q := t.s.queryWith("AuditInsertLeaves", strings.Repeat(", (?, ?, ?, ?)", len(part)-1))
+		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("store: audit leaves from %d: %w", part[0].Index, t.s.mapErr(err))
+		}
+	}
+	for lo := 0; lo < len(b.Hashes); lo += insertChunk {
+		part := b.Hashes[lo:min(lo+insertChunk, len(b.Hashes))]
+		args := make([]any, 0, 3*len(part))
+		for i, h := range part {
+			args = append(args, t.org, b.HashStart+int64(lo+i), h)
+		}
+		q := t.s.queryWith("AuditInsertHashes", strings.Repeat(", (?, ?, ?)", len(part)-1))
+		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("store: audit hashes from %d: %w", b.HashStart+int64(lo), t.s.mapErr(err))
+		}
+	}
+	frontier := b.Head.Frontier
+	if frontier == nil {
+		frontier = []byte{} // NOT NULL: empty means "rebuild from stored hashes"
+	}
+	res, err := t.exec(ctx, "AuditUpdateHead", b.Head.Size, b.Head.Root, frontier, utc(b.Head.UpdatedAt), t.org, b.From)
 	if err := mustAffect(res, err); err != nil {
 		// The head moved under us: the caller did not hold the lock from AuditLockHead.
 		return fmt.Errorf("store: audit head: %w", err)
+	}
+	for lo := 0; lo < len(b.Dequeue); lo += insertChunk {
+		part := b.Dequeue[lo:min(lo+insertChunk, len(b.Dequeue))]
+		args := make([]any, 0, 1+len(part))
+		args = append(args, t.org)
+		for _, id := range part {
+			args = append(args, id)
+		}
+		q := t.s.queryWith("AuditDequeue", strings.Repeat(", ?", len(part)-1)+")")
+		res, err := t.tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("store: audit dequeue: %w", t.s.mapErr(err))
+		}
+		// A record already gone was sequenced by someone else: this batch would record it twice.
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(part)) {
+			return fmt.Errorf("store: audit dequeue: %d of %d records were still queued (%v)", n, len(part), err)
+		}
 	}
 	return nil
 }
@@ -131,6 +223,146 @@ func (t *orgTx) AuditStoredHashes(ctx context.Context, from int64, limit int) ([
 	return idx, hs, t.s.mapErr(rows.Err())
 }
 
+// AuditReadPage reads each range as one aggregated row when it is whole (no gap, every hash 32
+// bytes), which is what an intact log always is; otherwise row by row, so verification can say which
+// leaf or hash is wrong.
+func (t *orgTx) AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int, hashFrom int64, hashLimit int, p *store.AuditPage) error {
+	p.Index, p.Data, p.Ends = p.Index[:0], p.Data[:0], p.Ends[:0]
+	p.HashIndex, p.Hashes, p.BadHash = p.HashIndex[:0], p.Hashes[:0], p.BadHash[:0]
+	ok := false
+	var err error
+	if !p.Rows {
+		if ok, err = t.leafRange(ctx, leafFrom, leafLimit, p); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		p.Index, p.Data, p.Ends = p.Index[:0], p.Data[:0], p.Ends[:0]
+		if err := t.leafRows(ctx, leafFrom, leafLimit, p); err != nil {
+			return err
+		}
+	}
+	if hashLimit <= 0 {
+		return nil
+	}
+	if !p.Rows {
+		if ok, err = t.hashRange(ctx, hashFrom, hashLimit, p); err != nil || ok {
+			return err
+		}
+	}
+	p.HashIndex, p.Hashes, p.BadHash = p.HashIndex[:0], p.Hashes[:0], p.BadHash[:0]
+	return t.hashRows(ctx, hashFrom, hashLimit, p)
+}
+
+func (t *orgTx) leafRange(ctx context.Context, from int64, limit int, p *store.AuditPage) (bool, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditLeafRange"), t.org, from, from+int64(limit))
+	if err != nil {
+		return false, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return false, t.s.mapErr(rows.Err())
+	}
+	var data, lens sql.RawBytes
+	var n int64
+	var lo, hi sql.NullInt64
+	if err := rows.Scan(&data, &lens, &n, &lo, &hi); err != nil {
+		return false, err
+	}
+	if n == 0 {
+		return true, nil
+	}
+	if lo.Int64 != from || hi.Int64-lo.Int64+1 != n {
+		return false, nil
+	}
+	p.Data = append(p.Data, data...)
+	end := 0
+	for k, l := 0, 0; k < len(lens); k++ {
+		c := lens[k]
+		if c >= '0' && c <= '9' {
+			l = l*10 + int(c-'0')
+		}
+		if c == ',' || k == len(lens)-1 {
+			end += l
+			p.Ends, p.Index = append(p.Ends, end), append(p.Index, from+int64(len(p.Ends)))
+			l = 0
+		}
+	}
+	if int64(len(p.Ends)) != n || end != len(p.Data) {
+		return false, nil
+	}
+	return true, rows.Err()
+}
+
+func (t *orgTx) leafRows(ctx context.Context, from int64, limit int, p *store.AuditPage) error {
+	var i int64
+	var raw sql.RawBytes
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditLeafData"), t.org, from, limit)
+	if err != nil {
+		return t.s.mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(&i, &raw); err != nil {
+			return err
+		}
+		p.Index, p.Data = append(p.Index, i), append(p.Data, raw...)
+		p.Ends = append(p.Ends, len(p.Data))
+	}
+	return t.s.mapErr(rows.Err())
+}
+
+func (t *orgTx) hashRange(ctx context.Context, from int64, limit int, p *store.AuditPage) (bool, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditHashRange"), t.org, from, from+int64(limit))
+	if err != nil {
+		return false, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return false, t.s.mapErr(rows.Err())
+	}
+	var data sql.RawBytes
+	var n int64
+	var lo, hi, bad sql.NullInt64
+	if err := rows.Scan(&data, &n, &lo, &hi, &bad); err != nil {
+		return false, err
+	}
+	if n == 0 {
+		return true, nil
+	}
+	if lo.Int64 != from || hi.Int64-lo.Int64+1 != n || bad.Int64 != 0 || int64(len(data)) != 32*n {
+		return false, nil
+	}
+	p.Hashes = append(p.Hashes, data...)
+	for k := int64(0); k < n; k++ {
+		p.HashIndex = append(p.HashIndex, from+k)
+	}
+	return true, rows.Err()
+}
+
+func (t *orgTx) hashRows(ctx context.Context, from int64, limit int, p *store.AuditPage) error {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditStoredHashes"), t.org, from, limit)
+	if err != nil {
+		return t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var i int64
+	var raw sql.RawBytes
+	var zero [32]byte
+	for rows.Next() {
+		if err := rows.Scan(&i, &raw); err != nil {
+			return err
+		}
+		h := raw
+		if len(h) != 32 {
+			p.BadHash = append(p.BadHash, len(p.HashIndex))
+			h = append(append([]byte(nil), h[:min(len(h), 32)]...), zero[:32-min(len(h), 32)]...)
+		}
+		p.HashIndex, p.Hashes = append(p.HashIndex, i), append(p.Hashes, h...)
+	}
+	return t.s.mapErr(rows.Err())
+}
+
 func (t *orgTx) AuditLeaves(ctx context.Context, from int64, limit int) ([]store.AuditLeaf, error) {
 	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditLeaves"), t.org, from, limit)
 	if err != nil {
@@ -187,6 +419,10 @@ func (t *orgTx) AuditLatestCheckpoint(ctx context.Context) (store.AuditCheckpoin
 
 func (t *systemTx) AuditLogIDs(ctx context.Context) ([]string, error) {
 	return t.ids(ctx, "AuditLogIDs")
+}
+
+func (t *systemTx) AuditQueuedLogIDs(ctx context.Context) ([]string, error) {
+	return t.ids(ctx, "AuditQueuedLogIDs")
 }
 
 func (t *systemTx) OrgIDs(ctx context.Context) ([]string, error) { return t.ids(ctx, "OrgIDs") }

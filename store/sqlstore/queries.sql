@@ -205,10 +205,32 @@ VALUES (?, ?, ?, ?, ?, ?);
 INSERT INTO audit_heads (org_id, size, root, updated_at) VALUES (?, 0, ?, ?) ON CONFLICT (org_id) DO NOTHING;
 
 -- name: AuditLockHead
-SELECT size, root, updated_at, sealed_at FROM audit_heads WHERE org_id = ? /*FOR UPDATE*/;
+SELECT size, root, updated_at, sealed_at, frontier FROM audit_heads WHERE org_id = ? /*FOR UPDATE*/;
 
 -- name: AuditHead
-SELECT size, root, updated_at, sealed_at FROM audit_heads WHERE org_id = ?;
+SELECT size, root, updated_at, sealed_at, frontier FROM audit_heads WHERE org_id = ?;
+
+-- Queued, unsequenced records (migration 0010). The multi-row statements below are extended at run
+-- time with one more "(?, …)" per row.
+
+-- name: AuditEnqueue
+INSERT INTO audit_queue (org_id, data, created_at) VALUES (?, ?, ?);
+
+-- name: AuditEnqueueOne
+INSERT INTO audit_queue (org_id, data, created_at)
+SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM audit_heads WHERE org_id = ? AND sealed_at IS NOT NULL);
+
+-- name: AuditSealed
+SELECT count(*) FROM audit_heads WHERE org_id = ? AND sealed_at IS NOT NULL;
+
+-- name: AuditQueued
+SELECT id, data, created_at FROM audit_queue WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?;
+
+-- name: AuditDequeue
+DELETE FROM audit_queue WHERE org_id = ? AND id IN (?;
+
+-- name: AuditQueuedLogIDs
+SELECT DISTINCT org_id FROM audit_queue ORDER BY org_id;
 
 -- name: AuditSeal
 UPDATE audit_heads SET sealed_at = ? WHERE org_id = ? AND sealed_at IS NULL;
@@ -216,20 +238,36 @@ UPDATE audit_heads SET sealed_at = ? WHERE org_id = ? AND sealed_at IS NULL;
 -- name: AuditCheckpoints
 SELECT size, note, created_at FROM audit_checkpoints WHERE org_id = ? AND size >= ? ORDER BY size LIMIT ?;
 
--- name: AuditInsertLeaf
+-- name: AuditInsertLeaves
 INSERT INTO audit_leaves (org_id, idx, data, created_at) VALUES (?, ?, ?, ?);
 
--- name: AuditInsertHash
+-- name: AuditInsertHashes
 INSERT INTO audit_hashes (org_id, hidx, hash) VALUES (?, ?, ?);
 
 -- name: AuditUpdateHead
-UPDATE audit_heads SET size = ?, root = ?, updated_at = ? WHERE org_id = ? AND size = ? AND sealed_at IS NULL;
+UPDATE audit_heads SET size = ?, root = ?, frontier = ?, updated_at = ? WHERE org_id = ? AND size = ? AND sealed_at IS NULL;
 
 -- name: AuditStoredHashes
 SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx >= ? ORDER BY hidx LIMIT ?;
 
 -- name: AuditLeaves
 SELECT idx, data, created_at FROM audit_leaves WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?;
+
+-- name: AuditLeafData
+SELECT idx, data FROM audit_leaves WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?;
+
+-- Verification reads a page as one row: the leaves' bytes back to back and their lengths, or the
+-- hashes back to back, with what shows the range is whole; row by row costs far more than hashing.
+-- The order comes from an ordered subquery, which both databases feed to the aggregate in order
+-- (an ORDER BY inside the aggregate would sort again what the index already sorted). Nothing depends
+-- on it: a page that does not verify is read again row by row before anything is reported.
+-- name: AuditLeafRange
+SELECT string_agg(data, ''), string_agg(CAST(length(data) AS text), ','), count(*), min(idx), max(idx)
+FROM (SELECT idx, data FROM audit_leaves WHERE org_id = ? AND idx >= ? AND idx < ? ORDER BY idx) AS page;
+
+-- name: AuditHashRange
+SELECT string_agg(hash, ''), count(*), min(hidx), max(hidx), sum(CASE WHEN length(hash) = 32 THEN 0 ELSE 1 END)
+FROM (SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx >= ? AND hidx < ? ORDER BY hidx) AS page;
 
 -- name: AuditPutCheckpoint
 INSERT INTO audit_checkpoints (org_id, size, note, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (org_id, size) DO NOTHING;

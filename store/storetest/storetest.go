@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("OpenDecisionTokensTo", func(t *testing.T) { t.Parallel(); testOpenDecisionTokensTo(t, open(t)) }) // issue 15
 	t.Run("EraseOrg", func(t *testing.T) { t.Parallel(); testEraseOrg(t, open(t)) })
 	t.Run("AuditHandoffStates", func(t *testing.T) { t.Parallel(); testAuditHandoffStates(t, open(t)) })
+	t.Run("AuditQueue", func(t *testing.T) { t.Parallel(); testAuditQueue(t, open(t)) }) // issue 12
 	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
 	t.Run("Jobs", func(t *testing.T) { t.Parallel(); testJobs(t, open(t)) })
 	// identity (issue 13)
@@ -616,13 +618,27 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		h, err := tx.AuditLockHead(ctx, make([]byte, 32))
 		return errors.Join(err, expect(h.Size == 0, "AuditLockHead returned A's head"))
 	},
-	"AuditAppend": func(tx store.OrgTx, a Fixture) error {
+	"AuditEnqueue": func(tx store.OrgTx, a Fixture) error {
+		// B's own record goes into B's queue; A's queue must not change (snapshot) and B sees only its own.
+		if err := tx.AuditEnqueue(ctx, now(), []byte("b")); err != nil {
+			return err
+		}
+		q, err := tx.AuditQueued(ctx, 0, 10)
+		return errors.Join(err, expect(len(q) == 1 && string(q[0].Data) == "b", fmt.Sprintf("B's queue after its enqueue: %d records", len(q))))
+	},
+	"AuditQueued": func(tx store.OrgTx, a Fixture) error {
+		q, err := tx.AuditQueued(ctx, 0, 10)
+		return errors.Join(err, expect(len(q) == 0, "AuditQueued read A's queue"))
+	},
+	"AuditSequence": func(tx store.OrgTx, a Fixture) error {
 		if _, err := tx.AuditLockHead(ctx, make([]byte, 32)); err != nil {
 			return err
 		}
-		// B's own first leaf goes into B's log; A's log must not grow.
-		return tx.AuditAppend(ctx, store.AuditLeaf{Index: 0, Data: []byte("b"), CreatedAt: now()}, 0,
-			[][]byte{make([]byte, 32)}, store.AuditHead{Size: 1, Root: make([]byte, 32), UpdatedAt: now()})
+		// Dequeuing A's queued record from B's scope must find nothing, which fails the batch.
+		err := tx.AuditSequence(ctx, store.AuditBatch{From: 0, Leaves: []store.AuditLeaf{{Index: 0, Data: []byte("b"), CreatedAt: now()}},
+			Hashes: [][]byte{make([]byte, 32)}, Head: store.AuditHead{Size: 1, Root: make([]byte, 32), UpdatedAt: now()},
+			Dequeue: []int64{isoQueuedID(a)}})
+		return expect(err != nil, "AuditSequence dequeued A's record")
 	},
 	"AuditHashes": func(tx store.OrgTx, a Fixture) error {
 		_, err := tx.AuditHashes(ctx, []int64{0})
@@ -631,6 +647,11 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 	"AuditStoredHashes": func(tx store.OrgTx, a Fixture) error {
 		ids, _, err := tx.AuditStoredHashes(ctx, 0, 10)
 		return errors.Join(err, expect(len(ids) == 0, "AuditStoredHashes read A's hashes"))
+	},
+	"AuditReadPage": func(tx store.OrgTx, a Fixture) error {
+		var p store.AuditPage
+		err := tx.AuditReadPage(ctx, 0, 10, 0, 10, &p)
+		return errors.Join(err, expect(len(p.Index) == 0 && len(p.HashIndex) == 0, "AuditReadPage read A's leaves or hashes"))
 	},
 	"AuditLeaves": func(tx store.OrgTx, a Fixture) error {
 		ls, err := tx.AuditLeaves(ctx, 0, 10)
@@ -691,9 +712,20 @@ func testIsolation(t *testing.T, s store.Store) {
 			return err
 		}
 		return errors.Join(
-			tx.AuditAppend(ctx, store.AuditLeaf{Index: 0, Data: []byte("a"), CreatedAt: now()}, 0, [][]byte{randBytes(32)},
-				store.AuditHead{Size: 1, Root: randBytes(32), UpdatedAt: now()}),
-			tx.AuditPutCheckpoint(ctx, store.AuditCheckpoint{Size: 1, Note: []byte("a"), CreatedAt: now()}))
+			tx.AuditSequence(ctx, store.AuditBatch{From: 0, Leaves: []store.AuditLeaf{{Index: 0, Data: []byte("a"), CreatedAt: now()}},
+				Hashes: [][]byte{randBytes(32)}, Head: store.AuditHead{Size: 1, Root: randBytes(32), UpdatedAt: now()}}),
+			tx.AuditPutCheckpoint(ctx, store.AuditCheckpoint{Size: 1, Note: []byte("a"), CreatedAt: now()}),
+			tx.AuditEnqueue(ctx, now(), []byte("a queued")))
+	}))
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		q, err := tx.AuditQueued(ctx, 0, 10)
+		if err == nil && len(q) != 1 {
+			err = fmt.Errorf("A has %d queued audit records, want 1", len(q))
+		}
+		if err == nil {
+			isoQueued.Store(a.Org.ID, q[0].ID)
+		}
+		return err
 	}))
 	// A ladder, a console send to A's user, an unused decision token and a contact, for the escalation cases.
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
@@ -726,6 +758,15 @@ func testIsolation(t *testing.T, s store.Store) {
 
 var errRollback = errors.New("rollback")
 
+// isoQueued holds, by org id, the id of the audit record the isolation test queued for org A.
+var isoQueued sync.Map
+
+func isoQueuedID(a Fixture) int64 {
+	id, _ := isoQueued.Load(a.Org.ID)
+	n, _ := id.(int64)
+	return n
+}
+
 func snapshot(t *testing.T, s store.Store, a Fixture) any {
 	var out []any
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
@@ -738,11 +779,12 @@ func snapshot(t *testing.T, s store.Store, a Fixture) any {
 		al, err6 := tx.AuditLeaves(ctx, 0, 100)
 		_, hs, err7 := tx.AuditStoredHashes(ctx, 0, 100)
 		cp, err8 := tx.AuditLatestCheckpoint(ctx)
+		aq, err12 := tx.AuditQueued(ctx, 0, 100)
 		ls, err9 := tx.Ladders(ctx)
 		sends, err10 := tx.ListSends(ctx, a.Handoff.ID)
 		inbox, err11 := tx.Inbox(ctx, a.User.ID, 500)
-		out = []any{u, d, h, r, ah, al, hs, cp, ls, sends, inbox}
-		return errors.Join(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11)
+		out = []any{u, d, h, r, ah, al, hs, cp, ls, sends, inbox, aq}
+		return errors.Join(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11, err12)
 	}))
 	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
 		ss, err := tx.SessionByHash(ctx, a.Session.IDHash)

@@ -1,0 +1,146 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/ony-ai/ony/store"
+)
+
+// testAuditQueue (issue 12): records queue per organization in id order; a batch writes leaves,
+// hashes and the head (frontier included) and dequeues exactly its records, once; a batch that does
+// not follow the head, replays dequeued records or targets a sealed log fails whole; erasure takes the
+// queue with it.
+func testAuditQueue(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	b := NewFixture(t, s, "b")
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		return errors.Join(tx.AuditEnqueue(ctx, now(), []byte("r1"), []byte("r2")), tx.AuditEnqueue(ctx, now(), []byte("r3")))
+	}))
+	must(t, s.InOrg(ctx, b.Org.ID, func(tx store.OrgTx) error { return tx.AuditEnqueue(ctx, now(), []byte("b1")) }))
+	queuedLogs := func() []string {
+		var ids []string
+		must(t, s.InSystem(ctx, func(tx store.SystemTx) (err error) { ids, err = tx.AuditQueuedLogIDs(ctx); return err }))
+		return ids
+	}
+	if got, want := queuedLogs(), slices.Sorted(slices.Values([]string{a.Org.ID, b.Org.ID})); !slices.Equal(got, want) {
+		t.Fatalf("AuditQueuedLogIDs = %v, want %v", got, want)
+	}
+	var q []store.AuditQueued
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) (err error) { q, err = tx.AuditQueued(ctx, 0, 2); return err }))
+	if len(q) != 2 || string(q[0].Data) != "r1" || string(q[1].Data) != "r2" || q[0].ID >= q[1].ID || q[0].CreatedAt.IsZero() {
+		t.Fatalf("AuditQueued(2) = %+v, want r1, r2 in id order", q)
+	}
+	var after []store.AuditQueued
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) (err error) { after, err = tx.AuditQueued(ctx, q[0].ID, 10); return err }))
+	if len(after) != 2 || string(after[0].Data) != "r2" || string(after[1].Data) != "r3" {
+		t.Fatalf("AuditQueued after r1 = %+v, want r2, r3", after)
+	}
+	frontier := randBytes(32)
+	root := randBytes(32)
+	batch := func(from int64, data []string, dequeue []int64) store.AuditBatch {
+		bt := store.AuditBatch{From: from, HashStart: from * 2, Dequeue: dequeue,
+			Head: store.AuditHead{Size: from + int64(len(data)), Root: root, Frontier: frontier, UpdatedAt: now()}}
+		for i, d := range data {
+			bt.Leaves = append(bt.Leaves, store.AuditLeaf{Index: from + int64(i), Data: []byte(d), CreatedAt: now()})
+			bt.Hashes = append(bt.Hashes, randBytes(32), randBytes(32))
+		}
+		return bt
+	}
+	sequence := func(bt store.AuditBatch) error {
+		return s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+			if _, err := tx.AuditLockHead(ctx, make([]byte, 32)); err != nil {
+				return err
+			}
+			return tx.AuditSequence(ctx, bt)
+		})
+	}
+	first := batch(0, []string{"r1", "r2"}, []int64{q[0].ID, q[1].ID})
+	must(t, sequence(first))
+	// A verification page: leaves and hashes as stored, in order, in one buffer each.
+	var page store.AuditPage
+	for round := 0; round < 2; round++ { // the second reuses the buffers
+		must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error { return tx.AuditReadPage(ctx, 0, 10, 1, 10, &page) }))
+		if len(page.Index) != 2 || page.Index[1] != 1 || string(page.Leaf(0)) != "r1" || string(page.Leaf(1)) != "r2" {
+			t.Fatalf("AuditReadPage leaves: %v %q", page.Index, page.Data)
+		}
+		if !slices.Equal(page.HashIndex, []int64{1, 2, 3}) || len(page.BadHash) != 0 ||
+			string(page.Hashes) != string(slices.Concat(first.Hashes[1:]...)) {
+			t.Fatalf("AuditReadPage hashes: %v, bad %v", page.HashIndex, page.BadHash)
+		}
+	}
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		h, err := tx.AuditHead(ctx)
+		if err != nil {
+			return err
+		}
+		if h.Size != 2 || string(h.Root) != string(root) || string(h.Frontier) != string(frontier) || h.Sealed {
+			return fmt.Errorf("head after the batch: %+v", h)
+		}
+		ls, err := tx.AuditLeaves(ctx, 0, 10)
+		if err != nil {
+			return err
+		}
+		if len(ls) != 2 || string(ls[0].Data) != "r1" || ls[1].Index != 1 || string(ls[1].Data) != "r2" {
+			return fmt.Errorf("leaves after the batch: %+v", ls)
+		}
+		ids, _, err := tx.AuditStoredHashes(ctx, 0, 10)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(ids, []int64{0, 1, 2, 3}) {
+			return fmt.Errorf("stored hashes %v, want 0..3", ids)
+		}
+		left, err := tx.AuditQueued(ctx, 0, 10)
+		if err != nil {
+			return err
+		}
+		if len(left) != 1 || string(left[0].Data) != "r3" {
+			return fmt.Errorf("queue after the batch: %+v, want r3 alone", left)
+		}
+		return nil
+	}))
+	// Records already sequenced cannot be sequenced again; a batch that does not start at the head
+	// fails; each failure leaves the log as it was.
+	if err := sequence(batch(2, []string{"r1"}, []int64{q[0].ID})); err == nil {
+		t.Error("a batch replaying a dequeued record was stored")
+	}
+	if err := sequence(batch(1, []string{"r3"}, nil)); err == nil {
+		t.Error("a batch not starting at the head's size was stored")
+	}
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.AuditLockHead(ctx, make([]byte, 32)); err != nil {
+			return err
+		}
+		return tx.AuditSeal(ctx, now())
+	}))
+	if err := sequence(batch(2, []string{"r3"}, nil)); err == nil {
+		t.Error("a batch was stored into a sealed log")
+	}
+	for _, data := range [][][]byte{{[]byte("late")}, {[]byte("late"), []byte("later")}} {
+		err := s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error { return tx.AuditEnqueue(ctx, now(), data...) })
+		if !errors.Is(err, store.ErrSealed) {
+			t.Errorf("queueing %d records into a sealed log: %v, want ErrSealed", len(data), err)
+		}
+	}
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		h, err := tx.AuditHead(ctx)
+		if err == nil && (h.Size != 2 || !h.Sealed) {
+			err = fmt.Errorf("head after the refused batches: %+v", h)
+		}
+		return err
+	}))
+	must(t, s.InSystem(ctx, func(tx store.SystemTx) error { return tx.EraseOrg(ctx, a.Org.ID) }))
+	if got := queuedLogs(); !slices.Equal(got, []string{b.Org.ID}) {
+		t.Fatalf("AuditQueuedLogIDs after erasing A = %v, want B's alone", got)
+	}
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		left, err := tx.AuditQueued(ctx, 0, 10)
+		if err == nil && len(left) != 0 {
+			err = fmt.Errorf("%d queued records of the erased org remain", len(left))
+		}
+		return err
+	}))
+}
