@@ -26,6 +26,12 @@ func migrateRiver(ctx context.Context, d riverdriver.Driver[*sql.Tx], logger *sl
 	return nil
 }
 
+// listenerDialect is a dialect whose worker client can listen for River's notifications on a
+// connection of its own (PostgreSQL); the others poll River's notification table (SQLite).
+type listenerDialect interface {
+	RiverWorkerDriver(ctx context.Context, db *sql.DB) (d riverdriver.Driver[*sql.Tx], closeListener func(), err error)
+}
+
 // StartJobs implements store.Store: it starts a River client with workers on this database.
 func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store.JobsConfig) error {
 	s.mu.Lock()
@@ -45,14 +51,24 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	c, err := river.NewClient(s.dialect.RiverDriver(s.db), &river.Config{
+	driver, closeListener := s.dialect.RiverDriver(s.db), func() {}
+	if ld, ok := s.dialect.(listenerDialect); ok {
+		d, closeFn, err := ld.RiverWorkerDriver(ctx, s.db)
+		if err != nil {
+			return err
+		}
+		driver, closeListener = d, closeFn
+	}
+	c, err := river.NewClient[*sql.Tx](wakeDriver{Driver: driver, w: s.wake}, &river.Config{
 		Logger:            quietRiver(s.log),
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}},
 		FetchPollInterval: poll,
-		FetchCooldown:     min(poll, 50*time.Millisecond),
-		MaxAttempts:       cfg.MaxAttempts,
-		PeriodicJobs:      cfg.Periodic,
+		// Notifications and wakes (wake.go) trigger fetches; this only spaces them, so that a burst of
+		// commits costs a fetch every few milliseconds rather than one each.
+		FetchCooldown: min(poll, 5*time.Millisecond),
+		MaxAttempts:   cfg.MaxAttempts,
+		PeriodicJobs:  cfg.Periodic,
 		// Most jobs are a transaction or two. Those that call out over the network (sends, callbacks,
 		// message updates, the summarizer) declare their own Timeout, which River's rescuer honours:
 		// a job left running by a killed process is retried after its own bound, so an escalation send
@@ -62,24 +78,27 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 		RescueStuckJobsAfter: timeout,
 	})
 	if err != nil {
+		closeListener()
 		return fmt.Errorf("store: job runner: %w", err)
 	}
 	if err := c.Start(ctx); err != nil {
+		closeListener()
 		return fmt.Errorf("store: start jobs: %w", err)
 	}
-	s.runner = c
+	s.runner, s.closeListener = c, closeListener
 	return nil
 }
 
 // StopJobs implements store.Store: running jobs finish; queued ones stay in the database.
 func (s *Store) StopJobs(ctx context.Context) error {
 	s.mu.Lock()
-	c := s.runner
-	s.runner = nil
+	c, closeListener := s.runner, s.closeListener
+	s.runner, s.closeListener = nil, nil
 	s.mu.Unlock()
 	if c == nil {
 		return nil
 	}
+	defer closeListener()
 	if err := c.Stop(ctx); err != nil {
 		// Out of patience: cancel what is running; River retries those jobs later.
 		return errors.Join(err, c.StopAndCancel(context.Background()))

@@ -15,9 +15,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ony-ai/ony/migrations"
 	"github.com/ony-ai/ony/store"
@@ -64,6 +66,10 @@ type Store struct {
 	inserter *river.Client[*sql.Tx]
 	mu       sync.Mutex
 	runner   *river.Client[*sql.Tx]
+	// wake tells this process's workers about jobs it committed (jobs.go).
+	wake *waker
+	// closeListener releases what the worker client's listener holds (PostgreSQL: its pgx pool).
+	closeListener func()
 }
 
 var _ store.Store = (*Store)(nil)
@@ -78,11 +84,18 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 	for name, text := range raw {
 		q[name] = d.Rebind(text)
 	}
-	ins, err := river.NewClient(d.RiverDriver(db), &river.Config{Logger: quietRiver(logger)})
+	w := newWaker()
+	ins, err := river.NewClient(d.RiverDriver(db), &river.Config{
+		Logger: quietRiver(logger),
+		// Every insert of a job due now notifies the listening workers (River's default sends one a
+		// queue per 100 ms, so most creates waited for a poll).
+		FetchCooldown: time.Millisecond,
+		Hooks:         []rivertype.Hook{&dueAtOnce{}},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: job inserter: %w", err)
 	}
-	return &Store{db: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins}, nil
+	return &Store{db: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}, nil
 }
 
 // parseQueries splits queries.sql on "-- name: X" markers; the texts keep their '?' placeholders.
@@ -157,12 +170,19 @@ func (s *Store) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) er
 	if orgID == "" {
 		return errors.New("store: empty org id")
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	var ot *orgTx
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.dialect.ScopeOrg(ctx, tx, orgID); err != nil {
 			return fmt.Errorf("store: scope org: %w", err)
 		}
-		return fn(&orgTx{s: s, tx: tx, org: orgID})
+		ot = &orgTx{s: s, tx: tx, org: orgID}
+		return fn(ot)
 	})
+	if err == nil && ot != nil && ot.enqueuedDue {
+		// Committed: the job is visible now, so this process's workers need not wait for a poll.
+		s.wake.poke()
+	}
+	return err
 }
 
 // ReadOrg implements store.Store: a read-only transaction, which SQLite in WAL mode serves from one

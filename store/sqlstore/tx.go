@@ -16,6 +16,9 @@ type orgTx struct {
 	s   *Store
 	tx  *sql.Tx
 	org string
+	// enqueuedDue is set when the transaction inserted a job due at once: after the commit the
+	// store wakes its workers.
+	enqueuedDue bool
 }
 
 type systemTx struct {
@@ -290,14 +293,19 @@ func (t *orgTx) PutIdempotencyRecord(ctx context.Context, r store.Idempotency) e
 
 func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
 	if opts != nil && !opts.ScheduledAt.IsZero() && !opts.ScheduledAt.After(time.Now()) {
-		// River parks any job with a ScheduledAt as "scheduled" until the leader's next 5-second sweep,
-		// even an overdue one; without it the job is available to workers at once.
+		// Overdue: insert it as due now, so it counts as such for the wake after the commit (wake.go).
 		o := *opts
 		o.ScheduledAt = time.Time{}
 		opts = &o
 	}
 	if _, err := t.s.inserter.InsertTx(ctx, t.tx, args, opts); err != nil {
 		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+	}
+	if opts == nil || opts.ScheduledAt.IsZero() {
+		t.enqueuedDue = true
+	} else {
+		// Fires after the commit (or after a rollback, which costs one empty fetch).
+		t.s.wake.at(opts.ScheduledAt)
 	}
 	return nil
 }
