@@ -41,6 +41,9 @@ import (
 // steady: rungsSteady handoffs at rungsRate a second, each create in its own goroutine; reported:
 // first rung delivered − create returned (first-p50/p99-ms) and second rung delivered − its due
 // time, created_at + rungsGap (gap-p50/p99-ms).
+//
+// drain: rungsBurst handoffs are created while the workers are stopped; reported: rungs delivered a
+// second from the workers' start until every queued first rung arrived (drain-rungs/s).
 func BenchmarkRungs(b *testing.B) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		b.Run(dialect, func(b *testing.B) {
@@ -121,6 +124,19 @@ end: wait
 `, rungsGap)), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	// The drain's handoffs have no second rung falling due while it runs: overdue rungs queued behind
+	// their own first rung's sends (in order, after a crash too: docs/escalation.md) are another case.
+	if err := os.WriteFile(filepath.Join(dir, "drain.yaml"), []byte(`name: drain
+match:
+  actions: ["drain.*"]
+steps:
+  - channels: [webhook]
+    targets: ["webhook:bench"]
+    wait: 1h
+end: wait
+`), 0o600); err != nil {
+		b.Fatal(err)
+	}
 	jobs := config.Default().Jobs
 	if v := os.Getenv("BENCH_JOBS_POLL"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -152,7 +168,11 @@ end: wait
 		returned  time.Time
 	}
 	create := func(i int) (created, error) {
-		c, err := in.App.Handoffs.Create(ctx, dev, handoff.CreateRequest{Action: "deploy.web", Title: fmt.Sprintf("Ship %d", i)}, "")
+		action := "deploy.web"
+		if i > rungsBurst+rungsSteady {
+			action = "drain.web"
+		}
+		c, err := in.App.Handoffs.Create(ctx, dev, handoff.CreateRequest{Action: action, Title: fmt.Sprintf("Ship %d", i)}, "")
 		return created{id: c.Handoff.ID, createdAt: c.Handoff.CreatedAt, returned: time.Now()}, err
 	}
 	wait := func(n int, what string) {
@@ -273,6 +293,46 @@ end: wait
 	b.ReportMetric(ms(pct(sGap, .99)), "gap-p99-ms")
 	b.Logf("%s steady %d/s: first rung p50 %.0fms p99 %.0fms after its create; +%s rung p50 %.0fms p99 %.0fms late",
 		dialect, rungsRate, ms(pct(sFirst, .5)), ms(pct(sFirst, .99)), rungsGap, ms(pct(sGap, .5)), ms(pct(sGap, .99)))
+	// drain: rungsBurst handoffs are created with the workers stopped, then the workers start; the
+	// engine's own rate, without creates competing.
+	base = br.count()
+	if err := in.App.Store.StopJobs(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var queued []created
+	for i := range rungsBurst {
+		c, err := create(rungsBurst + rungsSteady + 1 + i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		queued = append(queued, c)
+	}
+	b.StartTimer()
+	started := time.Now()
+	if err := in.App.StartJobs(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		done := 0
+		for _, c := range queued {
+			if _, ok := br.arrival(c.id, 0); ok {
+				done++
+			}
+		}
+		if done == len(queued) {
+			break
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("drain: %d of %d first rungs arrived", done, len(queued))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	drained := time.Since(started)
+	b.StopTimer()
+	drainRate := float64(br.count()-base) / drained.Seconds()
+	b.ReportMetric(drainRate, "drain-rungs/s")
+	b.Logf("%s drain: %d queued rungs delivered in %s: %.0f rungs/s", dialect, br.count()-base, drained.Round(time.Millisecond), drainRate)
+
 	br.mu.Lock()
 	dups := br.dups
 	br.mu.Unlock()
