@@ -85,11 +85,17 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 		q[name] = d.Rebind(text)
 	}
 	w := newWaker()
+	// River's inserter sends at most one insert notification a queue per FetchCooldown (100 ms by
+	// default), so most commits went unannounced. On PostgreSQL every one is sent: other replicas
+	// LISTEN. On SQLite there are no other replicas, this process wakes its own workers, and each
+	// notification would be a row in River's notification table, so the default stays.
+	cooldown := river.FetchCooldownDefault
+	if _, ok := d.(listenerDialect); ok {
+		cooldown = time.Millisecond
+	}
 	ins, err := river.NewClient(d.RiverDriver(db), &river.Config{
-		Logger: quietRiver(logger),
-		// Every insert of a job due now notifies the listening workers (River's default sends one a
-		// queue per 100 ms, so most creates waited for a poll).
-		FetchCooldown: time.Millisecond,
+		Logger:        quietRiver(logger),
+		FetchCooldown: cooldown,
 		Hooks:         []rivertype.Hook{&dueAtOnce{}},
 	})
 	if err != nil {
