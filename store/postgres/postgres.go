@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -269,18 +270,56 @@ func (Dialect) Lock(ctx context.Context, db *sql.DB) (func(), error) {
 func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return riverdatabasesql.New(db) }
 
 // InsertJob implements sqlstore.Dialect. Notify uses River's insert topic and payload, so a listening
-// worker fetches at once.
+// worker (RiverWorkerDriver) fetches at once.
 func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) error {
-	state := "available"
-	if j.Scheduled {
-		state = "scheduled"
-	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, scheduled_at, state)
-		VALUES ($1::jsonb, $2, $3, $4, $5, $6, $7::river_job_state)`,
-		string(j.Args), j.Kind, j.MaxAttempts, j.Priority, j.Queue, j.ScheduledAt, state)
+		VALUES ($1::jsonb, $2, $3, $4, $5, $6, 'available')`,
+		string(j.Args), j.Kind, j.MaxAttempts, j.Priority, j.Queue, j.ScheduledAt)
 	if err != nil || !j.Notify {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `SELECT pg_notify(current_schema() || '.river_insert', $1)`, `{"queue": "`+j.Queue+`"}`)
 	return err
+}
+
+// RiverWorkerDriver implements sqlstore's worker-driver hook: the worker client works through db like
+// every other client, and LISTENs for River's insert notifications on one pgx connection, so jobs
+// committed by any replica are fetched at once instead of at the next poll. Inserts stay in
+// database/sql transactions; InsertJob (or River's inserter) sends the notification (pg_notify) in them, so it is
+// delivered when, and only if, the job commits. The connection is made with db's own settings (host,
+// credentials, search_path, timeouts), taken from one of db's connections; row-level security does
+// not apply to it, since it only listens, and River's tables are outside it anyway.
+func (Dialect) RiverWorkerDriver(ctx context.Context, db *sql.DB) (riverdriver.Driver[*sql.Tx], func(), error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: job listener: %w", err)
+	}
+	var cc *pgx.ConnConfig
+	err = conn.Raw(func(c any) error {
+		sc, ok := c.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("postgres: job listener: unexpected connection %T", c)
+		}
+		cc = sc.Conn().Config().Copy()
+		// The copy's handler buffers into the connection it came from; nil lets pgx bind the new
+		// connection's own.
+		cc.OnNotification = nil
+		return nil
+	})
+	conn.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	pc, err := pgxpool.ParseConfig("")
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: job listener: %w", err)
+	}
+	pc.ConnConfig = cc
+	// River hijacks the listener's connection from the pool for good: one is all it needs.
+	pc.MinConns, pc.MaxConns = 0, 1
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: job listener: %w", err)
+	}
+	return riverdatabasesql.NewWithPgxListener(db, pool), pool.Close, nil
 }

@@ -171,13 +171,9 @@ func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return rive
 // InsertJob implements sqlstore.Dialect. Times are written in the one text form River's SQLite
 // queries compare correctly.
 func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) error {
-	state := "available"
-	if j.Scheduled {
-		state = "scheduled"
-	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO river_job (args, created_at, kind, max_attempts, priority, queue, scheduled_at, state)
-		VALUES (jsonb(?), ?, ?, ?, ?, ?, ?, ?)`,
-		string(j.Args), riverTime(j.CreatedAt), j.Kind, j.MaxAttempts, j.Priority, j.Queue, riverTime(j.ScheduledAt), state)
+		VALUES (jsonb(?), ?, ?, ?, ?, ?, ?, 'available')`,
+		string(j.Args), riverTime(j.CreatedAt), j.Kind, j.MaxAttempts, j.Priority, j.Queue, riverTime(j.ScheduledAt))
 	return err
 }
 

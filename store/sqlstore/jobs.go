@@ -28,6 +28,12 @@ func migrateRiver(ctx context.Context, d riverdriver.Driver[*sql.Tx], logger *sl
 	return nil
 }
 
+// listenerDialect is a dialect whose worker client can listen for River's notifications on a
+// connection of its own (PostgreSQL); the others poll River's notification table (SQLite).
+type listenerDialect interface {
+	RiverWorkerDriver(ctx context.Context, db *sql.DB) (d riverdriver.Driver[*sql.Tx], closeListener func(), err error)
+}
+
 // StartJobs implements store.Store: it starts a River client with workers on this database.
 func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store.JobsConfig) error {
 	s.mu.Lock()
@@ -47,14 +53,24 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	c, err := river.NewClient(s.dialect.RiverDriver(s.db), &river.Config{
+	driver, closeListener := s.dialect.RiverDriver(s.db), func() {}
+	if ld, ok := s.dialect.(listenerDialect); ok {
+		d, closeFn, err := ld.RiverWorkerDriver(ctx, s.db)
+		if err != nil {
+			return err
+		}
+		driver, closeListener = d, closeFn
+	}
+	c, err := river.NewClient[*sql.Tx](wakeDriver{Driver: driver, w: s.wake}, &river.Config{
 		Logger:            quietRiver(s.log),
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}},
 		FetchPollInterval: poll,
-		FetchCooldown:     min(poll, 50*time.Millisecond),
-		MaxAttempts:       cfg.MaxAttempts,
-		PeriodicJobs:      cfg.Periodic,
+		// Notifications and wakes (wake.go) trigger fetches; this only spaces them, so that a burst of
+		// commits costs a fetch every few milliseconds rather than one each.
+		FetchCooldown: min(poll, 5*time.Millisecond),
+		MaxAttempts:   cfg.MaxAttempts,
+		PeriodicJobs:  cfg.Periodic,
 		// Most jobs are a transaction or two. Those that call out over the network (sends, callbacks,
 		// message updates, the summarizer) declare their own Timeout, which River's rescuer honours:
 		// a job left running by a killed process is retried after its own bound, so an escalation send
@@ -64,24 +80,27 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 		RescueStuckJobsAfter: timeout,
 	})
 	if err != nil {
+		closeListener()
 		return fmt.Errorf("store: job runner: %w", err)
 	}
 	if err := c.Start(ctx); err != nil {
+		closeListener()
 		return fmt.Errorf("store: start jobs: %w", err)
 	}
-	s.runner = c
+	s.runner, s.closeListener = c, closeListener
 	return nil
 }
 
 // StopJobs implements store.Store: running jobs finish; queued ones stay in the database.
 func (s *Store) StopJobs(ctx context.Context) error {
 	s.mu.Lock()
-	c := s.runner
-	s.runner = nil
+	c, closeListener := s.runner, s.closeListener
+	s.runner, s.closeListener = nil, nil
 	s.mu.Unlock()
 	if c == nil {
 		return nil
 	}
+	defer closeListener()
 	if err := c.Stop(ctx); err != nil {
 		// Out of patience: cancel what is running; River retries those jobs later.
 		return errors.Join(err, c.StopAndCancel(context.Background()))
@@ -108,45 +127,48 @@ func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
 }
 func (m minLevel) WithGroup(n string) slog.Handler { return minLevel{h: m.h.WithGroup(n), min: m.min} }
 
-// enqueue inserts a job in tx. River's insert path (a generic many-row statement with arrays of every
-// column, plus reflection to encode them) cost more CPU than the rest of a handoff's creation; the
-// jobs Ony inserts use four of its options, so those take one plain INSERT, and anything else still
-// goes through River.
-func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+// enqueue inserts a job in tx and returns when it is due (zero: now). River's insert path (a generic
+// many-row statement with arrays of every column, plus reflection to encode them) cost more CPU than
+// the rest of a handoff's creation; the jobs Ony inserts use four of its options, so those take one
+// plain INSERT, and anything else still goes through River.
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (time.Time, error) {
 	var o river.InsertOpts
 	if opts != nil {
 		o = *opts
 	}
-	if a, ok := args.(river.JobArgsWithInsertOpts); ok || !plainOpts(o) {
-		if ok {
-			o = mergeOpts(o, a.InsertOpts())
+	if a, ok := args.(river.JobArgsWithInsertOpts); ok {
+		o = mergeOpts(o, a.InsertOpts())
+	}
+	now := time.Now().UTC()
+	var due time.Time
+	// Overdue means now, so it counts as such for the wake after the commit (wake.go).
+	if o.ScheduledAt.After(now) {
+		due = o.ScheduledAt.UTC()
+	}
+	if !plainOpts(o) {
+		o.ScheduledAt = due
+		if _, err := s.inserter.InsertTx(ctx, tx, args, &o); err != nil {
+			return time.Time{}, fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
 		}
-		if !plainOpts(o) {
-			return s.enqueueRiver(ctx, tx, args, &o)
-		}
+		return due, nil
 	}
 	data, err := json.Marshal(args)
 	if err != nil {
-		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+		return time.Time{}, fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
 	}
-	now := time.Now().UTC()
 	j := Job{Kind: args.Kind(), Args: data, MaxAttempts: cmp.Or(o.MaxAttempts, river.MaxAttemptsDefault),
-		Priority: cmp.Or(o.Priority, river.PriorityDefault), Queue: cmp.Or(o.Queue, river.QueueDefault), CreatedAt: now, ScheduledAt: now}
-	// An overdue ScheduledAt means now: River would park it as "scheduled" until the leader's next
-	// sweep, up to seconds later, where "available" is picked up by the next fetch.
-	if o.ScheduledAt.After(now) {
-		j.ScheduledAt, j.Scheduled = o.ScheduledAt.UTC(), true
-	}
+		Priority: cmp.Or(o.Priority, river.PriorityDefault), Queue: cmp.Or(o.Queue, river.QueueDefault),
+		CreatedAt: now, ScheduledAt: cmp.Or(due, now)}
 	// Every notifying transaction takes PostgreSQL's one notification lock at commit, so like River
-	// this sends at most one per notifyEvery; a job whose wake-up was skipped (or rolled back with
-	// another transaction) is found by the next poll.
-	if last := s.notified.Load(); !j.Scheduled && now.UnixNano()-last >= int64(notifyEvery) {
+	// this sends at most one per notifyEvery; this process wakes its own workers after the commit
+	// (wake.go), and a replica that missed a notification finds the job at its next poll.
+	if last := s.notified.Load(); due.IsZero() && now.UnixNano()-last >= int64(notifyEvery) {
 		j.Notify = s.notified.CompareAndSwap(last, now.UnixNano())
 	}
 	if err := s.dialect.InsertJob(ctx, tx, j); err != nil {
-		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), s.mapErr(err))
+		return time.Time{}, fmt.Errorf("store: enqueue %s: %w", args.Kind(), s.mapErr(err))
 	}
-	return nil
+	return due, nil
 }
 
 const notifyEvery = 5 * time.Millisecond
@@ -185,14 +207,4 @@ func mergeOpts(o, kind river.InsertOpts) river.InsertOpts {
 	}
 	o.Pending = o.Pending || kind.Pending
 	return o
-}
-
-func (s *Store) enqueueRiver(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
-	if !opts.ScheduledAt.IsZero() && !opts.ScheduledAt.After(time.Now()) {
-		opts.ScheduledAt = time.Time{} // as above: overdue means now
-	}
-	if _, err := s.inserter.InsertTx(ctx, tx, args, opts); err != nil {
-		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
-	}
-	return nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ony-ai/ony/migrations"
 	"github.com/ony-ai/ony/store"
@@ -48,7 +49,8 @@ type Dialect interface {
 	Lock(ctx context.Context, db *sql.DB) (func(), error)
 	RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx]
 	// InsertJob writes one job row in River's table, as River's own insert would for a job with no
-	// uniqueness, tags or metadata, and tells listening workers when it is available now.
+	// uniqueness, tags or metadata, always "available" (wake.go: River's fetch takes it once
+	// scheduled_at has passed), and tells listening workers when Notify is set.
 	InsertJob(ctx context.Context, tx *sql.Tx, j Job) error
 }
 
@@ -60,10 +62,9 @@ type Job struct {
 	Priority    int
 	Queue       string
 	CreatedAt   time.Time // UTC
-	ScheduledAt time.Time // UTC; CreatedAt for a job available now
-	Scheduled   bool      // state "scheduled" (ScheduledAt is in the future), else "available"
-	// Notify asks the dialect to wake listening workers (a job available now; at most one
-	// notification per few milliseconds, as River limits its own).
+	ScheduledAt time.Time // UTC; CreatedAt for a job due now
+	// Notify asks the dialect to wake listening workers (a job due now; at most one notification per
+	// few milliseconds, as River limits its own).
 	Notify bool
 }
 
@@ -86,6 +87,10 @@ type Store struct {
 	runner   *river.Client[*sql.Tx]
 	// notified is when a job insert last asked to wake workers (Unix nanoseconds).
 	notified atomic.Int64
+	// wake tells this process's workers about jobs it committed (jobs.go).
+	wake *waker
+	// closeListener releases what the worker client's listener holds (PostgreSQL: its pgx pool).
+	closeListener func()
 }
 
 var _ store.Store = (*Store)(nil)
@@ -100,11 +105,24 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 	for name, text := range raw {
 		q[name] = d.Rebind(text)
 	}
-	ins, err := river.NewClient(d.RiverDriver(db), &river.Config{Logger: quietRiver(logger)})
+	w := newWaker()
+	// River's inserter sends at most one insert notification a queue per FetchCooldown (100 ms by
+	// default), so most commits went unannounced. On PostgreSQL every one is sent: other replicas
+	// LISTEN. On SQLite there are no other replicas, this process wakes its own workers, and each
+	// notification would be a row in River's notification table, so the default stays.
+	cooldown := river.FetchCooldownDefault
+	if _, ok := d.(listenerDialect); ok {
+		cooldown = time.Millisecond
+	}
+	ins, err := river.NewClient(d.RiverDriver(db), &river.Config{
+		Logger:        quietRiver(logger),
+		FetchCooldown: cooldown,
+		Hooks:         []rivertype.Hook{&dueAtOnce{}},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: job inserter: %w", err)
 	}
-	return &Store{db: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins}, nil
+	return &Store{db: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}, nil
 }
 
 // parseQueries splits queries.sql on "-- name: X" markers; the texts keep their '?' placeholders.
@@ -179,12 +197,19 @@ func (s *Store) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) er
 	if orgID == "" {
 		return errors.New("store: empty org id")
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	var ot *orgTx
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.dialect.ScopeOrg(ctx, tx, orgID); err != nil {
 			return fmt.Errorf("store: scope org: %w", err)
 		}
-		return fn(&orgTx{s: s, tx: tx, org: orgID})
+		ot = &orgTx{s: s, tx: tx, org: orgID}
+		return fn(ot)
 	})
+	if err == nil && ot != nil && ot.enqueuedDue {
+		// Committed: the job is visible now, so this process's workers need not wait for a poll.
+		s.wake.poke()
+	}
+	return err
 }
 
 // ReadOrg implements store.Store: a read-only transaction, which SQLite in WAL mode serves from one

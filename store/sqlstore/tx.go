@@ -16,6 +16,9 @@ type orgTx struct {
 	s   *Store
 	tx  *sql.Tx
 	org string
+	// enqueuedDue is set when the transaction inserted a job due at once: after the commit the
+	// store wakes its workers.
+	enqueuedDue bool
 }
 
 type systemTx struct {
@@ -289,7 +292,17 @@ func (t *orgTx) PutIdempotencyRecord(ctx context.Context, r store.Idempotency) e
 }
 
 func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
-	return t.s.enqueue(ctx, t.tx, args, opts)
+	due, err := t.s.enqueue(ctx, t.tx, args, opts)
+	if err != nil {
+		return err
+	}
+	if due.IsZero() {
+		t.enqueuedDue = true
+	} else {
+		// Fires after the commit (or after a rollback, which costs one empty fetch).
+		t.s.wake.at(due)
+	}
+	return nil
 }
 
 func (t *systemTx) CountOrgs(ctx context.Context) (int, error) {
