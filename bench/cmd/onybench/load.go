@@ -204,6 +204,7 @@ func openLoop(ctx context.Context, a *api, perSec float64, d time.Duration, time
 	interval := time.Duration(float64(time.Second) / perSec)
 	start := time.Now()
 	var wg sync.WaitGroup
+	var inFlight atomic.Int64
 	for i := range n {
 		at := start.Add(time.Duration(i) * interval)
 		if w := time.Until(at); w > 0 {
@@ -212,7 +213,15 @@ func openLoop(ctx context.Context, a *api, perSec float64, d time.Duration, time
 		if ctx.Err() != nil {
 			break
 		}
+		// A server far behind would otherwise collect tens of thousands of requests in flight: past
+		// maxInFlight a create is not sent and counts as a timeout, as it would have become one.
+		if inFlight.Load() >= maxInFlight {
+			c.add(at, created{}, errNotSent)
+			continue
+		}
+		inFlight.Add(1)
 		wg.Go(func() {
+			defer inFlight.Add(-1)
 			rctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			cr, err := a.create(rctx, i)
@@ -223,6 +232,11 @@ func openLoop(ctx context.Context, a *api, perSec float64, d time.Duration, time
 	c.r.elapsed = time.Since(start)
 	return c.r
 }
+
+// maxInFlight bounds an open loop's unanswered creates.
+const maxInFlight = 2000
+
+var errNotSent = fmt.Errorf("not sent: %d creates already in flight: %w", maxInFlight, context.DeadlineExceeded)
 
 // burst creates n handoffs with conc agents as fast as they go (used to fill a database).
 func burst(ctx context.Context, a *api, n, conc int) loadResult {

@@ -37,6 +37,8 @@ func run() int {
 	out := flag.String("out", "", "also write the section to this file (- for stdout)")
 	profile := flag.String("profile", "", "directory for CPU profiles taken during ingest (needs pprof on ONY_METRICS_LISTEN)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (server logs, data)")
+	latenessN := flag.Int("lateness-n", 0, "pending handoffs in the lateness scenario (default 5000 full, 100 quick)")
+	pending := flag.Int("pending", 0, "pending handoffs in the decision scenario (default 20000 full, 300 quick)")
 	var extra multiFlag
 	flag.Var(&extra, "env", "extra ONY_ variable for every server, KEY=VALUE (repeatable), e.g. -env ONY_JOBS_POLL_INTERVAL=50ms")
 	flag.Parse()
@@ -52,6 +54,12 @@ func run() int {
 	}
 	if *runs > 0 {
 		sz.Runs = *runs
+	}
+	if *latenessN > 0 {
+		sz.LatenessN = *latenessN
+	}
+	if *pending > 0 {
+		sz.DecidePending = *pending
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {

@@ -39,9 +39,9 @@ type sizes struct {
 }
 
 var fullSizes = sizes{
-	Runs: 3, Conc: []int{8, 32}, ClosedDur: 8 * time.Second, OpenDur: 8 * time.Second, SQLiteOpen: 500,
-	RungRate: 100, RungDur: 8 * time.Second, LatenessN: 10000, LatenessWait: 10 * time.Second, AtOnceN: 1000,
-	BurstN: 4000, DecidePending: 40000, DecideSamples: 100, FillConc: 64, IdleSettle: 3 * time.Second,
+	Runs: 3, Conc: []int{8, 32}, ClosedDur: 5 * time.Second, OpenDur: 5 * time.Second, SQLiteOpen: 500,
+	RungRate: 100, RungDur: 5 * time.Second, LatenessN: 5000, LatenessWait: 10 * time.Second, AtOnceN: 1000,
+	BurstN: 2000, DecidePending: 20000, DecideSamples: 100, FillConc: 64, IdleSettle: 3 * time.Second,
 }
 
 var quickSizes = sizes{
@@ -124,7 +124,6 @@ func (h *harness) newInstance(ctx context.Context, dialect string, n int, sk *si
 			return nil, err
 		}
 		in.vars["ONY_DATABASE_URL"] = in.db.URL
-		in.vars["ONY_DATABASE_MAX_OPEN_CONNS"] = "20"
 	}
 	if n > 1 {
 		in.vars["ONY_REDIS_URL"] = h.redis
