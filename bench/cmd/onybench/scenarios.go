@@ -33,8 +33,8 @@ type sizes struct {
 	AtOnceN       int
 	BurstN        int
 	BurstWait     time.Duration // the first rung's wait in the throughput scenario: at least the time to create BurstN
-	DecidePending int // handoffs pending in the org the decisions are made in
-	DecideSamples int // decisions per run and path
+	DecidePending int           // handoffs pending in the org the decisions are made in
+	DecideSamples int           // decisions per run and path
 	FillConc      int
 	IdleSettle    time.Duration
 }
