@@ -285,9 +285,7 @@ func machine(ctx context.Context, h *harness) machineInfo {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.kern = "Linux " + strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		m.loadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
+	m.loadAvg = loadAvg()
 	if v, err := h.psql(ctx, h.pgBase, "SHOW server_version"); err == nil {
 		m.pgVersion = v
 	} else {
@@ -319,6 +317,15 @@ func procField(path, name string) string {
 		if ok && strings.TrimSpace(k) == name {
 			return strings.TrimSpace(v)
 		}
+	}
+	return ""
+}
+
+// loadAvg is the 1, 5 and 15 minute load average, or "" where /proc does not say.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
 	}
 	return ""
 }

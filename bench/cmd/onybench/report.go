@@ -180,8 +180,8 @@ func renderSection(m machineInfo, sz sizes, mode string, args []string, figs []F
 	}
 	fmt.Fprintf(&b, "This run: `%s` (mode %s), commit %s, %s in all.\n\n", cmdline, mode, orNA(m.commit), took.Round(time.Second))
 	b.WriteString("**Machine.** ")
-	fmt.Fprintf(&b, "`nproc` = %d, CPU %s, %s RAM, %s, Go %s, PostgreSQL %s (%s), load average %s at the start. ",
-		m.nproc, orNA(m.cpu), orNA(m.ram), orNA(m.kern), m.goVersion, m.pgVersion, m.pgbench, orNA(m.loadAvg))
+	fmt.Fprintf(&b, "`nproc` = %d, CPU %s, %s RAM, %s, Go %s, PostgreSQL %s (%s), load average (1, 5, 15 min) %s at the start and %s at the end. ",
+		m.nproc, orNA(m.cpu), orNA(m.ram), orNA(m.kern), m.goVersion, m.pgVersion, m.pgbench, orNA(m.loadAvg), orNA(loadAvg()))
 	b.WriteString("The harness, the servers, PostgreSQL and Redis share these cores.\n\n")
 	b.WriteString("**Sizes.** ")
 	fmt.Fprintf(&b, "%d runs of each scenario; min / median / max are over the runs, and targets are judged on the median. ", sz.Runs)
