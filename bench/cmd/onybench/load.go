@@ -238,15 +238,17 @@ const maxInFlight = 2000
 
 var errNotSent = fmt.Errorf("not sent: %d creates already in flight: %w", maxInFlight, context.DeadlineExceeded)
 
-// burst creates n handoffs with conc agents as fast as they go (used to fill a database).
-func burst(ctx context.Context, a *api, n, conc int) loadResult {
+// burst creates n handoffs with conc agents as fast as they go (used to fill a database). No create
+// starts after limit, so a slow server makes a smaller fill, not an unbounded scenario.
+func burst(ctx context.Context, a *api, n, conc int, limit time.Duration) loadResult {
 	var c collector
 	var next atomic.Int64
 	start := time.Now()
+	deadline := start.Add(limit)
 	var wg sync.WaitGroup
 	for range conc {
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
 				i := int(next.Add(1))
 				if i > n {
 					return

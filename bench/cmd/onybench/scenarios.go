@@ -37,18 +37,21 @@ type sizes struct {
 	DecideSamples int           // decisions per run and path
 	FillConc      int
 	IdleSettle    time.Duration
+	FillLimit     time.Duration // longest a fill may take; a slower server gets a smaller fill
 }
 
 var fullSizes = sizes{
 	Runs: 3, Conc: []int{8, 32}, ClosedDur: 5 * time.Second, OpenDur: 5 * time.Second, SQLiteOpen: 500,
 	RungRate: 100, RungDur: 5 * time.Second, LatenessN: 5000, LatenessWait: 10 * time.Second, AtOnceN: 1000,
 	BurstN: 1000, BurstWait: 10 * time.Second, DecidePending: 20000, DecideSamples: 100, FillConc: 64, IdleSettle: 3 * time.Second,
+	FillLimit: 3 * time.Minute,
 }
 
 var quickSizes = sizes{
 	Runs: 1, Conc: []int{2, 8}, ClosedDur: time.Second, OpenDur: time.Second, SQLiteOpen: 100,
 	RungRate: 50, RungDur: time.Second, LatenessN: 100, LatenessWait: time.Second, AtOnceN: 50,
 	BurstN: 100, BurstWait: time.Second, DecidePending: 300, DecideSamples: 10, FillConc: 16, IdleSettle: 500 * time.Millisecond,
+	FillLimit: 30 * time.Second,
 }
 
 // recorder collects figures across runs, keeping the order in which they were first seen.
@@ -376,7 +379,7 @@ func (h *harness) lateness(ctx context.Context, rec *recorder, sz sizes, dialect
 	}
 	defer in.close()
 	sc := "4. Rung lateness"
-	r := burst(ctx, in.agent, sz.LatenessN, 32)
+	r := burst(ctx, in.agent, sz.LatenessN, 32, sz.FillLimit)
 	if r.firstErr != nil {
 		h.log("lateness %s: %d creates failed; first: %v", dialect, r.errors+r.timeouts, r.firstErr)
 	}
@@ -392,6 +395,7 @@ func (h *harness) lateness(ctx context.Context, rec *recorder, sz sizes, dialect
 		}
 	}
 	name := fmt.Sprintf("%s pending, second rung (due %s after create)", groupThousands(strconv.Itoa(sz.LatenessN)), sz.LatenessWait)
+	rec.add(sc, name+": handoffs created", dialect, "", nil, float64(len(r.ids)))
 	rec.add(sc, name+": creating them took", dialect, "s", nil, r.elapsed.Seconds())
 	rec.add(sc, name+": lateness p50", dialect, "ms", nil, percentile(ms(late), 0.5))
 	rec.add(sc, name+": lateness p99", dialect, "ms", lt(1000), percentile(ms(late), 0.99))
@@ -464,7 +468,7 @@ func (h *harness) throughput(ctx context.Context, rec *recorder, sz sizes, diale
 	}
 	defer in.close()
 	sc := "5. Escalation throughput"
-	r := burst(ctx, in.agent, sz.BurstN, 32)
+	r := burst(ctx, in.agent, sz.BurstN, 32, sz.FillLimit)
 	if r.firstErr != nil {
 		h.log("throughput %s: %d creates failed; first: %v", dialect, r.errors+r.timeouts, r.firstErr)
 	}
@@ -516,14 +520,16 @@ func (h *harness) decide(ctx context.Context, rec *recorder, sz sizes, dialect s
 		return err
 	}
 	defer in.close()
-	fill := burst(ctx, in.agent, sz.DecidePending, sz.FillConc)
+	fill := burst(ctx, in.agent, sz.DecidePending, sz.FillConc, sz.FillLimit)
 	if fill.firstErr != nil {
 		h.log("fill %s: %d creates failed; first: %v", dialect, fill.errors+fill.timeouts, fill.firstErr)
 	}
 	h.log("decide %s: %d pending handoffs created in %s (%.0f/s)", dialect, len(fill.ids), fill.elapsed.Round(time.Millisecond), rate(len(fill.ids), fill.elapsed))
 	pending := fill.ids
 	sc := "6. Decision → waiting agent"
-	rec.add(sc, fmt.Sprintf("filling the organization with %s handoffs (%d agents): creates/s", groupThousands(strconv.Itoa(sz.DecidePending)), sz.FillConc), dialect, "/s", nil, rate(len(fill.ids), fill.elapsed))
+	fillName := fmt.Sprintf("filling the organization with %s handoffs (%d agents)", groupThousands(strconv.Itoa(sz.DecidePending)), sz.FillConc)
+	rec.add(sc, fillName+": handoffs created", dialect, "", nil, float64(len(fill.ids)))
+	rec.add(sc, fillName+": creates/s", dialect, "/s", nil, rate(len(fill.ids), fill.elapsed))
 	if wantDecide {
 		type path struct {
 			name    string
