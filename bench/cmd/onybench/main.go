@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -140,7 +141,15 @@ func run() int {
 		}
 		t0 := time.Now()
 		logf("%s (%s)...", name, d)
-		if err := f(); err != nil {
+		err := f()
+		h.mu.Lock()
+		deaths := h.deaths
+		h.deaths = nil
+		h.mu.Unlock()
+		if err == nil && len(deaths) > 0 {
+			err = errors.New(strings.Join(deaths, "; "))
+		}
+		if err != nil {
 			logf("%s (%s) failed: %v", name, d, err)
 			rec.fail(name+" ("+d+")", err)
 			return

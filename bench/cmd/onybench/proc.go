@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,8 @@ type harness struct {
 	dbSeq   int
 	srvSeq  int
 	quick   bool
+	mu      sync.Mutex
+	deaths  []string // servers that exited before they were stopped
 	log     func(format string, args ...any)
 }
 
@@ -81,6 +84,8 @@ type server struct {
 	ready    time.Time
 	done     chan struct{}
 	exitCode int
+	state    string // how it exited, once done is closed
+	h        *harness
 }
 
 // serve starts `ony serve` with vars (ONY_LISTEN is chosen here) and waits until /readyz answers
@@ -96,7 +101,7 @@ func (h *harness) serve(ctx context.Context, vars map[string]string) (*server, e
 		return nil, err
 	}
 	v["ONY_LISTEN"] = addr
-	s := &server{name: fmt.Sprintf("serve%d", h.srvSeq), url: "http://" + addr, done: make(chan struct{})}
+	s := &server{name: fmt.Sprintf("serve%d", h.srvSeq), url: "http://" + addr, done: make(chan struct{}), h: h}
 	if h.profile != "" {
 		if s.metrics, err = freeAddr(); err != nil {
 			return nil, err
@@ -126,6 +131,7 @@ func (h *harness) serve(ctx context.Context, vars map[string]string) (*server, e
 	go func() {
 		_ = s.cmd.Wait()
 		s.exitCode = s.cmd.ProcessState.ExitCode()
+		s.state = s.cmd.ProcessState.String()
 		close(s.done)
 	}()
 	if err := s.waitReady(ctx, time.Minute); err != nil {
@@ -162,10 +168,20 @@ func (s *server) waitReady(ctx context.Context, limit time.Duration) error {
 	}
 }
 
-// stop sends SIGTERM and waits up to 30 s, then kills.
+// stop sends SIGTERM and waits up to 30 s, then kills. A server that had already exited is
+// reported: whatever was measured on it after that point is void.
 func (s *server) stop() {
 	if s == nil {
 		return
+	}
+	select {
+	case <-s.done:
+		s.h.mu.Lock()
+		s.h.deaths = append(s.h.deaths, fmt.Sprintf("%s (%s) exited on its own (%s) before the harness stopped it; stderr: %s",
+			s.name, s.url, s.state, tail(s.stderr, 600)))
+		s.h.mu.Unlock()
+		return
+	default:
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
