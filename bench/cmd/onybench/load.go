@@ -362,3 +362,22 @@ func (s *sink) waitStep(ctx context.Context, step, n int, limit time.Duration) m
 		}
 	}
 }
+
+// waitEscalated polls the handoff's escalation until some notification of it is recorded, for at most
+// limit.
+func (a *api) waitEscalated(ctx context.Context, id string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var e struct {
+			Sends []json.RawMessage `json:"sends"`
+		}
+		err := a.do(ctx, http.MethodGet, "/v1/handoffs/"+id+"/escalation", nil, http.StatusOK, &e)
+		if err == nil && len(e.Sends) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("handoff %s not escalated within %s (last error: %v)", id, limit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
