@@ -174,6 +174,7 @@ func run() int {
 		if want["lateness"] {
 			for r := range sz.Runs {
 				step(fmt.Sprintf("rung lateness run %d", r+1), d, func() error { return h.lateness(ctx, rec, sz, d) })
+				step(fmt.Sprintf("%d at once run %d", sz.AtOnceN, r+1), d, func() error { return h.atOnce(ctx, rec, sz, d) })
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -125,8 +126,11 @@ func (f Figure) row() string {
 	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", f.Name, dialect, vals, target, verdict, ratio)
 }
 
-// renderFigures writes one table per scenario, in the order the figures came.
+// renderFigures writes one table per scenario, scenarios in the order of their names ("1. …", "2. …"),
+// figures within one in the order they came.
 func renderFigures(figs []Figure) string {
+	figs = slices.Clone(figs)
+	slices.SortStableFunc(figs, func(a, b Figure) int { return strings.Compare(a.Scenario, b.Scenario) })
 	var b strings.Builder
 	last := ""
 	for _, f := range figs {
@@ -187,7 +191,7 @@ func renderSection(m machineInfo, sz sizes, mode string, args []string, figs []F
 	fmt.Fprintf(&b, "%d runs of each scenario; min / median / max are over the runs, and targets are judged on the median. ", sz.Runs)
 	fmt.Fprintf(&b, "Closed loops of %s agents for %s each, each followed at once by pgbench for as long; open loops for %s. ",
 		joinInts(sz.Conc), sz.ClosedDur, sz.OpenDur)
-	fmt.Fprintf(&b, "Create → first rung: %.0f creates/s for %s. Lateness: %d pending handoffs on a two-rung ladder, the second rung due %s after the create; then %d created at once. ",
+	fmt.Fprintf(&b, "Create → first rung: %.0f creates/s for %s. Lateness: %d pending handoffs on a two-rung ladder, the second rung due %s after the create (a rung still undelivered 60 s after the last was due counts as late by that much, so such percentiles are lower bounds); and, on a fresh instance, %d created at once. ",
 		sz.RungRate, sz.RungDur, sz.LatenessN, sz.LatenessWait, sz.AtOnceN)
 	fmt.Fprintf(&b, "Throughput: %d handoffs whose second rungs fall due while the server is stopped, drained after a restart. ", sz.BurstN)
 	fmt.Fprintf(&b, "Decisions: %d pending handoffs in one organization (filled once per database), %d decisions per run and path, one every 20 ms, each on a handoff whose agent is long-polling. ",

@@ -99,8 +99,8 @@ func TestRenderFiguresGroupsByScenario(t *testing.T) {
 	rec := &recorder{}
 	for run := range 3 {
 		rec.add("1. A", "x", "postgres", "/s", nil, float64(run))
-		rec.add("1. A", "x", "sqlite", "/s", nil, 1)
 		rec.add("2. B", "y", "", "ms", lt(5), 1)
+		rec.add("1. A", "x", "sqlite", "/s", nil, 1) // after 2. B, as a second dialect's figures come
 	}
 	figs := rec.figures()
 	if len(figs) != 3 || len(figs[0].Runs) != 3 {
@@ -112,6 +112,9 @@ func TestRenderFiguresGroupsByScenario(t *testing.T) {
 	}
 	if a, b := strings.Index(out, "#### 1. A"), strings.Index(out, "#### 2. B"); a < 0 || b < a {
 		t.Errorf("scenarios out of order:\n%s", out)
+	}
+	if i, j := strings.Index(out, "| x | sqlite"), strings.Index(out, "#### 2. B"); i < 0 || i > j {
+		t.Errorf("sqlite's row of 1. A is not in 1. A's table:\n%s", out)
 	}
 	if !strings.Contains(out, "| x | postgres | 0.00/s / 1.00/s / 2.00/s |") {
 		t.Errorf("postgres row missing:\n%s", out)
