@@ -188,7 +188,7 @@ func renderSection(m machineInfo, sz sizes, mode string, args []string, figs []F
 		m.nproc, orNA(m.cpu), orNA(m.ram), orNA(m.kern), m.goVersion, m.pgVersion, m.pgbench, orNA(m.loadAvg), orNA(loadAvg()))
 	b.WriteString("The harness, the servers, PostgreSQL and Redis share these cores.\n\n")
 	b.WriteString("**Sizes.** ")
-	fmt.Fprintf(&b, "%d runs of each scenario; min / median / max are over the runs, and targets are judged on the median. ", sz.Runs)
+	fmt.Fprintf(&b, "%d run(s) of each scenario; min / median / max are over the runs, and targets are judged on the median. ", sz.Runs)
 	fmt.Fprintf(&b, "Closed loops of %s agents for %s each, each followed at once by pgbench for as long; open loops for %s. ",
 		joinInts(sz.Conc), sz.ClosedDur, sz.OpenDur)
 	fmt.Fprintf(&b, "Create → first rung: %.0f creates/s for %s. Lateness: %d pending handoffs on a two-rung ladder, the second rung due %s after the create (a rung still undelivered 60 s after the last was due counts as late by that much, so such percentiles are lower bounds); and, on a fresh instance, %d created at once. ",
