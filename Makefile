@@ -3,7 +3,7 @@ GO ?= go
 MODULE := github.com/ony-ai/ony
 FUZZTIME ?= 30s
 
-.PHONY: test vet fmtcheck unit build fuzz bench
+.PHONY: test vet fmtcheck unit build fuzz bench bench-quick bench-go
 
 # The browser tests (console) and the end-to-end tests that run the real binary (cmd/ony) each load
 # both cores; run side by side under -race they starved each other's servers past the tests' deadlines
@@ -53,5 +53,18 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzCallWebhook -fuzztime=$(FUZZTIME) ./voice/telnyx/
 	$(GO) test -run=^$$ -fuzz=FuzzWebhooks -fuzztime=$(FUZZTIME) ./voice/plivo/
 
+# The whole server under load (bench/cmd/onybench, its own module): real `ony serve` processes on
+# PostgreSQL (127.0.0.1:5432 or ONY_TEST_POSTGRES_URL) and SQLite, Redis for the across-replicas case,
+# pgbench as the baseline. `bench` takes about 15 minutes and rewrites the performance section of
+# docs/benchmarks.md; `bench-quick` runs every scenario once at tiny sizes in seconds and prints the
+# section instead (no timing assertions: it checks the harness). BENCH_FLAGS passes more flags, e.g.
+# BENCH_FLAGS='-scenario ingest -dialect postgres -profile /tmp/prof'.
 bench:
+	cd bench && $(GO) run ./cmd/onybench -mode full $(BENCH_FLAGS)
+
+bench-quick:
+	cd bench && $(GO) run ./cmd/onybench -mode quick $(BENCH_FLAGS)
+
+# The in-process Go benchmarks (testing.B) of every package.
+bench-go:
 	$(GO) test -run=^$$ -bench=. -benchmem ./...
