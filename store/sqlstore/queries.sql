@@ -109,7 +109,34 @@ SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, option
     payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
     decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
     ladder_name, ladder_version, ladder
-FROM handoffs WHERE org_id = ? AND (? = '' OR status = ?) AND (? = '' OR device_id = ?)
+FROM handoffs WHERE org_id = ?
+ORDER BY created_at DESC, id DESC LIMIT ?;
+
+-- ListHandoffs comes in one query per filter, each fitting its own index in the list's order: a
+-- "(? = '' OR status = ?)" filter would fit none of them.
+
+-- name: ListHandoffsByStatus
+SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
+    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
+    ladder_name, ladder_version, ladder
+FROM handoffs WHERE org_id = ? AND status = ?
+ORDER BY created_at DESC, id DESC LIMIT ?;
+
+-- name: ListHandoffsByDevice
+SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
+    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
+    ladder_name, ladder_version, ladder
+FROM handoffs WHERE org_id = ? AND device_id = ?
+ORDER BY created_at DESC, id DESC LIMIT ?;
+
+-- name: ListHandoffsByDeviceStatus
+SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
+    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
+    ladder_name, ladder_version, ladder
+FROM handoffs WHERE org_id = ? AND device_id = ? AND status = ?
 ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: FinishHandoff

@@ -16,6 +16,9 @@ type orgTx struct {
 	s   *Store
 	tx  *sql.Tx
 	org string
+	// readOnly is set in ReadOrg, where the database refuses writes; Enqueue, which writes through
+	// River, is refused before it gets there so its error says so too.
+	readOnly bool
 }
 
 type systemTx struct {
@@ -236,8 +239,16 @@ func (t *orgTx) ListHandoffs(ctx context.Context, f store.HandoffFilter) ([]stor
 		limit = 100
 	}
 	limit = min(limit, 500)
-	rows, err := t.tx.QueryContext(ctx, t.s.query("ListHandoffs"), t.org, string(f.Status), string(f.Status),
-		f.DeviceID, f.DeviceID, limit)
+	name, args := "ListHandoffs", []any{t.org}
+	switch {
+	case f.DeviceID != "" && f.Status != "":
+		name, args = "ListHandoffsByDeviceStatus", append(args, f.DeviceID, string(f.Status))
+	case f.DeviceID != "":
+		name, args = "ListHandoffsByDevice", append(args, f.DeviceID)
+	case f.Status != "":
+		name, args = "ListHandoffsByStatus", append(args, string(f.Status))
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.query(name), append(args, limit)...)
 	if err != nil {
 		return nil, t.s.mapErr(err)
 	}
@@ -289,6 +300,9 @@ func (t *orgTx) PutIdempotencyRecord(ctx context.Context, r store.Idempotency) e
 }
 
 func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	if t.readOnly {
+		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), store.ErrReadOnly)
+	}
 	if opts != nil && !opts.ScheduledAt.IsZero() && !opts.ScheduledAt.After(time.Now()) {
 		// River parks any job with a ScheduledAt as "scheduled" until the leader's next 5-second sweep,
 		// even an overdue one; without it the job is available to workers at once.
