@@ -190,6 +190,9 @@ func (s *Store) queryWith(name, suffix string) string {
 // DB exposes the pool to the driver packages and tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Rebind turns '?' placeholders into the dialect's own (tests' raw SQL).
+func (s *Store) Rebind(query string) string { return s.dialect.Rebind(query) }
+
 // Dialect implements store.Store.
 func (s *Store) Dialect() string { return s.dialect.Name() }
 
