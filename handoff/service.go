@@ -307,10 +307,12 @@ func reasonStrings(rs []risk.Reason) []string {
 	return out
 }
 
-// Get returns a handoff the actor may see: people see their org's, agents only their own.
+// Get returns a handoff the actor may see: people see their org's, agents only their own. It reads
+// in a read-only transaction, which on SQLite runs beside the writer instead of queueing behind it:
+// a waiter woken by a decision re-reads through here.
 func (s *Service) Get(ctx context.Context, a Actor, id string) (store.Handoff, error) {
 	var h store.Handoff
-	err := s.store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
+	err := s.store.ReadOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
 		var err error
 		h, err = visible(ctx, tx, a, id)
 		return err
@@ -344,7 +346,7 @@ func (s *Service) List(ctx context.Context, a Actor, f store.HandoffFilter) ([]s
 		f.DeviceID = a.ID
 	}
 	var out []store.Handoff
-	err := s.store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) (err error) {
+	err := s.store.ReadOrg(ctx, a.OrgID, func(tx store.OrgTx) (err error) {
 		out, err = tx.ListHandoffs(ctx, f)
 		return err
 	})
