@@ -502,12 +502,13 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 	if err != nil {
 		return out, sealedProblem(err)
 	}
-	s.log.InfoContext(ctx, "handoff finished", "org", orgID, "handoff", id, "status", out.Status,
-		"by_kind", out.Decision.ByKind, "by", out.Decision.ByID, "channel", out.Decision.Channel)
+	// Wake the waiters first: the commit is what they wait for, and nothing else should delay them.
 	if err := s.coord.Publish(ctx, Topic(orgID, id)); err != nil {
 		// Waiters re-read on their own every WaitRecheck; a lost wake-up only delays them.
 		s.log.WarnContext(ctx, "publish decision failed", "handoff", id, "err", err)
 	}
+	s.log.InfoContext(ctx, "handoff finished", "org", orgID, "handoff", id, "status", out.Status,
+		"by_kind", out.Decision.ByKind, "by", out.Decision.ByID, "channel", out.Decision.Channel)
 	if lapsed {
 		return out, expiredProblem(out)
 	}

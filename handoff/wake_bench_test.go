@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,20 +31,45 @@ func BenchmarkDecisionWakesWaiter(b *testing.B) {
 	}
 }
 
-// waitRead signals every read the service ends, so the benchmark decides only once the waiter has
-// read the handoff pending and blocks on its subscription.
+// waitRead signals when a transaction that read the watched handoff ends, so the benchmark decides
+// only once the waiter has read it pending and blocks on its subscription.
 type waitRead struct {
 	store.Store
-	read chan struct{}
+	read  chan struct{}
+	watch *atomic.Pointer[string]
 }
 
 func (w waitRead) ReadOrg(ctx context.Context, orgID string, fn func(store.OrgTx) error) error {
-	err := w.Store.ReadOrg(ctx, orgID, fn)
-	select {
-	case w.read <- struct{}{}:
-	default:
+	return w.tx(ctx, orgID, fn, w.Store.ReadOrg)
+}
+
+func (w waitRead) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) error) error {
+	return w.tx(ctx, orgID, fn, w.Store.InOrg)
+}
+
+func (w waitRead) tx(ctx context.Context, orgID string, fn func(store.OrgTx) error, run func(context.Context, string, func(store.OrgTx) error) error) error {
+	var saw bool
+	err := run(ctx, orgID, func(tx store.OrgTx) error { return fn(watchTx{OrgTx: tx, w: w, saw: &saw}) })
+	if saw {
+		select {
+		case w.read <- struct{}{}:
+		default:
+		}
 	}
 	return err
+}
+
+type watchTx struct {
+	store.OrgTx
+	w   waitRead
+	saw *bool
+}
+
+func (t watchTx) HandoffByID(ctx context.Context, id string) (store.Handoff, error) {
+	if p := t.w.watch.Load(); p != nil && *p == id {
+		*t.saw = true
+	}
+	return t.OrgTx.HandoffByID(ctx, id)
 }
 
 func benchWake(b *testing.B, dialect string, creators int) {
@@ -58,7 +84,7 @@ func benchWake(b *testing.B, dialect string, creators int) {
 		b.Fatal(err)
 	}
 	log := audit.New(keys, "ony-bench", func(r string) bool { return risk.KnownReason(risk.Reason(r)) }, nil)
-	w := waitRead{Store: s, read: make(chan struct{}, 1)}
+	w := waitRead{Store: s, read: make(chan struct{}, 1), watch: new(atomic.Pointer[string])}
 	svc := handoff.NewService(handoff.Deps{Store: w, Audit: log, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
 		Logger: testdb.Discard}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: 2 * time.Second})
 
@@ -117,7 +143,8 @@ func benchWake(b *testing.B, dialect string, creators int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for len(w.read) > 0 { // drop reads by anything before the waiter
+		w.watch.Store(&c.Handoff.ID)
+		for len(w.read) > 0 { // drop a signal left by the last round's decision
 			<-w.read
 		}
 		done := make(chan time.Time, 1)

@@ -102,6 +102,7 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 		return nil, nil, err
 	}
 	s.UseReadPool(rdb)
+	s.SerializeWrites()
 	s.AnalyzeEvery(AnalyzeInterval)
 	return s, db, nil
 }

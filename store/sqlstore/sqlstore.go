@@ -74,6 +74,10 @@ type Store struct {
 
 	stopAnalyze chan struct{}
 	analyzeDone chan struct{}
+
+	// writeTurn, when set, admits one InOrg or InSystem transaction at a time, in arrival order (see
+	// SerializeWrites).
+	writeTurn chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -94,6 +98,13 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 	}
 	return &Store{db: db, rdb: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins}, nil
 }
+
+// SerializeWrites makes InOrg and InSystem transactions take turns in the order they arrive, before
+// they begin. SQLite admits one writer at a time anyway, but one that finds the lock taken polls for
+// it with growing sleeps (busy_timeout), so under a stream of writes a late arrival could wait a
+// second or more while others slipped in; a queue in the process makes the wait one transaction
+// after another. (River's own writes still meet the lock through busy_timeout.)
+func (s *Store) SerializeWrites() { s.writeTurn = make(chan struct{}, 1) }
 
 // UseReadPool makes ReadOrg run on db, a pool opened read-only on the same database, so reads do not
 // queue for the writer's connections or lock. Close closes it too.
@@ -258,6 +269,15 @@ func (s *Store) InSystem(ctx context.Context, fn func(store.SystemTx) error) err
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.writeTurn != nil {
+		// A channel's blocked senders are woken first come, first served.
+		select {
+		case s.writeTurn <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("store: begin: %w", ctx.Err())
+		}
+		defer func() { <-s.writeTurn }()
+	}
 	return s.inTxOpts(ctx, nil, fn)
 }
 
