@@ -25,7 +25,7 @@ type bigOrg struct {
 }
 
 const (
-	bigPending = 40000
+	bigPending = 40000 / raceScale
 	devices    = 200
 )
 
@@ -64,11 +64,11 @@ func populate(t testing.TB, s *sqlstore.Store) bigOrg {
 	id := testdb.Suffix(d, "id", false)
 	// The org's agents: handoffs spread over them, one in devices of every handoff.
 	testdb.Copy(t, s, a.Org.ID, "devices", "r.org_id = ?", org, devices, map[string]string{"id": id, "token_hash": testdb.Suffix(d, "token_hash", true)})
-	testdb.Copy(t, s, a.Org.ID, "sessions", "r.org_id = ?", org, 5000, map[string]string{"id_hash": testdb.Suffix(d, "id_hash", true),
+	testdb.Copy(t, s, a.Org.ID, "sessions", "r.org_id = ?", org, 5000/raceScale, map[string]string{"id_hash": testdb.Suffix(d, "id_hash", true),
 		"public_id": testdb.Suffix(d, "public_id", false)})
 	testdb.Copy(t, s, a.Org.ID, "handoffs", "r.org_id = ? AND r.id = ?", []any{a.Org.ID, a.Handoff.ID}, bigPending, map[string]string{"id": id,
 		"device_id": "r.device_id || '-' || CAST(g.n % " + fmt.Sprint(devices) + " + 1 AS text)"})
-	testdb.Copy(t, s, a.Org.ID, "handoffs", "r.org_id = ? AND r.id = ?", []any{a.Org.ID, decided.ID}, 2000, map[string]string{"id": id})
+	testdb.Copy(t, s, a.Org.ID, "handoffs", "r.org_id = ? AND r.id = ?", []any{a.Org.ID, decided.ID}, 2000/raceScale, map[string]string{"id": id})
 	hid := testdb.Suffix(d, "handoff_id", false)
 	testdb.Copy(t, s, a.Org.ID, "escalation_sends", "r.org_id = ?", org, bigPending, map[string]string{"handoff_id": hid, "ref": testdb.Suffix(d, "ref", false)})
 	// Most tokens are never used (someone else decided) and lie expired; a quarter were used.
@@ -86,12 +86,12 @@ func populate(t testing.TB, s *sqlstore.Store) bigOrg {
 	}
 	for i := range 4 {
 		f := small(fmt.Sprint("small", i))
-		testdb.Copy(t, s, f.Org.ID, "handoffs", "r.org_id = ? AND r.id = ?", []any{f.Org.ID, f.Handoff.ID}, 1000, map[string]string{"id": id})
-		people(f, 500)
+		testdb.Copy(t, s, f.Org.ID, "handoffs", "r.org_id = ? AND r.id = ?", []any{f.Org.ID, f.Handoff.ID}, 1000/raceScale, map[string]string{"id": id})
+		people(f, 500/raceScale)
 	}
-	testdb.Copy(t, s, a.Org.ID, "users", "r.org_id = ? AND r.id = ?", []any{a.Org.ID, a.User.ID}, 2000,
+	testdb.Copy(t, s, a.Org.ID, "users", "r.org_id = ? AND r.id = ?", []any{a.Org.ID, a.User.ID}, 2000/raceScale,
 		map[string]string{"id": id, "email": testdb.Suffix(d, "email", false)})
-	testdb.Copy(t, s, a.Org.ID, "user_contacts", "r.org_id = ? AND r.user_id = ?", []any{a.Org.ID, a.User.ID}, 2000,
+	testdb.Copy(t, s, a.Org.ID, "user_contacts", "r.org_id = ? AND r.user_id = ?", []any{a.Org.ID, a.User.ID}, 2000/raceScale,
 		map[string]string{"user_id": testdb.Suffix(d, "user_id", false), "address": testdb.Suffix(d, "address", false)})
 	return b
 }
