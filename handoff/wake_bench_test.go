@@ -72,48 +72,29 @@ func (t watchTx) HandoffByID(ctx context.Context, id string) (store.Handoff, err
 	return t.OrgTx.HandoffByID(ctx, id)
 }
 
+// BenchmarkCreateSQLite is SQLite ingest: creates from 8 agents at once into an org that has 40 k
+// pending handoffs, in creates per second.
+func BenchmarkCreateSQLite(b *testing.B) {
+	svc, _, agent, _ := benchSetup(b, "sqlite")
+	req := handoff.CreateRequest{Action: "deploy", Title: "Deploy api"}
+	b.SetParallelism(4) // 4 × GOMAXPROCS goroutines
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := svc.Create(context.Background(), agent, req, ""); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "creates/s")
+}
+
 func benchWake(b *testing.B, dialect string, creators int) {
 	ctx := context.Background()
-	s := testdb.Open(b, dialect)
-	kr, err := keyring.LoadOrCreate(b.TempDir(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	keys, err := audit.LoadOrCreateKeys(b.TempDir(), "ony-bench", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := audit.New(keys, "ony-bench", func(r string) bool { return risk.KnownReason(risk.Reason(r)) }, nil)
-	w := waitRead{Store: s, read: make(chan struct{}, 1), watch: new(atomic.Pointer[string])}
-	svc := handoff.NewService(handoff.Deps{Store: w, Audit: log, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
-		Logger: testdb.Discard}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: 2 * time.Second})
-
-	now := time.Now().UTC()
-	org := store.Org{ID: uuid.NewString(), Name: "big", MaxTimeout: 24 * time.Hour, CreatedAt: now}
-	user := store.User{OrgID: org.ID, ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Ana",
-		PasswordHash: "x", Role: store.RoleMember, Timezone: "UTC", Active: true, CreatedAt: now}
-	dev := store.Device{OrgID: org.ID, ID: uuid.NewString(), Name: "agent", TokenHash: []byte(uuid.NewString()), CallbackKey: []byte("k"), CreatedAt: now}
-	if err := s.InOrg(ctx, org.ID, func(tx store.OrgTx) error {
-		if err := tx.CreateOrg(ctx, org); err != nil {
-			return err
-		}
-		if err := tx.CreateUser(ctx, user); err != nil {
-			return err
-		}
-		return tx.CreateDevice(ctx, dev)
-	}); err != nil {
-		b.Fatal(err)
-	}
-	agent := handoff.Actor{OrgID: org.ID, Kind: store.ActorDevice, ID: dev.ID}
-	member := handoff.Actor{OrgID: org.ID, Kind: store.ActorUser, ID: user.ID, Name: "Ana", Role: store.RoleMember}
+	svc, w, agent, member := benchSetup(b, dialect)
 	req := handoff.CreateRequest{Action: "deploy", Title: "Deploy api"}
-	tmpl, err := svc.Create(ctx, agent, req, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	testdb.Copy(b, s, org.ID, "handoffs", "r.org_id = ? AND r.id = ?", []any{org.ID, tmpl.Handoff.ID}, 40000,
-		map[string]string{"id": testdb.Suffix(dialect, "id", false)})
-
 	stop := make(chan struct{})
 	var bg sync.WaitGroup
 	for range creators {
@@ -171,4 +152,49 @@ func benchWake(b *testing.B, dialect string, creators int) {
 	}
 	b.ReportMetric(pct(0.50), "p50_ms")
 	b.ReportMetric(pct(0.99), "p99_ms")
+}
+
+// benchSetup is a service on a fresh database whose org has 40 k pending handoffs.
+func benchSetup(b *testing.B, dialect string) (*handoff.Service, waitRead, handoff.Actor, handoff.Actor) {
+	ctx := context.Background()
+	s := testdb.Open(b, dialect)
+	kr, err := keyring.LoadOrCreate(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := audit.LoadOrCreateKeys(b.TempDir(), "ony-bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := audit.New(keys, "ony-bench", func(r string) bool { return risk.KnownReason(risk.Reason(r)) }, nil)
+	w := waitRead{Store: s, read: make(chan struct{}, 1), watch: new(atomic.Pointer[string])}
+	svc := handoff.NewService(handoff.Deps{Store: w, Audit: log, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
+		Logger: testdb.Discard}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: 2 * time.Second})
+
+	now := time.Now().UTC()
+	org := store.Org{ID: uuid.NewString(), Name: "big", MaxTimeout: 24 * time.Hour, CreatedAt: now}
+	user := store.User{OrgID: org.ID, ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Ana",
+		PasswordHash: "x", Role: store.RoleMember, Timezone: "UTC", Active: true, CreatedAt: now}
+	dev := store.Device{OrgID: org.ID, ID: uuid.NewString(), Name: "agent", TokenHash: []byte(uuid.NewString()), CallbackKey: []byte("k"), CreatedAt: now}
+	if err := s.InOrg(ctx, org.ID, func(tx store.OrgTx) error {
+		if err := tx.CreateOrg(ctx, org); err != nil {
+			return err
+		}
+		if err := tx.CreateUser(ctx, user); err != nil {
+			return err
+		}
+		return tx.CreateDevice(ctx, dev)
+	}); err != nil {
+		b.Fatal(err)
+	}
+	agent := handoff.Actor{OrgID: org.ID, Kind: store.ActorDevice, ID: dev.ID}
+	member := handoff.Actor{OrgID: org.ID, Kind: store.ActorUser, ID: user.ID, Name: "Ana", Role: store.RoleMember}
+	tmpl, err := svc.Create(ctx, agent, handoff.CreateRequest{Action: "deploy", Title: "Deploy api"}, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	testdb.Copy(b, s, org.ID, "handoffs", "r.org_id = ? AND r.id = ?", []any{org.ID, tmpl.Handoff.ID}, 40000,
+		map[string]string{"id": testdb.Suffix(dialect, "id", false)})
+
+	return svc, w, agent, member
 }
