@@ -262,10 +262,19 @@ func (o *outage) failing() (bool, int) {
 }
 
 func (o *outage) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) error) error {
+	return o.tx(ctx, orgID, fn, o.Store.InOrg)
+}
+
+// ReadOrg is how a wait reads.
+func (o *outage) ReadOrg(ctx context.Context, orgID string, fn func(store.OrgTx) error) error {
+	return o.tx(ctx, orgID, fn, o.Store.ReadOrg)
+}
+
+func (o *outage) tx(ctx context.Context, orgID string, fn func(store.OrgTx) error, run func(context.Context, string, func(store.OrgTx) error) error) error {
 	if down, _ := o.failing(); down {
 		return fmt.Errorf("%w: connection refused", store.ErrUnavailable)
 	}
-	err := o.Store.InOrg(ctx, orgID, fn)
+	err := run(ctx, orgID, fn)
 	select {
 	case o.reads <- struct{}{}:
 	default:

@@ -213,6 +213,12 @@ func (s readSignal) InOrg(ctx context.Context, orgID string, fn func(tx store.Or
 	return err
 }
 
+func (s readSignal) ReadOrg(ctx context.Context, orgID string, fn func(tx store.OrgTx) error) error {
+	err := s.Store.ReadOrg(ctx, orgID, fn)
+	s.done <- struct{}{}
+	return err
+}
+
 // TestWaitWakesOnDecisionAndOnDrain proves the wake-ups themselves end a wait: waiters re-read only
 // once a minute, and the test acts only after the waiter's own read found the handoff pending. With
 // the publish in finish removed, the decided waiter stays blocked and the test fails.

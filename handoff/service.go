@@ -307,10 +307,12 @@ func reasonStrings(rs []risk.Reason) []string {
 	return out
 }
 
-// Get returns a handoff the actor may see: people see their org's, agents only their own.
+// Get returns a handoff the actor may see: people see their org's, agents only their own. It reads
+// in a read-only transaction, which on SQLite runs beside the writer instead of queueing behind it:
+// a waiter woken by a decision re-reads through here.
 func (s *Service) Get(ctx context.Context, a Actor, id string) (store.Handoff, error) {
 	var h store.Handoff
-	err := s.store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
+	err := s.store.ReadOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
 		var err error
 		h, err = visible(ctx, tx, a, id)
 		return err
@@ -344,7 +346,7 @@ func (s *Service) List(ctx context.Context, a Actor, f store.HandoffFilter) ([]s
 		f.DeviceID = a.ID
 	}
 	var out []store.Handoff
-	err := s.store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) (err error) {
+	err := s.store.ReadOrg(ctx, a.OrgID, func(tx store.OrgTx) (err error) {
 		out, err = tx.ListHandoffs(ctx, f)
 		return err
 	})
@@ -500,12 +502,13 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 	if err != nil {
 		return out, sealedProblem(err)
 	}
-	s.log.InfoContext(ctx, "handoff finished", "org", orgID, "handoff", id, "status", out.Status,
-		"by_kind", out.Decision.ByKind, "by", out.Decision.ByID, "channel", out.Decision.Channel)
+	// Wake the waiters first: the commit is what they wait for, and nothing else should delay them.
 	if err := s.coord.Publish(ctx, Topic(orgID, id)); err != nil {
 		// Waiters re-read on their own every WaitRecheck; a lost wake-up only delays them.
 		s.log.WarnContext(ctx, "publish decision failed", "handoff", id, "err", err)
 	}
+	s.log.InfoContext(ctx, "handoff finished", "org", orgID, "handoff", id, "status", out.Status,
+		"by_kind", out.Decision.ByKind, "by", out.Decision.ByID, "channel", out.Decision.Channel)
 	if lapsed {
 		return out, expiredProblem(out)
 	}

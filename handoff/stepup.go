@@ -40,7 +40,8 @@ func (s *Service) DecideStepUp(ctx context.Context, a Actor, id, optionID, comme
 
 func (s *Service) checkStepUp(ctx context.Context, a Actor, id, optionID, code string) error {
 	var h store.Handoff
-	err := s.store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) (err error) { h, err = tx.HandoffByID(ctx, id); return err })
+	// A read: decide re-reads the handoff in its own transaction, so nothing here needs the write lock.
+	err := s.store.ReadOrg(ctx, a.OrgID, func(tx store.OrgTx) (err error) { h, err = tx.HandoffByID(ctx, id); return err })
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // decide answers not_found the same way as always
 	}

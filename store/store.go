@@ -29,6 +29,8 @@ var (
 	// ErrSchemaOld is returned by the open-existing paths when migrations are pending; they do not
 	// migrate.
 	ErrSchemaOld = errors.New("store: database schema is older than this binary")
+	// ErrReadOnly is returned when a ReadOrg transaction tries to write: the database refused it.
+	ErrReadOnly = errors.New("store: write in a read-only transaction")
 )
 
 // Store is the system of record. Every query runs inside a transaction that is bound either to one
@@ -36,8 +38,10 @@ var (
 // instance (InSystem).
 type Store interface {
 	InOrg(ctx context.Context, orgID string, fn func(tx OrgTx) error) error
-	// ReadOrg is InOrg for a read that must see one state of the database throughout, however long
-	// it takes and whatever commits meanwhile (audit verification). fn must only read.
+	// ReadOrg is InOrg for reads only: it sees one state of the database throughout, however long
+	// it takes and whatever commits meanwhile (audit verification), and on SQLite it runs on a
+	// read-only pool beside the writer instead of queueing behind it (a wait's re-read, GET handoff,
+	// lists). A write in it fails with ErrReadOnly.
 	ReadOrg(ctx context.Context, orgID string, fn func(tx OrgTx) error) error
 	InSystem(ctx context.Context, fn func(tx SystemTx) error) error
 	// Jobs starts River workers on this store's database; Stop drains them.

@@ -209,6 +209,36 @@ func (Dialect) IsUniqueViolation(err error) bool {
 	return errors.As(err, &pg) && pg.Code == "23505"
 }
 
+// IsReadOnlyViolation: read_only_sql_transaction, a write in a READ ONLY transaction.
+func (Dialect) IsReadOnlyViolation(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "25006"
+}
+
+// Analyze analyzes the tables of the current schema only: a bare ANALYZE would walk every table of
+// the database the role may analyze, other schemas' included.
+func (Dialect) Analyze(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1`)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(tables) == 0 {
+		return err
+	}
+	_, err = db.ExecContext(ctx, `ANALYZE `+strings.Join(tables, ", "))
+	return err
+}
+
 // IsUnavailable: a failed connect (refused, timed out, the server starting up or shutting down),
 // and the codes a server sends as it goes away or cannot take another connection. A connect the
 // server refused for the credentials or the database name is a configuration mistake, not an outage.

@@ -31,12 +31,12 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*sqlstore.Stor
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: data directory: %w", err)
 	}
-	s, db, err := open(ctx, path, "rwc", logger)
+	s, _, err := open(ctx, path, "rwc", logger)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.Migrate(ctx); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -64,7 +64,7 @@ func OpenExisting(ctx context.Context, path string, logger *slog.Logger) (*sqlst
 		err = s.CheckSchema(ctx)
 	}
 	if err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -93,7 +93,43 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 		db.Close()
 		return nil, nil, err
 	}
+	rdb, err := openReader(ctx, path)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	s.UseReadPool(rdb)
+	s.SerializeWrites()
+	s.AnalyzeEvery(AnalyzeInterval)
 	return s, db, nil
+}
+
+// AnalyzeInterval is how often the store re-runs PRAGMA optimize, which re-analyzes only the tables
+// whose size changed a lot (SQLite's own advice is to run it periodically on long-lived connections).
+const AnalyzeInterval = 10 * time.Minute
+
+// ReadConns bounds the read-only pool.
+const ReadConns = 8
+
+// openReader opens the read-only pool that serves ReadOrg. In WAL mode its transactions read a
+// snapshot beside the writer's, with a deferred BEGIN (ReadOnly transactions skip _txlock), so they
+// neither wait for the write lock nor for one of the writer's connections. mode=ro makes SQLite
+// itself refuse any write (SQLITE_READONLY), which query_only, a PRAGMA any statement can undo,
+// would not. The writer's pool opened the file first, so it is in WAL mode already.
+func openReader(ctx context.Context, path string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Set("_txlock", "deferred")
+	q.Set("_time_format", "sqlite")
+	db := sql.OpenDB(connector{dsn: "file:" + path + "?" + q.Encode(), drv: &sqlite.Driver{}})
+	db.SetMaxOpenConns(ReadConns)
+	db.SetMaxIdleConns(ReadConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open read pool %s: %w", path, err)
+	}
+	return db, nil
 }
 
 // Dialect is SQLite's sqlstore.Dialect.
@@ -109,6 +145,20 @@ func (Dialect) IsUniqueViolation(err error) bool {
 	}
 	c := se.Code()
 	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// IsReadOnlyViolation: a write on the read-only pool (mode=ro).
+func (Dialect) IsReadOnlyViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY
+}
+
+// Analyze runs PRAGMA optimize over every table (0x10000: not only those this connection used), which
+// analyzes a table only when it has no statistics yet or its size changed a lot since its last
+// analysis, on a bounded sample.
+func (Dialect) Analyze(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, `PRAGMA optimize=0x10002`)
+	return err
 }
 
 // IsUnavailable: the file is locked past busy_timeout, or cannot be opened.

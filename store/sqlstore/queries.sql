@@ -109,14 +109,44 @@ SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, option
     payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
     decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
     ladder_name, ladder_version, ladder
-FROM handoffs WHERE org_id = ? AND (? = '' OR status = ?) AND (? = '' OR device_id = ?)
+FROM handoffs WHERE org_id = ?
+ORDER BY created_at DESC, id DESC LIMIT ?;
+
+-- ListHandoffs comes in one query per filter, each fitting its own index in the list's order: a
+-- "(? = '' OR status = ?)" filter would fit none of them.
+
+-- name: ListHandoffsByStatus
+SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
+    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
+    ladder_name, ladder_version, ladder
+FROM handoffs WHERE org_id = ? AND status = ?
+ORDER BY created_at DESC, id DESC LIMIT ?;
+
+-- name: ListHandoffsByDevice
+SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
+    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
+    ladder_name, ladder_version, ladder
+FROM handoffs WHERE org_id = ? AND device_id = ?
+ORDER BY created_at DESC, id DESC LIMIT ?;
+
+-- name: ListHandoffsByDeviceStatus
+SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
+    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
+    ladder_name, ladder_version, ladder
+FROM handoffs WHERE org_id = ? AND device_id = ? AND status = ?
 ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: FinishHandoff
+-- "(status = 'pending') IS TRUE" (status is NOT NULL, so the same test) is no index condition: with
+-- stale statistics PostgreSQL otherwise took the (org_id, status) index and read every pending handoff
+-- of the org to decide one (issue 12); the key is the only index left for it.
 UPDATE handoffs
 SET status = ?, decision_option = ?, decided_by_kind = ?, decided_by_id = ?, decided_by_name = ?,
     decision_channel = ?, decision_comment = ?, decided_at = ?
-WHERE org_id = ? AND id = ? AND status = 'pending';
+WHERE org_id = ? AND id = ? AND (status = 'pending') IS TRUE;
 
 -- name: SetHandoffGist
 UPDATE handoffs SET gist = ? WHERE org_id = ? AND id = ?;
@@ -182,7 +212,8 @@ INSERT INTO decision_tokens (org_id, hash, handoff_id, user_id, target, channel,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: UseDecisionToken
-UPDATE decision_tokens SET used_at = ? WHERE org_id = ? AND hash = ? AND used_at IS NULL AND expires_at > ?;
+-- IS TRUE, as in FinishHandoff: with stale statistics decision_tokens_open looked cheaper than the key.
+UPDATE decision_tokens SET used_at = ? WHERE org_id = ? AND hash = ? AND (used_at IS NULL) IS TRUE AND expires_at > ?;
 
 -- name: DecisionTokenByHash
 SELECT org_id, hash, handoff_id, user_id, target, channel, created_at, expires_at, used_at FROM decision_tokens WHERE hash = ?;

@@ -32,6 +32,10 @@ type Dialect interface {
 	// Rebind turns '?' placeholders into the dialect's own.
 	Rebind(query string) string
 	IsUniqueViolation(err error) bool
+	// IsReadOnlyViolation recognises a write the database refused in a read-only transaction.
+	IsReadOnlyViolation(err error) bool
+	// Analyze refreshes the planner's statistics of the store's tables.
+	Analyze(ctx context.Context, db *sql.DB) error
 	// IsUnavailable recognises the driver's own ways of saying the database cannot serve now (a
 	// server shutting down, a failed connect); network and pool errors are recognised for every dialect.
 	IsUnavailable(err error) bool
@@ -73,7 +77,9 @@ var queriesSQL string
 
 // Store is the shared implementation of store.Store.
 type Store struct {
-	db      *sql.DB
+	db *sql.DB
+	// rdb serves ReadOrg: a read-only pool beside the writer's (SQLite), or db itself.
+	rdb     *sql.DB
 	dialect Dialect
 	q       map[string]string
 	// raw holds the queries before rebinding, for the few that are extended at run time.
@@ -91,6 +97,13 @@ type Store struct {
 	wake *waker
 	// closeListener releases what the worker client's listener holds (PostgreSQL: its pgx pool).
 	closeListener func()
+
+	stopAnalyze chan struct{}
+	analyzeDone chan struct{}
+
+	// writeTurn, when set, admits one InOrg or InSystem transaction at a time, in arrival order (see
+	// SerializeWrites).
+	writeTurn chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -122,7 +135,51 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: job inserter: %w", err)
 	}
-	return &Store{db: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}, nil
+	return &Store{db: db, rdb: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}, nil
+}
+
+// SerializeWrites makes InOrg and InSystem transactions take turns in the order they arrive, before
+// they begin. SQLite admits one writer at a time anyway, but one that finds the lock taken polls for
+// it with growing sleeps (busy_timeout), so under a stream of writes a late arrival could wait a
+// second or more while others slipped in; a queue in the process makes the wait one transaction
+// after another. (River's own writes still meet the lock through busy_timeout.)
+func (s *Store) SerializeWrites() { s.writeTurn = make(chan struct{}, 1) }
+
+// UseReadPool makes ReadOrg run on db, a pool opened read-only on the same database, so reads do not
+// queue for the writer's connections or lock. Close closes it too.
+func (s *Store) UseReadPool(db *sql.DB) { s.rdb = db }
+
+// Analyze refreshes the planner's statistics now. Migrate does it after applying migrations; on SQLite
+// it is PRAGMA optimize, which re-analyzes only the tables whose size changed a lot since their last
+// analysis (and reads a bounded sample), so it is cheap to repeat.
+func (s *Store) Analyze(ctx context.Context) error {
+	if err := s.dialect.Analyze(ctx, s.db); err != nil {
+		return fmt.Errorf("store: analyze: %w", s.mapErr(err))
+	}
+	return nil
+}
+
+// AnalyzeEvery runs Analyze every interval until Close, so statistics follow a table that grew
+// (SQLite has nothing like PostgreSQL's autovacuum to do it). Call it at most once.
+func (s *Store) AnalyzeEvery(interval time.Duration) {
+	s.stopAnalyze, s.analyzeDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.analyzeDone)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stopAnalyze:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				if err := s.Analyze(ctx); err != nil {
+					s.log.Warn("refreshing planner statistics failed", "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
 }
 
 // parseQueries splits queries.sql on "-- name: X" markers; the texts keep their '?' placeholders.
@@ -183,6 +240,9 @@ func (s *Store) queryWith(name, suffix string) string {
 // DB exposes the pool to the driver packages and tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Rebind turns '?' placeholders into the dialect's own (tests' raw SQL).
+func (s *Store) Rebind(query string) string { return s.dialect.Rebind(query) }
+
 // Dialect implements store.Store.
 func (s *Store) Dialect() string { return s.dialect.Name() }
 
@@ -190,7 +250,19 @@ func (s *Store) Dialect() string { return s.dialect.Name() }
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close implements store.Store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.stopAnalyze != nil {
+		close(s.stopAnalyze)
+		<-s.analyzeDone
+		s.stopAnalyze = nil
+	}
+	// The readers first: the writer's last connection then checkpoints the WAL and removes it.
+	var err error
+	if s.rdb != s.db {
+		err = s.rdb.Close()
+	}
+	return errors.Join(err, s.db.Close())
+}
 
 // InOrg implements store.Store.
 func (s *Store) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) error) error {
@@ -213,8 +285,9 @@ func (s *Store) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) er
 }
 
 // ReadOrg implements store.Store: a read-only transaction, which SQLite in WAL mode serves from one
-// snapshot (and without taking the write lock), and PostgreSQL at REPEATABLE READ, whose default
-// READ COMMITTED would let each statement see later commits.
+// snapshot on the read pool (a deferred BEGIN, so without the write lock), and PostgreSQL at
+// REPEATABLE READ READ ONLY on its one pool, whose default READ COMMITTED would let each statement
+// see later commits.
 func (s *Store) ReadOrg(ctx context.Context, orgID string, fn func(store.OrgTx) error) error {
 	if orgID == "" {
 		return errors.New("store: empty org id")
@@ -223,11 +296,11 @@ func (s *Store) ReadOrg(ctx context.Context, orgID string, fn func(store.OrgTx) 
 	if s.dialect.Name() == "postgres" {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
-	return s.inTxOpts(ctx, opts, func(tx *sql.Tx) error {
+	return s.inTxOn(ctx, s.rdb, opts, func(tx *sql.Tx) error {
 		if err := s.dialect.ScopeOrg(ctx, tx, orgID); err != nil {
 			return fmt.Errorf("store: scope org: %w", err)
 		}
-		return fn(&orgTx{s: s, tx: tx, org: orgID})
+		return fn(&orgTx{s: s, tx: tx, org: orgID, readOnly: true})
 	})
 }
 
@@ -242,16 +315,29 @@ func (s *Store) InSystem(ctx context.Context, fn func(store.SystemTx) error) err
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.writeTurn != nil {
+		// A channel's blocked senders are woken first come, first served.
+		select {
+		case s.writeTurn <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("store: begin: %w", ctx.Err())
+		}
+		defer func() { <-s.writeTurn }()
+	}
 	return s.inTxOpts(ctx, nil, fn)
 }
 
 func (s *Store) inTxOpts(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
+	return s.inTxOn(ctx, s.db, opts, fn)
+}
+
+func (s *Store) inTxOn(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
 	defer func() {
 		if err != nil && !errors.Is(err, store.ErrUnavailable) && s.unavailable(err) {
 			err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 		}
 	}()
-	tx, err := s.db.BeginTx(ctx, opts)
+	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
@@ -303,6 +389,8 @@ func (s *Store) mapErr(err error) error {
 		return store.ErrNotFound
 	case s.dialect.IsUniqueViolation(err):
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case s.dialect.IsReadOnlyViolation(err):
+		return fmt.Errorf("%w: %w", store.ErrReadOnly, err)
 	}
 	return err
 }
@@ -347,6 +435,7 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) er
 		return fmt.Errorf("%w: the database is at version %d, this binary knows up to %d; run a newer ony",
 			store.ErrSchemaTooNew, current.Int64, latest)
 	}
+	applied := 0
 	for _, m := range ms[current.Int64:] {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
@@ -360,8 +449,19 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) er
 			return err
 		}
 		s.log.Info("applied migration", "version", m.Version, "name", m.Name)
+		applied++
 	}
-	return migrateRiver(ctx, s.dialect.RiverDriver(s.db), s.log)
+	if err := migrateRiver(ctx, s.dialect.RiverDriver(s.db), s.log); err != nil {
+		return err
+	}
+	// Without statistics the planner guesses, and with a large org's handoffs it guessed wrong
+	// (deciding one handoff read every pending one of the org). PostgreSQL's autovacuum keeps them
+	// fresh afterwards, so it needs this only after a schema change; SQLite's PRAGMA optimize is cheap
+	// when nothing changed and catches a database that grew while this binary was not running.
+	if applied > 0 || s.dialect.Name() == "sqlite" {
+		return s.Analyze(ctx)
+	}
+	return nil
 }
 
 // CheckSchema is Migrate's check without its changes, for commands that must not create or upgrade

@@ -19,6 +19,9 @@ type orgTx struct {
 	// enqueuedDue is set when the transaction inserted a job due at once: after the commit the
 	// store wakes its workers.
 	enqueuedDue bool
+	// readOnly is set in ReadOrg, where the database refuses writes; Enqueue, which writes through
+	// River, is refused before it gets there so its error says so too.
+	readOnly bool
 }
 
 type systemTx struct {
@@ -239,8 +242,16 @@ func (t *orgTx) ListHandoffs(ctx context.Context, f store.HandoffFilter) ([]stor
 		limit = 100
 	}
 	limit = min(limit, 500)
-	rows, err := t.tx.QueryContext(ctx, t.s.query("ListHandoffs"), t.org, string(f.Status), string(f.Status),
-		f.DeviceID, f.DeviceID, limit)
+	name, args := "ListHandoffs", []any{t.org}
+	switch {
+	case f.DeviceID != "" && f.Status != "":
+		name, args = "ListHandoffsByDeviceStatus", append(args, f.DeviceID, string(f.Status))
+	case f.DeviceID != "":
+		name, args = "ListHandoffsByDevice", append(args, f.DeviceID)
+	case f.Status != "":
+		name, args = "ListHandoffsByStatus", append(args, string(f.Status))
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.query(name), append(args, limit)...)
 	if err != nil {
 		return nil, t.s.mapErr(err)
 	}
@@ -292,6 +303,9 @@ func (t *orgTx) PutIdempotencyRecord(ctx context.Context, r store.Idempotency) e
 }
 
 func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	if t.readOnly {
+		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), store.ErrReadOnly)
+	}
 	due, err := t.s.enqueue(ctx, t.tx, args, opts)
 	if err != nil {
 		return err

@@ -46,6 +46,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("AuditQueue", func(t *testing.T) { t.Parallel(); testAuditQueue(t, open(t)) }) // issue 12
 	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
 	t.Run("Jobs", func(t *testing.T) { t.Parallel(); testJobs(t, open(t)) })
+	t.Run("ReadOrgRefusesWrites", func(t *testing.T) { t.Parallel(); testReadOrgRefusesWrites(t, open(t)) })
+	t.Run("ReadOrgBesideWriter", func(t *testing.T) { t.Parallel(); testReadOrgBesideWriter(t, open(t)) })
 	// identity (issue 13)
 	t.Run("Codes", func(t *testing.T) { t.Parallel(); testCodes(t, open(t)) })
 	t.Run("CodeSingleUse", func(t *testing.T) { t.Parallel(); testCodeSingleUse(t, open(t)) })
@@ -909,4 +911,84 @@ func testReadOrg(t *testing.T, s store.Store) {
 	must(t, s.ReadOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
 		return expect(count(tx) == 2, "a new ReadOrg does not see the handoff committed before it began")
 	}))
+}
+
+// testReadOrgRefusesWrites: a write in a ReadOrg transaction fails with ErrReadOnly, whether it is a
+// row (an insert, a conditional update) or a job, and leaves nothing behind.
+func testReadOrgRefusesWrites(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	h := NewHandoff(a.Org.ID, a.Device.ID)
+	writes := map[string]func(tx store.OrgTx) error{
+		"InsertHandoff": func(tx store.OrgTx) error { return tx.InsertHandoff(ctx, h) },
+		"FinishHandoff": func(tx store.OrgTx) error {
+			_, err := tx.FinishHandoff(ctx, a.Handoff.ID, store.StatusDenied, store.Decision{ByKind: store.ActorSystem, ByID: "t", DecidedAt: now()})
+			return err
+		},
+		"Enqueue": func(tx store.OrgTx) error { return tx.Enqueue(ctx, readOnlyJob{}, nil) },
+	}
+	for name, write := range writes {
+		err := s.ReadOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+			if _, err := tx.HandoffByID(ctx, a.Handoff.ID); err != nil { // reading works
+				return err
+			}
+			return write(tx)
+		})
+		if !errors.Is(err, store.ErrReadOnly) {
+			t.Errorf("%s in ReadOrg: %v, want ErrReadOnly", name, err)
+		}
+	}
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.HandoffByID(ctx, h.ID); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("the handoff inserted in ReadOrg: %v, want ErrNotFound", err)
+		}
+		got, err := tx.HandoffByID(ctx, a.Handoff.ID)
+		if err != nil {
+			return err
+		}
+		return expect(got.Status == store.StatusPending, "the handoff finished in ReadOrg is still pending")
+	}))
+}
+
+type readOnlyJob struct{}
+
+func (readOnlyJob) Kind() string { return "storetest.read_only" }
+
+// testReadOrgBesideWriter: a ReadOrg transaction completes while another transaction holds the
+// write lock (SQLite) or has uncommitted writes, and sees the state before them.
+func testReadOrgBesideWriter(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	writing, readDone := make(chan struct{}), make(chan struct{})
+	var order []string
+	var mu sync.Mutex
+	note := func(what string) { mu.Lock(); order = append(order, what); mu.Unlock() }
+	writer := make(chan error, 1)
+	go func() {
+		writer <- s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+			_, err := tx.FinishHandoff(ctx, a.Handoff.ID, store.StatusDenied, store.Decision{ByKind: store.ActorSystem, ByID: "t", DecidedAt: now()})
+			if err != nil {
+				return err
+			}
+			close(writing)
+			select { // hold the transaction open until the reader is done (or give up, failing below)
+			case <-readDone:
+			case <-time.After(10 * time.Second):
+			}
+			note("writer commits")
+			return nil
+		})
+	}()
+	<-writing
+	var seen store.Status
+	err := s.ReadOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		h, err := tx.HandoffByID(ctx, a.Handoff.ID)
+		seen = h.Status
+		return err
+	})
+	note("reader done")
+	close(readDone)
+	must(t, err)
+	must(t, <-writer)
+	if fmt.Sprint(order) != "[reader done writer commits]" || seen != store.StatusPending {
+		t.Fatalf("order %v, reader saw %q; want the read done before the writer commits, seeing pending", order, seen)
+	}
 }
