@@ -44,6 +44,9 @@ type Store interface {
 	// lists). A write in it fails with ErrReadOnly.
 	ReadOrg(ctx context.Context, orgID string, fn func(tx OrgTx) error) error
 	InSystem(ctx context.Context, fn func(tx SystemTx) error) error
+	// ReadSystem is InSystem for reads only, on the same terms as ReadOrg: every agent request and
+	// console page resolves its token through it, so on SQLite it must not take the write lock.
+	ReadSystem(ctx context.Context, fn func(tx SystemTx) error) error
 	// Jobs starts River workers on this store's database; Stop drains them.
 	StartJobs(ctx context.Context, workers *river.Workers, cfg JobsConfig) error
 	StopJobs(ctx context.Context) error

@@ -203,7 +203,7 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Principal, 
 	}
 	var p Principal
 	var touch bool
-	err := s.store.InSystem(ctx, func(tx store.SystemTx) error {
+	err := s.store.ReadSystem(ctx, func(tx store.SystemTx) error {
 		sess, err := tx.SessionByHash(ctx, auth.HashToken(token))
 		if err != nil {
 			return err
@@ -216,7 +216,12 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Principal, 
 		return nil
 	})
 	if err == nil {
-		err = s.store.InOrg(ctx, p.OrgID, func(tx store.OrgTx) error {
+		// Most requests only read; the once-a-minute touch needs the writer.
+		in := s.store.ReadOrg
+		if touch {
+			in = s.store.InOrg
+		}
+		err = in(ctx, p.OrgID, func(tx store.OrgTx) error {
 			u, err := tx.UserByID(ctx, p.ID)
 			if err == nil && !u.Active {
 				err = store.ErrNotFound
@@ -256,7 +261,7 @@ func (s *Service) ResolveDevice(ctx context.Context, token string) (Principal, e
 		return Principal{}, errInvalidToken()
 	}
 	var d store.Device
-	err := s.store.InSystem(ctx, func(tx store.SystemTx) (err error) {
+	err := s.store.ReadSystem(ctx, func(tx store.SystemTx) (err error) {
 		d, err = tx.DeviceByTokenHash(ctx, auth.HashToken(token))
 		return err
 	})

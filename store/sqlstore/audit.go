@@ -460,7 +460,7 @@ func (t *systemTx) EraseOrg(ctx context.Context, orgID string) error {
 		`DELETE FROM users WHERE org_id = ?`,
 	} {
 		if _, err := t.tx.ExecContext(ctx, t.s.dialect.Rebind(q), orgID); err != nil {
-			return fmt.Errorf("store: erase org: %w", err)
+			return fmt.Errorf("store: erase org: %w", t.s.mapErr(err))
 		}
 	}
 	if err := t.s.dialect.EraseAudit(ctx, t.tx, orgID); err != nil {

@@ -292,16 +292,31 @@ func (s *Store) ReadOrg(ctx context.Context, orgID string, fn func(store.OrgTx) 
 	if orgID == "" {
 		return errors.New("store: empty org id")
 	}
-	opts := &sql.TxOptions{ReadOnly: true}
-	if s.dialect.Name() == "postgres" {
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	return s.inTxOn(ctx, s.rdb, opts, func(tx *sql.Tx) error {
+	return s.inTxOn(ctx, s.rdb, s.readOpts(), func(tx *sql.Tx) error {
 		if err := s.dialect.ScopeOrg(ctx, tx, orgID); err != nil {
 			return fmt.Errorf("store: scope org: %w", err)
 		}
 		return fn(&orgTx{s: s, tx: tx, org: orgID, readOnly: true})
 	})
+}
+
+// ReadSystem implements store.Store, as ReadOrg does.
+func (s *Store) ReadSystem(ctx context.Context, fn func(store.SystemTx) error) error {
+	return s.inTxOn(ctx, s.rdb, s.readOpts(), func(tx *sql.Tx) error {
+		if err := s.dialect.ScopeSystem(ctx, tx); err != nil {
+			return fmt.Errorf("store: scope system: %w", err)
+		}
+		return fn(&systemTx{s: s, tx: tx})
+	})
+}
+
+// readOpts are ReadOrg's and ReadSystem's transaction options.
+func (s *Store) readOpts() *sql.TxOptions {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.dialect.Name() == "postgres" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return opts
 }
 
 // InSystem implements store.Store.

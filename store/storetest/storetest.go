@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
 	t.Run("Jobs", func(t *testing.T) { t.Parallel(); testJobs(t, open(t)) })
 	t.Run("ReadOrgRefusesWrites", func(t *testing.T) { t.Parallel(); testReadOrgRefusesWrites(t, open(t)) })
+	t.Run("ReadSystem", func(t *testing.T) { t.Parallel(); testReadSystem(t, open(t)) })
 	t.Run("ReadOrgBesideWriter", func(t *testing.T) { t.Parallel(); testReadOrgBesideWriter(t, open(t)) })
 	// identity (issue 13)
 	t.Run("Codes", func(t *testing.T) { t.Parallel(); testCodes(t, open(t)) })
@@ -991,4 +992,25 @@ func testReadOrgBesideWriter(t *testing.T, s store.Store) {
 	if fmt.Sprint(order) != "[reader done writer commits]" || seen != store.StatusPending {
 		t.Fatalf("order %v, reader saw %q; want the read done before the writer commits, seeing pending", order, seen)
 	}
+}
+
+// testReadSystem: the instance-level lookups every request makes read committed rows through
+// ReadSystem, and a write there is refused and leaves nothing behind.
+func testReadSystem(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	must(t, s.ReadSystem(ctx, func(tx store.SystemTx) error {
+		d, err := tx.DeviceByTokenHash(ctx, a.Device.TokenHash)
+		if err != nil {
+			return err
+		}
+		return expect(d.ID == a.Device.ID && d.OrgID == a.Org.ID, "ReadSystem found another device: "+d.ID)
+	}))
+	err := s.ReadSystem(ctx, func(tx store.SystemTx) error { return tx.EraseOrg(ctx, a.Org.ID) })
+	if !errors.Is(err, store.ErrReadOnly) {
+		t.Fatalf("EraseOrg in ReadSystem: %v, want ErrReadOnly", err)
+	}
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		_, err := tx.Org(ctx)
+		return err
+	}))
 }
