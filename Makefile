@@ -63,7 +63,7 @@ bench:
 	cd bench && $(GO) run ./cmd/onybench -mode full $(BENCH_FLAGS)
 
 bench-quick:
-	cd bench && $(GO) run ./cmd/onybench -mode quick $(BENCH_FLAGS)
+	cd bench && $(GO) test -count=1 ./cmd/onybench && $(GO) run ./cmd/onybench -mode quick $(BENCH_FLAGS)
 
 # The in-process Go benchmarks (testing.B) of every package.
 bench-go:
