@@ -76,10 +76,10 @@ func (c *cachingConn) stmt(ctx context.Context, query string) (*cachedStmt, erro
 
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	s, err := c.stmt(ctx, query)
-	if err != nil || s == nil {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
 		return c.conn.ExecContext(ctx, query, args)
 	}
 	return s.st.(driver.StmtExecContext).ExecContext(ctx, args)
@@ -87,10 +87,10 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 
 func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	s, err := c.stmt(ctx, query)
-	if err != nil || s == nil {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
 		return c.conn.QueryContext(ctx, query, args)
 	}
 	r, err := s.st.(driver.StmtQueryContext).QueryContext(ctx, args)
