@@ -137,8 +137,11 @@ var hotQueries = []hotQuery{
 	}, indexes: []string{"handoffs_pkey", "sqlite_autoindex_handoffs"}},
 	{name: "ListHandoffs", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, 50} }, indexes: []string{"handoffs_org_created"}, ordered: true},
 	{name: "ListHandoffsByStatus", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, "approved", 50} }, indexes: []string{"handoffs_org_status_created"}, ordered: true},
-	{name: "ListHandoffsByDevice", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, b.device + "-7", 50} }, indexes: []string{"handoffs_org_device"}, ordered: true},
-	{name: "ListHandoffsByDeviceStatus", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, b.device + "-7", "pending", 50} }, indexes: []string{"handoffs_org_device", "handoffs_org_status_created"}, ordered: true},
+	// One device's handoffs are a small share of the org: PostgreSQL may fetch them through the device
+	// index and sort those few (it did under -race, with an eighth of the rows), which is as cheap as
+	// reading in index order; the index is what matters, so these two are not required to be ordered.
+	{name: "ListHandoffsByDevice", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, b.device + "-7", 50} }, indexes: []string{"handoffs_org_device"}},
+	{name: "ListHandoffsByDeviceStatus", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, b.device + "-7", "pending", 50} }, indexes: []string{"handoffs_org_device", "handoffs_org_status_created"}},
 	// Nearly every handoff of the org is pending: walking the newest first and keeping the pending ones
 	// is as good as walking the pending ones.
 	{name: "Inbox", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, b.user, 50} }, indexes: []string{"handoffs_org_status_created", "handoffs_org_created"}, ordered: true},
