@@ -17,6 +17,7 @@ import (
 	"github.com/ony-ai/ony/bot/slack"
 	"github.com/ony-ai/ony/bot/slack/slacktest"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/channeltest"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
@@ -29,18 +30,17 @@ const (
 
 // fakeHost records what the routes asked of Ony and answers as told.
 type fakeHost struct {
+	channeltest.Dedupe
 	mu        sync.Mutex
 	decides   []channel.Answer
 	links     [][3]string
-	seen      map[string]bool
 	decideErr error
 	linkErr   error
-	onceErr   error
 	handoff   store.Handoff
 }
 
 func newHost() *fakeHost {
-	return &fakeHost{seen: map[string]bool{}, handoff: store.Handoff{Status: store.StatusApproved,
+	return &fakeHost{handoff: store.Handoff{Status: store.StatusApproved,
 		Options: []store.Option{{ID: "approve", Label: "Approve", Approves: true}, {ID: "deny", Label: "Deny"}}}}
 }
 
@@ -73,22 +73,6 @@ func (*fakeHost) Outcome(context.Context, string, string, string) error {
 
 func (h *fakeHost) Recall(context.Context, string, string) (channel.Notification, error) {
 	return channel.Notification{}, errors.New("fake host: chat channels do not recall")
-}
-
-func (h *fakeHost) Once(_ context.Context, key string, ttl time.Duration) (bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.onceErr != nil {
-		return false, h.onceErr
-	}
-	if ttl <= 0 {
-		return false, errors.New("ttl must be positive")
-	}
-	if h.seen[key] {
-		return false, nil
-	}
-	h.seen[key] = true
-	return true, nil
 }
 
 func (h *fakeHost) decided() []channel.Answer {
@@ -579,7 +563,7 @@ func TestInteractionDedupeDownStillDecides(t *testing.T) {
 	fake := slacktest.New(t, botToken)
 	ch := newChannel(t, fake, slack.Config{})
 	host := newHost()
-	host.onceErr = errors.New("redis down")
+	host.OnceErr = errors.New("redis down")
 	h := mount(t, ch, host)
 	body := slacktest.BlockActions(member, "ony_decide_1", "tok|approve", fake.ResponseURL())
 	if rec := serve(h, slacktest.NewRequest("/hooks/slack/interactions", secret, body)); rec.Code != http.StatusOK {

@@ -13,6 +13,7 @@ import (
 	"github.com/ony-ai/ony/bot/telegram"
 	"github.com/ony-ai/ony/bot/telegram/telegramtest"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/channeltest"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
@@ -345,7 +346,7 @@ func TestRunLongPollingBacksOffAndLogsConflictOnce(t *testing.T) {
 func TestWebhookActsWhenDedupeIsDown(t *testing.T) {
 	t.Parallel()
 	s := newChannel(t, withSecret)
-	host := &fakeHost{onceErr: errors.New("redis: connection refused")}
+	host := &fakeHost{Dedupe: channeltest.Dedupe{OnceErr: errors.New("redis: connection refused")}}
 	url := hook(t, s.ch, host)
 	if resp := telegramtest.Post(t, url, secret, s.fake.Tap(sentMessage(t, s), "Approve", 555)); resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)

@@ -16,6 +16,7 @@ import (
 	"github.com/ony-ai/ony/bot/telegram"
 	"github.com/ony-ai/ony/bot/telegram/telegramtest"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/channeltest"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -28,12 +29,10 @@ const (
 
 // fakeHost records what the routes asked of Ony.
 type fakeHost struct {
+	channeltest.Dedupe
 	mu      sync.Mutex
 	answers []channel.Answer
 	links   []string // code|kind|address
-	seen    map[string]bool
-	onces   int
-	onceErr error
 	decide  func(channel.Answer) (store.Handoff, error)
 	link    func(code string) (channel.LinkedPerson, error)
 }
@@ -71,33 +70,10 @@ func (h *fakeHost) Recall(context.Context, string, string) (channel.Notification
 	return channel.Notification{}, errors.New("fake host: chat channels do not recall")
 }
 
-func (h *fakeHost) Once(_ context.Context, key string, _ time.Duration) (bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.onces++
-	if h.onceErr != nil {
-		return false, h.onceErr
-	}
-	if h.seen == nil {
-		h.seen = map[string]bool{}
-	}
-	if h.seen[key] {
-		return false, nil
-	}
-	h.seen[key] = true
-	return true, nil
-}
-
 func (h *fakeHost) Answers() []channel.Answer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]channel.Answer(nil), h.answers...)
-}
-
-func (h *fakeHost) Onces() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.onces
 }
 
 func (h *fakeHost) Links() []string {

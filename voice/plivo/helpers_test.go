@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/channeltest"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/voice"
 	"github.com/ony-ai/ony/voice/plivo"
@@ -29,14 +30,12 @@ const (
 
 // fakeHost records what the routes asked of Ony.
 type fakeHost struct {
+	channeltest.Dedupe
 	mu       sync.Mutex
 	outcomes []string // provider|ref|outcome
 	answers  []channel.Answer
 	recalls  []string
 	reports  []report
-	seen     map[string]bool
-	onces    int
-	onceErr  error
 	decide   func(channel.Answer) error
 	recall   func(token string) (channel.Notification, error)
 	report   func(ref string) error
@@ -101,23 +100,6 @@ func (h *fakeHost) Recall(_ context.Context, tok, kind string) (channel.Notifica
 	return notification(ana), nil
 }
 
-func (h *fakeHost) Once(_ context.Context, key string, _ time.Duration) (bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.onces++
-	if h.onceErr != nil {
-		return false, h.onceErr
-	}
-	if h.seen == nil {
-		h.seen = map[string]bool{}
-	}
-	if h.seen[key] {
-		return false, nil
-	}
-	h.seen[key] = true
-	return true, nil
-}
-
 func (h *fakeHost) Answers() []channel.Answer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -134,12 +116,6 @@ func (h *fakeHost) Recalls() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]string(nil), h.recalls...)
-}
-
-func (h *fakeHost) Onces() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.onces
 }
 
 func notification(to string) channel.Notification {

@@ -196,7 +196,7 @@ func TestSMSReplayDecidesOnce(t *testing.T) {
 func TestSMSDedupeDownStillAnswers(t *testing.T) {
 	t.Parallel()
 	s := newSetup(t)
-	s.host.onceErr = errors.New("redis down")
+	s.host.OnceErr = errors.New("redis down")
 	if st := s.driver.Post(t, s.url+"/sms", s.driver.MessageReceived("in-1", callee, from, "N 4821"), telnyxtest.Good); st != 200 {
 		t.Fatalf("status %d", st)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/channeltest"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/voice"
@@ -32,14 +33,12 @@ const (
 
 // fakeHost records what the routes asked of Ony.
 type fakeHost struct {
+	channeltest.Dedupe
 	mu       sync.Mutex
 	outcomes []string // provider|ref|outcome
 	answers  []channel.Answer
 	reports  []string // provider|ref|state
 	recalls  []string // token|channel
-	seen     map[string]bool
-	onces    int
-	onceErr  error
 	decide   func(channel.Answer) (store.Handoff, error)
 	recall   func(token string) (channel.Notification, error)
 }
@@ -95,23 +94,6 @@ func (h *fakeHost) Recall(_ context.Context, tok, ch string) (channel.Notificati
 	return notification(false), nil
 }
 
-func (h *fakeHost) Once(_ context.Context, key string, _ time.Duration) (bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.onces++
-	if h.onceErr != nil {
-		return false, h.onceErr
-	}
-	if h.seen == nil {
-		h.seen = map[string]bool{}
-	}
-	if h.seen[key] {
-		return false, nil
-	}
-	h.seen[key] = true
-	return true, nil
-}
-
 func (h *fakeHost) Answers() []channel.Answer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -122,12 +104,6 @@ func (h *fakeHost) Reports() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]string(nil), h.reports...)
-}
-
-func (h *fakeHost) Onces() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.onces
 }
 
 func notification(stepUp bool) channel.Notification {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/channel/channeltest"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/voice"
@@ -45,13 +46,12 @@ type report struct {
 
 // fakeHost records what the routes asked of Ony.
 type fakeHost struct {
+	channeltest.Dedupe
 	mu        sync.Mutex
 	outcomes  []string // provider|ref|outcome
 	answers   []channel.Answer
 	recalls   []string // token|channel
 	reports   []report
-	seen      map[string]bool
-	onces     int
 	decide    func(channel.Answer) error
 	recallErr error
 	reportErr error
@@ -112,20 +112,6 @@ func (h *fakeHost) Recall(_ context.Context, tok, ch string) (channel.Notificati
 	return n, nil
 }
 
-func (h *fakeHost) Once(_ context.Context, key string, _ time.Duration) (bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.onces++
-	if h.seen == nil {
-		h.seen = map[string]bool{}
-	}
-	if h.seen[key] {
-		return false, nil
-	}
-	h.seen[key] = true
-	return true, nil
-}
-
 func (h *fakeHost) Answers() []channel.Answer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -142,12 +128,6 @@ func (h *fakeHost) Recalls() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]string(nil), h.recalls...)
-}
-
-func (h *fakeHost) Onces() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.onces
 }
 
 // logBuf is a concurrency-safe log sink, to check what is never logged.
