@@ -129,29 +129,9 @@ func TestVoiceAgentEndToEnd(t *testing.T) {
 	h, c, doc, mc := e.call(ctx, t, 1)
 
 	// The model explained (audio reached the callee) and proposed: Ony answered the tool call.
-	if !mc.WaitReceived(1600, 20*time.Second) {
-		t.Fatal("no audio from the model reached the callee")
-	}
-	waitFor(ctx, t, "the proposal", func() []string {
-		return slices.DeleteFunc(e.model.Types(), func(s string) bool { return s != "conversation.item.create" })
-	}, 1)
-	mc.DTMF("1")
-	code := e.app.Code(t)
-	for _, d := range code {
-		mc.DTMF(string(d))
-	}
-	got, err := e.in.Agent(t).Wait(ctx, h.ID)
-	if err != nil || got.Status != client.StatusApproved || got.Decision.Channel != "call" {
-		t.Fatalf("after the keypad: %+v %v", got, err)
-	}
-	if code, closed := mc.WaitClosed(20 * time.Second); !closed || code != 1000 {
-		t.Errorf("the stream closed with %d (%t)", code, closed)
-	}
+	e.approveByKeypad(ctx, t, h, mc)
 	if s := lastSend(ctx, t, e.in, h.ID, "call"); s.State != store.SendAnswered || s.Detail != "approved" {
 		t.Errorf("the call's row: %s %s", s.State, s.Detail)
-	}
-	if e.model.Contains(code) {
-		t.Error("the TOTP code typed on the keypad reached the model")
 	}
 	// After the decision, the provider resumes the document: the keypad only says goodbye.
 	if r := e.drv.Post(t, doc.Redirect, map[string][]string{"CallSid": {c.SID}, "To": {memberPhone}, "From": {twFrom}}); !r.TwiML.Hangup {
@@ -240,5 +220,34 @@ func TestVoiceAgentProposalDenied(t *testing.T) {
 	}
 	if s := lastSend(ctx, t, e.in, h.ID, "call"); s.Detail != "denied" {
 		t.Errorf("the call's row: %s %s", s.State, s.Detail)
+	}
+}
+
+// approveByKeypad plays the callee of a call the model explained and proposed to approve: it waits for
+// the model's audio and proposal, confirms with 1 and the TOTP code on the keypad, and checks that the
+// agent's wait returns approved by call, the stream closes normally and the code never reached the
+// model.
+func (e agentBase) approveByKeypad(ctx context.Context, t *testing.T, h *client.Handoff, mc *mediatest.Client) {
+	t.Helper()
+	if !mc.WaitReceived(1600, 20*time.Second) {
+		t.Fatal("no audio from the model reached the callee")
+	}
+	waitFor(ctx, t, "the proposal", func() []string {
+		return slices.DeleteFunc(e.model.Types(), func(s string) bool { return s != "conversation.item.create" })
+	}, 1)
+	mc.DTMF("1")
+	code := e.app.Code(t)
+	for _, d := range code {
+		mc.DTMF(string(d))
+	}
+	got, err := e.in.Agent(t).Wait(ctx, h.ID)
+	if err != nil || got.Status != client.StatusApproved || got.Decision.Channel != "call" {
+		t.Fatalf("after the keypad: %+v %v", got, err)
+	}
+	if code, closed := mc.WaitClosed(20 * time.Second); !closed || code != 1000 {
+		t.Errorf("the stream closed with %d (%t)", code, closed)
+	}
+	if e.model.Contains(code) {
+		t.Error("the TOTP code typed on the keypad reached the model")
 	}
 }
