@@ -136,16 +136,14 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opt
 	if opts != nil {
 		o = *opts
 	}
-	if a, ok := args.(river.JobArgsWithInsertOpts); ok {
-		o = mergeOpts(o, a.InsertOpts())
-	}
 	now := time.Now().UTC()
 	var due time.Time
 	// Overdue means now, so it counts as such for the wake after the commit (wake.go).
 	if o.ScheduledAt.After(now) {
 		due = o.ScheduledAt.UTC()
 	}
-	if !plainOpts(o) {
+	// A job kind with insert options of its own goes through River too, which merges them with these.
+	if _, kindOpts := args.(river.JobArgsWithInsertOpts); kindOpts || !plainOpts(o) {
 		o.ScheduledAt = due
 		if _, err := s.inserter.InsertTx(ctx, tx, args, &o); err != nil {
 			return time.Time{}, fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
@@ -180,31 +178,4 @@ func plainOpts(o river.InsertOpts) bool {
 
 func uniqueEmpty(u river.UniqueOpts) bool {
 	return !u.ByArgs && u.ByPeriod == 0 && !u.ByQueue && len(u.ByState) == 0
-}
-
-// mergeOpts fills what the caller left unset from the job kind's own options, as River does.
-func mergeOpts(o, kind river.InsertOpts) river.InsertOpts {
-	if o.MaxAttempts == 0 {
-		o.MaxAttempts = kind.MaxAttempts
-	}
-	if o.Priority == 0 {
-		o.Priority = kind.Priority
-	}
-	if o.Queue == "" {
-		o.Queue = kind.Queue
-	}
-	if o.ScheduledAt.IsZero() {
-		o.ScheduledAt = kind.ScheduledAt
-	}
-	if uniqueEmpty(o.UniqueOpts) {
-		o.UniqueOpts = kind.UniqueOpts
-	}
-	if len(o.Tags) == 0 {
-		o.Tags = kind.Tags
-	}
-	if len(o.Metadata) == 0 {
-		o.Metadata = kind.Metadata
-	}
-	o.Pending = o.Pending || kind.Pending
-	return o
 }
