@@ -405,3 +405,14 @@ func mustNotContain(t *testing.T, what, s string, subs ...string) {
 		}
 	}
 }
+
+// mustNotContainCode is mustNotContain for a short code of a few characters,
+// which turns up by chance inside request ids, UUIDs and hashes; it counts
+// only an occurrence that stands on its own.
+func mustNotContainCode(t *testing.T, what, s, code string) {
+	t.Helper()
+	re := regexp.MustCompile(`(^|[^0-9A-Za-z-])` + regexp.QuoteMeta(code) + `($|[^0-9A-Za-z-])`)
+	if loc := re.FindStringIndex(s); loc != nil {
+		t.Errorf("%s contains the code %q (at %q), which it must not:\n%s", what, code, s[loc[0]:loc[1]], s)
+	}
+}
