@@ -101,9 +101,9 @@ type Store struct {
 	stopAnalyze chan struct{}
 	analyzeDone chan struct{}
 
-	// writeTurn, when set, admits one InOrg or InSystem transaction at a time, in arrival order (see
-	// SerializeWrites).
-	writeTurn chan struct{}
+	// group, when set, runs InOrg and InSystem transactions in arrival order, several to a commit
+	// (see SerializeWrites).
+	group *group
 }
 
 var _ store.Store = (*Store)(nil)
@@ -138,12 +138,13 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 	return &Store{db: db, rdb: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}, nil
 }
 
-// SerializeWrites makes InOrg and InSystem transactions take turns in the order they arrive, before
-// they begin. SQLite admits one writer at a time anyway, but one that finds the lock taken polls for
-// it with growing sleeps (busy_timeout), so under a stream of writes a late arrival could wait a
-// second or more while others slipped in; a queue in the process makes the wait one transaction
-// after another. (River's own writes still meet the lock through busy_timeout.)
-func (s *Store) SerializeWrites() { s.writeTurn = make(chan struct{}, 1) }
+// SerializeWrites makes InOrg and InSystem transactions take turns in the order they arrive, and
+// commits those that queued behind a commit together (group.go). SQLite admits one writer at a time
+// anyway, but one that finds the lock taken polls for it with growing sleeps (busy_timeout), so under
+// a stream of writes a late arrival could wait a second or more while others slipped in; a queue in
+// the process makes the wait one commit after another. (River's own writes still meet the lock
+// through busy_timeout.)
+func (s *Store) SerializeWrites() { s.group = &group{turn: make(chan struct{}, 1)} }
 
 // UseReadPool makes ReadOrg run on db, a pool opened read-only on the same database, so reads do not
 // queue for the writer's connections or lock. Close closes it too.
@@ -330,14 +331,8 @@ func (s *Store) InSystem(ctx context.Context, fn func(store.SystemTx) error) err
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	if s.writeTurn != nil {
-		// A channel's blocked senders are woken first come, first served.
-		select {
-		case s.writeTurn <- struct{}{}:
-		case <-ctx.Done():
-			return fmt.Errorf("store: begin: %w", ctx.Err())
-		}
-		defer func() { <-s.writeTurn }()
+	if s.group != nil {
+		return s.inGroup(ctx, fn)
 	}
 	return s.inTxOpts(ctx, nil, fn)
 }
@@ -347,11 +342,7 @@ func (s *Store) inTxOpts(ctx context.Context, opts *sql.TxOptions, fn func(*sql.
 }
 
 func (s *Store) inTxOn(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
-	defer func() {
-		if err != nil && !errors.Is(err, store.ErrUnavailable) && s.unavailable(err) {
-			err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
-		}
-	}()
+	defer func() { err = s.classify(err) }()
 	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -372,6 +363,14 @@ func (s *Store) inTxOn(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn 
 		return fmt.Errorf("store: commit: %w", s.mapErr(err))
 	}
 	return nil
+}
+
+// classify marks an error that says the database is unreachable as store.ErrUnavailable.
+func (s *Store) classify(err error) error {
+	if err != nil && !errors.Is(err, store.ErrUnavailable) && s.unavailable(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
 }
 
 // unavailable reports whether err says the database could not be reached or dropped the connection,

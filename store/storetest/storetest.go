@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FirstDecisionWins", func(t *testing.T) { t.Parallel(); testFirstDecisionWins(t, open(t)) })
 	t.Run("Idempotency", func(t *testing.T) { t.Parallel(); testIdempotency(t, open(t)) })
 	t.Run("Rollback", func(t *testing.T) { t.Parallel(); testRollback(t, open(t)) })
+	t.Run("QueuedWrites", func(t *testing.T) { t.Parallel(); testQueuedWrites(t, open(t)) }) // issue 12
 	t.Run("Isolation", func(t *testing.T) { t.Parallel(); testIsolation(t, open(t)) })
 	t.Run("UserContacts", func(t *testing.T) { t.Parallel(); testUserContacts(t, open(t)) })
 	t.Run("SendByRef", func(t *testing.T) { t.Parallel(); testSendByRef(t, open(t)) })
@@ -1012,5 +1013,91 @@ func testReadSystem(t *testing.T, s store.Store) {
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
 		_, err := tx.Org(ctx)
 		return err
+	}))
+}
+
+// testQueuedWrites runs writes that queue behind a long one, some of which fail or panic (SQLite
+// commits such a queue together, each in a savepoint): each caller gets its own outcome, a failed
+// or panicked write leaves nothing, and every other write commits.
+func testQueuedWrites(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	boom := errors.New("boom")
+	hold, held := make(chan struct{}), make(chan struct{})
+	first := NewHandoff(f.Org.ID, f.Device.ID)
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+			if err := tx.InsertHandoff(ctx, first); err != nil {
+				return err
+			}
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	<-held
+	const n = 24
+	type outcome struct {
+		err      error
+		panicked any
+	}
+	hs := make([]store.Handoff, n)
+	out := make([]outcome, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		hs[i] = NewHandoff(f.Org.ID, f.Device.ID)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { out[i].panicked = recover() }()
+			out[i].err = s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+				if err := tx.InsertHandoff(ctx, hs[i]); err != nil {
+					return err
+				}
+				switch i % 4 {
+				case 1:
+					return fmt.Errorf("write %d: %w", i, boom)
+				case 2:
+					panic(fmt.Sprintf("write %d panicked", i))
+				}
+				return nil
+			})
+		}()
+	}
+	// Let the writers reach the queue; whether they all do before the first commits changes how they
+	// are grouped, not what each must see.
+	time.Sleep(50 * time.Millisecond)
+	close(hold)
+	must(t, <-firstDone)
+	wg.Wait()
+	must(t, s.ReadOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.HandoffByID(ctx, first.ID); err != nil {
+			return fmt.Errorf("the first write: %w", err)
+		}
+		for i, h := range hs {
+			_, err := tx.HandoffByID(ctx, h.ID)
+			switch i % 4 {
+			case 1:
+				if !errors.Is(out[i].err, boom) || out[i].panicked != nil {
+					return fmt.Errorf("write %d: got %v / %v, want its own error", i, out[i].err, out[i].panicked)
+				}
+			case 2:
+				if out[i].panicked != fmt.Sprintf("write %d panicked", i) {
+					return fmt.Errorf("write %d: got %v / %v, want its own panic", i, out[i].err, out[i].panicked)
+				}
+			default:
+				if out[i].err != nil || out[i].panicked != nil {
+					return fmt.Errorf("write %d: got %v / %v, want success", i, out[i].err, out[i].panicked)
+				}
+				if err != nil {
+					return fmt.Errorf("write %d succeeded but its handoff is missing: %w", i, err)
+				}
+				continue
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("write %d failed but its handoff is there (%v)", i, err)
+			}
+		}
+		return nil
 	}))
 }
