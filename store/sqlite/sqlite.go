@@ -78,6 +78,9 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Statement and savepoint journals (group.go puts each grouped write in a savepoint) are
+	// rollback copies that never need to outlive the connection: in memory they cost no writes.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
 	db := sql.OpenDB(connector{dsn: "file:" + path + "?" + q.Encode(), drv: &sqlite.Driver{}})
