@@ -893,7 +893,7 @@ type verifyLine struct {
 }
 
 var (
-	reVerifyOK   = regexp.MustCompile(`^ok    (\S+)  (\d+) leaves  checkpoint (\d+)  root (\S+)$`)
+	reVerifyOK   = regexp.MustCompile(`^ok    (\S+)  (\d+) leaves  checkpoint (\d+)  root (\S+)  verified in (\S+) \((\d+) leaves/s\)$`)
 	reVerifyFail = regexp.MustCompile(`^FAIL  (\S+)  first bad index (-?\d+): (.+)$`)
 )
 
@@ -908,6 +908,9 @@ func parseVerify(t *testing.T, stdout string) map[string]verifyLine {
 		if m := reVerifyOK.FindStringSubmatch(l); m != nil {
 			size, _ := strconv.ParseInt(m[2], 10, 64)
 			cp, _ := strconv.ParseInt(m[3], 10, 64)
+			if d, err := time.ParseDuration(m[5]); err != nil || d <= 0 {
+				t.Errorf("ony audit verify: the verification time in %q is not a positive duration", l)
+			}
 			out[m[1]] = verifyLine{ok: true, size: size, checkpoint: cp, root: m[4], badIndex: -1}
 			continue
 		}

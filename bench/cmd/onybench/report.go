@@ -216,7 +216,7 @@ func renderSection(m machineInfo, sz sizes, mode string, args []string, figs []F
 	b.WriteString("  latency is the long-poll's return − the decide request's start. Across replicas the two `ony serve` share the\n")
 	b.WriteString("  PostgreSQL database and coordinate through Redis. Decisions start once the fill's own escalation backlog has\n")
 	b.WriteString("  drained (the last handoff's first rung is recorded), so they do not time the queue the fill left.\n")
-	b.WriteString("- `ony audit verify` leaves/s is the leaves it reports over the command's whole wall time (process start included).\n")
+	b.WriteString("- `ony audit verify`: \"leaves/s (whole command)\" is the leaves it reports over the command's whole wall time, which on a 40 k-leaf log is mostly process start, loading the configuration and connecting; \"leaves/s (verification)\" is the same leaves over the verification times the command prints for each log.\n")
 	b.WriteString("- Cold start is process start → the first 200 from `/readyz` (polled every 2 ms) on an existing, migrated data set;\n")
 	b.WriteString("  idle RSS is `VmRSS` from `/proc/<pid>/status` after the server has sat idle.\n\n")
 	b.WriteString(renderFigures(figs))

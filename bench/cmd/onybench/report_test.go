@@ -169,6 +169,15 @@ func TestParsers(t *testing.T) {
 	if sum != 40013 {
 		t.Errorf("leaves = %d, want 40013", sum)
 	}
+	// The format of today's ony, with each log's verification time, and of an older one without it.
+	now := "ok    ony  12 leaves  checkpoint 12  root abc  verified in 1.5ms (8000 leaves/s)\n" +
+		"ok    ony/org/1234  40001 leaves  checkpoint 40001  root def  verified in 38.5ms (1039000 leaves/s)\n"
+	if leaves, d := verifyOutput(now); leaves != 40013 || d != 40*time.Millisecond {
+		t.Errorf("verifyOutput = %d leaves in %s, want 40013 in 40ms", leaves, d)
+	}
+	if leaves, d := verifyOutput(out); leaves != 40013 || d != 0 {
+		t.Errorf("verifyOutput of an older ony = %d leaves in %s, want 40013 in 0s", leaves, d)
+	}
 	pg := "pgbench (15.10)\nnumber of transactions actually processed: 100\nlatency average = 1.2 ms\ntps = 3889.123456 (without initial connection time)\n"
 	if m := reTPS.FindStringSubmatch(pg); m == nil || m[1] != "3889.123456" {
 		t.Errorf("tps = %v", m)
