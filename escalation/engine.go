@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -66,7 +67,13 @@ type Engine struct {
 	parsed sync.Map // org|name|version|digest → *Ladder, so a stored ladder is parsed once per process
 
 	stats Stats
+
+	// crashAfterCommit, set by tests, stands in for a process that dies after a rung's transaction
+	// committed and before its sends: RunStepJob returns errSimulatedCrash there.
+	crashAfterCommit func(StepArgs) bool
 }
+
+var errSimulatedCrash = errors.New("escalation: simulated crash after the rung's commit")
 
 var _ handoff.Escalator = (*Engine)(nil)
 

@@ -29,9 +29,26 @@ const EndGrace = 5 * time.Minute
 // retried shortly (snoozed).
 var ErrRungUnderWay = errors.New("escalation: the previous rung's notifications are still under way")
 
-// fanoutDetail is the step marker's detail: how many send rows the rung's fan-out will have, those it
-// wrote itself (quiet, no contact…) and those its send jobs write when they claim their send.
-func fanoutDetail(rows int) string { return "sends=" + strconv.Itoa(rows) }
+// fanoutDetail is the step marker's detail: how many send rows the rung's fan-out will have (every
+// row it wrote, and those its overflow send jobs write when they claim their send), and the job that
+// ran it if any ("sends=2 job=41"), so that job's retry knows the claimed rows are its own.
+func fanoutDetail(rows int, jobID int64) string {
+	d := "sends=" + strconv.Itoa(rows)
+	if jobID != 0 {
+		d += " job=" + strconv.FormatInt(jobID, 10)
+	}
+	return d
+}
+
+// markerJob is the job id a marker's detail names; 0 if none.
+func markerJob(detail string) int64 {
+	_, j, ok := strings.Cut(detail, " job=")
+	if !ok {
+		return 0
+	}
+	id, _ := strconv.ParseInt(j, 10, 64)
+	return id
+}
 
 // rungProgress is what the rows of one rung say about its notifications.
 type rungProgress struct {
@@ -56,6 +73,7 @@ func progressOf(sends []store.Send, climb, step int) rungProgress {
 		if s.State == store.SendStepDone {
 			p.ran, p.ranAt = true, s.CreatedAt
 			if n, ok := strings.CutPrefix(s.Detail, "sends="); ok {
+				n, _, _ = strings.Cut(n, " ")
 				if v, err := strconv.Atoi(n); err == nil {
 					expected = v
 				}

@@ -1,0 +1,8 @@
+package escalation
+
+// ErrSimulatedCrash is what a rung returns where crash (SetCrashAfterCommit) stopped it.
+var ErrSimulatedCrash = errSimulatedCrash
+
+// SetCrashAfterCommit makes each rung for which crash reports true stop after its transaction
+// committed and before it sends, as a killed process would.
+func SetCrashAfterCommit(e *Engine, crash func(StepArgs) bool) { e.crashAfterCommit = crash }
