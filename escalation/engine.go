@@ -39,7 +39,8 @@ type Deps struct {
 	Clock   func() time.Time
 	// Redact cleans agent-written text (option labels) before it leaves the process.
 	Redact func(orgID, s string) string
-	// ObserveLateness, if set, is told how late each step and send job started against its schedule.
+	// ObserveLateness, if set, is told how late each step and send job started against its schedule,
+	// and each send a rung's job makes itself how long after the rung claimed it (as "escalation.send").
 	ObserveLateness func(kind string, late time.Duration)
 	// StepUp, if set, reports whether approving at risk needs a second factor in the org
 	// (auth/totp.Service.StepUpRequired); notifications then carry StepUp. Nil means never.

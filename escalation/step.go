@@ -28,8 +28,9 @@ const inlineSends = 16
 
 // outgoing is a send the rung claimed in its own transaction and makes itself after the commit.
 type outgoing struct {
-	a SendArgs
-	c *claimed
+	a       SendArgs
+	c       *claimed
+	claimed time.Time // when, by the real clock: the send's lateness counts from here, as a send job's from its insert
 }
 
 // RunStepJob runs rung a as River job jobID: one transaction, guarded by the rung's step marker,
@@ -118,13 +119,17 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 // sendAll makes the rung's claimed sends concurrently; an error (a settle that could not be written)
 // fails the job, whose retry makes the unsettled sends again (resumeRung).
 func (e *Engine) sendAll(ctx context.Context, out []outgoing) error {
+	send := func(o outgoing) error {
+		e.observe(SendArgs{}.Kind(), o.claimed)
+		return e.send(ctx, o.a, o.c, sendInline)
+	}
 	if len(out) == 1 {
-		return e.send(ctx, out[0].a, out[0].c, sendInline)
+		return send(out[0])
 	}
 	errs := make([]error, len(out))
 	var wg sync.WaitGroup
 	for i, o := range out {
-		wg.Go(func() { errs[i] = e.send(ctx, o.a, o.c, sendInline) })
+		wg.Go(func() { errs[i] = send(o) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -155,7 +160,7 @@ func (e *Engine) resumeRung(ctx context.Context, tx store.OrgTx, h store.Handoff
 			return nil, err
 		}
 		if c != nil {
-			out = append(out, outgoing{a: args, c: c})
+			out = append(out, outgoing{a: args, c: c, claimed: time.Now()})
 		}
 	}
 	return out, nil
@@ -191,7 +196,7 @@ func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l 
 		if err != nil || c == nil {
 			return err
 		}
-		out = append(out, outgoing{a: args, c: c})
+		out = append(out, outgoing{a: args, c: c, claimed: time.Now()})
 		return nil
 	}
 	mark := func(channel, target string, st store.SendState, detail string) error {
