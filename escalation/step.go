@@ -51,6 +51,7 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 		fanned int
 		out    []outgoing
 	)
+	// Plan, marker, rows: the marker is written once, with its count, and a duplicate run stops at it.
 	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
 		out = out[:0]
 		h, err := tx.HandoffByID(ctx, a.HandoffID)
@@ -68,9 +69,16 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 		if wait, err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil || wait {
 			return cmp.Or(err, ErrRungUnderWay)
 		}
+		users, err := tx.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		plan := e.plan(h, l, a, users, now)
+		// The marker says how many send rows the rung will have, so the next rung and the ladder's end
+		// can tell a send not yet claimed from one that was never due; and which job claimed them.
 		marker := stepMarkerKey(a.Climb, a.Step)
-		have, claimed, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: marker,
-			Climb: a.Climb, Step: a.Step, Channel: "step", Target: "-", State: store.SendStepDone, CreatedAt: now, UpdatedAt: now})
+		have, claimed, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: marker, Climb: a.Climb, Step: a.Step,
+			Channel: "step", Target: "-", State: store.SendStepDone, Detail: fanoutDetail(len(plan), jobID), CreatedAt: now, UpdatedAt: now})
 		if err != nil {
 			return err
 		}
@@ -81,14 +89,7 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 			}
 			return nil
 		}
-		var rows int
-		if fanned, rows, out, err = e.fanOut(ctx, tx, h, l, a, now); err != nil {
-			return err
-		}
-		// The marker says how many send rows the rung will have, so the next rung and the ladder's end
-		// can tell a send not yet claimed from one that was never due; and which job claimed them.
-		if _, err := tx.SetSendState(ctx, h.ID, marker, []store.SendState{store.SendStepDone},
-			store.SendUpdate{State: store.SendStepDone, Detail: fanoutDetail(rows, jobID), At: now}); err != nil {
+		if fanned, out, err = e.fanOut(ctx, tx, h, l, a, now, plan); err != nil {
 			return err
 		}
 		if c, s, ok := l.Next(a.Climb, a.Step); ok {
@@ -166,53 +167,26 @@ func (e *Engine) resumeRung(ctx context.Context, tx store.OrgTx, h store.Handoff
 	return out, nil
 }
 
-// fanOut claims one send per (channel, target) of the rung, up to inlineSends of them for the step
-// job to make itself, and enqueues a send job for each beyond. People in quiet hours, and people
-// without the contact a channel needs, get a send row that says so instead, so the escalation's
-// timeline shows why they were not reached. It returns the sends due, the send rows the rung will have
-// (those plus the rows it wrote), and the sends claimed for the job to make.
-func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time) (n, rows int, out []outgoing, err error) {
+// planned is one row of a rung's fan-out: a send to make (state "") or a row that says why a person
+// is not reached on a channel.
+type planned struct {
+	channel, target string
+	user            *store.User // the person, for a send to one
+	state           store.SendState
+	detail          string
+}
+
+// plan lists rung a's fan-out, one row per (channel, target), without writing anything: people in
+// quiet hours, and people without the contact a channel needs, get a row that says so instead of a
+// send, so the escalation's timeline shows why they were not reached.
+func (e *Engine) plan(h store.Handoff, l *Ladder, a StepArgs, users []store.User, now time.Time) []planned {
 	step := l.Steps[a.Step]
-	users, err := tx.ListUsers(ctx)
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	marked := 0
-	var agent *string
-	enqueue := func(channel, target string, u *store.User) error {
-		n++
-		args := SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: channel, Target: target}
-		if len(out) >= inlineSends {
-			return tx.Enqueue(ctx, args, &river.InsertOpts{MaxAttempts: e.cfg.SendAttempts})
-		}
-		if agent == nil {
-			name, err := agentName(ctx, tx, h)
-			if err != nil {
-				return err
-			}
-			agent = &name
-		}
-		c, err := e.claimIn(ctx, tx, h, l, args, now, claimFresh, u, *agent)
-		if err != nil || c == nil {
-			return err
-		}
-		out = append(out, outgoing{a: args, c: c, claimed: time.Now()})
-		return nil
-	}
-	mark := func(channel, target string, st store.SendState, detail string) error {
-		marked++
-		args := SendArgs{Climb: a.Climb, Step: a.Step, Channel: channel, Target: target}
-		_, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: channel,
-			Target: target, State: st, Detail: detail, CreatedAt: now, UpdatedAt: now})
-		return err
-	}
+	var out []planned
 	var people []store.User
 	for _, t := range step.Targets {
 		if t.Team() {
 			if slices.Contains(step.Channels, string(t.Kind)) {
-				if err := enqueue(string(t.Kind), t.String(), nil); err != nil {
-					return n, 0, nil, err
-				}
+				out = append(out, planned{channel: string(t.Kind), target: t.String()})
 			}
 			continue
 		}
@@ -226,37 +200,70 @@ func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l 
 	for i, u := range people {
 		for _, ch := range step.Channels {
 			kind, known := e.kind(ch)
+			p := planned{channel: ch, target: u.ID, user: &people[i]}
 			switch {
 			case known && !kind.People:
 				continue // shared destinations only, reached through their own targets
 			case !known:
-				e.stats.Failed.Add(1)
-				if err := mark(ch, u.ID, store.SendFailed, "unknown_channel"); err != nil {
-					return n, 0, nil, err
-				}
-				continue
+				p.state, p.detail = store.SendFailed, "unknown_channel"
 			case kind.Address(u) == "":
-				e.stats.Skipped.Add(1)
-				if err := mark(ch, u.ID, store.SendSkipped, "no_contact"); err != nil {
-					return n, 0, nil, err
-				}
-				continue
-			}
-			if !kind.Silent && !quietOK {
+				p.state, p.detail = store.SendSkipped, "no_contact"
+			case !kind.Silent && !quietOK:
 				if q, set, _ := quiet.Parse(u.QuietHours); set && q.Contains(now, quiet.Location(u.Timezone)) {
-					e.stats.Quiet.Add(1)
-					if err := mark(ch, u.ID, store.SendQuiet, "quiet_hours"); err != nil {
-						return n, 0, nil, err
-					}
-					continue
+					p.state, p.detail = store.SendQuiet, "quiet_hours"
 				}
 			}
-			if err := enqueue(ch, u.ID, &people[i]); err != nil {
-				return n, 0, nil, err
-			}
+			out = append(out, p)
 		}
 	}
-	return n, n + marked, out, nil
+	return out
+}
+
+// fanOut writes rung a's planned rows: it claims each send, up to inlineSends of them, for the step
+// job to make itself, and enqueues a send job for each beyond. It returns the sends due and those
+// claimed for the job to make.
+func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time, plan []planned) (n int, out []outgoing, err error) {
+	var agent *string
+	for _, p := range plan {
+		args := SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target}
+		if p.state != "" {
+			switch p.state {
+			case store.SendFailed:
+				e.stats.Failed.Add(1)
+			case store.SendQuiet:
+				e.stats.Quiet.Add(1)
+			default:
+				e.stats.Skipped.Add(1)
+			}
+			if _, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: p.channel,
+				Target: p.target, State: p.state, Detail: p.detail, CreatedAt: now, UpdatedAt: now}); err != nil {
+				return n, nil, err
+			}
+			continue
+		}
+		n++
+		if len(out) >= inlineSends {
+			if err := tx.Enqueue(ctx, args, &river.InsertOpts{MaxAttempts: e.cfg.SendAttempts}); err != nil {
+				return n, nil, err
+			}
+			continue
+		}
+		if agent == nil {
+			name, err := agentName(ctx, tx, h)
+			if err != nil {
+				return n, nil, err
+			}
+			agent = &name
+		}
+		c, err := e.claimIn(ctx, tx, h, l, args, now, claimFresh, p.user, *agent)
+		if err != nil {
+			return n, nil, err
+		}
+		if c != nil {
+			out = append(out, outgoing{a: args, c: c, claimed: time.Now()})
+		}
+	}
+	return n, out, nil
 }
 
 func atLeast(level, floor string) bool {
