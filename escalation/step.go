@@ -84,7 +84,7 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 		}
 		if !claimed {
 			if jobID != 0 && markerJob(have.Detail) == jobID {
-				out, err = e.resumeRung(ctx, tx, h, l, a, now)
+				out, err = e.resumeRung(ctx, tx, h, l, a, have.CreatedAt, now)
 				return err
 			}
 			return nil
@@ -137,16 +137,18 @@ func (e *Engine) sendAll(ctx context.Context, out []outgoing) error {
 }
 
 // resumeRung is a retry of the job that claimed rung a's sends (after a crash or an error between the
-// commit and the settles): it claims again each of the rung's rows still "sending", except those
-// retrying after a provider error under a send job of their own, for the job to make once more.
-func (e *Engine) resumeRung(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time) ([]outgoing, error) {
+// commit and the settles): it claims again each row that job claimed (written with the marker, at
+// ran) still "sending", for the job to make once more. Rows a send job owns are left to it: a wide
+// rung's overflow (claimed later), and a send retrying after a provider error.
+func (e *Engine) resumeRung(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, ran, now time.Time) ([]outgoing, error) {
 	sends, err := tx.ListSends(ctx, h.ID)
 	if err != nil {
 		return nil, err
 	}
 	var out []outgoing
 	for _, s := range sends {
-		if s.Climb != a.Climb || s.Step != a.Step || s.Attempt != 0 || s.State != store.SendSending || s.Detail == "provider_error" {
+		if s.Climb != a.Climb || s.Step != a.Step || s.Attempt != 0 || s.State != store.SendSending || s.Detail == "provider_error" ||
+			!s.CreatedAt.Equal(ran) {
 			continue
 		}
 		e.d.Logger.WarnContext(ctx, "escalation send left unsettled by an earlier run of its rung; sending again", "org", h.OrgID, "handoff", h.ID,
