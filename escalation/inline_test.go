@@ -231,3 +231,37 @@ end: wait
 	equal(t, "notifications", got, want)
 	allSent(t, h, ho.ID, people)
 }
+
+// A rung waiting for sends the rung before it claimed a moment ago (its job is making them now) looks
+// again soon; one waiting for sends claimed long ago (a process that died) sleeps the full second.
+func TestRungWaitingForFreshSendsSnoozesBriefly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{ladders: []string{`
+name: two
+default: true
+steps:
+  - channels: [webhook]
+    targets: [webhook:bridge]
+    wait: 1s
+  - channels: [webhook]
+    targets: [webhook:bridge]
+    wait: 1m
+end: wait
+`}})
+	ho := h.create(handoff.CreateRequest{Action: "deploy", Timeout: time.Hour})
+	escalation.SetCrashAfterCommit(h.eng, func(a escalation.StepArgs) bool { return a.Step == 0 })
+	if err := h.eng.RunStepJob(ctx, escalation.StepArgs{OrgID: h.orgID, HandoffID: ho.ID}, 1); !errors.Is(err, escalation.ErrSimulatedCrash) {
+		t.Fatalf("rung 0: %v", err)
+	}
+	next := escalation.StepArgs{OrgID: h.orgID, HandoffID: ho.ID, Step: 1}
+	h.clock.set(h.start.Add(time.Second))
+	err := h.eng.RunStepJob(ctx, next, 2)
+	if !errors.Is(err, escalation.ErrRungUnderWay) || escalation.SnoozeOf(err) != 100*time.Millisecond {
+		t.Errorf("rung 1 just after rung 0 claimed its send: %v, snooze %s; want under way, 100ms", err, escalation.SnoozeOf(err))
+	}
+	h.clock.set(h.start.Add(5 * time.Second))
+	err = h.eng.RunStepJob(ctx, next, 2)
+	if !errors.Is(err, escalation.ErrRungUnderWay) || escalation.SnoozeOf(err) != time.Second {
+		t.Errorf("rung 1 5 s after rung 0 claimed its send: %v, snooze %s; want under way, 1s", err, escalation.SnoozeOf(err))
+	}
+}

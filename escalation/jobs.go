@@ -82,9 +82,6 @@ func (e *Engine) observe(kind string, scheduled time.Time) {
 	}
 }
 
-// snoozeFor is how long a rung waiting for the rung before it sleeps before it looks again.
-const snoozeFor = time.Second
-
 // snoozed reports whether a job has been snoozed before (its lateness is then not the queue's).
 func snoozed(j *rivertype.JobRow) bool {
 	return len(j.Metadata) > 0 && strings.Contains(string(j.Metadata), `"snoozes"`)
@@ -101,7 +98,7 @@ func (w *stepWorker) Work(ctx context.Context, j *river.Job[StepArgs]) error {
 	}
 	err := w.e.RunStepJob(ctx, j.Args, j.ID)
 	if errors.Is(err, ErrRungUnderWay) {
-		return river.JobSnooze(snoozeFor)
+		return river.JobSnooze(snoozeOf(err))
 	}
 	return err
 }

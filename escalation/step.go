@@ -1,7 +1,6 @@
 package escalation
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,8 +65,8 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 			return fmt.Errorf("escalation: rung %d.%d is outside ladder %s", a.Climb, a.Step, l.Name)
 		}
 		now := e.now()
-		if wait, err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil || wait {
-			return cmp.Or(err, ErrRungUnderWay)
+		if err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil {
+			return err
 		}
 		users, err := tx.ListUsers(ctx)
 		if err != nil {
