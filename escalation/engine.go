@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -38,7 +39,8 @@ type Deps struct {
 	Clock   func() time.Time
 	// Redact cleans agent-written text (option labels) before it leaves the process.
 	Redact func(orgID, s string) string
-	// ObserveLateness, if set, is told how late each step and send job started against its schedule.
+	// ObserveLateness, if set, is told how late each step and send job started against its schedule,
+	// and each send a rung's job makes itself how long after the rung claimed it (as "escalation.send").
 	ObserveLateness func(kind string, late time.Duration)
 	// StepUp, if set, reports whether approving at risk needs a second factor in the org
 	// (auth/totp.Service.StepUpRequired); notifications then carry StepUp. Nil means never.
@@ -66,7 +68,13 @@ type Engine struct {
 	parsed sync.Map // org|name|version|digest → *Ladder, so a stored ladder is parsed once per process
 
 	stats Stats
+
+	// crashAfterCommit, set by tests, stands in for a process that dies after a rung's transaction
+	// committed and before its sends: RunStepJob returns errSimulatedCrash there.
+	crashAfterCommit func(StepArgs) bool
 }
+
+var errSimulatedCrash = errors.New("escalation: simulated crash after the rung's commit")
 
 var _ handoff.Escalator = (*Engine)(nil)
 

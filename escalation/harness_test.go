@@ -1,6 +1,7 @@
 package escalation_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -49,6 +50,7 @@ type job struct {
 	args river.JobArgs
 	at   time.Time
 	seq  int
+	id   int64 // River's job id: kept when the job is snoozed or rescued
 }
 
 type captureStore struct {
@@ -69,7 +71,7 @@ func (c *captureStore) InOrg(ctx context.Context, orgID string, fn func(tx store
 		c.mu.Lock()
 		for _, j := range buf {
 			c.seq++
-			j.seq = c.seq
+			j.seq, j.id = c.seq, int64(c.seq)
 			c.jobs = append(c.jobs, j)
 		}
 		c.mu.Unlock()
@@ -92,12 +94,12 @@ func (t *captureTx) Enqueue(_ context.Context, args river.JobArgs, opts *river.I
 	return nil
 }
 
-// requeue puts a job back to run at at (a snoozed or rescued job).
-func (c *captureStore) requeue(args river.JobArgs, at time.Time) {
+// requeue puts a job back to run at at (a snoozed or rescued job), as a new job if id is 0.
+func (c *captureStore) requeue(args river.JobArgs, at time.Time, id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	c.jobs = append(c.jobs, job{args: args, at: at, seq: c.seq})
+	c.jobs = append(c.jobs, job{args: args, at: at, seq: c.seq, id: cmp.Or(id, int64(c.seq))})
 }
 
 // next pops the earliest job due by until.
@@ -139,6 +141,10 @@ type harness struct {
 	snoozes int
 	// expiredAt is the fake time the handoff last expired by the ladder's end.
 	expiredAt time.Duration
+	// crashes counts the rungs stopped by a crash (escalation.SetCrashAfterCommit); the job runner
+	// rescues each after rescueAfter (45 s if 0), or never if rescueAfter is negative.
+	crashes     int
+	rescueAfter time.Duration
 }
 
 type sent struct {
@@ -308,21 +314,29 @@ func (h *harness) advance(d time.Duration) {
 		if h.hold != nil && h.hold(j.args) {
 			continue
 		}
-		err := h.run(j.args)
+		err := h.run(j)
 		if errors.Is(err, handoff.ErrLadderUnderWay) || errors.Is(err, escalation.ErrRungUnderWay) {
 			// What the job runner does with a snoozed job.
 			h.snoozes++
-			h.st.requeue(j.args, h.clock.now().Add(time.Second))
+			h.st.requeue(j.args, h.clock.now().Add(time.Second), j.id)
+			continue
+		}
+		if errors.Is(err, escalation.ErrSimulatedCrash) {
+			// The job stays running in the dead process's name until the runner rescues it.
+			h.crashes++
+			if h.rescueAfter >= 0 {
+				h.st.requeue(j.args, h.clock.now().Add(cmp.Or(h.rescueAfter, 45*time.Second)), j.id)
+			}
 			continue
 		}
 		must(h.t, err)
 	}
 }
 
-func (h *harness) run(args river.JobArgs) error {
-	switch a := args.(type) {
+func (h *harness) run(j job) error {
+	switch a := j.args.(type) {
 	case escalation.StepArgs:
-		return h.eng.RunStep(ctx, a)
+		return h.eng.RunStepJob(ctx, a, j.id)
 	case escalation.SendArgs:
 		return h.eng.RunSend(ctx, a, true)
 	case escalation.UpdateArgs:
@@ -340,7 +354,7 @@ func (h *harness) run(args river.JobArgs) error {
 	case handoff.CallbackArgs, handoff.SummarizeArgs:
 		return nil
 	}
-	h.t.Fatalf("unexpected job %T", args)
+	h.t.Fatalf("unexpected job %T", j.args)
 	return nil
 }
 
@@ -349,10 +363,20 @@ func (h *harness) log() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
-	for _, s := range h.sent {
+	from := 0
+	for i, s := range h.sent {
 		out = append(out, "+"+s.at.String()+" "+s.channel+" "+s.to)
+		// A rung makes its sends concurrently: within one rung's run they have no order.
+		if i+1 == len(h.sent) || !sameRun(s, h.sent[i+1]) {
+			slices.Sort(out[from:])
+			from = i + 1
+		}
 	}
 	return out
+}
+
+func sameRun(a, b sent) bool {
+	return a.at == b.at && a.n.HandoffID == b.n.HandoffID && a.n.Climb == b.n.Climb && a.n.Step == b.n.Step && a.n.Attempt == b.n.Attempt
 }
 
 func (h *harness) get(id string) store.Handoff {

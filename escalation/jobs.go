@@ -66,16 +66,7 @@ func (legacyEndArgs) Kind() string { return "escalation.end" }
 
 // RegisterWorkers adds the engine's job workers.
 func (e *Engine) RegisterWorkers(w *river.Workers) {
-	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[StepArgs]) error {
-		if !snoozed(j.JobRow) {
-			e.observe(j.Kind, j.ScheduledAt)
-		}
-		err := e.RunStep(ctx, j.Args)
-		if errors.Is(err, ErrRungUnderWay) {
-			return river.JobSnooze(snoozeFor)
-		}
-		return err
-	}))
+	river.AddWorker(w, &stepWorker{e: e})
 	river.AddWorker(w, &sendWorker{e: e})
 	river.AddWorker(w, &updateWorker{e: e})
 	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, j *river.Job[legacyEndArgs]) error {
@@ -91,12 +82,37 @@ func (e *Engine) observe(kind string, scheduled time.Time) {
 	}
 }
 
-// snoozeFor is how long a rung waiting for the rung before it sleeps before it looks again.
-const snoozeFor = time.Second
-
 // snoozed reports whether a job has been snoozed before (its lateness is then not the queue's).
 func snoozed(j *rivertype.JobRow) bool {
 	return len(j.Metadata) > 0 && strings.Contains(string(j.Metadata), `"snoozes"`)
+}
+
+type stepWorker struct {
+	river.WorkerDefaults[StepArgs]
+	e *Engine
+}
+
+func (w *stepWorker) Work(ctx context.Context, j *river.Job[StepArgs]) error {
+	if !snoozed(j.JobRow) {
+		w.e.observe(j.Kind, j.ScheduledAt)
+	}
+	err := w.e.RunStepJob(ctx, j.Args, j.ID)
+	if errors.Is(err, ErrRungUnderWay) {
+		return river.JobSnooze(snoozeOf(err))
+	}
+	return err
+}
+
+// Timeout bounds one run of a rung: its transaction, then its sends, made concurrently, each trying
+// every provider of its kind in turn within the send timeout, and their settles. A rung left running
+// by a killed process is retried (and hands its unsettled sends to send jobs) this long after it
+// started, plus the job runner's rescue interval.
+func (w *stepWorker) Timeout(*river.Job[StepArgs]) time.Duration {
+	most := 1
+	for _, k := range w.e.kinds.Names() {
+		most = max(most, len(w.e.d.Channels.Providers(k, nil)))
+	}
+	return time.Duration(most)*w.e.cfg.SendTimeout + 10*time.Second
 }
 
 type sendWorker struct {

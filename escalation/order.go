@@ -29,9 +29,51 @@ const EndGrace = 5 * time.Minute
 // retried shortly (snoozed).
 var ErrRungUnderWay = errors.New("escalation: the previous rung's notifications are still under way")
 
-// fanoutDetail is the step marker's detail: how many send rows the rung's fan-out will have, those it
-// wrote itself (quiet, no contact…) and those its send jobs write when they claim their send.
-func fanoutDetail(rows int) string { return "sends=" + strconv.Itoa(rows) }
+// fanoutDetail is the step marker's detail: how many send rows the rung's fan-out will have (every
+// row it wrote, and those its overflow send jobs write when they claim their send), and the job that
+// ran it if any ("sends=2 job=41"), so that job's retry knows the claimed rows are its own.
+func fanoutDetail(rows int, jobID int64) string {
+	d := "sends=" + strconv.Itoa(rows)
+	if jobID != 0 {
+		d += " job=" + strconv.FormatInt(jobID, 10)
+	}
+	return d
+}
+
+// markerJob is the job id a marker's detail names; 0 if none.
+func markerJob(detail string) int64 {
+	_, j, ok := strings.Cut(detail, " job=")
+	if !ok {
+		return 0
+	}
+	id, _ := strconv.ParseInt(j, 10, 64)
+	return id
+}
+
+// rungWait is ErrRungUnderWay with how long the job should sleep before it looks again.
+type rungWait struct{ snooze time.Duration }
+
+func (rungWait) Error() string        { return ErrRungUnderWay.Error() }
+func (rungWait) Is(target error) bool { return target == ErrRungUnderWay }
+
+// Snooze lengths for a rung waiting for the one before. A rung's job makes its sends right after its
+// commit, which also makes an overdue next rung runnable: that rung, fetched by another worker while
+// the sends are in flight, would wait a whole snoozeFor for a post of some milliseconds. So while the
+// sends it waits for were claimed less than freshClaim ago it looks again after snoozeFresh.
+const (
+	snoozeFor   = time.Second
+	snoozeFresh = 100 * time.Millisecond
+	freshClaim  = 2 * time.Second
+)
+
+// snoozeOf is how long a job that returned err (ErrRungUnderWay) sleeps.
+func snoozeOf(err error) time.Duration {
+	var w rungWait
+	if errors.As(err, &w) {
+		return w.snooze
+	}
+	return snoozeFor
+}
 
 // rungProgress is what the rows of one rung say about its notifications.
 type rungProgress struct {
@@ -39,6 +81,7 @@ type rungProgress struct {
 	ranAt     time.Time // when it fanned out
 	unclaimed int       // fanned out, but no send job has claimed the row yet
 	inFlight  int       // claimed and not finished: being sent, or by a process that died
+	lastClaim time.Time // the newest of those in flight was claimed (or last moved) then
 }
 
 // waiting is whether notifications of the rung are still to be made. A send retrying after every
@@ -56,6 +99,7 @@ func progressOf(sends []store.Send, climb, step int) rungProgress {
 		if s.State == store.SendStepDone {
 			p.ran, p.ranAt = true, s.CreatedAt
 			if n, ok := strings.CutPrefix(s.Detail, "sends="); ok {
+				n, _, _ = strings.Cut(n, " ")
 				if v, err := strconv.Atoi(n); err == nil {
 					expected = v
 				}
@@ -67,6 +111,9 @@ func progressOf(sends []store.Send, climb, step int) rungProgress {
 		}
 		if s.State == store.SendSending && s.Detail != "provider_error" {
 			p.inFlight++
+			if s.UpdatedAt.After(p.lastClaim) {
+				p.lastClaim = s.UpdatedAt
+			}
 		}
 	}
 	// A marker written before the count was kept (expected -1) says nothing about unclaimed sends.
@@ -85,18 +132,24 @@ func (l *Ladder) prev(climb, step int) (int, int, bool) {
 	return 0, 0, false
 }
 
-// previousRungWaits reports whether rung a must wait for the notifications of the rung before it.
-func (e *Engine) previousRungWaits(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time) (bool, error) {
+// previousRungWaits returns a rungWait if rung a must wait for the notifications of the rung before it.
+func (e *Engine) previousRungWaits(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time) error {
 	pc, ps, ok := l.prev(a.Climb, a.Step)
 	if !ok || !now.Before(h.ExpiresAt) {
-		return false, nil
+		return nil
 	}
 	sends, err := tx.ListSends(ctx, h.ID)
 	if err != nil {
-		return false, err
+		return err
 	}
 	p := progressOf(sends, pc, ps)
-	return p.waiting() && within(p, h.CreatedAt.Add(l.Offset(pc, ps)), now), nil
+	if !p.waiting() || !within(p, h.CreatedAt.Add(l.Offset(pc, ps)), now) {
+		return nil
+	}
+	if p.ran && p.unclaimed == 0 && now.Sub(p.lastClaim) < freshClaim {
+		return rungWait{snoozeFresh}
+	}
+	return rungWait{snoozeFor}
 }
 
 // within reports whether it is still worth waiting for rung p: less than EndGrace since it ran (or,

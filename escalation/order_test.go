@@ -1,13 +1,9 @@
 package escalation_test
 
 import (
-	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/riverqueue/river"
 
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
@@ -47,7 +43,7 @@ func TestLadderEndWaitsForOverdueLastRung(t *testing.T) {
 
 			equal(t, "notifications", h.log(), []string{
 				"+0s webhook/builtin webhook:bridge",
-				"+30m0s webhook/builtin webhook:bridge", "+30m0s sms/sim ana",
+				"+30m0s sms/sim ana", "+30m0s webhook/builtin webhook:bridge",
 			})
 			for _, s := range h.sends(ho.ID) {
 				if s.State != store.SendSent {
@@ -81,10 +77,10 @@ steps:
 end: expire
 `
 
-// A process dies while it sends rung 1: the send's row says "sending" and its job is rescued only
-// later (45 s here). Rung 2, and then the ladder's end, are overdue meanwhile. Rung 2 waits for rung
-// 1's send and the end waits for rung 2's, so the notifications go out in ladder order and all of them
-// before the handoff expires.
+// A process dies after rung 1 committed its claim and before it sent: the send's row says "sending"
+// and the rung's job is rescued only later (45 s here). Rung 2, and then the ladder's end, are overdue
+// meanwhile. Rung 2 waits for rung 1's send and the end waits for rung 2's, so the notifications go
+// out in ladder order and all of them before the handoff expires.
 func TestRungsWaitForCrashedSend(t *testing.T) {
 	t.Parallel()
 	const rescue = 45 * time.Second
@@ -95,22 +91,14 @@ func TestRungsWaitForCrashedSend(t *testing.T) {
 			h.person("ana", oncall("", "+15550000001"))
 			ho := h.create(handoff.CreateRequest{Action: "deploy", Timeout: time.Hour})
 			crashed := false
-			h.hold = func(args river.JobArgs) bool {
-				a, ok := args.(escalation.SendArgs)
-				if !ok || a.Step != 1 || crashed {
+			h.rescueAfter = rescue
+			escalation.SetCrashAfterCommit(h.eng, func(a escalation.StepArgs) bool {
+				if a.Step != 1 || crashed {
 					return false
 				}
-				// What the killed process left behind: the claimed row, and a job the runner retries later.
 				crashed = true
-				now := h.clock.now()
-				must(t, h.st.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
-					_, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: a.HandoffID, Key: fmt.Sprintf("%d.%d.%s.%s.%d", a.Climb, a.Step, a.Channel, a.Target, a.Attempt),
-						Climb: a.Climb, Step: a.Step, Attempt: a.Attempt, Channel: a.Channel, Target: a.Target, State: store.SendSending, CreatedAt: now, UpdatedAt: now})
-					return err
-				}))
-				h.st.requeue(a, now.Add(rescue))
 				return true
-			}
+			})
 			h.advance(time.Minute)
 			h.clock.set(h.start.Add(30 * time.Minute))
 			h.advance(time.Hour)
@@ -165,10 +153,9 @@ func TestLadderEndGivesUpOnLostSend(t *testing.T) {
 	h := newHarness(t, harnessOpts{ladders: []string{shortLastRung}})
 	h.person("ana", oncall("", "+15550000001"))
 	ho := h.create(handoff.CreateRequest{Action: "deploy", Timeout: 24 * time.Hour})
-	h.hold = func(args river.JobArgs) bool {
-		a, ok := args.(escalation.SendArgs)
-		return ok && a.Step == 1 && a.Channel == "sms" // lost for good
-	}
+	// Rung 2's job dies after its commit and is never retried: its sends are lost for good.
+	h.rescueAfter = -1
+	escalation.SetCrashAfterCommit(h.eng, func(a escalation.StepArgs) bool { return a.Step == 1 })
 	h.advance(2 * time.Hour)
 	if got := h.get(ho.ID); got.Status != store.StatusExpired {
 		t.Fatalf("status %s, want expired", got.Status)
@@ -178,7 +165,10 @@ func TestLadderEndGivesUpOnLostSend(t *testing.T) {
 	if h.expiredAt < end || h.expiredAt > end+time.Second {
 		t.Errorf("the ladder ended at +%s, want at +%s (when its last rung ran plus EndGrace)", h.expiredAt, end)
 	}
-	if !slices.Contains(h.log(), "+5m0s webhook/builtin webhook:bridge") {
-		t.Errorf("rung 1's bridge post is missing: %q", h.log())
+	equal(t, "notifications", h.log(), []string{"+0s webhook/builtin webhook:bridge"})
+	for _, s := range h.sends(ho.ID) {
+		if want := map[int]store.SendState{0: store.SendSent, 1: store.SendSending}[s.Step]; s.State != want {
+			t.Errorf("send %s is %s, want %s", s.Key, s.State, want)
+		}
 	}
 }

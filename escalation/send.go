@@ -19,18 +19,38 @@ import (
 // RunSend reaches one target: claim the send, check the caps, then try the kind's providers in
 // order. The send row claimed first makes it idempotent: a retry after the provider accepted does
 // nothing; a retry after a crash mid-call sends again with the same key, which receivers use to drop
-// the duplicate. last is true on the job's final attempt.
+// the duplicate. last is true on the job's final attempt. Most sends are made by their rung's own job
+// (RunStepJob); a send job retries one whose providers failed, makes a redial, takes over the sends
+// of a rung beyond inlineSends, or finishes a rung whose job died between its commit and its settles.
 func (e *Engine) RunSend(ctx context.Context, a SendArgs, last bool) error {
 	c, err := e.claim(ctx, a)
 	if err != nil || c == nil {
 		return err
 	}
+	mode := sendRetried
+	if last {
+		mode = sendLast
+	}
+	return e.send(ctx, a, c, mode)
+}
+
+// sendMode is who makes a send and what becomes of it when every provider fails.
+type sendMode int
+
+const (
+	sendRetried sendMode = iota // a send job with attempts left: River retries it
+	sendLast                    // a send job's last attempt: the send fails for good
+	sendInline                  // the rung's own job: a send job retries it
+)
+
+// send checks the caps for a claimed send and makes it.
+func (e *Engine) send(ctx context.Context, a SendArgs, c *claimed, mode sendMode) error {
 	if name := e.capped(ctx, c.kind, a, c.rcpt); name != "" {
 		e.stats.Capped.Add(1)
 		e.d.Logger.WarnContext(ctx, "escalation capped", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel, "cap", name)
 		return e.setState(ctx, a, []store.SendState{store.SendSending}, store.SendUpdate{State: store.SendCapped, Detail: name})
 	}
-	return e.deliver(ctx, a, c, last)
+	return e.deliver(ctx, a, c, mode)
 }
 
 // claimed is a send this job may make.
@@ -48,7 +68,6 @@ type claimed struct {
 // for a person on a kind that takes decisions. It returns nil when there is nothing to send: the
 // handoff is final, the send was done before, or the person can no longer decide.
 func (e *Engine) claim(ctx context.Context, a SendArgs) (*claimed, error) {
-	key := a.key()
 	var c *claimed
 	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
 		h, err := tx.HandoffByID(ctx, a.HandoffID)
@@ -58,7 +77,7 @@ func (e *Engine) claim(ctx context.Context, a SendArgs) (*claimed, error) {
 		now := e.now()
 		if h.Status.Final() {
 			// A retry that finds the handoff decided closes the row it left open.
-			_, err := tx.SetSendState(ctx, h.ID, key, []store.SendState{store.SendSending},
+			_, err := tx.SetSendState(ctx, h.ID, a.key(), []store.SendState{store.SendSending},
 				store.SendUpdate{State: store.SendSkipped, Detail: "already_final", At: now})
 			return err
 		}
@@ -66,36 +85,11 @@ func (e *Engine) claim(ctx context.Context, a SendArgs) (*claimed, error) {
 		if err != nil {
 			return err
 		}
-		have, fresh, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: key, Climb: a.Climb, Step: a.Step, Attempt: a.Attempt,
-			Channel: a.Channel, Target: a.Target, State: store.SendSending, CreatedAt: now, UpdatedAt: now})
-		if err != nil || (!fresh && have.State != store.SendSending) {
-			return err // done before: sent, capped, failed for good...
-		}
-		kind, _ := e.kind(a.Channel)
-		rcpt, err := e.recipient(ctx, tx, kind, a)
-		if errors.Is(err, errCannotDecide) {
-			// Deactivated or made a viewer after the rung fanned out: nobody to ask any more.
-			_, err = tx.SetSendState(ctx, h.ID, key, []store.SendState{store.SendSending},
-				store.SendUpdate{State: store.SendSkipped, Detail: "cannot_decide", At: now})
-			return err
-		}
-		if err != nil {
-			return err
-		}
 		agent, err := agentName(ctx, tx, h)
 		if err != nil {
 			return err
 		}
-		c = &claimed{h: h, l: l, kind: kind, rcpt: rcpt, agent: agent, retried: !fresh && have.Detail == "provider_error"}
-		if kind.TakesDecisions {
-			// A team destination's token is bound to the destination, not a person: whoever taps
-			// decides as the member their chat account is linked to (handoff.DecideAnswer).
-			person, target := rcpt.UserID, ""
-			if person == "" {
-				target = a.Target
-			}
-			c.token, err = mintToken(ctx, tx, h, person, target, a.Channel, now)
-		}
+		c, err = e.claimIn(ctx, tx, h, l, a, now, claimRetry, nil, agent)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -107,8 +101,54 @@ func (e *Engine) claim(ctx context.Context, a SendArgs) (*claimed, error) {
 	return c, nil
 }
 
+// How claimIn treats a send row that exists already.
+const (
+	claimRetry = iota // a send job: take over a row still "sending" (its earlier attempt died or failed)
+	claimFresh        // the rung's job: only a row it inserts now is its own
+)
+
+// claimIn claims a's send row in tx and resolves its recipient (u, if known, saves reading the
+// person), minting a decision token for a kind that takes decisions. nil means nothing to send.
+func (e *Engine) claimIn(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a SendArgs, now time.Time, how int, u *store.User, agent string) (*claimed, error) {
+	key := a.key()
+	have, fresh, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: key, Climb: a.Climb, Step: a.Step, Attempt: a.Attempt,
+		Channel: a.Channel, Target: a.Target, State: store.SendSending, CreatedAt: now, UpdatedAt: now})
+	if err != nil || (!fresh && (how == claimFresh || have.State != store.SendSending)) {
+		return nil, err // done before: sent, capped, failed for good...
+	}
+	kind, _ := e.kind(a.Channel)
+	var rcpt channel.Recipient
+	if u != nil {
+		rcpt = channel.Recipient{UserID: u.ID, Name: u.Name, Address: kind.Address(*u), Timezone: quiet.Location(u.Timezone)}
+	} else {
+		rcpt, err = e.recipient(ctx, tx, kind, a)
+	}
+	if errors.Is(err, errCannotDecide) {
+		// Deactivated or made a viewer after the rung fanned out: nobody to ask any more.
+		_, err = tx.SetSendState(ctx, h.ID, key, []store.SendState{store.SendSending},
+			store.SendUpdate{State: store.SendSkipped, Detail: "cannot_decide", At: now})
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := &claimed{h: h, l: l, kind: kind, rcpt: rcpt, agent: agent, retried: !fresh && have.Detail == "provider_error"}
+	if kind.TakesDecisions {
+		// A team destination's token is bound to the destination, not a person: whoever taps
+		// decides as the member their chat account is linked to (handoff.DecideAnswer).
+		person, target := rcpt.UserID, ""
+		if person == "" {
+			target = a.Target
+		}
+		if c.token, err = mintToken(ctx, tx, h, person, target, a.Channel, now); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
 // deliver tries the kind's providers in the step's order until one accepts, then records the outcome.
-func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, last bool) error {
+func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, mode sendMode) error {
 	step := c.l.Steps[a.Step]
 	providers := e.d.Channels.Providers(a.Channel, step.Providers[a.Channel])
 	if len(providers) == 0 {
@@ -139,7 +179,14 @@ func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, last bool)
 		}
 	}
 	if used == nil {
-		if !last {
+		if mode == sendInline && e.cfg.SendAttempts > 1 {
+			// Still sending, and a send job retries it as River would have retried a send job's
+			// first attempt: the row and the job change together, so the retry exists once.
+			retry := &river.InsertOpts{ScheduledAt: e.now().Add(retryGap), MaxAttempts: e.cfg.SendAttempts - 1}
+			return e.settleRetry(ctx, a, Step{}, []store.SendState{store.SendSending},
+				store.SendUpdate{State: store.SendSending, Detail: "provider_error"}, retry)
+		}
+		if mode == sendRetried {
 			// Still sending, but the escalation view shows why it has not arrived yet.
 			if err := e.setState(ctx, a, []store.SendState{store.SendSending}, store.SendUpdate{State: store.SendSending, Detail: "provider_error"}); err != nil {
 				return err
@@ -195,12 +242,24 @@ func agentName(ctx context.Context, tx store.OrgTx, h store.Handoff) (string, er
 // settle records a send's outcome and, for a call nobody answered, schedules the redial — in one
 // transaction, and only if this caller moved the state, so a duplicate report redials once.
 func (e *Engine) settle(ctx context.Context, a SendArgs, step Step, from []store.SendState, u store.SendUpdate) error {
+	return e.settleRetry(ctx, a, step, from, u, nil)
+}
+
+// retryGap is how long after its rung's job failed to reach a target a send job tries again (the
+// send worker's NextRetry after a first attempt).
+const retryGap = 5 * time.Second
+
+// settleRetry is settle that, if retry is set, also enqueues a send job to make a again.
+func (e *Engine) settleRetry(ctx context.Context, a SendArgs, step Step, from []store.SendState, u store.SendUpdate, retry *river.InsertOpts) error {
 	u.At = e.now()
 	kind, _ := e.kind(a.Channel)
 	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
 		moved, err := tx.SetSendState(ctx, a.HandoffID, a.key(), from, u)
 		if err != nil || !moved {
 			return err
+		}
+		if retry != nil {
+			return tx.Enqueue(ctx, a, retry)
 		}
 		if !kind.Redials || (u.State != store.SendNoAnswer && u.State != store.SendBusy) || a.Attempt >= step.Redial.Times {
 			return nil

@@ -1,12 +1,12 @@
 package escalation
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -17,12 +17,42 @@ import (
 	"github.com/ony-ai/ony/store"
 )
 
-// RunStep fans one rung out to its targets and schedules the next rung (or the end), all in one
-// transaction guarded by a step marker, so a rung that runs twice (a retry, a second replica) adds
-// nothing the second time.
-func (e *Engine) RunStep(ctx context.Context, a StepArgs) error {
-	var fanned int
+// RunStep runs one rung outside the job runner (tests, tools): as RunStepJob with no job id, so a
+// second run finds the rung done and adds nothing.
+func (e *Engine) RunStep(ctx context.Context, a StepArgs) error { return e.RunStepJob(ctx, a, 0) }
+
+// inlineSends bounds the sends a rung makes from its own job; the rest go to send jobs as before, so
+// the step job's timeout covers one round of provider calls, not a queue of them.
+const inlineSends = 16
+
+// outgoing is a send the rung claimed in its own transaction and makes itself after the commit.
+type outgoing struct {
+	a       SendArgs
+	c       *claimed
+	claimed time.Time // when, by the real clock: the send's lateness counts from here, as a send job's from its insert
+}
+
+// RunStepJob runs rung a as River job jobID: one transaction, guarded by the rung's step marker,
+// claims the rung's send rows (minting their decision tokens) and schedules the next rung or the end;
+// after the commit the job calls the providers itself, concurrently, and settles each send. A rung
+// that runs twice (a retry, a duplicate job, a second replica) finds the marker and adds nothing.
+//
+// Exactly once across a crash: a claimed row reads "sending" until its send settles, and the marker
+// names the job that claimed it. If the process dies between the commit and the settles, River rescues
+// this same job after its Timeout (stepWorker) and retries it, or retries it after an error (a settle
+// that failed); that run finds the marker with its own job id and makes each send whose row still
+// reads "sending" again, under the same key, as a retried send job always has (receivers drop the
+// duplicate by key). A provider failure is settled as provider_error with a send job to retry it, in
+// one transaction. So no rescue job is written per send: the step job is its own rescue, and the
+// common path costs one job and two transactions per one-target rung instead of two jobs and three.
+func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error {
+	var (
+		fanned int
+		out    []outgoing
+	)
+	// Plan, marker, rows: the marker is written once, with its count, and a duplicate run stops at it.
 	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
+		out = out[:0]
 		h, err := tx.HandoffByID(ctx, a.HandoffID)
 		if err != nil || h.Status.Final() {
 			return err
@@ -35,23 +65,30 @@ func (e *Engine) RunStep(ctx context.Context, a StepArgs) error {
 			return fmt.Errorf("escalation: rung %d.%d is outside ladder %s", a.Climb, a.Step, l.Name)
 		}
 		now := e.now()
-		if wait, err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil || wait {
-			return cmp.Or(err, ErrRungUnderWay)
-		}
-		marker := stepMarkerKey(a.Climb, a.Step)
-		_, claimed, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: marker,
-			Climb: a.Climb, Step: a.Step, Channel: "step", Target: "-", State: store.SendStepDone, CreatedAt: now, UpdatedAt: now})
-		if err != nil || !claimed {
+		if err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil {
 			return err
 		}
-		var rows int
-		if fanned, rows, err = e.fanOut(ctx, tx, h, l, a, now); err != nil {
+		users, err := tx.ListUsers(ctx)
+		if err != nil {
 			return err
 		}
+		plan := e.plan(h, l, a, users, now)
 		// The marker says how many send rows the rung will have, so the next rung and the ladder's end
-		// can tell a send not yet claimed from one that was never due.
-		if _, err := tx.SetSendState(ctx, h.ID, marker, []store.SendState{store.SendStepDone},
-			store.SendUpdate{State: store.SendStepDone, Detail: fanoutDetail(rows), At: now}); err != nil {
+		// can tell a send not yet claimed from one that was never due; and which job claimed them.
+		marker := stepMarkerKey(a.Climb, a.Step)
+		have, claimed, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: marker, Climb: a.Climb, Step: a.Step,
+			Channel: "step", Target: "-", State: store.SendStepDone, Detail: fanoutDetail(len(plan), jobID), CreatedAt: now, UpdatedAt: now})
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			if jobID != 0 && markerJob(have.Detail) == jobID {
+				out, err = e.resumeRung(ctx, tx, h, l, a, have.CreatedAt, now)
+				return err
+			}
+			return nil
+		}
+		if fanned, out, err = e.fanOut(ctx, tx, h, l, a, now, plan); err != nil {
 			return err
 		}
 		if c, s, ok := l.Next(a.Climb, a.Step); ok {
@@ -67,42 +104,90 @@ func (e *Engine) RunStep(ctx context.Context, a StepArgs) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // the organization or handoff was erased
 	}
-	if err == nil && fanned > 0 {
-		e.d.Logger.InfoContext(ctx, "escalation step", "org", a.OrgID, "handoff", a.HandoffID, "climb", a.Climb, "step", a.Step, "sends", fanned)
-	}
-	return err
-}
-
-// fanOut enqueues one send per (channel, target) of the rung. People in quiet hours, and people
-// without the contact a channel needs, get a send row that says so instead, so the escalation's
-// timeline shows why they were not reached. It returns the sends enqueued and the send rows the rung
-// will have (those plus the rows it wrote).
-func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time) (n, rows int, err error) {
-	step := l.Steps[a.Step]
-	users, err := tx.ListUsers(ctx)
 	if err != nil {
-		return 0, 0, err
-	}
-	marked := 0
-	enqueue := func(channel, target string) error {
-		n++
-		return tx.Enqueue(ctx, SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: channel, Target: target},
-			&river.InsertOpts{MaxAttempts: e.cfg.SendAttempts})
-	}
-	mark := func(channel, target string, st store.SendState, detail string) error {
-		marked++
-		args := SendArgs{Climb: a.Climb, Step: a.Step, Channel: channel, Target: target}
-		_, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: channel,
-			Target: target, State: st, Detail: detail, CreatedAt: now, UpdatedAt: now})
 		return err
 	}
+	if fanned > 0 {
+		e.d.Logger.InfoContext(ctx, "escalation step", "org", a.OrgID, "handoff", a.HandoffID, "climb", a.Climb, "step", a.Step, "sends", fanned)
+	}
+	if e.crashAfterCommit != nil && e.crashAfterCommit(a) {
+		return errSimulatedCrash
+	}
+	return e.sendAll(ctx, out)
+}
+
+// sendAll makes the rung's claimed sends concurrently; an error (a settle that could not be written)
+// fails the job, whose retry makes the unsettled sends again (resumeRung).
+func (e *Engine) sendAll(ctx context.Context, out []outgoing) error {
+	send := func(o outgoing) error {
+		e.observe(SendArgs{}.Kind(), o.claimed)
+		return e.send(ctx, o.a, o.c, sendInline)
+	}
+	if len(out) == 1 {
+		return send(out[0])
+	}
+	errs := make([]error, len(out))
+	var wg sync.WaitGroup
+	for i, o := range out {
+		wg.Go(func() { errs[i] = send(o) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// resumeRung is a retry of the job that claimed rung a's sends (after a crash or an error between the
+// commit and the settles): it claims again each row that job claimed (written with the marker, at
+// ran) still "sending", for the job to make once more. Rows a send job owns are left to it: a wide
+// rung's overflow (claimed later), and a send retrying after a provider error.
+func (e *Engine) resumeRung(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, ran, now time.Time) ([]outgoing, error) {
+	sends, err := tx.ListSends(ctx, h.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []outgoing
+	for _, s := range sends {
+		if s.Climb != a.Climb || s.Step != a.Step || s.Attempt != 0 || s.State != store.SendSending || s.Detail == "provider_error" ||
+			!s.CreatedAt.Equal(ran) {
+			continue
+		}
+		e.d.Logger.WarnContext(ctx, "escalation send left unsettled by an earlier run of its rung; sending again", "org", h.OrgID, "handoff", h.ID,
+			"climb", a.Climb, "step", a.Step, "channel", s.Channel)
+		agent, err := agentName(ctx, tx, h)
+		if err != nil {
+			return nil, err
+		}
+		args := SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: s.Climb, Step: s.Step, Channel: s.Channel, Target: s.Target}
+		c, err := e.claimIn(ctx, tx, h, l, args, now, claimRetry, nil, agent)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			out = append(out, outgoing{a: args, c: c, claimed: time.Now()})
+		}
+	}
+	return out, nil
+}
+
+// planned is one row of a rung's fan-out: a send to make (state "") or a row that says why a person
+// is not reached on a channel.
+type planned struct {
+	channel, target string
+	user            *store.User // the person, for a send to one
+	state           store.SendState
+	detail          string
+}
+
+// plan lists rung a's fan-out, one row per (channel, target), without writing anything: people in
+// quiet hours, and people without the contact a channel needs, get a row that says so instead of a
+// send, so the escalation's timeline shows why they were not reached.
+func (e *Engine) plan(h store.Handoff, l *Ladder, a StepArgs, users []store.User, now time.Time) []planned {
+	step := l.Steps[a.Step]
+	var out []planned
 	var people []store.User
 	for _, t := range step.Targets {
 		if t.Team() {
 			if slices.Contains(step.Channels, string(t.Kind)) {
-				if err := enqueue(string(t.Kind), t.String()); err != nil {
-					return n, 0, err
-				}
+				out = append(out, planned{channel: string(t.Kind), target: t.String()})
 			}
 			continue
 		}
@@ -113,40 +198,73 @@ func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l 
 		}
 	}
 	quietOK := step.Quiet == QuietIgnore || (step.OverrideQuietAt != "" && atLeast(h.Risk, step.OverrideQuietAt))
-	for _, u := range people {
+	for i, u := range people {
 		for _, ch := range step.Channels {
 			kind, known := e.kind(ch)
+			p := planned{channel: ch, target: u.ID, user: &people[i]}
 			switch {
 			case known && !kind.People:
 				continue // shared destinations only, reached through their own targets
 			case !known:
-				e.stats.Failed.Add(1)
-				if err := mark(ch, u.ID, store.SendFailed, "unknown_channel"); err != nil {
-					return n, 0, err
-				}
-				continue
+				p.state, p.detail = store.SendFailed, "unknown_channel"
 			case kind.Address(u) == "":
-				e.stats.Skipped.Add(1)
-				if err := mark(ch, u.ID, store.SendSkipped, "no_contact"); err != nil {
-					return n, 0, err
-				}
-				continue
-			}
-			if !kind.Silent && !quietOK {
+				p.state, p.detail = store.SendSkipped, "no_contact"
+			case !kind.Silent && !quietOK:
 				if q, set, _ := quiet.Parse(u.QuietHours); set && q.Contains(now, quiet.Location(u.Timezone)) {
-					e.stats.Quiet.Add(1)
-					if err := mark(ch, u.ID, store.SendQuiet, "quiet_hours"); err != nil {
-						return n, 0, err
-					}
-					continue
+					p.state, p.detail = store.SendQuiet, "quiet_hours"
 				}
 			}
-			if err := enqueue(ch, u.ID); err != nil {
-				return n, 0, err
-			}
+			out = append(out, p)
 		}
 	}
-	return n, n + marked, nil
+	return out
+}
+
+// fanOut writes rung a's planned rows: it claims each send, up to inlineSends of them, for the step
+// job to make itself, and enqueues a send job for each beyond. It returns the sends due and those
+// claimed for the job to make.
+func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time, plan []planned) (n int, out []outgoing, err error) {
+	var agent *string
+	for _, p := range plan {
+		args := SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target}
+		if p.state != "" {
+			switch p.state {
+			case store.SendFailed:
+				e.stats.Failed.Add(1)
+			case store.SendQuiet:
+				e.stats.Quiet.Add(1)
+			default:
+				e.stats.Skipped.Add(1)
+			}
+			if _, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: p.channel,
+				Target: p.target, State: p.state, Detail: p.detail, CreatedAt: now, UpdatedAt: now}); err != nil {
+				return n, nil, err
+			}
+			continue
+		}
+		n++
+		if len(out) >= inlineSends {
+			if err := tx.Enqueue(ctx, args, &river.InsertOpts{MaxAttempts: e.cfg.SendAttempts}); err != nil {
+				return n, nil, err
+			}
+			continue
+		}
+		if agent == nil {
+			name, err := agentName(ctx, tx, h)
+			if err != nil {
+				return n, nil, err
+			}
+			agent = &name
+		}
+		c, err := e.claimIn(ctx, tx, h, l, args, now, claimFresh, p.user, *agent)
+		if err != nil {
+			return n, nil, err
+		}
+		if c != nil {
+			out = append(out, outgoing{a: args, c: c, claimed: time.Now()})
+		}
+	}
+	return n, out, nil
 }
 
 func atLeast(level, floor string) bool {
