@@ -358,7 +358,9 @@ func (s *Service) Decide(ctx context.Context, a Actor, id, optionID, comment, ch
 	return s.DecideStepUp(ctx, a, id, optionID, comment, channel, "")
 }
 
-func (s *Service) decide(ctx context.Context, a Actor, id, optionID, comment, channel string) (store.Handoff, error) {
+// decide records the answer in one transaction. Unless stepped (the approval's step-up was checked,
+// or there is no checker), an approval leaves it unrecorded with stepUpFirst.
+func (s *Service) decide(ctx context.Context, a Actor, id, optionID, comment, channel string, stepped bool) (store.Handoff, error) {
 	if a.Kind != store.ActorUser {
 		return store.Handoff{}, problem.New(problem.Forbidden, "people_only", "only people decide handoffs; an agent cannot approve its own request")
 	}
@@ -372,6 +374,9 @@ func (s *Service) decide(ctx context.Context, a Actor, id, optionID, comment, ch
 		opt, st, err := choose(h, optionID)
 		if err != nil {
 			return "", store.Decision{}, err
+		}
+		if opt.Approves && !stepped {
+			return "", store.Decision{}, stepUpFirst{risk: h.Risk}
 		}
 		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: a.ID, ByName: a.Name, Channel: channel, Comment: comment}, nil
 	}, a)
