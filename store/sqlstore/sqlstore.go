@@ -115,11 +115,17 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 		q[name] = d.Rebind(text)
 	}
 	w := newWaker()
-	// The inserter never notifies from inside a transaction: on PostgreSQL the store announces
-	// committed jobs after the commit (notify.go); on SQLite there are no other replicas, this
-	// process wakes its own workers, and each notification would be a row in River's notification
-	// table.
-	ins, err := river.NewClient[*sql.Tx](silentInserts{d.RiverDriver(db)}, &river.Config{
+	// On PostgreSQL the inserter never notifies from inside a transaction: the store announces
+	// committed jobs after the commit (notify.go). On SQLite there are no other replicas, this process
+	// wakes its own workers, and each notification is a row in River's notification table, so River
+	// sends at most one a queue per FetchCooldown (100 ms), which is how another process (the CLI)
+	// announces its jobs.
+	driver := d.RiverDriver(db)
+	jn, announces := d.(jobNotifier)
+	if announces {
+		driver = silentInserts{driver}
+	}
+	ins, err := river.NewClient[*sql.Tx](driver, &river.Config{
 		Logger: quietRiver(logger),
 		Hooks:  []rivertype.Hook{&dueAtOnce{}},
 	})
@@ -127,7 +133,7 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("store: job inserter: %w", err)
 	}
 	s := &Store{db: db, rdb: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}
-	if jn, ok := d.(jobNotifier); ok {
+	if announces {
 		s.notify = newNotifier(db, jn, func(err error) {
 			// Only a wake-up: other replicas find the jobs at their next poll.
 			logger.Warn("announcing committed jobs failed", "err", err)
