@@ -189,28 +189,27 @@ func (r *Redis) receive() {
 	}
 }
 
-// Publish wakes subscribers of topic on every replica sharing this Redis and prefix. Without Redis it
-// wakes this replica's subscribers and succeeds: the others re-read on their own, and are all woken
-// when Redis is back.
+// Publish wakes subscribers of topic on every replica sharing this Redis and prefix. This replica's
+// own are woken first, in the process, rather than after the round trip through Redis (whose echo
+// then wakes them once more, harmlessly: notifications may be spurious). Without Redis it wakes this
+// replica's subscribers and succeeds: the others re-read on their own, and are all woken when Redis is
+// back.
 func (r *Redis) Publish(ctx context.Context, topic string) error {
 	if r.closed.Load() {
 		return fmt.Errorf("coord: publish: %w", ErrClosed)
 	}
+	r.hub.publish(topic)
 	if !r.down.Load() {
 		opCtx, cancel := context.WithTimeout(ctx, opTimeout)
 		err := r.client.Publish(opCtx, r.topicPrefix+topic, "").Err()
 		cancel()
 		if err == nil {
-			if !r.subUp.Load() {
-				r.hub.publish(topic) // our own subscription is reconnecting: wake this replica's waiters now
-			}
 			return nil
 		}
 		if err := r.fallBack(ctx, "publish", r.wrap("publish", err)); err != nil {
 			return err
 		}
 	}
-	r.hub.publish(topic)
 	return nil
 }
 

@@ -2,8 +2,10 @@ package handoff_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -347,5 +349,55 @@ func TestIdempotencyRace(t *testing.T) {
 				t.Fatalf("reuse with another body: %v", err)
 			}
 		})
+	}
+}
+
+// readGate is a store whose reads (ReadOrg) report that they ran, and fail as unavailable once closed.
+type readGate struct {
+	store.Store
+	reads  chan struct{}
+	closed *atomic.Bool
+}
+
+func (s readGate) ReadOrg(ctx context.Context, orgID string, fn func(tx store.OrgTx) error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("gate closed: %w", store.ErrUnavailable)
+	}
+	err := s.Store.ReadOrg(ctx, orgID, fn)
+	s.reads <- struct{}{}
+	return err
+}
+
+// TestWaitTakesLocalDecision: a decision made by this process answers its waiters with what it
+// committed, without a read: with reads failing after the waiter's first, the wait still returns the
+// decision at once. Were it to re-read, it would hold on the failing read until its timeout and
+// answer pending.
+func TestWaitTakesLocalDecision(t *testing.T) {
+	t.Parallel()
+	reads, closed := make(chan struct{}, 16), &atomic.Bool{}
+	e := newEnvWith(t, "sqlite", time.Minute, func(s store.Store) store.Store { return readGate{s, reads, closed} })
+	ctx := context.Background()
+	c, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "x"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type waited struct {
+		h   store.Handoff
+		err error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		h, err := e.svc.Wait(ctx, e.dev, c.Handoff.ID, 5*time.Second, nil)
+		done <- waited{h, err}
+	}()
+	<-reads // the waiter's own read: it found the handoff pending and waits for a wake-up
+	closed.Store(true)
+	if _, err := e.svc.Decide(ctx, e.member, c.Handoff.ID, "deny", "not now", "api"); err != nil {
+		t.Fatal(err)
+	}
+	w := <-done
+	if w.err != nil || w.h.Status != store.StatusDenied || w.h.Decision == nil || w.h.Decision.Comment != "not now" ||
+		w.h.Decision.ByID != e.member.ID || w.h.ID != c.Handoff.ID {
+		t.Fatalf("wait: %+v, %v; want the committed denial", w.h, w.err)
 	}
 }

@@ -58,6 +58,8 @@ type Service struct {
 	client *http.Client
 	esc    Escalator
 	stepUp StepUpChecker
+	// waits are this process's open long-polls, which a decision made here answers directly.
+	waits *waiters
 }
 
 // Escalator runs each handoff's escalation ladder. Both calls happen inside the transaction that
@@ -115,7 +117,8 @@ func NewService(d Deps, cfg Config) *Service {
 	if cfg.WaitRecheck <= 0 {
 		cfg.WaitRecheck = 2 * time.Second
 	}
-	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient, esc: d.Escalator, stepUp: d.StepUp}
+	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient, esc: d.Escalator, stepUp: d.StepUp,
+		waits: newWaiters()}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -358,7 +361,9 @@ func (s *Service) Decide(ctx context.Context, a Actor, id, optionID, comment, ch
 	return s.DecideStepUp(ctx, a, id, optionID, comment, channel, "")
 }
 
-func (s *Service) decide(ctx context.Context, a Actor, id, optionID, comment, channel string) (store.Handoff, error) {
+// decide records the answer in one transaction. Unless stepped (the approval's step-up was checked,
+// or there is no checker), an approval leaves it unrecorded with stepUpFirst.
+func (s *Service) decide(ctx context.Context, a Actor, id, optionID, comment, channel string, stepped bool) (store.Handoff, error) {
 	if a.Kind != store.ActorUser {
 		return store.Handoff{}, problem.New(problem.Forbidden, "people_only", "only people decide handoffs; an agent cannot approve its own request")
 	}
@@ -372,6 +377,9 @@ func (s *Service) decide(ctx context.Context, a Actor, id, optionID, comment, ch
 		opt, st, err := choose(h, optionID)
 		if err != nil {
 			return "", store.Decision{}, err
+		}
+		if opt.Approves && !stepped {
+			return "", store.Decision{}, stepUpFirst{risk: h.Risk}
 		}
 		return st, store.Decision{OptionID: opt.ID, ByKind: store.ActorUser, ByID: a.ID, ByName: a.Name, Channel: channel, Comment: comment}, nil
 	}, a)
@@ -503,6 +511,8 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		return out, sealedProblem(err)
 	}
 	// Wake the waiters first: the commit is what they wait for, and nothing else should delay them.
+	// This replica's own take the committed handoff instead of reading it back.
+	s.waits.committed(Topic(orgID, id), out)
 	if err := s.coord.Publish(ctx, Topic(orgID, id)); err != nil {
 		// Waiters re-read on their own every WaitRecheck; a lost wake-up only delays them.
 		s.log.WarnContext(ctx, "publish decision failed", "handoff", id, "err", err)
@@ -592,7 +602,10 @@ func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Dur
 	if timeout <= 0 || timeout > MaxWait {
 		return store.Handoff{}, invalid("invalid_timeout", "wait timeout is between 1s and %s", MaxWait)
 	}
-	events, cancel, err := s.coord.Subscribe(ctx, Topic(a.OrgID, id))
+	topic := Topic(a.OrgID, id)
+	leave := s.waits.join(topic)
+	defer leave()
+	events, cancel, err := s.coord.Subscribe(ctx, topic)
 	if err != nil {
 		return store.Handoff{}, fmt.Errorf("handoff: subscribe: %w", err)
 	}
@@ -625,6 +638,11 @@ func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Dur
 		case _, ok := <-events:
 			if !ok {
 				events = nil // coordination closed; fall back to rechecks
+				continue
+			}
+			// Finished by this process: what it committed is the answer, as a re-read would find it.
+			if h, done := s.waits.take(topic); done && h.Status.Final() && (a.Kind != store.ActorDevice || h.DeviceID == a.ID) {
+				return h, nil
 			}
 		case <-recheck.C:
 		case <-retry:

@@ -29,37 +29,38 @@ func errStepUpRequired() error {
 // DecideStepUp is Decide with the person's TOTP code: an approving option on a handoff whose risk
 // requires step-up is refused with "stepup_required" without a code, and with the code's own error
 // when it is wrong, before anything is recorded. Decide is DecideStepUp without a code.
+//
+// The decision's own transaction reads the handoff first. Only an approval (with a step-up checker
+// configured) leaves it, unrecorded, to check the code against the risk it read, and decides again
+// once the code is good: a denial, which never needs one, costs one transaction and no extra read.
 func (s *Service) DecideStepUp(ctx context.Context, a Actor, id, optionID, comment, channel, totp string) (store.Handoff, error) {
-	if s.stepUp != nil && a.Kind == store.ActorUser && a.Role.CanDecide() {
-		if err := s.checkStepUp(ctx, a, id, optionID, totp); err != nil {
-			return store.Handoff{}, err
-		}
+	h, err := s.decide(ctx, a, id, optionID, comment, channel, s.stepUp == nil)
+	var first stepUpFirst
+	if !errors.As(err, &first) {
+		return h, err
 	}
-	return s.decide(ctx, a, id, optionID, comment, channel)
+	if err := s.checkStepUp(ctx, a, first.risk, totp); err != nil {
+		return store.Handoff{}, err
+	}
+	return s.decide(ctx, a, id, optionID, comment, channel, true)
 }
 
-func (s *Service) checkStepUp(ctx context.Context, a Actor, id, optionID, code string) error {
-	var h store.Handoff
-	// A read: decide re-reads the handoff in its own transaction, so nothing here needs the write lock.
-	err := s.store.ReadOrg(ctx, a.OrgID, func(tx store.OrgTx) (err error) { h, err = tx.HandoffByID(ctx, id); return err })
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // decide answers not_found the same way as always
-	}
-	if err != nil {
-		return err
-	}
-	opt, ok := findOption(h.Options, optionID)
-	if !ok || !opt.Approves || h.Status.Final() {
-		return nil // unknown option, a denial or a decided handoff: decide answers as always
-	}
-	required, err := s.stepUp.StepUpRequired(ctx, a.OrgID, h.Risk)
+// stepUpFirst leaves a decision's transaction when it found an approval whose step-up has not been
+// checked yet, with the risk the check is about.
+type stepUpFirst struct{ risk string }
+
+func (stepUpFirst) Error() string { return "handoff: step-up to check before the approval" }
+
+// checkStepUp checks a's code for an approval at risk, when the org requires step-up for it.
+func (s *Service) checkStepUp(ctx context.Context, a Actor, risk, code string) error {
+	required, err := s.stepUp.StepUpRequired(ctx, a.OrgID, risk)
 	if err != nil || !required {
 		return err
 	}
 	if code == "" {
 		return errStepUpRequired()
 	}
-	return s.verifyStepUp(ctx, a, h.Risk, code)
+	return s.verifyStepUp(ctx, a, risk, code)
 }
 
 // verifyStepUp checks a's code for an approval at risk, through the audited check when there is one.

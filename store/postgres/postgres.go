@@ -299,24 +299,32 @@ func (Dialect) Lock(ctx context.Context, db *sql.DB) (func(), error) {
 
 func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return riverdatabasesql.New(db) }
 
-// InsertJob implements sqlstore.Dialect. Notify uses River's insert topic and payload, so a listening
-// worker (RiverWorkerDriver) fetches at once.
+// InsertJob implements sqlstore.Dialect.
 func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, scheduled_at, state)
 		VALUES ($1::jsonb, $2, $3, $4, $5, $6, 'available')`,
 		string(j.Args), j.Kind, j.MaxAttempts, j.Priority, j.Queue, j.ScheduledAt)
-	if err != nil || !j.Notify {
-		return err
+	return err
+}
+
+// NotifyJobs implements sqlstore's job notifier: River's insert notification for each queue, on its
+// own (autocommit) statement after the jobs committed, so a listening worker (RiverWorkerDriver)
+// fetches at once.
+func (Dialect) NotifyJobs(ctx context.Context, db *sql.DB, queues []string) error {
+	payloads := make([]string, len(queues))
+	for i, q := range queues {
+		payloads[i] = fmt.Sprintf(`{"queue": %q}`, q) // River's own form
 	}
-	_, err = tx.ExecContext(ctx, `SELECT pg_notify(current_schema() || '.river_insert', $1)`, `{"queue": "`+j.Queue+`"}`)
+	_, err := db.ExecContext(ctx, `SELECT pg_notify(current_schema() || '.river_insert', p) FROM unnest($1::text[]) AS p`, payloads)
 	return err
 }
 
 // RiverWorkerDriver implements sqlstore's worker-driver hook: the worker client works through db like
 // every other client, and LISTENs for River's insert notifications on one pgx connection, so jobs
 // committed by any replica are fetched at once instead of at the next poll. Inserts stay in
-// database/sql transactions; InsertJob (or River's inserter) sends the notification (pg_notify) in them, so it is
-// delivered when, and only if, the job commits. The connection is made with db's own settings (host,
+// database/sql transactions; the store sends the notification (NotifyJobs) after they commit, so it
+// is sent only for jobs that committed, and no request's transaction takes PostgreSQL's notification
+// lock. The connection is made with db's own settings (host,
 // credentials, search_path, timeouts), taken from one of db's connections; row-level security does
 // not apply to it, since it only listens, and River's tables are outside it anyway.
 func (Dialect) RiverWorkerDriver(ctx context.Context, db *sql.DB) (riverdriver.Driver[*sql.Tx], func(), error) {

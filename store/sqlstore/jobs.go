@@ -131,7 +131,10 @@ func (m minLevel) WithGroup(n string) slog.Handler { return minLevel{h: m.h.With
 // many-row statement with arrays of every column, plus reflection to encode them) cost more CPU than
 // the rest of a handoff's creation; the jobs Ony inserts use four of its options, so those take one
 // plain INSERT, and anything else still goes through River.
-func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (time.Time, error) {
+//
+// It also returns the job's queue. A job due now is announced to other replicas after the commit
+// (notify.go), never from inside tx.
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (time.Time, string, error) {
 	var o river.InsertOpts
 	if opts != nil {
 		o = *opts
@@ -143,33 +146,29 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opt
 		due = o.ScheduledAt.UTC()
 	}
 	// A job kind with insert options of its own goes through River too, which merges them with these.
-	if _, kindOpts := args.(river.JobArgsWithInsertOpts); kindOpts || !plainOpts(o) {
+	if ko, kindOpts := args.(river.JobArgsWithInsertOpts); kindOpts || !plainOpts(o) {
 		o.ScheduledAt = due
-		if _, err := s.inserter.InsertTx(ctx, tx, args, &o); err != nil {
-			return time.Time{}, fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+		queue := o.Queue
+		if kindOpts {
+			queue = cmp.Or(queue, ko.InsertOpts().Queue)
 		}
-		return due, nil
+		if _, err := s.inserter.InsertTx(ctx, tx, args, &o); err != nil {
+			return time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+		}
+		return due, cmp.Or(queue, river.QueueDefault), nil
 	}
 	data, err := json.Marshal(args)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+		return time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
 	}
 	j := Job{Kind: args.Kind(), Args: data, MaxAttempts: cmp.Or(o.MaxAttempts, river.MaxAttemptsDefault),
 		Priority: cmp.Or(o.Priority, river.PriorityDefault), Queue: cmp.Or(o.Queue, river.QueueDefault),
 		CreatedAt: now, ScheduledAt: cmp.Or(due, now)}
-	// Every notifying transaction takes PostgreSQL's one notification lock at commit, so like River
-	// this sends at most one per notifyEvery; this process wakes its own workers after the commit
-	// (wake.go), and a replica that missed a notification finds the job at its next poll.
-	if last := s.notified.Load(); due.IsZero() && now.UnixNano()-last >= int64(notifyEvery) {
-		j.Notify = s.notified.CompareAndSwap(last, now.UnixNano())
-	}
 	if err := s.dialect.InsertJob(ctx, tx, j); err != nil {
-		return time.Time{}, fmt.Errorf("store: enqueue %s: %w", args.Kind(), s.mapErr(err))
+		return time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), s.mapErr(err))
 	}
-	return due, nil
+	return due, j.Queue, nil
 }
-
-const notifyEvery = 5 * time.Millisecond
 
 // plainOpts reports whether the options are only those the plain insert writes.
 func plainOpts(o river.InsertOpts) bool {

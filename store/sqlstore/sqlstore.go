@@ -14,7 +14,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -54,7 +53,7 @@ type Dialect interface {
 	RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx]
 	// InsertJob writes one job row in River's table, as River's own insert would for a job with no
 	// uniqueness, tags or metadata, always "available" (wake.go: River's fetch takes it once
-	// scheduled_at has passed), and tells listening workers when Notify is set.
+	// scheduled_at has passed). It does not notify: the store announces committed jobs itself.
 	InsertJob(ctx context.Context, tx *sql.Tx, j Job) error
 }
 
@@ -67,9 +66,6 @@ type Job struct {
 	Queue       string
 	CreatedAt   time.Time // UTC
 	ScheduledAt time.Time // UTC; CreatedAt for a job due now
-	// Notify asks the dialect to wake listening workers (a job due now; at most one notification per
-	// few milliseconds, as River limits its own).
-	Notify bool
 }
 
 //go:embed queries.sql
@@ -91,8 +87,8 @@ type Store struct {
 	inserter *river.Client[*sql.Tx]
 	mu       sync.Mutex
 	runner   *river.Client[*sql.Tx]
-	// notified is when a job insert last asked to wake workers (Unix nanoseconds).
-	notified atomic.Int64
+	// notify announces committed jobs to other replicas (nil where the dialect cannot).
+	notify *notifier
 	// wake tells this process's workers about jobs it committed (jobs.go).
 	wake *waker
 	// closeListener releases what the worker client's listener holds (PostgreSQL: its pgx pool).
@@ -119,24 +115,37 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 		q[name] = d.Rebind(text)
 	}
 	w := newWaker()
-	// River's inserter sends at most one insert notification a queue per FetchCooldown (100 ms by
-	// default), so most commits went unannounced. On PostgreSQL every one is sent: other replicas
-	// LISTEN. On SQLite there are no other replicas, this process wakes its own workers, and each
-	// notification would be a row in River's notification table, so the default stays.
-	cooldown := river.FetchCooldownDefault
-	if _, ok := d.(listenerDialect); ok {
-		cooldown = time.Millisecond
+	// On PostgreSQL the inserter never notifies from inside a transaction: the store announces
+	// committed jobs after the commit (notify.go). On SQLite there are no other replicas, this process
+	// wakes its own workers, and each notification is a row in River's notification table, so River
+	// sends at most one a queue per FetchCooldown (100 ms), which is how another process (the CLI)
+	// announces its jobs.
+	driver := d.RiverDriver(db)
+	jn, announces := d.(jobNotifier)
+	if announces {
+		driver = silentInserts{driver}
 	}
-	ins, err := river.NewClient(d.RiverDriver(db), &river.Config{
-		Logger:        quietRiver(logger),
-		FetchCooldown: cooldown,
-		Hooks:         []rivertype.Hook{&dueAtOnce{}},
+	ins, err := river.NewClient[*sql.Tx](driver, &river.Config{
+		Logger: quietRiver(logger),
+		Hooks:  []rivertype.Hook{&dueAtOnce{}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: job inserter: %w", err)
 	}
-	return &Store{db: db, rdb: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}, nil
+	s := &Store{db: db, rdb: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}
+	if announces {
+		s.notify = newNotifier(db, jn, func(err error) {
+			// Only a wake-up: other replicas find the jobs at their next poll.
+			logger.Warn("announcing committed jobs failed", "err", err)
+		})
+	}
+	return s, nil
 }
+
+// silentInserts is the inserter's driver: River's insert sends no notification through it.
+type silentInserts struct{ riverdriver.Driver[*sql.Tx] }
+
+func (silentInserts) SupportsListenNotify() bool { return false }
 
 // SerializeWrites makes InOrg and InSystem transactions take turns in the order they arrive, and
 // commits those that queued behind a commit together (group.go). SQLite admits one writer at a time
@@ -252,6 +261,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close implements store.Store.
 func (s *Store) Close() error {
+	s.notify.close() // sends what committed before, while the pool is still open
 	if s.stopAnalyze != nil {
 		close(s.stopAnalyze)
 		<-s.analyzeDone
@@ -278,9 +288,11 @@ func (s *Store) InOrg(ctx context.Context, orgID string, fn func(store.OrgTx) er
 		ot = &orgTx{s: s, tx: tx, org: orgID}
 		return fn(ot)
 	})
-	if err == nil && ot != nil && ot.enqueuedDue {
-		// Committed: the job is visible now, so this process's workers need not wait for a poll.
+	if err == nil && ot != nil && len(ot.dueQueues) > 0 {
+		// Committed: the job is visible now, so this process's workers need not wait for a poll,
+		// and other replicas are told outside the transaction (notify.go).
 		s.wake.poke()
+		s.notify.committed(ot.dueQueues)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -16,9 +17,9 @@ type orgTx struct {
 	s   *Store
 	tx  *sql.Tx
 	org string
-	// enqueuedDue is set when the transaction inserted a job due at once: after the commit the
-	// store wakes its workers.
-	enqueuedDue bool
+	// dueQueues are the queues of the jobs due at once the transaction inserted: after the commit
+	// the store wakes its workers and announces them to other replicas.
+	dueQueues []string
 	// readOnly is set in ReadOrg, where the database refuses writes; Enqueue, which writes through
 	// River, is refused before it gets there so its error says so too.
 	readOnly bool
@@ -306,12 +307,14 @@ func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.Ins
 	if t.readOnly {
 		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), store.ErrReadOnly)
 	}
-	due, err := t.s.enqueue(ctx, t.tx, args, opts)
+	due, queue, err := t.s.enqueue(ctx, t.tx, args, opts)
 	if err != nil {
 		return err
 	}
 	if due.IsZero() {
-		t.enqueuedDue = true
+		if !slices.Contains(t.dueQueues, queue) {
+			t.dueQueues = append(t.dueQueues, queue)
+		}
 	} else {
 		// Fires after the commit (or after a rollback, which costs one empty fetch).
 		t.s.wake.at(due)

@@ -583,7 +583,22 @@ func (h *harness) decide(ctx context.Context, rec *recorder, sz sizes, dialect s
 				}
 				batch := pending[:sz.DecideSamples]
 				pending = pending[sz.DecideSamples:]
+				// The first run's round is profiled on the replica that decides and, across replicas, on
+				// the one the agents wait on: a round is a second of waiters settling, then the decisions.
+				waits := []func(){}
+				if run == 0 {
+					d := time.Second + time.Duration(len(batch))*20*time.Millisecond + 500*time.Millisecond
+					tag := "same"
+					if p.replica != 0 {
+						tag = "across"
+						waits = append(waits, h.profileDuring(ctx, in.replicas[0], d, "decide-"+dialect+"-"+tag+"-waiter"))
+					}
+					waits = append(waits, h.profileDuring(ctx, in.replicas[p.replica], d, "decide-"+dialect+"-"+tag+"-decider"))
+				}
 				lat, decideLat, missed := decideRound(ctx, in.agent, person, batch)
+				for _, wait := range waits {
+					wait()
+				}
 				h.log("decide %s %s run %d: %d samples, p50 %.1f ms, p99 %.1f ms", dialect, p.name, run+1, len(lat), percentile(ms(lat), .5), percentile(ms(lat), .99))
 				rec.add(sc, p.name+": p50", dialect, "ms", nil, percentile(ms(lat), 0.5))
 				rec.add(sc, p.name+": p99", dialect, "ms", lt(p.target), percentile(ms(lat), 0.99))
