@@ -302,9 +302,28 @@ func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return rive
 // InsertJob implements sqlstore.Dialect.
 func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, scheduled_at, state)
-		VALUES ($1::jsonb, $2, $3, $4, $5, $6, 'available')`,
-		string(j.Args), j.Kind, j.MaxAttempts, j.Priority, j.Queue, j.ScheduledAt)
+		VALUES ($1::jsonb, $2, $3, $4, $5, $6, $7::river_job_state)`,
+		string(j.Args), j.Kind, j.MaxAttempts, j.Priority, j.Queue, j.ScheduledAt, j.State)
 	return err
+}
+
+// PromoteJobs implements sqlstore.Dialect.
+func (Dialect) PromoteJobs(ctx context.Context, db *sql.DB, until time.Time) ([]time.Time, error) {
+	rows, err := db.QueryContext(ctx, `UPDATE river_job SET state = 'available'
+		WHERE state = 'scheduled' AND scheduled_at <= $1 RETURNING scheduled_at`, until)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var dues []time.Time
+	for rows.Next() {
+		var t time.Time
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		dues = append(dues, t)
+	}
+	return dues, rows.Err()
 }
 
 // NotifyJobs implements sqlstore's job notifier: River's insert notification for each queue, on its

@@ -225,9 +225,39 @@ func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return rive
 // queries compare correctly.
 func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO river_job (args, created_at, kind, max_attempts, priority, queue, scheduled_at, state)
-		VALUES (jsonb(?), ?, ?, ?, ?, ?, ?, 'available')`,
-		string(j.Args), riverTime(j.CreatedAt), j.Kind, j.MaxAttempts, j.Priority, j.Queue, riverTime(j.ScheduledAt))
+		VALUES (jsonb(?), ?, ?, ?, ?, ?, ?, ?)`,
+		string(j.Args), riverTime(j.CreatedAt), j.Kind, j.MaxAttempts, j.Priority, j.Queue, riverTime(j.ScheduledAt), j.State)
 	return err
+}
+
+// PromoteJobs implements sqlstore.Dialect.
+func (Dialect) PromoteJobs(ctx context.Context, db *sql.DB, until time.Time) ([]time.Time, error) {
+	rows, err := db.QueryContext(ctx, `UPDATE river_job SET state = 'available'
+		WHERE state = 'scheduled' AND scheduled_at <= ? RETURNING scheduled_at`, riverTime(until))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var dues []time.Time
+	for rows.Next() {
+		var v any
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		var t time.Time
+		switch v := v.(type) {
+		case time.Time:
+			t = v
+		case string:
+			if t, err = time.Parse("2006-01-02 15:04:05.999999999", v); err != nil {
+				return nil, fmt.Errorf("sqlite: job due time %q: %w", v, err)
+			}
+		default:
+			return nil, fmt.Errorf("sqlite: job due time of type %T", v)
+		}
+		dues = append(dues, t.UTC())
+	}
+	return dues, rows.Err()
 }
 
 func riverTime(t time.Time) string {

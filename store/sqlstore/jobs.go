@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ony-ai/ony/store"
 )
@@ -27,6 +28,10 @@ func migrateRiver(ctx context.Context, d riverdriver.Driver[*sql.Tx], logger *sl
 	}
 	return nil
 }
+
+// promoteIndex serves PromoteJobs (wake.go) without reading every scheduled job. It is created after
+// River's migrations, which make the table; River's own indexes all lead with the queue or the kind.
+const promoteIndex = `CREATE INDEX IF NOT EXISTS ony_river_job_scheduled_at ON river_job (scheduled_at) WHERE state = 'scheduled'`
 
 // listenerDialect is a dialect whose worker client can listen for River's notifications on a
 // connection of its own (PostgreSQL); the others poll River's notification table (SQLite).
@@ -87,7 +92,13 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 		closeListener()
 		return fmt.Errorf("store: start jobs: %w", err)
 	}
-	s.runner, s.closeListener = c, closeListener
+	stop, done := make(chan struct{}), make(chan struct{})
+	go s.promote(stop, done)
+	s.runner, s.closeListener = c, func() {
+		close(stop)
+		<-done
+		closeListener()
+	}
 	return nil
 }
 
@@ -163,7 +174,10 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opt
 	}
 	j := Job{Kind: args.Kind(), Args: data, MaxAttempts: cmp.Or(o.MaxAttempts, river.MaxAttemptsDefault),
 		Priority: cmp.Or(o.Priority, river.PriorityDefault), Queue: cmp.Or(o.Queue, river.QueueDefault),
-		CreatedAt: now, ScheduledAt: cmp.Or(due, now)}
+		CreatedAt: now, ScheduledAt: cmp.Or(due, now), State: string(rivertype.JobStateAvailable)}
+	if !due.IsZero() && beyondHorizon(due, now) {
+		j.State = string(rivertype.JobStateScheduled)
+	}
 	if err := s.dialect.InsertJob(ctx, tx, j); err != nil {
 		return time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), s.mapErr(err))
 	}

@@ -52,9 +52,12 @@ type Dialect interface {
 	Lock(ctx context.Context, db *sql.DB) (func(), error)
 	RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx]
 	// InsertJob writes one job row in River's table, as River's own insert would for a job with no
-	// uniqueness, tags or metadata, always "available" (wake.go: River's fetch takes it once
-	// scheduled_at has passed). It does not notify: the store announces committed jobs itself.
+	// uniqueness, tags or metadata, in j.State (wake.go: "available" even before its scheduled_at,
+	// which River's fetch waits for, unless it is due beyond the horizon). It does not notify: the
+	// store announces committed jobs itself.
 	InsertJob(ctx context.Context, tx *sql.Tx, j Job) error
+	// PromoteJobs makes every scheduled job due by until available and returns their due times.
+	PromoteJobs(ctx context.Context, db *sql.DB, until time.Time) ([]time.Time, error)
 }
 
 // Job is one river_job row for Dialect.InsertJob.
@@ -66,6 +69,7 @@ type Job struct {
 	Queue       string
 	CreatedAt   time.Time // UTC
 	ScheduledAt time.Time // UTC; CreatedAt for a job due now
+	State       string    // "available" or "scheduled"
 }
 
 //go:embed queries.sql
@@ -479,6 +483,9 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) er
 	}
 	if err := migrateRiver(ctx, s.dialect.RiverDriver(s.db), s.log); err != nil {
 		return err
+	}
+	if _, err := s.db.ExecContext(ctx, promoteIndex); err != nil {
+		return fmt.Errorf("store: job index: %w", err)
 	}
 	// Without statistics the planner guesses, and with a large org's handoffs it guessed wrong
 	// (deciding one handoff read every pending one of the org). PostgreSQL's autovacuum keeps them

@@ -315,8 +315,9 @@ func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.Ins
 		if !slices.Contains(t.dueQueues, queue) {
 			t.dueQueues = append(t.dueQueues, queue)
 		}
-	} else {
-		// Fires after the commit (or after a rollback, which costs one empty fetch).
+	} else if !beyondHorizon(due, time.Now()) {
+		// Fires after the commit (or after a rollback, which costs one empty fetch). A job due later
+		// gets its timer when it is promoted (wake.go).
 		t.s.wake.at(due)
 	}
 	return nil

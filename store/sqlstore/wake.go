@@ -14,9 +14,15 @@ import (
 // How a job reaches a worker soon after it is due, instead of after River's poll or its 5-second
 // sweep of scheduled jobs:
 //
-//   - Future jobs are inserted as available with their scheduled_at (dueAtOnce): River's fetch only
-//     takes available jobs whose scheduled_at has passed, so such a job is runnable the moment it is
-//     due, without waiting for the leader's scheduler to move it from scheduled to available.
+//   - Jobs due within jobHorizon are inserted as available with their scheduled_at (dueAtOnce):
+//     River's fetch only takes available jobs whose scheduled_at has passed, so such a job is
+//     runnable the moment it is due, without waiting for the leader's scheduler to move it from
+//     scheduled to available. Jobs due later are inserted scheduled, and each process running
+//     workers moves those that come within the horizon to available every promoteEvery (promote),
+//     arming its timers for them. Not all of them at once: River's fetch walks every available row
+//     of the queue whose scheduled_at is in the future (its query's priority range keeps the
+//     index from stopping at the due ones), so an expiry job per pending handoff, an hour out, made
+//     every fetch read the whole backlog (85 % of the server's CPU with 40 k pending on SQLite).
 //   - The process that commits a job wakes its own workers (waker): at once for a job due now, by a
 //     timer for a job due later. The wake arrives as an insert notification through the worker
 //     client's listener (wakeListener), the path River's own notifications take, so the producer
@@ -30,8 +36,54 @@ import (
 type dueAtOnce struct{ river.HookDefaults }
 
 func (*dueAtOnce) InsertBegin(_ context.Context, p *rivertype.JobInsertParams) error {
-	if p.State == rivertype.JobStateScheduled {
+	if p.State == rivertype.JobStateScheduled && p.ScheduledAt != nil && !beyondHorizon(*p.ScheduledAt, time.Now()) {
 		p.State = rivertype.JobStateAvailable
+	}
+	return nil
+}
+
+// jobHorizon is how far ahead a job may be available before it is due; promoteEvery is how often a
+// process looks for scheduled jobs that came within it (well inside the horizon, so a late look
+// still finds them before they are due).
+const (
+	jobHorizon   = 2 * time.Second
+	promoteEvery = 500 * time.Millisecond
+)
+
+func beyondHorizon(due, now time.Time) bool { return due.After(now.Add(jobHorizon)) }
+
+// promote makes available the scheduled jobs due within the horizon and wakes this process's
+// workers when each falls due, until stop is closed.
+func (s *Store) promote(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(promoteEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.promoteOnce(ctx, time.Now().Add(jobHorizon)); err != nil {
+			// River's own scheduler still moves them when due, up to its 5 s sweep late.
+			s.log.Warn("making scheduled jobs available failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// promoteOnce makes available the scheduled jobs due by until, and arms this process's wake for each.
+func (s *Store) promoteOnce(ctx context.Context, until time.Time) error {
+	dues, err := s.dialect.PromoteJobs(ctx, s.db, until.UTC())
+	if err != nil {
+		return err
+	}
+	for _, d := range dues {
+		s.wake.at(d)
+	}
+	if len(dues) > 0 {
+		s.notify.committed([]string{river.QueueDefault})
 	}
 	return nil
 }
