@@ -69,7 +69,7 @@ func TestJobNotifiedAfterCommit(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	if err := d.InsertJob(ctx, tx, sqlstore.Job{Kind: "test.notify", Args: []byte(`{}`), MaxAttempts: 1, Priority: 1,
-		Queue: "inside", CreatedAt: now, ScheduledAt: now}); err != nil {
+		Queue: "inside", CreatedAt: now, ScheduledAt: now, State: "available"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
