@@ -101,14 +101,7 @@ func (s *Store) lead(mine *writeReq) {
 func (s *Store) runGroup(batch []*writeReq) {
 	if len(batch) == 1 {
 		r := batch[0]
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					r.panic = p
-				}
-			}()
-			r.err = s.inTxOpts(r.ctx, nil, r.fn)
-		}()
+		r.err, r.panic = capture(func() error { return s.inTxOpts(r.ctx, nil, r.fn) })
 		close(r.done)
 		return
 	}
@@ -123,7 +116,7 @@ func (s *Store) runGroup(batch []*writeReq) {
 			if _, err := tx.ExecContext(bctx, "SAVEPOINT grp"); err != nil {
 				return err
 			}
-			fnErr, p := runOne(tx, r.fn)
+			fnErr, p := capture(func() error { return r.fn(tx) })
 			if fnErr != nil || p != nil {
 				r.err, r.panic = s.classify(fnErr), p
 				if _, err := tx.ExecContext(bctx, "ROLLBACK TO grp"); err != nil {
@@ -149,7 +142,8 @@ func (s *Store) runGroup(batch []*writeReq) {
 	}
 }
 
-func runOne(tx *sql.Tx, fn func(*sql.Tx) error) (err error, p any) {
+// capture runs fn and returns its error, or the value it panicked with, for its caller's goroutine.
+func capture(fn func() error) (err error, p any) {
 	defer func() { p = recover() }()
-	return fn(tx), nil
+	return fn(), nil
 }
