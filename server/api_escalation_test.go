@@ -891,8 +891,8 @@ func TestWebhookEscalation(t *testing.T) {
 }
 
 // TestWebhookLadderNeedsConfiguredWebhook: an instance whose ladders target a bridge that
-// escalation.webhooks does not define refuses to start, saying which ladder and which webhook, and
-// never quoting a configured bridge's URL.
+// escalation.webhooks does not define refuses to start, before it opens the database, saying which
+// ladder and which webhook, and never quoting a configured bridge's URL.
 func TestWebhookLadderNeedsConfiguredWebhook(t *testing.T) {
 	t.Parallel()
 	secret, _ := newWebhookSecret(t)
@@ -933,6 +933,10 @@ steps:
 			}
 			if strings.Contains(msg, "SECRET-URL-TOKEN") || strings.Contains(msg, "bridge.example") {
 				t.Errorf("error %q quotes a webhook URL", msg)
+			}
+			// Refused before the database is opened, so nothing is created or migrated.
+			if entries, err := os.ReadDir(cfg.DataDir); err != nil || len(entries) > 0 {
+				t.Errorf("data dir after the refusal: %v %v", entries, err)
 			}
 		})
 	}

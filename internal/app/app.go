@@ -207,6 +207,16 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 			a.closeResources()
 		}
 	}()
+	// The ladders are configuration the database does not hold: a mistake in them refuses to start
+	// before anything is opened or migrated.
+	kinds, err := Kinds(o.Kinds...)
+	if err != nil {
+		return nil, err
+	}
+	ladders, webhooks, err := Ladders(c, kinds)
+	if err != nil {
+		return nil, err
+	}
 	if a.Store, err = OpenStore(ctx, c, logger); err != nil {
 		return nil, err
 	}
@@ -238,7 +248,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		}
 		sum = model
 	}
-	if a.Escalation, err = NewEscalation(c, a, handoff.TextRedactor(red, a.Keyring), logger, o); err != nil {
+	if a.Escalation, err = NewEscalation(c, a, kinds, ladders, webhooks, handoff.TextRedactor(red, a.Keyring), logger, o); err != nil {
 		return nil, err
 	}
 	// The callback URL is the agent's choice; the guard keeps it off the network Ony runs in.
@@ -334,18 +344,11 @@ func BuiltinKinds() *channel.Kinds { return builtin }
 // Kinds returns the built-in channel kinds plus extra ones.
 func Kinds(extra ...channel.Kind) (*channel.Kinds, error) { return builtin.With(extra...) }
 
-// NewEscalation builds the escalation engine: the configured channels, the ladders from
-// escalation.ladders_dir, and the caps. Every ladder must name only webhooks the configuration
-// defines, and the channels' inbound routes must not clash.
-func NewEscalation(c *config.Config, a *App, redactText func(orgID, s string) string, logger *slog.Logger, o Options) (*escalation.Engine, error) {
-	kinds, err := Kinds(o.Kinds...)
-	if err != nil {
-		return nil, err
-	}
-	set, urls, err := Ladders(c, kinds)
-	if err != nil {
-		return nil, err
-	}
+// NewEscalation builds the escalation engine: the configured channels, the ladders (checked by
+// Ladders, with the webhook URLs they target), and the caps. The channels' inbound routes must not
+// clash.
+func NewEscalation(c *config.Config, a *App, kinds *channel.Kinds, set *escalation.Set, urls map[string]string,
+	redactText func(orgID, s string) string, logger *slog.Logger, o Options) (*escalation.Engine, error) {
 	sendTimeout := time.Duration(c.Escalation.SendTimeout)
 	chs := []channel.Channel{channel.Console{}}
 	if len(urls) > 0 {
@@ -355,6 +358,7 @@ func NewEscalation(c *config.Config, a *App, redactText func(orgID, s string) st
 		}
 		chs = append(chs, webhook.New(urls, secret, o.providerClient(sendTimeout), o.Clock))
 	}
+	var err error
 	if a.Slack, a.Telegram, err = chatChannels(c, logger, o, sendTimeout); err != nil {
 		return nil, err
 	}
