@@ -154,12 +154,18 @@ func activeAdmins(ctx context.Context, tx store.OrgTx) (int, error) {
 	return n, err
 }
 
-// lockTeam appends ev first: the append locks the org's audit head until the transaction ends, so
-// team changes of one org are serialised and the checks that follow (the last admin) see every
-// change committed before. A failed check rolls the record back with everything else.
-func (sv Service) lockTeam(ctx context.Context, tx store.OrgTx, ev audit.Event) error {
-	err := sv.Audit.Append(ctx, tx, ev)
-	return err
+// inTeam runs fn in orgID's transaction with the org's row locked first, so changes to its people run
+// one at a time and each sees every one committed before it: a check across rows (the org keeps an
+// active admin) holds, and no change writes back a person read before another change to them.
+func (sv Service) inTeam(ctx context.Context, orgID string, fn func(tx store.OrgTx) error) error {
+	return sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		if _, err := tx.LockOrg(ctx); errors.Is(err, store.ErrNotFound) {
+			return errOrgNotFound()
+		} else if err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // Members lists the org's people, by email, with their contacts masked.
@@ -442,7 +448,7 @@ func (sv Service) SetRole(ctx context.Context, by audit.Actor, orgID, userID str
 		return invalidUser([]FieldProblem{{"role", fmt.Sprintf("%s is not a role; use admin, member or viewer", quote(string(role), 32))}})
 	}
 	now := sv.now()
-	return sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+	return sv.inTeam(ctx, orgID, func(tx store.OrgTx) error {
 		if err := requireAdmin(ctx, tx, by); err != nil {
 			return err
 		}
@@ -453,7 +459,7 @@ func (sv Service) SetRole(ctx context.Context, by audit.Actor, orgID, userID str
 		if u.Role == role {
 			return nil
 		}
-		if err := sv.lockTeam(ctx, tx, audit.Event{Type: audit.MemberRole, At: now, Actor: by,
+		if err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberRole, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "user", ID: u.ID}, Details: &audit.Details{Role: string(role)}}); err != nil {
 			return err
 		}
@@ -470,7 +476,7 @@ func (sv Service) Deactivate(ctx context.Context, by audit.Actor, orgID, userID 
 		return errOrgNotFound()
 	}
 	now := sv.now()
-	return sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+	return sv.inTeam(ctx, orgID, func(tx store.OrgTx) error {
 		if err := requireAdmin(ctx, tx, by); err != nil {
 			return err
 		}
@@ -484,7 +490,7 @@ func (sv Service) Deactivate(ctx context.Context, by audit.Actor, orgID, userID 
 		if !u.Active {
 			return nil
 		}
-		if err := sv.lockTeam(ctx, tx, audit.Event{Type: audit.MemberOff, At: now, Actor: by,
+		if err := sv.Audit.Append(ctx, tx, audit.Event{Type: audit.MemberOff, At: now, Actor: by,
 			Subject: audit.Subject{Kind: "user", ID: u.ID}}); err != nil {
 			return err
 		}
@@ -514,7 +520,7 @@ func (sv Service) Reactivate(ctx context.Context, by audit.Actor, orgID, userID 
 		return errOrgNotFound()
 	}
 	now := sv.now()
-	return sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+	return sv.inTeam(ctx, orgID, func(tx store.OrgTx) error {
 		if err := requireAdmin(ctx, tx, by); err != nil {
 			return err
 		}

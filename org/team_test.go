@@ -2,6 +2,7 @@ package org_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -367,6 +368,40 @@ func TestLastAdminRace(t *testing.T) {
 			}
 			if active != 1 {
 				t.Fatalf("%d active admins after the race (errors %v)", active, errs)
+			}
+		})
+	}
+}
+
+// TestDeactivateRacesProfileEdit: a person edits their profile while an admin deactivates them; the
+// edit must not write back the active flag it read before the deactivation.
+func TestDeactivateRacesProfileEdit(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			tm := newTeam(t, d, nil)
+			for i := range 10 {
+				who := tm.join(t, fmt.Sprintf("p%d@acme.test", i), store.RoleMember)
+				name := "Renamed"
+				var wg sync.WaitGroup
+				var offErr, editErr error
+				wg.Add(2)
+				go func() { defer wg.Done(); offErr = tm.sv.Deactivate(ctx, tm.admin, tm.orgID, who.ID) }()
+				go func() {
+					defer wg.Done()
+					_, editErr = tm.sv.UpdateOwnContact(ctx, tm.orgID, who.ID, org.Contact{Name: &name})
+				}()
+				wg.Wait()
+				if offErr != nil || editErr != nil {
+					t.Fatal(offErr, editErr)
+				}
+				ms, _ := tm.sv.Members(ctx, tm.orgID)
+				for _, m := range ms {
+					if m.ID == who.ID && (m.Active || m.Name != name) {
+						t.Fatalf("round %d: active %v, name %q after a deactivation raced an edit", i, m.Active, m.Name)
+					}
+				}
 			}
 		})
 	}

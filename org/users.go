@@ -337,10 +337,7 @@ func (sv Service) updateContact(ctx context.Context, orgID string, match func(st
 		return store.User{}, invalidUser(bad)
 	}
 	var u store.User
-	err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
-		if err := orgExists(ctx, tx); err != nil {
-			return err
-		}
+	err := sv.inTeam(ctx, orgID, func(tx store.OrgTx) error {
 		users, err := tx.ListUsers(ctx)
 		if err != nil {
 			return err

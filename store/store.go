@@ -74,6 +74,10 @@ type JobsConfig struct {
 type OrgTx interface {
 	OrgID() string
 	Org(ctx context.Context) (Org, error)
+	// LockOrg is Org, and locks the org's row until the transaction ends: changes that must see
+	// every change committed before them (a check across rows, a read then a write back) take it
+	// first, so they run one at a time.
+	LockOrg(ctx context.Context) (Org, error)
 	// CreateOrg creates the transaction's own organization (its id is the scope's), so an org and its
 	// first admin are created in one transaction.
 	CreateOrg(ctx context.Context, o Org) error

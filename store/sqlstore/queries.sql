@@ -4,6 +4,9 @@
 -- name: OrgByID
 SELECT id, name, max_timeout_seconds, created_at, stepup_risks, payload_retention_days FROM orgs WHERE id = ?;
 
+-- name: LockOrg
+SELECT id, name, max_timeout_seconds, created_at, stepup_risks, payload_retention_days FROM orgs WHERE id = ? /*FOR UPDATE*/;
+
 -- name: CountOrgs
 SELECT count(*) FROM orgs;
 

@@ -41,6 +41,10 @@ func (t *orgTx) Org(ctx context.Context) (store.Org, error) {
 	return scanOrg(t.tx.QueryRowContext(ctx, t.s.query("OrgByID"), t.org), t.s)
 }
 
+func (t *orgTx) LockOrg(ctx context.Context) (store.Org, error) {
+	return scanOrg(t.tx.QueryRowContext(ctx, t.s.query("LockOrg"), t.org), t.s)
+}
+
 func (t *orgTx) CreateUser(ctx context.Context, u store.User) error {
 	groups, err := encodeGroups(u.Groups)
 	if err != nil {

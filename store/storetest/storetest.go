@@ -450,6 +450,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		o, err := tx.Org(ctx)
 		return expect(err == nil && o.ID != a.Org.ID, "Org returned A")
 	},
+	"LockOrg": func(tx store.OrgTx, a Fixture) error {
+		o, err := tx.LockOrg(ctx)
+		return expect(err == nil && o.ID != a.Org.ID, "LockOrg returned A")
+	},
 	"CreateUser": func(tx store.OrgTx, a Fixture) error {
 		u := a.User
 		u.ID, u.Email = uuid.NewString(), uuid.NewString()+"@b.example"
