@@ -31,7 +31,7 @@ import (
 )
 
 // BenchmarkChat (issue 14) times the two chat paths people feel, on a whole instance with `ony serve`'s
-// job defaults (River polling every 200 ms, 10 workers; PostgreSQL gets workers + 5 connections), Slack pointed at
+// job defaults (config.Default; PostgreSQL gets at least workers + 5 connections), Slack pointed at
 // the strict fake and a signed Standard Webhooks bridge as the baseline in the same run:
 //
 //	go test ./internal/app -run '^$' -bench BenchmarkChat -benchtime 1x -timeout 20m
