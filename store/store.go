@@ -47,6 +47,9 @@ type Store interface {
 	// ReadSystem is InSystem for reads only, on the same terms as ReadOrg: every agent request and
 	// console page resolves its token through it, so on SQLite it must not take the write lock.
 	ReadSystem(ctx context.Context, fn func(tx SystemTx) error) error
+	// DeviceByTokenHash finds the device a token hash belongs to (revoked ones too; ErrNotFound if
+	// none) in one statement outside any transaction: every agent request makes this lookup.
+	DeviceByTokenHash(ctx context.Context, hash []byte) (Device, error)
 	// Jobs starts River workers on this store's database; Stop drains them.
 	StartJobs(ctx context.Context, workers *river.Workers, cfg JobsConfig) error
 	StopJobs(ctx context.Context) error
@@ -248,7 +251,6 @@ type OrgTx interface {
 // resolving a credential to its owner.
 type SystemTx interface {
 	CountOrgs(ctx context.Context) (int, error)
-	DeviceByTokenHash(ctx context.Context, hash []byte) (Device, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
 	SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 	// DecisionTokenByHash resolves a decision token from a chat button, SMS reply or call to its org.

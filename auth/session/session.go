@@ -260,11 +260,7 @@ func (s *Service) ResolveDevice(ctx context.Context, token string) (Principal, e
 	if auth.ParseToken(token, auth.DeviceTokenPrefix) != nil {
 		return Principal{}, errInvalidToken()
 	}
-	var d store.Device
-	err := s.store.ReadSystem(ctx, func(tx store.SystemTx) (err error) {
-		d, err = tx.DeviceByTokenHash(ctx, auth.HashToken(token))
-		return err
-	})
+	d, err := s.store.DeviceByTokenHash(ctx, auth.HashToken(token))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && d.RevokedAt != nil) {
 		return Principal{}, errInvalidToken()
 	}

@@ -273,6 +273,11 @@ func (Dialect) ScopeSystem(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
+// DeviceLookup: ony_device_by_token scopes its own query, so it runs outside a transaction.
+func (Dialect) DeviceLookup() string {
+	return `SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at, last_used_at FROM ony_device_by_token($1)`
+}
+
 func (Dialect) LockSuffix() string { return " FOR UPDATE" }
 
 // EraseAudit is the one path that may delete audit rows: the ony_erase_audit function (see migration

@@ -327,6 +327,22 @@ func (s *Store) ReadSystem(ctx context.Context, fn func(store.SystemTx) error) e
 	})
 }
 
+// deviceLookup is a dialect whose row security needs a scope even for the device lookup: it gives a
+// statement that takes the scope itself (PostgreSQL's ony_device_by_token, migration 0012).
+type deviceLookup interface {
+	DeviceLookup() string
+}
+
+// DeviceByTokenHash implements store.Store.
+func (s *Store) DeviceByTokenHash(ctx context.Context, hash []byte) (store.Device, error) {
+	q := s.query("DeviceByTokenHash")
+	if l, ok := s.dialect.(deviceLookup); ok {
+		q = l.DeviceLookup()
+	}
+	d, err := scanDevice(s.rdb.QueryRowContext(ctx, q, hash), s)
+	return d, s.classify(err)
+}
+
 // readOpts are ReadOrg's and ReadSystem's transaction options.
 func (s *Store) readOpts() *sql.TxOptions {
 	opts := &sql.TxOptions{ReadOnly: true}

@@ -338,10 +338,6 @@ func (t *orgTx) CreateOrg(ctx context.Context, o store.Org) error {
 	return err
 }
 
-func (t *systemTx) DeviceByTokenHash(ctx context.Context, hash []byte) (store.Device, error) {
-	return scanDevice(t.tx.QueryRowContext(ctx, t.s.query("DeviceByTokenHash"), hash), t.s)
-}
-
 func (t *systemTx) UserByEmail(ctx context.Context, email string) (store.User, error) {
 	u, err := scanUser(t.tx.QueryRowContext(ctx, t.s.query("UserByEmail"), email), t.s)
 	if err != nil {

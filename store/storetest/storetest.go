@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -190,31 +191,21 @@ func testUsers(t *testing.T, s store.Store) {
 
 func testDevices(t *testing.T, s store.Store) {
 	f := NewFixture(t, s, "acme")
-	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
-		d, err := tx.DeviceByTokenHash(ctx, f.Device.TokenHash)
-		if err != nil {
-			return err
-		}
-		if !reflect.DeepEqual(d, f.Device) {
-			return fmt.Errorf("device round trip:\n got %+v\nwant %+v", d, f.Device)
-		}
-		if _, err := tx.DeviceByTokenHash(ctx, randBytes(32)); !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("unknown token: want ErrNotFound, got %v", err)
-		}
-		return nil
-	}))
+	d, err := s.DeviceByTokenHash(ctx, f.Device.TokenHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(d, f.Device) {
+		t.Fatalf("device round trip:\n got %+v\nwant %+v", d, f.Device)
+	}
+	if _, err := s.DeviceByTokenHash(ctx, randBytes(32)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown token: want ErrNotFound, got %v", err)
+	}
 	used := now().Add(-time.Minute)
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.TouchDevice(ctx, f.Device.ID, used) }))
-	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
-		d, err := tx.DeviceByTokenHash(ctx, f.Device.TokenHash)
-		if err != nil {
-			return err
-		}
-		if d.LastUsedAt == nil || !d.LastUsedAt.Equal(used) {
-			return fmt.Errorf("LastUsedAt = %v, want %v", d.LastUsedAt, used)
-		}
-		return nil
-	}))
+	if d, err := s.DeviceByTokenHash(ctx, f.Device.TokenHash); err != nil || d.LastUsedAt == nil || !d.LastUsedAt.Equal(used) {
+		t.Fatalf("LastUsedAt = %v (%v), want %v", d.LastUsedAt, err, used)
+	}
 	at := now()
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.RevokeDevice(ctx, f.Device.ID, at) }))
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
@@ -1004,11 +995,8 @@ func testReadOrgBesideWriter(t *testing.T, s store.Store) {
 func testReadSystem(t *testing.T, s store.Store) {
 	a := NewFixture(t, s, "a")
 	must(t, s.ReadSystem(ctx, func(tx store.SystemTx) error {
-		d, err := tx.DeviceByTokenHash(ctx, a.Device.TokenHash)
-		if err != nil {
-			return err
-		}
-		return expect(d.ID == a.Device.ID && d.OrgID == a.Org.ID, "ReadSystem found another device: "+d.ID)
+		ids, err := tx.OrgIDs(ctx)
+		return errors.Join(err, expect(slices.Contains(ids, a.Org.ID), "ReadSystem did not list the org"))
 	}))
 	err := s.ReadSystem(ctx, func(tx store.SystemTx) error { return tx.EraseOrg(ctx, a.Org.ID) })
 	if !errors.Is(err, store.ErrReadOnly) {
