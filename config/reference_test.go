@@ -118,16 +118,16 @@ func TestReference(t *testing.T) {
 		t.Errorf("rows are not in schema order:\n got %v\nwant %v", order, paths)
 	}
 	for key, want := range map[string]string{
-		"listen":                  "| `listen` | `ONY_LISTEN` | `127.0.0.1:8080` | Address the HTTP server listens on, host:port. |",
-		"public_url":              "| `public_url` | `ONY_PUBLIC_URL` | empty: \"http://\" + listen |",
-		"database.url":            "| `database.url` | `ONY_DATABASE_URL`, `ONY_DATABASE_URL_FILE` | empty: a SQLite file in data_dir | PostgreSQL connection URL (postgres:// or postgresql://). Secret. |",
+		"listen":                   "| `listen` | `ONY_LISTEN` | `127.0.0.1:8080` | Address the HTTP server listens on, host:port. |",
+		"public_url":               "| `public_url` | `ONY_PUBLIC_URL` | empty: \"http://\" + listen |",
+		"database.url":             "| `database.url` | `ONY_DATABASE_URL`, `ONY_DATABASE_URL_FILE` | empty: a SQLite file in data_dir | PostgreSQL connection URL (postgres:// or postgresql://). Secret. |",
 		"handoffs.default_timeout": "| `handoffs.default_timeout` | `ONY_HANDOFFS_DEFAULT_TIMEOUT` | `1h` |",
-		"jobs.poll_interval":      "| `jobs.poll_interval` | `ONY_JOBS_POLL_INTERVAL` | `200ms` |",
-		"auth.secure_cookies":     "| `auth.secure_cookies` | `ONY_AUTH_SECURE_COOKIES` | unset: true exactly when public_url is https |",
-		"oidc.scopes":             "| `oidc.scopes` | `ONY_OIDC_SCOPES` | `openid, email, profile` |",
-		"callbacks.allow_private": "| `callbacks.allow_private` | `ONY_CALLBACKS_ALLOW_PRIVATE` | `false` |",
-		"summarizer.base_url":     "e.g. http://127.0.0.1:11434/v1 for a local model. Secret. |",
-		"keyring.keys":            "| `keyring.keys` | `ONY_KEYRING_KEYS`, `ONY_KEYRING_KEYS_FILE` | empty: a key file generated and kept in data_dir |",
+		"jobs.poll_interval":       "| `jobs.poll_interval` | `ONY_JOBS_POLL_INTERVAL` | `200ms` |",
+		"auth.secure_cookies":      "| `auth.secure_cookies` | `ONY_AUTH_SECURE_COOKIES` | unset: true exactly when public_url is https |",
+		"oidc.scopes":              "| `oidc.scopes` | `ONY_OIDC_SCOPES` | `openid, email, profile` |",
+		"callbacks.allow_private":  "| `callbacks.allow_private` | `ONY_CALLBACKS_ALLOW_PRIVATE` | `false` |",
+		"summarizer.base_url":      "e.g. http://127.0.0.1:11434/v1 for a local model. Secret. |",
+		"keyring.keys":             "| `keyring.keys` | `ONY_KEYRING_KEYS`, `ONY_KEYRING_KEYS_FILE` | empty: a key file generated and kept in data_dir |",
 	} {
 		if !strings.Contains(rows[key], want) {
 			t.Errorf("row %s:\n got %s\nwant it to contain %s", key, rows[key], want)
