@@ -448,8 +448,8 @@ func staticBinary(t *testing.T) string {
 		cmd := exec.Command("go", append(args, "./cmd/ony")...)
 		cmd.Dir = root
 		cmd.Env = os.Environ()
-		if strings.Contains(build, "CGO_ENABLED=0") {
-			cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+		if m := regexp.MustCompile(`CGO_ENABLED=\S+`).FindString(build); m != "" {
+			cmd.Env = append(cmd.Env, m) // the last of a name wins
 		}
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
