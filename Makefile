@@ -3,7 +3,7 @@ GO ?= go
 MODULE := github.com/ony-ai/ony
 FUZZTIME ?= 30s
 
-.PHONY: test vet fmtcheck unit build fuzz bench bench-quick bench-go
+.PHONY: test vet fmtcheck unit build fuzz bench bench-quick bench-go docker-check
 
 # The browser tests (console) and the end-to-end tests that run the real binary (cmd/ony) each load
 # both cores; run side by side under -race they starved each other's servers past the tests' deadlines
@@ -68,3 +68,14 @@ bench-quick:
 # The in-process Go benchmarks (testing.B) of every package.
 bench-go:
 	$(GO) test -run=^$$ -bench=. -benchmem ./...
+
+# Builds the container image (Dockerfile) and runs `ony version` in it. Needs a usable Docker daemon,
+# so it is not part of `make test`; there, ./deploy checks the Dockerfile against go.mod and builds the
+# binary with the Dockerfile's flags to prove it static (docs/operations.md, "Container").
+DOCKER ?= docker
+DOCKER_IMAGE ?= ony:check
+docker-check:
+	@$(DOCKER) info >/dev/null 2>&1 || { echo "docker-check: no usable Docker daemon ($(DOCKER) info failed)"; exit 1; }
+	$(DOCKER) build --build-arg VERSION=docker-check --build-arg COMMIT=$$(git rev-parse HEAD 2>/dev/null) -t $(DOCKER_IMAGE) .
+	$(DOCKER) run --rm $(DOCKER_IMAGE) version | grep -q 'ony docker-check'
+	@echo "docker-check: $(DOCKER_IMAGE) builds and runs"
