@@ -417,3 +417,19 @@ UPDATE link_codes SET used_at = ? WHERE org_id = ? AND code_hash = ? AND used_at
 
 -- name: LinkCodeByHash
 SELECT org_id, code_hash, user_id, kind, created_at, expires_at, used_at FROM link_codes WHERE code_hash = ?;
+
+-- Payload retention (issue 17). A final handoff created before the window loses its sealed payload;
+-- kind and size stay, so the console can say it was removed. The partial index holds only handoffs
+-- that still have a payload (migration 0013), so a sweep reads the candidates and no more, and a
+-- scrubbed row leaves it. Batches: the subquery's LIMIT bounds one statement.
+
+-- name: ScrubPayloads
+UPDATE handoffs SET payload_sealed = NULL
+WHERE org_id = ? AND id IN (
+    SELECT id FROM handoffs
+    WHERE org_id = ? AND payload_sealed IS NOT NULL AND created_at < ? AND status <> 'pending'
+    ORDER BY created_at LIMIT ?);
+
+-- name: CountScrubbablePayloads
+SELECT count(*) FROM handoffs
+WHERE org_id = ? AND payload_sealed IS NOT NULL AND created_at < ? AND status <> 'pending';
