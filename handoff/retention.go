@@ -185,7 +185,7 @@ func PayloadRemoved(h store.Handoff) bool { return h.PayloadKind != "" && h.Payl
 type RetentionArgs struct{}
 
 // Kind implements river.JobArgs.
-func (RetentionArgs) Kind() string { return "handoffs.payload_retention" }
+func (RetentionArgs) Kind() string { return "handoff.payload_retention" }
 
 type retentionWorker struct {
 	river.WorkerDefaults[RetentionArgs]

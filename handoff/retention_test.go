@@ -283,7 +283,7 @@ func TestRetentionJobIsPeriodic(t *testing.T) {
 	if len(jobs) != 1 || !handoff.IsRetentionJob(jobs[0]) {
 		t.Fatalf("retention periodic jobs: %v", jobs)
 	}
-	if (handoff.RetentionArgs{}).Kind() != "handoffs.payload_retention" {
+	if (handoff.RetentionArgs{}).Kind() != "handoff.payload_retention" {
 		t.Error("the job's kind changed: queued jobs carry it")
 	}
 }

@@ -419,9 +419,9 @@ UPDATE link_codes SET used_at = ? WHERE org_id = ? AND code_hash = ? AND used_at
 SELECT org_id, code_hash, user_id, kind, created_at, expires_at, used_at FROM link_codes WHERE code_hash = ?;
 
 -- Payload retention (issue 17). A final handoff created before the window loses its sealed payload;
--- kind and size stay, so the console can say it was removed. The partial index holds only handoffs
--- that still have a payload (migration 0013), so a sweep reads the candidates and no more, and a
--- scrubbed row leaves it. Batches: the subquery's LIMIT bounds one statement.
+-- kind and size stay, so the console can say it was removed. The partial index (migration 0013) holds
+-- only final handoffs that still have a payload, and its predicate must stay these queries' own terms
+-- for either database to use it; a scrubbed row leaves it. The subquery's LIMIT bounds one statement.
 
 -- name: ScrubPayloads
 UPDATE handoffs SET payload_sealed = NULL

@@ -92,9 +92,9 @@ func testScrubPayloads(t *testing.T, s store.Store) {
 			st      store.Status
 			payload bool
 		}{
-			{old, store.StatusPending, true},             // still needed by the deciders
+			{old, store.StatusPending, true},               // still needed by the deciders
 			{cut.Add(time.Hour), store.StatusDenied, true}, // inside the window
-			{old, store.StatusApproved, false},            // nothing to scrub
+			{old, store.StatusApproved, false},             // nothing to scrub
 		} {
 			h, err := insert(tx, f.Org.ID, f.Device.ID, c.at, c.st, c.payload)
 			if err != nil {
