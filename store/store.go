@@ -248,8 +248,8 @@ type OrgTx interface {
 
 	// Payload retention (issue 17).
 
-	// ScrubPayloads removes the sealed payload of up to limit handoffs that are no longer pending and
-	// were created before before, oldest first, and reports how many it scrubbed. Kind and size stay,
+	// ScrubPayloads removes the sealed payload of up to limit (1..1000) handoffs that are no longer
+	// pending and were created before before, oldest first, and reports how many it scrubbed. Kind and size stay,
 	// and so does every other field: the handoff is still listed, its decision and audit leaves intact.
 	ScrubPayloads(ctx context.Context, before time.Time, limit int) (int, error)
 	// CountScrubbablePayloads counts the handoffs ScrubPayloads would scrub, all of them (a dry run).

@@ -5,16 +5,37 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
 func (t *orgTx) ScrubPayloads(ctx context.Context, before time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("store: scrub limit %d", limit)
+	if limit <= 0 || limit > 1000 {
+		return 0, fmt.Errorf("store: scrub limit %d is not 1..1000", limit)
 	}
-	res, err := t.exec(ctx, "ScrubPayloads", t.org, t.org, utc(before), limit)
+	rows, err := t.tx.QueryContext(ctx, t.s.query("ScrubbablePayloads"), t.org, utc(before), limit)
 	if err != nil {
-		return 0, err
+		return 0, t.s.mapErr(err)
+	}
+	args := []any{t.org}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, t.s.mapErr(err)
+		}
+		args = append(args, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, t.s.mapErr(err)
+	}
+	if len(args) == 1 {
+		return 0, nil
+	}
+	res, err := t.tx.ExecContext(ctx, t.s.queryWith("ScrubPayloads", strings.Repeat(", ?", len(args)-2)+")"), args...)
+	if err != nil {
+		return 0, t.s.mapErr(err)
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
