@@ -27,7 +27,7 @@ const (
 	DeviceCreated    EventType = "device.created"
 	DeviceRevoked    EventType = "device.revoked"
 	LadderChanged    EventType = "ladder.changed"
-	PayloadScrubbed  EventType = "payload.scrubbed"
+	PayloadScrubbed  EventType = "payload.scrubbed" // a retention sweep, per org: subject org, details count and days
 	StepUpFailed     EventType = "stepup.failed"
 	OrgCreated       EventType = "org.created"
 	OrgErased        EventType = "org.erased" // in the instance log only
@@ -85,6 +85,9 @@ type Details struct {
 	Code      string   `json:"code,omitempty"`         // a closed-enum failure code
 	Option    string   `json:"option,omitempty"`       // the option a person chose
 	Method    string   `json:"method,omitempty"`       // how a chat account was linked: code | email
+	// Payload retention (issue 17): how many payloads a sweep scrubbed, and the window in days.
+	Count int64 `json:"count,omitempty"`
+	Days  int   `json:"days,omitempty"`
 }
 
 // Event is one leaf. Encode is its only serialisation; stored leaves are never re-encoded.
@@ -161,6 +164,10 @@ func (e Event) Validate(known KnownReason) error {
 			return bad("method")
 		case d.Size < 0:
 			return bad("size")
+		case d.Count < 0:
+			return bad("count")
+		case d.Days < 0:
+			return bad("days")
 		}
 		for _, r := range d.Reasons {
 			if known == nil || !known(r) {

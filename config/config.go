@@ -31,6 +31,7 @@ type Config struct {
 	Redis           Redis      `yaml:"redis"`
 	Log             Log        `yaml:"log"`
 	Handoffs        Handoffs   `yaml:"handoffs"`
+	Retention       Retention  `yaml:"retention"` // issue 17: how long payloads are kept
 	Auth            Auth       `yaml:"auth"`
 	Jobs            Jobs       `yaml:"jobs"`
 	Callbacks       Callbacks  `yaml:"callbacks"`
@@ -176,6 +177,15 @@ type Handoffs struct {
 	DefaultTimeout  Duration `yaml:"default_timeout"`
 	MaxTimeout      Duration `yaml:"max_timeout"`
 	MaxPayloadBytes int64    `yaml:"max_payload_bytes"`
+}
+
+// Retention (issue 17): the instance's default payload retention. An organization's own setting
+// (payload_retention_days, in the console and the API) wins when it has one.
+type Retention struct {
+	// PayloadDays: the daily sweep scrubs the attached payload off handoffs decided, expired or
+	// cancelled and created more than this many days ago, in organizations that set no window of their
+	// own. 0 (the default) keeps payloads.
+	PayloadDays int `yaml:"payload_days"`
 }
 
 type Auth struct {

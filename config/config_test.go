@@ -226,6 +226,7 @@ var validEnv = map[string]struct {
 	"auth.secure_cookies":                   {"true", ptr(true)},
 	"jobs.poll_interval":                    {"50ms", Duration(50 * time.Millisecond)},
 	"jobs.workers":                          {"3", 3},
+	"retention.payload_days":                {"30", 30},
 	"callbacks.timeout":                     {"3s", Duration(3 * time.Second)},
 	"callbacks.max_attempts":                {"2", 2},
 	"callbacks.allow_private":               {"true", true},

@@ -58,6 +58,7 @@ func (l *loader) validate() {
 
 	l.durationRange("handoffs.default_timeout", c.Handoffs.DefaultTimeout, 10*time.Second, 30*day)
 	l.checkMaxTimeout(c.Handoffs)
+	l.intRange("retention.payload_days", int64(c.Retention.PayloadDays), 0, 3650)
 	l.intRange("handoffs.max_payload_bytes", c.Handoffs.MaxPayloadBytes, 1, maxPayload)
 
 	l.durationRange("auth.session_ttl", c.Auth.SessionTTL, time.Minute, 365*day)

@@ -84,6 +84,10 @@ func TestValidationRules(t *testing.T) {
 
 		{"poll_interval low", "jobs: {poll_interval: 9ms}", "jobs.poll_interval", "between 10ms and 10s"},
 		{"poll_interval high", "jobs: {poll_interval: 11s}", "jobs.poll_interval", "between 10ms and 10s"},
+		{"retention off ok", "retention: {payload_days: 0}", "retention.payload_days", ""},
+		{"retention ten years ok", "retention: {payload_days: 3650}", "retention.payload_days", ""},
+		{"retention negative", "retention: {payload_days: -1}", "retention.payload_days", "between 0 and 3650"},
+		{"retention too long", "retention: {payload_days: 3651}", "retention.payload_days", "between 0 and 3650"},
 		{"workers 0", "jobs: {workers: 0}", "jobs.workers", "between 1 and 1000"},
 		{"workers 1001", "jobs: {workers: 1001}", "jobs.workers", "between 1 and 1000"},
 

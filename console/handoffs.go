@@ -294,7 +294,7 @@ func (c *Console) handoffData(ctx context.Context, q *req, id string) (map[strin
 	}
 	// The page title is the action and risk, never the agent's title: titles can carry what the
 	// payload does, and titles end up in history and tab lists.
-	return map[string]any{"Title": "Handoff · " + h.Action, "H": h, "Payload": renderPayload(p), "Sends": sends,
+	return map[string]any{"Title": "Handoff · " + h.Action, "H": h, "Payload": renderPayload(p), "PayloadRemoved": handoff.PayloadRemoved(h), "Sends": sends,
 		"Names": names, "Decision": handoff.NewDecisionView(h), "StepUp": stepUp, "Pending": h.Status == store.StatusPending,
 		"Progress": summarize(sends)}, nil
 }

@@ -39,6 +39,8 @@ type LadderRef struct {
 type PayloadView struct {
 	Kind  string `json:"kind"`
 	Bytes int    `json:"bytes"`
+	// Removed is set once the retention sweep scrubbed the payload: kind and size remain.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // DecisionView is how the handoff ended.
@@ -74,7 +76,7 @@ func NewView(h store.Handoff, publicURL string) View {
 		v.Ladder = &LadderRef{Name: h.LadderName, Version: h.LadderVersion}
 	}
 	if h.PayloadKind != "" {
-		v.Payload = &PayloadView{Kind: h.PayloadKind, Bytes: h.PayloadSize}
+		v.Payload = &PayloadView{Kind: h.PayloadKind, Bytes: h.PayloadSize, Removed: PayloadRemoved(h)}
 	}
 	return v
 }

@@ -245,6 +245,15 @@ type OrgTx interface {
 	// UseLinkCode marks the code used at at, if it is unused and unexpired; false otherwise. Of two
 	// concurrent uses exactly one reports true.
 	UseLinkCode(ctx context.Context, hash []byte, at time.Time) (bool, error)
+
+	// Payload retention (issue 17).
+
+	// ScrubPayloads removes the sealed payload of up to limit (1..1000) handoffs that are no longer
+	// pending and were created before before, oldest first, and reports how many it scrubbed. Kind and size stay,
+	// and so does every other field: the handoff is still listed, its decision and audit leaves intact.
+	ScrubPayloads(ctx context.Context, before time.Time, limit int) (int, error)
+	// CountScrubbablePayloads counts the handoffs ScrubPayloads would scrub, all of them (a dry run).
+	CountScrubbablePayloads(ctx context.Context, before time.Time) (int, error)
 }
 
 // SystemTx serves the lookups that precede knowing the organization: bootstrap, login, and

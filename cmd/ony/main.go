@@ -34,6 +34,8 @@ usage:
   ony demo [--listen ADDR] [--interval 20s] [--count N] [--duration D] [--wait-scale F] [--verbose | --log FILE]
                                      try Ony with simulated people, providers and agent
   ony audit key | keygen | verify | export | verify-export   (ony audit for details)
+  ony retention run [--dry-run] [--json]              scrub payloads past their retention window now
+                                                      (the daily sweep), or only count them
   ony risk explain --action A [--label k=v] [--policy FILE] [PAYLOAD_FILE|-]   how a handoff is scored
   ony risk check-policy FILE                          validate a risk policy
   ony ladder validate FILE|DIR...                     check escalation ladders (every mistake, with line:column)
@@ -91,6 +93,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAdmin(ctx, args[1:], stdin, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
+	case "retention":
+		err = cmdRetention(ctx, args[1:], stdout, stderr)
 	case "risk":
 		err = cmdRisk(args[1:], stdin, stdout, stderr)
 	case "ladder":

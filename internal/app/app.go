@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -519,12 +520,24 @@ func (a *App) StartJobs(ctx context.Context) error {
 	a.Escalation.RegisterWorkers(w)
 	a.Audit.RegisterWorkers(w, a.Store)
 	a.Sessions.RegisterWorkers(w)
+	a.Retention().RegisterWorkers(w) // issue 17: payload retention
 	return a.Store.StartJobs(ctx, w, store.JobsConfig{
-		Periodic:     append(audit.PeriodicJobs(time.Minute), session.PeriodicJobs()...),
+		Periodic:     a.PeriodicJobs(),
 		PollInterval: time.Duration(a.Config.Jobs.PollInterval),
 		Workers:      a.Config.Jobs.Workers,
 		MaxAttempts:  a.Config.Callbacks.MaxAttempts,
 	})
+}
+
+// Retention is the payload retention sweep (issue 17) over this instance's store and audit log.
+func (a *App) Retention() *handoff.Retention {
+	return &handoff.Retention{Store: a.Store, Audit: a.Audit, DefaultDays: a.Config.Retention.PayloadDays, Logger: a.Log}
+}
+
+// PeriodicJobs are the jobs the elected leader schedules: checkpoints, the session sweep and payload
+// retention.
+func (a *App) PeriodicJobs() []*river.PeriodicJob {
+	return slices.Concat(audit.PeriodicJobs(time.Minute), session.PeriodicJobs(), handoff.RetentionPeriodicJobs())
 }
 
 // Serve accepts HTTP on l until ctx is done, then shuts down gracefully: long-polls answer at once,

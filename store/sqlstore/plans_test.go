@@ -161,6 +161,11 @@ var hotQueries = []hotQuery{
 	{name: "SendByRef", system: true, args: func(b bigOrg, _ time.Time) []any { return []any{"twilio", "ref-7"} }, indexes: []string{"escalation_sends_ref"}},
 	{name: "DeviceByTokenHash", system: true, args: func(b bigOrg, _ time.Time) []any { return []any{b.deviceToken} }, indexes: []string{"devices_token_hash_key"}},
 	{name: "SessionByHash", system: true, args: func(b bigOrg, _ time.Time) []any { return []any{b.sess} }, indexes: []string{"sessions_pkey", "sqlite_autoindex_sessions"}},
+	// Payload retention (issue 17): a sweep's batch and a dry run's count read the handoffs that still
+	// carry a payload through the partial index, not the org's handoffs (the batch is then scrubbed by
+	// key, ScrubPayloads).
+	{name: "ScrubbablePayloads", args: func(b bigOrg, now time.Time) []any { return []any{b.org, now.Add(time.Hour), 500} }, indexes: []string{"handoffs_payload_retention"}},
+	{name: "CountScrubbablePayloads", args: func(b bigOrg, now time.Time) []any { return []any{b.org, now.Add(time.Hour)} }, indexes: []string{"handoffs_payload_retention"}},
 }
 
 // bigTables are the tables a hot query must never read whole.

@@ -417,3 +417,24 @@ UPDATE link_codes SET used_at = ? WHERE org_id = ? AND code_hash = ? AND used_at
 
 -- name: LinkCodeByHash
 SELECT org_id, code_hash, user_id, kind, created_at, expires_at, used_at FROM link_codes WHERE code_hash = ?;
+
+-- Payload retention (issue 17). A final handoff created before the window loses its sealed payload;
+-- kind and size stay, so the console can say it was removed. The partial index (migration 0013) holds
+-- only final handoffs that still have a payload, and its predicate must stay these queries' own terms
+-- for either database to use it; a scrubbed row leaves it. The subquery's LIMIT bounds one statement.
+
+-- name: ScrubbablePayloads
+SELECT id FROM handoffs
+WHERE org_id = ? AND payload_sealed IS NOT NULL AND created_at < ? AND status <> 'pending'
+ORDER BY created_at LIMIT ?;
+
+-- name: ScrubPayloads
+-- Extended at run time with one "?" per id ScrubbablePayloads found in the same transaction, as
+-- AuditDequeue is: by key, because "id IN (SELECT … LIMIT ?)" made PostgreSQL hash-join the org's
+-- whole table against the batch. The conditions are repeated so the count is of rows it scrubbed.
+UPDATE handoffs SET payload_sealed = NULL
+WHERE org_id = ? AND payload_sealed IS NOT NULL AND status <> 'pending' AND id IN (?;
+
+-- name: CountScrubbablePayloads
+SELECT count(*) FROM handoffs
+WHERE org_id = ? AND payload_sealed IS NOT NULL AND created_at < ? AND status <> 'pending';

@@ -57,6 +57,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("OrgSettings", func(t *testing.T) { t.Parallel(); testOrgSettings(t, open(t)) })
 	runTOTP(t, open) // issue 13, totp helper
 	runChat(t, open) // issue 14
+	// issue 17: payload retention
+	runRetention(t, open)
 }
 
 var ctx = context.Background()
@@ -738,6 +740,8 @@ func testIsolation(t *testing.T, s store.Store) {
 	identityIsolationSetup(t, s, a) // identity (issue 13)
 	setupTOTPIsolation(t, s, a)     // issue 13
 	chatIsolationSetup(t, s, a)     // issue 14
+	// issue 17: payload retention
+	retentionIsolationSetup(t, s, a)
 	before := snapshot(t, s, a)
 	for name, c := range isolationCases {
 		err := s.InOrg(ctx, b.Org.ID, func(tx store.OrgTx) error {
