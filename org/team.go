@@ -81,7 +81,7 @@ type InviteInfo struct {
 type Settings struct {
 	// StepUpRisks are the risks whose approval needs a TOTP code: a subset of low, medium, high, critical.
 	StepUpRisks []string `json:"stepup_risks"`
-	// PayloadRetentionDays is 0 (keep) or 1..3650.
+	// PayloadRetentionDays is 0 (the instance default, retention.payload_days, which may be keep) or 1..3650.
 	PayloadRetentionDays int `json:"payload_retention_days"`
 }
 
@@ -674,7 +674,7 @@ func (sv Service) UpdateSettings(ctx context.Context, by audit.Actor, orgID stri
 		}
 	}
 	if s.PayloadRetentionDays < 0 || s.PayloadRetentionDays > 3650 {
-		bad = append(bad, FieldProblem{"payload_retention_days", "is 0 (keep) or 1 to 3650 days"})
+		bad = append(bad, FieldProblem{"payload_retention_days", "is 0 (the instance default: retention.payload_days) or 1 to 3650 days"})
 	}
 	if len(bad) > 0 {
 		msgs := make([]string, len(bad))
