@@ -258,7 +258,7 @@ func sample(body, name string, labels ...string) float64 {
 		var lbls string
 		switch {
 		case strings.HasPrefix(rest, "{"):
-			end := strings.Index(rest, "}")
+			end := strings.LastIndex(rest, "}") // route patterns hold braces too
 			if end < 0 {
 				continue
 			}
