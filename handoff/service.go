@@ -59,9 +59,10 @@ type Service struct {
 	client *http.Client
 	esc    Escalator
 	stepUp StepUpChecker
-	metrics *metrics.Recorder
 	// waits are this process's open long-polls, which a decision made here answers directly.
 	waits *waiters
+	// metrics counts handoffs and callbacks; nil counts nothing.
+	metrics *metrics.Recorder
 }
 
 // Escalator runs each handoff's escalation ladder. Both calls happen inside the transaction that

@@ -316,16 +316,16 @@ func TestKnownValuesKept(t *testing.T) {
 func TestRouteLabel(t *testing.T) {
 	t.Parallel()
 	cases := map[string]string{
-		"GET /v1/handoffs/{id}":      "GET /v1/handoffs/{id}",
-		"POST /v1/handoffs":          "POST /v1/handoffs",
-		"GET /{$}":                   "GET /{$}",
-		"/console/":                  "/console/",
-		"POST /hooks/twilio/sms":     "POST /hooks/twilio/sms",
-		"GET /console/static/":       "GET /console/static/",
-		"":                           metrics.RouteUnmatched,
-		"GET /v1/handoffs/019283746": metrics.Other,
-		"GET /v1/a@b":                metrics.Other,
-		"get /v1/handoffs":           metrics.Other,
+		"GET /v1/handoffs/{id}":             "GET /v1/handoffs/{id}",
+		"POST /v1/handoffs":                 "POST /v1/handoffs",
+		"GET /{$}":                          "GET /{$}",
+		"/console/":                         "/console/",
+		"POST /hooks/twilio/sms":            "POST /hooks/twilio/sms",
+		"GET /console/static/":              "GET /console/static/",
+		"":                                  metrics.RouteUnmatched,
+		"GET /v1/handoffs/019283746":        metrics.Other,
+		"GET /v1/a@b":                       metrics.Other,
+		"get /v1/handoffs":                  metrics.Other,
 		"GET /x/" + strings.Repeat("b", 40): metrics.Other,
 	}
 	for pattern, want := range cases {

@@ -91,11 +91,11 @@ func TestMetricsScrapeCarriesNoPersonalData(t *testing.T) {
 			var ids []string
 			for i, title := range []string{canaryTitle + " deploy billing", canaryTitle + " rotate keys", canaryTitle + " drop table"} {
 				h, _, err := agent.Create(ctx, client.CreateRequest{
-					Action:  "shell.exec",
-					Title:   title,
-					Summary: "uses " + canaryStripe + " and AWS_ACCESS_KEY_ID=" + canaryAWS + " aws_secret_access_key=" + canaryAWSecret,
-					Labels:  map[string]string{"team": canaryLabel},
-					Payload: &client.Payload{Kind: "command", Content: "STRIPE_KEY=" + canaryStripe + " ./deploy.sh --to " + canaryEmail},
+					Action:      "shell.exec",
+					Title:       title,
+					Summary:     "uses " + canaryStripe + " and AWS_ACCESS_KEY_ID=" + canaryAWS + " aws_secret_access_key=" + canaryAWSecret,
+					Labels:      map[string]string{"team": canaryLabel},
+					Payload:     &client.Payload{Kind: "command", Content: "STRIPE_KEY=" + canaryStripe + " ./deploy.sh --to " + canaryEmail},
 					CallbackURL: rcv.URL + canaryCallback + "/" + strconv.Itoa(i),
 				}, "")
 				if err != nil {
