@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/ony-ai/ony/metrics"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -28,7 +29,13 @@ type Log struct {
 	wake  chan struct{}
 	mu    sync.Mutex
 	dirty map[string]struct{}
+
+	metrics *metrics.Recorder
 }
+
+// SetMetrics makes the log count the records it queues and sequences; call it before the log is
+// used. Without it nothing is counted.
+func (l *Log) SetMetrics(m *metrics.Recorder) { l.metrics = m }
 
 // New returns a Log. instance names this Ony in checkpoint origins; known vets risk reason codes.
 func New(keys *Keys, instance string, known KnownReason, clock func() time.Time) *Log {
@@ -98,6 +105,7 @@ func (l *Log) Append(ctx context.Context, tx store.OrgTx, e Event) error {
 	} else if err != nil {
 		return fmt.Errorf("audit: queue: %w", err)
 	}
+	l.metrics.AuditAppended()
 	l.signal(tx.OrgID())
 	return nil
 }

@@ -51,6 +51,7 @@ func (l *Log) Sequence(ctx context.Context, s store.Store, orgID string) (int, e
 		if err != nil {
 			return total, fmt.Errorf("audit: sequence %s: %w", orgID, err)
 		}
+		l.metrics.AuditSequenced(n)
 		if total += n; n < sequenceBatch {
 			return total, nil
 		}

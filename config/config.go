@@ -60,8 +60,9 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 }
 
-// Metrics is a second HTTP listener for operators only: Go's profiler under /debug/pprof/. It is off
-// by default and must never share the public listener, because profiles show what the process holds.
+// Metrics is a second HTTP listener for operators only: Prometheus metrics under /metrics (no personal
+// data: every label comes from a closed set) and Go's profiler under /debug/pprof/. It is off by
+// default and must never share the public listener, because profiles show what the process holds.
 type Metrics struct {
 	Listen string `yaml:"listen"` // empty: off
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/metrics"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -45,6 +46,8 @@ type Deps struct {
 	// StepUp, if set, reports whether approving at risk needs a second factor in the org
 	// (auth/totp.Service.StepUpRequired); notifications then carry StepUp. Nil means never.
 	StepUp func(ctx context.Context, orgID, risk string) (bool, error)
+	// Metrics counts sends and observes rung lateness; nil records nothing.
+	Metrics *metrics.Recorder
 }
 
 // Config tunes the engine.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/metrics"
 	"github.com/ony-ai/ony/quiet"
 	"github.com/ony-ai/ony/store"
 )
@@ -47,6 +48,7 @@ const (
 func (e *Engine) send(ctx context.Context, a SendArgs, c *claimed, mode sendMode) error {
 	if name := e.capped(ctx, c.kind, a, c.rcpt); name != "" {
 		e.stats.Capped.Add(1)
+		e.d.Metrics.SendHeld(a.Channel, metrics.SendCapped)
 		e.d.Logger.WarnContext(ctx, "escalation capped", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel, "cap", name)
 		return e.setState(ctx, a, []store.SendState{store.SendSending}, store.SendUpdate{State: store.SendCapped, Detail: name})
 	}
@@ -153,6 +155,7 @@ func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, mode sendM
 	providers := e.d.Channels.Providers(a.Channel, step.Providers[a.Channel])
 	if len(providers) == 0 {
 		e.stats.Failed.Add(1)
+		e.d.Metrics.SendHeld(a.Channel, metrics.SendNoProvider)
 		e.d.Logger.WarnContext(ctx, "no provider configured for channel", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel)
 		return e.setState(ctx, a, nil, store.SendUpdate{State: store.SendFailed, Detail: "no_provider"})
 	}
@@ -167,6 +170,7 @@ func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, mode sendM
 		sctx, cancel := context.WithTimeout(ctx, e.cfg.SendTimeout)
 		d, err = p.Notify(sctx, n)
 		cancel()
+		e.d.Metrics.Send(a.Channel, p.Provider(), err)
 		if err == nil {
 			used = p
 			break
@@ -200,6 +204,9 @@ func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, mode sendM
 		d.State = store.SendSent
 	}
 	e.stats.Sent.Add(1)
+	if a.Attempt == 0 { // a redial's due time is its own
+		e.d.Metrics.RungDelivered(e.now().Sub(c.h.CreatedAt.Add(c.l.Offset(a.Climb, a.Step))))
+	}
 	e.d.Logger.InfoContext(ctx, "notified", "org", a.OrgID, "handoff", a.HandoffID, "channel", a.Channel, "provider", used.Provider(),
 		"climb", a.Climb, "step", a.Step, "attempt", a.Attempt, "state", d.State)
 	u := store.SendUpdate{State: d.State, Provider: used.Provider(), Ref: d.Ref}

@@ -14,6 +14,7 @@ import (
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/internal/netguard"
 	"github.com/ony-ai/ony/internal/summarize"
+	"github.com/ony-ai/ony/metrics"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -168,6 +169,7 @@ func (w *callbackWorker) Work(ctx context.Context, job *river.Job[CallbackArgs])
 	}
 	// The error names the host, never the path or query, which could carry the agent's secrets.
 	err = auth.PostWebhook(ctx, s.client, h.CallbackURL, "ony-callback/1", dev.CallbackKey, id, s.now(), body)
+	s.metrics.Callback(callbackResult(err))
 	if errors.Is(err, auth.ErrWebhookURL) {
 		return river.JobCancel(fmt.Errorf("callback: bad URL"))
 	}
@@ -184,6 +186,20 @@ func (w *callbackWorker) Work(ctx context.Context, job *river.Job[CallbackArgs])
 	}
 	s.log.InfoContext(ctx, "callback delivered", "handoff", h.ID, "status", h.Status, "attempt", job.Attempt)
 	return nil
+}
+
+// callbackResult names a delivery attempt's outcome for the metrics.
+func callbackResult(err error) string {
+	var refused *netguard.RefusedError
+	switch {
+	case err == nil:
+		return metrics.CallbackDelivered
+	case errors.Is(err, auth.ErrWebhookURL):
+		return metrics.CallbackBadURL
+	case errors.As(err, &refused):
+		return metrics.CallbackRefused
+	}
+	return metrics.CallbackFailed
 }
 
 func isNotFound(err error) bool {

@@ -18,6 +18,7 @@ import (
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/internal/netguard"
 	"github.com/ony-ai/ony/internal/summarize"
+	"github.com/ony-ai/ony/metrics"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
@@ -60,6 +61,8 @@ type Service struct {
 	stepUp StepUpChecker
 	// waits are this process's open long-polls, which a decision made here answers directly.
 	waits *waiters
+	// metrics counts handoffs and callbacks; nil counts nothing.
+	metrics *metrics.Recorder
 }
 
 // Escalator runs each handoff's escalation ladder. Both calls happen inside the transaction that
@@ -95,6 +98,8 @@ type Deps struct {
 	HTTPClient *http.Client
 	// StepUp, when set, makes approvals at the risks the org names need a TOTP code (issue 13).
 	StepUp StepUpChecker
+	// Metrics counts handoffs created and finished, and callback deliveries; nil records nothing.
+	Metrics *metrics.Recorder
 }
 
 // NewService wires a service.
@@ -118,7 +123,7 @@ func NewService(d Deps, cfg Config) *Service {
 		cfg.WaitRecheck = 2 * time.Second
 	}
 	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient, esc: d.Escalator, stepUp: d.StepUp,
-		waits: newWaiters()}
+		metrics: d.Metrics, waits: newWaiters()}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -280,6 +285,7 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		return Created{}, sealedProblem(err)
 	}
 	if !out.Replayed {
+		s.metrics.HandoffCreated(out.Handoff.Risk)
 		s.log.InfoContext(ctx, "handoff created", "org", dev.OrgID, "handoff", out.Handoff.ID, "action", out.Handoff.Action,
 			"risk", out.Handoff.Risk, "device", dev.ID)
 	}
@@ -517,6 +523,7 @@ func (s *Service) finish(ctx context.Context, orgID, id string, decide func(stor
 		// Waiters re-read on their own every WaitRecheck; a lost wake-up only delays them.
 		s.log.WarnContext(ctx, "publish decision failed", "handoff", id, "err", err)
 	}
+	s.metrics.HandoffFinished(string(out.Status), out.Decision.DecidedAt.Sub(out.CreatedAt))
 	s.log.InfoContext(ctx, "handoff finished", "org", orgID, "handoff", id, "status", out.Status,
 		"by_kind", out.Decision.ByKind, "by", out.Decision.ByID, "channel", out.Decision.Channel)
 	if lapsed {

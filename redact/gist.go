@@ -25,7 +25,7 @@ func Gist(r *Redactor, key []byte, action, risk, title, summary string, maxRunes
 	fields := []string{action, risk, title, summary}
 	if spans, err := r.spans(context.Background(), fields); err == nil {
 		for i, f := range fields {
-			fields[i] = apply(f, findings(key, f, spans[i]))
+			fields[i] = apply(f, r.findings(key, f, spans[i]))
 		}
 	}
 	for i := range fields {

@@ -113,7 +113,7 @@ func (r *Redactor) redactJSON(ctx context.Context, key []byte, data []byte, dept
 		n, isNested := nested[i]
 		local := n.fs
 		if !isNested {
-			local = findings(key, s.text, cands[i])
+			local = r.findings(key, s.text, cands[i])
 		}
 		if len(local) == 0 {
 			continue
@@ -134,6 +134,9 @@ func (r *Redactor) redactJSON(ctx context.Context, key []byte, data []byte, dept
 	for _, l := range lits {
 		secret := string(data[l.start:l.end])
 		f := Finding{Kind: KindSecretAssignment, Start: l.start, End: l.end, Fingerprint: Fingerprint(key, secret)}
+		if r.observe != nil {
+			r.observe(f.Kind)
+		}
 		fs = append(fs, f)
 		edits = append(edits, edit{l.start, l.end, encodeJSONString(Marker(f.Kind, f.Fingerprint))})
 	}

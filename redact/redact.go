@@ -106,6 +106,16 @@ type Redactor struct {
 	keywordAll []int // detectors that run without keywords
 	// hook, if set, runs at the start of every scan; tests use it to make the redactor fail.
 	hook func()
+	// observe, if set, is told the kind of every secret found (Observed).
+	observe func(kind string)
+}
+
+// Observed returns a redactor like r that tells observe the kind of every secret it finds (the
+// operator's metrics count them); r itself is unchanged.
+func (r *Redactor) Observed(observe func(kind string)) *Redactor {
+	c := *r
+	c.observe = observe
+	return &c
 }
 
 var defaultRedactor = sync.OnceValue(func() *Redactor {
@@ -254,7 +264,7 @@ func (r *Redactor) find(ctx context.Context, key []byte, text string) ([]Finding
 	if err != nil {
 		return nil, err
 	}
-	return findings(key, text, spans[0]), nil
+	return r.findings(key, text, spans[0]), nil
 }
 
 // spans finds the secrets of several texts that travel together (a JSON document's strings, a
@@ -308,13 +318,16 @@ const (
 	maxPropagatedLen = 512
 )
 
-func findings(key []byte, text string, cs []cand) []Finding {
+func (r *Redactor) findings(key []byte, text string, cs []cand) []Finding {
 	if len(cs) == 0 {
 		return nil
 	}
 	fs := make([]Finding, len(cs))
 	for i, c := range cs {
 		fs[i] = Finding{Kind: c.kind, Start: c.start, End: c.end, Fingerprint: Fingerprint(key, text[c.start:c.end])}
+		if r.observe != nil {
+			r.observe(c.kind)
+		}
 	}
 	return fs
 }

@@ -45,7 +45,7 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return h.Hijack()
 }
 
-// logRequests logs one line per request: route pattern, never the query, headers or body.
+// logRequests logs one line per request, and counts it: route pattern, never the query, headers or body.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -58,6 +58,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
+		// The mux set r.Pattern on this same request: the route as registered, never the path.
+		s.cfg.Metrics.HTTPRequest(r.Pattern, sw.status, time.Since(start))
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			return
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/ony-ai/ony/coord"
 	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/handoff"
+	"github.com/ony-ai/ony/metrics"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
@@ -34,6 +35,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// TOTP enables the second-factor routes (issue 13, totp helper); nil answers them not_configured.
 	TOTP *totp.Service
+	// Metrics counts requests by route pattern and status class; nil records nothing.
+	Metrics *metrics.Recorder
 }
 
 // Server holds what the handlers need.

@@ -35,6 +35,7 @@ import (
 	"github.com/ony-ai/ony/handoff"
 	"github.com/ony-ai/ony/internal/summarize"
 	"github.com/ony-ai/ony/mail"
+	"github.com/ony-ai/ony/metrics"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/risk"
@@ -165,6 +166,9 @@ type App struct {
 	Telegram *telegram.Channel
 	// texter sends phone verification codes: the first configured telephony provider (issue 15).
 	texter org.Texter
+	// Metrics is served on the operator's listener (issue 17); nil (nothing recorded) while
+	// metrics.listen is empty.
+	Metrics *metrics.Recorder
 
 	http *http.Server
 }
@@ -230,6 +234,11 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if a.Audit, err = NewAuditLog(c, o.Clock); err != nil {
 		return nil, err
 	}
+	if c.Metrics.Listen != "" {
+		a.Metrics = metrics.New()
+		a.Metrics.WatchJobQueue(jobCounter(a.Store), logger)
+		a.Audit.SetMetrics(a.Metrics)
+	}
 	engine, err := RiskEngine(c)
 	if err != nil {
 		return nil, err
@@ -237,6 +246,9 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	red, err := Redactor(c)
 	if err != nil {
 		return nil, err
+	}
+	if a.Metrics != nil {
+		red = red.Observed(a.Metrics.Redacted)
 	}
 	var sum summarize.Summarizer
 	if base := c.Summarizer.BaseURL.Value(); base != "" {
@@ -272,7 +284,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	a.Handoffs = handoff.NewService(handoff.Deps{
 		Store: a.Store, Audit: a.Audit, Risk: engine, Redactor: red, Summarizer: sum, Keyring: a.Keyring,
 		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: callbackClient, Escalator: a.Escalation,
-		StepUp: a.TOTP,
+		StepUp: a.TOTP, Metrics: a.Metrics,
 	}, handoff.Config{
 		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),
 		MaxTimeout:       time.Duration(c.Handoffs.MaxTimeout),
@@ -296,6 +308,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		SecureCookies:   c.Auth.CookieSecure(c.PublicURL),
 		TrustedProxies:  c.TrustedProxyPrefixes(),
 		TOTP:            a.TOTP,
+		Metrics:         a.Metrics,
 	})
 	// Team and identity (issue 13).
 	a.Team = org.Service{Store: a.Store, Audit: a.Audit, Kinds: a.Escalation.Kinds(), Now: o.Clock,
@@ -393,7 +406,7 @@ func NewEscalation(c *config.Config, a *App, kinds *channel.Kinds, set *escalati
 	lim := c.Escalation.Limits
 	return escalation.New(escalation.Deps{
 		Store: a.Store, Audit: a.Audit, Coord: a.Coord, Channels: reg, Ladders: set,
-		Logger: logger, Clock: o.Clock, Redact: redactText, ObserveLateness: o.ObserveLateness,
+		Logger: logger, Clock: o.Clock, Redact: redactText, ObserveLateness: o.ObserveLateness, Metrics: a.Metrics,
 		// Issue 14: a.TOTP is built after the engine, before any send runs.
 		StepUp: func(ctx context.Context, orgID, risk string) (bool, error) {
 			return a.TOTP.StepUpRequired(ctx, orgID, risk)
@@ -566,7 +579,7 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	case <-ctx.Done():
 	}
 	if e := a.Escalation; e != nil {
-		// No metrics endpoint yet (operations issue): the counts since start go to the log.
+		// The counts since start also go to the log, for instances that do not scrape metrics.
 		st := e.Stats()
 		a.Log.Info("shutting down", "escalation_sent", st.Sent.Load(), "escalation_failed", st.Failed.Load(),
 			"escalation_capped", st.Capped.Load(), "escalation_quiet", st.Quiet.Load(), "escalation_failovers", st.Failovers.Load())
