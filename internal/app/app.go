@@ -206,7 +206,7 @@ func (o Options) providerClient(timeout time.Duration) *http.Client {
 	if o.HTTPClient != nil {
 		return o.HTTPClient
 	}
-	return &http.Client{Timeout: timeout, Transport: o.transport()}
+	return &http.Client{Timeout: timeout, Transport: o.roundTripper()}
 }
 
 // dial is a plain dialer's, wrapped by Dial when set.
@@ -377,7 +377,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if c.OIDC.Enabled() {
 		var client *http.Client
 		if o.Dial != nil {
-			client = &http.Client{Timeout: 10 * time.Second, Transport: o.transport()}
+			client = &http.Client{Timeout: 10 * time.Second, Transport: o.roundTripper()}
 		}
 		a.SSO = NewSSO(ctx, c, a.Keyring, SSODirectory{Store: a.Store, Org: a.Team, Members: a.Team}, logger, o.Clock, client)
 	}

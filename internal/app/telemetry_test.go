@@ -100,7 +100,7 @@ type flowCanaries struct {
 func newCanaries() flowCanaries {
 	return flowCanaries{Title: "CANARY-TITLE-3e1a", Summary: "CANARY-SUMMARY-9b7c", Payload: "CANARY-PAYLOAD-51fd",
 		Secret: "AKIAQ3EGRT7UCANARY5X", Comment: "CANARY-COMMENT-c4d2", Password: "canary-password-7f3e9a61",
-		WrongPassword: "canary-wrong-password-0d8b", Phone: "+14155550187", SlackID: "UCANARY01", TelegramID: "7001331",
+		WrongPassword: "canary-wrong-password-0d8b", Phone: "+14155550187", SlackID: "UCANARY01", TelegramID: "8675309001",
 	}
 }
 
@@ -260,6 +260,7 @@ end: wait
 	}
 	e.in = testserver.Start(t, testserver.Options{Dialect: dialect, Redis: dialect == "postgres", Dial: rec.wrap, Logger: logger,
 		Configure: func(c *config.Config) {
+			c.PublicURL = "https://ony.test" // Telegram's webhook needs https; the test reaches the listener directly
 			c.Escalation.LaddersDir = ladders
 			c.Escalation.Webhooks = []config.Secret{config.Secret("ops=" + fake(t, hookSrv.URL, "hook") + "/in")}
 			c.Escalation.WebhookSecret = config.Secret(whsec)
