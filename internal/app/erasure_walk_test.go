@@ -43,6 +43,8 @@ end: wait
 type walkOrg struct {
 	id, tag string
 	needles []string
+	// sealed are values the store keeps only encrypted (the payload): no walk finds them, ever.
+	sealed []string
 }
 
 // populate creates an organization with everything an organization can own: an admin and a member
@@ -115,8 +117,7 @@ func populate(ctx context.Context, t *testing.T, in *testserver.Instance, sl *sl
 		t.Fatal(err)
 	}
 	pending, _, err := agent.Create(ctx, client.CreateRequest{Action: "acme.frobnicate", Title: "Pending title " + tag,
-		Summary: "Pending summary " + tag, Payload: &client.Payload{Kind: "text", Content: "payload-canary-" + lower},
-		Timeout: 2 * time.Hour}, "")
+		Summary: "Pending summary " + tag, Payload: &client.Payload{Kind: "text", Content: "payload-canary-" + lower}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +131,9 @@ func populate(ctx context.Context, t *testing.T, in *testserver.Instance, sl *sl
 	}
 	o.needles = []string{o.id, "Org " + tag, created.AdminID, created.AdminEmail, "Boss " + tag, member.UserID, member.Email,
 		"Mia " + tag, phone, slackID, tgID, invitee, dev.DeviceID, "device-" + lower, decided.ID, pending.ID,
-		"Decided title " + tag, "Pending title " + tag, "Pending summary " + tag, "payload-canary-" + lower, "idem-" + lower,
+		"Decided title " + tag, "Pending title " + tag, "Pending summary " + tag, "idem-" + lower,
 		"comment " + tag}
+	o.sealed = []string{"payload-canary-" + lower}
 	return o
 }
 
@@ -314,7 +316,11 @@ func TestEraseOrgLeavesNoTrace(t *testing.T) {
 			kept := populate(ctx, t, in, sl, "ZQKEEPXX", "+14155550932", "UZQKEEP01", "93200932")
 			db := openRaw(t, d, in)
 
-			before := hits(walkCatalog(ctx, t, d, db), gone.needles, nil)
+			rows := walkCatalog(ctx, t, d, db)
+			if h := hits(rows, gone.sealed, nil); len(h) > 0 {
+				t.Errorf("the payload is stored in the clear: %v", h)
+			}
+			before := hits(rows, gone.needles, nil)
 			for _, n := range gone.needles {
 				if len(before[n]) == 0 {
 					t.Errorf("before erasure the walk does not find %q: it cannot prove its absence afterwards", n)
@@ -331,7 +337,7 @@ func TestEraseOrgLeavesNoTrace(t *testing.T) {
 				t.Fatalf("erase: %v", err)
 			}
 
-			rows := walkCatalog(ctx, t, d, db)
+			rows = walkCatalog(ctx, t, d, db)
 			tombstones := 0
 			isTombstone := func(r dbRow) bool {
 				if r.table != "audit_leaves" || string(r.cols["org_id"]) != store.InstanceLogID {
