@@ -18,6 +18,7 @@ import (
 	"github.com/ony-ai/ony/bot/slack/slacktest"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/escalation"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/org"
@@ -39,6 +40,13 @@ steps:
 end: wait
 `
 
+// ownedTables are where populate leaves the org's id: every table of the schema that holds an
+// organization's rows (login_challenges, audit_queue and River's are short-lived or drained).
+var ownedTables = []string{"orgs.id", "users.org_id", "devices.org_id", "sessions.org_id", "handoffs.org_id",
+	"idempotency_keys.org_id", "user_contacts.org_id", "user_totp.org_id", "one_time_codes.org_id", "link_codes.org_id",
+	"login_challenges.org_id", "escalation_sends.org_id", "decision_tokens.org_id", "ladders.org_id", "audit_heads.org_id",
+	"audit_leaves.org_id", "audit_hashes.org_id", "audit_checkpoints.org_id", "river_job.args"}
+
 // walkOrg is an organization populated through the real services, and every value that is its own.
 type walkOrg struct {
 	id, tag string
@@ -48,8 +56,8 @@ type walkOrg struct {
 }
 
 // populate creates an organization with everything an organization can own: an admin and a member
-// with phone, Slack and Telegram contacts, TOTP, a session, an open invitation (one-time code), a
-// chat link code, a device, a pending handoff with a payload (a sent rung, a decision token, the next
+// with phone, Slack and Telegram contacts, TOTP, a session, a login challenge, an open invitation
+// (one-time code), a chat link code, a ladder of its own, a device, a pending handoff with a payload (a sent rung, a decision token, the next
 // rung and the expiry queued), a decided one (a finished update job), an idempotency record, audit
 // records sequenced and signed and then some queued.
 func populate(ctx context.Context, t *testing.T, in *testserver.Instance, sl *slacktest.Server, tag string, phone, slackID, tgID string) walkOrg {
@@ -83,6 +91,17 @@ func populate(ctx context.Context, t *testing.T, in *testserver.Instance, sl *sl
 	}
 	if err := a.TOTP.Confirm(ctx, o.id, member.UserID, code); err != nil {
 		t.Fatalf("totp confirm: %v", err)
+	}
+	// A password sign-in of someone with TOTP leaves a login challenge.
+	signin, err := client.New(in.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = signin.Login(ctx, member.Email, member.Password)
+	ladder := "ladder-" + lower
+	if _, err := a.Escalation.PutLadder(ctx, escalation.Admin{OrgID: o.id, UserID: created.AdminID, Role: store.RoleAdmin}, ladder,
+		[]byte("# note-"+lower+"\nname: "+ladder+"\nmatch: {actions: [never.matches]}\nsteps:\n  - channels: [console]\n    targets: [role:admin]\n    wait: 1h\nend: wait\n")); err != nil {
+		t.Fatalf("put ladder: %v", err)
 	}
 	invitee := "invitee-" + lower + "@" + lower + ".test"
 	if _, err := a.Team.Invite(ctx, sys, o.id, invitee, store.RoleViewer); err != nil {
@@ -132,7 +151,7 @@ func populate(ctx context.Context, t *testing.T, in *testserver.Instance, sl *sl
 	o.needles = []string{o.id, "Org " + tag, created.AdminID, created.AdminEmail, "Boss " + tag, member.UserID, member.Email,
 		"Mia " + tag, phone, slackID, tgID, invitee, dev.DeviceID, "device-" + lower, decided.ID, pending.ID,
 		"Decided title " + tag, "Pending title " + tag, "Pending summary " + tag, "idem-" + lower,
-		"comment " + tag}
+		"comment " + tag, ladder, "note-" + lower}
 	o.sealed = []string{"payload-canary-" + lower}
 	return o
 }
@@ -291,10 +310,11 @@ func openRaw(t *testing.T, dialect string, in *testserver.Instance) *sql.DB {
 // TestEraseOrgLeavesNoTrace (issue 17) erases one of three populated organizations the way `ony admin
 // erase-org` does, then walks the database catalog — every table, Ony's, River's and the migrations',
 // every column as bytes — and finds none of the erased organization's values: not its id, names,
-// emails, phone, chat ids, device, handoff ids, titles, summary, payload, idempotency key or comment;
+// emails, phone, chat ids, device, handoff ids, titles, summary, idempotency key, comment or ladder;
 // the one exception is the instance log's tombstone, which names the org id and nothing else of it.
-// Before erasing, the same walk finds every one of those values (the walk is not blind), the org id
-// in river_job among them (a pending rung and expiry were queued). Afterwards the tombstone is in the
+// Before erasing, the same walk finds every one of those values (the walk is not blind) and the org
+// id in every table that holds an organization's rows, river_job among them (a pending rung and
+// expiry were queued), and never the payload, which is stored sealed. Afterwards the tombstone is in the
 // instance log, every log still verifies, and the other organizations keep every value of theirs.
 func TestEraseOrgLeavesNoTrace(t *testing.T) {
 	t.Parallel()
@@ -326,8 +346,11 @@ func TestEraseOrgLeavesNoTrace(t *testing.T) {
 					t.Errorf("before erasure the walk does not find %q: it cannot prove its absence afterwards", n)
 				}
 			}
-			if !contains(before[gone.id], "river_job.args") {
-				t.Errorf("before erasure no job names the org (found in %v): the test queues none", before[gone.id])
+			// Every table an organization's rows live in holds some of the erased org's before.
+			for _, where := range ownedTables {
+				if !contains(before[gone.id], where) {
+					t.Errorf("before erasure %s does not name the org (found in %v): the test populates too little", where, before[gone.id])
+				}
 			}
 			if t.Failed() {
 				t.FailNow()
