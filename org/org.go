@@ -264,7 +264,17 @@ func (sv Service) EraseOrg(ctx context.Context, by audit.Actor, orgID string) er
 	if err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error { return orgExists(ctx, tx) }); err != nil {
 		return err
 	}
-	return sv.Audit.EraseOrg(ctx, sv.Store, orgID, by)
+	if err := sv.Audit.EraseOrg(ctx, sv.Store, orgID, by); err != nil {
+		return err
+	}
+	// The rows are gone; what the database's files still hold of them goes now. The erasure stands
+	// if this fails (a second erase-org cannot find the org); the next checkpoint clears it.
+	if sc, ok := sv.Store.(store.Scrubber); ok {
+		if err := sc.Scrub(ctx); err != nil {
+			sv.logger().WarnContext(ctx, "erasure: clearing the database's log of erased rows failed", "org", orgID, "err", err)
+		}
+	}
+	return nil
 }
 
 // OrgName is the organization's name (what the console's danger zone asks to type).

@@ -360,6 +360,19 @@ func TestEraseOrgLeavesNoTrace(t *testing.T) {
 				t.Fatalf("erase: %v", err)
 			}
 
+			if d == "sqlite" {
+				// Deleted rows must not live on in the files either: in pages' freed space or in the
+				// write-ahead log. The org id itself is in the tombstone.
+				for _, f := range []string{sqlite.FileName, sqlite.FileName + "-wal"} {
+					b, err := os.ReadFile(filepath.Join(in.DataDir, f))
+					if err != nil && !os.IsNotExist(err) {
+						t.Fatal(err)
+					}
+					for n, where := range hits([]dbRow{{table: f, cols: map[string][]byte{"bytes": b}}}, append(gone.needles[1:], gone.sealed...), nil) {
+						t.Errorf("after erasure %q is still in the file %s", n, where)
+					}
+				}
+			}
 			rows = walkCatalog(ctx, t, d, db)
 			tombstones := 0
 			isTombstone := func(r dbRow) bool {

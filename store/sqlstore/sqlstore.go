@@ -252,6 +252,16 @@ func (s *Store) queryWith(name, suffix string) string {
 }
 
 // DB exposes the pool to the driver packages and tests.
+// Scrub implements store.Scrubber for dialects whose files keep deleted content (SQLite).
+func (s *Store) Scrub(ctx context.Context) error {
+	if d, ok := s.dialect.(interface {
+		Scrub(ctx context.Context, db *sql.DB) error
+	}); ok {
+		return d.Scrub(ctx, s.db)
+	}
+	return nil
+}
+
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Rebind turns '?' placeholders into the dialect's own (tests' raw SQL).
