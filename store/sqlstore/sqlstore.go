@@ -251,7 +251,6 @@ func (s *Store) queryWith(name, suffix string) string {
 	return s.dialect.Rebind(strings.TrimSuffix(q, ";") + suffix)
 }
 
-// DB exposes the pool to the driver packages and tests.
 // Scrub implements store.Scrubber for dialects whose files keep deleted content (SQLite).
 func (s *Store) Scrub(ctx context.Context) error {
 	if d, ok := s.dialect.(interface {
@@ -262,6 +261,7 @@ func (s *Store) Scrub(ctx context.Context) error {
 	return nil
 }
 
+// DB exposes the pool to the driver packages and tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Rebind turns '?' placeholders into the dialect's own (tests' raw SQL).
