@@ -203,8 +203,8 @@ func TestNoOutboundConnectionsWithProvidersOff(t *testing.T) {
 	}
 }
 
-// providersEnv is an instance with Slack, Telegram, Twilio, a webhook bridge, the summarizer and SMTP
-// on, each configured by a host name only dialLog resolves, and the fakes behind them.
+// providersEnv is an instance with Slack, Telegram, Twilio, a webhook bridge, the summarizer, SMTP
+// and single sign-on on, each configured by a host name only dialLog resolves, and the fakes behind them.
 type providersEnv struct {
 	in                      *testserver.Instance
 	sl                      *slacktest.Server
@@ -212,12 +212,13 @@ type providersEnv struct {
 	tw                      *twiliotest.Server
 	relay                   *testsmtp.Relay
 	hooks, callbacks, model atomic.Int32
+	oidc                    atomic.Int32
 	callbackURL             string
 	secrets                 []string // the configured credentials
 }
 
 // providerHosts are the hosts startProviders configures (without fakeSuffix), sorted.
-var providerHosts = []string{"callback", "hook", "model", "slack", "smtp", "telegram", "twilio"}
+var providerHosts = []string{"callback", "hook", "model", "oidc", "slack", "smtp", "telegram", "twilio"}
 
 func startProviders(t *testing.T, dialect string, rec *dialLog, logger *slog.Logger) *providersEnv {
 	t.Helper()
@@ -236,13 +237,16 @@ func startProviders(t *testing.T, dialect string, rec *dialLog, logger *slog.Log
 		return srv
 	}
 	hookSrv, cbSrv := count(&e.hooks, ""), count(&e.callbacks, "")
+	// The identity provider answers discovery with nothing usable: start-up's one discovery attempt
+	// fails (password sign-in does not need it), but it shows where single sign-on connects.
+	oidcSrv := count(&e.oidc, "{}")
 	modelSrv := count(&e.model, `{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,`+
 		`"message":{"role":"assistant","content":"Deploy to production"},"finish_reason":"stop"}]}`)
 	e.callbackURL = fake(t, cbSrv.URL, "callback") + "/cb"
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	whsec := "whsec_" + base64.StdEncoding.EncodeToString(key)
-	e.secrets = []string{e2eSlackToken, e2eSlackSecret, e2eTGToken, e2eTGSecret, twToken, strings.TrimPrefix(whsec, "whsec_"), "sk-model-CANARY-77ab"}
+	e.secrets = []string{e2eSlackToken, e2eSlackSecret, e2eTGToken, e2eTGSecret, twToken, strings.TrimPrefix(whsec, "whsec_"), "sk-model-CANARY-77ab", "oidc-secret-CANARY-5e2f"}
 	ladders := t.TempDir()
 	if err := os.WriteFile(filepath.Join(ladders, "out.yaml"), []byte(`name: out
 default: true
@@ -268,9 +272,10 @@ end: wait
 			c.Telegram = config.Telegram{BotToken: e2eTGToken, WebhookSecret: e2eTGSecret, APIURL: fake(t, e.tg.URL(), "telegram")}
 			c.Twilio = config.Twilio{AccountSID: twSID, AuthToken: twToken, From: twFrom, APIURL: fake(t, e.tw.URL(), "twilio")}
 			c.Summarizer.BaseURL = config.Secret(fake(t, modelSrv.URL, "model") + "/v1")
-			c.Summarizer.APIKey = config.Secret(e.secrets[len(e.secrets)-1])
+			c.Summarizer.APIKey = config.Secret("sk-model-CANARY-77ab")
 			c.Summarizer.Model = "m"
 			c.SMTP = config.SMTP{Host: "smtp" + fakeSuffix, Port: e.relay.Port, From: "ony@ony.test", TLS: "none"}
+			c.OIDC = config.OIDC{Issuer: fake(t, oidcSrv.URL, "oidc"), ClientID: "ony", ClientSecret: "oidc-secret-CANARY-5e2f"}
 			c.Callbacks.AllowPrivate = true // the guard sees the loopback address the test's dialer leads to
 		}}).Seed(t)
 	return e
@@ -310,7 +315,7 @@ func (e *providersEnv) run(ctx context.Context, t *testing.T, c *flowCanaries) {
 }
 
 // TestOutboundOnlyToConfiguredHosts (issue 17) turns on Slack, Telegram, Twilio, a webhook bridge,
-// the summarizer and SMTP, each configured by a host name only the test's dialer resolves, runs the
+// the summarizer, SMTP and single sign-on (whose discovery runs at start), each configured by a host name only the test's dialer resolves, runs the
 // main flows with a callback URL and an invitation by mail, and requires every connection to go to a
 // configured host and each configured host to be reached (so every client dials through the
 // recorder: one dialling on its own could not have reached its fake).
