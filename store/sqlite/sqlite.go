@@ -183,10 +183,10 @@ func (Dialect) ScopeSystem(context.Context, *sql.Tx) error      { return nil }
 
 func (Dialect) LockSuffix() string { return "" }
 
-// Scrub rebuilds the database file and truncates the write-ahead log. secure_delete zeroes what an
-// erasure deletes from leaf pages, but a b-tree's interior pages keep copies of deleted keys (ids,
-// names) as separators, and the log keeps every page as it was; VACUUM writes a fresh file of live
-// rows only, and the checkpoint puts it in place and empties the log. VACUUM holds the write lock
+// Scrub rebuilds the database file and truncates the write-ahead log: deleted rows live on in the
+// freed space of the pages they were on, in b-tree interior pages (copies of keys: ids, names) and
+// in the log, which keeps every page as it was; VACUUM writes a fresh file of live rows only, and the
+// checkpoint puts it in place and empties the log. VACUUM holds the write lock
 // while it copies: an erasure stalls writers for about the time it takes to copy the database. A
 // reader holding an older snapshot makes the checkpoint wait (busy_timeout), then report busy; it
 // is tried again a few times.

@@ -461,14 +461,6 @@ func (t *systemTx) EraseOrg(ctx context.Context, orgID string) error {
 	jobs := `DELETE FROM river_job WHERE json_extract(args, '$.org_id') = ?` // args is JSONB on SQLite
 	if t.s.dialect.Name() == "postgres" {
 		jobs = `DELETE FROM river_job WHERE args->>'org_id' = ?`
-	} else {
-		// SQLite leaves deleted content in the freed space of the pages it rewrites, where it would
-		// outlive the erasure in the file; secure_delete zeroes it. Store.Scrub, after the commit,
-		// does the rest: interior pages' copies of keys and the write-ahead log's old pages.
-		if _, err := t.tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-			return fmt.Errorf("store: erase org: %w", t.s.mapErr(err))
-		}
-		defer func() { _, _ = t.tx.ExecContext(ctx, `PRAGMA secure_delete = OFF`) }() // the connection's default again
 	}
 	for _, q := range []string{
 		jobs,
