@@ -314,8 +314,10 @@ func openRaw(t *testing.T, dialect string, in *testserver.Instance) *sql.DB {
 // the one exception is the instance log's tombstone, which names the org id and nothing else of it.
 // Before erasing, the same walk finds every one of those values (the walk is not blind) and the org
 // id in every table that holds an organization's rows, river_job among them (a pending rung and
-// expiry were queued), and never the payload, which is stored sealed. Afterwards the tombstone is in the
-// instance log, every log still verifies, and the other organizations keep every value of theirs.
+// expiry were queued), and never the payload, which is stored sealed. On SQLite the raw database
+// file and its write-ahead log are searched too: deleted rows must not live on in freed space. After
+// the erasure the tombstone is in the instance log, every log still verifies, and the other
+// organizations keep every value of theirs, queued jobs included.
 func TestEraseOrgLeavesNoTrace(t *testing.T) {
 	t.Parallel()
 	for _, d := range testdb.Dialects {
