@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -25,6 +26,9 @@ type Config struct {
 	// TLSConfig replaces the default TLS settings (tests trust their own CA); nil = system roots and
 	// the relay's host name.
 	TLSConfig *tls.Config
+	// Dial, when set, opens the connection to the relay (tests that record where Ony connects); nil is
+	// a plain dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // SMTP sends through a relay, one connection per message (invites and resets are rare).
@@ -61,10 +65,13 @@ func NewSMTP(cfg Config) (*SMTP, error) {
 	default:
 		return nil, fmt.Errorf("mail: tls must be starttls, tls or none, not %q", cfg.TLS)
 	}
-	if cfg.TLSConfig != nil {
-		opts = append(opts, gomail.WithTLSConfig(cfg.TLSConfig))
-	} else {
-		opts = append(opts, gomail.WithTLSConfig(&tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}))
+	tlsConfig := cfg.TLSConfig
+	if tlsConfig == nil {
+		tlsConfig = &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
+	}
+	opts = append(opts, gomail.WithTLSConfig(tlsConfig))
+	if cfg.Dial != nil {
+		opts = append(opts, gomail.WithDialContextFunc(dialer(cfg.Dial, cfg.TLS == "tls", tlsConfig)))
 	}
 	if cfg.Username != "" {
 		auth := gomail.SMTPAuthAutoDiscover
@@ -111,4 +118,24 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// dialer is dial, with the TLS handshake go-mail does itself only on its own dialer when implicit is
+// set.
+func dialer(dial func(ctx context.Context, network, addr string) (net.Conn, error), implicit bool, c *tls.Config) gomail.DialContextFunc {
+	if !implicit {
+		return dial
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(conn, c.Clone())
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
 }

@@ -264,7 +264,18 @@ func (sv Service) EraseOrg(ctx context.Context, by audit.Actor, orgID string) er
 	if err := sv.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error { return orgExists(ctx, tx) }); err != nil {
 		return err
 	}
-	return sv.Audit.EraseOrg(ctx, sv.Store, orgID, by)
+	if err := sv.Audit.EraseOrg(ctx, sv.Store, orgID, by); err != nil {
+		return err
+	}
+	// The rows are gone; what the database's files still hold of them goes now (SQLite). The erasure
+	// stands if this fails, and the warning tells the operator the files may hold traces until the
+	// database is vacuumed.
+	if sc, ok := sv.Store.(store.Scrubber); ok {
+		if err := sc.Scrub(ctx); err != nil {
+			sv.logger().WarnContext(ctx, "erasure: clearing erased rows from the database files failed; run VACUUM", "org", orgID, "err", err)
+		}
+	}
+	return nil
 }
 
 // OrgName is the organization's name (what the console's danger zone asks to type).

@@ -256,6 +256,12 @@ type OrgTx interface {
 	CountScrubbablePayloads(ctx context.Context, before time.Time) (int, error)
 }
 
+// Scrubber is a store whose files can keep what a committed erasure deleted (SQLite's write-ahead
+// log holds pages as they were until it is checkpointed); Scrub, run after an erasure, clears it.
+type Scrubber interface {
+	Scrub(ctx context.Context) error
+}
+
 // SystemTx serves the lookups that precede knowing the organization: bootstrap, login, and
 // resolving a credential to its owner.
 type SystemTx interface {

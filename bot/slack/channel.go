@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
 
 	"github.com/ony-ai/ony/channel"
@@ -39,6 +40,8 @@ type Config struct {
 	Clock func() time.Time
 	// HTTPClient is used for every outbound request; its own Timeout is kept when set.
 	HTTPClient *http.Client
+	// Dialer, when set, opens Socket Mode's websocket (tests that record where Ony connects).
+	Dialer *websocket.Dialer
 }
 
 // Channel is the Slack channel: it posts Block Kit messages with decision buttons, rewrites them once

@@ -24,7 +24,11 @@ func (c *Channel) Run(ctx context.Context, host channel.Host) error {
 	// apps.connections.open takes the app-level token, never the bot token.
 	api := slack.New(c.cfg.BotToken, slack.OptionAPIURL(c.cfg.APIURL), slack.OptionAppLevelToken(c.cfg.AppToken),
 		slack.OptionHTTPClient(bearer{client: c.http, token: c.cfg.AppToken}))
-	sm := socketmode.New(api, socketmode.OptionLog(log.New(io.Discard, "", 0)), socketmode.OptionReadLimit(1<<20))
+	opts := []socketmode.Option{socketmode.OptionLog(log.New(io.Discard, "", 0)), socketmode.OptionReadLimit(1 << 20)}
+	if c.cfg.Dialer != nil {
+		opts = append(opts, socketmode.OptionDialer(c.cfg.Dialer))
+	}
+	sm := socketmode.New(api, opts...)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/riverqueue/river"
 
 	"github.com/ony-ai/ony/audit"
@@ -193,7 +194,16 @@ type Options struct {
 	// StepUpPolicy replaces the step-up policy (which risks need a TOTP code to approve); nil reads
 	// each org's settings (org.Service.Settings).
 	StepUpPolicy func(ctx context.Context, orgID string) ([]string, error)
+	// Dial, when set, wraps the dial of every outbound connection the instance's own clients make:
+	// provider APIs (webhook bridges, chat and Slack's Socket Mode, telephony), agent callbacks
+	// (inside the guard, which still checks each address), the summarizer, the voice agent's model,
+	// SMTP and single sign-on. The database and Redis drivers dial on their own. Tests use it to
+	// prove where an instance connects, and that it connects nowhere else.
+	Dial func(next DialFunc) DialFunc
 }
+
+// DialFunc opens one outbound connection.
+type DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // providerClient is the client outgoing provider calls use (webhook bridges, chat, telephony): the
 // test seam's when set, else one bounded by timeout.
@@ -201,7 +211,51 @@ func (o Options) providerClient(timeout time.Duration) *http.Client {
 	if o.HTTPClient != nil {
 		return o.HTTPClient
 	}
-	return &http.Client{Timeout: timeout}
+	return &http.Client{Timeout: timeout, Transport: o.roundTripper()}
+}
+
+// dial is a plain dialer's, wrapped by Dial when set.
+func (o Options) dial() DialFunc {
+	d := (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	if o.Dial == nil {
+		return d
+	}
+	return o.Dial(d)
+}
+
+// transport is Go's default transport dialling through Dial; nil (the default itself) when Dial is
+// not set.
+func (o Options) transport() *http.Transport {
+	if o.Dial == nil {
+		return nil
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = o.dial()
+	return t
+}
+
+// smtpDial is dial when Dial is set, else nil (the mail client's own).
+func (o Options) smtpDial() DialFunc {
+	if o.Dial == nil {
+		return nil
+	}
+	return o.dial()
+}
+
+// wsDialer is a websocket dialer dialling through Dial; nil (the client's own) when Dial is not set.
+func (o Options) wsDialer() *websocket.Dialer {
+	if o.Dial == nil {
+		return nil
+	}
+	return &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 10 * time.Second, NetDialContext: o.dial()}
+}
+
+// roundTripper is transport as an interface that is nil when it is.
+func (o Options) roundTripper() http.RoundTripper {
+	if t := o.transport(); t != nil {
+		return t
+	}
+	return nil
 }
 
 // New opens everything the configuration names. Close releases it.
@@ -254,7 +308,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	if base := c.Summarizer.BaseURL.Value(); base != "" {
 		// The guard's own timeout bounds redaction; the model's bounds the call.
 		model, err := summarize.NewModel(summarize.Config{BaseURL: base, APIKey: c.Summarizer.APIKey.Value(),
-			Model: c.Summarizer.Model, Timeout: time.Duration(c.Summarizer.Timeout)},
+			Model: c.Summarizer.Model, Timeout: time.Duration(c.Summarizer.Timeout), Transport: o.roundTripper()},
 			redact.NewGuard(red, 2*time.Second), summarize.Deterministic{R: red, MaxRunes: handoff.GistRunes}, logger)
 		if err != nil {
 			return nil, fmt.Errorf("summarizer: %w", err)
@@ -269,6 +323,9 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	callbackClient := o.HTTPClient
 	if callbackClient == nil {
 		callbackClient = callbacks.Client(&net.Dialer{Resolver: o.Resolver}, time.Duration(c.Callbacks.Timeout))
+		if t, ok := callbackClient.Transport.(*http.Transport); ok && o.Dial != nil {
+			t.DialContext = o.Dial(t.DialContext) // the guard's dial, wrapped: its checks still run
+		}
 	}
 	// Issue 13 (totp helper): the second factor. The step-up policy is each org's settings (wire):
 	// a.Team is built below, before any request can ask.
@@ -318,7 +375,8 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	}
 	if c.SMTP.Enabled() {
 		sender, err := mail.NewSMTP(mail.Config{Host: c.SMTP.Host, Port: c.SMTP.Port, Username: c.SMTP.Username,
-			Password: c.SMTP.Password.Value(), From: c.SMTP.From, TLS: c.SMTP.TLS, Timeout: time.Duration(c.SMTP.Timeout)})
+			Password: c.SMTP.Password.Value(), From: c.SMTP.From, TLS: c.SMTP.TLS, Timeout: time.Duration(c.SMTP.Timeout),
+			Dial: o.smtpDial()})
 		if err != nil {
 			return nil, fmt.Errorf("smtp: %w", err)
 		}
@@ -331,7 +389,11 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	// Single sign-on (issue 13, oidc): built when oidc.issuer is set; the console mounts
 	// /console/sso/login (Begin) and /console/sso/callback (Finish, Resolve, then a session) on it.
 	if c.OIDC.Enabled() {
-		a.SSO = NewSSO(ctx, c, a.Keyring, SSODirectory{Store: a.Store, Org: a.Team, Members: a.Team}, logger, o.Clock)
+		var client *http.Client
+		if o.Dial != nil {
+			client = &http.Client{Timeout: 10 * time.Second, Transport: o.roundTripper()}
+		}
+		a.SSO = NewSSO(ctx, c, a.Keyring, SSODirectory{Store: a.Store, Org: a.Team, Members: a.Team}, logger, o.Clock, client)
 	}
 	// console: the web console on the same mux; its optional seams are the real services (console.go).
 	cdeps := console.Deps{Handoffs: a.Handoffs, Escalation: a.Escalation, Audit: a.Audit,

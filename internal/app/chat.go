@@ -30,7 +30,7 @@ func chatChannels(c *config.Config, logger *slog.Logger, o Options, timeout time
 	if c.Slack.Enabled() {
 		s, err = slack.New(slack.Config{BotToken: c.Slack.BotToken.Value(), SigningSecret: c.Slack.SigningSecret.Value(),
 			AppToken: c.Slack.AppToken.Value(), APIURL: c.Slack.APIURL, Timeout: timeout, Logger: logger, Clock: o.Clock,
-			HTTPClient: client})
+			HTTPClient: client, Dialer: o.wsDialer()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("slack: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"time"
 
@@ -120,9 +121,11 @@ func SSOConfig(c *config.Config, keys *keyring.Keyring) oidc.Config {
 }
 
 // NewSSO builds the lazily discovering provider and tries discovery once, so a wrong issuer shows in
-// the start-up log; a failure is not fatal (password sign-in does not need the provider).
-func NewSSO(ctx context.Context, c *config.Config, keys *keyring.Keyring, dir oidc.Directory, logger *slog.Logger, now func() time.Time) *oidc.Lazy {
-	l := oidc.NewLazy(SSOConfig(c, keys), oidc.Deps{Directory: dir, Logger: logger, Now: now})
+// the start-up log; a failure is not fatal (password sign-in does not need the provider). client nil
+// is the provider's own.
+func NewSSO(ctx context.Context, c *config.Config, keys *keyring.Keyring, dir oidc.Directory, logger *slog.Logger, now func() time.Time,
+	client *http.Client) *oidc.Lazy {
+	l := oidc.NewLazy(SSOConfig(c, keys), oidc.Deps{Directory: dir, Logger: logger, Now: now, HTTPClient: client})
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := l.Get(dctx); err != nil {

@@ -28,7 +28,7 @@ func telephony(c *config.Config, logger *slog.Logger, o Options, timeout time.Du
 	var ps []smsProvider
 	client := o.providerClient(timeout)
 	public := strings.TrimRight(c.PublicURL, "/")
-	agents, err := newVoiceAgents(c.VoiceAgent, logger)
+	agents, err := newVoiceAgents(c.VoiceAgent, logger, o)
 	if err != nil {
 		return nil, nil, err
 	}

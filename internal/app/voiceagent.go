@@ -29,12 +29,12 @@ type voiceAgents struct {
 	log *slog.Logger
 }
 
-func newVoiceAgents(c config.VoiceAgent, logger *slog.Logger) (*voiceAgents, error) {
+func newVoiceAgents(c config.VoiceAgent, logger *slog.Logger, o Options) (*voiceAgents, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
 	ag, err := agent.New(agent.Config{URL: c.URL, APIKey: c.APIKey.Value(), Model: c.Model, Voice: c.Voice,
-		FirstAudio: time.Duration(c.FirstAudio), Logger: logger})
+		FirstAudio: time.Duration(c.FirstAudio), Logger: logger, Dialer: o.wsDialer()})
 	if err != nil {
 		return nil, fmt.Errorf("voice_agent: %w", err)
 	}

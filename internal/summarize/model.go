@@ -56,6 +56,8 @@ type Config struct {
 	Timeout        time.Duration // per model call, default DefaultTimeout
 	MaxInputBytes  int           // payload bytes sent at most (after redaction), default DefaultMaxInputBytes
 	MaxOutputRunes int           // gist length bound, default DefaultMaxOutputRunes
+	// Transport carries the model calls (tests that record where Ony connects); nil is Go's default.
+	Transport http.RoundTripper
 }
 
 // Stats counts what a Model did. Blocked is a subset of Fallbacks.
@@ -125,7 +127,8 @@ func NewModel(cfg Config, guard *redact.Guard, fallback Deterministic, logger *s
 	oc := openai.DefaultConfig(cfg.APIKey)
 	oc.BaseURL = cfg.BaseURL
 	oc.HTTPClient = boundedDoer{c: &http.Client{
-		Timeout: cfg.Timeout,
+		Timeout:   cfg.Timeout,
+		Transport: cfg.Transport,
 		// A model endpoint has no business redirecting; refusing keeps the prompt going only where
 		// it was configured to go.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

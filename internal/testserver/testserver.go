@@ -60,6 +60,8 @@ type Options struct {
 	// StepUp keeps the production step-up policy (high and critical approvals need a TOTP code);
 	// without it no approval needs one, so tests about other things approve as before (issue 13).
 	StepUp bool
+	// Dial wraps every outbound dial of the instance's own clients (app.Options.Dial).
+	Dial func(next app.DialFunc) app.DialFunc
 }
 
 // Instance is a running server with its fixtures.
@@ -130,7 +132,7 @@ func Start(t testing.TB, o Options) *Instance {
 		logger = testdb.Discard
 	}
 	a, err := app.New(ctx, &cfg, logger, app.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Resolver: o.Resolver, Kinds: o.Kinds, Channels: o.Channels,
-		ObserveLateness: o.ObserveLateness, WaitRecheck: o.WaitRecheck, StepUpPolicy: stepUpPolicy(o.StepUp)})
+		ObserveLateness: o.ObserveLateness, WaitRecheck: o.WaitRecheck, StepUpPolicy: stepUpPolicy(o.StepUp), Dial: o.Dial})
 	if err != nil {
 		cancel()
 		l.Close()

@@ -183,6 +183,36 @@ func (Dialect) ScopeSystem(context.Context, *sql.Tx) error      { return nil }
 
 func (Dialect) LockSuffix() string { return "" }
 
+// Scrub rebuilds the database file and truncates the write-ahead log: deleted rows live on in the
+// freed space of the pages they were on, in b-tree interior pages (copies of keys: ids, names) and
+// in the log, which keeps every page as it was; VACUUM writes a fresh file of live rows only, and the
+// checkpoint puts it in place and empties the log. VACUUM holds the write lock
+// while it copies: an erasure stalls writers for about the time it takes to copy the database. A
+// reader holding an older snapshot makes the checkpoint wait (busy_timeout), then report busy; it
+// is tried again a few times.
+func (Dialect) Scrub(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("sqlite: vacuum: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		var busy, logFrames, done int
+		if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+			return fmt.Errorf("sqlite: checkpoint: %w", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		if attempt == 4 {
+			return errors.New("sqlite: checkpoint: readers kept the write-ahead log busy")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // EraseAudit marks the org in audit_erasing, which the append-only triggers consult, for the length of
 // the deletes.
 func (Dialect) EraseAudit(ctx context.Context, tx *sql.Tx, orgID string) error {

@@ -448,11 +448,22 @@ func (t *systemTx) ids(ctx context.Context, query string) ([]string, error) {
 // deleted here; ladders, escalation sends and decision tokens go by cascade alone, from orgs, handoffs
 // and users, which on PostgreSQL runs as the tables' owner, so the runtime role needs no DELETE on them)
 // and its audit log through the dialect's erasure path.
+//
+// Its jobs go too, whatever their state: every job Ony enqueues for an organization names it in
+// args.org_id, and a finished job stays in River's table for a day with its arguments and errors, so
+// the ids would outlive the erasure, and a pending one (a rung, an expiry) would wake for an
+// organization that no longer exists. River's table has no index on the arguments; erasure is rare
+// enough for the scan.
 func (t *systemTx) EraseOrg(ctx context.Context, orgID string) error {
 	if orgID == store.InstanceLogID {
 		return errors.New("store: the instance log cannot be erased")
 	}
+	jobs := `DELETE FROM river_job WHERE json_extract(args, '$.org_id') = ?` // args is JSONB on SQLite
+	if t.s.dialect.Name() == "postgres" {
+		jobs = `DELETE FROM river_job WHERE args->>'org_id' = ?`
+	}
 	for _, q := range []string{
+		jobs,
 		`DELETE FROM idempotency_keys WHERE org_id = ?`,
 		`DELETE FROM handoffs WHERE org_id = ?`,
 		`DELETE FROM sessions WHERE org_id = ?`,

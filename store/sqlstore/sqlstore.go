@@ -251,6 +251,16 @@ func (s *Store) queryWith(name, suffix string) string {
 	return s.dialect.Rebind(strings.TrimSuffix(q, ";") + suffix)
 }
 
+// Scrub implements store.Scrubber for dialects whose files keep deleted content (SQLite).
+func (s *Store) Scrub(ctx context.Context) error {
+	if d, ok := s.dialect.(interface {
+		Scrub(ctx context.Context, db *sql.DB) error
+	}); ok {
+		return d.Scrub(ctx, s.db)
+	}
+	return nil
+}
+
 // DB exposes the pool to the driver packages and tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
