@@ -196,7 +196,7 @@ func defaultText(v reflect.Value, comment string) string {
 func valueText(v reflect.Value) (string, bool) {
 	switch x := v.Interface().(type) {
 	case Duration:
-		return shortDuration(time.Duration(x)), true
+		return short(time.Duration(x)), true
 	case bool:
 		return strconv.FormatBool(x), true
 	case *bool:
@@ -222,18 +222,6 @@ func valueText(v reflect.Value) (string, bool) {
 		return strconv.FormatInt(v.Int(), 10), true
 	}
 	return "", false
-}
-
-// shortDuration writes 1h for 1h0m0s and 15m for 15m0s, as the example file does.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // cell keeps text inside one Markdown table cell: a pipe would end the cell and "<" could start an

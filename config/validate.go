@@ -325,7 +325,8 @@ func (l *loader) checkMaxTimeout(h Handoffs) {
 	}
 }
 
-// short prints 1h instead of time.Duration's 1h0m0s so messages stay readable.
+// short prints 1h instead of time.Duration's 1h0m0s, as the example file writes durations: for messages
+// and the configuration reference.
 func short(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {

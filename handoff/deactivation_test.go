@@ -134,17 +134,8 @@ func TestDeactivationIsSoftDelete(t *testing.T) {
 // naming the person.
 func checkMemberLeaf(t *testing.T, e env, orgID string, typ audit.EventType, userID string) {
 	t.Helper()
-	ctx := context.Background()
-	rep, err := e.audit.VerifyOrg(ctx, e.store, orgID)
-	if err != nil || !rep.OK() {
-		t.Fatalf("the log does not verify: %+v, %v", rep, err)
-	}
-	leaves, err := e.audit.Leaves(ctx, e.store, orgID, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range leaves {
-		if ev, err := audit.Decode(l.Data); err == nil && ev.Type == typ && ev.Subject == (audit.Subject{Kind: "user", ID: userID}) {
+	for _, ev := range loggedEvents(t, e, orgID) {
+		if ev.Type == typ && ev.Subject == (audit.Subject{Kind: "user", ID: userID}) {
 			return
 		}
 	}

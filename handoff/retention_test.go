@@ -66,9 +66,9 @@ func (o retentionOrg) get(t *testing.T, e env, id string) store.Handoff {
 	return h
 }
 
-// scrubLeaves returns the payload.scrubbed events in the org's log, and checks the whole log against
-// itself and the org's handoffs.
-func scrubLeaves(t *testing.T, e env, orgID string) []audit.Event {
+// loggedEvents verifies the org's whole log (against itself and the org's handoffs) and returns its
+// events in order.
+func loggedEvents(t *testing.T, e env, orgID string) []audit.Event {
 	t.Helper()
 	ctx := context.Background()
 	rep, err := e.audit.VerifyOrg(ctx, e.store, orgID)
@@ -79,12 +79,22 @@ func scrubLeaves(t *testing.T, e env, orgID string) []audit.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []audit.Event
+	out := make([]audit.Event, 0, len(leaves))
 	for _, l := range leaves {
 		ev, err := audit.Decode(l.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// scrubLeaves returns the payload.scrubbed events in the org's verified log.
+func scrubLeaves(t *testing.T, e env, orgID string) []audit.Event {
+	t.Helper()
+	var out []audit.Event
+	for _, ev := range loggedEvents(t, e, orgID) {
 		if ev.Type == audit.PayloadScrubbed {
 			out = append(out, ev)
 		}
