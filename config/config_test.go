@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 		Handoffs:  Handoffs{DefaultTimeout: Duration(time.Hour), MaxTimeout: Duration(24 * time.Hour), MaxPayloadBytes: 1048576},
 		Auth: Auth{SessionTTL: Duration(12 * time.Hour), SessionIdle: Duration(2 * time.Hour), LoginAttemptsPerAccount: 5, LoginAttemptsPerAddress: 20,
 			LoginWindow: Duration(15 * time.Minute)},
-		Jobs:       Jobs{PollInterval: Duration(200 * time.Millisecond), Workers: 50},
+		Jobs:       Jobs{PollInterval: Duration(200 * time.Millisecond)},
 		Callbacks:  Callbacks{Timeout: Duration(10 * time.Second), MaxAttempts: 12},
 		Summarizer: Summarizer{Timeout: Duration(10 * time.Second)},
 		Escalation: Escalation{SendTimeout: Duration(10 * time.Second), Limits: Limits{SMSPerUserHour: 10, SMSPerUserDay: 40,
@@ -644,5 +644,25 @@ func TestConfigFileErrors(t *testing.T) {
 	want := missing + ": cannot read config file: no such file or directory"
 	if err.Error() != want {
 		t.Errorf("got %q, want %q", err, want)
+	}
+}
+
+func TestJobWorkers(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		workers int
+		url     Secret
+		want    int
+	}{
+		{0, "", 100},
+		{0, "postgres://ony@127.0.0.1/ony", 50},
+		{7, "", 7},
+		{7, "postgres://ony@127.0.0.1/ony", 7},
+	} {
+		c := Default()
+		c.Jobs.Workers, c.Database.URL = tt.workers, tt.url
+		if got := c.JobWorkers(); got != tt.want {
+			t.Errorf("workers %d, url %q: JobWorkers() = %d, want %d", tt.workers, tt.url, got, tt.want)
+		}
 	}
 }

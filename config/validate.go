@@ -68,7 +68,7 @@ func (l *loader) validate() {
 	l.durationRange("auth.login_window", c.Auth.LoginWindow, time.Second, day)
 
 	l.durationRange("jobs.poll_interval", c.Jobs.PollInterval, 10*time.Millisecond, 10*time.Second)
-	l.intRange("jobs.workers", int64(c.Jobs.Workers), 1, 1000)
+	l.intRange("jobs.workers", int64(c.Jobs.Workers), 0, 1000)
 
 	l.durationRange("callbacks.timeout", c.Callbacks.Timeout, time.Second, 5*time.Minute)
 	l.intRange("callbacks.max_attempts", int64(c.Callbacks.MaxAttempts), 1, 50)

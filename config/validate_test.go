@@ -88,8 +88,9 @@ func TestValidationRules(t *testing.T) {
 		{"retention ten years ok", "retention: {payload_days: 3650}", "retention.payload_days", ""},
 		{"retention negative", "retention: {payload_days: -1}", "retention.payload_days", "between 0 and 3650"},
 		{"retention too long", "retention: {payload_days: 3651}", "retention.payload_days", "between 0 and 3650"},
-		{"workers 0", "jobs: {workers: 0}", "jobs.workers", "between 1 and 1000"},
-		{"workers 1001", "jobs: {workers: 1001}", "jobs.workers", "between 1 and 1000"},
+		{"workers 0 picks by database", "jobs: {workers: 0}", "jobs.workers", ""},
+		{"workers negative", "jobs: {workers: -1}", "jobs.workers", "between 0 and 1000"},
+		{"workers 1001", "jobs: {workers: 1001}", "jobs.workers", "between 0 and 1000"},
 
 		{"callbacks.timeout", "callbacks: {timeout: 500ms}", "callbacks.timeout", "between 1s and 5m"},
 		{"max_attempts 0", "callbacks: {max_attempts: 0}", "callbacks.max_attempts", "between 1 and 50"},
@@ -172,7 +173,7 @@ func TestValidationRules(t *testing.T) {
 // value: the file's line:col, or the variable, or nothing for a default.
 func TestPositions(t *testing.T) {
 	t.Parallel()
-	file, list := loadErrors(t, "jobs:\n  workers: 0\nkeyring:\n  keys:\n    - v1:AAAA\n    - v1:BBBB\n",
+	file, list := loadErrors(t, "jobs:\n  workers: -1\nkeyring:\n  keys:\n    - v1:AAAA\n    - v1:BBBB\n",
 		map[string]string{"ONY_HANDOFFS_DEFAULT_TIMEOUT": "25h"})
 	tests := []struct{ path, pos string }{
 		{"jobs.workers", file + ":2:3"},

@@ -599,7 +599,7 @@ func (a *App) StartJobs(ctx context.Context) error {
 	return a.Store.StartJobs(ctx, w, store.JobsConfig{
 		Periodic:     a.PeriodicJobs(),
 		PollInterval: time.Duration(a.Config.Jobs.PollInterval),
-		Workers:      a.Config.Jobs.Workers,
+		Workers:      a.Config.JobWorkers(),
 		MaxAttempts:  a.Config.Callbacks.MaxAttempts,
 	})
 }
