@@ -53,6 +53,10 @@ type Store interface {
 	// Jobs starts River workers on this store's database; Stop drains them.
 	StartJobs(ctx context.Context, workers *river.Workers, cfg JobsConfig) error
 	StopJobs(ctx context.Context) error
+	// JobCounts counts the queue's jobs in each of states, meant for the unfinished ones: River's
+	// (state, …) index serves them, and finished rows, which pile up until River's cleaner deletes
+	// them, are not read.
+	JobCounts(ctx context.Context, states []string) (map[string]int64, error)
 	Ping(ctx context.Context) error
 	Close() error
 	// Dialect is "postgres" or "sqlite".

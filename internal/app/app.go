@@ -223,17 +223,6 @@ func (o Options) dial() DialFunc {
 	return o.Dial(d)
 }
 
-// transport is Go's default transport dialling through Dial; nil (the default itself) when Dial is
-// not set.
-func (o Options) transport() *http.Transport {
-	if o.Dial == nil {
-		return nil
-	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = o.dial()
-	return t
-}
-
 // smtpDial is dial when Dial is set, else nil (the mail client's own).
 func (o Options) smtpDial() DialFunc {
 	if o.Dial == nil {
@@ -250,12 +239,15 @@ func (o Options) wsDialer() *websocket.Dialer {
 	return &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 10 * time.Second, NetDialContext: o.dial()}
 }
 
-// roundTripper is transport as an interface that is nil when it is.
+// roundTripper is Go's default transport dialling through Dial; nil (the default itself) when Dial is
+// not set.
 func (o Options) roundTripper() http.RoundTripper {
-	if t := o.transport(); t != nil {
-		return t
+	if o.Dial == nil {
+		return nil
 	}
-	return nil
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = o.dial()
+	return t
 }
 
 // New opens everything the configuration names. Close releases it.
@@ -290,7 +282,9 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 	}
 	if c.Metrics.Listen != "" {
 		a.Metrics = metrics.New()
-		a.Metrics.WatchJobQueue(jobCounter(a.Store), logger)
+		a.Metrics.WatchJobQueue(func(ctx context.Context) (map[string]int64, error) {
+			return a.Store.JobCounts(ctx, metrics.JobStates())
+		}, logger)
 		a.Audit.SetMetrics(a.Metrics)
 	}
 	engine, err := RiskEngine(c)

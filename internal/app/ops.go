@@ -2,18 +2,15 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"time"
 
 	"github.com/ony-ai/ony/metrics"
-	"github.com/ony-ai/ony/store"
 )
 
 // opsHandler serves the operator's listener (metrics.listen): Prometheus metrics under /metrics and
@@ -63,34 +60,4 @@ func (a *App) startOps() (stop func(context.Context), err error) {
 		}
 		<-done
 	}, nil
-}
-
-// jobCounter counts the unfinished jobs of the store's queue by state on each scrape. River's own
-// index on river_job (state, queue, priority, scheduled_at, id) serves it on both dialects, and the
-// finished states (completed, cancelled, discarded), where rows pile up until River's cleaner
-// deletes them, are not read at all.
-func jobCounter(s store.Store) metrics.JobCounter {
-	dbs, ok := s.(interface{ DB() *sql.DB })
-	if !ok {
-		return nil
-	}
-	states := metrics.JobStates()
-	query := "SELECT state, count(*) FROM river_job WHERE state IN ('" + strings.Join(states, "', '") + "') GROUP BY state"
-	return func(ctx context.Context) (map[string]int64, error) {
-		rows, err := dbs.DB().QueryContext(ctx, query)
-		if err != nil {
-			return nil, fmt.Errorf("count jobs: %w", err)
-		}
-		defer rows.Close()
-		out := make(map[string]int64, len(states))
-		for rows.Next() {
-			var st string
-			var n int64
-			if err := rows.Scan(&st, &n); err != nil {
-				return nil, fmt.Errorf("count jobs: %w", err)
-			}
-			out[st] = n
-		}
-		return out, rows.Err()
-	}
 }

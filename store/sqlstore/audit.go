@@ -458,12 +458,8 @@ func (t *systemTx) EraseOrg(ctx context.Context, orgID string) error {
 	if orgID == store.InstanceLogID {
 		return errors.New("store: the instance log cannot be erased")
 	}
-	jobs := `DELETE FROM river_job WHERE json_extract(args, '$.org_id') = ?` // args is JSONB on SQLite
-	if t.s.dialect.Name() == "postgres" {
-		jobs = `DELETE FROM river_job WHERE args->>'org_id' = ?`
-	}
 	for _, q := range []string{
-		jobs,
+		`DELETE FROM river_job WHERE args->>'org_id' = ?`, // ->> reads jsonb on both dialects
 		`DELETE FROM idempotency_keys WHERE org_id = ?`,
 		`DELETE FROM handoffs WHERE org_id = ?`,
 		`DELETE FROM sessions WHERE org_id = ?`,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -191,4 +192,31 @@ func plainOpts(o river.InsertOpts) bool {
 
 func uniqueEmpty(u river.UniqueOpts) bool {
 	return !u.ByArgs && u.ByPeriod == 0 && !u.ByQueue && len(u.ByState) == 0
+}
+
+// JobCounts implements store.Store.
+func (s *Store) JobCounts(ctx context.Context, states []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(states))
+	if len(states) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(states))
+	for i, st := range states {
+		args[i] = st
+	}
+	q := s.dialect.Rebind(`SELECT state, count(*) FROM river_job WHERE state IN (?` + strings.Repeat(", ?", len(states)-1) + `) GROUP BY state`)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: count jobs: %w", s.classify(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("store: count jobs: %w", err)
+		}
+		out[st] = n
+	}
+	return out, s.classify(rows.Err())
 }
