@@ -72,6 +72,8 @@ type Engine struct {
 
 	stats Stats
 
+	settles settler // batches of settles, per organization (settle.go)
+
 	// crashAfterCommit, set by tests, stands in for a process that dies after a rung's transaction
 	// committed and before its sends: RunStepJob returns errSimulatedCrash there.
 	crashAfterCommit func(StepArgs) bool

@@ -213,7 +213,16 @@ func (e *Engine) deliver(ctx context.Context, a SendArgs, c *claimed, mode sendM
 	if c.retried {
 		u.Detail = "retried" // replaces provider_error: it got there in the end
 	}
+	if !redials(c.kind, step, a, u.State) {
+		u.At = e.now()
+		return e.settleOnly(ctx, a, []store.SendState{store.SendSending}, u)
+	}
 	return e.settle(ctx, a, step, []store.SendState{store.SendSending}, u)
+}
+
+// redials reports whether a send of a that ended in st is to be dialled again (a call nobody answered).
+func redials(kind channel.Kind, step Step, a SendArgs, st store.SendState) bool {
+	return kind.Redials && (st == store.SendNoAnswer || st == store.SendBusy) && a.Attempt < step.Redial.Times
 }
 
 // notification is what a channel may tell recipient about h, carrying token: the one place that
@@ -268,7 +277,7 @@ func (e *Engine) settleRetry(ctx context.Context, a SendArgs, step Step, from []
 		if retry != nil {
 			return tx.Enqueue(ctx, a, retry)
 		}
-		if !kind.Redials || (u.State != store.SendNoAnswer && u.State != store.SendBusy) || a.Attempt >= step.Redial.Times {
+		if !redials(kind, step, a, u.State) {
 			return nil
 		}
 		next := a

@@ -68,9 +68,12 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 		if err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil {
 			return err
 		}
-		users, err := tx.ListUsers(ctx)
-		if err != nil {
-			return err
+		// A rung that reaches only shared destinations (webhook:ops, a Slack channel) needs no people.
+		var users []store.User
+		if slices.ContainsFunc(l.Steps[a.Step].Targets, func(t Target) bool { return !t.Team() }) {
+			if users, err = tx.ListUsers(ctx); err != nil {
+				return err
+			}
 		}
 		plan := e.plan(h, l, a, users, now)
 		// The marker says how many send rows the rung will have, so the next rung and the ladder's end

@@ -1,0 +1,128 @@
+package escalation
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ony-ai/ony/store"
+)
+
+// Settles that change nothing but a send's row (a send accepted by its provider, the common end of a
+// rung) are written together: those of one organization that queue while another batch of its
+// settles is being written go in the next batch, one transaction with one statement each. On
+// PostgreSQL a settle of its own was four round trips (BEGIN, the org's scope, the update, COMMIT)
+// and a commit's WAL flush; in a batch it is about one. Nobody waits for a batch to fill: the first
+// settle of an idle organization is written at once, alone, as before. Each caller returns after the
+// commit that holds its row, so a job still finishes only once its send is recorded; and a batch that
+// fails is written again one settle per transaction, so one bad row cannot fail the others.
+
+// maxSettles bounds a batch, so that a settle waits for a few statements, not a queue of them.
+const maxSettles = 64
+
+type settleReq struct {
+	a    SendArgs
+	from []store.SendState
+	u    store.SendUpdate
+	lead chan struct{} // closed when this request is to write the next batch
+	done chan struct{} // closed when err is set
+	err  error
+}
+
+// orgSettles are one organization's settles waiting for a batch; running says a batch is being
+// written (by the request at the head of the last batch), so a new settle queues rather than leads.
+type orgSettles struct {
+	running bool
+	queue   []*settleReq
+}
+
+type settler struct {
+	mu   sync.Mutex
+	orgs map[string]*orgSettles
+}
+
+// settleOnly records u on a's send row if its state is one of from, batched with the organization's
+// other such settles; no job is enqueued and nothing depends on whether the row moved.
+func (e *Engine) settleOnly(ctx context.Context, a SendArgs, from []store.SendState, u store.SendUpdate) error {
+	s := &e.settles
+	r := &settleReq{a: a, from: from, u: u, lead: make(chan struct{}), done: make(chan struct{})}
+	s.mu.Lock()
+	if s.orgs == nil {
+		s.orgs = map[string]*orgSettles{}
+	}
+	g := s.orgs[a.OrgID]
+	if g == nil {
+		g = &orgSettles{}
+		s.orgs[a.OrgID] = g
+	}
+	g.queue = append(g.queue, r)
+	leads := !g.running
+	g.running = true
+	s.mu.Unlock()
+	if !leads {
+		select {
+		case <-r.done:
+			return r.err
+		case <-r.lead:
+		}
+	}
+	// Leading: r is at the head of the queue (a queue is empty whenever no batch is running, and a
+	// leader hands over to the head of what is left).
+	s.mu.Lock()
+	n := min(len(g.queue), maxSettles)
+	batch := g.queue[:n:n]
+	g.queue = g.queue[n:]
+	s.mu.Unlock()
+
+	// The batch holds other jobs' settles, so it is not cut short by this job's cancellation.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	e.writeSettles(bctx, a.OrgID, batch)
+	cancel()
+
+	s.mu.Lock()
+	if len(g.queue) > 0 {
+		close(g.queue[0].lead)
+	} else {
+		g.running = false
+		delete(s.orgs, a.OrgID)
+	}
+	s.mu.Unlock()
+	for _, q := range batch {
+		close(q.done)
+	}
+	return r.err
+}
+
+// writeSettles writes batch in one transaction of the organization, or, if that fails, each in its own.
+func (e *Engine) writeSettles(ctx context.Context, org string, batch []*settleReq) {
+	one := func(tx store.OrgTx, q *settleReq) error {
+		_, err := tx.SetSendState(ctx, q.a.HandoffID, q.a.key(), q.from, q.u)
+		return err
+	}
+	err := e.d.Store.InOrg(ctx, org, func(tx store.OrgTx) error {
+		for _, q := range batch {
+			if err := one(tx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(batch) == 1 {
+		for _, q := range batch {
+			q.err = settleErr(err)
+		}
+		return
+	}
+	for _, q := range batch {
+		q.err = settleErr(e.d.Store.InOrg(ctx, org, func(tx store.OrgTx) error { return one(tx, q) }))
+	}
+}
+
+// settleErr is a settle's outcome as settleRetry reports it: an erased org or handoff is no error.
+func settleErr(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
