@@ -125,3 +125,41 @@ end: wait
 		})
 	}
 }
+
+// A notification that offers no decision (a webhook bridge's, without a token) does not read the
+// step-up policy: only one that offers approval is shaped by it.
+func TestNotificationStepUpOnlyWithToken(t *testing.T) {
+	t.Parallel()
+	ladder := `
+name: mixed
+default: true
+steps:
+  - channels: [slack, webhook]
+    targets: [ana@example.com, webhook:bridge]
+end: wait
+`
+	var mu sync.Mutex
+	asked := 0
+	h := newHarness(t, harnessOpts{ladders: []string{ladder}, stepUp: func(context.Context, string, string) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		return true, nil
+	}})
+	h.person("ana", oncall("U1", ""))
+	h.create(handoff.CreateRequest{Action: "deploy"})
+	h.advance(time.Second)
+	if len(h.sent) != 2 {
+		t.Fatalf("%d notifications; want 2", len(h.sent))
+	}
+	for _, s := range h.sent {
+		if want := s.n.Token != ""; s.n.StepUp != want {
+			t.Errorf("%s: StepUp = %v with token %t", s.channel, s.n.StepUp, s.n.Token != "")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked != 1 {
+		t.Errorf("the step-up policy was read %d times; want once, for the notification with a token", asked)
+	}
+}

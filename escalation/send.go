@@ -232,7 +232,13 @@ func redials(kind channel.Kind, step Step, a SendArgs, st store.SendState) bool 
 func (e *Engine) notification(ctx context.Context, h store.Handoff, agent string, rcpt channel.Recipient, token string) channel.Notification {
 	n := channel.Notification{OrgID: h.OrgID, HandoffID: h.ID, Action: h.Action, Risk: h.Risk, Gist: h.Gist,
 		ConsoleURL: e.cfg.PublicURL + "/console/handoffs/" + h.ID, ExpiresAt: h.ExpiresAt, Recipient: rcpt, Token: token,
-		StepUp: e.stepUp(ctx, h), Reasons: slices.Clone(h.RiskReasons)}
+		Reasons: slices.Clone(h.RiskReasons)}
+	// Step-up shapes how a notification offers approval, and only one with a token offers it: a kind
+	// that takes no decisions (a webhook bridge) is not told, and so costs no read of the policy (a
+	// transaction of its own, as many round trips as the rest of the send).
+	if token != "" {
+		n.StepUp = e.stepUp(ctx, h)
+	}
 	if agent != "" {
 		n.Agent = e.d.Redact(h.OrgID, agent)
 	}
