@@ -118,7 +118,16 @@ func (e *Engine) claimIn(ctx context.Context, tx store.OrgTx, h store.Handoff, l
 	if err != nil || (!fresh && (how == claimFresh || have.State != store.SendSending)) {
 		return nil, err // done before: sent, capped, failed for good...
 	}
+	return e.ready(ctx, tx, h, l, a, now, u, agent, !fresh && have.Detail == "provider_error")
+}
+
+// ready resolves the recipient of a send whose row tx has claimed, minting a decision token for a
+// kind that takes decisions; retried says an earlier attempt's providers all failed. nil means the
+// person can no longer decide (the row then says so).
+func (e *Engine) ready(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a SendArgs, now time.Time, u *store.User, agent string, retried bool) (*claimed, error) {
+	key := a.key()
 	kind, _ := e.kind(a.Channel)
+	var err error
 	var rcpt channel.Recipient
 	if u != nil {
 		rcpt = channel.Recipient{UserID: u.ID, Name: u.Name, Address: kind.Address(*u), Timezone: quiet.Location(u.Timezone)}
@@ -134,7 +143,7 @@ func (e *Engine) claimIn(ctx context.Context, tx store.OrgTx, h store.Handoff, l
 	if err != nil {
 		return nil, err
 	}
-	c := &claimed{h: h, l: l, kind: kind, rcpt: rcpt, agent: agent, retried: !fresh && have.Detail == "provider_error"}
+	c := &claimed{h: h, l: l, kind: kind, rcpt: rcpt, agent: agent, retried: retried}
 	if kind.TakesDecisions {
 		// A team destination's token is bound to the destination, not a person: whoever taps
 		// decides as the member their chat account is linked to (handoff.DecideAnswer).

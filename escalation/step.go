@@ -51,59 +51,74 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 		out    []outgoing
 	)
 	// Plan, marker, rows: the marker is written once, with its count, and a duplicate run stops at it.
-	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
-		out = out[:0]
-		h, err := tx.HandoffByID(ctx, a.HandoffID)
-		if err != nil || h.Status.Final() {
-			return err
-		}
-		l, err := Frozen(h)
-		if err != nil {
-			return err
-		}
-		if a.Step >= len(l.Steps) || a.Climb > l.Repeat {
-			return fmt.Errorf("escalation: rung %d.%d is outside ladder %s", a.Climb, a.Step, l.Name)
-		}
-		now := e.now()
-		if err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil {
-			return err
-		}
-		// A rung that reaches only shared destinations (webhook:ops, a Slack channel) needs no people.
-		var users []store.User
-		if slices.ContainsFunc(l.Steps[a.Step].Targets, func(t Target) bool { return !t.Team() }) {
-			if users, err = tx.ListUsers(ctx); err != nil {
+	// The first try claims the marker and the rung's rows in one statement (claimRung); if the marker
+	// was there, that try is rolled back and the careful path, one claim at a time, finds out whose
+	// rung it is.
+	run := func(careful bool) error {
+		return e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
+			fanned, out = 0, out[:0]
+			h, err := tx.HandoffByID(ctx, a.HandoffID)
+			if err != nil || h.Status.Final() {
 				return err
 			}
-		}
-		plan := e.plan(h, l, a, users, now)
-		// The marker says how many send rows the rung will have, so the next rung and the ladder's end
-		// can tell a send not yet claimed from one that was never due; and which job claimed them.
-		marker := stepMarkerKey(a.Climb, a.Step)
-		have, claimed, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: marker, Climb: a.Climb, Step: a.Step,
-			Channel: "step", Target: "-", State: store.SendStepDone, Detail: fanoutDetail(len(plan), jobID), CreatedAt: now, UpdatedAt: now})
-		if err != nil {
-			return err
-		}
-		if !claimed {
-			if jobID != 0 && markerJob(have.Detail) == jobID {
-				out, err = e.resumeRung(ctx, tx, h, l, a, have.CreatedAt, now)
+			l, err := Frozen(h)
+			if err != nil {
 				return err
+			}
+			if a.Step >= len(l.Steps) || a.Climb > l.Repeat {
+				return fmt.Errorf("escalation: rung %d.%d is outside ladder %s", a.Climb, a.Step, l.Name)
+			}
+			now := e.now()
+			if err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil {
+				return err
+			}
+			// A rung that reaches only shared destinations (webhook:ops, a Slack channel) needs no people.
+			var users []store.User
+			if slices.ContainsFunc(l.Steps[a.Step].Targets, func(t Target) bool { return !t.Team() }) {
+				if users, err = tx.ListUsers(ctx); err != nil {
+					return err
+				}
+			}
+			plan := e.plan(h, l, a, users, now)
+			// The marker says how many send rows the rung will have, so the next rung and the ladder's end
+			// can tell a send not yet claimed from one that was never due; and which job claimed them.
+			marker := store.Send{HandoffID: h.ID, Key: stepMarkerKey(a.Climb, a.Step), Climb: a.Climb, Step: a.Step,
+				Channel: "step", Target: "-", State: store.SendStepDone, Detail: fanoutDetail(len(plan), jobID), CreatedAt: now, UpdatedAt: now}
+			if !careful {
+				if fanned, out, err = e.claimRung(ctx, tx, h, l, a, now, plan, marker); err != nil {
+					return err
+				}
+			} else {
+				have, claimed, err := tx.ClaimSend(ctx, marker)
+				if err != nil {
+					return err
+				}
+				if !claimed {
+					if jobID != 0 && markerJob(have.Detail) == jobID {
+						out, err = e.resumeRung(ctx, tx, h, l, a, have.CreatedAt, now)
+						return err
+					}
+					return nil
+				}
+				if fanned, out, err = e.fanOut(ctx, tx, h, l, a, now, plan); err != nil {
+					return err
+				}
+			}
+			if c, s, ok := l.Next(a.Climb, a.Step); ok {
+				return tx.Enqueue(ctx, StepArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: c, Step: s},
+					&river.InsertOpts{ScheduledAt: h.CreatedAt.Add(l.Offset(c, s))})
+			}
+			if l.End == EndExpire {
+				return tx.Enqueue(ctx, handoff.ExpireArgs{OrgID: h.OrgID, HandoffID: h.ID, Ladder: true},
+					&river.InsertOpts{ScheduledAt: h.CreatedAt.Add(l.EndOffset())})
 			}
 			return nil
-		}
-		if fanned, out, err = e.fanOut(ctx, tx, h, l, a, now, plan); err != nil {
-			return err
-		}
-		if c, s, ok := l.Next(a.Climb, a.Step); ok {
-			return tx.Enqueue(ctx, StepArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: c, Step: s},
-				&river.InsertOpts{ScheduledAt: h.CreatedAt.Add(l.Offset(c, s))})
-		}
-		if l.End == EndExpire {
-			return tx.Enqueue(ctx, handoff.ExpireArgs{OrgID: h.OrgID, HandoffID: h.ID, Ladder: true},
-				&river.InsertOpts{ScheduledAt: h.CreatedAt.Add(l.EndOffset())})
-		}
-		return nil
-	})
+		})
+	}
+	err := run(false)
+	if errors.Is(err, errRungClaimed) {
+		err = run(true)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // the organization or handoff was erased
 	}
@@ -221,6 +236,88 @@ func (e *Engine) plan(h store.Handoff, l *Ladder, a StepArgs, users []store.User
 		}
 	}
 	return out
+}
+
+// errRungClaimed rolls back claimRung's transaction: the rung's marker exists, so the rows it
+// inserted with it may not be its to insert.
+var errRungClaimed = errors.New("escalation: the rung was claimed before")
+
+// claimRung is fanOut for a rung whose marker is probably new: one statement inserts the marker and
+// every planned row (the sends up to inlineSends, claimed for the step job to make, and the rows that
+// say why someone is not reached), where fanOut takes a statement each. If the marker was there it
+// returns errRungClaimed, and the caller rolls back and takes the careful path. Otherwise every row
+// was new too: a rung's rows are written in its marker's transaction, or by send jobs that
+// transaction enqueued; one that was there anyway is not claimed, as in fanOut.
+func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time, plan []planned, marker store.Send) (n int, out []outgoing, err error) {
+	type pending struct {
+		row  int
+		args SendArgs
+		user *store.User
+	}
+	rows := []store.Send{marker}
+	var sends []pending
+	var overflow []SendArgs
+	for _, p := range plan {
+		args := SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target}
+		row := store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target,
+			State: p.state, Detail: p.detail, CreatedAt: now, UpdatedAt: now}
+		if p.state != "" {
+			rows = append(rows, row)
+			continue
+		}
+		n++
+		if len(sends) >= inlineSends {
+			overflow = append(overflow, args)
+			continue
+		}
+		row.State = store.SendSending
+		sends = append(sends, pending{row: len(rows), args: args, user: p.user})
+		rows = append(rows, row)
+	}
+	got, err := tx.ClaimSends(ctx, rows)
+	if err != nil {
+		return n, nil, err
+	}
+	if !got[0] {
+		return 0, nil, errRungClaimed
+	}
+	for _, p := range plan {
+		switch p.state {
+		case "":
+		case store.SendFailed:
+			e.stats.Failed.Add(1)
+		case store.SendQuiet:
+			e.stats.Quiet.Add(1)
+		default:
+			e.stats.Skipped.Add(1)
+		}
+	}
+	for _, args := range overflow {
+		if err := tx.Enqueue(ctx, args, &river.InsertOpts{MaxAttempts: e.cfg.SendAttempts}); err != nil {
+			return n, nil, err
+		}
+	}
+	var agent *string
+	for _, p := range sends {
+		if !got[p.row] {
+			continue
+		}
+		if agent == nil {
+			name, err := agentName(ctx, tx, h)
+			if err != nil {
+				return n, nil, err
+			}
+			agent = &name
+		}
+		c, err := e.ready(ctx, tx, h, l, p.args, now, p.user, *agent, false)
+		if err != nil {
+			return n, nil, err
+		}
+		if c != nil {
+			out = append(out, outgoing{a: p.args, c: c, claimed: time.Now()})
+		}
+	}
+	return n, out, nil
 }
 
 // fanOut writes rung a's planned rows: it claims each send, up to inlineSends of them, for the step

@@ -138,6 +138,9 @@ type OrgTx interface {
 	// changes nothing and returns the existing row with false. This is what makes a retried job
 	// idempotent per (handoff, step, target, attempt).
 	ClaimSend(ctx context.Context, s Send) (Send, bool, error)
+	// ClaimSends is ClaimSend for several sends of one handoff in one statement: it inserts each
+	// whose key does not exist yet and reports, per send, whether it was inserted.
+	ClaimSends(ctx context.Context, ss []Send) ([]bool, error)
 	// SetSendState moves a send to u's state (and provider, ref, detail) only if its current state is
 	// one of from (any state when from is empty), reporting whether it changed.
 	SetSendState(ctx context.Context, handoffID, key string, from []SendState, u SendUpdate) (bool, error)

@@ -96,6 +96,54 @@ func (t *orgTx) ClaimSend(ctx context.Context, s store.Send) (store.Send, bool, 
 	return got, false, nil
 }
 
+func (t *orgTx) ClaimSends(ctx context.Context, ss []store.Send) ([]bool, error) {
+	if len(ss) == 0 {
+		return nil, nil
+	}
+	const cols = 14
+	args := make([]any, 0, cols*len(ss))
+	at := make(map[string]int, len(ss))
+	for i, s := range ss {
+		if s.State == "" {
+			s.State = store.SendSending
+		}
+		if !sendStates[s.State] {
+			return nil, fmt.Errorf("store: unknown send state %q", s.State)
+		}
+		if i > 0 && s.HandoffID != ss[0].HandoffID {
+			return nil, fmt.Errorf("store: ClaimSends takes the sends of one handoff")
+		}
+		if _, dup := at[s.Key]; dup {
+			return nil, fmt.Errorf("store: send key %q twice in one claim", s.Key)
+		}
+		at[s.Key] = i
+		s.CreatedAt = utc(s.CreatedAt)
+		if s.UpdatedAt.IsZero() {
+			s.UpdatedAt = s.CreatedAt
+		}
+		args = append(args, t.org, s.HandoffID, s.Key, s.Climb, s.Step, s.Attempt, s.Channel, s.Target,
+			s.Provider, string(s.State), s.Ref, s.Detail, s.CreatedAt, utc(s.UpdatedAt))
+	}
+	row := ", (?" + strings.Repeat(", ?", cols-1) + ")"
+	q := t.s.queryWith("ClaimSends", strings.Repeat(row, len(ss)-1)+" ON CONFLICT (org_id, handoff_id, key) DO NOTHING RETURNING key")
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	out := make([]bool, len(ss))
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			return nil, t.s.mapErr(err)
+		}
+		if i, ok := at[key]; ok {
+			out[i] = true
+		}
+	}
+	return out, t.s.mapErr(rows.Err())
+}
+
 func (t *orgTx) SetSendState(ctx context.Context, handoffID, key string, from []store.SendState, u store.SendUpdate) (bool, error) {
 	if !sendStates[u.State] {
 		return false, fmt.Errorf("store: unknown send state %q", u.State)

@@ -189,6 +189,13 @@ INSERT INTO escalation_sends (org_id, handoff_id, key, climb, step, attempt, cha
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (org_id, handoff_id, key) DO NOTHING;
 
+-- name: ClaimSends
+-- ClaimSends appends a row of placeholders per further send, then ON CONFLICT (org_id, handoff_id,
+-- key) DO NOTHING RETURNING key: one statement claims a rung's marker and its sends.
+INSERT INTO escalation_sends (org_id, handoff_id, key, climb, step, attempt, channel, target, provider, state,
+    ref, detail, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
 -- name: SendByKey
 SELECT org_id, handoff_id, key, climb, step, attempt, channel, target, provider, state, ref, detail, created_at, updated_at
 FROM escalation_sends WHERE org_id = ? AND handoff_id = ? AND key = ?;

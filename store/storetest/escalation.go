@@ -394,6 +394,48 @@ func testSends(t *testing.T, s store.Store) {
 
 // testConcurrentClaims: several jobs claim the same send at once, each in its own transaction; one
 // wins and every loser sees the winner's row.
+// testClaimSends: one statement claims several sends of a handoff, inserting only those whose key is
+// new, and says which.
+func testClaimSends(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	n := now()
+	send := func(key string, st store.SendState) store.Send {
+		return store.Send{OrgID: f.Org.ID, HandoffID: f.Handoff.ID, Key: key, Climb: 0, Step: 2, Channel: "webhook",
+			Target: "webhook:ops", State: st, Detail: "d", CreatedAt: n, UpdatedAt: n}
+	}
+	had := send("had", store.SendSent)
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		_, _, err := tx.ClaimSend(ctx, had)
+		return err
+	}))
+	batch := []store.Send{send("step.0.2", store.SendStepDone), send("had", store.SendSending), send("new", ""), send("quiet", store.SendQuiet)}
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		got, err := tx.ClaimSends(ctx, batch)
+		if want := []bool{true, false, true, true}; err != nil || !reflect.DeepEqual(got, want) {
+			return fmt.Errorf("ClaimSends = %v, %v; want %v", got, err, want)
+		}
+		if got, err := tx.ClaimSends(ctx, batch[:1]); err != nil || !reflect.DeepEqual(got, []bool{false}) {
+			return fmt.Errorf("ClaimSends again = %v, %v; want [false]", got, err)
+		}
+		if _, err := tx.ClaimSends(ctx, []store.Send{send("x", "bogus")}); err == nil {
+			return errors.New("ClaimSends accepted an unknown state")
+		}
+		ss, err := tx.ListSends(ctx, f.Handoff.ID)
+		if err != nil {
+			return err
+		}
+		byKey := map[string]store.Send{}
+		for _, x := range ss {
+			byKey[x.Key] = x
+		}
+		want := map[string]store.Send{"had": had, "step.0.2": batch[0], "new": send("new", store.SendSending), "quiet": batch[3]}
+		if !reflect.DeepEqual(byKey, want) {
+			return fmt.Errorf("sends = %+v; want %+v", byKey, want)
+		}
+		return nil
+	}))
+}
+
 func testConcurrentClaims(t *testing.T, s store.Store) {
 	f := NewFixture(t, s, "acme")
 	const n = 8
