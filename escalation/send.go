@@ -72,7 +72,7 @@ type claimed struct {
 func (e *Engine) claim(ctx context.Context, a SendArgs) (*claimed, error) {
 	var c *claimed
 	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
-		h, err := tx.HandoffByID(ctx, a.HandoffID)
+		h, agent, err := tx.HandoffWithAgent(ctx, a.HandoffID)
 		if err != nil {
 			return err
 		}
@@ -84,10 +84,6 @@ func (e *Engine) claim(ctx context.Context, a SendArgs) (*claimed, error) {
 			return err
 		}
 		l, err := Frozen(h)
-		if err != nil {
-			return err
-		}
-		agent, err := agentName(ctx, tx, h)
 		if err != nil {
 			return err
 		}

@@ -57,7 +57,7 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 	run := func(careful bool) error {
 		return e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
 			fanned, out = 0, out[:0]
-			h, err := tx.HandoffByID(ctx, a.HandoffID)
+			h, agent, err := tx.HandoffWithAgent(ctx, a.HandoffID)
 			if err != nil || h.Status.Final() {
 				return err
 			}
@@ -85,7 +85,7 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 			marker := store.Send{HandoffID: h.ID, Key: stepMarkerKey(a.Climb, a.Step), Climb: a.Climb, Step: a.Step,
 				Channel: "step", Target: "-", State: store.SendStepDone, Detail: fanoutDetail(len(plan), jobID), CreatedAt: now, UpdatedAt: now}
 			if !careful {
-				if fanned, out, err = e.claimRung(ctx, tx, h, l, a, now, plan, marker); err != nil {
+				if fanned, out, err = e.claimRung(ctx, tx, h, l, a, now, plan, marker, agent); err != nil {
 					return err
 				}
 			} else {
@@ -248,7 +248,7 @@ var errRungClaimed = errors.New("escalation: the rung was claimed before")
 // returns errRungClaimed, and the caller rolls back and takes the careful path. Otherwise every row
 // was new too: a rung's rows are written in its marker's transaction, or by send jobs that
 // transaction enqueued; one that was there anyway is not claimed, as in fanOut.
-func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time, plan []planned, marker store.Send) (n int, out []outgoing, err error) {
+func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs, now time.Time, plan []planned, marker store.Send, agent string) (n int, out []outgoing, err error) {
 	type pending struct {
 		row  int
 		args SendArgs
@@ -297,19 +297,11 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 			return n, nil, err
 		}
 	}
-	var agent *string
 	for _, p := range sends {
 		if !got[p.row] {
 			continue
 		}
-		if agent == nil {
-			name, err := agentName(ctx, tx, h)
-			if err != nil {
-				return n, nil, err
-			}
-			agent = &name
-		}
-		c, err := e.ready(ctx, tx, h, l, p.args, now, p.user, *agent, false)
+		c, err := e.ready(ctx, tx, h, l, p.args, now, p.user, agent, false)
 		if err != nil {
 			return n, nil, err
 		}

@@ -118,6 +118,9 @@ type OrgTx interface {
 
 	InsertHandoff(ctx context.Context, h Handoff) error
 	HandoffByID(ctx context.Context, id string) (Handoff, error)
+	// HandoffWithAgent is HandoffByID and the name of the device that asked for the handoff ("" if it
+	// has none or the device is gone), in one query.
+	HandoffWithAgent(ctx context.Context, id string) (Handoff, string, error)
 	ListHandoffs(ctx context.Context, f HandoffFilter) ([]Handoff, error)
 	// FinishHandoff moves a pending handoff to a final status. It reports false, and changes
 	// nothing, when the handoff is no longer pending: the first decision wins.

@@ -96,6 +96,20 @@ func (t *orgTx) ClaimSend(ctx context.Context, s store.Send) (store.Send, bool, 
 	return got, false, nil
 }
 
+func (t *orgTx) HandoffWithAgent(ctx context.Context, id string) (store.Handoff, string, error) {
+	var agent string
+	h, err := scanHandoff(scanAlso{t.tx.QueryRowContext(ctx, t.s.query("HandoffWithAgent"), t.org, id), []any{&agent}}, t.s)
+	return h, agent, err
+}
+
+// scanAlso scans a row's further columns into also, after those its caller names.
+type scanAlso struct {
+	r    scanner
+	also []any
+}
+
+func (s scanAlso) Scan(dest ...any) error { return s.r.Scan(append(dest, s.also...)...) }
+
 func (t *orgTx) ClaimSends(ctx context.Context, ss []store.Send) ([]bool, error) {
 	if len(ss) == 0 {
 		return nil, nil

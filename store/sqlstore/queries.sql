@@ -107,6 +107,16 @@ SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, option
     ladder_name, ladder_version, ladder
 FROM handoffs WHERE org_id = ? AND id = ?;
 
+-- name: HandoffWithAgent
+-- HandoffByID and the name of the device that asked for it ('' if it has none or it is gone), for the
+-- escalation jobs, which put the agent's name in every notification.
+SELECT h.org_id, h.id, h.device_id, h.action, h.title, h.summary, h.risk, h.risk_reasons, h.options, h.labels,
+    h.payload_kind, h.payload_size, h.payload_sealed, h.callback_url, h.status, h.created_at, h.expires_at,
+    h.decision_option, h.decided_by_kind, h.decided_by_id, h.decided_by_name, h.decision_channel, h.decision_comment,
+    h.decided_at, h.gist, h.ladder_name, h.ladder_version, h.ladder, COALESCE(d.name, '')
+FROM handoffs h LEFT JOIN devices d ON d.org_id = h.org_id AND d.id = h.device_id
+WHERE h.org_id = ? AND h.id = ?;
+
 -- name: ListHandoffs
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
     payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,

@@ -436,6 +436,31 @@ func testClaimSends(t *testing.T, s store.Store) {
 	}))
 }
 
+// testHandoffWithAgent: the handoff as HandoffByID reads it, and its device's name (a handoff always
+// has a device: the foreign key).
+func testHandoffWithAgent(t *testing.T, s store.Store) {
+	f := NewFixture(t, s, "acme")
+	other := NewFixture(t, s, "other")
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		for _, c := range []struct {
+			id, agent string
+		}{{f.Handoff.ID, f.Device.Name}} {
+			want, err := tx.HandoffByID(ctx, c.id)
+			if err != nil {
+				return err
+			}
+			got, agent, err := tx.HandoffWithAgent(ctx, c.id)
+			if err != nil || !reflect.DeepEqual(got, want) || agent != c.agent {
+				return fmt.Errorf("HandoffWithAgent(%s) = %+v, %q, %v; want %+v, %q", c.id, got, agent, err, want, c.agent)
+			}
+		}
+		if _, _, err := tx.HandoffWithAgent(ctx, other.Handoff.ID); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("another org's handoff: %v; want ErrNotFound", err)
+		}
+		return nil
+	}))
+}
+
 func testConcurrentClaims(t *testing.T, s store.Store) {
 	f := NewFixture(t, s, "acme")
 	const n = 8

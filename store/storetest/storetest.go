@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Ladders", func(t *testing.T) { t.Parallel(); testLadders(t, open(t)) })
 	t.Run("Sends", func(t *testing.T) { t.Parallel(); testSends(t, open(t)) })
 	t.Run("ClaimSends", func(t *testing.T) { t.Parallel(); testClaimSends(t, open(t)) })
+	t.Run("HandoffWithAgent", func(t *testing.T) { t.Parallel(); testHandoffWithAgent(t, open(t)) })
 	t.Run("ConcurrentClaims", func(t *testing.T) { t.Parallel(); testConcurrentClaims(t, open(t)) })
 	t.Run("Inbox", func(t *testing.T) { t.Parallel(); testInbox(t, open(t)) })
 	t.Run("DecisionTokens", func(t *testing.T) { t.Parallel(); testDecisionTokens(t, open(t)) })
