@@ -59,9 +59,14 @@ type captureStore struct {
 	mu    sync.Mutex
 	jobs  []job
 	seq   int
+	// beforeTx, if set, is called at the start of every InOrg (a test counts or holds transactions).
+	beforeTx func()
 }
 
 func (c *captureStore) InOrg(ctx context.Context, orgID string, fn func(tx store.OrgTx) error) error {
+	if c.beforeTx != nil {
+		c.beforeTx()
+	}
 	var buf []job
 	err := c.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 		buf = buf[:0]
