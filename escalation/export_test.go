@@ -30,3 +30,6 @@ func QueuedSettles(e *Engine, org string) int {
 	}
 	return 0
 }
+
+// MaxSettleBatches is how many batches of one org's settles are written at once.
+const MaxSettleBatches = maxBatches

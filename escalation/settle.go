@@ -10,30 +10,37 @@ import (
 )
 
 // Settles that change nothing but a send's row (a send accepted by its provider, the common end of a
-// rung) are written together: those of one organization that queue while another batch of its
-// settles is being written go in the next batch, one transaction with one statement each. On
-// PostgreSQL a settle of its own was four round trips (BEGIN, the org's scope, the update, COMMIT)
-// and a commit's WAL flush; in a batch it is about one. Nobody waits for a batch to fill: the first
-// settle of an idle organization is written at once, alone, as before. Each caller returns after the
-// commit that holds its row, so a job still finishes only once its send is recorded; and a batch that
-// fails is written again one settle per transaction, so one bad row cannot fail the others.
+// rung) are written together: those of one organization that arrive while maxBatches batches of its
+// settles are being written queue, and go in the next batch, one transaction with one statement each.
+// On PostgreSQL a settle of its own was four round trips (BEGIN, the org's scope, the update, COMMIT)
+// and a commit's WAL flush; in a batch it is about one. Nobody waits for a batch to fill: a settle
+// that finds fewer than maxBatches being written, and none queued, is written at once, alone, as
+// before; and a few batches in flight rather than one keep a slow commit (a busy machine) from
+// holding every job behind it. Each caller returns after the commit that holds its row, so a job
+// still finishes only once its send is recorded; and a batch that fails is written again one settle
+// per transaction, so one bad row cannot fail the others.
 
-// maxSettles bounds a batch, so that a settle waits for a few statements, not a queue of them.
-const maxSettles = 64
+// maxSettles bounds a batch, so that a settle waits for a few statements, not a queue of them;
+// maxBatches bounds the batches of one organization being written at once.
+const (
+	maxSettles = 64
+	maxBatches = 4
+)
 
 type settleReq struct {
-	a    SendArgs
-	from []store.SendState
-	u    store.SendUpdate
-	lead chan struct{} // closed when this request is to write the next batch
-	done chan struct{} // closed when err is set
-	err  error
+	a     SendArgs
+	from  []store.SendState
+	u     store.SendUpdate
+	lead  chan struct{} // closed when this request is to write batch (set before)
+	batch []*settleReq
+	done  chan struct{} // closed when err is set
+	err   error
 }
 
-// orgSettles are one organization's settles waiting for a batch; running says a batch is being
-// written (by the request at the head of the last batch), so a new settle queues rather than leads.
+// orgSettles are one organization's settles waiting for a batch, and how many batches of its are
+// being written.
 type orgSettles struct {
-	running bool
+	running int
 	queue   []*settleReq
 }
 
@@ -56,35 +63,37 @@ func (e *Engine) settleOnly(ctx context.Context, a SendArgs, from []store.SendSt
 		g = &orgSettles{}
 		s.orgs[a.OrgID] = g
 	}
-	g.queue = append(g.queue, r)
-	leads := !g.running
-	g.running = true
+	var batch []*settleReq
+	if g.running < maxBatches && len(g.queue) == 0 {
+		g.running++
+		batch = []*settleReq{r}
+	} else {
+		g.queue = append(g.queue, r)
+	}
 	s.mu.Unlock()
-	if !leads {
+	if batch == nil {
 		select {
 		case <-r.done:
 			return r.err
 		case <-r.lead:
+			batch = r.batch
 		}
 	}
-	// Leading: r is at the head of the queue (a queue is empty whenever no batch is running, and a
-	// leader hands over to the head of what is left).
-	s.mu.Lock()
-	n := min(len(g.queue), maxSettles)
-	batch := g.queue[:n:n]
-	g.queue = g.queue[n:]
-	s.mu.Unlock()
 
 	// The batch holds other jobs' settles, so it is not cut short by this job's cancellation.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	e.writeSettles(bctx, a.OrgID, batch)
 	cancel()
 
+	// Hand the queue on as the next batch, led by its first request; or, with none, finish.
 	s.mu.Lock()
 	if len(g.queue) > 0 {
-		close(g.queue[0].lead)
-	} else {
-		g.running = false
+		n := min(len(g.queue), maxSettles)
+		next := g.queue[:n:n]
+		g.queue = g.queue[n:]
+		next[0].batch = next
+		close(next[0].lead)
+	} else if g.running--; g.running == 0 {
 		delete(s.orgs, a.OrgID)
 	}
 	s.mu.Unlock()

@@ -43,12 +43,13 @@ end: wait
 				}
 				return nil
 			}))
-			// The first settle's transaction waits until every other settle has been called, so they
-			// queue behind it.
+			// The first batches' transactions (one settle each) wait until every other settle has
+			// been called, so those queue behind them.
+			k := escalation.MaxSettleBatches
 			var txs atomic.Int32
 			release := make(chan struct{})
 			h.st.beforeTx = func() {
-				if txs.Add(1) == 1 {
+				if txs.Add(1) <= int32(k) {
 					<-release
 				}
 			}
@@ -59,13 +60,11 @@ end: wait
 				wg.Go(func() {
 					errs[i] = escalation.SettleOnly(ctx, h.eng, args[i], sending, store.SendUpdate{State: store.SendSent, Provider: "builtin", At: now})
 				})
-				if i == 0 {
-					for txs.Load() == 0 {
-						time.Sleep(time.Millisecond)
-					}
+				for i < k && txs.Load() <= int32(i) {
+					time.Sleep(time.Millisecond)
 				}
 			}
-			for end := time.Now().Add(10 * time.Second); escalation.QueuedSettles(h.eng, h.orgID) < n-1 && time.Now().Before(end); {
+			for end := time.Now().Add(10 * time.Second); escalation.QueuedSettles(h.eng, h.orgID) < n-k && time.Now().Before(end); {
 				time.Sleep(time.Millisecond)
 			}
 			close(release)
@@ -76,8 +75,8 @@ end: wait
 					t.Errorf("settle %d: %v", i, err)
 				}
 			}
-			if got := txs.Load(); got != 2 {
-				t.Errorf("%d transactions for %d settles; want 2: the first, and one for those that queued behind it", got, n)
+			if got := txs.Load(); got != int32(k)+1 {
+				t.Errorf("%d transactions for %d settles; want %d: %d alone, and one for those that queued behind them", got, n, k+1, k)
 			}
 			// A settle the store refuses fails alone.
 			if err := escalation.SettleOnly(ctx, h.eng, args[0], sending, store.SendUpdate{State: "bogus", At: now}); err == nil {
