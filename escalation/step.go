@@ -238,8 +238,8 @@ func (e *Engine) plan(h store.Handoff, l *Ladder, a StepArgs, users []store.User
 	return out
 }
 
-// errRungClaimed rolls back claimRung's transaction: the rung's marker exists, so the rows it
-// inserted with it may not be its to insert.
+// errRungClaimed rolls back claimRung's transaction for the careful path: the rung's marker exists,
+// so the rows it inserted with it may not be its to insert (or its plan repeats a row).
 var errRungClaimed = errors.New("escalation: the rung was claimed before")
 
 // claimRung is fanOut for a rung whose marker is probably new: one statement inserts the marker and
@@ -257,8 +257,15 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 	rows := []store.Send{marker}
 	var sends []pending
 	var overflow []SendArgs
+	keys := make(map[string]bool, len(plan))
 	for _, p := range plan {
 		args := SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target}
+		if keys[args.key()] {
+			// Ladders list each channel and target once; should a plan still repeat a row, the
+			// careful path claims it once, as it always has.
+			return 0, nil, errRungClaimed
+		}
+		keys[args.key()] = true
 		row := store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target,
 			State: p.state, Detail: p.detail, CreatedAt: now, UpdatedAt: now}
 		if p.state != "" {
