@@ -523,6 +523,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		_, err := tx.HandoffByID(ctx, a.Handoff.ID)
 		return expect(errors.Is(err, store.ErrNotFound), "HandoffByID found A's handoff")
 	},
+	"HandoffWithAgent": func(tx store.OrgTx, a Fixture) error {
+		_, _, err := tx.HandoffWithAgent(ctx, a.Handoff.ID)
+		return expect(errors.Is(err, store.ErrNotFound), "HandoffWithAgent found A's handoff")
+	},
 	"ListHandoffs": func(tx store.OrgTx, a Fixture) error {
 		hs, err := tx.ListHandoffs(ctx, store.HandoffFilter{Limit: 500})
 		for _, h := range hs {
@@ -595,6 +599,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		// A send on A's handoff from B's scope must be refused by the composite foreign key.
 		_, _, err := tx.ClaimSend(ctx, consoleSend(a.Handoff.ID, "iso", a.User.ID, now()))
 		return expect(err != nil, "ClaimSend attached a send to A's handoff")
+	},
+	"ClaimSends": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.ClaimSends(ctx, []store.Send{consoleSend(a.Handoff.ID, "iso2", a.User.ID, now())})
+		return expect(err != nil, "ClaimSends attached a send to A's handoff")
 	},
 	"SetSendState": func(tx store.OrgTx, a Fixture) error {
 		ok, err := tx.SetSendState(ctx, a.Handoff.ID, "iso", nil, store.SendUpdate{State: store.SendFailed, Detail: "x", At: now()})
