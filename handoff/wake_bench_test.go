@@ -203,3 +203,16 @@ func benchSetup(b *testing.B, dialect string) (*handoff.Service, waitRead, hando
 
 	return svc, w, agent, member
 }
+
+// BenchmarkCreateSerialPostgres is one agent creating on PostgreSQL, one create at a time: the
+// create's latency, which its round trips set.
+func BenchmarkCreateSerialPostgres(b *testing.B) {
+	svc, _, agent, _ := benchSetup(b, "postgres")
+	req := handoff.CreateRequest{Action: "deploy", Title: "Deploy api"}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := svc.Create(context.Background(), agent, req, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
