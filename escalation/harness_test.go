@@ -302,6 +302,9 @@ func (h *harness) create(req handoff.CreateRequest) store.Handoff {
 	}
 	res, err := h.svc.Create(ctx, h.dev, req, "")
 	must(h.t, err)
+	// The handoff service's expiry sweep ends it at its deadline (it queues no job for it): run here
+	// as the expiry job it replaced.
+	h.st.requeue(handoff.ExpireArgs{OrgID: res.Handoff.OrgID, HandoffID: res.Handoff.ID}, res.Handoff.ExpiresAt, 0)
 	return res.Handoff
 }
 

@@ -18,7 +18,8 @@ import (
 	"github.com/ony-ai/ony/store"
 )
 
-// ExpireArgs is the durable timer that ends an undecided handoff.
+// ExpireArgs ends one undecided handoff: a ladder's end (Ladder), or, in databases from before the
+// expiry sweep (expiry.go), the timer each handoff carried to its expires_at.
 type ExpireArgs struct {
 	OrgID     string `json:"org_id"`
 	HandoffID string `json:"handoff_id"`
@@ -51,7 +52,10 @@ func (SummarizeArgs) Kind() string { return "handoff.summarize" }
 
 // RegisterWorkers adds the service's job workers.
 func (s *Service) RegisterWorkers(w *river.Workers) {
+	// Handoffs no longer get an expiry job (the sweep ends them), but databases made before keep the
+	// jobs they queued, and a ladder's end is still one.
 	river.AddWorker(w, &expireWorker{s: s})
+	river.AddWorker(w, &expiryWorker{s: s})
 	river.AddWorker(w, &callbackWorker{s: s})
 	river.AddWorker(w, &summarizeWorker{s: s})
 }

@@ -259,9 +259,7 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 				return fmt.Errorf("handoff: idempotency record: %w", err)
 			}
 		}
-		if err := tx.Enqueue(ctx, ExpireArgs{OrgID: h.OrgID, HandoffID: h.ID}, &river.InsertOpts{ScheduledAt: h.ExpiresAt}); err != nil {
-			return err
-		}
+		// No expiry job: the expiry sweep (expiry.go) ends it once expires_at has passed.
 		if s.sum != nil {
 			if err := tx.Enqueue(ctx, SummarizeArgs{OrgID: h.OrgID, HandoffID: h.ID}, &river.InsertOpts{MaxAttempts: 3}); err != nil {
 				return err
@@ -429,8 +427,17 @@ func (s *Service) ExpireExhausted(ctx context.Context, orgID, id string) error {
 
 // expire ends a pending handoff as expired by the system actor by; early allows it before expires_at.
 func (s *Service) expire(ctx context.Context, orgID, id, by string, early bool) (store.Handoff, error) {
+	h, err := s.expireOnce(ctx, orgID, id, by, early)
+	if isProblemCode(err, "already_final") {
+		return h, nil
+	}
+	return h, err
+}
+
+// expireOnce is expire, except that a handoff already final is refused with already_final.
+func (s *Service) expireOnce(ctx context.Context, orgID, id, by string, early bool) (store.Handoff, error) {
 	system := Actor{OrgID: orgID, Kind: store.ActorSystem, ID: by}
-	h, err := s.finish(ctx, orgID, id, func(tx store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
+	return s.finish(ctx, orgID, id, func(tx store.OrgTx, h store.Handoff) (store.Status, store.Decision, error) {
 		due := !s.clock().Before(h.ExpiresAt)
 		if !early && !due {
 			return "", store.Decision{}, errNotDue
@@ -446,10 +453,6 @@ func (s *Service) expire(ctx context.Context, orgID, id, by string, early bool) 
 		}
 		return store.StatusExpired, store.Decision{ByKind: store.ActorSystem, ByID: by, Channel: "system"}, nil
 	}, system)
-	if isProblemCode(err, "already_final") {
-		return h, nil
-	}
-	return h, err
 }
 
 // finish moves a pending handoff to a final state in one transaction with its callback job, then

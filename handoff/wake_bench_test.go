@@ -74,8 +74,13 @@ func (t watchTx) HandoffByID(ctx context.Context, id string) (store.Handoff, err
 
 // BenchmarkCreateSQLite is SQLite ingest: creates from 8 agents at once into an org that has 40 k
 // pending handoffs, in creates per second.
-func BenchmarkCreateSQLite(b *testing.B) {
-	svc, _, agent, _ := benchSetup(b, "sqlite")
+func BenchmarkCreateSQLite(b *testing.B) { benchCreate(b, "sqlite") }
+
+// BenchmarkCreatePostgres is BenchmarkCreateSQLite on PostgreSQL.
+func BenchmarkCreatePostgres(b *testing.B) { benchCreate(b, "postgres") }
+
+func benchCreate(b *testing.B, dialect string) {
+	svc, _, agent, _ := benchSetup(b, dialect)
 	req := handoff.CreateRequest{Action: "deploy", Title: "Deploy api"}
 	b.SetParallelism(4) // 4 × GOMAXPROCS goroutines
 	start := time.Now()
@@ -197,4 +202,17 @@ func benchSetup(b *testing.B, dialect string) (*handoff.Service, waitRead, hando
 		map[string]string{"id": testdb.Suffix(dialect, "id", false)})
 
 	return svc, w, agent, member
+}
+
+// BenchmarkCreateSerialPostgres is one agent creating on PostgreSQL, one create at a time: the
+// create's latency, which its round trips set.
+func BenchmarkCreateSerialPostgres(b *testing.B) {
+	svc, _, agent, _ := benchSetup(b, "postgres")
+	req := handoff.CreateRequest{Action: "deploy", Title: "Deploy api"}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := svc.Create(context.Background(), agent, req, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

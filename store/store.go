@@ -295,6 +295,9 @@ type SystemTx interface {
 	DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error)
 	// OrgIDs lists every organization.
 	OrgIDs(ctx context.Context) ([]string, error)
+	// DueHandoffs lists pending handoffs of every organization whose expires_at is at or before now,
+	// earliest first, at most limit: what the expiry sweep ends next (issue 12).
+	DueHandoffs(ctx context.Context, now time.Time, limit int) ([]HandoffRef, error)
 	// AuditLogIDs lists every log that has a head: organizations' and the instance's.
 	AuditLogIDs(ctx context.Context) ([]string, error)
 	// AuditQueuedLogIDs lists every log with queued, unsequenced records.
@@ -565,6 +568,12 @@ type Decision struct {
 	Channel   string // api, console, slack, telegram, sms, call, system
 	Comment   string
 	DecidedAt time.Time
+}
+
+// HandoffRef names one handoff across organizations.
+type HandoffRef struct {
+	OrgID string
+	ID    string
 }
 
 // Handoff is an agent's request for a human decision.

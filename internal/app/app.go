@@ -603,10 +603,11 @@ func (a *App) Retention() *handoff.Retention {
 	return &handoff.Retention{Store: a.Store, Audit: a.Audit, DefaultDays: a.Config.Retention.PayloadDays, Logger: a.Log}
 }
 
-// PeriodicJobs are the jobs the elected leader schedules: checkpoints, the session sweep and payload
-// retention.
+// PeriodicJobs are the jobs the elected leader schedules: checkpoints, the session sweep, payload
+// retention and the handoff expiry sweep.
 func (a *App) PeriodicJobs() []*river.PeriodicJob {
-	return slices.Concat(audit.PeriodicJobs(time.Minute), session.PeriodicJobs(), handoff.RetentionPeriodicJobs())
+	return slices.Concat(audit.PeriodicJobs(time.Minute), session.PeriodicJobs(), handoff.RetentionPeriodicJobs(),
+		handoff.ExpiryPeriodicJobs())
 }
 
 // Serve accepts HTTP on l until ctx is done, then shuts down gracefully: long-polls answer at once,

@@ -427,6 +427,24 @@ func (t *systemTx) AuditQueuedLogIDs(ctx context.Context) ([]string, error) {
 
 func (t *systemTx) OrgIDs(ctx context.Context) ([]string, error) { return t.ids(ctx, "OrgIDs") }
 
+// DueHandoffs implements store.SystemTx.
+func (t *systemTx) DueHandoffs(ctx context.Context, now time.Time, limit int) ([]store.HandoffRef, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("DueHandoffs"), utc(now), limit)
+	if err != nil {
+		return nil, t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.HandoffRef
+	for rows.Next() {
+		var r store.HandoffRef
+		if err := rows.Scan(&r.OrgID, &r.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, t.s.mapErr(rows.Err())
+}
+
 func (t *systemTx) ids(ctx context.Context, query string) ([]string, error) {
 	rows, err := t.tx.QueryContext(ctx, t.s.query(query))
 	if err != nil {

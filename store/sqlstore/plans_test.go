@@ -165,6 +165,9 @@ var hotQueries = []hotQuery{
 	// carry a payload through the partial index, not the org's handoffs (the batch is then scrubbed by
 	// key, ScrubPayloads).
 	{name: "ScrubbablePayloads", args: func(b bigOrg, now time.Time) []any { return []any{b.org, now.Add(time.Hour), 500} }, indexes: []string{"handoffs_payload_retention"}},
+	// The expiry sweep (issue 12) reads the due pending handoffs of every organization through the
+	// partial index of pending ones, earliest first, not the table.
+	{name: "DueHandoffs", system: true, args: func(_ bigOrg, now time.Time) []any { return []any{now, 500} }, indexes: []string{"handoffs_pending_expiry"}, ordered: true},
 	{name: "CountScrubbablePayloads", args: func(b bigOrg, now time.Time) []any { return []any{b.org, now.Add(time.Hour)} }, indexes: []string{"handoffs_payload_retention"}},
 }
 

@@ -332,6 +332,11 @@ SELECT id, status, created_at, decided_at FROM handoffs WHERE org_id = ? AND id 
 -- name: OrgIDs
 SELECT id FROM orgs ORDER BY id;
 
+-- name: DueHandoffs
+-- The expiry sweep (issue 12): pending handoffs past their deadline in every organization, through
+-- the partial index of migration 0015, whose predicate is this query's own.
+SELECT org_id, id FROM handoffs WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?;
+
 -- name: AuditLogIDs
 SELECT org_id FROM audit_heads ORDER BY org_id;
 

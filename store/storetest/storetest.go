@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 	runChat(t, open) // issue 14
 	// issue 17: payload retention
 	runRetention(t, open)
+	runExpiry(t, open) // issue 12
 }
 
 var ctx = context.Background()
