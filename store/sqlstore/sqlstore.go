@@ -337,20 +337,34 @@ func (s *Store) ReadSystem(ctx context.Context, fn func(store.SystemTx) error) e
 	})
 }
 
-// deviceLookup is a dialect whose row security needs a scope even for the device lookup: it gives a
-// statement that takes the scope itself (PostgreSQL's ony_device_by_token, migration 0012).
-type deviceLookup interface {
+// tokenLookups is a dialect whose row security needs a scope even for the token lookups: it gives
+// statements that take the scope themselves (PostgreSQL's ony_device_by_token and
+// ony_session_by_token).
+type tokenLookups interface {
 	DeviceLookup() string
+	SessionLookup() string
 }
 
 // DeviceByTokenHash implements store.Store.
 func (s *Store) DeviceByTokenHash(ctx context.Context, hash []byte) (store.Device, error) {
 	q := s.query("DeviceByTokenHash")
-	if l, ok := s.dialect.(deviceLookup); ok {
+	if l, ok := s.dialect.(tokenLookups); ok {
 		q = l.DeviceLookup()
 	}
 	d, err := scanDevice(s.rdb.QueryRowContext(ctx, q, hash), s)
 	return d, s.classify(err)
+}
+
+// SessionByTokenHash implements store.Store.
+func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (store.SessionUser, error) {
+	q := s.query("SessionByTokenHash")
+	if l, ok := s.dialect.(tokenLookups); ok {
+		q = l.SessionLookup()
+	}
+	var su store.SessionUser
+	var err error
+	su.Session, err = scanSessionAnd(s.rdb.QueryRowContext(ctx, q, hash), s, &su.Name, &su.Role, &su.Active)
+	return su, s.classify(err)
 }
 
 // readOpts are ReadOrg's and ReadSystem's transaction options.
