@@ -39,8 +39,9 @@ type Config struct {
 	// CallbackPolicy says which non-public addresses callbacks may reach (the zero value: none). It
 	// refuses a callback_url that names one outright at create time, and guards the default client.
 	CallbackPolicy netguard.Policy
-	// WaitRecheck is how often a waiter re-reads the database even without a notification, in case a
-	// notification was lost (a replica crashed between commit and publish).
+	// WaitRecheck is the longest a waiter goes without re-reading the database when no notification
+	// comes, in case one was lost (a replica crashed between commit and publish). Each pause is drawn
+	// between half and all of it.
 	WaitRecheck time.Duration
 }
 
@@ -622,7 +623,7 @@ func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Dur
 	defer cancel()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	recheck := time.NewTicker(s.cfg.WaitRecheck)
+	recheck := time.NewTimer(recheckAfter(s.cfg.WaitRecheck))
 	defer recheck.Stop()
 	var (
 		last    store.Handoff
@@ -655,6 +656,7 @@ func (s *Service) Wait(ctx context.Context, a Actor, id string, timeout time.Dur
 				return h, nil
 			}
 		case <-recheck.C:
+			recheck.Reset(recheckAfter(s.cfg.WaitRecheck))
 		case <-retry:
 		case <-deadline.C:
 			return held(last, lastErr)
@@ -673,6 +675,14 @@ func held(last store.Handoff, lastErr error) (store.Handoff, error) {
 		return last, lastErr
 	}
 	return last, nil
+}
+
+// recheckAfter is the pause before a wait's next re-read: between half and all of every, drawn anew
+// each time. Waits started together (a batch of agents, clients reconnecting after a restart) would
+// otherwise re-read together for as long as they wait, a burst of reads every period that queues
+// every other request behind it (a decision's p99 on PostgreSQL).
+func recheckAfter(every time.Duration) time.Duration {
+	return every/2 + rand.N(every-every/2)
 }
 
 // Backoff is the next pause between retries of a read the database could not answer: from 100 ms,

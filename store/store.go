@@ -50,6 +50,10 @@ type Store interface {
 	// DeviceByTokenHash finds the device a token hash belongs to (revoked ones too; ErrNotFound if
 	// none) in one statement outside any transaction: every agent request makes this lookup.
 	DeviceByTokenHash(ctx context.Context, hash []byte) (Device, error)
+	// SessionByTokenHash finds the session a token hash belongs to, with its person (ErrNotFound if
+	// none; expired sessions and deactivated people too, for the caller to refuse) in one statement
+	// outside any transaction: every console page and every decision a person makes resolves one.
+	SessionByTokenHash(ctx context.Context, hash []byte) (SessionUser, error)
 	// Jobs starts River workers on this store's database; Stop drains them.
 	StartJobs(ctx context.Context, workers *river.Workers, cfg JobsConfig) error
 	StopJobs(ctx context.Context) error
@@ -277,7 +281,6 @@ type Scrubber interface {
 type SystemTx interface {
 	CountOrgs(ctx context.Context) (int, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
-	SessionByHash(ctx context.Context, idHash []byte) (Session, error)
 	// DecisionTokenByHash resolves a decision token from a chat button, SMS reply or call to its org.
 	DecisionTokenByHash(ctx context.Context, hash []byte) (DecisionToken, error)
 	// OpenDecisionTokensTo lists the unused tokens, unexpired at now, sent on channel to a person whose
@@ -499,6 +502,14 @@ type Session struct {
 	PublicID   string
 	LastSeenAt time.Time
 	UserAgent  string
+}
+
+// SessionUser is a session and what a request needs of its person.
+type SessionUser struct {
+	Session Session
+	Name    string
+	Role    Role
+	Active  bool
 }
 
 // UserTOTP is a person's TOTP secret, sealed with the keyring (totp helper, issue 13).

@@ -201,41 +201,19 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Principal, 
 	if auth.ParseToken(token, auth.SessionIDPrefix) != nil {
 		return Principal{}, ErrUnauthenticated
 	}
-	var p Principal
-	var touch bool
-	err := s.store.ReadSystem(ctx, func(tx store.SystemTx) error {
-		sess, err := tx.SessionByHash(ctx, auth.HashToken(token))
-		if err != nil {
-			return err
-		}
-		if !s.live(sess, s.now()) {
-			return store.ErrNotFound
-		}
-		p = Principal{OrgID: sess.OrgID, Kind: store.ActorUser, ID: sess.UserID}
-		touch = s.now().Sub(sess.LastSeenAt) >= touchEvery
-		return nil
-	})
-	if err == nil {
-		// Most requests only read; the once-a-minute touch needs the writer.
-		in := s.store.ReadOrg
-		if touch {
-			in = s.store.InOrg
-		}
-		err = in(ctx, p.OrgID, func(tx store.OrgTx) error {
-			u, err := tx.UserByID(ctx, p.ID)
-			if err == nil && !u.Active {
-				err = store.ErrNotFound
+	hash := auth.HashToken(token)
+	su, err := s.store.SessionByTokenHash(ctx, hash)
+	if err == nil && (!s.live(su.Session, s.now()) || !su.Active) {
+		err = store.ErrNotFound
+	}
+	if err == nil && s.now().Sub(su.Session.LastSeenAt) >= touchEvery {
+		// Restarts the idle timeout, at most once a minute, so most requests only read. Team's "last
+		// active" is on the same beat. A session ended since the lookup is not touched: ErrNotFound.
+		err = s.store.InOrg(ctx, su.Session.OrgID, func(tx store.OrgTx) error {
+			if err := tx.TouchSession(ctx, hash, s.now().UTC()); err != nil {
+				return err
 			}
-			p.Name, p.Role = u.Name, u.Role
-			if err == nil && touch {
-				// Restarts the idle timeout; at most once a minute, so reads stay reads.
-				err = tx.TouchSession(ctx, auth.HashToken(token), s.now().UTC())
-				if err == nil {
-					// Team's "last active": on the same once-a-minute beat as the session.
-					err = tx.TouchUser(ctx, p.ID, s.now().UTC())
-				}
-			}
-			return err
+			return tx.TouchUser(ctx, su.Session.UserID, s.now().UTC())
 		})
 	}
 	if errors.Is(err, store.ErrNotFound) {
@@ -244,7 +222,7 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Principal, 
 	if err != nil {
 		return Principal{}, err
 	}
-	return p, nil
+	return Principal{OrgID: su.Session.OrgID, Kind: store.ActorUser, ID: su.Session.UserID, Name: su.Name, Role: su.Role}, nil
 }
 
 // errInvalidToken answers a device token that was sent but is no use: malformed, unknown or revoked.

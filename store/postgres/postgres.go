@@ -278,6 +278,12 @@ func (Dialect) DeviceLookup() string {
 	return `SELECT org_id, id, name, token_hash, callback_key, created_at, revoked_at, last_used_at FROM ony_device_by_token($1)`
 }
 
+// SessionLookup: ony_session_by_token scopes its own query, so it runs outside a transaction.
+func (Dialect) SessionLookup() string {
+	return `SELECT org_id, id_hash, user_id, created_at, expires_at, public_id, last_seen_at, user_agent,
+		user_name, user_role, user_active FROM ony_session_by_token($1)`
+}
+
 func (Dialect) LockSuffix() string { return " FOR UPDATE" }
 
 // EraseAudit is the one path that may delete audit rows: the ony_erase_audit function (see migration

@@ -81,6 +81,10 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 	// Statement and savepoint journals (group.go puts each grouped write in a savepoint) are
 	// rollback copies that never need to outlive the connection: in memory they cost no writes.
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// No commit checkpoints: the one that crosses the WAL's threshold would copy the log into the
+	// database and sync it before it returns, a stall of its own for that request and the group it
+	// carries. Checkpoints run beside the writers instead (checkpoint).
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
 	db := sql.OpenDB(connector{dsn: "file:" + path + "?" + q.Encode(), drv: &sqlite.Driver{}})
@@ -104,7 +108,22 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 	s.UseReadPool(rdb)
 	s.SerializeWrites()
 	s.AnalyzeEvery(AnalyzeInterval)
+	s.Every(CheckpointInterval, "checkpointing the write-ahead log", time.Minute, func(ctx context.Context) error {
+		return checkpoint(ctx, db)
+	})
 	return s, db, nil
+}
+
+// CheckpointInterval is how often the write-ahead log is copied into the database. At Ony's write
+// rates that keeps the log to a few megabytes, about what SQLite's own threshold (1,000 pages) does.
+const CheckpointInterval = 250 * time.Millisecond
+
+// checkpoint copies what it can of the write-ahead log into the database without taking the write
+// lock or waiting for readers (PASSIVE), so writers go on meanwhile; the next write after a complete
+// one starts the log over.
+func checkpoint(ctx context.Context, db *sql.DB) error {
+	var busy, logFrames, done int
+	return db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done)
 }
 
 // AnalyzeInterval is how often the store re-runs PRAGMA optimize, which re-analyzes only the tables

@@ -160,7 +160,7 @@ var hotQueries = []hotQuery{
 	{name: "OpenDecisionTokensTo", system: true, args: func(b bigOrg, now time.Time) []any { return []any{"phone", b.phone, "sms", now} }, indexes: []string{"user_contacts_kind_address", "decision_tokens_open"}},
 	{name: "SendByRef", system: true, args: func(b bigOrg, _ time.Time) []any { return []any{"twilio", "ref-7"} }, indexes: []string{"escalation_sends_ref"}},
 	{name: "DeviceByTokenHash", system: true, args: func(b bigOrg, _ time.Time) []any { return []any{b.deviceToken} }, indexes: []string{"devices_token_hash_key"}},
-	{name: "SessionByHash", system: true, args: func(b bigOrg, _ time.Time) []any { return []any{b.sess} }, indexes: []string{"sessions_pkey", "sqlite_autoindex_sessions"}},
+	{name: "SessionByTokenHash", system: true, args: func(b bigOrg, _ time.Time) []any { return []any{b.sess} }, indexes: []string{"sessions_pkey", "sqlite_autoindex_sessions"}},
 	// Payload retention (issue 17): a sweep's batch and a dry run's count read the handoffs that still
 	// carry a payload through the partial index, not the org's handoffs (the batch is then scrubbed by
 	// key, ScrubPayloads).

@@ -82,8 +82,10 @@ UPDATE devices SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS 
 INSERT INTO sessions (org_id, id_hash, user_id, created_at, expires_at, public_id, last_seen_at, user_agent)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
--- name: SessionByHash
-SELECT org_id, id_hash, user_id, created_at, expires_at, public_id, last_seen_at, user_agent FROM sessions WHERE id_hash = ?;
+-- name: SessionByTokenHash
+SELECT s.org_id, s.id_hash, s.user_id, s.created_at, s.expires_at, s.public_id, s.last_seen_at, s.user_agent,
+    u.name, u.role, u.active
+FROM sessions s JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id WHERE s.id_hash = ?;
 
 -- name: DeleteSession
 DELETE FROM sessions WHERE org_id = ? AND id_hash = ?;

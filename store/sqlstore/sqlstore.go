@@ -98,8 +98,9 @@ type Store struct {
 	// closeListener releases what the worker client's listener holds (PostgreSQL: its pgx pool).
 	closeListener func()
 
-	stopAnalyze chan struct{}
-	analyzeDone chan struct{}
+	// stopUpkeep ends the loops Every started; upkeep counts them.
+	stopUpkeep chan struct{}
+	upkeep     sync.WaitGroup
 
 	// group, when set, runs InOrg and InSystem transactions in arrival order, several to a commit
 	// (see SerializeWrites).
@@ -176,19 +177,28 @@ func (s *Store) Analyze(ctx context.Context) error {
 // AnalyzeEvery runs Analyze every interval until Close, so statistics follow a table that grew
 // (SQLite has nothing like PostgreSQL's autovacuum to do it). Call it at most once.
 func (s *Store) AnalyzeEvery(interval time.Duration) {
-	s.stopAnalyze, s.analyzeDone = make(chan struct{}), make(chan struct{})
+	s.Every(interval, "refreshing planner statistics", time.Minute, s.Analyze)
+}
+
+// Every runs fn every interval until Close, each run bounded by timeout; a failure is logged as what
+// failed. For upkeep the database does not do by itself.
+func (s *Store) Every(interval time.Duration, what string, timeout time.Duration, fn func(context.Context) error) {
+	if s.stopUpkeep == nil {
+		s.stopUpkeep = make(chan struct{})
+	}
+	s.upkeep.Add(1)
 	go func() {
-		defer close(s.analyzeDone)
+		defer s.upkeep.Done()
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
-			case <-s.stopAnalyze:
+			case <-s.stopUpkeep:
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				if err := s.Analyze(ctx); err != nil {
-					s.log.Warn("refreshing planner statistics failed", "err", err)
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				if err := fn(ctx); err != nil {
+					s.log.Warn(what+" failed", "err", err)
 				}
 				cancel()
 			}
@@ -276,10 +286,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // Close implements store.Store.
 func (s *Store) Close() error {
 	s.notify.close() // sends what committed before, while the pool is still open
-	if s.stopAnalyze != nil {
-		close(s.stopAnalyze)
-		<-s.analyzeDone
-		s.stopAnalyze = nil
+	if s.stopUpkeep != nil {
+		close(s.stopUpkeep)
+		s.upkeep.Wait()
+		s.stopUpkeep = nil
 	}
 	// The readers first: the writer's last connection then checkpoints the WAL and removes it.
 	var err error
@@ -337,20 +347,34 @@ func (s *Store) ReadSystem(ctx context.Context, fn func(store.SystemTx) error) e
 	})
 }
 
-// deviceLookup is a dialect whose row security needs a scope even for the device lookup: it gives a
-// statement that takes the scope itself (PostgreSQL's ony_device_by_token, migration 0012).
-type deviceLookup interface {
+// tokenLookups is a dialect whose row security needs a scope even for the token lookups: it gives
+// statements that take the scope themselves (PostgreSQL's ony_device_by_token and
+// ony_session_by_token).
+type tokenLookups interface {
 	DeviceLookup() string
+	SessionLookup() string
 }
 
 // DeviceByTokenHash implements store.Store.
 func (s *Store) DeviceByTokenHash(ctx context.Context, hash []byte) (store.Device, error) {
 	q := s.query("DeviceByTokenHash")
-	if l, ok := s.dialect.(deviceLookup); ok {
+	if l, ok := s.dialect.(tokenLookups); ok {
 		q = l.DeviceLookup()
 	}
 	d, err := scanDevice(s.rdb.QueryRowContext(ctx, q, hash), s)
 	return d, s.classify(err)
+}
+
+// SessionByTokenHash implements store.Store.
+func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (store.SessionUser, error) {
+	q := s.query("SessionByTokenHash")
+	if l, ok := s.dialect.(tokenLookups); ok {
+		q = l.SessionLookup()
+	}
+	var su store.SessionUser
+	var err error
+	su.Session, err = scanSessionAnd(s.rdb.QueryRowContext(ctx, q, hash), s, &su.Name, &su.Role, &su.Active)
+	return su, s.classify(err)
 }
 
 // readOpts are ReadOrg's and ReadSystem's transaction options.

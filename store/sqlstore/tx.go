@@ -347,10 +347,6 @@ func (t *systemTx) UserByEmail(ctx context.Context, email string) (store.User, e
 	return u, err
 }
 
-func (t *systemTx) SessionByHash(ctx context.Context, idHash []byte) (store.Session, error) {
-	return scanSession(t.tx.QueryRowContext(ctx, t.s.query("SessionByHash"), idHash), t.s)
-}
-
 func (t *systemTx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
 	res, err := t.tx.ExecContext(ctx, t.s.query("DeleteExpiredSessions"), utc(now))
 	if err != nil {

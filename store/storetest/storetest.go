@@ -230,16 +230,22 @@ func testDevices(t *testing.T, s store.Store) {
 
 func testSessions(t *testing.T, s store.Store) {
 	f := NewFixture(t, s, "acme")
-	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
-		got, err := tx.SessionByHash(ctx, f.Session.IDHash)
-		if err != nil {
-			return err
-		}
-		if !reflect.DeepEqual(got, f.Session) {
-			return fmt.Errorf("session round trip:\n got %+v\nwant %+v", got, f.Session)
-		}
-		return nil
-	}))
+	got, err := s.SessionByTokenHash(ctx, f.Session.IDHash)
+	want := store.SessionUser{Session: f.Session, Name: f.User.Name, Role: f.User.Role, Active: true}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("session round trip (%v):\n got %+v\nwant %+v", err, got, want)
+	}
+	if _, err := s.SessionByTokenHash(ctx, randBytes(32)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown session: want ErrNotFound, got %v", err)
+	}
+	// A deactivated person's session is still found, for the caller to refuse.
+	off := f.User
+	off.Active = false
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.UpdateUser(ctx, off) }))
+	if got, err := s.SessionByTokenHash(ctx, f.Session.IDHash); err != nil || got.Active {
+		t.Fatalf("deactivated person's session: active %v, %v", got.Active, err)
+	}
+	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.UpdateUser(ctx, f.User) }))
 	old := store.Session{OrgID: f.Org.ID, IDHash: randBytes(32), UserID: f.User.ID, CreatedAt: now().Add(-2 * time.Hour), ExpiresAt: now().Add(-time.Hour)}
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.CreateSession(ctx, old) }))
 	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
@@ -250,12 +256,9 @@ func testSessions(t *testing.T, s store.Store) {
 		return nil
 	}))
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error { return tx.DeleteSession(ctx, f.Session.IDHash) }))
-	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
-		if _, err := tx.SessionByHash(ctx, f.Session.IDHash); !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("deleted session: want ErrNotFound, got %v", err)
-		}
-		return nil
-	}))
+	if _, err := s.SessionByTokenHash(ctx, f.Session.IDHash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted session: want ErrNotFound, got %v", err)
+	}
 
 	// Ending a person's other sessions keeps the one named, and another person's.
 	other := store.User{ID: uuid.NewString(), Email: "other-" + f.User.Email, Name: "Other", PasswordHash: "x", Role: store.RoleMember,
@@ -269,16 +272,13 @@ func testSessions(t *testing.T, s store.Store) {
 			tx.CreateSession(ctx, end2), tx.CreateSession(ctx, theirs))
 	}))
 	alive := func() (out []bool) {
-		must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
-			for _, ss := range []store.Session{keep, end1, end2, theirs} {
-				_, err := tx.SessionByHash(ctx, ss.IDHash)
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-				out = append(out, err == nil)
+		for _, ss := range []store.Session{keep, end1, end2, theirs} {
+			_, err := s.SessionByTokenHash(ctx, ss.IDHash)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
 			}
-			return nil
-		}))
+			out = append(out, err == nil)
+		}
 		return out
 	}
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
@@ -800,12 +800,13 @@ func snapshot(t *testing.T, s store.Store, a Fixture) any {
 		out = []any{u, d, h, r, ah, al, hs, cp, ls, sends, inbox, aq}
 		return errors.Join(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11, err12)
 	}))
+	ss, err := s.SessionByTokenHash(ctx, a.Session.IDHash)
+	must(t, err)
+	out = append(out, ss)
 	must(t, s.InSystem(ctx, func(tx store.SystemTx) error {
-		ss, err := tx.SessionByHash(ctx, a.Session.IDHash)
-		out = append(out, ss)
-		dt, err2 := tx.DecisionTokenByHash(ctx, isoTokenHash(a))
+		dt, err := tx.DecisionTokenByHash(ctx, isoTokenHash(a))
 		out = append(out, dt)
-		return errors.Join(err, err2)
+		return err
 	}))
 	out = append(out, chatSnapshot(t, s, a)...)
 	return append(out, totpSnapshot(t, s, a)...)
