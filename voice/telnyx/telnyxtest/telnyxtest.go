@@ -556,10 +556,15 @@ func (d *Driver) Post(t testing.TB, url string, body []byte, how Sig) int {
 			req.Header.Set("telnyx-timestamp", timestamp)
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := webhookClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// webhookClient posts the provider's webhooks on a transport of its own: every httptest.Server.Close
+// (another parallel test's fake) closes http.DefaultTransport's idle connections, which broke a post
+// that had just taken one ("connection broken: http: CloseIdleConnections called").
+var webhookClient = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Driver plays the provider's side of Ony's webhooks: it posts the form the provider would post to
@@ -147,7 +148,7 @@ func (d *Driver) Post(t testing.TB, publicURL string, params url.Values, opts ..
 		}
 		req.Header.Set(h, sig)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := webhookClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,3 +342,8 @@ func (d *Driver) Follow(t testing.TB, c Call, tw TwiML, opts ...Option) Result {
 	}
 	return d.Post(t, tw.Redirect, d.callParams(c, "in-progress"), opts...)
 }
+
+// webhookClient posts the provider's webhooks on a transport of its own: every httptest.Server.Close
+// (another parallel test's fake) closes http.DefaultTransport's idle connections, which broke a post
+// that had just taken one ("connection broken: http: CloseIdleConnections called").
+var webhookClient = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}
