@@ -23,8 +23,11 @@ func TestAppendOnlyForRuntimeRole(t *testing.T) {
 			`UPDATE audit_leaves SET data = ? WHERE org_id = ?`,
 			`UPDATE audit_leaves SET idx = idx + 100 WHERE org_id = ?`,
 			`DELETE FROM audit_leaves WHERE org_id = ?`,
-			`UPDATE audit_hashes SET hash = ? WHERE org_id = ?`,
-			`DELETE FROM audit_hashes WHERE org_id = ?`,
+			`UPDATE audit_tiles SET data = ? WHERE org_id = ?`,
+			`UPDATE audit_tiles SET idx = idx + 100 WHERE org_id = ?`,
+			`UPDATE audit_tiles SET level = 1 WHERE org_id = ?`,
+			`UPDATE audit_tiles SET org_id = 'elsewhere' WHERE org_id = ?`,
+			`DELETE FROM audit_tiles WHERE org_id = ?`,
 			`UPDATE audit_checkpoints SET note = ? WHERE org_id = ?`,
 			`UPDATE audit_checkpoints SET size = size + 1 WHERE org_id = ?`,
 			`DELETE FROM audit_checkpoints WHERE org_id = ?`,
@@ -34,7 +37,7 @@ func TestAppendOnlyForRuntimeRole(t *testing.T) {
 			`DELETE FROM audit_heads WHERE org_id = ?`,
 		}
 		if dialect == "postgres" {
-			attempts = append(attempts, `TRUNCATE audit_leaves`, `TRUNCATE audit_hashes`, `TRUNCATE audit_checkpoints`, `TRUNCATE audit_heads`)
+			attempts = append(attempts, `TRUNCATE audit_leaves`, `TRUNCATE audit_tiles`, `TRUNCATE audit_checkpoints`, `TRUNCATE audit_heads`)
 		}
 		for _, q := range attempts {
 			var args []any
@@ -53,12 +56,32 @@ func TestAppendOnlyForRuntimeRole(t *testing.T) {
 				t.Errorf("runtime role: %s failed for another reason than the guard: %v", q, err)
 			}
 		}
+		// A tile row may only grow with what it held as its prefix: a longer value that changes a hash, or
+		// one as long with its last hash changed, is refused.
+		longer := make([]byte, 6*32) // the five leaves' hashes and one more, all zero
+		sameLength := `UPDATE audit_tiles SET data = substr(data, 1, length(data) - 32) || ? WHERE org_id = ?`
+		if dialect == "sqlite" {
+			sameLength = `UPDATE audit_tiles SET data = CAST(substr(data, 1, length(data) - 32) || ? AS BLOB) WHERE org_id = ?`
+		}
+		for _, c := range []struct {
+			q    string
+			args []any
+		}{
+			{`UPDATE audit_tiles SET data = ? WHERE org_id = ?`, []any{longer, org}},
+			{sameLength, []any{make([]byte, 32), org}},
+		} {
+			if n, err := runtimeExec(t, s, org, c.q, c.args...); err == nil {
+				t.Errorf("runtime role: %s succeeded (%d rows)", c.q, n)
+			} else if msg := err.Error(); !strings.Contains(msg, "append-only") {
+				t.Errorf("runtime role: %s failed for another reason than the guard: %v", c.q, err)
+			}
+		}
 		if dialect == "postgres" {
 			for _, p := range []struct {
 				table, priv string
 			}{
 				{"audit_leaves", "UPDATE"}, {"audit_leaves", "DELETE"}, {"audit_leaves", "TRUNCATE"},
-				{"audit_hashes", "UPDATE"}, {"audit_hashes", "DELETE"}, {"audit_hashes", "TRUNCATE"},
+				{"audit_tiles", "DELETE"}, {"audit_tiles", "TRUNCATE"},
 				{"audit_checkpoints", "UPDATE"}, {"audit_checkpoints", "DELETE"}, {"audit_checkpoints", "TRUNCATE"},
 				{"audit_heads", "DELETE"}, {"audit_heads", "TRUNCATE"},
 			} {

@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"runtime"
@@ -58,8 +57,8 @@ func buildLog(b testing.TB, s store.Store, l *audit.Log, orgID string, n int) {
 const verifyLeaves = 200_000
 
 // BenchmarkVerify measures how fast Verify recomputes and checks a 200,000-leaf log with a
-// checkpoint, on each database, in leaves per second: "legacy" is the check before issue 12 (see
-// legacyVerify), "verify" is Verify, and "read" only reads the pages Verify reads, one reader, checking
+// checkpoint, on each database, in leaves per second: "verify" is Verify, and "read" only reads the
+// pages Verify reads, one reader, checking
 // nothing: the most this storage layout allows one reader (BenchmarkVerifyCheck is the other bound,
 // the checking without the reads).
 func BenchmarkVerify(b *testing.B) {
@@ -70,19 +69,13 @@ func BenchmarkVerify(b *testing.B) {
 			org := orgID(b)
 			buildLog(b, s, l, org, verifyLeaves)
 			checkpoint(b, s, l, org)
-			for _, path := range []string{"legacy", "verify", "read"} {
+			for _, path := range []string{"verify", "read"} {
 				b.Run(path, func(b *testing.B) {
 					cpu0 := cpuTime()
 					for b.Loop() {
 						if path == "read" {
 							if err := readOnly(s, org, verifyLeaves); err != nil {
 								b.Fatal(err)
-							}
-							continue
-						}
-						if path == "legacy" {
-							if n, err := legacyVerify(s, l, org); err != nil || n != verifyLeaves {
-								b.Fatalf("legacy verify: %d, %v", n, err)
 							}
 							continue
 						}
@@ -177,7 +170,7 @@ func legacyAppend(tx store.OrgTx, l *audit.Log, e audit.Event) error {
 				need = append(need, i)
 			}
 		}
-		got, err := tx.AuditHashes(ctx, need)
+		got, err := tileHashes(tx, need)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +179,7 @@ func legacyAppend(tx store.OrgTx, l *audit.Log, e audit.Event) error {
 				out[j] = h
 				continue
 			}
-			copy(out[j][:], got[0])
+			out[j] = got[0]
 			got = got[1:]
 		}
 		return out, nil
@@ -197,17 +190,40 @@ func legacyAppend(tx store.OrgTx, l *audit.Log, e audit.Event) error {
 		return err
 	}
 	start := tlog.StoredHashIndex(0, n)
-	raw := make([][]byte, len(hashes))
+	var tiles []store.AuditTile
 	for i, h := range hashes {
 		pending[start+int64(i)] = h
-		raw[i] = h[:]
+		if i%store.AuditTileHeight == 0 {
+			pos := n >> i
+			tiles = append(tiles, store.AuditTile{Level: i / store.AuditTileHeight, Index: pos / store.AuditTileWidth,
+				Start: int(pos % store.AuditTileWidth), Data: h[:]})
+		}
 	}
 	root, err := tlog.TreeHash(n+1, r)
 	if err != nil {
 		return err
 	}
 	return tx.AuditSequence(ctx, store.AuditBatch{From: n, Leaves: []store.AuditLeaf{{Index: n, Data: data, CreatedAt: time.Now()}},
-		HashStart: start, Hashes: raw, Head: store.AuditHead{Size: n + 1, Root: root[:], UpdatedAt: time.Now()}})
+		Tiles: tiles, Head: store.AuditHead{Size: n + 1, Root: root[:], UpdatedAt: time.Now()}})
+}
+
+// tileHashes reads stored hashes from their tiles (what the audit package does for proofs).
+func tileHashes(tx store.OrgTx, idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for j, x := range idx {
+		t := tlog.TileForIndex(store.AuditTileHeight, x)
+		got, err := tx.AuditTiles(ctx, []store.AuditTile{{Level: t.L, Index: t.N}})
+		if err != nil {
+			return nil, err
+		}
+		if len(got) != 1 || len(got[0].Data) < t.W*tlog.HashSize {
+			return nil, fmt.Errorf("stored hash %d: %w", x, store.ErrNotFound)
+		}
+		if out[j], err = tlog.HashFromTile(t, got[0].Data, x); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // BenchmarkAppend measures appends per second to one organization from 8 goroutines at once, each in
@@ -304,98 +320,15 @@ func readOnly(s store.Store, orgID string, n int64) error {
 	var p store.AuditPage
 	for from := int64(0); from < n; from += page {
 		to := min(from+page, n)
-		hashFrom, hashTo := tlog.StoredHashIndex(0, from), tlog.StoredHashIndex(0, to)
 		err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
-			return tx.AuditReadPage(ctx, from, int(to-from), hashFrom, int(hashTo-hashFrom), &p)
+			return tx.AuditReadPage(ctx, from, int(to-from), &p)
 		})
 		if err != nil {
 			return err
 		}
-		if int64(len(p.Index)) != to-from || int64(len(p.HashIndex)) != hashTo-hashFrom {
-			return fmt.Errorf("page at %d: %d leaves and %d hashes, want %d and %d", from, len(p.Index), len(p.HashIndex), to-from, hashTo-hashFrom)
+		if int64(len(p.Index)) != to-from || len(p.Tiles) == 0 {
+			return fmt.Errorf("page at %d: %d leaves and %d tiles, want %d leaves", from, len(p.Index), len(p.Tiles), to-from)
 		}
 	}
 	return nil
-}
-
-// legacyVerify is Verify's tree check as it was before issue 12, kept here only as BenchmarkVerify's
-// baseline: leaves and stored hashes read row by row, every hash recomputed through tlog into an
-// in-memory copy of the whole tree, the root and the checkpoint's root taken from it.
-func legacyVerify(s store.Store, l *audit.Log, orgID string) (int64, error) {
-	const batch = 2000
-	var hashes memHashes
-	var size int64
-	var head store.AuditHead
-	var cp store.AuditCheckpoint
-	err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
-		var err error
-		if head, err = tx.AuditHead(ctx); err != nil {
-			return err
-		}
-		if cp, err = tx.AuditLatestCheckpoint(ctx); err != nil {
-			return err
-		}
-		var storedFrom int64
-		var stored []tlog.Hash
-		for next := int64(0); ; {
-			leaves, err := tx.AuditLeaves(ctx, next, batch)
-			if err != nil {
-				return err
-			}
-			for _, lf := range leaves {
-				if lf.Index != next {
-					return fmt.Errorf("leaf %d is missing", next)
-				}
-				hs, err := tlog.StoredHashes(next, lf.Data, hashes)
-				if err != nil {
-					return err
-				}
-				hashes = append(hashes, hs...)
-				start := tlog.StoredHashIndex(0, next)
-				for i, h := range hs {
-					idx := start + int64(i)
-					for idx >= storedFrom+int64(len(stored)) {
-						ids, raw, err := tx.AuditStoredHashes(ctx, storedFrom+int64(len(stored)), 4*batch)
-						if err != nil {
-							return err
-						}
-						if len(ids) == 0 {
-							return fmt.Errorf("stored hashes end before leaf %d", next)
-						}
-						for _, r := range raw {
-							var x tlog.Hash
-							copy(x[:], r)
-							stored = append(stored, x)
-						}
-					}
-					if stored[idx-storedFrom] != h {
-						return fmt.Errorf("leaf %d does not match its stored hashes", next)
-					}
-				}
-				next++
-				if done := tlog.StoredHashIndex(0, next) - storedFrom; done > 8*batch {
-					stored, storedFrom = stored[done:], storedFrom+done
-				}
-			}
-			if len(leaves) < batch {
-				size = next
-				return nil
-			}
-		}
-	})
-	if err != nil {
-		return 0, err
-	}
-	root, err := tlog.TreeHash(size, hashes)
-	if err != nil || !bytes.Equal(root[:], head.Root) {
-		return 0, fmt.Errorf("root: %v", err)
-	}
-	c, err := audit.OpenCheckpoint(cp.Note, l.Keys())
-	if err != nil {
-		return 0, err
-	}
-	if r, err := tlog.TreeHash(c.Size, hashes); err != nil || r != c.Root {
-		return 0, fmt.Errorf("checkpoint root: %v", err)
-	}
-	return size, nil
 }

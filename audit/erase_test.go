@@ -53,8 +53,8 @@ func TestEraseOrg(t *testing.T) {
 			if ls, err := tx.AuditLeaves(ctx, 0, 100); err != nil || len(ls) != 0 {
 				t.Errorf("leaves: %d, %v", len(ls), err)
 			}
-			if ids, _, err := tx.AuditStoredHashes(ctx, 0, 100); err != nil || len(ids) != 0 {
-				t.Errorf("hashes: %d, %v", len(ids), err)
+			if ts, err := tx.AuditTiles(ctx, []store.AuditTile{{Level: 0, Index: 0}}); err != nil || len(ts) != 0 {
+				t.Errorf("hash tiles: %d, %v", len(ts), err)
 			}
 			if _, err := tx.AuditLatestCheckpoint(ctx); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("checkpoint: %v", err)

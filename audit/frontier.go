@@ -80,17 +80,11 @@ func loadFrontier(ctx context.Context, tx store.OrgTx, head store.AuditHead) (fr
 			copy(f.h[i][:], head.Frontier[i*tlog.HashSize:])
 		}
 	} else if want > 0 {
-		raw, err := tx.AuditHashes(ctx, frontierIndexes(head.Size))
+		hs, err := readHashes(ctx, tx, frontierIndexes(head.Size))
 		if err != nil {
 			return f, fmt.Errorf("audit: rebuild frontier: %w", err)
 		}
-		f.h = make([]tlog.Hash, want, want+1)
-		for i, r := range raw {
-			if len(r) != tlog.HashSize {
-				return f, fmt.Errorf("audit: stored hash has %d bytes", len(r))
-			}
-			copy(f.h[i][:], r)
-		}
+		f.h = append(make([]tlog.Hash, 0, want+1), hs...)
 	}
 	if r := f.root(); string(r[:]) != string(head.Root) {
 		return f, fmt.Errorf("audit: the head's frontier does not fold to its root at size %d", head.Size)
@@ -113,4 +107,26 @@ func nodeHash(left, right tlog.Hash) tlog.Hash {
 	copy(b[1:], left[:])
 	copy(b[1+tlog.HashSize:], right[:])
 	return sha256.Sum256(b[:])
+}
+
+// tileWriter gathers what a batch of leaves adds to the hash tiles: of each leaf's stored hashes, those
+// of every AuditTileHeight-th level, appended to the tile of that level they fall in.
+type tileWriter struct {
+	tiles []store.AuditTile
+	cur   [64 / store.AuditTileHeight]int // per tile level, 1 + the position in tiles of its current tile
+}
+
+// add takes the stored hashes of leaf i, as frontier.add returns them (level j at out[j]).
+func (w *tileWriter) add(i int64, out []tlog.Hash) {
+	for j := 0; j < len(out); j += store.AuditTileHeight {
+		level, n := j/store.AuditTileHeight, i>>j
+		idx, pos := n/store.AuditTileWidth, int(n%store.AuditTileWidth)
+		k := w.cur[level] - 1
+		if k < 0 || w.tiles[k].Index != idx {
+			w.tiles = append(w.tiles, store.AuditTile{Level: level, Index: idx, Start: pos})
+			k = len(w.tiles) - 1
+			w.cur[level] = k + 1
+		}
+		w.tiles[k].Data = append(w.tiles[k].Data, out[j][:]...)
+	}
 }

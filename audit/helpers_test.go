@@ -276,8 +276,10 @@ func rehash(t testing.TB, s store.Store, r *rawDB, org string) {
 		}
 		hashes = append(hashes, hs...)
 	}
-	for i, h := range hashes {
-		r.exec(t, `UPDATE audit_hashes SET hash = ? WHERE org_id = ? AND hidx = ?`, h[:], org, int64(i))
+	for _, tl := range tilesOf(hashes, int64(len(ls))) {
+		if r.exec(t, `UPDATE audit_tiles SET data = ? WHERE org_id = ? AND level = ? AND idx = ?`, tl.Data, org, tl.Level, tl.Index) == 0 {
+			r.exec(t, `INSERT INTO audit_tiles (org_id, level, idx, data) VALUES (?, ?, ?, ?)`, org, tl.Level, tl.Index, tl.Data)
+		}
 	}
 	root, err := tlog.TreeHash(int64(len(ls)), hashes)
 	if err != nil {
@@ -286,6 +288,38 @@ func rehash(t testing.TB, s store.Store, r *rawDB, org string) {
 	// The frontier emptied: the sequencer rebuilds it from the rewritten hashes.
 	if n := r.exec(t, `UPDATE audit_heads SET root = ?, size = ?, frontier = ? WHERE org_id = ?`, root[:], int64(len(ls)), []byte{}, org); n != 1 {
 		t.Fatalf("head update touched %d rows", n)
+	}
+}
+
+// tilesOf lays out the stored hashes of a tree of size n as the store keeps them: tiles of every
+// AuditTileHeight-th level.
+func tilesOf(hashes memHashes, n int64) []store.AuditTile {
+	var out []store.AuditTile
+	for level := 0; n>>(store.AuditTileHeight*level) > 0; level++ {
+		for pos := int64(0); pos < n>>(store.AuditTileHeight*level); pos++ {
+			if pos%store.AuditTileWidth == 0 {
+				out = append(out, store.AuditTile{Level: level, Index: pos / store.AuditTileWidth})
+			}
+			h := hashes[tlog.StoredHashIndex(store.AuditTileHeight*level, pos)]
+			out[len(out)-1].Data = append(out[len(out)-1].Data, h[:]...)
+		}
+	}
+	return out
+}
+
+// cutTiles deletes the stored hashes of the leaves from index to on, as a database owner cutting
+// the log's tail would: each level's tiles keep the hashes of complete subtrees below to.
+func cutTiles(t testing.TB, r *rawDB, org string, to int64) {
+	t.Helper()
+	for level := 0; level < 8; level++ {
+		keep := to >> (store.AuditTileHeight * level)
+		idx, n := keep/store.AuditTileWidth, keep%store.AuditTileWidth
+		r.exec(t, `DELETE FROM audit_tiles WHERE org_id = ? AND level = ? AND idx > ?`, org, level, idx)
+		if n == 0 {
+			r.exec(t, `DELETE FROM audit_tiles WHERE org_id = ? AND level = ? AND idx = ?`, org, level, idx)
+			continue
+		}
+		r.exec(t, `UPDATE audit_tiles SET data = substr(data, 1, ?) WHERE org_id = ? AND level = ? AND idx = ?`, n*tlog.HashSize, org, level, idx)
 	}
 }
 

@@ -56,34 +56,50 @@ func (l *Log) Origin(orgID string) string {
 	return l.instance + "/orgs/" + orgID
 }
 
-// reader reads stored hashes through a transaction, overlaid with hashes not yet written.
-func reader(ctx context.Context, tx store.OrgTx, pending map[int64]tlog.Hash) tlog.HashReader {
+// reader reads stored hashes through a transaction, from the hash tiles that hold or determine them.
+func reader(ctx context.Context, tx store.OrgTx) tlog.HashReader {
 	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		var need []int64
-		for _, i := range idx {
-			if _, ok := pending[i]; !ok {
-				need = append(need, i)
-			}
+		return readHashes(ctx, tx, idx)
+	})
+}
+
+// readHashes reads the tiles the stored hashes idx are in, in one query, and computes each hash from
+// its tile (tlog.HashFromTile): a tile holds the hashes of every eighth level, and those of the levels
+// in between are hashed up from them.
+func readHashes(ctx context.Context, tx store.OrgTx, idx []int64) ([]tlog.Hash, error) {
+	type key struct {
+		level int
+		index int64
+	}
+	var keys []store.AuditTile
+	seen := map[key]bool{}
+	for _, x := range idx {
+		t := tlog.TileForIndex(store.AuditTileHeight, x)
+		if k := (key{t.L, t.N}); !seen[k] {
+			seen[k] = true
+			keys = append(keys, store.AuditTile{Level: t.L, Index: t.N})
 		}
-		got, err := tx.AuditHashes(ctx, need)
-		if err != nil {
+	}
+	got, err := tx.AuditTiles(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	data := make(map[key][]byte, len(got))
+	for _, t := range got {
+		data[key{t.Level, t.Index}] = t.Data
+	}
+	out := make([]tlog.Hash, len(idx))
+	for j, x := range idx {
+		t := tlog.TileForIndex(store.AuditTileHeight, x)
+		d := data[key{t.L, t.N}]
+		if len(d) < t.W*tlog.HashSize {
+			return nil, fmt.Errorf("audit: stored hash %d (tile %d/%d holds %d bytes): %w", x, t.L, t.N, len(d), store.ErrNotFound)
+		}
+		if out[j], err = tlog.HashFromTile(t, d, x); err != nil {
 			return nil, err
 		}
-		k := 0
-		for j, i := range idx {
-			if h, ok := pending[i]; ok {
-				out[j] = h
-				continue
-			}
-			if len(got[k]) != tlog.HashSize {
-				return nil, fmt.Errorf("audit: stored hash %d has %d bytes", i, len(got[k]))
-			}
-			copy(out[j][:], got[k])
-			k++
-		}
-		return out, nil
-	})
+	}
+	return out, nil
 }
 
 // Append records e for the log of tx's organization inside tx, so the record commits with the change
@@ -200,7 +216,7 @@ func (l *Log) ProveInclusion(ctx context.Context, s store.Store, orgID string, i
 		if index < 0 || index >= size {
 			return ErrRange
 		}
-		r := reader(ctx, tx, nil)
+		r := reader(ctx, tx)
 		p, err := tlog.ProveRecord(size, index, r)
 		if err != nil {
 			return err
@@ -242,7 +258,7 @@ func (l *Log) ProveConsistency(ctx context.Context, s store.Store, orgID string,
 		if old < 1 || old > newSize {
 			return ErrRange
 		}
-		p, err := tlog.ProveTree(newSize, old, reader(ctx, tx, nil))
+		p, err := tlog.ProveTree(newSize, old, reader(ctx, tx))
 		out = Consistency{Old: old, New: newSize, Proof: p}
 		return err
 	})
@@ -271,7 +287,7 @@ func (l *Log) extends(ctx context.Context, tx store.OrgTx, last store.AuditCheck
 	if prev.Size == 0 {
 		return nil
 	}
-	proof, err := tlog.ProveTree(next.Size, prev.Size, reader(ctx, tx, nil))
+	proof, err := tlog.ProveTree(next.Size, prev.Size, reader(ctx, tx))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}

@@ -201,3 +201,84 @@ func raw(hs []tlog.Hash) [][]byte {
 	}
 	return out
 }
+
+// TestProofsAcrossTiles: on a log past four full tiles (1,100 leaves), whose proofs need hashes of the
+// level-8 tile and of the levels between those the tiles hold, inclusion and consistency proofs at
+// sizes around tile edges check against roots recomputed from the leaves; a head without a frontier is
+// rebuilt from the tiles; and a changed level-8 hash is found by Verify at the leaf that completed it.
+func TestProofsAcrossTiles(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, dialect string) {
+		const n = 1100
+		s, r := openTamperable(t, dialect)
+		l := newLog(t)
+		org := orgID(t)
+		buildLog(t, s, l, org, n)
+		var hs memHashes
+		for i, lf := range leaves(t, s, org) {
+			x, err := tlog.StoredHashes(int64(i), lf.Data, hs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs = append(hs, x...)
+		}
+		root := func(size int64) []byte {
+			h, err := tlog.TreeHash(size, hs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h[:]
+		}
+		sizes := []int64{1, 255, 256, 257, 511, 512, 513, 768, 1024, 1025, n}
+		for _, size := range sizes {
+			for _, idx := range []int64{0, 1, 254, 255, 256, 300, 511, 512, 767, 1023, 1024, size - 1} {
+				if idx >= size {
+					continue
+				}
+				p, err := l.ProveInclusion(ctx, s, org, idx, size)
+				if err != nil {
+					t.Fatalf("ProveInclusion(%d, %d): %v", idx, size, err)
+				}
+				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(idx), uint64(size), p.LeafHash[:], raw(p.Proof), root(size)); err != nil {
+					t.Fatalf("inclusion of %d in %d: %v", idx, size, err)
+				}
+			}
+			for _, old := range sizes {
+				if old > size {
+					continue
+				}
+				p, err := l.ProveConsistency(ctx, s, org, old, size)
+				if err != nil {
+					t.Fatalf("ProveConsistency(%d, %d): %v", old, size, err)
+				}
+				if err := proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(old), uint64(size), raw(p.Proof), root(old), root(size)); err != nil {
+					t.Fatalf("consistency %d -> %d: %v", old, size, err)
+				}
+			}
+		}
+
+		// A head from before frontiers were kept: the next batch rebuilds it from the tiles.
+		r.scope(t, org)
+		if k := r.exec(t, `UPDATE audit_heads SET frontier = ? WHERE org_id = ?`, []byte{}, org); k != 1 {
+			t.Fatalf("updated %d heads", k)
+		}
+		appendN(t, s, l, org, n, 3)
+		checkpoint(t, s, l, org)
+		verifyOK(t, s, l, org, n+3)
+
+		// The level-8 hash over leaves 512..767 is the third in the level-1 tile; leaf 767 completed it.
+		var data []byte
+		if err := r.conn.QueryRowContext(ctx, r.rebind(`SELECT data FROM audit_tiles WHERE org_id = ? AND level = 1 AND idx = 0`), org).Scan(&data); err != nil {
+			t.Fatal(err)
+		}
+		if len(data) != 4*tlog.HashSize {
+			t.Fatalf("the level-1 tile holds %d bytes, want 4 hashes", len(data))
+		}
+		data[2*tlog.HashSize] ^= 1
+		r.exec(t, `UPDATE audit_tiles SET data = ? WHERE org_id = ? AND level = 1 AND idx = 0`, data, org)
+		rep, err := l.Verify(ctx, s, org)
+		if err != nil || rep.OK() || rep.BadIndex != 767 {
+			t.Fatalf("a changed level-8 hash: %+v, %v; want bad index 767", rep, err)
+		}
+	})
+}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/tlog"
-
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/store"
@@ -43,8 +41,8 @@ func openAsOwner(t *testing.T, dialect string) (*sqlstore.Store, *rawDB) {
 		(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`).Scan(&owner, &super); err != nil || !owner || super {
 		t.Fatalf("the tamper connection must be the owner and not a superuser (owner=%v, super=%v, err=%v)", owner, super, err)
 	}
-	r.exec(t, `GRANT UPDATE, DELETE ON audit_leaves, audit_hashes, audit_checkpoints, audit_heads TO CURRENT_USER`)
-	for _, tbl := range []string{"audit_leaves", "audit_hashes", "audit_checkpoints", "audit_heads"} {
+	r.exec(t, `GRANT UPDATE, DELETE ON audit_leaves, audit_tiles, audit_checkpoints, audit_heads TO CURRENT_USER`)
+	for _, tbl := range []string{"audit_leaves", "audit_tiles", "audit_checkpoints", "audit_heads"} {
 		r.exec(t, `ALTER TABLE `+tbl+` DISABLE TRIGGER `+tbl+`_guard`)
 	}
 	return s, r
@@ -75,9 +73,7 @@ func cutTail(t *testing.T, r *rawDB, org string, to int64) {
 	if n := r.exec(t, `DELETE FROM audit_leaves WHERE org_id = ? AND idx >= ?`, org, to); n == 0 {
 		t.Fatal("deleted no leaves")
 	}
-	if n := r.exec(t, `DELETE FROM audit_hashes WHERE org_id = ? AND hidx >= ?`, org, tlog.StoredHashIndex(0, to)); n == 0 {
-		t.Fatal("deleted no hashes")
-	}
+	cutTiles(t, r, org, to)
 	if n := r.exec(t, `DELETE FROM audit_checkpoints WHERE org_id = ? AND size > ?`, org, to); n == 0 {
 		t.Fatal("deleted no checkpoints")
 	}

@@ -73,22 +73,20 @@ func (l *Log) sequenceLocked(ctx context.Context, tx store.OrgTx, head store.Aud
 	}
 	now := l.now().UTC()
 	b := store.AuditBatch{
-		From:      head.Size,
-		Leaves:    make([]store.AuditLeaf, len(queued)),
-		HashStart: tlog.StoredHashIndex(0, head.Size),
-		Dequeue:   make([]int64, len(queued)),
+		From:    head.Size,
+		Leaves:  make([]store.AuditLeaf, len(queued)),
+		Dequeue: make([]int64, len(queued)),
 	}
-	hashes := make([]tlog.Hash, 0, 2*len(queued)+64)
+	var hashes []tlog.Hash
 	var buf []byte
+	var w tileWriter
 	for i, q := range queued {
 		b.Leaves[i] = store.AuditLeaf{Index: head.Size + int64(i), Data: q.Data, CreatedAt: q.CreatedAt}
 		b.Dequeue[i] = q.ID
-		hashes = f.add(leafHash(q.Data, &buf), hashes)
+		hashes = f.add(leafHash(q.Data, &buf), hashes[:0])
+		w.add(b.Leaves[i].Index, hashes)
 	}
-	b.Hashes = make([][]byte, len(hashes))
-	for i := range hashes {
-		b.Hashes[i] = hashes[i][:]
-	}
+	b.Tiles = w.tiles
 	root := f.root()
 	b.Head = store.AuditHead{Size: f.size, Root: root[:], Frontier: f.encode(), UpdatedAt: now}
 	if err := tx.AuditSequence(ctx, b); err != nil {

@@ -44,9 +44,7 @@ var tamperCases = []tamperCase{
 		if n := r.exec(t, `DELETE FROM audit_leaves WHERE org_id = ? AND idx >= 15`, org); n != 5 {
 			t.Fatalf("deleted %d leaves", n)
 		}
-		if n := r.exec(t, `DELETE FROM audit_hashes WHERE org_id = ? AND hidx >= ?`, org, tlog.StoredHashIndex(0, 15)); n == 0 {
-			t.Fatal("deleted no hashes")
-		}
+		cutTiles(t, r, org, 15)
 	}, 15},
 	{"swap leaves 3 and 4", func(t *testing.T, _ *sqlstore.Store, r *rawDB, org string) {
 		a, b := r.leaf(t, org, 3), r.leaf(t, org, 4)
@@ -68,13 +66,25 @@ var tamperCases = []tamperCase{
 		root, _ := tlog.TreeHash(12, hs)
 		r.exec(t, `UPDATE audit_heads SET size = 12, root = ? WHERE org_id = ?`, root[:], org)
 	}, 12},
-	{"corrupt a stored interior hash", func(t *testing.T, _ *sqlstore.Store, r *rawDB, org string) {
-		// The level-1 hash over leaves 8 and 9 is stored when leaf 9 is appended.
-		hidx := tlog.StoredHashIndex(1, 4)
-		if n := r.exec(t, `UPDATE audit_hashes SET hash = ? WHERE org_id = ? AND hidx = ?`, bytes.Repeat([]byte{1}, 32), org, hidx); n != 1 {
-			t.Fatalf("updated %d hashes", n)
+	{"corrupt a stored hash", func(t *testing.T, _ *sqlstore.Store, r *rawDB, org string) {
+		// Leaf 9's hash is the tenth in the first tile; the interior hashes are computed from the tile.
+		var data []byte
+		if err := r.conn.QueryRowContext(ctx, r.rebind(`SELECT data FROM audit_tiles WHERE org_id = ? AND level = 0 AND idx = 0`), org).Scan(&data); err != nil {
+			t.Fatal(err)
+		}
+		data[9*tlog.HashSize] ^= 1
+		if n := r.exec(t, `UPDATE audit_tiles SET data = ? WHERE org_id = ? AND level = 0 AND idx = 0`, data, org); n != 1 {
+			t.Fatalf("updated %d tiles", n)
 		}
 	}, 9},
+	{"cut the tile short", func(t *testing.T, _ *sqlstore.Store, r *rawDB, org string) {
+		cutTiles(t, r, org, 12)
+	}, 12},
+	{"delete the tile", func(t *testing.T, _ *sqlstore.Store, r *rawDB, org string) {
+		if n := r.exec(t, `DELETE FROM audit_tiles WHERE org_id = ?`, org); n != 1 {
+			t.Fatalf("deleted %d tiles", n)
+		}
+	}, 0},
 	{"rewrite leaf 5 and recompute every hash and the head", func(t *testing.T, s *sqlstore.Store, r *rawDB, org string) {
 		forged := event(5)
 		forged.V, forged.Outcome = 1, "denied"
@@ -192,7 +202,7 @@ func TestCheckpointRefusesRollback(t *testing.T) {
 		appendN(t, s, l, org, 0, tamperSize)
 		checkpoint(t, s, l, org)
 		r.exec(t, `DELETE FROM audit_leaves WHERE org_id = ? AND idx >= 15`, org)
-		r.exec(t, `DELETE FROM audit_hashes WHERE org_id = ? AND hidx >= ?`, org, tlog.StoredHashIndex(0, 15))
+		cutTiles(t, r, org, 15)
 		rehash(t, s, r, org)
 		if rep, err := l.Verify(ctx, s, org); err != nil || rep.OK() {
 			t.Fatalf("truncation not detected: %+v, %v", rep, err)

@@ -332,10 +332,9 @@ func readPage(ctx context.Context, tx store.OrgTx, next int64, p *store.AuditPag
 	return readRange(ctx, tx, next, verifyPage, p)
 }
 
-// readRange reads leaves [from, from+n) and the stored hashes they produced.
+// readRange reads leaves [from, from+n) and the hash tiles holding the hashes they produced.
 func readRange(ctx context.Context, tx store.OrgTx, from int64, n int, p *store.AuditPage) error {
-	hashFrom := tlog.StoredHashIndex(0, from)
-	return tx.AuditReadPage(ctx, from, n, hashFrom, int(tlog.StoredHashIndex(0, from+int64(n))-hashFrom), p)
+	return tx.AuditReadPage(ctx, from, n, p)
 }
 
 // fetch reads pages in the snapshot transaction, one ahead of the checker, until a short page.
@@ -457,6 +456,51 @@ type pageChecker struct {
 	out        []tlog.Hash
 	ev         []leafEvent
 	evErr      []error
+
+	// The page's tiles by level: tiles[L][k] is the data of tile first[L]+k of level L (nil: not read).
+	tiles [64 / store.AuditTileHeight][][]byte
+	first [64 / store.AuditTileHeight]int64
+}
+
+// indexTiles lays out page p's tiles by level and index for check.
+func (v *pageChecker) indexTiles(p *store.AuditPage) {
+	for l := range v.tiles {
+		v.tiles[l], v.first[l] = v.tiles[l][:0], -1
+	}
+	for _, t := range p.Tiles {
+		if t.Level < 0 || t.Level >= len(v.tiles) {
+			continue
+		}
+		l := t.Level
+		if v.first[l] < 0 {
+			v.first[l] = t.Index
+		}
+		if t.Index < v.first[l]+int64(len(v.tiles[l])) {
+			continue // out of order: the first one read stands
+		}
+		for v.first[l]+int64(len(v.tiles[l])) < t.Index {
+			v.tiles[l] = append(v.tiles[l], nil)
+		}
+		v.tiles[l] = append(v.tiles[l], t.Data)
+	}
+}
+
+// storedHash is the stored hash of tree level j at position n as page p's tiles hold it, or why not.
+func (v *pageChecker) storedHash(j int, n int64) ([]byte, string) {
+	l := j / store.AuditTileHeight
+	k := n/store.AuditTileWidth - v.first[l]
+	if v.first[l] < 0 || k < 0 || k >= int64(len(v.tiles[l])) || v.tiles[l][k] == nil {
+		return nil, fmt.Sprintf("stored hash %d is missing", tlog.StoredHashIndex(j, n))
+	}
+	d := v.tiles[l][k]
+	pos := int(n % store.AuditTileWidth)
+	if len(d)%tlog.HashSize != 0 {
+		return nil, fmt.Sprintf("stored hash tile %d/%d is malformed", l, n/store.AuditTileWidth)
+	}
+	if len(d) < (pos+1)*tlog.HashSize {
+		return nil, fmt.Sprintf("stored hash %d is missing", tlog.StoredHashIndex(j, n))
+	}
+	return d[pos*tlog.HashSize : (pos+1)*tlog.HashSize], ""
 }
 
 func (v *pageChecker) save() frontier { return frontier{size: v.f.size, h: slices.Clone(v.f.h)} }
@@ -487,24 +531,22 @@ func (v *pageChecker) check(p *store.AuditPage) (int, string) {
 		}(lo, min(lo+chunk, n))
 	}
 	wg.Wait()
-	h := 0 // position in the page's stored hashes
+	v.indexTiles(p)
 	for k := 0; k < n; k++ {
 		i := v.f.size
 		if p.Index[k] != i {
 			return k, fmt.Sprintf("leaf %d is missing", i)
 		}
-		start := tlog.StoredHashIndex(0, i)
 		v.out = v.f.add(v.leafHashes[k], v.out[:0])
-		for j := range v.out {
-			switch {
-			case h >= len(p.HashIndex):
-				return k, fmt.Sprintf("stored hashes end before leaf %d", i)
-			case p.HashIndex[h] != start+int64(j) || slices.Contains(p.BadHash, h):
-				return k, fmt.Sprintf("stored hash %d is missing or malformed", start+int64(j))
-			case !bytes.Equal(p.Hashes[h*tlog.HashSize:(h+1)*tlog.HashSize], v.out[j][:]):
+		// Every stored hash is a tile's or is hashed up from one: checking the tiles' checks them all.
+		for j := 0; j < len(v.out); j += store.AuditTileHeight {
+			stored, problem := v.storedHash(j, i>>j)
+			if problem != "" {
+				return k, problem
+			}
+			if !bytes.Equal(stored, v.out[j][:]) {
 				return k, fmt.Sprintf("leaf %d does not match its stored hashes", i)
 			}
-			h++
 		}
 		if _, ok := v.roots[v.f.size]; ok {
 			v.roots[v.f.size] = v.f.root()

@@ -38,6 +38,7 @@ func memPages(n, leafSize int) []*store.AuditPage {
 	var f frontier
 	var pages []*store.AuditPage
 	var out []tlog.Hash
+	var w tileWriter
 	for i := range n {
 		if i%verifyPage == 0 {
 			pages = append(pages, &store.AuditPage{})
@@ -47,9 +48,17 @@ func memPages(n, leafSize int) []*store.AuditPage {
 		p.Index, p.Data = append(p.Index, int64(i)), append(p.Data, leaf...)
 		p.Ends = append(p.Ends, len(p.Data))
 		out = f.add(tlog.RecordHash(leaf), out[:0])
-		start := tlog.StoredHashIndex(0, int64(i))
-		for j, h := range out {
-			p.HashIndex, p.Hashes = append(p.HashIndex, start+int64(j)), append(p.Hashes, h[:]...)
+		w.add(int64(i), out)
+	}
+	// Each page gets the tiles its leaves' hashes are in, as AuditReadPage reads them.
+	for k, p := range pages {
+		from, to := int64(k*verifyPage), int64(k*verifyPage+len(p.Index))
+		for _, t := range w.tiles {
+			shift := store.AuditTileHeight * t.Level
+			lo, hi := (from>>shift)/store.AuditTileWidth, ((to>>shift)-1)/store.AuditTileWidth
+			if to>>shift > 0 && t.Index >= lo && t.Index <= hi {
+				p.Tiles = append(p.Tiles, t)
+			}
 		}
 	}
 	return pages

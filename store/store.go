@@ -179,13 +179,12 @@ type OrgTx interface {
 	// size), their stored hashes, the new head, and deletes the queued records they came from; every
 	// one of those must still be queued.
 	AuditSequence(ctx context.Context, b AuditBatch) error
-	// AuditHashes reads stored hashes by stored index; a missing one is ErrNotFound.
-	AuditHashes(ctx context.Context, indexes []int64) ([][]byte, error)
-	// AuditStoredHashes reads up to limit stored hashes from stored index from, in order (for verify).
-	AuditStoredHashes(ctx context.Context, from int64, limit int) ([]int64, [][]byte, error)
-	// AuditReadPage reads, for verification, up to leafLimit leaves from index leafFrom and up to
-	// hashLimit stored hashes from stored index hashFrom, in order, into p's reused buffers.
-	AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int, hashFrom int64, hashLimit int, p *AuditPage) error
+	// AuditTiles reads the stored hash tiles named by keys (Level, Index; Start and Data are ignored),
+	// in any order; a tile never written is missing from the result.
+	AuditTiles(ctx context.Context, keys []AuditTile) ([]AuditTile, error)
+	// AuditReadPage reads, for verification, up to leafLimit leaves from index leafFrom and the hash
+	// tiles that hold the hashes those leaves complete, into p.
+	AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int, p *AuditPage) error
 	// AuditLeaves reads up to limit leaves from index from, in order.
 	AuditLeaves(ctx context.Context, from int64, limit int) ([]AuditLeaf, error)
 	// AuditHead reads the head without locking; a log never written to is ErrNotFound.
@@ -344,11 +343,10 @@ type AuditPage struct {
 	Index []int64 // leaf indexes
 	Data  []byte  // the leaves' bytes back to back; leaf k is Data[Ends[k-1]:Ends[k]] (from 0 for k = 0)
 	Ends  []int
-	// HashIndex are stored-hash indexes; Hashes holds the hashes, each truncated or padded to 32 bytes
-	// (BadHash lists the positions whose stored length was not 32).
-	HashIndex []int64
-	Hashes    []byte
-	BadHash   []int
+	// Tiles are the hash tiles holding the hashes the page's leaves complete, by level then index;
+	// their Data share one buffer that is reused from page to page.
+	Tiles    []AuditTile
+	TileData []byte
 	// Rows asks for the plain row-by-row read, whose order is the index's whatever the query plan
 	// (verification uses it to confirm a finding before reporting it).
 	Rows bool
@@ -374,11 +372,29 @@ type AuditQueued struct {
 type AuditBatch struct {
 	From   int64       // the head's size before the batch: Leaves[i] has index From+i
 	Leaves []AuditLeaf // Index set
-	// Hashes are the stored hashes the leaves add, at consecutive stored indexes from HashStart.
-	HashStart int64
-	Hashes    [][]byte
-	Head      AuditHead // the new head: Size = From + len(Leaves)
-	Dequeue   []int64   // the queued records' ids
+	// Tiles are what the leaves add to the hash tiles: for each tile touched, the hashes appended
+	// after its first Start ones (Start 0: a new tile).
+	Tiles   []AuditTile
+	Head    AuditHead // the new head: Size = From + len(Leaves)
+	Dequeue []int64   // the queued records' ids
+}
+
+// AuditTileHeight is the height of the hash tiles: a tile of level L holds up to 2^AuditTileHeight
+// consecutive hashes of the tree's level L·AuditTileHeight (tlog's tiles; the hashes of the levels in
+// between are computed from them).
+const AuditTileHeight = 8
+
+// AuditTileWidth is how many hashes a full tile holds.
+const AuditTileWidth = 1 << AuditTileHeight
+
+// AuditTile is a stretch of one hash tile: the hashes of tree level Level·AuditTileHeight from
+// position Index·AuditTileWidth+Start on, 32 bytes each, back to back. A tile only grows: a row is
+// extended while its tile fills, never changed.
+type AuditTile struct {
+	Level int
+	Index int64
+	Start int // hashes before Data in the tile (0 when Data is the tile from its start)
+	Data  []byte
 }
 
 // AuditLeaf is one record, stored as the exact bytes that were hashed.

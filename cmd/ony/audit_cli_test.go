@@ -368,13 +368,13 @@ func TestAuditVerifyTruncatedTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	firstHash := tlog.StoredHashIndex(0, before) // the cut leaf's hashes, and only they, start here
+	firstHash := before * tlog.HashSize // the cut leaf's hash, and only it, starts here in the first tile (a small log)
 	for _, c := range []struct {
 		q    string
 		args []any
 	}{
 		{`DELETE FROM audit_leaves WHERE org_id = ? AND idx >= ?`, []any{b.OrgID, before}},
-		{`DELETE FROM audit_hashes WHERE org_id = ? AND hidx >= ?`, []any{b.OrgID, firstHash}},
+		{`UPDATE audit_tiles SET data = substr(data, 1, ?) WHERE org_id = ? AND level = 0 AND idx = 0`, []any{firstHash, b.OrgID}},
 		{`DELETE FROM audit_checkpoints WHERE org_id = ? AND size > ?`, []any{b.OrgID, before}},
 		{`UPDATE audit_heads SET size = ?, root = ? WHERE org_id = ?`, []any{before, root, b.OrgID}},
 	} {
@@ -576,7 +576,7 @@ func TestAuditEraseOrg(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		for _, table := range []string{"audit_leaves", "audit_hashes", "audit_checkpoints", "audit_heads"} {
+		for _, table := range []string{"audit_leaves", "audit_tiles", "audit_checkpoints", "audit_heads"} {
 			if _, err := db.Exec(`DROP TRIGGER ` + table + `_no_delete`); err != nil {
 				t.Fatal(err)
 			}

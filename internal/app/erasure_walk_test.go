@@ -45,7 +45,7 @@ end: wait
 var ownedTables = []string{"orgs.id", "users.org_id", "devices.org_id", "sessions.org_id", "handoffs.org_id",
 	"idempotency_keys.org_id", "user_contacts.org_id", "user_totp.org_id", "one_time_codes.org_id", "link_codes.org_id",
 	"login_challenges.org_id", "escalation_sends.org_id", "decision_tokens.org_id", "ladders.org_id", "audit_heads.org_id",
-	"audit_leaves.org_id", "audit_hashes.org_id", "audit_checkpoints.org_id", "river_job.args"}
+	"audit_leaves.org_id", "audit_tiles.org_id", "audit_checkpoints.org_id", "river_job.args"}
 
 // walkOrg is an organization populated through the real services, and every value that is its own.
 type walkOrg struct {

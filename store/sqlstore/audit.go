@@ -125,16 +125,8 @@ func (t *orgTx) AuditSequence(ctx context.Context, b store.AuditBatch) error {
 			return fmt.Errorf("store: audit leaves from %d: %w", part[0].Index, t.s.mapErr(err))
 		}
 	}
-	for lo := 0; lo < len(b.Hashes); lo += insertChunk {
-		part := b.Hashes[lo:min(lo+insertChunk, len(b.Hashes))]
-		args := make([]any, 0, 3*len(part))
-		for i, h := range part {
-			args = append(args, t.org, b.HashStart+int64(lo+i), h)
-		}
-		q := t.s.queryWith("AuditInsertHashes", strings.Repeat(", (?, ?, ?)", len(part)-1))
-		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("store: audit hashes from %d: %w", b.HashStart+int64(lo), t.s.mapErr(err))
-		}
+	if err := t.writeTiles(ctx, b.Tiles); err != nil {
+		return err
 	}
 	frontier := b.Head.Frontier
 	if frontier == nil {
@@ -165,70 +157,75 @@ func (t *orgTx) AuditSequence(ctx context.Context, b store.AuditBatch) error {
 	return nil
 }
 
-// AuditHashes reads the hashes in one query; an append needs up to 2·log₂(n) of them.
-func (t *orgTx) AuditHashes(ctx context.Context, indexes []int64) ([][]byte, error) {
-	if len(indexes) == 0 {
+// writeTiles inserts new tiles, several to a statement, and extends partial ones, each by one
+// statement that names the length it extends: a tile that is not as long as the sequencer believes is
+// an error, not a gap or an overlap.
+func (t *orgTx) writeTiles(ctx context.Context, tiles []store.AuditTile) error {
+	var fresh []store.AuditTile
+	for _, tl := range tiles {
+		if len(tl.Data)%32 != 0 || tl.Start < 0 || tl.Start+len(tl.Data)/32 > store.AuditTileWidth {
+			return fmt.Errorf("store: audit tile %d/%d: %d bytes from %d", tl.Level, tl.Index, len(tl.Data), tl.Start)
+		}
+		if tl.Start == 0 {
+			fresh = append(fresh, tl)
+			continue
+		}
+		q := t.s.query("AuditExtendTile")
+		if t.s.dialect.Name() == "sqlite" {
+			// SQLite's || yields text; the bytes are kept, the type is put back.
+			q = strings.Replace(q, "data || ?", "CAST(data || ? AS BLOB)", 1)
+		}
+		res, err := t.tx.ExecContext(ctx, q, tl.Data, t.org, tl.Level, tl.Index, 32*tl.Start)
+		if err := mustAffect(res, t.s.mapErr(err)); err != nil {
+			return fmt.Errorf("store: audit tile %d/%d from %d: %w", tl.Level, tl.Index, tl.Start, err)
+		}
+	}
+	for lo := 0; lo < len(fresh); lo += insertChunk {
+		part := fresh[lo:min(lo+insertChunk, len(fresh))]
+		args := make([]any, 0, 4*len(part))
+		for _, tl := range part {
+			args = append(args, t.org, tl.Level, tl.Index, tl.Data)
+		}
+		q := t.s.queryWith("AuditInsertTiles", strings.Repeat(", (?, ?, ?, ?)", len(part)-1))
+		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("store: audit tiles: %w", t.s.mapErr(err))
+		}
+	}
+	return nil
+}
+
+// AuditTiles reads the tiles in one query; a proof or a frontier rebuild needs a few of them.
+func (t *orgTx) AuditTiles(ctx context.Context, keys []store.AuditTile) ([]store.AuditTile, error) {
+	if len(keys) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, len(indexes)+1)
+	args := make([]any, 0, 1+2*len(keys))
 	args = append(args, t.org)
-	for _, i := range indexes {
-		args = append(args, i)
+	for _, k := range keys {
+		args = append(args, k.Level, k.Index)
 	}
-	q := `SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx IN (?` + strings.Repeat(", ?", len(indexes)-1) + `)`
-	rows, err := t.tx.QueryContext(ctx, t.s.dialect.Rebind(q), args...)
+	rows, err := t.tx.QueryContext(ctx, t.s.queryWith("AuditTilesByKey", strings.Repeat(", (?, ?)", len(keys)-1)+")"), args...)
 	if err != nil {
 		return nil, t.s.mapErr(err)
 	}
 	defer rows.Close()
-	got := make(map[int64][]byte, len(indexes))
+	var out []store.AuditTile
 	for rows.Next() {
-		var i int64
-		var h []byte
-		if err := rows.Scan(&i, &h); err != nil {
+		var tl store.AuditTile
+		if err := rows.Scan(&tl.Level, &tl.Index, &tl.Data); err != nil {
 			return nil, err
 		}
-		got[i] = h
+		out = append(out, tl)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, t.s.mapErr(err)
-	}
-	out := make([][]byte, len(indexes))
-	for k, i := range indexes {
-		h, ok := got[i]
-		if !ok {
-			return nil, fmt.Errorf("store: audit hash %d: %w", i, store.ErrNotFound)
-		}
-		out[k] = h
-	}
-	return out, nil
+	return out, t.s.mapErr(rows.Err())
 }
 
-func (t *orgTx) AuditStoredHashes(ctx context.Context, from int64, limit int) ([]int64, [][]byte, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditStoredHashes"), t.org, from, limit)
-	if err != nil {
-		return nil, nil, t.s.mapErr(err)
-	}
-	defer rows.Close()
-	var idx []int64
-	var hs [][]byte
-	for rows.Next() {
-		var i int64
-		var h []byte
-		if err := rows.Scan(&i, &h); err != nil {
-			return nil, nil, err
-		}
-		idx, hs = append(idx, i), append(hs, h)
-	}
-	return idx, hs, t.s.mapErr(rows.Err())
-}
-
-// AuditReadPage reads each range as one aggregated row when it is whole (no gap, every hash 32
-// bytes), which is what an intact log always is; otherwise row by row, so verification can say which
-// leaf or hash is wrong.
-func (t *orgTx) AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int, hashFrom int64, hashLimit int, p *store.AuditPage) error {
+// AuditReadPage reads the leaves as one aggregated row when they are whole (no gap), which is what an
+// intact log always is, otherwise row by row, so verification can say which leaf is wrong; and the
+// tiles, a few rows per level.
+func (t *orgTx) AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int, p *store.AuditPage) error {
 	p.Index, p.Data, p.Ends = p.Index[:0], p.Data[:0], p.Ends[:0]
-	p.HashIndex, p.Hashes, p.BadHash = p.HashIndex[:0], p.Hashes[:0], p.BadHash[:0]
+	p.Tiles, p.TileData = p.Tiles[:0], p.TileData[:0]
 	ok := false
 	var err error
 	if !p.Rows {
@@ -242,16 +239,44 @@ func (t *orgTx) AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int
 			return err
 		}
 	}
-	if hashLimit <= 0 {
+	if leafLimit <= 0 {
 		return nil
 	}
-	if !p.Rows {
-		if ok, err = t.hashRange(ctx, hashFrom, hashLimit, p); err != nil || ok {
+	// The hashes of level h·L the page's leaves complete are those at positions up to
+	// (leafFrom+leafLimit)>>(h·L), from leafFrom>>(h·L).
+	end := leafFrom + int64(leafLimit)
+	var offs []int
+	for level := 0; level < 64/store.AuditTileHeight && end>>(store.AuditTileHeight*level) > 0; level++ {
+		shift := store.AuditTileHeight * (level + 1)
+		lo, hi := leafFrom>>shift, ((end>>(store.AuditTileHeight*level))-1)>>store.AuditTileHeight
+		if err := t.tileRows(ctx, level, lo, max(lo, hi), p, &offs); err != nil {
 			return err
 		}
 	}
-	p.HashIndex, p.Hashes, p.BadHash = p.HashIndex[:0], p.Hashes[:0], p.BadHash[:0]
-	return t.hashRows(ctx, hashFrom, hashLimit, p)
+	for k := range p.Tiles {
+		p.Tiles[k].Data = p.TileData[offs[2*k]:offs[2*k+1]]
+	}
+	return nil
+}
+
+func (t *orgTx) tileRows(ctx context.Context, level int, lo, hi int64, p *store.AuditPage, offs *[]int) error {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditTileRange"), t.org, level, lo, hi)
+	if err != nil {
+		return t.s.mapErr(err)
+	}
+	defer rows.Close()
+	var idx int64
+	var raw sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&idx, &raw); err != nil {
+			return err
+		}
+		*offs = append(*offs, len(p.TileData))
+		p.TileData = append(p.TileData, raw...)
+		*offs = append(*offs, len(p.TileData))
+		p.Tiles = append(p.Tiles, store.AuditTile{Level: level, Index: idx})
+	}
+	return t.s.mapErr(rows.Err())
 }
 
 func (t *orgTx) leafRange(ctx context.Context, from int64, limit int, p *store.AuditPage) (bool, error) {
@@ -308,57 +333,6 @@ func (t *orgTx) leafRows(ctx context.Context, from int64, limit int, p *store.Au
 		}
 		p.Index, p.Data = append(p.Index, i), append(p.Data, raw...)
 		p.Ends = append(p.Ends, len(p.Data))
-	}
-	return t.s.mapErr(rows.Err())
-}
-
-func (t *orgTx) hashRange(ctx context.Context, from int64, limit int, p *store.AuditPage) (bool, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditHashRange"), t.org, from, from+int64(limit))
-	if err != nil {
-		return false, t.s.mapErr(err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return false, t.s.mapErr(rows.Err())
-	}
-	var data sql.RawBytes
-	var n int64
-	var lo, hi, bad sql.NullInt64
-	if err := rows.Scan(&data, &n, &lo, &hi, &bad); err != nil {
-		return false, err
-	}
-	if n == 0 {
-		return true, nil
-	}
-	if lo.Int64 != from || hi.Int64-lo.Int64+1 != n || bad.Int64 != 0 || int64(len(data)) != 32*n {
-		return false, nil
-	}
-	p.Hashes = append(p.Hashes, data...)
-	for k := int64(0); k < n; k++ {
-		p.HashIndex = append(p.HashIndex, from+k)
-	}
-	return true, rows.Err()
-}
-
-func (t *orgTx) hashRows(ctx context.Context, from int64, limit int, p *store.AuditPage) error {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditStoredHashes"), t.org, from, limit)
-	if err != nil {
-		return t.s.mapErr(err)
-	}
-	defer rows.Close()
-	var i int64
-	var raw sql.RawBytes
-	var zero [32]byte
-	for rows.Next() {
-		if err := rows.Scan(&i, &raw); err != nil {
-			return err
-		}
-		h := raw
-		if len(h) != 32 {
-			p.BadHash = append(p.BadHash, len(p.HashIndex))
-			h = append(append([]byte(nil), h[:min(len(h), 32)]...), zero[:32-min(len(h), 32)]...)
-		}
-		p.HashIndex, p.Hashes = append(p.HashIndex, i), append(p.Hashes, h...)
 	}
 	return t.s.mapErr(rows.Err())
 }

@@ -294,14 +294,22 @@ SELECT size, note, created_at FROM audit_checkpoints WHERE org_id = ? AND size >
 -- name: AuditInsertLeaves
 INSERT INTO audit_leaves (org_id, idx, data, created_at) VALUES (?, ?, ?, ?);
 
--- name: AuditInsertHashes
-INSERT INTO audit_hashes (org_id, hidx, hash) VALUES (?, ?, ?);
+-- name: AuditInsertTiles
+INSERT INTO audit_tiles (org_id, level, idx, data) VALUES (?, ?, ?, ?);
+
+-- A partial tile grows by the hashes appended after the length the sequencer read from the frontier;
+-- the guards (migration 0014) allow nothing else.
+-- name: AuditExtendTile
+UPDATE audit_tiles SET data = data || ? WHERE org_id = ? AND level = ? AND idx = ? AND length(data) = ?;
+
+-- name: AuditTilesByKey
+SELECT level, idx, data FROM audit_tiles WHERE org_id = ? AND (level, idx) IN ((?, ?);
+
+-- name: AuditTileRange
+SELECT idx, data FROM audit_tiles WHERE org_id = ? AND level = ? AND idx >= ? AND idx <= ? ORDER BY idx;
 
 -- name: AuditUpdateHead
 UPDATE audit_heads SET size = ?, root = ?, frontier = ?, updated_at = ? WHERE org_id = ? AND size = ? AND sealed_at IS NULL;
-
--- name: AuditStoredHashes
-SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx >= ? ORDER BY hidx LIMIT ?;
 
 -- name: AuditLeaves
 SELECT idx, data, created_at FROM audit_leaves WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?;
@@ -309,18 +317,14 @@ SELECT idx, data, created_at FROM audit_leaves WHERE org_id = ? AND idx >= ? ORD
 -- name: AuditLeafData
 SELECT idx, data FROM audit_leaves WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?;
 
--- Verification reads a page as one row: the leaves' bytes back to back and their lengths, or the
--- hashes back to back, with what shows the range is whole; row by row costs far more than hashing.
+-- Verification reads a page of leaves as one row: the leaves' bytes back to back and their lengths,
+-- with what shows the range is whole; row by row costs far more than hashing.
 -- The order comes from an ordered subquery, which both databases feed to the aggregate in order
 -- (an ORDER BY inside the aggregate would sort again what the index already sorted). Nothing depends
 -- on it: a page that does not verify is read again row by row before anything is reported.
 -- name: AuditLeafRange
 SELECT string_agg(data, ''), string_agg(CAST(length(data) AS text), ','), count(*), min(idx), max(idx)
 FROM (SELECT idx, data FROM audit_leaves WHERE org_id = ? AND idx >= ? AND idx < ? ORDER BY idx) AS page;
-
--- name: AuditHashRange
-SELECT string_agg(hash, ''), count(*), min(hidx), max(hidx), sum(CASE WHEN length(hash) = 32 THEN 0 ELSE 1 END)
-FROM (SELECT hidx, hash FROM audit_hashes WHERE org_id = ? AND hidx >= ? AND hidx < ? ORDER BY hidx) AS page;
 
 -- name: AuditPutCheckpoint
 INSERT INTO audit_checkpoints (org_id, size, note, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (org_id, size) DO NOTHING;

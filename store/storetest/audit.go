@@ -41,11 +41,12 @@ func testAuditQueue(t *testing.T, s store.Store) {
 	frontier := randBytes(32)
 	root := randBytes(32)
 	batch := func(from int64, data []string, dequeue []int64) store.AuditBatch {
-		bt := store.AuditBatch{From: from, HashStart: from * 2, Dequeue: dequeue,
-			Head: store.AuditHead{Size: from + int64(len(data)), Root: root, Frontier: frontier, UpdatedAt: now()}}
+		bt := store.AuditBatch{From: from, Dequeue: dequeue,
+			Head:  store.AuditHead{Size: from + int64(len(data)), Root: root, Frontier: frontier, UpdatedAt: now()},
+			Tiles: []store.AuditTile{{Level: 0, Index: 0, Start: int(from)}}}
 		for i, d := range data {
 			bt.Leaves = append(bt.Leaves, store.AuditLeaf{Index: from + int64(i), Data: []byte(d), CreatedAt: now()})
-			bt.Hashes = append(bt.Hashes, randBytes(32), randBytes(32))
+			bt.Tiles[0].Data = append(bt.Tiles[0].Data, randBytes(32)...)
 		}
 		return bt
 	}
@@ -59,16 +60,16 @@ func testAuditQueue(t *testing.T, s store.Store) {
 	}
 	first := batch(0, []string{"r1", "r2"}, []int64{q[0].ID, q[1].ID})
 	must(t, sequence(first))
-	// A verification page: leaves and hashes as stored, in order, in one buffer each.
+	// A verification page: leaves and tiles as stored, in order, in one buffer each.
 	var page store.AuditPage
 	for round := 0; round < 2; round++ { // the second reuses the buffers
-		must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error { return tx.AuditReadPage(ctx, 0, 10, 1, 10, &page) }))
+		must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error { return tx.AuditReadPage(ctx, 0, 10, &page) }))
 		if len(page.Index) != 2 || page.Index[1] != 1 || string(page.Leaf(0)) != "r1" || string(page.Leaf(1)) != "r2" {
 			t.Fatalf("AuditReadPage leaves: %v %q", page.Index, page.Data)
 		}
-		if !slices.Equal(page.HashIndex, []int64{1, 2, 3}) || len(page.BadHash) != 0 ||
-			string(page.Hashes) != string(slices.Concat(first.Hashes[1:]...)) {
-			t.Fatalf("AuditReadPage hashes: %v, bad %v", page.HashIndex, page.BadHash)
+		if len(page.Tiles) != 1 || page.Tiles[0].Level != 0 || page.Tiles[0].Index != 0 ||
+			string(page.Tiles[0].Data) != string(first.Tiles[0].Data) {
+			t.Fatalf("AuditReadPage tiles: %+v", page.Tiles)
 		}
 	}
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
@@ -86,12 +87,12 @@ func testAuditQueue(t *testing.T, s store.Store) {
 		if len(ls) != 2 || string(ls[0].Data) != "r1" || ls[1].Index != 1 || string(ls[1].Data) != "r2" {
 			return fmt.Errorf("leaves after the batch: %+v", ls)
 		}
-		ids, _, err := tx.AuditStoredHashes(ctx, 0, 10)
+		tiles, err := tx.AuditTiles(ctx, []store.AuditTile{{Level: 0, Index: 0}, {Level: 0, Index: 1}, {Level: 1, Index: 0}})
 		if err != nil {
 			return err
 		}
-		if !slices.Equal(ids, []int64{0, 1, 2, 3}) {
-			return fmt.Errorf("stored hashes %v, want 0..3", ids)
+		if len(tiles) != 1 || tiles[0].Level != 0 || tiles[0].Index != 0 || string(tiles[0].Data) != string(first.Tiles[0].Data) {
+			return fmt.Errorf("tiles after the batch: %+v", tiles)
 		}
 		left, err := tx.AuditQueued(ctx, 0, 10)
 		if err != nil {
@@ -110,13 +111,33 @@ func testAuditQueue(t *testing.T, s store.Store) {
 	if err := sequence(batch(1, []string{"r3"}, nil)); err == nil {
 		t.Error("a batch not starting at the head's size was stored")
 	}
+	// A batch extends the partial tile after exactly the hashes it holds, never over them or past a gap.
+	for _, start := range []int{1, 3} {
+		bt := batch(2, []string{"r3"}, []int64{after[1].ID})
+		bt.Tiles[0].Start = start
+		if err := sequence(bt); err == nil {
+			t.Errorf("a batch extending the tile from %d of 2 hashes was stored", start)
+		}
+	}
+	second := batch(2, []string{"r3"}, []int64{after[1].ID})
+	must(t, sequence(second))
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		tiles, err := tx.AuditTiles(ctx, []store.AuditTile{{Level: 0, Index: 0}})
+		if err != nil {
+			return err
+		}
+		if want := string(first.Tiles[0].Data) + string(second.Tiles[0].Data); len(tiles) != 1 || string(tiles[0].Data) != want {
+			return fmt.Errorf("the tile after its extension: %+v", tiles)
+		}
+		return nil
+	}))
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
 		if _, err := tx.AuditLockHead(ctx, make([]byte, 32)); err != nil {
 			return err
 		}
 		return tx.AuditSeal(ctx, now())
 	}))
-	if err := sequence(batch(2, []string{"r3"}, nil)); err == nil {
+	if err := sequence(batch(3, []string{"r4"}, nil)); err == nil {
 		t.Error("a batch was stored into a sealed log")
 	}
 	for _, data := range [][][]byte{{[]byte("late")}, {[]byte("late"), []byte("later")}} {
@@ -127,7 +148,7 @@ func testAuditQueue(t *testing.T, s store.Store) {
 	}
 	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
 		h, err := tx.AuditHead(ctx)
-		if err == nil && (h.Size != 2 || !h.Sealed) {
+		if err == nil && (h.Size != 3 || !h.Sealed) {
 			err = fmt.Errorf("head after the refused batches: %+v", h)
 		}
 		return err

@@ -648,22 +648,18 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		}
 		// Dequeuing A's queued record from B's scope must find nothing, which fails the batch.
 		err := tx.AuditSequence(ctx, store.AuditBatch{From: 0, Leaves: []store.AuditLeaf{{Index: 0, Data: []byte("b"), CreatedAt: now()}},
-			Hashes: [][]byte{make([]byte, 32)}, Head: store.AuditHead{Size: 1, Root: make([]byte, 32), UpdatedAt: now()},
+			Tiles: []store.AuditTile{{Data: make([]byte, 32)}}, Head: store.AuditHead{Size: 1, Root: make([]byte, 32), UpdatedAt: now()},
 			Dequeue: []int64{isoQueuedID(a)}})
 		return expect(err != nil, "AuditSequence dequeued A's record")
 	},
-	"AuditHashes": func(tx store.OrgTx, a Fixture) error {
-		_, err := tx.AuditHashes(ctx, []int64{0})
-		return expect(errors.Is(err, store.ErrNotFound), "AuditHashes read A's hash")
-	},
-	"AuditStoredHashes": func(tx store.OrgTx, a Fixture) error {
-		ids, _, err := tx.AuditStoredHashes(ctx, 0, 10)
-		return errors.Join(err, expect(len(ids) == 0, "AuditStoredHashes read A's hashes"))
+	"AuditTiles": func(tx store.OrgTx, a Fixture) error {
+		ts, err := tx.AuditTiles(ctx, []store.AuditTile{{Level: 0, Index: 0}})
+		return errors.Join(err, expect(len(ts) == 0, "AuditTiles read A's tiles"))
 	},
 	"AuditReadPage": func(tx store.OrgTx, a Fixture) error {
 		var p store.AuditPage
-		err := tx.AuditReadPage(ctx, 0, 10, 0, 10, &p)
-		return errors.Join(err, expect(len(p.Index) == 0 && len(p.HashIndex) == 0, "AuditReadPage read A's leaves or hashes"))
+		err := tx.AuditReadPage(ctx, 0, 10, &p)
+		return errors.Join(err, expect(len(p.Index) == 0 && len(p.Tiles) == 0, "AuditReadPage read A's leaves or tiles"))
 	},
 	"AuditLeaves": func(tx store.OrgTx, a Fixture) error {
 		ls, err := tx.AuditLeaves(ctx, 0, 10)
@@ -725,7 +721,7 @@ func testIsolation(t *testing.T, s store.Store) {
 		}
 		return errors.Join(
 			tx.AuditSequence(ctx, store.AuditBatch{From: 0, Leaves: []store.AuditLeaf{{Index: 0, Data: []byte("a"), CreatedAt: now()}},
-				Hashes: [][]byte{randBytes(32)}, Head: store.AuditHead{Size: 1, Root: randBytes(32), UpdatedAt: now()}}),
+				Tiles: []store.AuditTile{{Data: randBytes(32)}}, Head: store.AuditHead{Size: 1, Root: randBytes(32), UpdatedAt: now()}}),
 			tx.AuditPutCheckpoint(ctx, store.AuditCheckpoint{Size: 1, Note: []byte("a"), CreatedAt: now()}),
 			tx.AuditEnqueue(ctx, now(), []byte("a queued")))
 	}))
@@ -791,7 +787,7 @@ func snapshot(t *testing.T, s store.Store, a Fixture) any {
 		ah, err5 := tx.AuditHead(ctx)
 		ah.UpdatedAt = time.Time{}
 		al, err6 := tx.AuditLeaves(ctx, 0, 100)
-		_, hs, err7 := tx.AuditStoredHashes(ctx, 0, 100)
+		hs, err7 := tx.AuditTiles(ctx, []store.AuditTile{{Level: 0, Index: 0}})
 		cp, err8 := tx.AuditLatestCheckpoint(ctx)
 		aq, err12 := tx.AuditQueued(ctx, 0, 100)
 		ls, err9 := tx.Ladders(ctx)
