@@ -289,14 +289,8 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 		return 0, nil, errRungClaimed
 	}
 	for _, p := range plan {
-		switch p.state {
-		case "":
-		case store.SendFailed:
-			e.stats.Failed.Add(1)
-		case store.SendQuiet:
-			e.stats.Quiet.Add(1)
-		default:
-			e.stats.Skipped.Add(1)
+		if p.state != "" {
+			e.countUnsent(p.state)
 		}
 	}
 	for _, args := range overflow {
@@ -319,6 +313,18 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 	return n, out, nil
 }
 
+// countUnsent counts a planned send that will not be made, by why.
+func (e *Engine) countUnsent(state store.SendState) {
+	switch state {
+	case store.SendFailed:
+		e.stats.Failed.Add(1)
+	case store.SendQuiet:
+		e.stats.Quiet.Add(1)
+	default:
+		e.stats.Skipped.Add(1)
+	}
+}
+
 // fanOut writes rung a's planned rows: it claims each send, up to inlineSends of them, for the step
 // job to make itself, and enqueues a send job for each beyond. It returns the sends due and those
 // claimed for the job to make.
@@ -327,14 +333,7 @@ func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l 
 	for _, p := range plan {
 		args := SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target}
 		if p.state != "" {
-			switch p.state {
-			case store.SendFailed:
-				e.stats.Failed.Add(1)
-			case store.SendQuiet:
-				e.stats.Quiet.Add(1)
-			default:
-				e.stats.Skipped.Add(1)
-			}
+			e.countUnsent(p.state)
 			if _, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: p.channel,
 				Target: p.target, State: p.state, Detail: p.detail, CreatedAt: now, UpdatedAt: now}); err != nil {
 				return n, nil, err

@@ -41,6 +41,18 @@ func (r *finishedRecorder) status(id string) store.Status {
 	return r.got[id]
 }
 
+// newSpiedEnv is a service whose store notes committed callback jobs and whose escalator records
+// how handoffs finished.
+func newSpiedEnv(t *testing.T, dialect string) (env, *callbackSpy, *finishedRecorder) {
+	esc := &finishedRecorder{got: map[string]store.Status{}}
+	var spy *callbackSpy
+	e := newEnvEsc(t, dialect, 20*time.Millisecond, func(s store.Store) store.Store {
+		spy = &callbackSpy{Store: s, got: map[string]int{}}
+		return spy
+	}, esc)
+	return e, spy, esc
+}
+
 // callbackSpy is a store that notes the callback jobs committed transactions enqueue.
 type callbackSpy struct {
 	store.Store
@@ -117,12 +129,7 @@ func TestDecisionAtDeadline(t *testing.T) {
 	for _, d := range testdb.Dialects {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			esc := &finishedRecorder{got: map[string]store.Status{}}
-			var spy *callbackSpy
-			e := newEnvEsc(t, d, 20*time.Millisecond, func(s store.Store) store.Store {
-				spy = &callbackSpy{Store: s, got: map[string]int{}}
-				return spy
-			}, esc)
+			e, spy, esc := newSpiedEnv(t, d)
 			for _, w := range ways {
 				for _, o := range offsets {
 					name := fmt.Sprintf("%s %s", w.name, o.name)

@@ -21,12 +21,7 @@ func TestExpireDue(t *testing.T) {
 	for _, d := range testdb.Dialects {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			esc := &finishedRecorder{got: map[string]store.Status{}}
-			var spy *callbackSpy
-			e := newEnvEsc(t, d, 20*time.Millisecond, func(s store.Store) store.Store {
-				spy = &callbackSpy{Store: s, got: map[string]int{}}
-				return spy
-			}, esc)
+			e, spy, esc := newSpiedEnv(t, d)
 			create := func(timeout time.Duration) store.Handoff {
 				c, err := e.svc.Create(ctx, e.dev, handoff.CreateRequest{Action: "deploy", Title: "Deploy api", Timeout: timeout,
 					CallbackURL: "https://agent.example/cb"}, "")
