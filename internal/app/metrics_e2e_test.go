@@ -106,6 +106,15 @@ func TestMetricsScrapeCarriesNoPersonalData(t *testing.T) {
 				}
 				ids = append(ids, h.ID)
 			}
+			// The first rungs' sends are jobs too, and a decision or a cancel that commits before a
+			// handoff's rung runs leaves nothing to send: wait for one before ending them.
+			for deadline := time.Now().Add(60 * time.Second); sample(scrapeOps(t, "http://"+ops+"/metrics"),
+				"ony_escalation_sends_total", `channel="console"`, `provider="builtin"`, `result="sent"`) == 0; {
+				if time.Now().After(deadline) {
+					t.Fatal("no rung was sent within 60s")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 			if _, err := person.Get(ctx, ids[0]); err != nil {
 				t.Fatal(err)
 			}

@@ -94,7 +94,11 @@ func TestApproveToolUseProgress(t *testing.T) {
 
 	// The person decides only once three notifications have arrived: the call was waiting throughout.
 	person := in.Person(t, in.Member)
+	// The waiter is woken before the decide request is answered: the test waits for that answer too,
+	// or its end would cancel the request still in flight.
+	decided := make(chan struct{})
 	go func() {
+		defer close(decided)
 		select {
 		case <-third:
 		case <-ctx.Done():
@@ -114,6 +118,7 @@ func TestApproveToolUseProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	<-decided
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("%d progress notifications while waiting", len(got))
