@@ -373,7 +373,7 @@ func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (store.Sess
 	}
 	var su store.SessionUser
 	var err error
-	su.Session, err = scanSessionAnd(s.rdb.QueryRowContext(ctx, q, hash), s, &su.Name, &su.Role, &su.Active)
+	su.Session, err = scanSession(scanAlso{s.rdb.QueryRowContext(ctx, q, hash), []any{&su.Name, &su.Role, &su.Active}}, s)
 	return su, s.classify(err)
 }
 

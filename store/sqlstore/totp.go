@@ -19,15 +19,11 @@ func newPublicID() string {
 	return hex.EncodeToString(b)
 }
 
-func scanSession(r scanner, s *Store) (store.Session, error) { return scanSessionAnd(r, s) }
-
-// scanSessionAnd scans a session's columns, then any more into extra.
-func scanSessionAnd(r scanner, s *Store, extra ...any) (store.Session, error) {
+func scanSession(r scanner, s *Store) (store.Session, error) {
 	var ss store.Session
 	var seen sql.NullTime
 	var pub sql.NullString
-	dest := append([]any{&ss.OrgID, &ss.IDHash, &ss.UserID, &ss.CreatedAt, &ss.ExpiresAt, &pub, &seen, &ss.UserAgent}, extra...)
-	if err := r.Scan(dest...); err != nil {
+	if err := r.Scan(&ss.OrgID, &ss.IDHash, &ss.UserID, &ss.CreatedAt, &ss.ExpiresAt, &pub, &seen, &ss.UserAgent); err != nil {
 		return ss, s.mapErr(err)
 	}
 	ss.CreatedAt, ss.ExpiresAt, ss.PublicID = ss.CreatedAt.UTC(), ss.ExpiresAt.UTC(), pub.String
