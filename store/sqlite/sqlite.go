@@ -87,7 +87,8 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
-	db := sql.OpenDB(connector{dsn: "file:" + path + "?" + q.Encode(), drv: &sqlite.Driver{}})
+	dsn := "file:" + path + "?" + q.Encode()
+	db := sql.OpenDB(connector{dsn: dsn, drv: &sqlite.Driver{}})
 	// Readers run beside the writer in WAL mode; writers queue on busy_timeout because every
 	// transaction begins IMMEDIATE, so none fails on a lock upgrade.
 	db.SetMaxOpenConns(4)
@@ -107,6 +108,9 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 	}
 	s.UseReadPool(rdb)
 	s.SerializeWrites()
+	jdb := sql.OpenDB(turnConnector{connector: connector{dsn: dsn, drv: &sqlite.Driver{}}, turn: s.WriteTurn})
+	jdb.SetMaxOpenConns(JobConns)
+	s.UseJobsPool(jdb)
 	s.AnalyzeEvery(AnalyzeInterval)
 	s.Every(CheckpointInterval, "checkpointing the write-ahead log", time.Minute, func(ctx context.Context) error {
 		return checkpoint(ctx, db)
@@ -129,6 +133,9 @@ func checkpoint(ctx context.Context, db *sql.DB) error {
 // AnalyzeInterval is how often the store re-runs PRAGMA optimize, which re-analyzes only the tables
 // whose size changed a lot (SQLite's own advice is to run it periodically on long-lived connections).
 const AnalyzeInterval = 10 * time.Minute
+
+// JobConns bounds the job runner's pool: its writes take turns anyway.
+const JobConns = 4
 
 // ReadConns bounds the read-only pool.
 const ReadConns = 8

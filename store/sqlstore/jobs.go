@@ -59,9 +59,9 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	driver, closeListener := s.dialect.RiverDriver(s.db), func() {}
+	driver, closeListener := s.dialect.RiverDriver(s.jdb), func() {}
 	if ld, ok := s.dialect.(listenerDialect); ok {
-		d, closeFn, err := ld.RiverWorkerDriver(ctx, s.db)
+		d, closeFn, err := ld.RiverWorkerDriver(ctx, s.jdb)
 		if err != nil {
 			return err
 		}

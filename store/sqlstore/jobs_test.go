@@ -65,3 +65,40 @@ func TestEnqueueFutureJobIsAvailable(t *testing.T) {
 		})
 	}
 }
+
+// TestJobPoolWaitsForTheWriteTurn: on SQLite the job runner's pool takes the store's write turn, so a
+// promotion pass (one of River's kind of writes outside the store's transactions) waits while a
+// writer holds the turn, and runs once it is given back; the store's own writes wait likewise.
+func TestJobPoolWaitsForTheWriteTurn(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := testdb.Open(t, "sqlite")
+	release, err := s.WriteTurn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promoted, wrote := make(chan error, 1), make(chan error, 1)
+	go func() { promoted <- s.PromoteOnce(ctx, time.Now()) }()
+	go func() {
+		const org = "8f0e7c2a-5b1d-4c3e-9a6f-2d4b8e1c7a90"
+		wrote <- s.InOrg(ctx, org, func(tx store.OrgTx) error {
+			return tx.CreateOrg(ctx, store.Org{ID: org, Name: "Turn", MaxTimeout: time.Hour, CreatedAt: time.Now()})
+		})
+	}()
+	// Neither may finish while the turn is held; a wrong pool would finish well within this.
+	select {
+	case err := <-promoted:
+		t.Fatalf("the promotion ran while the write turn was held (%v)", err)
+	case err := <-wrote:
+		t.Fatalf("a store write ran while the write turn was held (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	if err := <-promoted; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -79,7 +79,10 @@ var queriesSQL string
 type Store struct {
 	db *sql.DB
 	// rdb serves ReadOrg: a read-only pool beside the writer's (SQLite), or db itself.
-	rdb     *sql.DB
+	rdb *sql.DB
+	// jdb is the job runner's pool: one whose writes take the store's write turn (SQLite), or db
+	// itself.
+	jdb     *sql.DB
 	dialect Dialect
 	q       map[string]string
 	// raw holds the queries before rebinding, for the few that are extended at run time.
@@ -137,7 +140,7 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: job inserter: %w", err)
 	}
-	s := &Store{db: db, rdb: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}
+	s := &Store{db: db, rdb: db, jdb: db, dialect: d, q: q, raw: raw, log: logger, inserter: ins, wake: w}
 	if announces {
 		s.notify = newNotifier(db, jn, func(err error) {
 			// Only a wake-up: other replicas find the jobs at their next poll.
@@ -163,6 +166,36 @@ func (s *Store) SerializeWrites() { s.group = &group{turn: make(chan struct{}, 1
 // UseReadPool makes ReadOrg run on db, a pool opened read-only on the same database, so reads do not
 // queue for the writer's connections or lock. Close closes it too.
 func (s *Store) UseReadPool(db *sql.DB) { s.rdb = db }
+
+// UseJobsPool makes the job runner (River, and the promotion of scheduled jobs) use db, a pool on
+// the same database whose connections wait for WriteTurn before they write. Close closes it too.
+func (s *Store) UseJobsPool(db *sql.DB) { s.jdb = db }
+
+// turnPatience bounds a wait for the write turn; past it the writer goes on without, and meets
+// the database's own lock as it would without the turn.
+const turnPatience = 10 * time.Second
+
+// WriteTurn waits for the turn the store's own write transactions take (SerializeWrites) and
+// returns its release. A writer outside the store (the job runner's pool) that takes it queues in
+// the process behind the store's writes, instead of polling SQLite's lock with growing sleeps
+// between them, which under a stream of writes made a create wait tens of milliseconds (and a
+// starved one seconds). The turn only orders writers: the database's lock still excludes them, so
+// a wait past turnPatience (a turn held across a nested write would never come) goes on without.
+func (s *Store) WriteTurn(ctx context.Context) (release func(), err error) {
+	if s.group == nil {
+		return func() {}, nil
+	}
+	t := time.NewTimer(turnPatience)
+	defer t.Stop()
+	select {
+	case s.group.turn <- struct{}{}:
+		return func() { <-s.group.turn }, nil
+	case <-t.C:
+		return func() {}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
 
 // Analyze refreshes the planner's statistics now. Migrate does it after applying migrations; on SQLite
 // it is PRAGMA optimize, which re-analyzes only the tables whose size changed a lot since their last
@@ -291,12 +324,14 @@ func (s *Store) Close() error {
 		s.upkeep.Wait()
 		s.stopUpkeep = nil
 	}
-	// The readers first: the writer's last connection then checkpoints the WAL and removes it.
-	var err error
-	if s.rdb != s.db {
-		err = s.rdb.Close()
+	// The other pools first: the writer's last connection then checkpoints the WAL and removes it.
+	var errs []error
+	for _, db := range []*sql.DB{s.rdb, s.jdb} {
+		if db != s.db {
+			errs = append(errs, db.Close())
+		}
 	}
-	return errors.Join(err, s.db.Close())
+	return errors.Join(append(errs, s.db.Close())...)
 }
 
 // InOrg implements store.Store.

@@ -75,7 +75,7 @@ func (s *Store) promote(stop <-chan struct{}, done chan<- struct{}) {
 
 // promoteOnce makes available the scheduled jobs due by until, and arms this process's wake for each.
 func (s *Store) promoteOnce(ctx context.Context, until time.Time) error {
-	dues, err := s.dialect.PromoteJobs(ctx, s.db, until.UTC())
+	dues, err := s.dialect.PromoteJobs(ctx, s.jdb, until.UTC())
 	if err != nil {
 		return err
 	}
