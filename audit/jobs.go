@@ -38,6 +38,8 @@ func (l *Log) RegisterWorkers(w *river.Workers, s store.Store) {
 // PeriodicJobs schedules checkpointing every interval.
 func PeriodicJobs(interval time.Duration) []*river.PeriodicJob {
 	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(interval),
-		func() (river.JobArgs, *river.InsertOpts) { return CheckpointArgs{}, nil },
+		func() (river.JobArgs, *river.InsertOpts) {
+			return CheckpointArgs{}, &river.InsertOpts{Queue: store.QueueUpkeep}
+		},
 		&river.PeriodicJobOpts{RunOnStart: true})}
 }

@@ -127,7 +127,7 @@ func ExpiryPeriodicJobs() []*river.PeriodicJob { return []*river.PeriodicJob{exp
 // its nominal time, up to 100 ms ahead, and a scheduled job waits for promotion.
 var expiryJob = river.NewPeriodicJob(river.PeriodicInterval(ExpiryInterval),
 	func() (river.JobArgs, *river.InsertOpts) {
-		return ExpiryArgs{}, &river.InsertOpts{ScheduledAt: time.Now(), MaxAttempts: 1}
+		return ExpiryArgs{}, &river.InsertOpts{ScheduledAt: time.Now(), MaxAttempts: 1, Queue: store.QueueUpkeep}
 	},
 	&river.PeriodicJobOpts{RunOnStart: true})
 

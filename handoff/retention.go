@@ -215,7 +215,9 @@ func RetentionPeriodicJobs() []*river.PeriodicJob { return []*river.PeriodicJob{
 // River reads a periodic job's schedule and constructor and keeps its own copy, so one value serves
 // every client in the process; IsRetentionJob tells it apart (River's fields are unexported).
 var retentionJob = river.NewPeriodicJob(river.PeriodicInterval(RetentionInterval),
-	func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
+	func() (river.JobArgs, *river.InsertOpts) {
+		return RetentionArgs{}, &river.InsertOpts{Queue: store.QueueUpkeep}
+	},
 	&river.PeriodicJobOpts{RunOnStart: true})
 
 // IsRetentionJob reports whether j is the sweep's periodic job.

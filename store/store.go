@@ -67,6 +67,14 @@ type Store interface {
 	Dialect() string
 }
 
+// QueueUpkeep is the job queue of periodic upkeep (the expiry sweep, checkpoints, retention, the
+// session sweep). Its own workers take it, so a backlog of rungs in the default queue, which River
+// works oldest first, does not hold an expiry back behind it.
+const QueueUpkeep = "upkeep"
+
+// UpkeepWorkers is how many upkeep jobs a runner works at once.
+const UpkeepWorkers = 2
+
 // JobsConfig tunes the job runner.
 type JobsConfig struct {
 	PollInterval time.Duration

@@ -50,5 +50,7 @@ func (s *Service) RegisterWorkers(w *river.Workers) { river.AddWorker(w, &sweepe
 // PeriodicJobs are the service's periodic jobs: the hourly sweep.
 func PeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
-		func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, nil)}
+		func() (river.JobArgs, *river.InsertOpts) {
+			return SweepArgs{}, &river.InsertOpts{Queue: store.QueueUpkeep}
+		}, nil)}
 }

@@ -68,9 +68,12 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 		driver, closeListener = d, closeFn
 	}
 	c, err := river.NewClient[*sql.Tx](wakeDriver{Driver: driver, w: s.wake}, &river.Config{
-		Logger:            quietRiver(s.log),
-		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}},
+		Logger:  quietRiver(s.log),
+		Workers: workers,
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: n},
+			store.QueueUpkeep:  {MaxWorkers: store.UpkeepWorkers},
+		},
 		FetchPollInterval: poll,
 		// Notifications and wakes (wake.go) trigger fetches; this only spaces them, so that a burst of
 		// commits costs a fetch every few milliseconds rather than one each.

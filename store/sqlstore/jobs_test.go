@@ -102,3 +102,85 @@ func TestJobPoolWaitsForTheWriteTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+type busyArgs struct{}
+
+func (busyArgs) Kind() string { return "test.busy" }
+
+type busyWorker struct {
+	river.WorkerDefaults[busyArgs]
+	started chan struct{}
+	release chan struct{}
+}
+
+func (w *busyWorker) Work(ctx context.Context, _ *river.Job[busyArgs]) error {
+	w.started <- struct{}{}
+	select {
+	case <-w.release:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+type upkeepArgs struct{}
+
+func (upkeepArgs) Kind() string { return "test.upkeep" }
+
+type upkeepWorker struct {
+	river.WorkerDefaults[upkeepArgs]
+	ran chan struct{}
+}
+
+func (w *upkeepWorker) Work(context.Context, *river.Job[upkeepArgs]) error {
+	select {
+	case w.ran <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// TestUpkeepBesideABacklog: a periodic job in the upkeep queue runs while every worker of the default
+// queue is busy and more default jobs wait behind them (a backlog of rungs must not hold an expiry
+// sweep back).
+func TestUpkeepBesideABacklog(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s := testdb.Open(t, d)
+			busy := &busyWorker{started: make(chan struct{}, 4), release: make(chan struct{})}
+			up := &upkeepWorker{ran: make(chan struct{}, 1)}
+			workers := river.NewWorkers()
+			river.AddWorker(workers, busy)
+			river.AddWorker(workers, up)
+			if err := s.InOrg(ctx, "org-busy", func(tx store.OrgTx) error {
+				return errors.Join(tx.Enqueue(ctx, busyArgs{}, nil), tx.Enqueue(ctx, busyArgs{}, nil))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			upkeep := river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+				func() (river.JobArgs, *river.InsertOpts) {
+					return upkeepArgs{}, &river.InsertOpts{Queue: store.QueueUpkeep}
+				}, &river.PeriodicJobOpts{RunOnStart: true})
+			if err := s.StartJobs(ctx, workers, store.JobsConfig{Workers: 1, Periodic: []*river.PeriodicJob{upkeep}}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				close(busy.release)
+				_ = s.StopJobs(context.Background())
+			})
+			select {
+			case <-busy.started: // the one default worker is taken, and a second busy job waits
+			case <-ctx.Done():
+				t.Fatal("the default queue's job never started")
+			}
+			select {
+			case <-up.ran:
+			case <-ctx.Done():
+				t.Fatal("the upkeep job did not run while the default queue was busy")
+			}
+		})
+	}
+}
