@@ -9,8 +9,7 @@ import (
 // transactions, so its writes would meet the store's at SQLite's lock, where a writer that finds it
 // taken sleeps and looks again (busy_timeout: 1, 2, 5, 10 … 100 ms). Its connections instead wait for
 // the store's write turn before each transaction and each statement outside one, and give it back
-// when that ends: every writer of the process queues in the process, the job runner's first (its
-// workers wait on its fetches and completions).
+// when that ends: every writer of the process queues in the process.
 
 // turnFunc waits for the write turn and returns its release.
 type turnFunc func(context.Context) (release func(), err error)

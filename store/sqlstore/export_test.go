@@ -16,11 +16,3 @@ func (s *Store) QueryText(name string) string { return s.query(name) }
 func (s *Store) PromoteOnce(ctx context.Context, until time.Time) error {
 	return s.promoteOnce(ctx, until)
 }
-
-// TurnWaiters reports how many outside writers wait for the write turn, and how many store writes
-// are queued for it.
-func (s *Store) TurnWaiters() (outside int32, queued int) {
-	s.group.mu.Lock()
-	defer s.group.mu.Unlock()
-	return s.group.outside.Load(), len(s.group.queue)
-}

@@ -40,25 +40,6 @@ type group struct {
 	turn  chan struct{}
 	mu    sync.Mutex
 	queue []*writeReq
-	// outside counts the writers outside the store waiting for the turn (WriteTurn), and given hands
-	// the turn to one of them directly: the job runner's fetches and completions go before the
-	// store's queued writes, as they did when they met the lock itself between two commits, so its
-	// workers are not left idle behind a queue of batches.
-	outside atomic.Int32
-	given   chan struct{}
-}
-
-// pass gives the turn to a waiting outside writer if there is one, else back to all. The token
-// stays in turn when it is handed over: the new holder gives it back.
-func (g *group) pass() {
-	if g.outside.Load() > 0 {
-		select {
-		case g.given <- struct{}{}:
-			return
-		default: // it has not reached its wait yet, or gave up: it takes the turn as anyone does
-		}
-	}
-	<-g.turn
 }
 
 // inGroup runs fn in the next group commit. The caller that takes the turn leads: it runs the queue
@@ -72,9 +53,8 @@ func (s *Store) inGroup(ctx context.Context, fn func(*sql.Tx) error) error {
 	select {
 	case <-r.done:
 	case g.turn <- struct{}{}:
-		if s.lead(r) {
-			g.pass()
-		}
+		s.lead(r)
+		<-g.turn
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(reqQueued, reqDropped) {
 			return fmt.Errorf("store: begin: %w", ctx.Err())
@@ -92,14 +72,13 @@ func (r *writeReq) result() error {
 	return r.err
 }
 
-// lead runs batches from the head of the queue until mine is done, and reports whether it still
-// holds the turn.
-func (s *Store) lead(mine *writeReq) bool {
+// lead runs batches from the head of the queue until mine is done.
+func (s *Store) lead(mine *writeReq) {
 	g := s.group
 	for {
 		select {
 		case <-mine.done:
-			return true
+			return
 		default:
 		}
 		g.mu.Lock()
@@ -114,16 +93,6 @@ func (s *Store) lead(mine *writeReq) bool {
 		g.mu.Unlock()
 		if len(batch) > 0 {
 			s.runGroup(batch)
-		}
-		if g.outside.Load() > 0 {
-			// An outside writer waits: it goes between two batches; then lead on, unless another
-			// leader has run mine meanwhile.
-			g.pass()
-			select {
-			case <-mine.done:
-				return false
-			case g.turn <- struct{}{}:
-			}
 		}
 	}
 }

@@ -3,7 +3,6 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,64 +100,6 @@ func TestJobPoolWaitsForTheWriteTurn(t *testing.T) {
 	}
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestOutsideWritersGoFirst: when the write turn is given back, a job-runner writer waiting for it
-// goes before the store's queued writes (its workers must not idle behind a queue of batches), and
-// the store's write runs once it is given back in turn.
-func TestOutsideWritersGoFirst(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s := testdb.Open(t, "sqlite")
-	releaseA, err := s.WriteTurn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		order []string
-	)
-	note := func(e string) { mu.Lock(); order = append(order, e); mu.Unlock() }
-	wrote := make(chan error, 1)
-	go func() {
-		const org = "5d9c1b7e-3a2f-4e6d-8c1b-0f9e8d7c6b5a"
-		wrote <- s.InOrg(ctx, org, func(tx store.OrgTx) error {
-			note("store write")
-			return tx.CreateOrg(ctx, store.Org{ID: org, Name: "Queued", MaxTimeout: time.Hour, CreatedAt: time.Now()})
-		})
-	}()
-	waitFor := func(what string, ok func(outside int32, queued int) bool) {
-		t.Helper()
-		for !ok(s.TurnWaiters()) {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("never saw %s", what)
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}
-	waitFor("the store write queued", func(_ int32, q int) bool { return q == 1 })
-	took := make(chan func(), 1)
-	go func() {
-		release, err := s.WriteTurn(ctx)
-		if err != nil {
-			t.Error(err)
-			release = func() {}
-		}
-		note("outside writer")
-		took <- release
-	}()
-	waitFor("the outside writer waiting", func(o int32, _ int) bool { return o == 1 })
-	releaseA()
-	releaseB := <-took
-	releaseB()
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
-	}
-	if len(order) != 2 || order[0] != "outside writer" {
-		t.Errorf("order %v, want the outside writer before the queued store write", order)
 	}
 }
 

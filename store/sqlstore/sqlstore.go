@@ -159,11 +159,9 @@ func (silentInserts) SupportsListenNotify() bool { return false }
 // commits those that queued behind a commit together (group.go). SQLite admits one writer at a time
 // anyway, but one that finds the lock taken polls for it with growing sleeps (busy_timeout), so under
 // a stream of writes a late arrival could wait a second or more while others slipped in; a queue in
-// the process makes the wait one commit after another. A pool whose connections take WriteTurn (the
-// job runner's, on SQLite) queues in the process too.
-func (s *Store) SerializeWrites() {
-	s.group = &group{turn: make(chan struct{}, 1), given: make(chan struct{})}
-}
+// the process makes the wait one commit after another. (River's own writes still meet the lock
+// through busy_timeout.)
+func (s *Store) SerializeWrites() { s.group = &group{turn: make(chan struct{}, 1)} }
 
 // UseReadPool makes ReadOrg run on db, a pool opened read-only on the same database, so reads do not
 // queue for the writer's connections or lock. Close closes it too.
@@ -178,26 +176,20 @@ func (s *Store) UseJobsPool(db *sql.DB) { s.jdb = db }
 const turnPatience = 10 * time.Second
 
 // WriteTurn waits for the turn the store's own write transactions take (SerializeWrites) and
-// returns its release. A writer outside the store (the job runner's pool) that takes it waits in the
-// process, and goes before the store's queued writes (group.pass), instead of polling SQLite's lock
-// with growing sleeps, which under a stream of writes made a create wait tens of milliseconds behind
-// it (and a starved one seconds). The turn only orders writers: the database's lock still excludes
-// them, so a wait past turnPatience (a turn held across a nested write would never come) goes on
-// without.
+// returns its release. A writer outside the store (the job runner's pool) that takes it queues in
+// the process behind the store's writes, instead of polling SQLite's lock with growing sleeps
+// between them, which under a stream of writes made a create wait tens of milliseconds (and a
+// starved one seconds). The turn only orders writers: the database's lock still excludes them, so
+// a wait past turnPatience (a turn held across a nested write would never come) goes on without.
 func (s *Store) WriteTurn(ctx context.Context) (release func(), err error) {
 	if s.group == nil {
 		return func() {}, nil
 	}
-	g := s.group
 	t := time.NewTimer(turnPatience)
 	defer t.Stop()
-	g.outside.Add(1)
-	defer g.outside.Add(-1)
 	select {
-	case g.turn <- struct{}{}:
-		return g.pass, nil
-	case <-g.given:
-		return g.pass, nil
+	case s.group.turn <- struct{}{}:
+		return func() { <-s.group.turn }, nil
 	case <-t.C:
 		return func() {}, nil
 	case <-ctx.Done():
