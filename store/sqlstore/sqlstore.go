@@ -159,8 +159,8 @@ func (silentInserts) SupportsListenNotify() bool { return false }
 // commits those that queued behind a commit together (group.go). SQLite admits one writer at a time
 // anyway, but one that finds the lock taken polls for it with growing sleeps (busy_timeout), so under
 // a stream of writes a late arrival could wait a second or more while others slipped in; a queue in
-// the process makes the wait one commit after another. (River's own writes still meet the lock
-// through busy_timeout.)
+// the process makes the wait one commit after another. A pool whose connections take WriteTurn (the
+// job runner's, on SQLite) joins the same queue.
 func (s *Store) SerializeWrites() { s.group = &group{turn: make(chan struct{}, 1)} }
 
 // UseReadPool makes ReadOrg run on db, a pool opened read-only on the same database, so reads do not
@@ -176,9 +176,9 @@ func (s *Store) UseJobsPool(db *sql.DB) { s.jdb = db }
 const turnPatience = 10 * time.Second
 
 // WriteTurn waits for the turn the store's own write transactions take (SerializeWrites) and
-// returns its release. A writer outside the store (the job runner's pool) that takes it queues in
-// the process behind the store's writes, instead of polling SQLite's lock with growing sleeps
-// between them, which under a stream of writes made a create wait tens of milliseconds (and a
+// returns its release. A writer outside the store (the job runner's pool) that takes it waits in
+// the process, first come first served with the store's writes, instead of polling SQLite's lock
+// with growing sleeps between them, which under a stream of writes made a create wait tens of milliseconds (and a
 // starved one seconds). The turn only orders writers: the database's lock still excludes them, so
 // a wait past turnPatience (a turn held across a nested write would never come) goes on without.
 func (s *Store) WriteTurn(ctx context.Context) (release func(), err error) {
