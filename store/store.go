@@ -72,9 +72,6 @@ type Store interface {
 // works oldest first, does not hold an expiry back behind it.
 const QueueUpkeep = "upkeep"
 
-// UpkeepWorkers is how many upkeep jobs a runner works at once.
-const UpkeepWorkers = 2
-
 // JobsConfig tunes the job runner.
 type JobsConfig struct {
 	PollInterval time.Duration

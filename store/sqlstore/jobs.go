@@ -40,6 +40,9 @@ type listenerDialect interface {
 	RiverWorkerDriver(ctx context.Context, db *sql.DB) (d riverdriver.Driver[*sql.Tx], closeListener func(), err error)
 }
 
+// upkeepWorkers is how many upkeep jobs (store.QueueUpkeep) a runner works at once.
+const upkeepWorkers = 2
+
 // StartJobs implements store.Store: it starts a River client with workers on this database.
 func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store.JobsConfig) error {
 	s.mu.Lock()
@@ -72,7 +75,7 @@ func (s *Store) StartJobs(ctx context.Context, workers *river.Workers, cfg store
 		Workers: workers,
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: n},
-			store.QueueUpkeep:  {MaxWorkers: store.UpkeepWorkers},
+			store.QueueUpkeep:  {MaxWorkers: upkeepWorkers},
 		},
 		FetchPollInterval: poll,
 		// Notifications and wakes (wake.go) trigger fetches; this only spaces them, so that a burst of

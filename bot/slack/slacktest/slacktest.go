@@ -24,6 +24,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
+
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 // Message is one chat.postMessage the fake accepted, as it now stands (chat.update rewrites it).
@@ -531,7 +533,7 @@ func Post(t testing.TB, target, secret string, body []byte, opts ...Option) *htt
 	req.RequestURI = ""
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := webhookClient.Do(req.WithContext(ctx))
+	resp, err := testhttp.WebhookClient.Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatalf("slacktest: post: %v", err)
 	}
@@ -771,8 +773,3 @@ func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
-
-// webhookClient posts the provider's webhooks on a transport of its own: every httptest.Server.Close
-// (another parallel test's fake) closes http.DefaultTransport's idle connections, which broke a post
-// that had just taken one ("connection broken: http: CloseIdleConnections called").
-var webhookClient = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 // Button is one inline keyboard button as sent.
@@ -289,7 +291,7 @@ func Post(t testing.TB, url, secret string, update []byte) *http.Response {
 	if secret != "" {
 		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", secret)
 	}
-	resp, err := webhookClient.Do(req)
+	resp, err := testhttp.WebhookClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,8 +651,3 @@ func (s *Server) getUpdates(ctx context.Context, p getUpdates) (any, *apiErr) {
 		}
 	}
 }
-
-// webhookClient posts the provider's webhooks on a transport of its own: every httptest.Server.Close
-// (another parallel test's fake) closes http.DefaultTransport's idle connections, which broke a post
-// that had just taken one ("connection broken: http: CloseIdleConnections called").
-var webhookClient = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}

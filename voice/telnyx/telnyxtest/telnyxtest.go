@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -556,15 +558,10 @@ func (d *Driver) Post(t testing.TB, url string, body []byte, how Sig) int {
 			req.Header.Set("telnyx-timestamp", timestamp)
 		}
 	}
-	resp, err := webhookClient.Do(req)
+	resp, err := testhttp.WebhookClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	return resp.StatusCode
 }
-
-// webhookClient posts the provider's webhooks on a transport of its own: every httptest.Server.Close
-// (another parallel test's fake) closes http.DefaultTransport's idle connections, which broke a post
-// that had just taken one ("connection broken: http: CloseIdleConnections called").
-var webhookClient = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}

@@ -14,7 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 // Driver plays the provider's side of Ony's webhooks: it posts the form the provider would post to
@@ -148,7 +149,7 @@ func (d *Driver) Post(t testing.TB, publicURL string, params url.Values, opts ..
 		}
 		req.Header.Set(h, sig)
 	}
-	resp, err := webhookClient.Do(req)
+	resp, err := testhttp.WebhookClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,8 +343,3 @@ func (d *Driver) Follow(t testing.TB, c Call, tw TwiML, opts ...Option) Result {
 	}
 	return d.Post(t, tw.Redirect, d.callParams(c, "in-progress"), opts...)
 }
-
-// webhookClient posts the provider's webhooks on a transport of its own: every httptest.Server.Close
-// (another parallel test's fake) closes http.DefaultTransport's idle connections, which broke a post
-// that had just taken one ("connection broken: http: CloseIdleConnections called").
-var webhookClient = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}
