@@ -71,6 +71,9 @@ func BenchmarkDerive(b *testing.B) {
 		in   Input
 	}{
 		{"4KB_script", Input{Action: "shell.exec", PayloadKind: KindCommand, Payload: repeatTo(typicalScript, 4<<10)}},
+		// The onybench create's payload: every line passes the Kubernetes keyword, none deletes.
+		{"1.5KB_rollouts", Input{Action: "shell.exec", PayloadKind: KindCommand,
+			Payload: strings.Repeat("$ kubectl -n web rollout restart deploy/web && kubectl -n web rollout status deploy/web --timeout=120s\n", 15)}},
 		{"4KB_diff", Input{Action: "git.push", PayloadKind: KindDiff, Payload: repeatTo(typicalDiff, 4<<10)}},
 		{"1MiB_diff", Input{Action: "git.push", PayloadKind: KindDiff, Payload: repeatTo(typicalDiff, 1<<20)}},
 		{"1MiB_script", Input{Action: "shell.exec", PayloadKind: KindCommand, Payload: repeatTo(typicalScript, 1<<20)}},

@@ -32,6 +32,10 @@ type compiledRule struct {
 	re       *regexp.Regexp
 	require  []*regexp.Regexp
 	unless   []*regexp.Regexp
+	// needs is a literal, ASCII-lowered, that every match of re contains (empty when the pattern
+	// has none): a piece without it cannot match, which a substring search tells for far less than
+	// running the pattern.
+	needs    string
 	within   byte // 0: the whole payload is one piece
 	fold     bool
 	wordOnly bool
@@ -173,6 +177,7 @@ func compile(r Rule) (compiledRule, []string) {
 		bad("bad pattern: %v", err)
 	} else {
 		c.re = re
+		c.needs = neededLiteral(r.Pattern)
 		if len(c.keywords) > 0 && startsText(r.Pattern) {
 			bad(`pattern uses \A or a non-multiline ^, which keywords do not allow`)
 		}
@@ -391,7 +396,7 @@ func (r *compiledRule) matchNearKeywords(p *payload) bool {
 		if i := strings.LastIndexByte(text[start:hit], '\n'); i >= 0 {
 			start += i + 1
 		}
-		if r.matchSpan(text[start:end]) {
+		if (r.needs == "" || strings.Contains(p.lower[start:end], r.needs)) && r.matchSpan(text[start:end]) {
 			return true
 		}
 		pos = end + 1
@@ -426,6 +431,39 @@ func (r *compiledRule) refined(match string) bool {
 		}
 	}
 	return true
+}
+
+// neededLiteral returns the longest ASCII literal that every match of pattern contains, lowered, or
+// "" when there is none. Only what a match cannot do without counts: a literal in a concatenation, or
+// under a capture or a repeat of at least one; an alternation or an optional part needs nothing.
+// Lowering is safe for the prefilter's search: the payload's lowered twin holds a literal's lowered
+// form wherever the payload holds the literal in any ASCII case, and (?i) folds of k and s to
+// non-ASCII runes are folded to ASCII before (prepare).
+func neededLiteral(pattern string) string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	var best string
+	var walk func(*syntax.Regexp)
+	walk = func(re *syntax.Regexp) {
+		switch re.Op {
+		case syntax.OpLiteral:
+			if lit := string(re.Rune); isASCII(lit) && len(lit) > len(best) {
+				best = asciiLower(lit)
+			}
+		case syntax.OpConcat, syntax.OpCapture, syntax.OpPlus:
+			for _, sub := range re.Sub {
+				walk(sub)
+			}
+		case syntax.OpRepeat:
+			if re.Min >= 1 {
+				walk(re.Sub[0])
+			}
+		}
+	}
+	walk(re.Simplify())
+	return best
 }
 
 // startsText reports whether pattern can assert the beginning of the text.

@@ -356,3 +356,30 @@ func TestPrefilterOnGeneratedScripts(t *testing.T) {
 		}
 	}
 }
+
+func TestNeededLiteral(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ pattern, want string }{
+		{`kubectl[ \t]+delete`, "kubectl"},
+		{`(?i)DROP[ \t]+TABLE`, "table"}, // the longest, lowered
+		{`(?:kubectl|oc)[ \t]delete\b`, "delete"},
+		{`(?:delete|remove)`, ""}, // either one will do, so neither is needed
+		{`x(?:destroy)?`, "x"},    // an optional part is not needed
+		{`(?:terraform )+apply`, "terraform "},
+		{`xa{2,}`, "x"}, // Simplify spells the repeat as a, a+: literals are not joined
+		{`(?:abc){0,3}z`, "z"},
+		{`caf\x{e9}`, ""}, // not ASCII: the lowered twin keeps the bytes, but fold variants would not
+		{`[`, ""},         // does not parse
+	} {
+		if got := neededLiteral(tc.pattern); got != tc.want {
+			t.Errorf("neededLiteral(%q) = %q, want %q", tc.pattern, got, tc.want)
+		}
+	}
+	// The built-in Kubernetes delete rule's keyword is the tool; the verb is what a payload of
+	// harmless kubectl lines lacks.
+	for _, r := range Default().rules {
+		if r.id == "k8s.delete" && r.needs != "delete" {
+			t.Errorf("k8s.delete needs %q, want %q", r.needs, "delete")
+		}
+	}
+}
