@@ -201,6 +201,18 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		in.PayloadKind, in.Payload = req.Payload.Kind, req.Payload.Content
 	}
 	assessed := s.risk.Derive(in)
+	// What needs no database is done before the transaction: on SQLite writes take turns, and every
+	// microsecond inside one is a microsecond every other writer waits.
+	id := uuid.Must(uuid.NewV7()).String()
+	gist := redact.Gist(s.redact, s.FingerprintKey(dev.OrgID), req.Action, assessed.Level.String(), req.Title, req.Summary, GistRunes)
+	var sealed []byte
+	if req.Payload != nil {
+		var err error
+		if sealed, err = s.keys.Seal([]byte(req.Payload.Content), payloadAAD(dev.OrgID, id)); err != nil {
+			return Created{}, fmt.Errorf("handoff: seal payload: %w", err)
+		}
+	}
+	titleHash := audit.TitleHash(req.Title)
 
 	var out Created
 	err := s.store.InOrg(ctx, dev.OrgID, func(tx store.OrgTx) error {
@@ -225,19 +237,14 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		}
 		now := s.clock()
 		h := store.Handoff{
-			OrgID: dev.OrgID, ID: uuid.Must(uuid.NewV7()).String(), DeviceID: dev.ID,
+			OrgID: dev.OrgID, ID: id, DeviceID: dev.ID,
 			Action: req.Action, Title: req.Title, Summary: req.Summary,
 			Risk: assessed.Level.String(), RiskReasons: reasonStrings(assessed.Reasons),
 			Options: req.Options, Labels: req.Labels, CallbackURL: req.CallbackURL,
-			Gist:   redact.Gist(s.redact, s.FingerprintKey(dev.OrgID), req.Action, assessed.Level.String(), req.Title, req.Summary, GistRunes),
-			Status: store.StatusPending, CreatedAt: now, ExpiresAt: now.Add(timeout),
+			Gist: gist, Status: store.StatusPending, CreatedAt: now, ExpiresAt: now.Add(timeout),
 		}
 		if req.Payload != nil {
-			h.PayloadKind, h.PayloadSize = req.Payload.Kind, len(req.Payload.Content)
-			h.PayloadSealed, err = s.keys.Seal([]byte(req.Payload.Content), payloadAAD(h.OrgID, h.ID))
-			if err != nil {
-				return fmt.Errorf("handoff: seal payload: %w", err)
-			}
+			h.PayloadKind, h.PayloadSize, h.PayloadSealed = req.Payload.Kind, len(req.Payload.Content), sealed
 		}
 		if s.esc != nil {
 			if err := s.esc.Start(ctx, tx, &h); err != nil {
@@ -250,7 +257,7 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		// The title is the agent's free text and could carry a secret: the log keeps only its hash.
 		err = s.audit.Append(ctx, tx, audit.Event{Type: audit.HandoffCreated, At: now,
 			Actor: audit.Actor{Kind: string(store.ActorDevice), ID: dev.ID}, Subject: audit.Subject{Kind: "handoff", ID: h.ID},
-			Channel: "api", Details: &audit.Details{Action: h.Action, Risk: h.Risk, Reasons: h.RiskReasons, TitleHash: audit.TitleHash(h.Title)}})
+			Channel: "api", Details: &audit.Details{Action: h.Action, Risk: h.Risk, Reasons: h.RiskReasons, TitleHash: titleHash}})
 		if err != nil {
 			return fmt.Errorf("handoff: audit: %w", err)
 		}

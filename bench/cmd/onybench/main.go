@@ -42,7 +42,7 @@ func run() int {
 	pending := flag.Int("pending", 0, "pending handoffs in the decision scenario (default 20000 full, 300 quick)")
 	fillLimit := flag.Duration("fill-limit", 0, "longest a fill of pending handoffs may take before the scenario goes on with fewer (default 3m full, 30s quick)")
 	var extra multiFlag
-	flag.Var(&extra, "env", "extra ONY_ variable for every server, KEY=VALUE (repeatable), e.g. -env ONY_JOBS_POLL_INTERVAL=50ms")
+	flag.Var(&extra, "env", "extra ONY_ variable (or GOGC, GOMEMLIMIT) for every server, KEY=VALUE (repeatable), e.g. -env ONY_JOBS_POLL_INTERVAL=50ms")
 	flag.Parse()
 
 	sz := fullSizes
@@ -100,8 +100,8 @@ func run() int {
 	h := &harness{repo: root, log: logf, profile: *profile, quick: quick, extra: map[string]string{}}
 	for _, kv := range extra {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(k, "ONY_") {
-			logf("-env %q: want ONY_NAME=value", kv)
+		if !ok || !strings.HasPrefix(k, "ONY_") && k != "GOGC" && k != "GOMEMLIMIT" {
+			logf("-env %q: want ONY_NAME=value (or GOGC, GOMEMLIMIT)", kv)
 			return 2
 		}
 		h.extra[k] = v
