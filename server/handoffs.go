@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -106,11 +105,10 @@ func decodeStrict(r io.Reader, v any) error {
 	if err != nil {
 		return jsonProblem(err)
 	}
-	br := bufio.NewReader(bytes.NewReader(raw))
-	if err := expectObject(br); err != nil {
+	if err := expectObject(raw); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(br)
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
@@ -126,20 +124,17 @@ func decodeStrict(r io.Reader, v any) error {
 
 // expectObject refuses bodies that are not a JSON object (null, arrays, scalars) before decoding, since
 // the decoder would accept null as an empty object.
-func expectObject(br *bufio.Reader) error {
-	for {
-		b, err := br.ReadByte()
-		if err != nil {
-			return jsonProblem(err)
-		}
+func expectObject(raw []byte) error {
+	for _, b := range raw {
 		switch b {
 		case ' ', '\t', '\r', '\n':
 			continue
 		case '{':
-			return br.UnreadByte()
+			return nil
 		}
 		return problem.New(problem.Invalid, "invalid_json", "the body must be a JSON object")
 	}
+	return jsonProblem(io.EOF)
 }
 
 // jsonKind names a Go type the way a JSON user would.
