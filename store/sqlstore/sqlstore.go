@@ -178,9 +178,10 @@ const turnPatience = 10 * time.Second
 // WriteTurn waits for the turn the store's own write transactions take (SerializeWrites) and
 // returns its release. A writer outside the store (the job runner's pool) that takes it waits in
 // the process, first come first served with the store's writes, instead of polling SQLite's lock
-// with growing sleeps between them, which under a stream of writes made a create wait tens of milliseconds (and a
-// starved one seconds). The turn only orders writers: the database's lock still excludes them, so
-// a wait past turnPatience (a turn held across a nested write would never come) goes on without.
+// with growing sleeps between them, which under a stream of writes made a create wait tens of
+// milliseconds (and a starved one seconds). The turn only orders writers: the database's lock still
+// excludes them, so a wait past turnPatience (a turn held across a nested write would never come)
+// goes on without.
 func (s *Store) WriteTurn(ctx context.Context) (release func(), err error) {
 	if s.group == nil {
 		return func() {}, nil
