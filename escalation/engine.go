@@ -74,9 +74,15 @@ type Engine struct {
 
 	settles settler // batches of settles, per organization (settle.go)
 
+	// firstSends are the first rungs' sends under way after their creates' commits (first.go).
+	firstSends sync.WaitGroup
+
 	// crashAfterCommit, set by tests, stands in for a process that dies after a rung's transaction
 	// committed and before its sends: RunStepJob returns errSimulatedCrash there.
 	crashAfterCommit func(StepArgs) bool
+	// firstRungByJob, set by tests, leaves a handoff's first rung to a step job due at once, as
+	// every rung after it is run, so that tests of that path can drive it on a one-rung ladder.
+	firstRungByJob bool
 }
 
 var errSimulatedCrash = errors.New("escalation: simulated crash after the rung's commit")
@@ -179,8 +185,9 @@ func (e *Engine) parseStored(v store.LadderVersion) (*Ladder, error) {
 	return l, nil
 }
 
-// Start freezes the matching ladder onto a new handoff and schedules its first rung, in the
-// transaction that creates the handoff: the handoff exists if and only if its ladder will run.
+// Start freezes the matching ladder onto a new handoff, before its insert, in the transaction that
+// creates it; FirstRung runs the ladder's first rung in that transaction after the insert, so the
+// handoff exists if and only if its ladder runs.
 func (e *Engine) Start(ctx context.Context, tx store.OrgTx, h *store.Handoff) error {
 	l, err := e.Select(ctx, tx, h.Risk, h.Action, h.Labels)
 	if err != nil {
@@ -191,7 +198,7 @@ func (e *Engine) Start(ctx context.Context, tx store.OrgTx, h *store.Handoff) er
 		return fmt.Errorf("escalation: freeze ladder: %w", err)
 	}
 	h.LadderName, h.LadderVersion, h.Ladder = l.Name, l.Version, frozen
-	return tx.Enqueue(ctx, StepArgs{OrgID: h.OrgID, HandoffID: h.ID}, nil) // due now: a ScheduledAt would wait for River's scheduler
+	return nil
 }
 
 // Finished schedules the rewrite of every message sent for h, in the transaction that made h final.

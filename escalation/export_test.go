@@ -13,6 +13,12 @@ var ErrSimulatedCrash = errSimulatedCrash
 // committed and before it sends, as a killed process would.
 func SetCrashAfterCommit(e *Engine, crash func(StepArgs) bool) { e.crashAfterCommit = crash }
 
+// SetFirstRungByJob leaves each new handoff's first rung to a step job, as the rungs after it.
+func SetFirstRungByJob(e *Engine) { e.firstRungByJob = true }
+
+// RescueGrace is how long after a first rung's deadline its rescue job is due.
+const RescueGrace = rescueGrace
+
 // SnoozeOf is how long a rung's job that returned err sleeps before it looks again.
 var SnoozeOf = snoozeOf
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +60,7 @@ type captureStore struct {
 	mu    sync.Mutex
 	jobs  []job
 	seq   int
+	ids   atomic.Int64 // job ids, as River's are assigned at the insert
 	// beforeTx, if set, is called at the start of every InOrg (a test counts or holds transactions).
 	beforeTx func()
 }
@@ -67,36 +69,60 @@ func (c *captureStore) InOrg(ctx context.Context, orgID string, fn func(tx store
 	if c.beforeTx != nil {
 		c.beforeTx()
 	}
-	var buf []job
-	err := c.Store.InOrg(ctx, orgID, func(tx store.OrgTx) error {
-		buf = buf[:0]
-		return fn(&captureTx{OrgTx: tx, buf: &buf, now: c.clock.now})
+	var tx *captureTx
+	err := c.Store.InOrg(ctx, orgID, func(otx store.OrgTx) error {
+		tx = &captureTx{OrgTx: otx, c: c}
+		return fn(tx)
 	})
 	if err == nil {
 		c.mu.Lock()
-		for _, j := range buf {
+		for _, j := range tx.buf {
 			c.seq++
-			j.seq, j.id = c.seq, int64(c.seq)
+			j.seq = c.seq
 			c.jobs = append(c.jobs, j)
 		}
+		c.jobs = slices.DeleteFunc(c.jobs, func(j job) bool { return slices.Contains(tx.cancelled, j.id) })
 		c.mu.Unlock()
 	}
 	return err
 }
 
+// captureTx holds the jobs a transaction enqueues, and those it cancels, until it commits.
 type captureTx struct {
 	store.OrgTx
-	buf *[]job
-	now func() time.Time
+	c         *captureStore
+	buf       []job
+	cancelled []int64
 }
 
-func (t *captureTx) Enqueue(_ context.Context, args river.JobArgs, opts *river.InsertOpts) error {
-	at := t.now()
+func (t *captureTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	_, err := t.EnqueueID(ctx, args, opts)
+	return err
+}
+
+func (t *captureTx) EnqueueID(_ context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
+	at := t.c.clock.now()
 	if opts != nil && !opts.ScheduledAt.IsZero() {
 		at = opts.ScheduledAt
 	}
-	*t.buf = append(*t.buf, job{args: args, at: at})
-	return nil
+	id := t.c.ids.Add(1)
+	t.buf = append(t.buf, job{args: args, at: at, id: id})
+	return id, nil
+}
+
+// CancelJob cancels a job of this transaction, or, once it commits, one still queued.
+func (t *captureTx) CancelJob(_ context.Context, id int64) (bool, error) {
+	n := len(t.buf)
+	if t.buf = slices.DeleteFunc(t.buf, func(j job) bool { return j.id == id }); len(t.buf) < n {
+		return true, nil
+	}
+	t.c.mu.Lock()
+	queued := slices.ContainsFunc(t.c.jobs, func(j job) bool { return j.id == id })
+	t.c.mu.Unlock()
+	if queued {
+		t.cancelled = append(t.cancelled, id)
+	}
+	return queued, nil
 }
 
 // requeue puts a job back to run at at (a snoozed or rescued job), as a new job if id is 0.
@@ -104,7 +130,14 @@ func (c *captureStore) requeue(args river.JobArgs, at time.Time, id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	c.jobs = append(c.jobs, job{args: args, at: at, seq: c.seq, id: cmp.Or(id, int64(c.seq))})
+	c.jobs = append(c.jobs, job{args: args, at: at, seq: c.seq, id: cmp.Or(id, c.ids.Add(1))})
+}
+
+// queued is a copy of the jobs waiting to run.
+func (c *captureStore) queued() []job {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.jobs)
 }
 
 // next pops the earliest job due by until.
@@ -233,7 +266,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		}
 		return tx.CreateDevice(ctx, dev)
 	}))
-	h.dev = handoff.Actor{OrgID: h.orgID, Kind: store.ActorDevice, ID: dev.ID}
+	h.dev = handoff.Actor{OrgID: h.orgID, Kind: store.ActorDevice, ID: dev.ID, Name: dev.Name}
 	return h
 }
 
@@ -302,6 +335,8 @@ func (h *harness) create(req handoff.CreateRequest) store.Handoff {
 	}
 	res, err := h.svc.Create(ctx, h.dev, req, "")
 	must(h.t, err)
+	// The first rung's sends go on after the create returns: the harness lets them finish first.
+	must(h.t, h.eng.Wait(ctx))
 	// The handoff service's expiry sweep ends it at its deadline (it queues no job for it): run here
 	// as the expiry job it replaced.
 	h.st.requeue(handoff.ExpireArgs{OrgID: res.Handoff.OrgID, HandoffID: res.Handoff.ID}, res.Handoff.ExpiresAt, 0)

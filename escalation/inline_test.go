@@ -17,9 +17,10 @@ import (
 	"github.com/ony-ai/ony/store"
 )
 
-// A rung's job makes its sends itself (escalation.RunStepJob). These tests hold it to every rung and
-// every send exactly once: run twice, run by two replicas at once, stopped by a crash between its
-// commit and its sends, and with a provider that fails.
+// A rung's job makes its sends itself (escalation.RunStepJob), and a handoff's create makes its first
+// rung's (escalation.Engine.FirstRung). These tests hold both to every rung and every send exactly
+// once: run twice, run by two replicas at once, stopped by a crash between the commit and the sends,
+// and with a provider that fails.
 
 const oneWideRung = `
 name: wide
@@ -31,12 +32,24 @@ steps:
 end: wait
 `
 
-func wideHarness(t *testing.T, d string) (*harness, store.Handoff) {
+// wideHarness creates a handoff on oneWideRung. With byJob its rung is left to a step job, as every
+// rung after the first is; otherwise the create runs it. crash, if set, is SetCrashAfterCommit's.
+func wideHarness(t *testing.T, d string, byJob bool, crash func(escalation.StepArgs) bool) (*harness, store.Handoff) {
 	h := newHarness(t, harnessOpts{ladders: []string{oneWideRung}, dialect: d})
 	h.person("ana", oncall("U1", "+15550000001"))
 	h.person("ben", oncall("U2", "+15550000002"))
+	if byJob {
+		escalation.SetFirstRungByJob(h.eng)
+	}
+	escalation.SetCrashAfterCommit(h.eng, crash)
 	return h, h.create(handoff.CreateRequest{Action: "deploy", Timeout: time.Hour})
 }
+
+// rungPaths are the two ways a rung is run: by the handoff's create (the first) and by a step job.
+var rungPaths = []struct {
+	name  string
+	byJob bool
+}{{"create", false}, {"job", true}}
 
 var wideLog = []string{
 	"+0s slack/sim ana", "+0s slack/sim ben", "+0s sms/sim ana", "+0s sms/sim ben", "+0s webhook/builtin webhook:bridge",
@@ -60,18 +73,20 @@ func allSent(t *testing.T, h *harness, id string, want int) {
 func TestRungRunTwiceSendsOnce(t *testing.T) {
 	t.Parallel()
 	for _, d := range testdb.Dialects {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			h, ho := wideHarness(t, d)
-			step := escalation.StepArgs{OrgID: h.orgID, HandoffID: ho.ID}
-			must(t, h.eng.RunStepJob(ctx, step, 1001))
-			must(t, h.eng.RunStepJob(ctx, step, 1001))
-			must(t, h.eng.RunStepJob(ctx, step, 1002))
-			must(t, h.eng.RunStep(ctx, step))
-			h.advance(time.Minute) // the rung's job as Create queued it, and anything the runs queued
-			equal(t, "notifications", h.log(), wideLog)
-			allSent(t, h, ho.ID, 5)
-		})
+		for _, p := range rungPaths {
+			t.Run(d+"/"+p.name, func(t *testing.T) {
+				t.Parallel()
+				h, ho := wideHarness(t, d, p.byJob, nil)
+				step := escalation.StepArgs{OrgID: h.orgID, HandoffID: ho.ID}
+				must(t, h.eng.RunStepJob(ctx, step, 1001))
+				must(t, h.eng.RunStepJob(ctx, step, 1001))
+				must(t, h.eng.RunStepJob(ctx, step, 1002))
+				must(t, h.eng.RunStep(ctx, step))
+				h.advance(time.Minute) // the rung's job as Create queued it, and anything the runs queued
+				equal(t, "notifications", h.log(), wideLog)
+				allSent(t, h, ho.ID, 5)
+			})
+		}
 	}
 }
 
@@ -81,7 +96,7 @@ func TestTwoReplicasRunOneRungOnce(t *testing.T) {
 	for _, d := range testdb.Dialects {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			h, ho := wideHarness(t, d)
+			h, ho := wideHarness(t, d, true, nil)
 			step := escalation.StepArgs{OrgID: h.orgID, HandoffID: ho.ID}
 			var wg sync.WaitGroup
 			errs := make([]error, 4)
@@ -100,51 +115,58 @@ func TestTwoReplicasRunOneRungOnce(t *testing.T) {
 }
 
 // The process dies after the rung's transaction committed and before any send was made. The rows say
-// "sending", so nothing else settles them; the job runner rescues the same job (45 s later here), and
-// its run makes each send once, with a decision token that works.
+// "sending", so nothing else settles them. A step job is rescued by the job runner (45 s later here);
+// a first rung run by the create has its rescue job, due 35 s later (the rung's 20 s deadline and the
+// grace). Either run makes each send once, with a decision token that works.
 func TestCrashAfterCommitSendsOnceOnRescue(t *testing.T) {
 	t.Parallel()
 	for _, d := range testdb.Dialects {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			h, ho := wideHarness(t, d)
-			crashed := false
-			escalation.SetCrashAfterCommit(h.eng, func(escalation.StepArgs) bool {
-				defer func() { crashed = true }()
-				return !crashed
+		for _, p := range rungPaths {
+			t.Run(d+"/"+p.name, func(t *testing.T) {
+				t.Parallel()
+				crashAfterCommitSendsOnceOnRescue(t, d, p.byJob)
 			})
-			h.advance(10 * time.Second)
-			if h.crashes != 1 || len(h.log()) != 0 {
-				t.Fatalf("%d crashes, notifications %q; want 1 crash before any", h.crashes, h.log())
-			}
-			for _, s := range h.sends(ho.ID) {
-				if s.State != store.SendSending {
-					t.Errorf("send %s is %s before the rescue, want sending", s.Key, s.State)
-				}
-			}
-			h.advance(time.Minute)
-			want := make([]string, len(wideLog))
-			for i, l := range wideLog {
-				want[i] = "+45s" + l[len("+0s"):]
-			}
-			equal(t, "notifications", h.log(), want)
-			allSent(t, h, ho.ID, 5)
+		}
+	}
+}
 
-			// The token the rescued send carried decides; the crashed run's was never sent.
-			var tok string
-			for _, s := range h.sent {
-				if s.channel == "sms/sim" && s.to == "ana" {
-					tok = s.n.Token
-				}
-			}
-			if tok == "" {
-				t.Fatal("ana's sms carried no decision token")
-			}
-			got, err := h.svc.DecideAnswer(ctx, handoff.Answer{Token: tok, Option: "deny", Channel: "sms"})
-			if err != nil || got.Status != store.StatusDenied {
-				t.Fatalf("decide with the rescued send's token: %s %v", got.Status, err)
-			}
-		})
+func crashAfterCommitSendsOnceOnRescue(t *testing.T, d string, byJob bool) {
+	var crashes atomic.Int32
+	h, ho := wideHarness(t, d, byJob, func(escalation.StepArgs) bool { return crashes.Add(1) == 1 })
+	rescued := "+45s"
+	if !byJob {
+		rescued = "+" + (20*time.Second + escalation.RescueGrace).String()
+	}
+	h.advance(10 * time.Second)
+	if crashes.Load() != 1 || len(h.log()) != 0 {
+		t.Fatalf("%d crashes, notifications %q; want 1 crash before any", crashes.Load(), h.log())
+	}
+	for _, s := range h.sends(ho.ID) {
+		if s.State != store.SendSending {
+			t.Errorf("send %s is %s before the rescue, want sending", s.Key, s.State)
+		}
+	}
+	h.advance(time.Minute)
+	want := make([]string, len(wideLog))
+	for i, l := range wideLog {
+		want[i] = rescued + l[len("+0s"):]
+	}
+	equal(t, "notifications", h.log(), want)
+	allSent(t, h, ho.ID, 5)
+
+	// The token the rescued send carried decides; the crashed run's was never sent.
+	var tok string
+	for _, s := range h.sent {
+		if s.channel == "sms/sim" && s.to == "ana" {
+			tok = s.n.Token
+		}
+	}
+	if tok == "" {
+		t.Fatal("ana's sms carried no decision token")
+	}
+	got, err := h.svc.DecideAnswer(ctx, handoff.Answer{Token: tok, Option: "deny", Channel: "sms"})
+	if err != nil || got.Status != store.StatusDenied {
+		t.Fatalf("decide with the rescued send's token: %s %v", got.Status, err)
 	}
 }
 
@@ -248,11 +270,8 @@ steps:
     wait: 1m
 end: wait
 `}})
-	ho := h.create(handoff.CreateRequest{Action: "deploy", Timeout: time.Hour})
 	escalation.SetCrashAfterCommit(h.eng, func(a escalation.StepArgs) bool { return a.Step == 0 })
-	if err := h.eng.RunStepJob(ctx, escalation.StepArgs{OrgID: h.orgID, HandoffID: ho.ID}, 1); !errors.Is(err, escalation.ErrSimulatedCrash) {
-		t.Fatalf("rung 0: %v", err)
-	}
+	ho := h.create(handoff.CreateRequest{Action: "deploy", Timeout: time.Hour}) // rung 0 claims its send, and stops
 	next := escalation.StepArgs{OrgID: h.orgID, HandoffID: ho.ID, Step: 1}
 	h.clock.set(h.start.Add(time.Second))
 	err := h.eng.RunStepJob(ctx, next, 2)
@@ -263,5 +282,50 @@ end: wait
 	err = h.eng.RunStepJob(ctx, next, 2)
 	if !errors.Is(err, escalation.ErrRungUnderWay) || escalation.SnoozeOf(err) != time.Second {
 		t.Errorf("rung 1 5 s after rung 0 claimed its send: %v, snooze %s; want under way, 1s", err, escalation.SnoozeOf(err))
+	}
+}
+
+// The create runs the first rung. Its sends are made after the create returns, and its rescue job,
+// needed only until they have settled, is cancelled then; the next rung's job stays. A first rung
+// with nothing to send (nobody in the group) writes no rescue at all.
+func TestFirstRungRescueCancelledOnceSent(t *testing.T) {
+	t.Parallel()
+	const ladder = `
+name: two
+default: true
+steps:
+  - channels: [%s]
+    targets: [%s]
+    wait: 1m
+  - channels: [webhook]
+    targets: [webhook:bridge]
+    wait: 1m
+end: wait
+`
+	for _, d := range testdb.Dialects {
+		for _, c := range []struct {
+			name, channels, targets string
+			log                     []string
+		}{
+			{"sends", "webhook, sms", "webhook:bridge, group:oncall", []string{"+0s sms/sim ana", "+0s webhook/builtin webhook:bridge"}},
+			{"nobody", "sms", "group:nobody", nil},
+		} {
+			t.Run(d+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				h := newHarness(t, harnessOpts{ladders: []string{fmt.Sprintf(ladder, c.channels, c.targets)}, dialect: d})
+				h.person("ana", oncall("U1", "+15550000001"))
+				ho := h.create(handoff.CreateRequest{Action: "deploy", Timeout: time.Hour})
+				equal(t, "notifications", h.log(), c.log)
+				var steps []escalation.StepArgs
+				for _, j := range h.st.queued() {
+					if a, ok := j.args.(escalation.StepArgs); ok && a.HandoffID == ho.ID {
+						steps = append(steps, a)
+					}
+				}
+				if len(steps) != 1 || steps[0].Step != 1 {
+					t.Errorf("step jobs queued after the create %+v, want only rung 1's", steps)
+				}
+			})
+		}
 	}
 }

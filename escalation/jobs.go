@@ -107,12 +107,14 @@ func (w *stepWorker) Work(ctx context.Context, j *river.Job[StepArgs]) error {
 // every provider of its kind in turn within the send timeout, and their settles. A rung left running
 // by a killed process is retried (and hands its unsettled sends to send jobs) this long after it
 // started, plus the job runner's rescue interval.
-func (w *stepWorker) Timeout(*river.Job[StepArgs]) time.Duration {
+func (w *stepWorker) Timeout(*river.Job[StepArgs]) time.Duration { return w.e.rungTimeout() }
+
+func (e *Engine) rungTimeout() time.Duration {
 	most := 1
-	for _, k := range w.e.kinds.Names() {
-		most = max(most, len(w.e.d.Channels.Providers(k, nil)))
+	for _, k := range e.kinds.Names() {
+		most = max(most, len(e.d.Channels.Providers(k, nil)))
 	}
-	return time.Duration(most)*w.e.cfg.SendTimeout + 10*time.Second
+	return time.Duration(most)*e.cfg.SendTimeout + 10*time.Second
 }
 
 type sendWorker struct {

@@ -84,7 +84,7 @@ end: wait
 			}
 			sent := 0
 			for _, s := range h.sends(hd.ID) {
-				if s.State == store.SendSent && s.Provider == "builtin" {
+				if s.State == store.SendSent && s.Provider == "builtin" && s.Target != "webhook:bridge" { // not the rung's own send
 					sent++
 				}
 			}

@@ -72,12 +72,9 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 			if err := e.previousRungWaits(ctx, tx, h, l, a, now); err != nil {
 				return err
 			}
-			// A rung that reaches only shared destinations (webhook:ops, a Slack channel) needs no people.
-			var users []store.User
-			if slices.ContainsFunc(l.Steps[a.Step].Targets, func(t Target) bool { return !t.Team() }) {
-				if users, err = tx.ListUsers(ctx); err != nil {
-					return err
-				}
+			users, err := rungUsers(ctx, tx, l, a)
+			if err != nil {
+				return err
 			}
 			plan := e.plan(h, l, a, users, now)
 			// The marker says how many send rows the rung will have, so the next rung and the ladder's end
@@ -104,15 +101,7 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 					return err
 				}
 			}
-			if c, s, ok := l.Next(a.Climb, a.Step); ok {
-				return tx.Enqueue(ctx, StepArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: c, Step: s},
-					&river.InsertOpts{ScheduledAt: h.CreatedAt.Add(l.Offset(c, s))})
-			}
-			if l.End == EndExpire {
-				return tx.Enqueue(ctx, handoff.ExpireArgs{OrgID: h.OrgID, HandoffID: h.ID, Ladder: true},
-					&river.InsertOpts{ScheduledAt: h.CreatedAt.Add(l.EndOffset())})
-			}
-			return nil
+			return scheduleNext(ctx, tx, h, l, a)
 		})
 	}
 	err := run(false)
@@ -132,6 +121,28 @@ func (e *Engine) RunStepJob(ctx context.Context, a StepArgs, jobID int64) error 
 		return errSimulatedCrash
 	}
 	return e.sendAll(ctx, out)
+}
+
+// rungUsers lists the people rung a may reach. A rung that reaches only shared destinations
+// (webhook:ops, a Slack channel) needs none, and skips the read.
+func rungUsers(ctx context.Context, tx store.OrgTx, l *Ladder, a StepArgs) ([]store.User, error) {
+	if !slices.ContainsFunc(l.Steps[a.Step].Targets, func(t Target) bool { return !t.Team() }) {
+		return nil, nil
+	}
+	return tx.ListUsers(ctx)
+}
+
+// scheduleNext enqueues what follows rung a: the next rung, or the ladder's end.
+func scheduleNext(ctx context.Context, tx store.OrgTx, h store.Handoff, l *Ladder, a StepArgs) error {
+	if c, s, ok := l.Next(a.Climb, a.Step); ok {
+		return tx.Enqueue(ctx, StepArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: c, Step: s},
+			&river.InsertOpts{ScheduledAt: h.CreatedAt.Add(l.Offset(c, s))})
+	}
+	if l.End == EndExpire {
+		return tx.Enqueue(ctx, handoff.ExpireArgs{OrgID: h.OrgID, HandoffID: h.ID, Ladder: true},
+			&river.InsertOpts{ScheduledAt: h.CreatedAt.Add(l.EndOffset())})
+	}
+	return nil
 }
 
 // sendAll makes the rung's claimed sends concurrently; an error (a settle that could not be written)

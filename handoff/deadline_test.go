@@ -25,6 +25,9 @@ type finishedRecorder struct {
 }
 
 func (r *finishedRecorder) Start(context.Context, store.OrgTx, *store.Handoff) error { return nil }
+func (r *finishedRecorder) FirstRung(context.Context, store.OrgTx, store.Handoff, string) (func(), error) {
+	return func() {}, nil
+}
 func (r *finishedRecorder) Ended(context.Context, store.OrgTx, store.Handoff) (bool, error) {
 	return true, nil
 }

@@ -69,8 +69,12 @@ type Service struct {
 // Escalator runs each handoff's escalation ladder. Both calls happen inside the transaction that
 // makes the change, so a handoff exists with its first rung scheduled, or not at all.
 type Escalator interface {
-	// Start freezes the matching ladder onto h (before it is inserted) and schedules its first rung.
+	// Start freezes the matching ladder onto h, before it is inserted.
 	Start(ctx context.Context, tx store.OrgTx, h *store.Handoff) error
+	// FirstRung runs h's first rung after its insert, in the same transaction, on behalf of the agent
+	// named agent. The func it returns is called once that transaction has committed, to make the
+	// rung's sends; it does not wait for them.
+	FirstRung(ctx context.Context, tx store.OrgTx, h store.Handoff, agent string) (func(), error)
 	// Finished is told that h just became final, to update what was sent about it.
 	Finished(ctx context.Context, tx store.OrgTx, h store.Handoff) error
 	// Ended reports whether h's ladder may end now: its last rung has run and what it sent has
@@ -215,7 +219,9 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 	titleHash := audit.TitleHash(req.Title)
 
 	var out Created
+	var sendFirst func()
 	err := s.store.InOrg(ctx, dev.OrgID, func(tx store.OrgTx) error {
+		sendFirst = nil
 		if idemKey != "" {
 			h, found, err := replay(ctx, tx, dev.ID, idemKey, fp)
 			if err != nil || found {
@@ -267,6 +273,12 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 				return fmt.Errorf("handoff: idempotency record: %w", err)
 			}
 		}
+		if s.esc != nil {
+			// Last, so that the log holds the handoff's creation before anything its rung records.
+			if sendFirst, err = s.esc.FirstRung(ctx, tx, h, dev.Name); err != nil {
+				return fmt.Errorf("handoff: escalation: %w", err)
+			}
+		}
 		// No expiry job: the expiry sweep (expiry.go) ends it once expires_at has passed.
 		if s.sum != nil {
 			if err := tx.Enqueue(ctx, SummarizeArgs{OrgID: h.OrgID, HandoffID: h.ID}, &river.InsertOpts{MaxAttempts: 3}); err != nil {
@@ -276,6 +288,9 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 		out = Created{Handoff: h}
 		return nil
 	})
+	if err != nil {
+		sendFirst = nil // its claims were rolled back
+	}
 	if errors.Is(err, store.ErrConflict) && idemKey != "" {
 		// Two requests with one key raced; the other committed first. Answer as it did.
 		err = s.store.InOrg(ctx, dev.OrgID, func(tx store.OrgTx) error {
@@ -289,6 +304,9 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 	}
 	if err != nil {
 		return Created{}, sealedProblem(err)
+	}
+	if sendFirst != nil {
+		sendFirst()
 	}
 	if !out.Replayed {
 		s.metrics.HandoffCreated(out.Handoff.Risk)

@@ -171,6 +171,11 @@ type OrgTx interface {
 
 	// Enqueue inserts a durable job in this transaction, so it exists if and only if the change commits.
 	Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
+	// EnqueueID is Enqueue that also returns the job's id, for a job that may be cancelled later.
+	EnqueueID(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error)
+	// CancelJob deletes the org's job id if it has not started (a job that is running, finished or
+	// gone is left alone) and reports whether it did.
+	CancelJob(ctx context.Context, id int64) (bool, error)
 
 	// AuditEnqueue queues records for the org's log, unsequenced: they commit with the transaction or
 	// not at all, and take no lock. One record is one statement. A sealed log refuses them (ErrSealed).

@@ -659,6 +659,11 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 // Close stops the workers and releases the store and coordination.
 func (a *App) Close(ctx context.Context) error {
 	var errs []error
+	if a.Escalation != nil {
+		if err := a.Escalation.Wait(ctx); err != nil {
+			a.Log.Warn("first rungs' sends still under way at shutdown; their rescue jobs will make them", "err", err)
+		}
+	}
 	if a.Store != nil {
 		errs = append(errs, a.Store.StopJobs(ctx))
 	}

@@ -68,7 +68,7 @@ func TestJobNotifiedAfterCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	if err := d.InsertJob(ctx, tx, sqlstore.Job{Kind: "test.notify", Args: []byte(`{}`), MaxAttempts: 1, Priority: 1,
+	if _, err := d.InsertJob(ctx, tx, sqlstore.Job{Kind: "test.notify", Args: []byte(`{}`), MaxAttempts: 1, Priority: 1,
 		Queue: "inside", CreatedAt: now, ScheduledAt: now, State: "available"}); err != nil {
 		t.Fatal(err)
 	}

@@ -312,11 +312,11 @@ func (Dialect) Lock(ctx context.Context, db *sql.DB) (func(), error) {
 func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return riverdatabasesql.New(db) }
 
 // InsertJob implements sqlstore.Dialect.
-func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, scheduled_at, state)
-		VALUES ($1::jsonb, $2, $3, $4, $5, $6, $7::river_job_state)`,
-		string(j.Args), j.Kind, j.MaxAttempts, j.Priority, j.Queue, j.ScheduledAt, j.State)
-	return err
+func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) (id int64, err error) {
+	err = tx.QueryRowContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, scheduled_at, state)
+		VALUES ($1::jsonb, $2, $3, $4, $5, $6, $7::river_job_state) RETURNING id`,
+		string(j.Args), j.Kind, j.MaxAttempts, j.Priority, j.Queue, j.ScheduledAt, j.State).Scan(&id)
+	return id, err
 }
 
 // PromoteJobs implements sqlstore.Dialect.

@@ -282,11 +282,11 @@ func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return rive
 
 // InsertJob implements sqlstore.Dialect. Times are written in the one text form River's SQLite
 // queries compare correctly.
-func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO river_job (args, created_at, kind, max_attempts, priority, queue, scheduled_at, state)
-		VALUES (jsonb(?), ?, ?, ?, ?, ?, ?, ?)`,
-		string(j.Args), riverTime(j.CreatedAt), j.Kind, j.MaxAttempts, j.Priority, j.Queue, riverTime(j.ScheduledAt), j.State)
-	return err
+func (Dialect) InsertJob(ctx context.Context, tx *sql.Tx, j sqlstore.Job) (id int64, err error) {
+	err = tx.QueryRowContext(ctx, `INSERT INTO river_job (args, created_at, kind, max_attempts, priority, queue, scheduled_at, state)
+		VALUES (jsonb(?), ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		string(j.Args), riverTime(j.CreatedAt), j.Kind, j.MaxAttempts, j.Priority, j.Queue, riverTime(j.ScheduledAt), j.State).Scan(&id)
+	return id, err
 }
 
 // PromoteJobs implements sqlstore.Dialect.

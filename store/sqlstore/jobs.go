@@ -150,9 +150,9 @@ func (m minLevel) WithGroup(n string) slog.Handler { return minLevel{h: m.h.With
 // the rest of a handoff's creation; the jobs Ony inserts use four of its options, so those take one
 // plain INSERT, and anything else still goes through River.
 //
-// It also returns the job's queue. A job due now is announced to other replicas after the commit
-// (notify.go), never from inside tx.
-func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (time.Time, string, error) {
+// It also returns the job's id and queue. A job due now is announced to other replicas after the
+// commit (notify.go), never from inside tx.
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (int64, time.Time, string, error) {
 	var o river.InsertOpts
 	if opts != nil {
 		o = *opts
@@ -170,14 +170,15 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opt
 		if kindOpts {
 			queue = cmp.Or(queue, ko.InsertOpts().Queue)
 		}
-		if _, err := s.inserter.InsertTx(ctx, tx, args, &o); err != nil {
-			return time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+		res, err := s.inserter.InsertTx(ctx, tx, args, &o)
+		if err != nil {
+			return 0, time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
 		}
-		return due, cmp.Or(queue, river.QueueDefault), nil
+		return res.Job.ID, due, cmp.Or(queue, river.QueueDefault), nil
 	}
 	data, err := json.Marshal(args)
 	if err != nil {
-		return time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
+		return 0, time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), err)
 	}
 	j := Job{Kind: args.Kind(), Args: data, MaxAttempts: cmp.Or(o.MaxAttempts, river.MaxAttemptsDefault),
 		Priority: cmp.Or(o.Priority, river.PriorityDefault), Queue: cmp.Or(o.Queue, river.QueueDefault),
@@ -185,10 +186,11 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, args river.JobArgs, opt
 	if !due.IsZero() && beyondHorizon(due, now) {
 		j.State = string(rivertype.JobStateScheduled)
 	}
-	if err := s.dialect.InsertJob(ctx, tx, j); err != nil {
-		return time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), s.mapErr(err))
+	id, err := s.dialect.InsertJob(ctx, tx, j)
+	if err != nil {
+		return 0, time.Time{}, "", fmt.Errorf("store: enqueue %s: %w", args.Kind(), s.mapErr(err))
 	}
-	return due, j.Queue, nil
+	return id, due, j.Queue, nil
 }
 
 // plainOpts reports whether the options are only those the plain insert writes.

@@ -466,3 +466,8 @@ WHERE org_id = ? AND payload_sealed IS NOT NULL AND status <> 'pending' AND id I
 -- name: CountScrubbablePayloads
 SELECT count(*) FROM handoffs
 WHERE org_id = ? AND payload_sealed IS NOT NULL AND created_at < ? AND status <> 'pending';
+
+-- name: CancelJob
+-- River's table is not the org's, so the org is matched in the job's arguments; ->> reads a top-level
+-- key in both dialects. A job that is running is its worker's to finish.
+DELETE FROM river_job WHERE id = ? AND args ->> 'org_id' = ? AND state IN ('available', 'scheduled', 'retryable');

@@ -55,7 +55,7 @@ type Dialect interface {
 	// uniqueness, tags or metadata, in j.State (wake.go: "available" even before its scheduled_at,
 	// which River's fetch waits for, unless it is due beyond the horizon). It does not notify: the
 	// store announces committed jobs itself.
-	InsertJob(ctx context.Context, tx *sql.Tx, j Job) error
+	InsertJob(ctx context.Context, tx *sql.Tx, j Job) (id int64, err error)
 	// PromoteJobs makes every scheduled job due by until available and returns their due times.
 	PromoteJobs(ctx context.Context, db *sql.DB, until time.Time) ([]time.Time, error)
 }

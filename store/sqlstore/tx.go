@@ -308,12 +308,17 @@ func (t *orgTx) PutIdempotencyRecord(ctx context.Context, r store.Idempotency) e
 }
 
 func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	_, err := t.EnqueueID(ctx, args, opts)
+	return err
+}
+
+func (t *orgTx) EnqueueID(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
 	if t.readOnly {
-		return fmt.Errorf("store: enqueue %s: %w", args.Kind(), store.ErrReadOnly)
+		return 0, fmt.Errorf("store: enqueue %s: %w", args.Kind(), store.ErrReadOnly)
 	}
-	due, queue, err := t.s.enqueue(ctx, t.tx, args, opts)
+	id, due, queue, err := t.s.enqueue(ctx, t.tx, args, opts)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if due.IsZero() {
 		if !slices.Contains(t.dueQueues, queue) {
@@ -324,7 +329,19 @@ func (t *orgTx) Enqueue(ctx context.Context, args river.JobArgs, opts *river.Ins
 		// gets its timer when it is promoted (wake.go).
 		t.s.wake.at(due)
 	}
-	return nil
+	return id, nil
+}
+
+func (t *orgTx) CancelJob(ctx context.Context, id int64) (bool, error) {
+	if t.readOnly {
+		return false, fmt.Errorf("store: cancel job: %w", store.ErrReadOnly)
+	}
+	res, err := t.exec(ctx, "CancelJob", id, t.org)
+	if err != nil {
+		return false, fmt.Errorf("store: cancel job: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 func (t *systemTx) CountOrgs(ctx context.Context) (int, error) {
