@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("AuditQueue", func(t *testing.T) { t.Parallel(); testAuditQueue(t, open(t)) }) // issue 12
 	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
 	t.Run("Jobs", func(t *testing.T) { t.Parallel(); testJobs(t, open(t)) })
+	t.Run("CancelJob", func(t *testing.T) { t.Parallel(); testCancelJob(t, open(t)) })
 	t.Run("ReadOrgRefusesWrites", func(t *testing.T) { t.Parallel(); testReadOrgRefusesWrites(t, open(t)) })
 	t.Run("ReadSystem", func(t *testing.T) { t.Parallel(); testReadSystem(t, open(t)) })
 	t.Run("ReadOrgBesideWriter", func(t *testing.T) { t.Parallel(); testReadOrgBesideWriter(t, open(t)) })
@@ -559,6 +560,12 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 	"Enqueue": func(tx store.OrgTx, a Fixture) error {
 		return nil // jobs carry their org in their args and re-enter through InOrg; nothing of A's is reachable here
 	},
+	"EnqueueID": func(tx store.OrgTx, a Fixture) error {
+		return nil // as Enqueue
+	},
+	"CancelJob": func(tx store.OrgTx, a Fixture) error {
+		return nil // the fixture has no job; testCancelJob has another organization try to cancel one
+	},
 	"UpdateUser": func(tx store.OrgTx, a Fixture) error {
 		u := a.User
 		u.Name, u.Groups = "x", []string{"x"}
@@ -934,6 +941,10 @@ func testReadOrgRefusesWrites(t *testing.T, s store.Store) {
 			return err
 		},
 		"Enqueue": func(tx store.OrgTx) error { return tx.Enqueue(ctx, readOnlyJob{}, nil) },
+		"CancelJob": func(tx store.OrgTx) error {
+			_, err := tx.CancelJob(ctx, 1)
+			return err
+		},
 	}
 	for name, write := range writes {
 		err := s.ReadOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
