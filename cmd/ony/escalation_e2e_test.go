@@ -688,16 +688,26 @@ func (s *heldSink) deliveries() []delivery {
 	return append([]delivery(nil), s.got...)
 }
 
-// A server is killed with SIGKILL while it sends the last rung of a ladder that ends by expiring the
-// handoff, and started again. The rung's send comes back when the job runner rescues it — within
-// about a minute, no longer 2.5 — and the ladder's end, overdue meanwhile, waits for it: the last
-// rung reaches the bridge (under its one webhook-id) before the handoff expires. The lateness is
-// logged.
+// A server is killed with SIGKILL while it sends a rung of a ladder that ends by expiring the
+// handoff, and started again: the first rung, which the create sent after its commit, and the last,
+// which its step job sent. The rung's send comes back, when its rescue job runs (the first) or when
+// the job runner rescues its job (the last), within about a minute; and the ladder's end, overdue
+// meanwhile, waits for it: the rung reaches the bridge (under its one webhook-id) before the handoff
+// expires. The lateness is logged.
 func TestEscalationSIGKILLMidSend(t *testing.T) {
 	t.Parallel()
+	for _, step := range []int{0, 1} {
+		t.Run(fmt.Sprintf("step %d", step), func(t *testing.T) {
+			t.Parallel()
+			sigkillMidSend(t, step)
+		})
+	}
+}
+
+func sigkillMidSend(t *testing.T, step int) {
 	ctx := testCtx(t, 150*time.Second)
 	whsec, key := newWebhookSecret(t)
-	sink := newHeldSink(t, key, 1)
+	sink := newHeldSink(t, key, step)
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "default.yaml"), `name: default
 default: true
@@ -727,13 +737,13 @@ end: expire
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	due := h.CreatedAt.Add(3 * time.Second) // the last rung
-	end := h.CreatedAt.Add(6 * time.Second) // the ladder's end
+	due := h.CreatedAt.Add(time.Duration(3*step) * time.Second) // the held rung
+	end := h.CreatedAt.Add(6 * time.Second)                      // the ladder's end
 	var heldAt time.Time
 	select {
 	case heldAt = <-sink.held:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the last rung's post did not arrive within 30s; the bridge got %s", summarize(sink.deliveries(), 10))
+		t.Fatalf("rung %d's post did not arrive within 30s; the bridge got %s", step, summarize(sink.deliveries(), 10))
 	}
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("SIGKILL: %v", err)
@@ -748,15 +758,15 @@ end: expire
 	for deadline := time.Now().Add(120 * time.Second); resent.IsZero(); {
 		for _, d := range sink.deliveries() {
 			if d.typ == "handoff.finished" {
-				t.Fatalf("the handoff finished (%s after the kill) before its last rung was sent again; the bridge got %s",
-					d.at.Sub(killed).Round(time.Millisecond), summarize(sink.deliveries(), 10))
+				t.Fatalf("the handoff finished (%s after the kill) before rung %d was sent again; the bridge got %s",
+					d.at.Sub(killed).Round(time.Millisecond), step, summarize(sink.deliveries(), 10))
 			}
-			if d.typ == "handoff.escalated" && d.step == 1 {
+			if d.typ == "handoff.escalated" && d.step == step {
 				resent = d.at
 			}
 		}
 		if resent.IsZero() && time.Now().After(deadline) {
-			t.Fatalf("the last rung was not sent again within 120s of the restart; the bridge got %s", summarize(sink.deliveries(), 10))
+			t.Fatalf("rung %d was not sent again within 120s of the restart; the bridge got %s", step, summarize(sink.deliveries(), 10))
 		}
 		select {
 		case <-sink.seen:
@@ -771,35 +781,35 @@ end: expire
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the handoff did not end within 30s of its last rung: %+v, %v", got, err)
+			t.Fatalf("the handoff did not end within 30s of the held rung: %+v, %v", got, err)
 		}
 	}
 	if final.Status != client.StatusExpired || final.Decision == nil {
 		t.Fatalf("the handoff ended %s, want expired", final.Status)
 	}
 	if expired := final.Decision.DecidedAt; expired.Before(resent.Add(-time.Second)) {
-		t.Errorf("the handoff expired at %s, before its last rung reached the bridge at %s", expired, resent)
+		t.Errorf("the handoff expired at %s, before the held rung reached the bridge at %s", expired, resent)
 	}
 	srv2.stop()
 	mustNotContain(t, "the restarted server's log", srv2.Stderr(), b.Token, whsec)
 	ids := map[string]bool{}
 	for _, d := range sink.deliveries() {
-		if d.typ == "handoff.escalated" && d.step == 1 {
+		if d.typ == "handoff.escalated" && d.step == step {
 			ids[d.id] = true
 		}
 	}
-	if want := fmt.Sprintf("%s/0.1.webhook.webhook:sink.0", h.ID); len(ids) != 1 || !ids[want] {
-		t.Errorf("the last rung arrived under webhook-ids %v, want only %s", ids, want)
+	if want := fmt.Sprintf("%s/0.%d.webhook.webhook:sink.0", h.ID, step); len(ids) != 1 || !ids[want] {
+		t.Errorf("the held rung arrived under webhook-ids %v, want only %s", ids, want)
 	}
 	sink.mu.Lock()
 	if len(sink.bad) > 0 {
 		t.Errorf("the bridge rejected posts: %v", sink.bad)
 	}
 	sink.mu.Unlock()
-	t.Logf("last rung due at +%s, its post held at +%s, server killed; restart ready %s after the kill",
+	t.Logf("rung %d due at +%s, its post held at +%s, server killed; restart ready %s after the kill", step,
 		due.Sub(h.CreatedAt), heldAt.Sub(h.CreatedAt).Round(time.Millisecond), ready.Sub(killed).Round(time.Millisecond))
-	t.Logf("last rung sent again %s after the kill: %s late against its schedule", resent.Sub(killed).Round(time.Millisecond),
+	t.Logf("rung %d sent again %s after the kill: %s late against its schedule", step, resent.Sub(killed).Round(time.Millisecond),
 		resent.Sub(due).Round(time.Millisecond))
-	t.Logf("ladder end due at +%s; the handoff expired at +%s (%s after the last rung arrived)", end.Sub(h.CreatedAt),
+	t.Logf("ladder end due at +%s; the handoff expired at +%s (%s after the held rung arrived)", end.Sub(h.CreatedAt),
 		final.Decision.DecidedAt.Sub(h.CreatedAt).Round(time.Millisecond), final.Decision.DecidedAt.Sub(resent).Round(time.Millisecond))
 }
