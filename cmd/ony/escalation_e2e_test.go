@@ -738,7 +738,7 @@ end: expire
 		t.Fatalf("create: %v", err)
 	}
 	due := h.CreatedAt.Add(time.Duration(3*step) * time.Second) // the held rung
-	end := h.CreatedAt.Add(6 * time.Second)                      // the ladder's end
+	end := h.CreatedAt.Add(6 * time.Second)                     // the ladder's end
 	var heldAt time.Time
 	select {
 	case heldAt = <-sink.held:
