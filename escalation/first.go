@@ -106,11 +106,7 @@ func (e *Engine) sendFirst(ctx context.Context, a StepArgs, out []outgoing, resc
 			"handoff", a.HandoffID, "err", err)
 		return
 	}
-	err := e.d.Store.InOrg(ctx, a.OrgID, func(tx store.OrgTx) error {
-		_, err := tx.CancelJob(ctx, rescue)
-		return err
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := e.cancelJob(ctx, a.OrgID, rescue); err != nil {
 		// The rescue will run, find every send settled, and do nothing.
 		e.d.Logger.WarnContext(ctx, "escalation first rung: could not cancel its rescue job", "org", a.OrgID, "handoff", a.HandoffID, "err", err)
 	}

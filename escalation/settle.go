@@ -18,7 +18,8 @@ import (
 // before; and a few batches in flight rather than one keep a slow commit (a busy machine) from
 // holding every job behind it. Each caller returns after the commit that holds its row, so a job
 // still finishes only once its send is recorded; and a batch that fails is written again one settle
-// per transaction, so one bad row cannot fail the others.
+// per transaction, so one bad row cannot fail the others. The cancel of a first rung's rescue job,
+// which follows its settles (first.go), goes in these batches too.
 
 // maxSettles bounds a batch, so that a settle waits for a few statements, not a queue of them;
 // maxBatches bounds the batches of one organization being written at once.
@@ -31,6 +32,7 @@ type settleReq struct {
 	a     SendArgs
 	from  []store.SendState
 	u     store.SendUpdate
+	job   int64 // if set, the request cancels this job instead (a first rung's rescue, first.go)
 	lead  chan struct{} // closed when this request is to write batch (set before)
 	batch []*settleReq
 	done  chan struct{} // closed when err is set
@@ -52,8 +54,20 @@ type settler struct {
 // settleOnly records u on a's send row if its state is one of from, batched with the organization's
 // other such settles; no job is enqueued and nothing depends on whether the row moved.
 func (e *Engine) settleOnly(ctx context.Context, a SendArgs, from []store.SendState, u store.SendUpdate) error {
+	return e.batched(ctx, &settleReq{a: a, from: from, u: u})
+}
+
+// cancelJob cancels the org's job id, batched with its settles: a first rung's rescue is cancelled
+// right after the rung's settles, which are most likely in the batch being written.
+func (e *Engine) cancelJob(ctx context.Context, orgID string, id int64) error {
+	return e.batched(ctx, &settleReq{a: SendArgs{OrgID: orgID}, job: id})
+}
+
+// batched writes r in the next batch of its organization's settles and returns after its commit.
+func (e *Engine) batched(ctx context.Context, r *settleReq) error {
+	a := r.a
 	s := &e.settles
-	r := &settleReq{a: a, from: from, u: u, lead: make(chan struct{}), done: make(chan struct{})}
+	r.lead, r.done = make(chan struct{}), make(chan struct{})
 	s.mu.Lock()
 	if s.orgs == nil {
 		s.orgs = map[string]*orgSettles{}
@@ -106,7 +120,12 @@ func (e *Engine) settleOnly(ctx context.Context, a SendArgs, from []store.SendSt
 // writeSettles writes batch in one transaction of the organization, or, if that fails, each in its own.
 func (e *Engine) writeSettles(ctx context.Context, org string, batch []*settleReq) {
 	one := func(tx store.OrgTx, q *settleReq) error {
-		_, err := tx.SetSendState(ctx, q.a.HandoffID, q.a.key(), q.from, q.u)
+		var err error
+		if q.job != 0 {
+			_, err = tx.CancelJob(ctx, q.job)
+		} else {
+			_, err = tx.SetSendState(ctx, q.a.HandoffID, q.a.key(), q.from, q.u)
+		}
 		return err
 	}
 	err := e.d.Store.InOrg(ctx, org, func(tx store.OrgTx) error {
