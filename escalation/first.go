@@ -19,8 +19,8 @@ const rescueGrace = 15 * time.Second
 // rung's sends and schedules what follows, as the rung's step job would. The func it returns, to be
 // called once that transaction has committed (never after a rollback), makes the claimed sends in the
 // background. A create thus reaches its first rung without the step job's fetch, its transaction
-// re-reading the handoff, and its completion; on SQLite, whose writers take turns, those were a
-// third of a create's time in the write turn.
+// re-reading the handoff, and its completion; on SQLite, whose writers take turns, those held the
+// write turn about as long as the create itself.
 //
 // Exactly once across a crash: when the rung has sends to make, the transaction also enqueues the
 // rung's step job as its rescue, due after the sends' deadline, and the rung's marker names that job

@@ -66,8 +66,8 @@ type Service struct {
 	metrics *metrics.Recorder
 }
 
-// Escalator runs each handoff's escalation ladder. Both calls happen inside the transaction that
-// makes the change, so a handoff exists with its first rung scheduled, or not at all.
+// Escalator runs each handoff's escalation ladder. Its calls happen inside the transaction that
+// makes the change, so a handoff exists with its first rung claimed, or not at all.
 type Escalator interface {
 	// Start freezes the matching ladder onto h, before it is inserted.
 	Start(ctx context.Context, tx store.OrgTx, h *store.Handoff) error
