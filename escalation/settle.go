@@ -32,7 +32,7 @@ type settleReq struct {
 	a     SendArgs
 	from  []store.SendState
 	u     store.SendUpdate
-	job   int64 // if set, the request cancels this job instead (a first rung's rescue, first.go)
+	job   int64         // if set, the request cancels this job instead (a first rung's rescue, first.go)
 	lead  chan struct{} // closed when this request is to write batch (set before)
 	batch []*settleReq
 	done  chan struct{} // closed when err is set
