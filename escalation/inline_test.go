@@ -82,7 +82,7 @@ func TestRungRunTwiceSendsOnce(t *testing.T) {
 				must(t, h.eng.RunStepJob(ctx, step, 1001))
 				must(t, h.eng.RunStepJob(ctx, step, 1002))
 				must(t, h.eng.RunStep(ctx, step))
-				h.advance(time.Minute) // the rung's job as Create queued it, and anything the runs queued
+				h.advance(time.Minute) // the rung's job if Create queued one, and anything the runs queued
 				equal(t, "notifications", h.log(), wideLog)
 				allSent(t, h, ho.ID, 5)
 			})
