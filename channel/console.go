@@ -9,10 +9,10 @@ import (
 
 // ConsoleKind is the console inbox: every admin and member has one, so it needs no contact, and
 // nothing rings, so quiet hours do not hold it back. People decide there with their session.
-var ConsoleKind = Kind{Name: "console", People: true, Silent: true}
+var ConsoleKind = Kind{Name: "console", People: true, Silent: true, Inbox: true}
 
 // Console puts the handoff in the person's console inbox. The send row is the inbox entry, so there
-// is nothing to deliver.
+// is nothing to deliver: an Inbox kind's rung writes the row delivered and does not call Notify.
 type Console struct{}
 
 func (Console) Kind() string     { return ConsoleKind.Name }

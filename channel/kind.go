@@ -30,6 +30,9 @@ type Kind struct {
 	Configured bool
 	// Silent kinds never disturb anyone (the console inbox), so quiet hours do not hold them back.
 	Silent bool
+	// Inbox kinds deliver by their send row alone (the console: the row is the inbox entry). The rung
+	// writes it delivered, by the kind's first provider, and no provider is called to notify.
+	Inbox bool
 	// TakesDecisions is whether people decide on it (buttons, replies, keypad); each notification to a
 	// person then carries a single-use decision token.
 	TakesDecisions bool

@@ -170,9 +170,12 @@ type harness struct {
 	dev   handoff.Actor
 	users map[string]store.User
 	sims  map[string]*simulated.Provider
-	// sent records every notification with the fake time it happened at.
-	mu   sync.Mutex
-	sent []sent
+	// sent records every notification with the fake time it happened at, console inbox rows too
+	// (noteInbox), though no provider is called for those.
+	mu       sync.Mutex
+	sent     []sent
+	handoffs []string        // created, in order
+	inboxed  map[string]bool // handoff/key of the inbox rows in sent
 	// hold, if set, may take a due job instead of running it (a test standing in for a crash).
 	hold func(args river.JobArgs) bool
 	// snoozes counts the jobs that asked to be run again shortly (a rung or end waiting its turn).
@@ -190,6 +193,7 @@ type sent struct {
 	channel string
 	to      string
 	n       channel.Notification
+	inbox   bool // a console inbox row (noteInbox): n holds only where it is in the ladder
 }
 
 type harnessOpts struct {
@@ -337,6 +341,10 @@ func (h *harness) create(req handoff.CreateRequest) store.Handoff {
 	must(h.t, err)
 	// The first rung's sends go on after the create returns: the harness lets them finish first.
 	must(h.t, h.eng.Wait(ctx))
+	h.mu.Lock()
+	h.handoffs = append(h.handoffs, res.Handoff.ID)
+	h.mu.Unlock()
+	h.noteInbox()
 	// The handoff service's expiry sweep ends it at its deadline (it queues no job for it): run here
 	// as the expiry job it replaced.
 	h.st.requeue(handoff.ExpireArgs{OrgID: res.Handoff.OrgID, HandoffID: res.Handoff.ID}, res.Handoff.ExpiresAt, 0)
@@ -358,6 +366,7 @@ func (h *harness) advance(d time.Duration) {
 			continue
 		}
 		err := h.run(j)
+		h.noteInbox()
 		if errors.Is(err, handoff.ErrLadderUnderWay) || errors.Is(err, escalation.ErrRungUnderWay) {
 			// What the job runner does with a snoozed job.
 			h.snoozes++
@@ -430,6 +439,38 @@ func (h *harness) get(id string) store.Handoff {
 		return err
 	}))
 	return out
+}
+
+// noteInbox adds to sent the console inbox rows written since it last looked, at the fake time of
+// their rows: a rung writes those delivered and calls no provider (channel.Kind.Inbox).
+func (h *harness) noteInbox() {
+	h.t.Helper()
+	h.mu.Lock()
+	ids := slices.Clone(h.handoffs)
+	h.mu.Unlock()
+	for _, id := range ids {
+		for _, s := range h.sends(id) {
+			if s.Channel != "console" || s.State != store.SendDelivered {
+				continue
+			}
+			name := s.Target
+			for _, u := range h.users {
+				if u.ID == s.Target {
+					name = u.Name
+				}
+			}
+			h.mu.Lock()
+			if h.inboxed == nil {
+				h.inboxed = map[string]bool{}
+			}
+			if k := id + "/" + s.Key; !h.inboxed[k] {
+				h.inboxed[k] = true
+				h.sent = append(h.sent, sent{at: s.CreatedAt.Sub(h.start), channel: "console/" + s.Provider, to: name,
+					n: channel.Notification{HandoffID: id, Climb: s.Climb, Step: s.Step, Attempt: s.Attempt}, inbox: true})
+			}
+			h.mu.Unlock()
+		}
+	}
 }
 
 func (h *harness) sends(id string) []store.Send {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -287,7 +288,8 @@ end: wait
 
 // The create runs the first rung. Its sends are made after the create returns, and its rescue job,
 // needed only until they have settled, is cancelled then; the next rung's job stays. A first rung
-// with nothing to send (nobody in the group) writes no rescue at all.
+// with nothing to send writes no rescue at all: nobody in the group, or only the console, whose rows
+// are written delivered (channel.Kind.Inbox) without a call to its provider.
 func TestFirstRungRescueCancelledOnceSent(t *testing.T) {
 	t.Parallel()
 	const ladder = `
@@ -306,9 +308,11 @@ end: wait
 		for _, c := range []struct {
 			name, channels, targets string
 			log                     []string
+			rescue                  bool
 		}{
-			{"sends", "webhook, sms", "webhook:bridge, group:oncall", []string{"+0s sms/sim ana", "+0s webhook/builtin webhook:bridge"}},
-			{"nobody", "sms", "group:nobody", nil},
+			{"sends", "webhook, sms", "webhook:bridge, group:oncall", []string{"+0s sms/sim ana", "+0s webhook/builtin webhook:bridge"}, true},
+			{"nobody", "sms", "group:nobody", nil, false},
+			{"console", "console", "group:oncall", []string{"+0s console/builtin ana"}, false},
 		} {
 			t.Run(d+"/"+c.name, func(t *testing.T) {
 				t.Parallel()
@@ -324,6 +328,18 @@ end: wait
 				}
 				if len(steps) != 1 || steps[0].Step != 1 {
 					t.Errorf("step jobs queued after the create %+v, want only rung 1's", steps)
+				}
+				for _, s := range h.sent {
+					if s.channel == "console/builtin" && !s.inbox {
+						t.Error("the console's provider was called")
+					}
+				}
+				rows, err := h.eng.Timeline(ctx, h.orgID, ho.ID)
+				must(t, err)
+				for _, r := range rows {
+					if r.State == store.SendStepDone && strings.Contains(r.Detail, " job=") != c.rescue {
+						t.Errorf("rung %d.%d's marker %q; want a rescue named: %v", r.Climb, r.Step, r.Detail, c.rescue)
+					}
 				}
 			})
 		}

@@ -204,11 +204,13 @@ type planned struct {
 	user            *store.User // the person, for a send to one
 	state           store.SendState
 	detail          string
+	provider        string // for a row written delivered (an Inbox kind's)
 }
 
 // plan lists rung a's fan-out, one row per (channel, target), without writing anything: people in
 // quiet hours, and people without the contact a channel needs, get a row that says so instead of a
-// send, so the escalation's timeline shows why they were not reached.
+// send, so the escalation's timeline shows why they were not reached. A row on an Inbox kind (the
+// console) is the delivery itself, so it is planned delivered.
 func (e *Engine) plan(h store.Handoff, l *Ladder, a StepArgs, users []store.User, now time.Time) []planned {
 	step := l.Steps[a.Step]
 	var out []planned
@@ -241,6 +243,11 @@ func (e *Engine) plan(h store.Handoff, l *Ladder, a StepArgs, users []store.User
 			case !kind.Silent && !quietOK:
 				if q, set, _ := quiet.Parse(u.QuietHours); set && q.Contains(now, quiet.Location(u.Timezone)) {
 					p.state, p.detail = store.SendQuiet, "quiet_hours"
+				}
+			}
+			if kind.Inbox && p.state == "" {
+				if ps := e.d.Channels.Providers(ch, step.Providers[ch]); len(ps) > 0 {
+					p.state, p.provider = store.SendDelivered, ps[0].Provider()
 				}
 			}
 			out = append(out, p)
@@ -278,7 +285,7 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 		}
 		keys[args.key()] = true
 		row := store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target,
-			State: p.state, Detail: p.detail, CreatedAt: now, UpdatedAt: now}
+			State: p.state, Detail: p.detail, Provider: p.provider, CreatedAt: now, UpdatedAt: now}
 		if p.state != "" {
 			rows = append(rows, row)
 			continue
@@ -301,7 +308,7 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 	}
 	for _, p := range plan {
 		if p.state != "" {
-			e.countUnsent(p.state)
+			e.countPlanned(h, l, a, now, p)
 		}
 	}
 	for _, args := range overflow {
@@ -324,9 +331,14 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 	return n, out, nil
 }
 
-// countUnsent counts a planned send that will not be made, by why.
-func (e *Engine) countUnsent(state store.SendState) {
-	switch state {
+// countPlanned counts a row the plan wrote final: a delivery (an Inbox kind's), or a send that will
+// not be made, by why.
+func (e *Engine) countPlanned(h store.Handoff, l *Ladder, a StepArgs, now time.Time, p planned) {
+	switch p.state {
+	case store.SendDelivered:
+		e.stats.Sent.Add(1)
+		e.d.Metrics.Send(p.channel, p.provider, nil)
+		e.d.Metrics.RungDelivered(now.Sub(h.CreatedAt.Add(l.Offset(a.Climb, a.Step))))
 	case store.SendFailed:
 		e.stats.Failed.Add(1)
 	case store.SendQuiet:
@@ -344,9 +356,9 @@ func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l 
 	for _, p := range plan {
 		args := SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target}
 		if p.state != "" {
-			e.countUnsent(p.state)
+			e.countPlanned(h, l, a, now, p)
 			if _, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: p.channel,
-				Target: p.target, State: p.state, Detail: p.detail, CreatedAt: now, UpdatedAt: now}); err != nil {
+				Target: p.target, State: p.state, Detail: p.detail, Provider: p.provider, CreatedAt: now, UpdatedAt: now}); err != nil {
 				return n, nil, err
 			}
 			continue
