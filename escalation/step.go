@@ -286,6 +286,9 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 		keys[args.key()] = true
 		row := store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target,
 			State: p.state, Detail: p.detail, Provider: p.provider, CreatedAt: now, UpdatedAt: now}
+		if p.state == store.SendDelivered {
+			n++ // an inbox row: a send, made by writing it
+		}
 		if p.state != "" {
 			rows = append(rows, row)
 			continue
@@ -307,6 +310,9 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 		return 0, nil, errRungClaimed
 	}
 	for _, p := range plan {
+		if p.state == store.SendDelivered {
+			n++ // an inbox row: a send, made by writing it
+		}
 		if p.state != "" {
 			e.countPlanned(h, l, a, now, p)
 		}
