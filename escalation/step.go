@@ -310,9 +310,6 @@ func (e *Engine) claimRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 		return 0, nil, errRungClaimed
 	}
 	for _, p := range plan {
-		if p.state == store.SendDelivered {
-			n++ // an inbox row: a send, made by writing it
-		}
 		if p.state != "" {
 			e.countPlanned(h, l, a, now, p)
 		}
@@ -361,6 +358,9 @@ func (e *Engine) fanOut(ctx context.Context, tx store.OrgTx, h store.Handoff, l 
 	var agent *string
 	for _, p := range plan {
 		args := SendArgs{OrgID: h.OrgID, HandoffID: h.ID, Climb: a.Climb, Step: a.Step, Channel: p.channel, Target: p.target}
+		if p.state == store.SendDelivered {
+			n++ // an inbox row: a send, made by writing it
+		}
 		if p.state != "" {
 			e.countPlanned(h, l, a, now, p)
 			if _, _, err := tx.ClaimSend(ctx, store.Send{HandoffID: h.ID, Key: args.key(), Climb: a.Climb, Step: a.Step, Channel: p.channel,
