@@ -76,6 +76,8 @@ type Engine struct {
 
 	// firstSends are the first rungs' sends under way after their creates' commits (first.go).
 	firstSends sync.WaitGroup
+	// rungTimeout bounds one run of a rung (stepWorker.Timeout); a first rung's sends end by it.
+	rungTimeout time.Duration
 
 	// crashAfterCommit, set by tests, stands in for a process that dies after a rung's transaction
 	// committed and before its sends: RunStepJob returns errSimulatedCrash there.
@@ -111,7 +113,9 @@ func New(d Deps, cfg Config) *Engine {
 	if cfg.SendAttempts <= 0 {
 		cfg.SendAttempts = 3
 	}
-	return &Engine{d: d, cfg: cfg, kinds: d.Channels.Kinds()}
+	e := &Engine{d: d, cfg: cfg, kinds: d.Channels.Kinds()}
+	e.rungTimeout = e.rungDeadline()
+	return e
 }
 
 // Stats returns the engine's counters.

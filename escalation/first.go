@@ -45,7 +45,7 @@ func (e *Engine) FirstRung(ctx context.Context, tx store.OrgTx, h store.Handoff,
 		return nil, err
 	}
 	plan := e.plan(h, l, a, users, now)
-	timeout := e.rungTimeout()
+	timeout := e.rungTimeout
 	var rescue int64
 	if slices.ContainsFunc(plan, func(p planned) bool { return p.state == "" }) {
 		if rescue, err = tx.EnqueueID(ctx, a, &river.InsertOpts{ScheduledAt: now.Add(timeout + rescueGrace)}); err != nil {

@@ -107,9 +107,10 @@ func (w *stepWorker) Work(ctx context.Context, j *river.Job[StepArgs]) error {
 // every provider of its kind in turn within the send timeout, and their settles. A rung left running
 // by a killed process is retried (and hands its unsettled sends to send jobs) this long after it
 // started, plus the job runner's rescue interval.
-func (w *stepWorker) Timeout(*river.Job[StepArgs]) time.Duration { return w.e.rungTimeout() }
+func (w *stepWorker) Timeout(*river.Job[StepArgs]) time.Duration { return w.e.rungTimeout }
 
-func (e *Engine) rungTimeout() time.Duration {
+// rungDeadline is the step job's Timeout, from the channels configured at start (New keeps it).
+func (e *Engine) rungDeadline() time.Duration {
 	most := 1
 	for _, k := range e.kinds.Names() {
 		most = max(most, len(e.d.Channels.Providers(k, nil)))
