@@ -54,28 +54,27 @@ type settler struct {
 // settleOnly records u on a's send row if its state is one of from, batched with the organization's
 // other such settles; no job is enqueued and nothing depends on whether the row moved.
 func (e *Engine) settleOnly(ctx context.Context, a SendArgs, from []store.SendState, u store.SendUpdate) error {
-	return e.batched(ctx, &settleReq{a: a, from: from, u: u})
+	return e.batched(ctx, a.OrgID, &settleReq{a: a, from: from, u: u})
 }
 
 // cancelJob cancels the org's job id, batched with its settles: a first rung's rescue is cancelled
 // right after the rung's settles, which are most likely in the batch being written.
 func (e *Engine) cancelJob(ctx context.Context, orgID string, id int64) error {
-	return e.batched(ctx, &settleReq{a: SendArgs{OrgID: orgID}, job: id})
+	return e.batched(ctx, orgID, &settleReq{job: id})
 }
 
-// batched writes r in the next batch of its organization's settles and returns after its commit.
-func (e *Engine) batched(ctx context.Context, r *settleReq) error {
-	a := r.a
+// batched writes r in the next batch of org's settles and returns after its commit.
+func (e *Engine) batched(ctx context.Context, org string, r *settleReq) error {
 	s := &e.settles
 	r.lead, r.done = make(chan struct{}), make(chan struct{})
 	s.mu.Lock()
 	if s.orgs == nil {
 		s.orgs = map[string]*orgSettles{}
 	}
-	g := s.orgs[a.OrgID]
+	g := s.orgs[org]
 	if g == nil {
 		g = &orgSettles{}
-		s.orgs[a.OrgID] = g
+		s.orgs[org] = g
 	}
 	var batch []*settleReq
 	if g.running < maxBatches && len(g.queue) == 0 {
@@ -96,7 +95,7 @@ func (e *Engine) batched(ctx context.Context, r *settleReq) error {
 
 	// The batch holds other jobs' settles, so it is not cut short by this job's cancellation.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	e.writeSettles(bctx, a.OrgID, batch)
+	e.writeSettles(bctx, org, batch)
 	cancel()
 
 	// Hand the queue on as the next batch, led by its first request; or, with none, finish.
@@ -108,7 +107,7 @@ func (e *Engine) batched(ctx context.Context, r *settleReq) error {
 		next[0].batch = next
 		close(next[0].lead)
 	} else if g.running--; g.running == 0 {
-		delete(s.orgs, a.OrgID)
+		delete(s.orgs, org)
 	}
 	s.mu.Unlock()
 	for _, q := range batch {
