@@ -53,8 +53,8 @@ type Dialect interface {
 	RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx]
 	// InsertJob writes one job row in River's table, as River's own insert would for a job with no
 	// uniqueness, tags or metadata, in j.State (wake.go: "available" even before its scheduled_at,
-	// which River's fetch waits for, unless it is due beyond the horizon). It does not notify: the
-	// store announces committed jobs itself.
+	// which River's fetch waits for, unless it is due beyond the horizon), and returns the job's id. It
+	// does not notify: the store announces committed jobs itself.
 	InsertJob(ctx context.Context, tx *sql.Tx, j Job) (id int64, err error)
 	// PromoteJobs makes every scheduled job due by until available and returns their due times.
 	PromoteJobs(ctx context.Context, db *sql.DB, until time.Time) ([]time.Time, error)
