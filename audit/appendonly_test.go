@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/store/sqlstore"
 )
 
@@ -20,9 +21,11 @@ func TestAppendOnlyForRuntimeRole(t *testing.T) {
 		before := verifyOK(t, s, l, org, 5)
 
 		attempts := []string{
-			`UPDATE audit_leaves SET data = ? WHERE org_id = ?`,
-			`UPDATE audit_leaves SET idx = idx + 100 WHERE org_id = ?`,
-			`DELETE FROM audit_leaves WHERE org_id = ?`,
+			`UPDATE audit_bundles SET data = ? WHERE org_id = ?`,
+			`UPDATE audit_bundles SET idx = idx + 100 WHERE org_id = ?`,
+			`UPDATE audit_bundles SET n = n + 1 WHERE org_id = ?`,
+			`UPDATE audit_bundles SET org_id = 'elsewhere' WHERE org_id = ?`,
+			`DELETE FROM audit_bundles WHERE org_id = ?`,
 			`UPDATE audit_tiles SET data = ? WHERE org_id = ?`,
 			`UPDATE audit_tiles SET idx = idx + 100 WHERE org_id = ?`,
 			`UPDATE audit_tiles SET level = 1 WHERE org_id = ?`,
@@ -37,7 +40,7 @@ func TestAppendOnlyForRuntimeRole(t *testing.T) {
 			`DELETE FROM audit_heads WHERE org_id = ?`,
 		}
 		if dialect == "postgres" {
-			attempts = append(attempts, `TRUNCATE audit_leaves`, `TRUNCATE audit_tiles`, `TRUNCATE audit_checkpoints`, `TRUNCATE audit_heads`)
+			attempts = append(attempts, `TRUNCATE audit_bundles`, `TRUNCATE audit_tiles`, `TRUNCATE audit_checkpoints`, `TRUNCATE audit_heads`)
 		}
 		for _, q := range attempts {
 			var args []any
@@ -56,19 +59,27 @@ func TestAppendOnlyForRuntimeRole(t *testing.T) {
 				t.Errorf("runtime role: %s failed for another reason than the guard: %v", q, err)
 			}
 		}
-		// A tile row may only grow with what it held as its prefix: a longer value that changes a hash, or
-		// one as long with its last hash changed, is refused.
+		// A tile or bundle row may only grow with what it held as its prefix: a longer value that changes
+		// a hash, or one as long with its last hash changed, is refused; so is a bundle that grows without
+		// counting the leaf it gained, or that gains one in front.
 		longer := make([]byte, 6*32) // the five leaves' hashes and one more, all zero
 		sameLength := `UPDATE audit_tiles SET data = substr(data, 1, length(data) - 32) || ? WHERE org_id = ?`
+		grown := `UPDATE audit_bundles SET data = data || ? WHERE org_id = ?`
+		inFront := `UPDATE audit_bundles SET data = ? || data, n = n + 1 WHERE org_id = ?`
 		if dialect == "sqlite" {
 			sameLength = `UPDATE audit_tiles SET data = CAST(substr(data, 1, length(data) - 32) || ? AS BLOB) WHERE org_id = ?`
+			grown = `UPDATE audit_bundles SET data = CAST(data || ? AS BLOB) WHERE org_id = ?`
+			inFront = `UPDATE audit_bundles SET data = CAST(? || data AS BLOB), n = n + 1 WHERE org_id = ?`
 		}
+		leaf := store.AppendBundleLeaf(nil, []byte(`{"v":1}`))
 		for _, c := range []struct {
 			q    string
 			args []any
 		}{
 			{`UPDATE audit_tiles SET data = ? WHERE org_id = ?`, []any{longer, org}},
 			{sameLength, []any{make([]byte, 32), org}},
+			{grown, []any{leaf, org}},
+			{inFront, []any{leaf, org}},
 		} {
 			if n, err := runtimeExec(t, s, org, c.q, c.args...); err == nil {
 				t.Errorf("runtime role: %s succeeded (%d rows)", c.q, n)
@@ -80,7 +91,7 @@ func TestAppendOnlyForRuntimeRole(t *testing.T) {
 			for _, p := range []struct {
 				table, priv string
 			}{
-				{"audit_leaves", "UPDATE"}, {"audit_leaves", "DELETE"}, {"audit_leaves", "TRUNCATE"},
+				{"audit_bundles", "DELETE"}, {"audit_bundles", "TRUNCATE"},
 				{"audit_tiles", "DELETE"}, {"audit_tiles", "TRUNCATE"},
 				{"audit_checkpoints", "UPDATE"}, {"audit_checkpoints", "DELETE"}, {"audit_checkpoints", "TRUNCATE"},
 				{"audit_heads", "DELETE"}, {"audit_heads", "TRUNCATE"},
@@ -128,7 +139,7 @@ func runtimeExec(t *testing.T, s *sqlstore.Store, org, q string, args ...any) (i
 		q = (&rawDB{dialect: "postgres"}).rebind(q)
 		// Make sure the rows are really visible, so a refusal is the guard's and not an empty match.
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM audit_leaves`).Scan(&n); err != nil || n == 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM audit_bundles`).Scan(&n); err != nil || n == 0 {
 			t.Fatalf("runtime role sees %d leaves (%v)", n, err)
 		}
 	}

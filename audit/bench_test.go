@@ -203,7 +203,7 @@ func legacyAppend(tx store.OrgTx, l *audit.Log, e audit.Event) error {
 	if err != nil {
 		return err
 	}
-	return tx.AuditSequence(ctx, store.AuditBatch{From: n, Leaves: []store.AuditLeaf{{Index: n, Data: data, CreatedAt: time.Now()}},
+	return tx.AuditSequence(ctx, store.AuditBatch{From: n, Leaves: []store.AuditLeaf{{Index: n, Data: data}},
 		Tiles: tiles, Head: store.AuditHead{Size: n + 1, Root: root[:], UpdatedAt: time.Now()}})
 }
 

@@ -64,7 +64,7 @@ func TestEraseOrg(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := rawCount(t, s, `SELECT count(*) FROM audit_leaves WHERE org_id = ?`, a.Org.ID); n != 0 {
+		if n := rawCount(t, s, `SELECT count(*) FROM audit_bundles WHERE org_id = ?`, a.Org.ID); n != 0 {
 			t.Errorf("%d of A's leaves remain in the table", n)
 		}
 
@@ -121,13 +121,13 @@ func TestEraseOrg(t *testing.T) {
 		// The erasure path put the guards back.
 		if dialect == "postgres" {
 			var del bool
-			if err := s.DB().QueryRowContext(ctx, `SELECT has_table_privilege(current_user, 'audit_leaves', 'DELETE')`).Scan(&del); err != nil || del {
-				t.Fatalf("after erasure the runtime role holds DELETE on audit_leaves (%v)", err)
+			if err := s.DB().QueryRowContext(ctx, `SELECT has_table_privilege(current_user, 'audit_bundles', 'DELETE')`).Scan(&del); err != nil || del {
+				t.Fatalf("after erasure the runtime role holds DELETE on audit_bundles (%v)", err)
 			}
 		} else if n := rawCount(t, s, `SELECT count(*) FROM audit_erasing`); n != 0 {
 			t.Fatalf("%d orgs left marked as erasing", n)
 		}
-		if _, err := runtimeExec(t, s, b.Org.ID, `DELETE FROM audit_leaves WHERE org_id = ?`, b.Org.ID); err == nil {
+		if _, err := runtimeExec(t, s, b.Org.ID, `DELETE FROM audit_bundles WHERE org_id = ?`, b.Org.ID); err == nil {
 			t.Fatal("after erasure B's leaves can be deleted")
 		}
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -193,11 +194,77 @@ func (r *rawDB) exec(t testing.TB, q string, args ...any) int64 {
 // leaf reads a leaf's stored bytes.
 func (r *rawDB) leaf(t testing.TB, org string, idx int64) []byte {
 	t.Helper()
+	return r.bundle(t, org, idx/store.AuditBundleWidth)[idx%store.AuditBundleWidth]
+}
+
+// bundle reads the leaves of bundle k.
+func (r *rawDB) bundle(t testing.TB, org string, k int64) [][]byte {
+	t.Helper()
 	var data []byte
-	if err := r.conn.QueryRowContext(ctx, r.rebind(`SELECT data FROM audit_leaves WHERE org_id = ? AND idx = ?`), org, idx).Scan(&data); err != nil {
-		t.Fatalf("read leaf %d: %v", idx, err)
+	if err := r.conn.QueryRowContext(ctx, r.rebind(`SELECT data FROM audit_bundles WHERE org_id = ? AND idx = ?`), org, k).Scan(&data); err != nil {
+		t.Fatalf("read bundle %d: %v", k, err)
 	}
-	return data
+	var out [][]byte
+	for len(data) > 0 {
+		leaf, rest, err := store.NextBundleLeaf(data)
+		if err != nil {
+			t.Fatalf("bundle %d: %v", k, err)
+		}
+		out, data = append(out, leaf), rest
+	}
+	return out
+}
+
+// putBundle rewrites bundle k to hold leaves, or deletes it when there are none.
+func (r *rawDB) putBundle(t testing.TB, org string, k int64, leaves [][]byte) {
+	t.Helper()
+	if len(leaves) == 0 {
+		r.exec(t, `DELETE FROM audit_bundles WHERE org_id = ? AND idx = ?`, org, k)
+		return
+	}
+	var data []byte
+	for _, l := range leaves {
+		data = store.AppendBundleLeaf(data, l)
+	}
+	if n := r.exec(t, `UPDATE audit_bundles SET data = ?, n = ? WHERE org_id = ? AND idx = ?`, data, len(leaves), org, k); n != 1 {
+		t.Fatalf("rewrote %d bundles", n)
+	}
+}
+
+// setLeaf overwrites leaf idx's bytes in its bundle.
+func (r *rawDB) setLeaf(t testing.TB, org string, idx int64, data []byte) {
+	t.Helper()
+	k := idx / store.AuditBundleWidth
+	b := r.bundle(t, org, k)
+	b[idx%store.AuditBundleWidth] = data
+	r.putBundle(t, org, k, b)
+}
+
+// removeLeaf takes leaf idx out of its bundle; the leaves after it in the bundle move up one place.
+func (r *rawDB) removeLeaf(t testing.TB, org string, idx int64) {
+	t.Helper()
+	k := idx / store.AuditBundleWidth
+	b := r.bundle(t, org, k)
+	r.putBundle(t, org, k, slices.Delete(b, int(idx%store.AuditBundleWidth), int(idx%store.AuditBundleWidth)+1))
+}
+
+// cutLeaves deletes the leaves from index from on and says how many there were.
+func (r *rawDB) cutLeaves(t testing.TB, org string, from int64) int {
+	t.Helper()
+	k := from / store.AuditBundleWidth
+	n := 0
+	if from%store.AuditBundleWidth > 0 {
+		b := r.bundle(t, org, k)
+		n += len(b) - int(from%store.AuditBundleWidth)
+		r.putBundle(t, org, k, b[:from%store.AuditBundleWidth])
+		k++
+	}
+	var more sql.NullInt64
+	if err := r.conn.QueryRowContext(ctx, r.rebind(`SELECT sum(n) FROM audit_bundles WHERE org_id = ? AND idx >= ?`), org, k).Scan(&more); err != nil {
+		t.Fatal(err)
+	}
+	r.exec(t, `DELETE FROM audit_bundles WHERE org_id = ? AND idx >= ?`, org, k)
+	return n + int(more.Int64)
 }
 
 // openTamperable opens a fresh store of dialect plus a superuser connection to the same database with

@@ -37,12 +37,12 @@ func openAsOwner(t *testing.T, dialect string) (*sqlstore.Store, *rawDB) {
 	t.Cleanup(func() { conn.Close() })
 	r := &rawDB{dialect: dialect, conn: conn}
 	var owner, super bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_has_role(current_user, (SELECT tableowner FROM pg_tables WHERE tablename = 'audit_leaves' AND schemaname = current_schema()), 'USAGE'),
+	if err := conn.QueryRowContext(ctx, `SELECT pg_has_role(current_user, (SELECT tableowner FROM pg_tables WHERE tablename = 'audit_bundles' AND schemaname = current_schema()), 'USAGE'),
 		(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`).Scan(&owner, &super); err != nil || !owner || super {
 		t.Fatalf("the tamper connection must be the owner and not a superuser (owner=%v, super=%v, err=%v)", owner, super, err)
 	}
-	r.exec(t, `GRANT UPDATE, DELETE ON audit_leaves, audit_tiles, audit_checkpoints, audit_heads TO CURRENT_USER`)
-	for _, tbl := range []string{"audit_leaves", "audit_tiles", "audit_checkpoints", "audit_heads"} {
+	r.exec(t, `GRANT UPDATE, DELETE ON audit_bundles, audit_tiles, audit_checkpoints, audit_heads TO CURRENT_USER`)
+	for _, tbl := range []string{"audit_bundles", "audit_tiles", "audit_checkpoints", "audit_heads"} {
 		r.exec(t, `ALTER TABLE `+tbl+` DISABLE TRIGGER `+tbl+`_guard`)
 	}
 	return s, r
@@ -70,7 +70,7 @@ func cutTail(t *testing.T, r *rawDB, org string, to int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := r.exec(t, `DELETE FROM audit_leaves WHERE org_id = ? AND idx >= ?`, org, to); n == 0 {
+	if n := r.cutLeaves(t, org, to); n == 0 {
 		t.Fatal("deleted no leaves")
 	}
 	cutTiles(t, r, org, to)

@@ -81,7 +81,7 @@ func (l *Log) sequenceLocked(ctx context.Context, tx store.OrgTx, head store.Aud
 	var buf []byte
 	var w tileWriter
 	for i, q := range queued {
-		b.Leaves[i] = store.AuditLeaf{Index: head.Size + int64(i), Data: q.Data, CreatedAt: q.CreatedAt}
+		b.Leaves[i] = store.AuditLeaf{Index: head.Size + int64(i), Data: q.Data}
 		b.Dequeue[i] = q.ID
 		hashes = f.add(leafHash(q.Data, &buf), hashes[:0])
 		w.add(b.Leaves[i].Index, hashes)

@@ -31,25 +31,21 @@ var tamperCases = []tamperCase{
 		if _, err := audit.Decode(data); err != nil {
 			t.Fatal(err)
 		}
-		if n := r.exec(t, `UPDATE audit_leaves SET data = ? WHERE org_id = ? AND idx = 7`, data, org); n != 1 {
-			t.Fatalf("updated %d rows", n)
-		}
+		r.setLeaf(t, org, 7, data)
 	}, 7},
 	{"delete leaf 11", func(t *testing.T, _ *sqlstore.Store, r *rawDB, org string) {
-		if n := r.exec(t, `DELETE FROM audit_leaves WHERE org_id = ? AND idx = 11`, org); n != 1 {
-			t.Fatalf("deleted %d rows", n)
-		}
+		r.removeLeaf(t, org, 11)
 	}, 11},
 	{"truncate the tail from 15", func(t *testing.T, _ *sqlstore.Store, r *rawDB, org string) {
-		if n := r.exec(t, `DELETE FROM audit_leaves WHERE org_id = ? AND idx >= 15`, org); n != 5 {
+		if n := r.cutLeaves(t, org, 15); n != 5 {
 			t.Fatalf("deleted %d leaves", n)
 		}
 		cutTiles(t, r, org, 15)
 	}, 15},
 	{"swap leaves 3 and 4", func(t *testing.T, _ *sqlstore.Store, r *rawDB, org string) {
 		a, b := r.leaf(t, org, 3), r.leaf(t, org, 4)
-		r.exec(t, `UPDATE audit_leaves SET data = ? WHERE org_id = ? AND idx = 3`, b, org)
-		r.exec(t, `UPDATE audit_leaves SET data = ? WHERE org_id = ? AND idx = 4`, a, org)
+		r.setLeaf(t, org, 3, b)
+		r.setLeaf(t, org, 4, a)
 	}, 3},
 	{"replace the head root", func(t *testing.T, _ *sqlstore.Store, r *rawDB, org string) {
 		root := bytes.Repeat([]byte{0xab}, 32)
@@ -93,7 +89,7 @@ var tamperCases = []tamperCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.exec(t, `UPDATE audit_leaves SET data = ? WHERE org_id = ? AND idx = 5`, data, org)
+		r.setLeaf(t, org, 5, data)
 		rehash(t, s, r, org)
 	}, -2},
 }
@@ -163,7 +159,7 @@ func TestTamperThenGrowDetected(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.exec(t, `UPDATE audit_leaves SET data = ? WHERE org_id = ? AND idx = 5`, data, org)
+		r.setLeaf(t, org, 5, data)
 		rehash(t, s, r, org)
 		if rep, err := l.Verify(ctx, s, org); err != nil || rep.OK() {
 			t.Fatalf("rewrite not detected before growth: %+v, %v", rep, err)
@@ -201,7 +197,7 @@ func TestCheckpointRefusesRollback(t *testing.T) {
 		org := orgID(t)
 		appendN(t, s, l, org, 0, tamperSize)
 		checkpoint(t, s, l, org)
-		r.exec(t, `DELETE FROM audit_leaves WHERE org_id = ? AND idx >= 15`, org)
+		r.cutLeaves(t, org, 15)
 		cutTiles(t, r, org, 15)
 		rehash(t, s, r, org)
 		if rep, err := l.Verify(ctx, s, org); err != nil || rep.OK() {

@@ -237,63 +237,58 @@ func (l *Log) verifyTimed(ctx context.Context, s store.Store, orgID string, x *r
 // hashes (and, for the cross-check, leaf events) are computed on every core, the interior hashes
 // (about one per leaf) in order. The leaves below the head, and their hashes, never change (the log
 // is append-only), so those pages are read by several readers at once, each page in a short read
-// transaction of its own; whatever lies beyond the head is read in the snapshot. A page that shows a
-// finding is read again row by row in the snapshot and checked again before the finding is reported.
-// On a finding it fills rep and returns errStop.
+// transaction of its own; whatever lies beyond the head is read in the snapshot. A page read outside
+// the snapshot that shows a finding is read again in the snapshot and checked again before the
+// finding is reported. On a finding it fills rep and returns errStop.
 func verifyLeaves(ctx context.Context, s store.Store, orgID string, tx store.OrgTx, headSize int64, rep *Report, f *frontier,
 	roots map[int64]tlog.Hash, x *records) error {
 	v := pageChecker{f: f, roots: roots, workers: runtime.GOMAXPROCS(0), events: x != nil && !x.orphan}
 	var next int64
-	rows := false
 	if headSize > 0 {
 		src := startParallelFetch(ctx, s, orgID, headSize, verifyReaders)
-		alarm, err := v.consume(ctx, tx, src, &next, x, rep)
+		err := v.consume(ctx, tx, src, &next, x, rep)
 		src.close()
-		if err != nil {
+		if err != nil && !errors.Is(err, errMisread) {
 			return err
 		}
-		rows = alarm
 	}
-	for {
-		src := startFetch(ctx, tx, next, rows)
-		alarm, err := v.consume(ctx, tx, src, &next, x, rep)
-		src.close()
-		if err != nil || !alarm {
-			return err
-		}
-		rows = true // the fast read misled once: the rest row by row
-	}
+	src := startFetch(ctx, tx, next)
+	defer src.close()
+	return v.consume(ctx, tx, src, &next, x, rep)
 }
+
+// errMisread is a page read outside the snapshot that verified when read again in it: the rest is
+// read in the snapshot.
+var errMisread = errors.New("audit: a page read outside the snapshot did not match it")
 
 // verifyReaders is how many pages are read at once below the head.
 const verifyReaders = 2
 
-// consume checks src's pages in order from leaf *next, advancing it. It reports a false alarm of the
-// aggregated read (a page that verified only row by row), after which src is closed and the caller
-// goes on reading row by row.
-func (v *pageChecker) consume(ctx context.Context, tx store.OrgTx, src pageSource, next *int64, x *records, rep *Report) (bool, error) {
+// consume checks src's pages in order from leaf *next, advancing it. When a page read outside the
+// snapshot verifies only as read again in it, it closes src and returns errMisread, and the caller
+// goes on reading in the snapshot.
+func (v *pageChecker) consume(ctx context.Context, tx store.OrgTx, src pageSource, next *int64, x *records, rep *Report) error {
 	for {
 		pg, ok := src.page()
 		if !ok {
-			return false, nil
+			return nil
 		}
 		if pg.err != nil {
-			return false, pg.err
+			return pg.err
 		}
 		p := pg.p
 		saved := v.save()
 		bad, problem := v.check(p)
-		alarm := false
-		if bad >= 0 && !p.Rows {
-			// Confirm with the plain read in the snapshot: the readers stop first.
+		misread := false
+		if bad >= 0 && !pg.snapshot {
+			// Confirm in the snapshot: the readers stop first.
 			src.close()
 			v.restore(saved)
-			p.Rows = true
 			if err := readPage(ctx, tx, *next, p); err != nil {
-				return false, err
+				return err
 			}
 			bad, problem = v.check(p)
-			alarm = bad < 0
+			misread = bad < 0
 		}
 		if v.events {
 			upto := len(p.Index)
@@ -306,19 +301,20 @@ func (v *pageChecker) consume(ctx context.Context, tx store.OrgTx, src pageSourc
 		}
 		if bad >= 0 {
 			rep.fail(*next+int64(bad), "%s", problem)
-			return false, errStop
+			return errStop
 		}
 		*next += int64(len(p.Index))
-		if alarm {
-			return true, nil
+		if misread {
+			return errMisread
 		}
 		src.free(p)
 	}
 }
 
 type fetched struct {
-	p   *store.AuditPage
-	err error
+	p        *store.AuditPage
+	err      error
+	snapshot bool // read in the verification's snapshot
 }
 
 // pageSource hands out pages in leaf order.
@@ -345,10 +341,10 @@ type fetch struct {
 	done  chan struct{}
 }
 
-func startFetch(ctx context.Context, tx store.OrgTx, next int64, rows bool) *fetch {
+func startFetch(ctx context.Context, tx store.OrgTx, next int64) *fetch {
 	fe := &fetch{pages: make(chan fetched, 1), frees: make(chan *store.AuditPage, 2), stop: make(chan struct{}), done: make(chan struct{})}
-	fe.frees <- &store.AuditPage{Rows: rows}
-	fe.frees <- &store.AuditPage{Rows: rows}
+	fe.frees <- new(store.AuditPage)
+	fe.frees <- new(store.AuditPage)
 	go func() {
 		defer close(fe.done)
 		defer close(fe.pages)
@@ -361,7 +357,7 @@ func startFetch(ctx context.Context, tx store.OrgTx, next int64, rows bool) *fet
 			}
 			err := readPage(ctx, tx, next, p)
 			select {
-			case fe.pages <- fetched{p, err}:
+			case fe.pages <- fetched{p, err, true}:
 			case <-fe.stop:
 				return
 			}
@@ -415,7 +411,7 @@ func startParallelFetch(ctx context.Context, s store.Store, orgID string, limit 
 					return readRange(ctx, tx, from, int(min(verifyPage, limit-from)), p)
 				})
 				select {
-				case fe.pages <- fetched{p, err}:
+				case fe.pages <- fetched{p: p, err: err}:
 				case <-fe.stop:
 					return
 				}
@@ -534,6 +530,9 @@ func (v *pageChecker) check(p *store.AuditPage) (int, string) {
 	v.indexTiles(p)
 	for k := 0; k < n; k++ {
 		i := v.f.size
+		if p.Index[k] < 0 {
+			return k, fmt.Sprintf("the bundle holding leaf %d is malformed", i)
+		}
 		if p.Index[k] != i {
 			return k, fmt.Sprintf("leaf %d is missing", i)
 		}

@@ -350,16 +350,13 @@ type AuditHead struct {
 // AuditPage is a page of a log read for verification, in buffers that are reused from page to page so
 // that reading a large log allocates little.
 type AuditPage struct {
-	Index []int64 // leaf indexes
+	Index []int64 // leaf indexes; -1 where a stored bundle is malformed
 	Data  []byte  // the leaves' bytes back to back; leaf k is Data[Ends[k-1]:Ends[k]] (from 0 for k = 0)
 	Ends  []int
 	// Tiles are the hash tiles holding the hashes the page's leaves complete, by level then index;
 	// their Data share one buffer that is reused from page to page.
 	Tiles    []AuditTile
 	TileData []byte
-	// Rows asks for the plain row-by-row read, whose order is the index's whatever the query plan
-	// (verification uses it to confirm a finding before reporting it).
-	Rows bool
 }
 
 // Leaf returns the bytes of the page's k-th leaf.
@@ -407,11 +404,11 @@ type AuditTile struct {
 	Data  []byte
 }
 
-// AuditLeaf is one record, stored as the exact bytes that were hashed.
+// AuditLeaf is one record, stored as the exact bytes that were hashed, in its bundle (see
+// AuditBundleWidth).
 type AuditLeaf struct {
-	Index     int64
-	Data      []byte
-	CreatedAt time.Time
+	Index int64
+	Data  []byte
 }
 
 // AuditCheckpoint is a signed note committing to a log's size and root.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/store"
 )
 
 // instanceLogID is the reserved id of the instance's own log (store.InstanceLogID).
@@ -250,20 +251,22 @@ func TestAuditCLISQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var leaf []byte
-	if err := db.QueryRowContext(ctx, `SELECT data FROM audit_leaves WHERE org_id = ? AND idx = 6`, b.OrgID).Scan(&leaf); err != nil {
-		t.Fatalf("read leaf 6: %v", err)
+	var bundle []byte // leaf 6 is in the first bundle
+	if err := db.QueryRowContext(ctx, `SELECT data FROM audit_bundles WHERE org_id = ? AND idx = 0`, b.OrgID).Scan(&bundle); err != nil {
+		t.Fatalf("read bundle 0: %v", err)
 	}
-	forged := replaceOnce(t, leaf, `"outcome":"approved"`, `"outcome":"denied"`)
+	leaves := bundleLeaves(t, bundle)
+	leaves[6] = replaceOnce(t, leaves[6], `"outcome":"approved"`, `"outcome":"denied"`)
+	forged := bundleOf(leaves)
 	// The trigger refuses the update first: the log is append-only even to a direct writer.
-	if _, err := db.ExecContext(ctx, `UPDATE audit_leaves SET data = ? WHERE org_id = ? AND idx = 6`, forged, b.OrgID); err == nil ||
+	if _, err := db.ExecContext(ctx, `UPDATE audit_bundles SET data = ? WHERE org_id = ? AND idx = 0`, forged, b.OrgID); err == nil ||
 		!strings.Contains(err.Error(), "append-only") {
 		t.Fatalf("updating a leaf with the trigger in place: %v, want the append-only refusal", err)
 	}
-	if _, err := db.ExecContext(ctx, `DROP TRIGGER audit_leaves_no_update`); err != nil {
+	if _, err := db.ExecContext(ctx, `DROP TRIGGER audit_bundles_only_grow`); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := db.ExecContext(ctx, `UPDATE audit_leaves SET data = ? WHERE org_id = ? AND idx = 6`, forged, b.OrgID); err != nil {
+	if res, err := db.ExecContext(ctx, `UPDATE audit_bundles SET data = ? WHERE org_id = ? AND idx = 0`, forged, b.OrgID); err != nil {
 		t.Fatal(err)
 	} else if n, _ := res.RowsAffected(); n != 1 {
 		t.Fatalf("tamper updated %d rows, want 1", n)
@@ -369,11 +372,18 @@ func TestAuditVerifyTruncatedTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	firstHash := before * tlog.HashSize // the cut leaf's hash, and only it, starts here in the first tile (a small log)
+	var bundle []byte                   // and the leaf is the last of the first bundle's
+	if err := db.QueryRowContext(ctx, `SELECT data FROM audit_bundles WHERE org_id = ? AND idx = 0`, b.OrgID).Scan(&bundle); err != nil {
+		t.Fatal(err)
+	}
+	if leaves := bundleLeaves(t, bundle); int64(len(leaves)) != before+1 {
+		t.Fatalf("the first bundle holds %d leaves, want %d", len(leaves), before+1)
+	}
 	for _, c := range []struct {
 		q    string
 		args []any
 	}{
-		{`DELETE FROM audit_leaves WHERE org_id = ? AND idx >= ?`, []any{b.OrgID, before}},
+		{`UPDATE audit_bundles SET data = ?, n = ? WHERE org_id = ? AND idx = 0`, []any{bundleOf(bundleLeaves(t, bundle)[:before]), before, b.OrgID}},
 		{`UPDATE audit_tiles SET data = substr(data, 1, ?) WHERE org_id = ? AND level = 0 AND idx = 0`, []any{firstHash, b.OrgID}},
 		{`DELETE FROM audit_checkpoints WHERE org_id = ? AND size > ?`, []any{b.OrgID, before}},
 		{`UPDATE audit_heads SET size = ?, root = ? WHERE org_id = ?`, []any{before, root, b.OrgID}},
@@ -563,7 +573,7 @@ func TestAuditEraseOrg(t *testing.T) {
 	if len(leftovers) != 0 {
 		t.Errorf("rows of the erased org remain: %v", leftovers)
 	}
-	if kept := orgRows(t, filepath.Join(vars["ONY_DATA_DIR"], "ony.db"), keep); kept["users"] != 1 || kept["audit_leaves"] != 2 || kept["orgs"] != 1 {
+	if kept := orgRows(t, filepath.Join(vars["ONY_DATA_DIR"], "ony.db"), keep); kept["users"] != 1 || kept["audit_bundles"] != 1 || kept["orgs"] != 1 {
 		t.Errorf("the kept org's rows: %v", kept)
 	}
 
@@ -576,7 +586,7 @@ func TestAuditEraseOrg(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		for _, table := range []string{"audit_leaves", "audit_tiles", "audit_checkpoints", "audit_heads"} {
+		for _, table := range []string{"audit_bundles", "audit_tiles", "audit_checkpoints", "audit_heads"} {
 			if _, err := db.Exec(`DROP TRIGGER ` + table + `_no_delete`); err != nil {
 				t.Fatal(err)
 			}
@@ -843,7 +853,7 @@ func TestAuditCLIPostgres(t *testing.T) {
 	if _, err := appConn.ExecContext(ctx, `SELECT set_config('ony.org_id', $1, false)`, b.OrgID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := appConn.ExecContext(ctx, `UPDATE audit_leaves SET data = data WHERE org_id = $1 AND idx = 4`, b.OrgID); err == nil {
+	if _, err := appConn.ExecContext(ctx, `UPDATE audit_bundles SET data = data WHERE org_id = $1 AND idx = 0`, b.OrgID); err == nil {
 		t.Error("the runtime role updated an audit leaf")
 	}
 	appConn.Close()
@@ -862,12 +872,13 @@ func TestAuditCLIPostgres(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, `SET session_replication_role = replica`); err != nil {
 		t.Fatal(err)
 	}
-	var leaf []byte
-	if err := conn.QueryRowContext(ctx, `SELECT data FROM audit_leaves WHERE org_id = $1 AND idx = 4`, b.OrgID).Scan(&leaf); err != nil {
-		t.Fatalf("read leaf 4: %v", err)
+	var bundle []byte // leaf 4 is in the first bundle
+	if err := conn.QueryRowContext(ctx, `SELECT data FROM audit_bundles WHERE org_id = $1 AND idx = 0`, b.OrgID).Scan(&bundle); err != nil {
+		t.Fatalf("read bundle 0: %v", err)
 	}
-	forged := replaceOnce(t, leaf, `"action":"db.migrate"`, `"action":"db.backup"`)
-	if res, err := conn.ExecContext(ctx, `UPDATE audit_leaves SET data = $1 WHERE org_id = $2 AND idx = 4`, forged, b.OrgID); err != nil {
+	leaves := bundleLeaves(t, bundle)
+	leaves[4] = replaceOnce(t, leaves[4], `"action":"db.migrate"`, `"action":"db.backup"`)
+	if res, err := conn.ExecContext(ctx, `UPDATE audit_bundles SET data = $1 WHERE org_id = $2 AND idx = 0`, bundleOf(leaves), b.OrgID); err != nil {
 		t.Fatalf("tamper as the superuser: %v", err)
 	} else if n, _ := res.RowsAffected(); n != 1 {
 		t.Fatalf("tamper updated %d rows, want 1", n)
@@ -881,6 +892,29 @@ func TestAuditCLIPostgres(t *testing.T) {
 	if r := runOny(t, vars, "", "audit", "verify", "--org", b.OrgID); r.code != 1 || !strings.Contains(r.stdout, "first bad index 4") {
 		t.Errorf("verify --org after tampering: %s", r)
 	}
+}
+
+// bundleLeaves splits a stored bundle of the audit log into its leaves.
+func bundleLeaves(t *testing.T, b []byte) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for len(b) > 0 {
+		leaf, rest, err := store.NextBundleLeaf(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, b = append(out, leaf), rest
+	}
+	return out
+}
+
+// bundleOf is the stored bundle of leaves.
+func bundleOf(leaves [][]byte) []byte {
+	var b []byte
+	for _, l := range leaves {
+		b = store.AppendBundleLeaf(b, l)
+	}
+	return b
 }
 
 // verifyLine is one line of `ony audit verify`.

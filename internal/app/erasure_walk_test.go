@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -45,7 +46,7 @@ end: wait
 var ownedTables = []string{"orgs.id", "users.org_id", "devices.org_id", "sessions.org_id", "handoffs.org_id",
 	"idempotency_keys.org_id", "user_contacts.org_id", "user_totp.org_id", "one_time_codes.org_id", "link_codes.org_id",
 	"login_challenges.org_id", "escalation_sends.org_id", "decision_tokens.org_id", "ladders.org_id", "audit_heads.org_id",
-	"audit_leaves.org_id", "audit_tiles.org_id", "audit_checkpoints.org_id", "river_job.args"}
+	"audit_bundles.org_id", "audit_tiles.org_id", "audit_checkpoints.org_id", "river_job.args"}
 
 // walkOrg is an organization populated through the real services, and every value that is its own.
 type walkOrg struct {
@@ -230,12 +231,33 @@ func walkCatalog(ctx context.Context, t *testing.T, dialect string, db *sql.DB) 
 			for i, n := range names {
 				r.cols[n] = bytes.Clone(vals[i])
 			}
+			if table == "audit_bundles" {
+				out = append(out, bundleRows(t, r)...)
+				continue
+			}
 			out = append(out, r)
 		}
 		if err := data.Err(); err != nil {
 			t.Fatal(err)
 		}
 		data.Close()
+	}
+	return out
+}
+
+// bundleRows is a row of audit_bundles as a row per leaf, so a tombstone is told apart from the leaves
+// stored beside it.
+func bundleRows(t *testing.T, r dbRow) []dbRow {
+	t.Helper()
+	var out []dbRow
+	for b := r.cols["data"]; len(b) > 0; {
+		leaf, rest, err := store.NextBundleLeaf(b)
+		if err != nil {
+			t.Fatalf("audit bundle %s/%s: %v", r.cols["org_id"], r.cols["idx"], err)
+		}
+		cols := maps.Clone(r.cols)
+		cols["data"] = leaf
+		out, b = append(out, dbRow{table: r.table, cols: cols}), rest
 	}
 	return out
 }
@@ -378,7 +400,7 @@ func TestEraseOrgLeavesNoTrace(t *testing.T) {
 			rows = walkCatalog(ctx, t, d, db)
 			tombstones := 0
 			isTombstone := func(r dbRow) bool {
-				if r.table != "audit_leaves" || string(r.cols["org_id"]) != store.InstanceLogID {
+				if r.table != "audit_bundles" || string(r.cols["org_id"]) != store.InstanceLogID {
 					return false
 				}
 				e, err := audit.Decode(r.cols["data"])

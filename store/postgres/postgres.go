@@ -169,8 +169,8 @@ func grantRuntime(ctx context.Context, owner, runtime *sql.DB) error {
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + sc + ` TO ` + r,
 		`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ` + sc + ` TO ` + r,
 		`REVOKE INSERT, UPDATE, DELETE ON ony_schema_migrations FROM ` + r,
-		`REVOKE UPDATE, DELETE, TRUNCATE ON audit_leaves, audit_checkpoints FROM ` + r,
-		`REVOKE DELETE, TRUNCATE ON audit_tiles FROM ` + r, // extended while a tile fills (the guard bounds it)
+		`REVOKE UPDATE, DELETE, TRUNCATE ON audit_checkpoints FROM ` + r,
+		`REVOKE DELETE, TRUNCATE ON audit_bundles, audit_tiles FROM ` + r, // extended while they fill (the guards bound it)
 		`REVOKE DELETE, TRUNCATE ON audit_heads FROM ` + r,
 		`REVOKE UPDATE ON audit_queue FROM ` + r,
 		// A ladder version, once stored, is what handoffs froze: it is never edited. Sends and decision

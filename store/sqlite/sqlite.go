@@ -248,7 +248,7 @@ func (Dialect) EraseAudit(ctx context.Context, tx *sql.Tx, orgID string) error {
 	for _, q := range []string{
 		`INSERT INTO audit_erasing (org_id) VALUES (?)`,
 		`DELETE FROM audit_queue WHERE org_id = ?`,
-		`DELETE FROM audit_leaves WHERE org_id = ?`,
+		`DELETE FROM audit_bundles WHERE org_id = ?`,
 		`DELETE FROM audit_tiles WHERE org_id = ?`,
 		`DELETE FROM audit_checkpoints WHERE org_id = ?`,
 		`DELETE FROM audit_heads WHERE org_id = ?`,

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -114,16 +115,8 @@ func (t *orgTx) AuditSequence(ctx context.Context, b store.AuditBatch) error {
 			return fmt.Errorf("store: audit leaf %d at position %d of a batch from %d", l.Index, i, b.From)
 		}
 	}
-	for lo := 0; lo < len(b.Leaves); lo += insertChunk {
-		part := b.Leaves[lo:min(lo+insertChunk, len(b.Leaves))]
-		args := make([]any, 0, 4*len(part))
-		for _, l := range part {
-			args = append(args, t.org, l.Index, l.Data, utc(l.CreatedAt))
-		}
-		q := t.s.queryWith("AuditInsertLeaves", strings.Repeat(", (?, ?, ?, ?)", len(part)-1))
-		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("store: audit leaves from %d: %w", part[0].Index, t.s.mapErr(err))
-		}
+	if err := t.writeBundles(ctx, b.Leaves); err != nil {
+		return err
 	}
 	if err := t.writeTiles(ctx, b.Tiles); err != nil {
 		return err
@@ -155,6 +148,54 @@ func (t *orgTx) AuditSequence(ctx context.Context, b store.AuditBatch) error {
 		}
 	}
 	return nil
+}
+
+// writeBundles stores consecutive leaves in their bundles: the first ones extend the log's last bundle
+// if it is partial, by one statement that names how many leaves it held, so a bundle that is not what
+// the sequencer believes is an error, not a gap or an overlap; the rest start new bundles, several to
+// a statement.
+func (t *orgTx) writeBundles(ctx context.Context, leaves []store.AuditLeaf) error {
+	const w = store.AuditBundleWidth
+	var fresh []any
+	rows := 0
+	insert := func() error {
+		if rows == 0 {
+			return nil
+		}
+		q := t.s.queryWith("AuditInsertBundles", strings.Repeat(", (?, ?, ?, ?)", rows-1))
+		if _, err := t.tx.ExecContext(ctx, q, fresh...); err != nil {
+			return fmt.Errorf("store: audit bundles: %w", t.s.mapErr(err))
+		}
+		fresh, rows = fresh[:0], 0
+		return nil
+	}
+	for i := 0; i < len(leaves); {
+		k, start := leaves[i].Index/w, int(leaves[i].Index%w)
+		end := min(len(leaves), i+w-start)
+		var data []byte
+		for _, l := range leaves[i:end] {
+			data = store.AppendBundleLeaf(data, l.Data)
+		}
+		if start > 0 {
+			q := t.s.query("AuditExtendBundle")
+			if t.s.dialect.Name() == "sqlite" {
+				q = strings.Replace(q, "data || ?", "CAST(data || ? AS BLOB)", 1) // as for tiles
+			}
+			res, err := t.tx.ExecContext(ctx, q, data, start+end-i, t.org, k, start)
+			if err := mustAffect(res, t.s.mapErr(err)); err != nil {
+				return fmt.Errorf("store: audit bundle %d from %d: %w", k, start, err)
+			}
+		} else {
+			fresh = append(fresh, t.org, k, end-i, data)
+			if rows++; rows == insertChunk {
+				if err := insert(); err != nil {
+					return err
+				}
+			}
+		}
+		i = end
+	}
+	return insert()
 }
 
 // writeTiles inserts new tiles, several to a statement, and extends partial ones, each by one
@@ -220,24 +261,17 @@ func (t *orgTx) AuditTiles(ctx context.Context, keys []store.AuditTile) ([]store
 	return out, t.s.mapErr(rows.Err())
 }
 
-// AuditReadPage reads the leaves as one aggregated row when they are whole (no gap), which is what an
-// intact log always is, otherwise row by row, so verification can say which leaf is wrong; and the
-// tiles, a few rows per level.
+// AuditReadPage reads the bundles holding the leaves, a row per bundle, and the tiles, a few rows per
+// level. A bundle that does not split into at most AuditBundleWidth leaves shows as a leaf of index -1
+// where it goes wrong, so verification names the place.
 func (t *orgTx) AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int, p *store.AuditPage) error {
 	p.Index, p.Data, p.Ends = p.Index[:0], p.Data[:0], p.Ends[:0]
 	p.Tiles, p.TileData = p.Tiles[:0], p.TileData[:0]
-	ok := false
-	var err error
-	if !p.Rows {
-		if ok, err = t.leafRange(ctx, leafFrom, leafLimit, p); err != nil {
-			return err
-		}
-	}
-	if !ok {
-		p.Index, p.Data, p.Ends = p.Index[:0], p.Data[:0], p.Ends[:0]
-		if err := t.leafRows(ctx, leafFrom, leafLimit, p); err != nil {
-			return err
-		}
+	if err := t.bundles(ctx, leafFrom, leafLimit, func(i int64, leaf []byte) {
+		p.Index, p.Data = append(p.Index, i), append(p.Data, leaf...)
+		p.Ends = append(p.Ends, len(p.Data))
+	}); err != nil {
+		return err
 	}
 	if leafLimit <= 0 {
 		return nil
@@ -279,80 +313,56 @@ func (t *orgTx) tileRows(ctx context.Context, level int, lo, hi int64, p *store.
 	return t.s.mapErr(rows.Err())
 }
 
-func (t *orgTx) leafRange(ctx context.Context, from int64, limit int, p *store.AuditPage) (bool, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditLeafRange"), t.org, from, from+int64(limit))
-	if err != nil {
-		return false, t.s.mapErr(err)
+// bundles calls leaf for each leaf in [from, from+limit), in order, from the bundles that hold them.
+// A bundle that goes wrong (bytes that do not split, more than AuditBundleWidth leaves) gives one call
+// with index -1 where it does, even past the range, and no more from that bundle.
+func (t *orgTx) bundles(ctx context.Context, from int64, limit int, leaf func(i int64, data []byte)) error {
+	if limit <= 0 {
+		return nil
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return false, t.s.mapErr(rows.Err())
-	}
-	var data, lens sql.RawBytes
-	var n int64
-	var lo, hi sql.NullInt64
-	if err := rows.Scan(&data, &lens, &n, &lo, &hi); err != nil {
-		return false, err
-	}
-	if n == 0 {
-		return true, nil
-	}
-	if lo.Int64 != from || hi.Int64-lo.Int64+1 != n {
-		return false, nil
-	}
-	p.Data = append(p.Data, data...)
-	end := 0
-	for k, l := 0, 0; k < len(lens); k++ {
-		c := lens[k]
-		if c >= '0' && c <= '9' {
-			l = l*10 + int(c-'0')
-		}
-		if c == ',' || k == len(lens)-1 {
-			end += l
-			p.Ends, p.Index = append(p.Ends, end), append(p.Index, from+int64(len(p.Ends)))
-			l = 0
-		}
-	}
-	if int64(len(p.Ends)) != n || end != len(p.Data) {
-		return false, nil
-	}
-	return true, rows.Err()
-}
-
-func (t *orgTx) leafRows(ctx context.Context, from int64, limit int, p *store.AuditPage) error {
-	var i int64
-	var raw sql.RawBytes
-	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditLeafData"), t.org, from, limit)
+	const w = store.AuditBundleWidth
+	end := from + int64(limit)
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditBundleRange"), t.org, from/w, (end-1)/w)
 	if err != nil {
 		return t.s.mapErr(err)
 	}
 	defer rows.Close()
+	var k int64
+	var raw sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(&i, &raw); err != nil {
+		if err := rows.Scan(&k, &raw); err != nil {
 			return err
 		}
-		p.Index, p.Data = append(p.Index, i), append(p.Data, raw...)
-		p.Ends = append(p.Ends, len(p.Data))
+		i := k * w
+		for rest := []byte(raw); len(rest) > 0; i++ {
+			data, r, err := store.NextBundleLeaf(rest)
+			if err != nil || i == (k+1)*w {
+				leaf(-1, nil)
+				break
+			}
+			if i >= from && i < end {
+				leaf(i, data)
+			}
+			rest = r
+		}
 	}
 	return t.s.mapErr(rows.Err())
 }
 
 func (t *orgTx) AuditLeaves(ctx context.Context, from int64, limit int) ([]store.AuditLeaf, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditLeaves"), t.org, from, limit)
-	if err != nil {
-		return nil, t.s.mapErr(err)
-	}
-	defer rows.Close()
 	var out []store.AuditLeaf
-	for rows.Next() {
-		var l store.AuditLeaf
-		if err := rows.Scan(&l.Index, &l.Data, &l.CreatedAt); err != nil {
-			return nil, err
-		}
-		l.CreatedAt = l.CreatedAt.UTC()
-		out = append(out, l)
+	err := t.bundles(ctx, from, limit, func(i int64, data []byte) {
+		out = append(out, store.AuditLeaf{Index: i, Data: bytes.Clone(data)})
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, t.s.mapErr(rows.Err())
+	for _, l := range out {
+		if l.Index < 0 {
+			return out, fmt.Errorf("store: audit log of %s: %w", t.org, store.ErrBundleMalformed)
+		}
+	}
+	return out, nil
 }
 
 func (t *orgTx) AuditHandoffStates(ctx context.Context, after string, limit int) ([]store.HandoffState, error) {

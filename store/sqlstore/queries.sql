@@ -291,8 +291,13 @@ UPDATE audit_heads SET sealed_at = ? WHERE org_id = ? AND sealed_at IS NULL;
 -- name: AuditCheckpoints
 SELECT size, note, created_at FROM audit_checkpoints WHERE org_id = ? AND size >= ? ORDER BY size LIMIT ?;
 
--- name: AuditInsertLeaves
-INSERT INTO audit_leaves (org_id, idx, data, created_at) VALUES (?, ?, ?, ?);
+-- name: AuditInsertBundles
+INSERT INTO audit_bundles (org_id, idx, n, data) VALUES (?, ?, ?, ?);
+
+-- A partial bundle grows by the leaves appended after the n the sequencer counted from the head; the
+-- guards (migration 0017, SQLite 0016) allow nothing else.
+-- name: AuditExtendBundle
+UPDATE audit_bundles SET data = data || ?, n = ? WHERE org_id = ? AND idx = ? AND n = ?;
 
 -- name: AuditInsertTiles
 INSERT INTO audit_tiles (org_id, level, idx, data) VALUES (?, ?, ?, ?);
@@ -311,20 +316,8 @@ SELECT idx, data FROM audit_tiles WHERE org_id = ? AND level = ? AND idx >= ? AN
 -- name: AuditUpdateHead
 UPDATE audit_heads SET size = ?, root = ?, frontier = ?, updated_at = ? WHERE org_id = ? AND size = ? AND sealed_at IS NULL;
 
--- name: AuditLeaves
-SELECT idx, data, created_at FROM audit_leaves WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?;
-
--- name: AuditLeafData
-SELECT idx, data FROM audit_leaves WHERE org_id = ? AND idx >= ? ORDER BY idx LIMIT ?;
-
--- Verification reads a page of leaves as one row: the leaves' bytes back to back and their lengths,
--- with what shows the range is whole; row by row costs far more than hashing.
--- The order comes from an ordered subquery, which both databases feed to the aggregate in order
--- (an ORDER BY inside the aggregate would sort again what the index already sorted). Nothing depends
--- on it: a page that does not verify is read again row by row before anything is reported.
--- name: AuditLeafRange
-SELECT string_agg(data, ''), string_agg(CAST(length(data) AS text), ','), count(*), min(idx), max(idx)
-FROM (SELECT idx, data FROM audit_leaves WHERE org_id = ? AND idx >= ? AND idx < ? ORDER BY idx) AS page;
+-- name: AuditBundleRange
+SELECT idx, data FROM audit_bundles WHERE org_id = ? AND idx >= ? AND idx <= ? ORDER BY idx;
 
 -- name: AuditPutCheckpoint
 INSERT INTO audit_checkpoints (org_id, size, note, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (org_id, size) DO NOTHING;

@@ -45,7 +45,7 @@ func testAuditQueue(t *testing.T, s store.Store) {
 			Head:  store.AuditHead{Size: from + int64(len(data)), Root: root, Frontier: frontier, UpdatedAt: now()},
 			Tiles: []store.AuditTile{{Level: 0, Index: 0, Start: int(from)}}}
 		for i, d := range data {
-			bt.Leaves = append(bt.Leaves, store.AuditLeaf{Index: from + int64(i), Data: []byte(d), CreatedAt: now()})
+			bt.Leaves = append(bt.Leaves, store.AuditLeaf{Index: from + int64(i), Data: []byte(d)})
 			bt.Tiles[0].Data = append(bt.Tiles[0].Data, randBytes(32)...)
 		}
 		return bt

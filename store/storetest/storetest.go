@@ -654,7 +654,7 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 			return err
 		}
 		// Dequeuing A's queued record from B's scope must find nothing, which fails the batch.
-		err := tx.AuditSequence(ctx, store.AuditBatch{From: 0, Leaves: []store.AuditLeaf{{Index: 0, Data: []byte("b"), CreatedAt: now()}},
+		err := tx.AuditSequence(ctx, store.AuditBatch{From: 0, Leaves: []store.AuditLeaf{{Index: 0, Data: []byte("b")}},
 			Tiles: []store.AuditTile{{Data: make([]byte, 32)}}, Head: store.AuditHead{Size: 1, Root: make([]byte, 32), UpdatedAt: now()},
 			Dequeue: []int64{isoQueuedID(a)}})
 		return expect(err != nil, "AuditSequence dequeued A's record")
@@ -727,7 +727,7 @@ func testIsolation(t *testing.T, s store.Store) {
 			return err
 		}
 		return errors.Join(
-			tx.AuditSequence(ctx, store.AuditBatch{From: 0, Leaves: []store.AuditLeaf{{Index: 0, Data: []byte("a"), CreatedAt: now()}},
+			tx.AuditSequence(ctx, store.AuditBatch{From: 0, Leaves: []store.AuditLeaf{{Index: 0, Data: []byte("a")}},
 				Tiles: []store.AuditTile{{Data: randBytes(32)}}, Head: store.AuditHead{Size: 1, Root: randBytes(32), UpdatedAt: now()}}),
 			tx.AuditPutCheckpoint(ctx, store.AuditCheckpoint{Size: 1, Note: []byte("a"), CreatedAt: now()}),
 			tx.AuditEnqueue(ctx, now(), []byte("a queued")))
