@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzVerifyPassword -fuzztime=$(FUZZTIME) ./auth/
 	$(GO) test -run=^$$ -fuzz=FuzzRun -fuzztime=$(FUZZTIME) ./internal/hook/
 	$(GO) test -run=^$$ -fuzz=FuzzVerifyExport -fuzztime=$(FUZZTIME) ./audit/
+	$(GO) test -run=^$$ -fuzz=FuzzBundle -fuzztime=$(FUZZTIME) ./store/
 	$(GO) test -run=^$$ -fuzz=FuzzParse -fuzzminimizetime=5s -fuzztime=$(FUZZTIME) ./escalation/
 	$(GO) test -run=^$$ -fuzz=FuzzInteraction -fuzztime=$(FUZZTIME) ./bot/slack/
 	$(GO) test -run=^$$ -fuzz=FuzzCommand -fuzztime=$(FUZZTIME) ./bot/slack/
