@@ -165,3 +165,48 @@ func testAuditQueue(t *testing.T, s store.Store) {
 		return err
 	}))
 }
+
+// testAuditBundles (issue 12): leaves are stored a bundle to a row; batches that start and end inside
+// bundles, or fill several at once, read back leaf for leaf, in any range, binary bytes included.
+func testAuditBundles(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	const w = store.AuditBundleWidth
+	var all [][]byte
+	for _, n := range []int{5, w + 8, w - 2, 1, 2 * w} {
+		from := int64(len(all))
+		bt := store.AuditBatch{From: from, Head: store.AuditHead{Size: from + int64(n), Root: randBytes(32), UpdatedAt: now()}}
+		for i := range n {
+			leaf := randBytes(1 + (len(all)*37)%600) // lengths past 255 and 511 too
+			all = append(all, leaf)
+			bt.Leaves = append(bt.Leaves, store.AuditLeaf{Index: from + int64(i), Data: leaf})
+		}
+		must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+			if _, err := tx.AuditLockHead(ctx, make([]byte, 32)); err != nil {
+				return err
+			}
+			return tx.AuditSequence(ctx, bt)
+		}))
+	}
+	size := int64(len(all))
+	for _, r := range [][2]int64{{0, size + 10}, {3, 1}, {w - 1, 2}, {w + 3, w + 7}, {size - 1, 5}, {size, 5}} {
+		var ls []store.AuditLeaf
+		var page store.AuditPage
+		must(t, s.ReadOrg(ctx, a.Org.ID, func(tx store.OrgTx) (err error) {
+			if ls, err = tx.AuditLeaves(ctx, r[0], int(r[1])); err != nil {
+				return err
+			}
+			return tx.AuditReadPage(ctx, r[0], int(r[1]), &page)
+		}))
+		want := all[min(r[0], size):min(r[0]+r[1], size)]
+		if len(ls) != len(want) || len(page.Index) != len(want) {
+			t.Fatalf("leaves %d+%d: AuditLeaves %d, AuditReadPage %d, want %d", r[0], r[1], len(ls), len(page.Index), len(want))
+		}
+		for k := range want {
+			i := r[0] + int64(k)
+			if ls[k].Index != i || string(ls[k].Data) != string(want[k]) || page.Index[k] != i || string(page.Leaf(k)) != string(want[k]) {
+				t.Fatalf("leaves %d+%d: leaf %d read back as %d/%d, %d/%d bytes, want %d bytes", r[0], r[1], i,
+					ls[k].Index, page.Index[k], len(ls[k].Data), len(page.Leaf(k)), len(want[k]))
+			}
+		}
+	}
+}
