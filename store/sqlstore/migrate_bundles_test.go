@@ -78,6 +78,19 @@ func TestAuditLeavesBecomeBundles(t *testing.T) {
 			if rows != 1+3 || leaves != 3+2*store.AuditBundleWidth+6 {
 				t.Fatalf("%d bundle rows counting %d leaves, want 4 counting %d", rows, leaves, 3+2*store.AuditBundleWidth+6)
 			}
+			if d == "postgres" {
+				// Compressed in the row with lz4 or, on a server built without it, out of line as it is;
+				// never the default, pglz.
+				var storage, compression string
+				if err := tx.QueryRowContext(ctx, `SELECT attstorage::text, attcompression::text FROM pg_attribute
+					WHERE attrelid = 'audit_bundles'::regclass AND attname = 'data'`).Scan(&storage, &compression); err != nil {
+					t.Fatal(err)
+				}
+				if storage+"/"+compression != "m/l" && storage+"/"+compression != "e/" {
+					t.Fatalf("audit_bundles.data has storage %q, compression %q; want m/l (lz4 in the row) or e/ (out of line)", storage, compression)
+				}
+				t.Logf("audit_bundles.data: storage %s, compression %q", storage, compression)
+			}
 		})
 	}
 }
