@@ -23,6 +23,9 @@ type records struct {
 	// The first problem a leaf showed, by index.
 	badIndex int64
 	problem  string
+	// loaded is closed when the load started by startLoad has ended, with loadErr.
+	loaded  chan struct{}
+	loadErr error
 }
 
 type handoffRecord struct {
@@ -41,10 +44,27 @@ func finalLeaf(st store.Status) EventType {
 	return HandoffDecided
 }
 
-// load reads the organization's handoffs, in the same snapshot as the head and the leaves. It runs
-// after the head is read and before any leaf, so that even without a snapshot every handoff listed
-// has its leaves among those read later, and every leaf below headSize names a listed handoff in the
-// state that leaf recorded.
+// startLoad starts load in tx; wait waits for it. tx is the load's alone until wait returns.
+func (x *records) startLoad(ctx context.Context, tx store.OrgTx, headSize int64) {
+	x.loaded = make(chan struct{})
+	go func() {
+		defer close(x.loaded)
+		x.loadErr = x.load(ctx, tx, headSize)
+	}()
+}
+
+// wait returns when the load started by startLoad has ended, with its error; at once without one.
+func (x *records) wait() error {
+	if x == nil || x.loaded == nil {
+		return nil
+	}
+	<-x.loaded
+	return x.loadErr
+}
+
+// load reads the organization's handoffs, in the same snapshot as the head and the leaves: every
+// handoff listed has its leaves below headSize among those read, or its records in the queue read
+// after them, and every leaf below headSize names a listed handoff in the state that leaf recorded.
 func (x *records) load(ctx context.Context, tx store.OrgTx, headSize int64) error {
 	x.byID, x.headSize, x.badIndex = map[string]*handoffRecord{}, headSize, -1
 	const page = 5000

@@ -159,9 +159,10 @@ func (l *Log) verifyTimed(ctx context.Context, s store.Store, orgID string, x *r
 				}
 			}
 			if !x.orphan {
-				if err := x.load(ctx, tx, head.Size); err != nil {
-					return err
-				}
+				// The handoffs are read beside the first pages of leaves, which come from transactions of
+				// their own; the snapshot's transaction ends with this function, so not before the load.
+				x.startLoad(ctx, tx, head.Size)
+				defer x.wait()
 			}
 		}
 		if err := verifyLeaves(ctx, s, orgID, tx, head.Size, &rep, &f, roots, x); err != nil {
@@ -252,6 +253,9 @@ func verifyLeaves(ctx context.Context, s store.Store, orgID string, tx store.Org
 			return err
 		}
 	}
+	if err := x.wait(); err != nil { // the snapshot's transaction is the load's until it is done
+		return err
+	}
 	src := startFetch(ctx, tx, next)
 	defer src.close()
 	return v.consume(ctx, tx, src, &next, x, rep)
@@ -284,6 +288,9 @@ func (v *pageChecker) consume(ctx context.Context, tx store.OrgTx, src pageSourc
 			// Confirm in the snapshot: the readers stop first.
 			src.close()
 			v.restore(saved)
+			if err := x.wait(); err != nil {
+				return err
+			}
 			if err := readPage(ctx, tx, *next, p); err != nil {
 				return err
 			}
@@ -291,6 +298,9 @@ func (v *pageChecker) consume(ctx context.Context, tx store.OrgTx, src pageSourc
 			misread = bad < 0
 		}
 		if v.events {
+			if err := x.wait(); err != nil {
+				return err
+			}
 			upto := len(p.Index)
 			if bad >= 0 {
 				upto = bad
