@@ -2,9 +2,10 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/ony-ai/ony/store"
 )
@@ -100,7 +101,11 @@ func (x *records) note(i int64, format string, args ...any) {
 // decodeLeafEvent reads what the cross-check needs of a leaf; safe to call from several goroutines.
 func decodeLeafEvent(data []byte) (leafEvent, error) {
 	var e leafEvent
-	err := json.Unmarshal(data, &e)
+	// json/v2 decodes a leaf in about a third of encoding/json's time (1.4 against 3.9 µs, a
+	// handoff.created leaf), and verification decodes every leaf. It is stricter: a member named twice,
+	// or in another case, is an error or unread, where encoding/json took the last or matched it; the
+	// leaves it reads have passed the hash check, so Encode wrote them, with neither.
+	err := jsonv2.Unmarshal(data, &e)
 	return e, err
 }
 
