@@ -270,9 +270,11 @@ func (t *orgTx) AuditReadPage(ctx context.Context, leafFrom int64, leafLimit int
 	p.Tiles, p.TileData = p.Tiles[:0], p.TileData[:0]
 	if err := t.bundles(ctx, leafFrom, leafLimit, func(i int64, leaf []byte) {
 		if len(leaf) > cap(p.Data)-len(p.Data) {
-			// Doubling: append's own growth for a large slice (1.25×) copies a page's megabytes over
-			// and over on the first pages, before the buffer has its size.
-			p.Data = slices.Grow(p.Data, max(len(leaf), len(p.Data)))
+			// To the page's size as the leaves so far foretell it: append's own growth (1.25× for a
+			// large slice) would allocate and copy a page's megabytes over and over before the buffer
+			// has its size, and fresh memory costs page faults too.
+			n := len(p.Index) + 1
+			p.Data = slices.Grow(p.Data, max(len(leaf), len(p.Data), (len(p.Data)+len(leaf))/n*(leafLimit-n)*5/4))
 		}
 		p.Index, p.Data = append(p.Index, i), append(p.Data, leaf...)
 		p.Ends = append(p.Ends, len(p.Data))
