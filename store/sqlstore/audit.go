@@ -178,11 +178,7 @@ func (t *orgTx) writeBundles(ctx context.Context, leaves []store.AuditLeaf) erro
 			data = store.AppendBundleLeaf(data, l.Data)
 		}
 		if start > 0 {
-			q := t.s.query("AuditExtendBundle")
-			if t.s.dialect.Name() == "sqlite" {
-				q = strings.Replace(q, "data || ?", "CAST(data || ? AS BLOB)", 1) // as for tiles
-			}
-			res, err := t.tx.ExecContext(ctx, q, data, start+end-i, t.org, k, start)
+			res, err := t.tx.ExecContext(ctx, t.extendQuery("AuditExtendBundle"), data, start+end-i, t.org, k, start)
 			if err := mustAffect(res, t.s.mapErr(err)); err != nil {
 				return fmt.Errorf("store: audit bundle %d from %d: %w", k, start, err)
 			}
@@ -199,6 +195,16 @@ func (t *orgTx) writeBundles(ctx context.Context, leaves []store.AuditLeaf) erro
 	return insert()
 }
 
+// extendQuery is the named query that appends to a row's data (data || ?), in the dialect's terms.
+func (t *orgTx) extendQuery(name string) string {
+	q := t.s.query(name)
+	if t.s.dialect.Name() == "sqlite" {
+		// SQLite's || yields text; the bytes are kept, the type is put back.
+		q = strings.Replace(q, "data || ?", "CAST(data || ? AS BLOB)", 1)
+	}
+	return q
+}
+
 // writeTiles inserts new tiles, several to a statement, and extends partial ones, each by one
 // statement that names the length it extends: a tile that is not as long as the sequencer believes is
 // an error, not a gap or an overlap.
@@ -212,12 +218,7 @@ func (t *orgTx) writeTiles(ctx context.Context, tiles []store.AuditTile) error {
 			fresh = append(fresh, tl)
 			continue
 		}
-		q := t.s.query("AuditExtendTile")
-		if t.s.dialect.Name() == "sqlite" {
-			// SQLite's || yields text; the bytes are kept, the type is put back.
-			q = strings.Replace(q, "data || ?", "CAST(data || ? AS BLOB)", 1)
-		}
-		res, err := t.tx.ExecContext(ctx, q, tl.Data, t.org, tl.Level, tl.Index, 32*tl.Start)
+		res, err := t.tx.ExecContext(ctx, t.extendQuery("AuditExtendTile"), tl.Data, t.org, tl.Level, tl.Index, 32*tl.Start)
 		if err := mustAffect(res, t.s.mapErr(err)); err != nil {
 			return fmt.Errorf("store: audit tile %d/%d from %d: %w", tl.Level, tl.Index, tl.Start, err)
 		}
@@ -359,16 +360,16 @@ func (t *orgTx) bundles(ctx context.Context, from int64, limit int, leaf func(i 
 
 func (t *orgTx) AuditLeaves(ctx context.Context, from int64, limit int) ([]store.AuditLeaf, error) {
 	var out []store.AuditLeaf
+	malformed := false
 	err := t.bundles(ctx, from, limit, func(i int64, data []byte) {
+		malformed = malformed || i < 0
 		out = append(out, store.AuditLeaf{Index: i, Data: bytes.Clone(data)})
 	})
+	if err == nil && malformed {
+		err = fmt.Errorf("store: audit log of %s: %w", t.org, store.ErrBundleMalformed)
+	}
 	if err != nil {
 		return nil, err
-	}
-	for _, l := range out {
-		if l.Index < 0 {
-			return out, fmt.Errorf("store: audit log of %s: %w", t.org, store.ErrBundleMalformed)
-		}
 	}
 	return out, nil
 }
