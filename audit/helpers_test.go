@@ -19,6 +19,7 @@ import (
 	"github.com/ony-ai/ony/store/postgres"
 	"github.com/ony-ai/ony/store/sqlite"
 	"github.com/ony-ai/ony/store/sqlstore"
+	"github.com/ony-ai/ony/store/storetest"
 )
 
 var ctx = context.Background()
@@ -204,15 +205,7 @@ func (r *rawDB) bundle(t testing.TB, org string, k int64) [][]byte {
 	if err := r.conn.QueryRowContext(ctx, r.rebind(`SELECT data FROM audit_bundles WHERE org_id = ? AND idx = ?`), org, k).Scan(&data); err != nil {
 		t.Fatalf("read bundle %d: %v", k, err)
 	}
-	var out [][]byte
-	for len(data) > 0 {
-		leaf, rest, err := store.NextBundleLeaf(data)
-		if err != nil {
-			t.Fatalf("bundle %d: %v", k, err)
-		}
-		out, data = append(out, leaf), rest
-	}
-	return out
+	return storetest.BundleLeaves(t, data)
 }
 
 // putBundle rewrites bundle k to hold leaves, or deletes it when there are none.
@@ -222,11 +215,7 @@ func (r *rawDB) putBundle(t testing.TB, org string, k int64, leaves [][]byte) {
 		r.exec(t, `DELETE FROM audit_bundles WHERE org_id = ? AND idx = ?`, org, k)
 		return
 	}
-	var data []byte
-	for _, l := range leaves {
-		data = store.AppendBundleLeaf(data, l)
-	}
-	if n := r.exec(t, `UPDATE audit_bundles SET data = ?, n = ? WHERE org_id = ? AND idx = ?`, data, len(leaves), org, k); n != 1 {
+	if n := r.exec(t, `UPDATE audit_bundles SET data = ?, n = ? WHERE org_id = ? AND idx = ?`, storetest.Bundle(leaves), len(leaves), org, k); n != 1 {
 		t.Fatalf("rewrote %d bundles", n)
 	}
 }

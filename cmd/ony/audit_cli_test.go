@@ -27,7 +27,7 @@ import (
 
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/internal/testdb"
-	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/store/storetest"
 )
 
 // instanceLogID is the reserved id of the instance's own log (store.InstanceLogID).
@@ -255,9 +255,9 @@ func TestAuditCLISQLite(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT data FROM audit_bundles WHERE org_id = ? AND idx = 0`, b.OrgID).Scan(&bundle); err != nil {
 		t.Fatalf("read bundle 0: %v", err)
 	}
-	leaves := bundleLeaves(t, bundle)
+	leaves := storetest.BundleLeaves(t, bundle)
 	leaves[6] = replaceOnce(t, leaves[6], `"outcome":"approved"`, `"outcome":"denied"`)
-	forged := bundleOf(leaves)
+	forged := storetest.Bundle(leaves)
 	// The trigger refuses the update first: the log is append-only even to a direct writer.
 	if _, err := db.ExecContext(ctx, `UPDATE audit_bundles SET data = ? WHERE org_id = ? AND idx = 0`, forged, b.OrgID); err == nil ||
 		!strings.Contains(err.Error(), "append-only") {
@@ -376,14 +376,14 @@ func TestAuditVerifyTruncatedTail(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT data FROM audit_bundles WHERE org_id = ? AND idx = 0`, b.OrgID).Scan(&bundle); err != nil {
 		t.Fatal(err)
 	}
-	if leaves := bundleLeaves(t, bundle); int64(len(leaves)) != before+1 {
+	if leaves := storetest.BundleLeaves(t, bundle); int64(len(leaves)) != before+1 {
 		t.Fatalf("the first bundle holds %d leaves, want %d", len(leaves), before+1)
 	}
 	for _, c := range []struct {
 		q    string
 		args []any
 	}{
-		{`UPDATE audit_bundles SET data = ?, n = ? WHERE org_id = ? AND idx = 0`, []any{bundleOf(bundleLeaves(t, bundle)[:before]), before, b.OrgID}},
+		{`UPDATE audit_bundles SET data = ?, n = ? WHERE org_id = ? AND idx = 0`, []any{storetest.Bundle(storetest.BundleLeaves(t, bundle)[:before]), before, b.OrgID}},
 		{`UPDATE audit_tiles SET data = substr(data, 1, ?) WHERE org_id = ? AND level = 0 AND idx = 0`, []any{firstHash, b.OrgID}},
 		{`DELETE FROM audit_checkpoints WHERE org_id = ? AND size > ?`, []any{b.OrgID, before}},
 		{`UPDATE audit_heads SET size = ?, root = ? WHERE org_id = ?`, []any{before, root, b.OrgID}},
@@ -876,9 +876,9 @@ func TestAuditCLIPostgres(t *testing.T) {
 	if err := conn.QueryRowContext(ctx, `SELECT data FROM audit_bundles WHERE org_id = $1 AND idx = 0`, b.OrgID).Scan(&bundle); err != nil {
 		t.Fatalf("read bundle 0: %v", err)
 	}
-	leaves := bundleLeaves(t, bundle)
+	leaves := storetest.BundleLeaves(t, bundle)
 	leaves[4] = replaceOnce(t, leaves[4], `"action":"db.migrate"`, `"action":"db.backup"`)
-	if res, err := conn.ExecContext(ctx, `UPDATE audit_bundles SET data = $1 WHERE org_id = $2 AND idx = 0`, bundleOf(leaves), b.OrgID); err != nil {
+	if res, err := conn.ExecContext(ctx, `UPDATE audit_bundles SET data = $1 WHERE org_id = $2 AND idx = 0`, storetest.Bundle(leaves), b.OrgID); err != nil {
 		t.Fatalf("tamper as the superuser: %v", err)
 	} else if n, _ := res.RowsAffected(); n != 1 {
 		t.Fatalf("tamper updated %d rows, want 1", n)
@@ -892,29 +892,6 @@ func TestAuditCLIPostgres(t *testing.T) {
 	if r := runOny(t, vars, "", "audit", "verify", "--org", b.OrgID); r.code != 1 || !strings.Contains(r.stdout, "first bad index 4") {
 		t.Errorf("verify --org after tampering: %s", r)
 	}
-}
-
-// bundleLeaves splits a stored bundle of the audit log into its leaves.
-func bundleLeaves(t *testing.T, b []byte) [][]byte {
-	t.Helper()
-	var out [][]byte
-	for len(b) > 0 {
-		leaf, rest, err := store.NextBundleLeaf(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, b = append(out, leaf), rest
-	}
-	return out
-}
-
-// bundleOf is the stored bundle of leaves.
-func bundleOf(leaves [][]byte) []byte {
-	var b []byte
-	for _, l := range leaves {
-		b = store.AppendBundleLeaf(b, l)
-	}
-	return b
 }
 
 // verifyLine is one line of `ony audit verify`.

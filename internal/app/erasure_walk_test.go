@@ -25,6 +25,7 @@ import (
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/store/sqlite"
+	"github.com/ony-ai/ony/store/storetest"
 )
 
 // walkLadder posts to the member on Slack (a send, a decision token, a chat id), then waits an hour
@@ -250,14 +251,10 @@ func walkCatalog(ctx context.Context, t *testing.T, dialect string, db *sql.DB) 
 func bundleRows(t *testing.T, r dbRow) []dbRow {
 	t.Helper()
 	var out []dbRow
-	for b := r.cols["data"]; len(b) > 0; {
-		leaf, rest, err := store.NextBundleLeaf(b)
-		if err != nil {
-			t.Fatalf("audit bundle %s/%s: %v", r.cols["org_id"], r.cols["idx"], err)
-		}
+	for _, leaf := range storetest.BundleLeaves(t, r.cols["data"]) {
 		cols := maps.Clone(r.cols)
 		cols["data"] = leaf
-		out, b = append(out, dbRow{table: r.table, cols: cols}), rest
+		out = append(out, dbRow{table: r.table, cols: cols})
 	}
 	return out
 }

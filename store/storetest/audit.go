@@ -210,3 +210,27 @@ func testAuditBundles(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// BundleLeaves splits a stored audit bundle into its leaves, for tests that read or rewrite the log's
+// rows directly.
+func BundleLeaves(t testing.TB, b []byte) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for len(b) > 0 {
+		leaf, rest, err := store.NextBundleLeaf(b)
+		if err != nil {
+			t.Fatalf("audit bundle: %v", err)
+		}
+		out, b = append(out, leaf), rest
+	}
+	return out
+}
+
+// Bundle is the stored audit bundle of leaves.
+func Bundle(leaves [][]byte) []byte {
+	var b []byte
+	for _, l := range leaves {
+		b = store.AppendBundleLeaf(b, l)
+	}
+	return b
+}
