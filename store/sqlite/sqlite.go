@@ -188,9 +188,59 @@ func (Dialect) IsReadOnlyViolation(err error) bool {
 // Analyze runs PRAGMA optimize over every table (0x10000: not only those this connection used), which
 // analyzes a table only when it has no statistics yet or its size changed a lot since its last
 // analysis, on a bounded sample.
+//
+// A connection reads the statistics when it loads the schema, and only a schema change makes it load
+// the schema again; ANALYZE is not one once sqlite_stat1 exists. So without more, new statistics
+// reached only the connection that gathered them, and every other connection (the read pool's, the
+// job runner's) kept planning, and kept its cached statements' plans (stmtcache.go), with the
+// statistics it opened with. When they changed, an empty schema change makes every connection reload
+// them and recompile its statements on its next statement.
 func (Dialect) Analyze(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, `PRAGMA optimize=0x10002`)
-	return err
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var exists bool
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'sqlite_stat1'`).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		// Creating sqlite_stat1 is itself a schema change.
+		_, err := conn.ExecContext(ctx, `PRAGMA optimize=0x10002`)
+		return err
+	}
+	before, err := statistics(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA optimize=0x10002`); err != nil {
+		return err
+	}
+	after, err := statistics(ctx, conn)
+	if err != nil || after == before {
+		return err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE ony_replan (x)`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE ony_replan`); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// statistics is sqlite_stat1's content, in an order that does not depend on when rows were written.
+func statistics(ctx context.Context, conn *sql.Conn) (string, error) {
+	var s sql.NullString
+	err := conn.QueryRowContext(ctx, `SELECT group_concat(row, char(10)) FROM
+		(SELECT tbl || ' ' || ifnull(idx, '') || ' ' || stat AS row FROM sqlite_stat1 ORDER BY 1)`).Scan(&s)
+	return s.String, err
 }
 
 // IsUnavailable: the file is locked past busy_timeout, or cannot be opened.
