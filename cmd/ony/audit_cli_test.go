@@ -654,7 +654,6 @@ func orgRows(t *testing.T, path, orgID string) map[string]int {
 // Scenario 3: keys from configuration, and what a bad one does.
 func TestAuditKeygen(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, 60*time.Second)
 	r := runOny(t, nil, "", "audit", "keygen", "--name", "x")
 	skey := strings.TrimSpace(r.stdout)
 	m := regexp.MustCompile(`(?m)^verifier key \(public\): (x\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*)$`).FindStringSubmatch(r.stderr)
@@ -684,6 +683,9 @@ func TestAuditKeygen(t *testing.T) {
 	vars := map[string]string{"ONY_DATA_DIR": dir, "ONY_AUDIT_SIGNING_KEYS": skey}
 	srv := startServe(t, vars)
 	srv.waitReady()
+	// The deadline bounds the requests, not the keygen runs and the server's start before them: under
+	// -race beside other suites those took most of a minute (a start of 14 s, keygen runs of 2 s).
+	ctx := testCtx(t, 60*time.Second)
 	if got := auditKeys(t, ctx, srv.URL); len(got) != 1 || got[0] != vkey {
 		t.Errorf("GET /v1/audit/key with ONY_AUDIT_SIGNING_KEYS: %v, want [%s]", got, vkey)
 	}
