@@ -300,3 +300,24 @@ func checkPlan(dialect string, q hotQuery, plan []string) string {
 	}
 	return fmt.Sprintf("uses none of %v", q.indexes)
 }
+
+// BenchmarkListUsers reads the people of issue 12's big organization (2,000 and their contacts), as
+// every rung that reaches people does.
+func BenchmarkListUsers(b *testing.B) {
+	for _, d := range testdb.Dialects {
+		b.Run(d, func(b *testing.B) {
+			s := testdb.Open(b, d)
+			big := populate(b, s)
+			ctx := context.Background()
+			var n int
+			for b.Loop() {
+				must(b, s.ReadOrg(ctx, big.org, func(tx store.OrgTx) error {
+					us, err := tx.ListUsers(ctx)
+					n = len(us)
+					return err
+				}))
+			}
+			b.ReportMetric(float64(n), "users")
+		})
+	}
+}

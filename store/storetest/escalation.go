@@ -60,6 +60,9 @@ func testUserContacts(t *testing.T, s store.Store) {
 			if u.ID == v.ID && !reflect.DeepEqual(u, v) {
 				return fmt.Errorf("ListUsers contacts:\n got %+v\nwant %+v", u, v)
 			}
+			if u.ID == f.User.ID && u.Contacts != nil {
+				return fmt.Errorf("ListUsers gave the fixture user, who has none, contacts %+v", u.Contacts)
+			}
 		}
 		return nil
 	}))
