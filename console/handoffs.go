@@ -268,7 +268,7 @@ func (c *Console) handoffData(ctx context.Context, q *req, id string) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	p, err := c.d.Handoffs.Payload(h)
+	p, err := c.d.Handoffs.Payload(ctx, h)
 	if err != nil {
 		return nil, err
 	}

@@ -294,18 +294,31 @@ func TestPayloadSealedAndBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := c.Handoff
-	if strings.Contains(string(h.PayloadSealed), secret) {
-		t.Fatal("payload stored in the clear")
+	var sealed []byte
+	err = e.store.ReadOrg(ctx, e.dev.OrgID, func(tx store.OrgTx) (err error) {
+		sealed, err = tx.HandoffPayload(ctx, c.Handoff.ID)
+		return err
+	})
+	if err != nil || len(sealed) == 0 || strings.Contains(string(sealed), secret) {
+		t.Fatalf("the stored payload: %d bytes, %v; want sealed, not in the clear", len(sealed), err)
 	}
-	p, err := e.svc.Payload(h)
+	// As a read returns it: without the bytes, which Payload reads itself.
+	h, err := e.svc.Get(ctx, e.member, c.Handoff.ID)
+	if err != nil || h.PayloadSealed != nil || !h.PayloadKept {
+		t.Fatalf("read: sealed %d bytes, kept %v, %v; want no bytes and kept", len(h.PayloadSealed), h.PayloadKept, err)
+	}
+	p, err := e.svc.Payload(ctx, h)
 	if err != nil || p.Content != "echo "+secret {
 		t.Fatalf("open payload: %+v %v", p, err)
 	}
+	// The same sealed bytes on another handoff do not open: the handoff's id is bound in.
 	moved := h
-	moved.ID = "0190d6b0-0000-7000-8000-000000000000"
-	if _, err := e.svc.Payload(moved); err == nil {
-		t.Fatal("a sealed payload opened under another handoff's id")
+	moved.ID, moved.PayloadSealed = "0190d6b0-0000-7000-8000-000000000000", sealed
+	if err := e.store.InOrg(ctx, e.dev.OrgID, func(tx store.OrgTx) error { return tx.InsertHandoff(ctx, moved) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Payload(ctx, moved); err == nil || !strings.Contains(err.Error(), "open payload") {
+		t.Fatalf("a sealed payload under another handoff's id: %v, want it not to open", err)
 	}
 }
 

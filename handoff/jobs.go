@@ -87,7 +87,7 @@ func (w *summarizeWorker) Work(ctx context.Context, job *river.Job[SummarizeArgs
 	if h.Status.Final() {
 		return nil // decided before the model answered; nobody needs the gist now
 	}
-	p, err := s.Payload(h)
+	p, err := s.Payload(ctx, h)
 	if err != nil {
 		return err
 	}

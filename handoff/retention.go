@@ -177,9 +177,9 @@ func (r *Retention) sweepOrg(ctx context.Context, orgID string, now time.Time, d
 // cutoff is the creation time before which a handoff's payload is past a window of days.
 func cutoff(now time.Time, days int) time.Time { return now.Add(-time.Duration(days) * 24 * time.Hour) }
 
-// PayloadRemoved reports whether h had a payload that retention scrubbed: its kind and size are
-// still recorded, its sealed content is gone.
-func PayloadRemoved(h store.Handoff) bool { return h.PayloadKind != "" && h.PayloadSealed == nil }
+// PayloadRemoved reports whether h, as read, had a payload that retention scrubbed: its kind and size
+// are still recorded, its sealed content is gone.
+func PayloadRemoved(h store.Handoff) bool { return h.PayloadKind != "" && !h.PayloadKept }
 
 // RetentionArgs is the daily periodic job that runs the sweep.
 type RetentionArgs struct{}

@@ -158,7 +158,7 @@ func TestRetentionSweep(t *testing.T) {
 				t.Fatalf("dry run: %+v", res)
 			}
 			for _, id := range []string{decided.ID, cancelled.ID} {
-				if h := a.get(t, e, id); h.PayloadSealed == nil {
+				if h := a.get(t, e, id); !h.PayloadKept {
 					t.Fatalf("the dry run scrubbed %s", id)
 				}
 			}
@@ -187,12 +187,12 @@ func TestRetentionSweep(t *testing.T) {
 				}
 				want := was
 				if scrubbed {
-					want.PayloadSealed = nil
+					want.PayloadKept = false
 				}
 				if !equalHandoffs(h, want) {
 					t.Errorf("%s changed beyond its payload:\n got %+v\nwant %+v", id, h, want)
 				}
-				p, err := e.svc.Payload(h)
+				p, err := e.svc.Payload(ctx, h)
 				switch {
 				case err != nil:
 					t.Errorf("%s: opening the payload: %v", id, err)
@@ -300,7 +300,7 @@ func TestRetentionJobIsPeriodic(t *testing.T) {
 
 func equalHandoffs(a, b store.Handoff) bool {
 	return a.ID == b.ID && a.Status == b.Status && a.Title == b.Title && a.Gist == b.Gist && a.Risk == b.Risk &&
-		a.PayloadKind == b.PayloadKind && a.PayloadSize == b.PayloadSize && string(a.PayloadSealed) == string(b.PayloadSealed) &&
+		a.PayloadKind == b.PayloadKind && a.PayloadSize == b.PayloadSize && a.PayloadKept == b.PayloadKept &&
 		a.CreatedAt.Equal(b.CreatedAt) && ((a.Decision == nil) == (b.Decision == nil)) &&
 		(a.Decision == nil || *a.Decision == *b.Decision) && slices.Equal(a.RiskReasons, b.RiskReasons)
 }

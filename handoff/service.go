@@ -250,7 +250,7 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 			Gist: gist, Status: store.StatusPending, CreatedAt: now, ExpiresAt: now.Add(timeout),
 		}
 		if req.Payload != nil {
-			h.PayloadKind, h.PayloadSize, h.PayloadSealed = req.Payload.Kind, len(req.Payload.Content), sealed
+			h.PayloadKind, h.PayloadSize, h.PayloadSealed, h.PayloadKept = req.Payload.Kind, len(req.Payload.Content), sealed, true
 		}
 		if s.esc != nil {
 			if err := s.esc.Start(ctx, tx, &h); err != nil {
@@ -717,12 +717,24 @@ func Backoff(prev time.Duration) time.Duration {
 	return next/2 + rand.N(next/2)
 }
 
-// Payload opens a handoff's sealed payload, for the authenticated console only.
-func (s *Service) Payload(h store.Handoff) (Payload, error) {
-	if h.PayloadSealed == nil {
+// Payload reads and opens a handoff's sealed payload, for the authenticated console and the
+// summarizer only.
+func (s *Service) Payload(ctx context.Context, h store.Handoff) (Payload, error) {
+	if !h.PayloadKept {
 		return Payload{}, nil
 	}
-	b, err := s.keys.Open(h.PayloadSealed, payloadAAD(h.OrgID, h.ID))
+	var sealed []byte
+	err := s.store.ReadOrg(ctx, h.OrgID, func(tx store.OrgTx) (err error) {
+		sealed, err = tx.HandoffPayload(ctx, h.ID)
+		return err
+	})
+	if err != nil {
+		return Payload{}, fmt.Errorf("handoff: read payload: %w", err)
+	}
+	if sealed == nil { // scrubbed since h was read
+		return Payload{}, nil
+	}
+	b, err := s.keys.Open(sealed, payloadAAD(h.OrgID, h.ID))
 	if err != nil {
 		return Payload{}, fmt.Errorf("handoff: open payload: %w", err)
 	}

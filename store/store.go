@@ -127,6 +127,8 @@ type OrgTx interface {
 
 	InsertHandoff(ctx context.Context, h Handoff) error
 	HandoffByID(ctx context.Context, id string) (Handoff, error)
+	// HandoffPayload reads a handoff's sealed payload: nil when it has none or retention scrubbed it.
+	HandoffPayload(ctx context.Context, id string) ([]byte, error)
 	// HandoffWithAgent is HandoffByID and the name of the device that asked for the handoff ("" if it
 	// has none or the device is gone), in one query.
 	HandoffWithAgent(ctx context.Context, id string) (Handoff, string, error)
@@ -626,13 +628,19 @@ type Handoff struct {
 	Labels      map[string]string
 	PayloadKind string
 	PayloadSize int
-	// PayloadSealed is the payload encrypted at rest; nil when there is none or it was scrubbed.
+	// PayloadSealed is the payload encrypted at rest, as InsertHandoff writes it. Reads of handoffs
+	// leave it nil, whatever its size (up to a megabyte each, where a list reads fifty handoffs and a
+	// waiting agent re-reads one every few seconds): HandoffPayload reads it, and PayloadKept says
+	// whether there is one.
 	PayloadSealed []byte
-	CallbackURL   string
-	Status        Status
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
-	Decision      *Decision
+	// PayloadKept is set by reads: the handoff holds a sealed payload (none was given, or retention
+	// scrubbed it, when false).
+	PayloadKept bool
+	CallbackURL string
+	Status      Status
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	Decision    *Decision
 	// The ladder in force when the handoff was created, frozen onto it (JSON of escalation.Ladder).
 	LadderName    string
 	LadderVersion int

@@ -60,7 +60,7 @@ func TestRetentionCLI(t *testing.T) {
 				err := s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
 					a, err1 := tx.HandoffByID(ctx, old.ID)
 					b, err2 := tx.HandoffByID(ctx, f.Handoff.ID)
-					oldSealed, newSealed = a.PayloadSealed != nil, b.PayloadSealed != nil
+					oldSealed, newSealed = a.PayloadKept, b.PayloadKept
 					if err1 == nil && (a.PayloadKind != "command" || a.PayloadSize != 3 || a.Status != store.StatusExpired) {
 						err1 = fmt.Errorf("the old handoff lost more than its payload: %+v", a)
 					}

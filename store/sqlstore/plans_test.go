@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -318,6 +319,36 @@ func BenchmarkListUsers(b *testing.B) {
 				}))
 			}
 			b.ReportMetric(float64(n), "users")
+		})
+	}
+}
+
+// BenchmarkListHandoffs reads a list page of fifty handoffs that carry 100 KB payloads each: a read
+// of handoffs leaves the sealed payloads behind (HandoffPayload reads one).
+func BenchmarkListHandoffs(b *testing.B) {
+	for _, d := range testdb.Dialects {
+		b.Run(d, func(b *testing.B) {
+			s := testdb.Open(b, d)
+			f := newFixture(b, s, "list")
+			ctx := context.Background()
+			must(b, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+				for range 60 {
+					h := storetest.NewHandoff(f.Org.ID, f.Device.ID)
+					h.PayloadSealed = make([]byte, 100<<10)
+					rand.Read(h.PayloadSealed) // sealed bytes do not compress
+					h.PayloadSize = len(h.PayloadSealed)
+					if err := tx.InsertHandoff(ctx, h); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+			for b.Loop() {
+				must(b, s.ReadOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+					_, err := tx.ListHandoffs(ctx, store.HandoffFilter{Limit: 50})
+					return err
+				}))
+			}
 		})
 	}
 }

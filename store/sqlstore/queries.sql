@@ -104,16 +104,21 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: HandoffByID
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
-    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    payload_kind, payload_size, payload_sealed IS NOT NULL, callback_url, status, created_at, expires_at,
     decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
     ladder_name, ladder_version, ladder
 FROM handoffs WHERE org_id = ? AND id = ?;
+
+-- name: HandoffPayload
+-- The handoff reads above only say whether there is a payload (payload_sealed IS NOT NULL): it can be
+-- a megabyte, and only the console's handoff page and the summarizer open it.
+SELECT payload_sealed FROM handoffs WHERE org_id = ? AND id = ?;
 
 -- name: HandoffWithAgent
 -- HandoffByID and the name of the device that asked for it ('' if it has none or it is gone), for the
 -- escalation jobs, which put the agent's name in every notification.
 SELECT h.org_id, h.id, h.device_id, h.action, h.title, h.summary, h.risk, h.risk_reasons, h.options, h.labels,
-    h.payload_kind, h.payload_size, h.payload_sealed, h.callback_url, h.status, h.created_at, h.expires_at,
+    h.payload_kind, h.payload_size, h.payload_sealed IS NOT NULL, h.callback_url, h.status, h.created_at, h.expires_at,
     h.decision_option, h.decided_by_kind, h.decided_by_id, h.decided_by_name, h.decision_channel, h.decision_comment,
     h.decided_at, h.gist, h.ladder_name, h.ladder_version, h.ladder, COALESCE(d.name, '')
 FROM handoffs h LEFT JOIN devices d ON d.org_id = h.org_id AND d.id = h.device_id
@@ -121,7 +126,7 @@ WHERE h.org_id = ? AND h.id = ?;
 
 -- name: ListHandoffs
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
-    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    payload_kind, payload_size, payload_sealed IS NOT NULL, callback_url, status, created_at, expires_at,
     decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
     ladder_name, ladder_version, ladder
 FROM handoffs WHERE org_id = ?
@@ -132,7 +137,7 @@ ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: ListHandoffsByStatus
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
-    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    payload_kind, payload_size, payload_sealed IS NOT NULL, callback_url, status, created_at, expires_at,
     decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
     ladder_name, ladder_version, ladder
 FROM handoffs WHERE org_id = ? AND status = ?
@@ -140,7 +145,7 @@ ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: ListHandoffsByDevice
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
-    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    payload_kind, payload_size, payload_sealed IS NOT NULL, callback_url, status, created_at, expires_at,
     decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
     ladder_name, ladder_version, ladder
 FROM handoffs WHERE org_id = ? AND device_id = ?
@@ -148,7 +153,7 @@ ORDER BY created_at DESC, id DESC LIMIT ?;
 
 -- name: ListHandoffsByDeviceStatus
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
-    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    payload_kind, payload_size, payload_sealed IS NOT NULL, callback_url, status, created_at, expires_at,
     decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
     ladder_name, ladder_version, ladder
 FROM handoffs WHERE org_id = ? AND device_id = ? AND status = ?
@@ -169,7 +174,7 @@ UPDATE handoffs SET gist = ? WHERE org_id = ? AND id = ?;
 -- name: Inbox
 -- EXISTS, not a join: a person notified several times (steps, attempts, climbs) sees the handoff once.
 SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, options, labels,
-    payload_kind, payload_size, payload_sealed, callback_url, status, created_at, expires_at,
+    payload_kind, payload_size, payload_sealed IS NOT NULL, callback_url, status, created_at, expires_at,
     decision_option, decided_by_kind, decided_by_id, decided_by_name, decision_channel, decision_comment, decided_at, gist,
     ladder_name, ladder_version, ladder
 FROM handoffs h

@@ -243,6 +243,12 @@ func (t *orgTx) HandoffByID(ctx context.Context, id string) (store.Handoff, erro
 	return scanHandoff(t.tx.QueryRowContext(ctx, t.s.query("HandoffByID"), t.org, id), t.s)
 }
 
+func (t *orgTx) HandoffPayload(ctx context.Context, id string) ([]byte, error) {
+	var b []byte
+	err := t.tx.QueryRowContext(ctx, t.s.query("HandoffPayload"), t.org, id).Scan(&b)
+	return b, t.s.mapErr(err)
+}
+
 func (t *orgTx) ListHandoffs(ctx context.Context, f store.HandoffFilter) ([]store.Handoff, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -452,7 +458,7 @@ func scanHandoff(r scanner, s *Store) (store.Handoff, error) {
 	var byKind string
 	var decidedAt sql.NullTime
 	err := r.Scan(&h.OrgID, &h.ID, &h.DeviceID, &h.Action, &h.Title, &h.Summary, &h.Risk, &reasons, &opts, &labels,
-		&h.PayloadKind, &h.PayloadSize, &h.PayloadSealed, &h.CallbackURL, &status, &h.CreatedAt, &h.ExpiresAt,
+		&h.PayloadKind, &h.PayloadSize, &h.PayloadKept, &h.CallbackURL, &status, &h.CreatedAt, &h.ExpiresAt,
 		&d.OptionID, &byKind, &d.ByID, &d.ByName, &d.Channel, &d.Comment, &decidedAt, &h.Gist,
 		&h.LadderName, &h.LadderVersion, &ladder)
 	if err != nil {

@@ -127,7 +127,7 @@ func testScrubPayloads(t *testing.T, s store.Store) {
 					if err != nil {
 						return err
 					}
-					if gone := got.PayloadSealed == nil; gone != (j < 2) {
+					if gone := !got.PayloadKept; gone != (j < 2) {
 						return fmt.Errorf("after the first batch, handoff %d scrubbed = %v: the oldest go first", j, gone)
 					}
 				}
@@ -144,10 +144,13 @@ func testScrubPayloads(t *testing.T, s store.Store) {
 			if err != nil {
 				return err
 			}
-			want := h
-			want.PayloadSealed = nil
+			want := AsRead(h)
+			want.PayloadKept = false
 			if !reflect.DeepEqual(got, want) {
 				return fmt.Errorf("scrubbed handoff:\n got %+v\nwant %+v (only the sealed payload goes)", got, want)
+			}
+			if b, err := tx.HandoffPayload(ctx, h.ID); err != nil || b != nil {
+				return fmt.Errorf("HandoffPayload of a scrubbed handoff = %x, %v; want nil", b, err)
 			}
 			if got.PayloadKind != "command" || got.PayloadSize != 3 {
 				return fmt.Errorf("scrubbed handoff lost its payload kind or size: %q %d", got.PayloadKind, got.PayloadSize)

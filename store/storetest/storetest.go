@@ -114,6 +114,13 @@ func NewHandoff(orgID, deviceID string) store.Handoff {
 	}
 }
 
+// AsRead is h, as written, the way a read returns it: PayloadKept says whether there is a sealed
+// payload, and the bytes stay behind (HandoffPayload).
+func AsRead(h store.Handoff) store.Handoff {
+	h.PayloadKept, h.PayloadSealed = h.PayloadSealed != nil, nil
+	return h
+}
+
 func testOrgs(t *testing.T, s store.Store) {
 	var before int
 	must(t, s.InSystem(ctx, func(tx store.SystemTx) error { var err error; before, err = tx.CountOrgs(ctx); return err }))
@@ -306,8 +313,14 @@ func testHandoffs(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		if !reflect.DeepEqual(h, f.Handoff) {
-			return fmt.Errorf("handoff round trip:\n got %+v\nwant %+v", h, f.Handoff)
+		if !reflect.DeepEqual(h, AsRead(f.Handoff)) {
+			return fmt.Errorf("handoff round trip:\n got %+v\nwant %+v", h, AsRead(f.Handoff))
+		}
+		if b, err := tx.HandoffPayload(ctx, f.Handoff.ID); err != nil || !bytes.Equal(b, f.Handoff.PayloadSealed) {
+			return fmt.Errorf("HandoffPayload = %x, %v; want %x", b, err, f.Handoff.PayloadSealed)
+		}
+		if _, err := tx.HandoffPayload(ctx, "0190d6b0-0000-7000-8000-000000000000"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("HandoffPayload of no handoff: %v, want ErrNotFound", err)
 		}
 		for i := 0; i < 3; i++ {
 			h := NewHandoff(f.Org.ID, f.Device.ID)
@@ -325,7 +338,10 @@ func testHandoffs(t *testing.T, s store.Store) {
 				return fmt.Errorf("ListHandoffs not newest first")
 			}
 		}
-		if all[0].PayloadSealed != nil || all[0].Labels == nil || all[0].RiskReasons == nil {
+		if b, err := tx.HandoffPayload(ctx, all[0].ID); err != nil || b != nil {
+			return fmt.Errorf("HandoffPayload of a handoff without one = %x, %v; want nil", b, err)
+		}
+		if all[0].PayloadKept || all[0].Labels == nil || all[0].RiskReasons == nil {
 			return fmt.Errorf("empty fields should round-trip as nil payload, empty maps: %+v", all[0])
 		}
 		two, err := tx.ListHandoffs(ctx, store.HandoffFilter{Limit: 2})
@@ -525,6 +541,10 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 	"HandoffByID": func(tx store.OrgTx, a Fixture) error {
 		_, err := tx.HandoffByID(ctx, a.Handoff.ID)
 		return expect(errors.Is(err, store.ErrNotFound), "HandoffByID found A's handoff")
+	},
+	"HandoffPayload": func(tx store.OrgTx, a Fixture) error {
+		_, err := tx.HandoffPayload(ctx, a.Handoff.ID)
+		return expect(errors.Is(err, store.ErrNotFound), "HandoffPayload found A's handoff")
 	},
 	"HandoffWithAgent": func(tx store.OrgTx, a Fixture) error {
 		_, _, err := tx.HandoffWithAgent(ctx, a.Handoff.ID)
