@@ -629,9 +629,9 @@ type Handoff struct {
 	PayloadKind string
 	PayloadSize int
 	// PayloadSealed is the payload encrypted at rest, as InsertHandoff writes it. Reads of handoffs
-	// leave it nil, whatever its size (up to a megabyte each, where a list reads fifty handoffs and a
-	// waiting agent re-reads one every few seconds): HandoffPayload reads it, and PayloadKept says
-	// whether there is one.
+	// leave it nil, whatever its size (a megabyte each by default, handoffs.max_payload_bytes, where a
+	// list reads fifty handoffs and a waiting agent re-reads one every few seconds): HandoffPayload
+	// reads it, and PayloadKept says whether there is one.
 	PayloadSealed []byte
 	// PayloadKept is set by reads: the handoff holds a sealed payload (none was given, or retention
 	// scrubbed it, when false).
