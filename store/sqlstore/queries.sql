@@ -110,8 +110,8 @@ SELECT org_id, id, device_id, action, title, summary, risk, risk_reasons, option
 FROM handoffs WHERE org_id = ? AND id = ?;
 
 -- name: HandoffPayload
--- The handoff reads above only say whether there is a payload (payload_sealed IS NOT NULL): it can be
--- a megabyte, and only the console's handoff page and the summarizer open it.
+-- The other reads of handoffs select only whether there is a payload (payload_sealed IS NOT NULL): it
+-- can be a megabyte, and only the console's handoff page and the summarizer open it.
 SELECT payload_sealed FROM handoffs WHERE org_id = ? AND id = ?;
 
 -- name: HandoffWithAgent
