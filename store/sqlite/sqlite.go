@@ -205,17 +205,14 @@ func (Dialect) Analyze(ctx context.Context, db *sql.DB) error {
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'sqlite_stat1'`).Scan(&exists); err != nil {
 		return err
 	}
-	if !exists {
-		// Creating sqlite_stat1 is itself a schema change.
-		_, err := conn.ExecContext(ctx, `PRAGMA optimize=0x10002`)
-		return err
+	var before string
+	if exists {
+		if before, err = statistics(ctx, conn); err != nil {
+			return err
+		}
 	}
-	before, err := statistics(ctx, conn)
-	if err != nil {
-		return err
-	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA optimize=0x10002`); err != nil {
-		return err
+	if _, err := conn.ExecContext(ctx, `PRAGMA optimize=0x10002`); err != nil || !exists {
+		return err // creating sqlite_stat1 is itself a schema change
 	}
 	after, err := statistics(ctx, conn)
 	if err != nil || after == before {
