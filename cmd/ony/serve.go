@@ -26,21 +26,33 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	logger := app.NewLogger(stderr, cfg.Log)
 	warnUnknownEnv(logger, os.Environ())
-	// Bind before setting anything up: with the port taken, a first start would otherwise create the
-	// organization and print its only copy of the password and token, aimed at another process's port.
+	// Bind before setting anything up: with a port taken, a first start would otherwise create the
+	// organization and print its only copy of the password and token, then fail.
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	ready := refuseUntilReady(l.(*net.TCPListener))
-	a, err := app.New(ctx, cfg, logger, app.Options{})
+	ops, err := app.ListenOps(cfg)
 	if err != nil {
 		l.Close()
 		return err
 	}
+	unbind := func() {
+		l.Close()
+		if ops != nil {
+			ops.Close()
+		}
+	}
+	ready := refuseUntilReady(l.(*net.TCPListener))
+	a, err := app.New(ctx, cfg, logger, app.Options{})
+	if err != nil {
+		unbind()
+		return err
+	}
+	a.Ops = ops
 	o, d, err := org.Service{Store: a.Store, Audit: a.Audit}.Bootstrap(ctx, cfg.Bootstrap.OrgName, cfg.Bootstrap.AdminEmail)
 	if err != nil {
-		l.Close()
+		unbind()
 		a.Close(ctx)
 		return fmt.Errorf("bootstrap: %w", err)
 	}
@@ -49,12 +61,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stdout, firstStartBanner(cfg.Bootstrap.OrgName, cfg.PublicURL, o, d))
 	}
 	if err := a.StartJobs(ctx); err != nil {
-		l.Close()
+		unbind()
 		a.Close(ctx)
 		return err
 	}
 	if err := ready(); err != nil {
-		l.Close()
+		unbind()
 		a.Close(ctx)
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}

@@ -170,6 +170,9 @@ type App struct {
 	// Metrics is served on the operator's listener (issue 17); nil (nothing recorded) while
 	// metrics.listen is empty.
 	Metrics *metrics.Recorder
+	// Ops is the operator's listener when the caller bound it before New (ListenOps); nil makes Serve
+	// bind metrics.listen itself. Serve's shutdown closes it.
+	Ops net.Listener
 
 	http *http.Server
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/metrics"
 )
 
@@ -28,16 +29,29 @@ func opsHandler(m *metrics.Recorder) http.Handler {
 	return mux
 }
 
-// startOps binds the operator's listener when one is configured and returns the function that shuts
-// it down; a taken address fails the start, as the public listener's does.
-func (a *App) startOps() (stop func(context.Context), err error) {
-	addr := a.Config.Metrics.Listen
+// ListenOps binds the operator's listener (metrics.listen); nil when none is configured. `ony serve`
+// binds it beside the public one, before anything is set up: with its port taken, a first start would
+// otherwise create the organization and print its only copy of the password before failing.
+func ListenOps(c *config.Config) (net.Listener, error) {
+	addr := c.Metrics.Listen
 	if addr == "" {
-		return func(context.Context) {}, nil
+		return nil, nil
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (metrics.listen): %w", addr, err)
+	}
+	return l, nil
+}
+
+// startOps serves the operator's listener, a.Ops or else one it binds, and returns the function that
+// shuts it down; a taken address fails the start, as the public listener's does.
+func (a *App) startOps() (stop func(context.Context), err error) {
+	l := a.Ops
+	if l == nil {
+		if l, err = ListenOps(a.Config); err != nil || l == nil {
+			return func(context.Context) {}, err
+		}
 	}
 	srv := &http.Server{
 		Handler:           opsHandler(a.Metrics),
