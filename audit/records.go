@@ -19,7 +19,6 @@ type records struct {
 	// orphan is set when the organization is gone: there is nothing to check the log against.
 	orphan   bool
 	byID     map[string]*handoffRecord
-	order    []*handoffRecord // by id, as the store listed them, so reports are reproducible
 	headSize int64
 	// The first problem a leaf showed, by index.
 	badIndex int64
@@ -30,7 +29,8 @@ type records struct {
 }
 
 type handoffRecord struct {
-	store.HandoffState
+	id             string
+	status         store.Status
 	created, final int64 // the leaf indexes; -1 when none was seen
 }
 
@@ -66,23 +66,14 @@ func (x *records) wait() error {
 // load reads the organization's handoffs, in the same snapshot as the head and the leaves: every
 // handoff listed has its leaves below headSize among those read, or its records in the queue read
 // after them, and every leaf below headSize names a listed handoff in the state that leaf recorded.
+// It reads ids and statuses only, which an index holds; a report reads the times of the one handoff
+// it names (check).
 func (x *records) load(ctx context.Context, tx store.OrgTx, headSize int64) error {
 	x.byID, x.headSize, x.badIndex = map[string]*handoffRecord{}, headSize, -1
-	const page = 5000
-	for after := ""; ; {
-		hs, err := tx.AuditHandoffStates(ctx, after, page)
-		if err != nil {
-			return err
-		}
-		for _, h := range hs {
-			r := &handoffRecord{HandoffState: h, created: -1, final: -1}
-			x.byID[h.ID], x.order = r, append(x.order, r)
-		}
-		if len(hs) < page {
-			return nil
-		}
-		after = hs[len(hs)-1].ID
-	}
+	return tx.AuditHandoffStates(ctx, func(id string, st store.Status) error {
+		x.byID[id] = &handoffRecord{id: id, status: st, created: -1, final: -1}
+		return nil
+	})
 }
 
 // leafEvent is the part of a leaf the cross-check reads.
@@ -138,68 +129,86 @@ func (x *records) event(i int64, e leafEvent, err error) {
 			x.note(i, "leaf %d records %s of handoff %s, which does not exist", i, e.Type, e.Subject.ID)
 		}
 	case e.Type == HandoffCreated && h.created >= 0:
-		x.note(i, "leaf %d records handoff %s created again (first at leaf %d)", i, h.ID, h.created)
+		x.note(i, "leaf %d records handoff %s created again (first at leaf %d)", i, h.id, h.created)
 	case e.Type == HandoffCreated:
 		h.created = i
 		if h.final >= 0 {
-			x.note(i, "leaf %d records handoff %s created after its end at leaf %d", i, h.ID, h.final)
+			x.note(i, "leaf %d records handoff %s created after its end at leaf %d", i, h.id, h.final)
 		}
 	case h.final >= 0:
-		x.note(i, "leaf %d records handoff %s ending again (first at leaf %d)", i, h.ID, h.final)
+		x.note(i, "leaf %d records handoff %s ending again (first at leaf %d)", i, h.id, h.final)
 	default:
 		h.final = i
 		if !settled {
 			return
 		}
-		if h.Status == store.StatusPending {
-			x.note(i, "handoff %s is pending but leaf %d records it %s", h.ID, i, e.Outcome)
-		} else if e.Type != finalLeaf(h.Status) || e.Outcome != string(h.Status) {
-			x.note(i, "handoff %s is %s but leaf %d records it %s (%s)", h.ID, h.Status, i, e.Outcome, e.Type)
+		if h.status == store.StatusPending {
+			x.note(i, "handoff %s is pending but leaf %d records it %s", h.id, i, e.Outcome)
+		} else if e.Type != finalLeaf(h.status) || e.Outcome != string(h.status) {
+			x.note(i, "handoff %s is %s but leaf %d records it %s (%s)", h.id, h.status, i, e.Outcome, e.Type)
 		}
 	}
 }
 
-// check reports the first problem: one a leaf showed, else a handoff whose leaf is missing. size is
-// the number of leaves; latest is the newest stored checkpoint (nil when none).
-func (x *records) check(size int64, latest *store.AuditCheckpoint) (int64, string) {
+// check reports the first problem: one a leaf showed, else a handoff whose leaf is missing (of
+// those, the one with the least id, so reports are reproducible). size is the number of leaves; latest
+// is the newest stored checkpoint (nil when none); read reads the handoff a report names, for its times.
+func (x *records) check(size int64, latest *store.AuditCheckpoint, read func(id string) (store.Handoff, error)) (int64, string) {
 	if x.problem != "" {
 		return x.badIndex, x.problem
 	}
-	var first string
+	var first *handoffRecord
 	missing := 0
-	for _, h := range x.order {
-		var msg string
-		switch {
-		case h.created < 0:
-			msg = fmt.Sprintf("handoff %s (created %s) has no %s leaf", h.ID, stamp(h.CreatedAt), HandoffCreated)
-		case h.Status.Final() && h.final < 0:
-			msg = fmt.Sprintf("handoff %s is %s", h.ID, h.Status)
-			if h.DecidedAt != nil {
-				msg += " since " + stamp(*h.DecidedAt)
-			}
-			msg += fmt.Sprintf(" but the log has no %s leaf for it", finalLeaf(h.Status))
-			// Stored times are not signed, so they only explain; the missing leaf is the finding.
-			if latest != nil && latest.Size == size && h.DecidedAt != nil && latest.CreatedAt.Before(*h.DecidedAt) {
-				msg += fmt.Sprintf("; the log ends at its newest checkpoint (%d leaves, signed %s), which predates that decision: its tail looks cut",
-					latest.Size, stamp(latest.CreatedAt))
-			}
-		default:
+	for _, h := range x.byID {
+		if h.created >= 0 && (!h.status.Final() || h.final >= 0) {
 			continue
 		}
-		if missing++; first == "" {
-			first = msg
+		if missing++; first == nil || h.id < first.id {
+			first = h
 		}
 	}
-	switch {
-	case missing == 0:
+	if missing == 0 {
 		return -1, ""
+	}
+	msg := x.missing(first, size, latest, read)
+	switch {
 	case missing == 2:
-		first += " (and 1 more handoff lacks leaves)"
+		msg += " (and 1 more handoff lacks leaves)"
 	case missing > 2:
-		first += fmt.Sprintf(" (and %d more handoffs lack leaves)", missing-1)
+		msg += fmt.Sprintf(" (and %d more handoffs lack leaves)", missing-1)
 	}
 	// The missing leaves would have come after the last one: the log is short from there.
-	return size, first
+	return size, msg
+}
+
+// missing says which leaf handoff h lacks. Stored times are not signed, so they only explain; the
+// missing leaf is the finding, and is reported without them when the handoff cannot be read again.
+func (x *records) missing(h *handoffRecord, size int64, latest *store.AuditCheckpoint, read func(id string) (store.Handoff, error)) string {
+	var created time.Time
+	var decided *time.Time
+	if row, err := read(h.id); err == nil {
+		created = row.CreatedAt
+		if row.Decision != nil {
+			decided = &row.Decision.DecidedAt
+		}
+	}
+	if h.created < 0 {
+		msg := "handoff " + h.id
+		if !created.IsZero() {
+			msg += " (created " + stamp(created) + ")"
+		}
+		return msg + fmt.Sprintf(" has no %s leaf", HandoffCreated)
+	}
+	msg := fmt.Sprintf("handoff %s is %s", h.id, h.status)
+	if decided != nil {
+		msg += " since " + stamp(*decided)
+	}
+	msg += fmt.Sprintf(" but the log has no %s leaf for it", finalLeaf(h.status))
+	if latest != nil && latest.Size == size && decided != nil && latest.CreatedAt.Before(*decided) {
+		msg += fmt.Sprintf("; the log ends at its newest checkpoint (%d leaves, signed %s), which predates that decision: its tail looks cut",
+			latest.Size, stamp(latest.CreatedAt))
+	}
+	return msg
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

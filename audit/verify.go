@@ -226,7 +226,14 @@ func (l *Log) verifyTimed(ctx context.Context, s store.Store, orgID string, x *r
 		if len(cps) > 0 {
 			latest = &cps[len(cps)-1]
 		}
-		if bad, problem := x.check(rep.Size, latest); problem != "" {
+		read := func(id string) (h store.Handoff, err error) {
+			err = s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
+				h, err = tx.HandoffByID(ctx, id)
+				return err
+			})
+			return h, err
+		}
+		if bad, problem := x.check(rep.Size, latest, read); problem != "" {
 			return rep.fail(bad, "%s", problem), nil
 		}
 	}

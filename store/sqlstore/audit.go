@@ -374,28 +374,23 @@ func (t *orgTx) AuditLeaves(ctx context.Context, from int64, limit int) ([]store
 	return out, nil
 }
 
-func (t *orgTx) AuditHandoffStates(ctx context.Context, after string, limit int) ([]store.HandoffState, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditHandoffStates"), t.org, after, limit)
+func (t *orgTx) AuditHandoffStates(ctx context.Context, fn func(id string, status store.Status) error) error {
+	rows, err := t.tx.QueryContext(ctx, t.s.query("AuditHandoffStates"), t.org)
 	if err != nil {
-		return nil, t.s.mapErr(err)
+		return t.s.mapErr(err)
 	}
 	defer rows.Close()
-	var out []store.HandoffState
 	for rows.Next() {
-		var h store.HandoffState
-		var status string
-		var decided sql.NullTime
-		if err := rows.Scan(&h.ID, &status, &h.CreatedAt, &decided); err != nil {
-			return nil, err
+		var id string
+		var status sql.RawBytes // one of a few constants: no string allocated per row
+		if err := rows.Scan(&id, &status); err != nil {
+			return err
 		}
-		h.Status, h.CreatedAt = store.Status(status), h.CreatedAt.UTC()
-		if decided.Valid {
-			at := decided.Time.UTC()
-			h.DecidedAt = &at
+		if err := fn(id, store.ParseStatus(status)); err != nil {
+			return err
 		}
-		out = append(out, h)
 	}
-	return out, t.s.mapErr(rows.Err())
+	return t.s.mapErr(rows.Err())
 }
 
 func (t *orgTx) AuditPutCheckpoint(ctx context.Context, c store.AuditCheckpoint) error {

@@ -128,6 +128,10 @@ type hotQuery struct {
 	ordered bool
 	// stale: the plan must hold with the statistics of an empty database too (the decision path).
 	stale bool
+	// wholeOrg: it reads every row of the organization from the index alone, never the table's rows;
+	// PostgreSQL may read the whole table instead when the organization is most of it (as the big one
+	// here is).
+	wholeOrg bool
 }
 
 var hotQueries = []hotQuery{
@@ -155,7 +159,7 @@ var hotQueries = []hotQuery{
 	{name: "UserByContact", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, "phone", b.phone} }, indexes: []string{"user_contacts_address", "user_contacts_kind_address"}},
 	{name: "UserByID", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, b.user} }, indexes: []string{"users_pkey", "sqlite_autoindex_users"}},
 	{name: "UserContacts", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, b.user} }, indexes: []string{"user_contacts_pkey", "sqlite_autoindex_user_contacts"}},
-	{name: "AuditHandoffStates", args: func(b bigOrg, _ time.Time) []any { return []any{b.org, "", 100} }, indexes: []string{"handoffs_pkey", "sqlite_autoindex_handoffs"}, ordered: true},
+	{name: "AuditHandoffStates", args: func(b bigOrg, _ time.Time) []any { return []any{b.org} }, indexes: []string{"handoffs_org_status_created"}, wholeOrg: true},
 	{name: "DecisionTokenByHash", stale: true, system: true, args: func(b bigOrg, _ time.Time) []any { return []any{b.token} }, indexes: []string{"decision_tokens_pkey", "sqlite_autoindex_decision_tokens"}},
 	{name: "OpenDecisionTokensTo", system: true, args: func(b bigOrg, now time.Time) []any { return []any{"phone", b.phone, "sms", now} }, indexes: []string{"user_contacts_kind_address", "decision_tokens_open"}},
 	{name: "SendByRef", system: true, args: func(b bigOrg, _ time.Time) []any { return []any{"twilio", "ref-7"} }, indexes: []string{"escalation_sends_ref"}},
@@ -279,6 +283,9 @@ func checkPlan(dialect string, q hotQuery, plan []string) string {
 	for _, line := range plan {
 		for _, tbl := range bigTables {
 			if dialect == "postgres" && line == "Seq Scan "+tbl {
+				if q.wholeOrg && len(plan) == 1 {
+					return ""
+				}
 				return "reads the whole table " + tbl
 			}
 			if dialect == "sqlite" && strings.HasPrefix(line, "SCAN ") {
@@ -289,6 +296,9 @@ func checkPlan(dialect string, q hotQuery, plan []string) string {
 			strings.HasPrefix(line, "Incremental Sort")) {
 			return "sorts instead of reading in index order: " + line
 		}
+	}
+	if q.wholeOrg && !strings.Contains(joined, "COVERING INDEX") && !strings.Contains(joined, "Index Only Scan") {
+		return "reads the rows, not the index alone"
 	}
 	for _, ix := range q.indexes {
 		if strings.Contains(joined, ix) {

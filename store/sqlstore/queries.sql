@@ -331,7 +331,9 @@ INSERT INTO audit_checkpoints (org_id, size, note, created_at) VALUES (?, ?, ?, 
 SELECT size, note, created_at FROM audit_checkpoints WHERE org_id = ? ORDER BY size DESC LIMIT 1;
 
 -- name: AuditHandoffStates
-SELECT id, status, created_at, decided_at FROM handoffs WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?;
+-- Every handoff of the organization, from handoffs_org_status_created alone: verification holds them
+-- all and needs no order.
+SELECT id, status FROM handoffs WHERE org_id = ?;
 
 -- name: OrgIDs
 SELECT id FROM orgs ORDER BY id;
