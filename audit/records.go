@@ -173,7 +173,7 @@ func (x *records) check(size int64, latest *store.AuditCheckpoint, read func(id 
 	if missing == 0 {
 		return -1, ""
 	}
-	msg := x.missing(first, size, latest, read)
+	msg := missingLeaf(first, size, latest, read)
 	switch {
 	case missing == 2:
 		msg += " (and 1 more handoff lacks leaves)"
@@ -184,9 +184,9 @@ func (x *records) check(size int64, latest *store.AuditCheckpoint, read func(id 
 	return size, msg
 }
 
-// missing says which leaf handoff h lacks. Stored times are not signed, so they only explain; the
+// missingLeaf says which leaf handoff h lacks. Stored times are not signed, so they only explain; the
 // missing leaf is the finding, and is reported without them when the handoff cannot be read again.
-func (x *records) missing(h *handoffRecord, size int64, latest *store.AuditCheckpoint, read func(id string) (store.Handoff, error)) string {
+func missingLeaf(h *handoffRecord, size int64, latest *store.AuditCheckpoint, read func(id string) (store.Handoff, error)) string {
 	var created time.Time
 	var decided *time.Time
 	if row, err := read(h.id); err == nil {

@@ -30,8 +30,7 @@ func opsHandler(m *metrics.Recorder) http.Handler {
 }
 
 // ListenOps binds the operator's listener (metrics.listen); nil when none is configured. `ony serve`
-// binds it beside the public one, before anything is set up: with its port taken, a first start would
-// otherwise create the organization and print its only copy of the password before failing.
+// binds it beside the public one, before anything is set up (cmd/ony/serve.go says why).
 func ListenOps(c *config.Config) (net.Listener, error) {
 	addr := c.Metrics.Listen
 	if addr == "" {
