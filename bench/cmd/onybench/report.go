@@ -218,7 +218,8 @@ func renderSection(m machineInfo, sz sizes, mode string, args []string, figs []F
 	b.WriteString("  drained (the last handoff's first rung is recorded), so they do not time the queue the fill left.\n")
 	b.WriteString("- `ony audit verify`: \"leaves/s (whole command)\" is the leaves it reports over the command's whole wall time, which on a 40 k-leaf log is mostly process start, loading the configuration and connecting; \"leaves/s (verification)\" is the same leaves over the verification times the command prints for each log.\n")
 	b.WriteString("- Cold start is process start → the first 200 from `/readyz` (polled every 2 ms) on an existing, migrated data set;\n")
-	b.WriteString("  idle RSS is `VmRSS` from `/proc/<pid>/status` after the server has sat idle.\n\n")
+	b.WriteString("  idle RSS is `VmRSS` from `/proc/<pid>/status` after the server has sat idle, read twice: it goes on growing\n")
+	b.WriteString("  for minutes after a start, as the heap grows to its goal between collections.\n\n")
 	b.WriteString(renderFigures(figs))
 	if len(errs) > 0 {
 		b.WriteString("\n**Errors in this run.**\n")
