@@ -13,18 +13,13 @@ func scanLeafEvent(data []byte) (e leafEvent, ok bool) {
 	if len(data) == 0 || data[0] != '{' {
 		return e, false
 	}
-	str := func(set func(v []byte)) bool {
-		if v := s.str(); !s.bad {
-			set(v)
-		}
-		return true
-	}
+	// A value read after s went bad is nonsense, but then the event is thrown away below.
 	s.object(0, func(name []byte) bool {
 		switch string(name) {
 		case "type":
-			return str(func(v []byte) { e.Type = eventType(v) })
+			e.Type = eventType(s.str())
 		case "outcome":
-			return str(func(v []byte) { e.Outcome = string(v) })
+			e.Outcome = string(s.str())
 		case "subject":
 			if s.i >= len(s.b) || s.b[s.i] != '{' {
 				s.bad = true // null or another kind of value: json/v2 decides
@@ -33,15 +28,18 @@ func scanLeafEvent(data []byte) (e leafEvent, ok bool) {
 			s.object(1, func(name []byte) bool {
 				switch string(name) {
 				case "kind":
-					return str(func(v []byte) { e.Subject.Kind = subjectKind(v) })
+					e.Subject.Kind = subjectKind(s.str())
 				case "id":
-					return str(func(v []byte) { e.Subject.ID = string(v) })
+					e.Subject.ID = string(s.str())
+				default:
+					return false
 				}
-				return false
+				return true
 			})
-			return true
+		default:
+			return false
 		}
-		return false
+		return true
 	})
 	if s.bad || s.i != len(data) {
 		return leafEvent{}, false
