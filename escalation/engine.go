@@ -79,6 +79,8 @@ type Engine struct {
 	// rungTimeout bounds one run of a rung (stepWorker.Timeout); a first rung's sends end by it.
 	rungTimeout time.Duration
 
+	admit *admission // holds creates back while rungs run late (admission.go)
+
 	// crashAfterCommit, set by tests, stands in for a process that dies after a rung's transaction
 	// committed and before its sends: RunStepJob returns errSimulatedCrash there.
 	crashAfterCommit func(StepArgs) bool
@@ -113,7 +115,7 @@ func New(d Deps, cfg Config) *Engine {
 	if cfg.SendAttempts <= 0 {
 		cfg.SendAttempts = 3
 	}
-	e := &Engine{d: d, cfg: cfg, kinds: d.Channels.Kinds()}
+	e := &Engine{d: d, cfg: cfg, kinds: d.Channels.Kinds(), admit: newAdmission(time.Now)}
 	e.rungTimeout = e.rungDeadline()
 	return e
 }

@@ -55,6 +55,11 @@ func newEnvWith(t *testing.T, dialect string, recheck time.Duration, wrap func(s
 
 // newEnvEsc is newEnvWith with an Escalator for the service.
 func newEnvEsc(t *testing.T, dialect string, recheck time.Duration, wrap func(store.Store) store.Store, esc handoff.Escalator) env {
+	return newEnvDeps(t, dialect, recheck, wrap, func(d *handoff.Deps) { d.Escalator = esc })
+}
+
+// newEnvDeps is newEnvWith with the service's dependencies edited by deps.
+func newEnvDeps(t *testing.T, dialect string, recheck time.Duration, wrap func(store.Store) store.Store, deps func(*handoff.Deps)) env {
 	s := testdb.Open(t, dialect)
 	var svcStore store.Store = s
 	if wrap != nil {
@@ -70,8 +75,10 @@ func newEnvEsc(t *testing.T, dialect string, recheck time.Duration, wrap func(st
 		t.Fatal(err)
 	}
 	log := audit.New(keys, "ony-test", func(r string) bool { return risk.KnownReason(risk.Reason(r)) }, c.now)
-	svc := handoff.NewService(handoff.Deps{Store: svcStore, Audit: log, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
-		Logger: testdb.Discard, Clock: c.now, Escalator: esc}, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: recheck})
+	d := handoff.Deps{Store: svcStore, Audit: log, Risk: risk.Default(), Keyring: kr, Coord: coord.NewMemory(nil),
+		Logger: testdb.Discard, Clock: c.now}
+	deps(&d)
+	svc := handoff.NewService(d, handoff.Config{DefaultTimeout: time.Hour, WaitRecheck: recheck})
 	f := storetest.NewFixture(t, s, "acme")
 	return env{svc: svc, clock: c, store: s, audit: log,
 		dev:    handoff.Actor{OrgID: f.Org.ID, Kind: store.ActorDevice, ID: f.Device.ID},

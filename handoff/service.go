@@ -59,7 +59,9 @@ type Service struct {
 	now    func() time.Time
 	client *http.Client
 	esc    Escalator
-	stepUp StepUpChecker
+	// admission gates creates; nil admits every one.
+	admission Admission
+	stepUp    StepUpChecker
 	// waits are this process's open long-polls, which a decision made here answers directly.
 	waits *waiters
 	// metrics counts handoffs and callbacks; nil counts nothing.
@@ -82,6 +84,12 @@ type Escalator interface {
 	Ended(ctx context.Context, tx store.OrgTx, h store.Handoff) (bool, error)
 }
 
+// Admission decides when a create may start its transaction. The func it returns ends the
+// create's turn.
+type Admission interface {
+	Admit(ctx context.Context) (func(), error)
+}
+
 // Deps are what the service is built from.
 type Deps struct {
 	Store store.Store
@@ -96,6 +104,8 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Escalator runs each handoff's ladder; nil means none (handoffs wait in the API only).
 	Escalator Escalator
+	// Admission, if set, is asked before each create's transaction; nil admits every create.
+	Admission Admission
 	// Clock is injectable for tests; nil means time.Now. HTTPClient posts callbacks; nil means a
 	// client guarded by Config.CallbackPolicy with CallbackTimeout. A client given here is used as it
 	// is, so it should be one the policy built.
@@ -127,7 +137,7 @@ func NewService(d Deps, cfg Config) *Service {
 	if cfg.WaitRecheck <= 0 {
 		cfg.WaitRecheck = 2 * time.Second
 	}
-	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient, esc: d.Escalator, stepUp: d.StepUp,
+	s := &Service{store: d.Store, audit: d.Audit, risk: d.Risk, redact: d.Redactor, sum: d.Summarizer, keys: d.Keyring, coord: d.Coord, log: d.Logger, cfg: cfg, now: d.Clock, client: d.HTTPClient, esc: d.Escalator, admission: d.Admission, stepUp: d.StepUp,
 		metrics: d.Metrics, waits: newWaiters()}
 	if s.now == nil {
 		s.now = time.Now
@@ -218,6 +228,13 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 	}
 	titleHash := audit.TitleHash(req.Title)
 
+	if s.admission != nil {
+		done, err := s.admission.Admit(ctx)
+		if err != nil {
+			return Created{}, err
+		}
+		defer done()
+	}
 	var out Created
 	var sendFirst func()
 	err := s.store.InOrg(ctx, dev.OrgID, func(tx store.OrgTx) error {

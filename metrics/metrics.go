@@ -67,6 +67,7 @@ type Recorder struct {
 	finished     *prometheus.CounterVec
 	decision     *prometheus.HistogramVec
 	lateness     prometheus.Histogram
+	held         prometheus.Counter
 	sends        *prometheus.CounterVec
 	callbacks    *prometheus.CounterVec
 	appended     prometheus.Counter
@@ -94,6 +95,8 @@ func New() *Recorder {
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ony_escalation_rung_lateness_seconds",
 			Help:    "Time from an escalation rung's due time to a provider accepting its notification.",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "ony_handoff_creates_held_total",
+			Help: "Creates that found escalation rungs running late and went through the admission gate one at a time."}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ony_escalation_sends_total",
 			Help: "Notification attempts, by channel kind, provider and result (sent, error, capped, no_provider)."},
 			[]string{"channel", "provider", "result"}),
@@ -113,7 +116,7 @@ func New() *Recorder {
 		routes: map[string]bool{},
 	}
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		r.created, r.finished, r.decision, r.lateness, r.sends, r.callbacks, r.appended, r.sequenced, r.redactions,
+		r.created, r.finished, r.decision, r.lateness, r.held, r.sends, r.callbacks, r.appended, r.sequenced, r.redactions,
 		r.httpRequests, r.httpSeconds)
 	// The small sets start at zero, so a rate over them works before the first event.
 	for v := range risks {
@@ -169,6 +172,14 @@ func (r *Recorder) RungDelivered(late time.Duration) {
 		return
 	}
 	r.lateness.Observe(max(late, 0).Seconds())
+}
+
+// CreateHeld counts a create that met the admission gate narrowed.
+func (r *Recorder) CreateHeld() {
+	if r == nil {
+		return
+	}
+	r.held.Inc()
 }
 
 // Send counts one provider's attempt at a notification on a channel kind.

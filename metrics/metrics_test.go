@@ -386,6 +386,7 @@ func TestNilRecorder(t *testing.T) {
 	r.HandoffCreated("high")
 	r.HandoffFinished("approved", time.Second)
 	r.RungDelivered(time.Second)
+	r.CreateHeld()
 	r.Send("sms", "twilio", nil)
 	r.SendHeld("sms", metrics.SendCapped)
 	r.Callback(metrics.CallbackDelivered)
@@ -412,6 +413,7 @@ func TestScrapeFormat(t *testing.T) {
 	r.AuditAppended()
 	r.AuditSequenced(2)
 	r.RungDelivered(1500 * time.Millisecond)
+	r.CreateHeld()
 	srv := httptest.NewServer(r.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
@@ -424,7 +426,8 @@ func TestScrapeFormat(t *testing.T) {
 		t.Errorf("content type %q", ct)
 	}
 	for _, want := range []string{"go_goroutines ", "process_start_time_seconds ", "ony_audit_records_appended_total 1",
-		"ony_audit_records_sequenced_total 2", `ony_escalation_rung_lateness_seconds_bucket{le="2.5"} 1`} {
+		"ony_audit_records_sequenced_total 2", `ony_escalation_rung_lateness_seconds_bucket{le="2.5"} 1`,
+		"ony_handoff_creates_held_total 1"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("scrape lacks %q", want)
 		}

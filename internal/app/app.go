@@ -337,7 +337,7 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 		Policy: policy}, totp.Config{})
 	a.Handoffs = handoff.NewService(handoff.Deps{
 		Store: a.Store, Audit: a.Audit, Risk: engine, Redactor: red, Summarizer: sum, Keyring: a.Keyring,
-		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: callbackClient, Escalator: a.Escalation,
+		Coord: a.Coord, Logger: logger, Clock: o.Clock, HTTPClient: callbackClient, Escalator: a.Escalation, Admission: a.Escalation,
 		StepUp: a.TOTP, Metrics: a.Metrics,
 	}, handoff.Config{
 		DefaultTimeout:   time.Duration(c.Handoffs.DefaultTimeout),

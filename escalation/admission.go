@@ -1,0 +1,80 @@
+package escalation
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/ony-ai/ony/problem"
+)
+
+// admission gives due rungs the cores before new handoffs. On two shared cores a flood of creates
+// starved the rung jobs of CPU and database time, and rungs fell seconds behind their schedule (p99
+// 15 s with 10,000 pending): a person heard late about a handoff that was already waiting. So while
+// step jobs start late, creates pass a gate one at a time, and the queue catches up.
+type admission struct {
+	now func() time.Time
+	// behindUntil (unix ns) is when the gate opens again: admitHold after the last late step job.
+	behindUntil atomic.Int64
+	// warned (unix ns) is when the log last said the gate narrowed.
+	warned atomic.Int64
+	slots  chan struct{}
+	wait   time.Duration // admitWait; tests shorten it
+}
+
+const (
+	// admitLate is how late a step job may start before creates are gated.
+	admitLate = 200 * time.Millisecond
+	// admitHold keeps the gate narrow this long after the last late step job. While the queue is
+	// behind, each late claim renews it.
+	admitHold = time.Second
+	// admitSlots is how many creates may run at once while the gate is narrow.
+	admitSlots = 1
+	// admitWait is the longest a create waits at the gate before it is refused with 503 (agents
+	// retry 5xx, with their idempotency key).
+	admitWait = 10 * time.Second
+	// admitWarnEvery spaces the log lines that say the gate narrowed.
+	admitWarnEvery = time.Minute
+)
+
+func newAdmission(now func() time.Time) *admission {
+	return &admission{now: now, slots: make(chan struct{}, admitSlots), wait: admitWait}
+}
+
+// late is told how late a step job started. It reports whether to log that the gate narrowed: it
+// was open, and the last such line is admitWarnEvery old.
+func (a *admission) late(d time.Duration) bool {
+	if d <= admitLate {
+		return false
+	}
+	now := a.now().UnixNano()
+	if a.behindUntil.Swap(now+int64(admitHold)) > now {
+		return false
+	}
+	last := a.warned.Load()
+	return now-last >= int64(admitWarnEvery) && a.warned.CompareAndSwap(last, now)
+}
+
+// errBehind refuses a create that waited admitWait at the gate.
+var errBehind = &problem.Error{Kind: problem.Unavailable, Code: "escalation_behind",
+	Message: "escalations are running late and new handoffs are being admitted one at a time; retry shortly", RetryAfter: 2 * time.Second}
+
+// Admit implements handoff.Admission. While rungs run late it lets one create at a time through;
+// the func it returns ends that create's turn.
+func (e *Engine) Admit(ctx context.Context) (func(), error) {
+	a := e.admit
+	if a.now().UnixNano() >= a.behindUntil.Load() {
+		return func() {}, nil
+	}
+	e.d.Metrics.CreateHeld()
+	t := time.NewTimer(a.wait)
+	defer t.Stop()
+	select {
+	case a.slots <- struct{}{}:
+		return func() { <-a.slots }, nil
+	case <-t.C:
+		return nil, errBehind
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
