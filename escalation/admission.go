@@ -16,8 +16,8 @@ type admission struct {
 	now func() time.Time
 	// behindUntil (unix ns) is when the gate opens again: admitHold after the last late step job.
 	behindUntil atomic.Int64
-	// warned (unix ns) is when the log last said the gate narrowed.
-	warned atomic.Int64
+	// logged (unix ns) is when the log last said the gate narrowed.
+	logged atomic.Int64
 	slots  chan struct{}
 	wait   time.Duration // admitWait; tests shorten it
 }
@@ -33,8 +33,8 @@ const (
 	// admitWait is the longest a create waits at the gate before it is refused with 503 (agents
 	// retry 5xx, with their idempotency key).
 	admitWait = 10 * time.Second
-	// admitWarnEvery spaces the log lines that say the gate narrowed.
-	admitWarnEvery = time.Minute
+	// admitLogEvery spaces the log lines that say the gate narrowed.
+	admitLogEvery = time.Minute
 )
 
 func newAdmission(now func() time.Time) *admission {
@@ -42,7 +42,7 @@ func newAdmission(now func() time.Time) *admission {
 }
 
 // late is told how late a step job started. It reports whether to log that the gate narrowed: it
-// was open, and the last such line is admitWarnEvery old.
+// was open, and the last such line is admitLogEvery old.
 func (a *admission) late(d time.Duration) bool {
 	if d <= admitLate {
 		return false
@@ -51,8 +51,8 @@ func (a *admission) late(d time.Duration) bool {
 	if a.behindUntil.Swap(now+int64(admitHold)) > now {
 		return false
 	}
-	last := a.warned.Load()
-	return now-last >= int64(admitWarnEvery) && a.warned.CompareAndSwap(last, now)
+	last := a.logged.Load()
+	return now-last >= int64(admitLogEvery) && a.logged.CompareAndSwap(last, now)
 }
 
 // errBehind refuses a create that waited admitWait at the gate.

@@ -85,27 +85,27 @@ func TestAdmissionGate(t *testing.T) {
 	open("admitHold after the last late step")
 }
 
-// The log says the gate narrowed when it was open, at most once per admitWarnEvery.
-func TestAdmissionWarnsSparingly(t *testing.T) {
+// The log says the gate narrowed when it was open, at most once per admitLogEvery.
+func TestAdmissionLogsSparingly(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	a := newAdmission(func() time.Time { return now })
 	steps := []struct {
 		advance time.Duration
 		late    time.Duration
-		warn    bool
+		log     bool
 	}{
 		{0, admitLate, false},                   // on the line: not late
 		{0, admitLate + time.Millisecond, true}, // narrows, first line
 		{time.Millisecond, time.Second, false},  // already narrow
 		{2 * admitHold, time.Second, false},     // narrows again within the minute
-		{admitWarnEvery, time.Second, true},     // narrows again a minute on
+		{admitLogEvery, time.Second, true},      // narrows again a minute on
 		{admitHold / 2, 5 * time.Second, false}, // still narrow
 	}
 	for i, s := range steps {
 		now = now.Add(s.advance)
-		if got := a.late(s.late); got != s.warn {
-			t.Errorf("step %d (late %v): warn %v, want %v", i, s.late, got, s.warn)
+		if got := a.late(s.late); got != s.log {
+			t.Errorf("step %d (late %v): log %v, want %v", i, s.late, got, s.log)
 		}
 	}
 }

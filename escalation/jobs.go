@@ -79,7 +79,7 @@ func (e *Engine) RegisterWorkers(w *river.Workers) {
 func (e *Engine) observe(kind string, scheduled time.Time) {
 	late := time.Since(scheduled)
 	if kind == (StepArgs{}).Kind() && e.admit.late(late) {
-		e.d.Logger.Warn("rungs are running late; new handoffs are admitted one at a time until they catch up", "late", late.Round(time.Millisecond))
+		e.d.Logger.Info("rungs are running late; new handoffs are admitted one at a time until they catch up", "late", late.Round(time.Millisecond))
 	}
 	if e.d.ObserveLateness != nil {
 		e.d.ObserveLateness(kind, late)
