@@ -14,7 +14,9 @@ import (
 // step jobs start late, creates pass a gate one at a time, and the queue catches up.
 type admission struct {
 	now func() time.Time
-	// behindUntil (unix ns) is when the gate opens again: admitHold after the last late step job.
+	// lateRunning counts the late step jobs under way; the gate is narrow while there is one.
+	lateRunning atomic.Int64
+	// behindUntil (unix ns) keeps it narrow admitHold after the last late step job ended.
 	behindUntil atomic.Int64
 	// logged (unix ns) is when the log last said the gate narrowed.
 	logged atomic.Int64
@@ -25,8 +27,8 @@ type admission struct {
 const (
 	// admitLate is how late a step job may start before creates are gated.
 	admitLate = 200 * time.Millisecond
-	// admitHold keeps the gate narrow this long after the last late step job. While the queue is
-	// behind, each late claim renews it.
+	// admitHold keeps the gate narrow this long after the last late step job ended. While the queue
+	// is behind, the next late job starts within it.
 	admitHold = time.Second
 	// admitSlots is how many creates may run at once while the gate is narrow.
 	admitSlots = 1
@@ -41,18 +43,36 @@ func newAdmission(now func() time.Time) *admission {
 	return &admission{now: now, slots: make(chan struct{}, admitSlots), wait: admitWait}
 }
 
-// late is told how late a step job started. It reports whether to log that the gate narrowed: it
-// was open, and the last such line is admitLogEvery old.
-func (a *admission) late(d time.Duration) bool {
-	if d <= admitLate {
-		return false
+func (a *admission) narrow() bool {
+	return a.lateRunning.Load() > 0 || a.now().UnixNano() < a.behindUntil.Load()
+}
+
+// started is told how late a step job started. It returns what the job's end calls, and whether to
+// log that the gate narrowed: it was open, and the last such line is admitLogEvery old.
+func (a *admission) started(late time.Duration) (end func(), log bool) {
+	if late <= admitLate {
+		return func() {}, false
 	}
-	now := a.now().UnixNano()
-	if a.behindUntil.Swap(now+int64(admitHold)) > now {
-		return false
+	if !a.narrow() {
+		now, last := a.now().UnixNano(), a.logged.Load()
+		log = now-last >= int64(admitLogEvery) && a.logged.CompareAndSwap(last, now)
 	}
-	last := a.logged.Load()
-	return now-last >= int64(admitLogEvery) && a.logged.CompareAndSwap(last, now)
+	a.lateRunning.Add(1)
+	return func() {
+		a.behindUntil.Store(a.now().Add(admitHold).UnixNano())
+		a.lateRunning.Add(-1)
+	}, log
+}
+
+// stepStarted tells the gate a step job started, scheduled for scheduled, and returns what the job's
+// end calls.
+func (e *Engine) stepStarted(scheduled time.Time) func() {
+	late := time.Since(scheduled) // River's times are the real clock's
+	end, log := e.admit.started(late)
+	if log {
+		e.d.Logger.Info("rungs are running late; new handoffs are admitted one at a time until they catch up", "late", late.Round(time.Millisecond))
+	}
+	return end
 }
 
 // errBehind refuses a create that waited admitWait at the gate.
@@ -63,7 +83,7 @@ var errBehind = &problem.Error{Kind: problem.Unavailable, Code: "escalation_behi
 // the func it returns ends that create's turn.
 func (e *Engine) Admit(ctx context.Context) (func(), error) {
 	a := e.admit
-	if a.now().UnixNano() >= a.behindUntil.Load() {
+	if !a.narrow() {
 		return func() {}, nil
 	}
 	e.d.Metrics.CreateHeld()

@@ -12,8 +12,8 @@ import (
 )
 
 // The gate stays open while step jobs start on time (sends are not the queue's measure). A step job
-// more than admitLate late narrows it to one create at a time until admitHold has passed without
-// another; a create waits for its turn, gives up with its context, and is refused after the wait.
+// more than admitLate late narrows it to one create at a time while it runs and for admitHold after;
+// a create waits for its turn, gives up with its context, and is refused after the gate's wait.
 func TestAdmissionGate(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -25,40 +25,44 @@ func TestAdmissionGate(t *testing.T) {
 	e := &Engine{d: Deps{Logger: slog.New(slog.DiscardHandler)}, admit: a}
 	ctx := context.Background()
 
-	admit := func(ctx context.Context) (func(), error) { return e.Admit(ctx) }
 	// Open: any number at once, none of them holding a slot.
 	open := func(when string) {
 		t.Helper()
 		for range admitSlots + 2 {
-			if _, err := admit(ctx); err != nil {
+			if _, err := e.Admit(ctx); err != nil {
 				t.Fatalf("%s: %v, want admitted at once", when, err)
 			}
 		}
 	}
+	// Narrow: one turn at a time; the next waits, and its own context ends that wait.
+	narrow := func(when string) func() {
+		t.Helper()
+		done, err := e.Admit(ctx)
+		if err != nil {
+			t.Fatalf("%s: the first create: %v", when, err)
+		}
+		short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		defer cancel()
+		if _, err := e.Admit(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s: a second create while the first holds the turn: %v, want its context's deadline", when, err)
+		}
+		return done
+	}
 	open("at start")
 	e.observe(SendArgs{}.Kind(), time.Now().Add(-time.Hour))
 	open("after a late send")
-	e.observe(StepArgs{}.Kind(), time.Now())
+	e.stepStarted(time.Now())()
 	open("after a step on time")
 
-	e.observe(StepArgs{}.Kind(), time.Now().Add(-time.Second))
-	done, err := admit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The slot is taken: the next waits for it, and its own context can end that wait.
-	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer cancel()
-	if _, err := admit(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("second create while the first holds the slot: %v, want its context's deadline", err)
-	}
-	_, err = admit(ctx)
+	end := e.stepStarted(time.Now().Add(-time.Second))
+	done := narrow("while a late step runs")
+	_, err := e.Admit(ctx)
 	if p, ok := problem.As(err); !ok || p.Code != "escalation_behind" || p.Kind != problem.Unavailable || p.RetryAfter <= 0 {
-		t.Fatalf("second create past the gate's wait: %v, want 503 escalation_behind with Retry-After", err)
+		t.Fatalf("a create past the gate's wait: %v, want 503 escalation_behind with Retry-After", err)
 	}
 	got := make(chan error, 1)
 	go func() {
-		next, err := admit(ctx)
+		next, err := e.Admit(ctx)
 		if err == nil {
 			next()
 		}
@@ -66,23 +70,16 @@ func TestAdmissionGate(t *testing.T) {
 	}()
 	done()
 	if err := <-got; err != nil {
-		t.Fatalf("a create waiting when the slot was freed: %v", err)
+		t.Fatalf("a create waiting when the turn was freed: %v", err)
 	}
+	advance(10 * admitHold)
+	narrow("a late step still running long after it started")()
 
-	// A late claim within the hold renews it; the gate opens admitHold after the last one.
+	end()
 	advance(admitHold - time.Millisecond)
-	e.observe(StepArgs{}.Kind(), time.Now().Add(-time.Second))
-	advance(admitHold - time.Millisecond)
-	done, err = admit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admit(short); err == nil {
-		t.Fatal("the gate opened before admitHold passed after the last late step")
-	}
-	done()
+	narrow("just under admitHold after the late step ended")()
 	advance(time.Millisecond)
-	open("admitHold after the last late step")
+	open("admitHold after the late step ended")
 }
 
 // The log says the gate narrowed when it was open, at most once per admitLogEvery.
@@ -90,22 +87,34 @@ func TestAdmissionLogsSparingly(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	a := newAdmission(func() time.Time { return now })
+	var running []func()
 	steps := []struct {
-		advance time.Duration
-		late    time.Duration
-		log     bool
+		afterEnd time.Duration // if set, the late steps under way end, and this much time passes
+		advance  time.Duration
+		late     time.Duration
+		log      bool
 	}{
-		{0, admitLate, false},                   // on the line: not late
-		{0, admitLate + time.Millisecond, true}, // narrows, first line
-		{time.Millisecond, time.Second, false},  // already narrow
-		{2 * admitHold, time.Second, false},     // narrows again within the minute
-		{admitLogEvery, time.Second, true},      // narrows again a minute on
-		{admitHold / 2, 5 * time.Second, false}, // still narrow
+		{late: admitLate}, // on the line: not late
+		{late: admitLate + time.Millisecond, log: true},         // narrows: the first line
+		{advance: time.Millisecond, late: time.Second},          // already narrow
+		{advance: 2 * admitHold, late: time.Second},             // one still runs: still narrow
+		{afterEnd: 2 * admitHold, late: time.Second},            // narrows again within the minute
+		{afterEnd: admitLogEvery, late: time.Second, log: true}, // narrows again a minute on
+		{advance: admitHold / 2, late: 5 * time.Second},         // already narrow
 	}
 	for i, s := range steps {
+		if s.afterEnd > 0 {
+			for _, end := range running {
+				end()
+			}
+			running = nil
+			now = now.Add(s.afterEnd)
+		}
 		now = now.Add(s.advance)
-		if got := a.late(s.late); got != s.log {
-			t.Errorf("step %d (late %v): log %v, want %v", i, s.late, got, s.log)
+		end, log := a.started(s.late)
+		running = append(running, end)
+		if log != s.log {
+			t.Errorf("step %d (late %v): log %v, want %v", i, s.late, log, s.log)
 		}
 	}
 }

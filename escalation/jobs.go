@@ -77,12 +77,8 @@ func (e *Engine) RegisterWorkers(w *river.Workers) {
 }
 
 func (e *Engine) observe(kind string, scheduled time.Time) {
-	late := time.Since(scheduled)
-	if kind == (StepArgs{}).Kind() && e.admit.late(late) {
-		e.d.Logger.Info("rungs are running late; new handoffs are admitted one at a time until they catch up", "late", late.Round(time.Millisecond))
-	}
 	if e.d.ObserveLateness != nil {
-		e.d.ObserveLateness(kind, late)
+		e.d.ObserveLateness(kind, time.Since(scheduled))
 	}
 }
 
@@ -98,6 +94,7 @@ type stepWorker struct {
 
 func (w *stepWorker) Work(ctx context.Context, j *river.Job[StepArgs]) error {
 	if !snoozed(j.JobRow) {
+		defer w.e.stepStarted(j.ScheduledAt)()
 		w.e.observe(j.Kind, j.ScheduledAt)
 	}
 	err := w.e.RunStepJob(ctx, j.Args, j.ID)

@@ -48,8 +48,9 @@ end: wait
 			first.Stop(t)
 			time.Sleep(1500 * time.Millisecond) // the second rung falls due with no replica running
 
-			// The hook runs in the step job's worker once the gate has seen it start: it holds the
-			// worker until the test has made its create, so the hold cannot lapse in between.
+			// The hook runs in the step job's worker, after the gate has seen it start late; a late
+			// step holds the gate narrow while it runs, so the hook keeps the worker until the test
+			// has made its create.
 			late, resume := make(chan time.Duration, 1), make(chan struct{})
 			observe := func(kind string, d time.Duration) {
 				if kind != "escalation.step" {
