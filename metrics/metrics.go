@@ -96,7 +96,7 @@ func New() *Recorder {
 			Help:    "Time from an escalation rung's due time to a provider accepting its notification.",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}}),
 		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "ony_handoff_creates_held_total",
-			Help: "Creates that found escalation rungs running late and went through the admission gate one at a time."}),
+			Help: "Creates that met the admission gate narrowed because escalation rungs ran late: admitted one at a time, or refused after its wait."}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ony_escalation_sends_total",
 			Help: "Notification attempts, by channel kind, provider and result (sent, error, capped, no_provider)."},
 			[]string{"channel", "provider", "result"}),
