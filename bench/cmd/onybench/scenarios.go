@@ -201,13 +201,17 @@ const pgbenchTables = `CREATE TABLE bench_handoffs (id bigserial PRIMARY KEY, or
 CREATE TABLE bench_leaves (id bigserial PRIMARY KEY, org_id uuid NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE bench_jobs (id bigserial PRIMARY KEY, kind text NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());`
 
-var reTPS = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+var (
+	reTPS    = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+	reTxDone = regexp.MustCompile(`number of transactions actually processed: ([0-9]+)`)
+)
 
-// pgbench runs the equivalent script with conc clients for d on db and returns its transactions/s.
-func (h *harness) pgbench(ctx context.Context, db *pgDB, conc int, d time.Duration) (float64, error) {
+// pgbench runs the equivalent script with conc clients for d on db and returns its transactions/s and
+// how many it committed.
+func (h *harness) pgbench(ctx context.Context, db *pgDB, conc int, d time.Duration) (tps float64, n int, err error) {
 	script := filepath.Join(h.dir, "pgbench.sql")
 	if err := os.WriteFile(script, []byte(pgbenchScript), 0o600); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	secs := max(1, int(d.Round(time.Second)/time.Second))
 	jobs := min(conc, runtime.NumCPU())
@@ -215,13 +219,44 @@ func (h *harness) pgbench(ctx context.Context, db *pgDB, conc int, d time.Durati
 		"-T", strconv.Itoa(secs), db.URL)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("pgbench: %w: %s", err, out)
+		return 0, 0, fmt.Errorf("pgbench: %w: %s", err, out)
 	}
-	m := reTPS.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("pgbench: no tps in its output:\n%s", out)
+	m, c := reTPS.FindSubmatch(out), reTxDone.FindSubmatch(out)
+	if m == nil || c == nil {
+		return 0, 0, fmt.Errorf("pgbench: no tps or transaction count in its output:\n%s", out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	if tps, err = strconv.ParseFloat(string(m[1]), 64); err != nil {
+		return 0, 0, err
+	}
+	n, err = strconv.Atoi(string(c[1]))
+	return tps, n, err
+}
+
+// addCPU records what a window of load cost each party per unit of work (a create, a transaction),
+// and how many cores were busy over it. A failed reading is logged and leaves the figures out.
+func (h *harness) addCPU(rec *recorder, sc, prefix, dialect string, before, after cpuUse, errB, errA error, units int, parties ...string) {
+	d, wall := after.sub(before)
+	if err := errors.Join(errB, errA); err != nil || units == 0 || wall <= 0 {
+		h.log("%s: CPU not read (%v, %d done)", prefix, err, units)
+		return
+	}
+	per := func(t time.Duration) float64 { return float64(t) / float64(time.Millisecond) / float64(units) }
+	for _, p := range parties {
+		switch p {
+		case "ony":
+			rec.add(sc, prefix+", Ony", dialect, "ms", nil, per(d.ony))
+		case "postgres":
+			rec.add(sc, prefix+", PostgreSQL", dialect, "ms", nil, per(d.postgres))
+		case "harness":
+			rec.add(sc, prefix+", harness", dialect, "ms", nil, per(d.harness))
+		case "pgbench":
+			rec.add(sc, prefix+", pgbench", dialect, "ms", nil, per(d.harness))
+		}
+	}
+	all := d.ony + d.postgres + d.harness
+	rec.add(sc, prefix+", all", dialect, "ms", nil, per(all))
+	// Against the machine's cores: near nproc, the parties are sharing all of it.
+	rec.add(sc, prefix+": cores busy", dialect, "", nil, float64(all)/float64(wall))
 }
 
 // profileDuring fetches a CPU profile of replica s for d into dir/name.pprof, if the server serves
@@ -289,8 +324,12 @@ func (h *harness) ingest(ctx context.Context, rec *recorder, sz sizes, dialect s
 		if run == 0 && conc == slices.Max(sz.Conc) {
 			wait = h.profileDuring(ctx, in.replicas[0], sz.ClosedDur, "ingest-"+dialect)
 		}
+		cpu0, errB := readCPU(in.replicas)
 		r := closedLoop(ctx, in.agent, conc, sz.ClosedDur)
 		wait()
+		// The jobs the creates queued run on after the loop; they are part of what a create costs.
+		settle(ctx, in.replicas, 10*time.Second)
+		cpu1, errA := readCPU(in.replicas)
 		if r.firstErr != nil {
 			h.log("ingest %s c=%d: %d errors, %d timeouts; first: %v", dialect, conc, r.errors, r.timeouts, r.firstErr)
 		}
@@ -303,11 +342,19 @@ func (h *harness) ingest(ctx context.Context, rec *recorder, sz sizes, dialect s
 		rec.add(sc, fmt.Sprintf("closed loop, %d agents: create p50", conc), dialect, "ms", nil, r.p(0.5))
 		rec.add(sc, fmt.Sprintf("closed loop, %d agents: create p99", conc), dialect, "ms", nil, r.p(0.99))
 		rec.add(sc, fmt.Sprintf("closed loop, %d agents: errors + timeouts", conc), dialect, "", nil, float64(r.errors+r.timeouts))
+		parties := []string{"ony", "harness"}
+		if pg {
+			parties = []string{"ony", "postgres", "harness"}
+		}
+		h.addCPU(rec, sc, fmt.Sprintf("closed loop, %d agents: CPU per create", conc), dialect, cpu0, cpu1, errB, errA, len(r.lat), parties...)
 		if hasPgbench {
-			tps, err := h.pgbench(ctx, in.db, conc, sz.ClosedDur)
+			cpu0, errB := readCPU(in.replicas)
+			tps, n, err := h.pgbench(ctx, in.db, conc, sz.ClosedDur)
 			if err != nil {
 				return err
 			}
+			cpu1, errA := readCPU(in.replicas)
+			h.addCPU(rec, sc, fmt.Sprintf("pgbench, %d clients: CPU per transaction", conc), dialect, cpu0, cpu1, errB, errA, n, "postgres", "pgbench")
 			bestPgbench = max(bestPgbench, tps)
 			rec.add(sc, fmt.Sprintf("pgbench, %d clients: transactions/s", conc), dialect, "/s", nil, tps)
 			rec.add(sc, fmt.Sprintf("Ony ÷ pgbench, %d agents", conc), dialect, "×", ge(0.5), perSec/tps)
