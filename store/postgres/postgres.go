@@ -58,8 +58,14 @@ func Open(ctx context.Context, o Options, logger *slog.Logger) (*sqlstore.Store,
 		db.Close()
 		return nil, err
 	}
+	s.AnalyzeEvery(AnalyzeInterval)
 	return s, nil
 }
+
+// AnalyzeInterval is how often the store looks for tables whose statistics are behind (Analyze). The
+// look is one read of pg_stat_user_tables; a fresh install's tables grow fastest at first, and a plan
+// made while one was small holds until it is analyzed.
+const AnalyzeInterval = 15 * time.Second
 
 // OpenExisting connects without migrating (o.MigrateURL is not used): a database without Ony's
 // schema on the role's search_path is store.ErrNoSchema; pending migrations are store.ErrSchemaOld.
@@ -216,10 +222,23 @@ func (Dialect) IsReadOnlyViolation(err error) bool {
 	return errors.As(err, &pg) && pg.Code == "25006"
 }
 
-// Analyze analyzes the tables of the current schema only: a bare ANALYZE would walk every table of
-// the database the role may analyze, other schemas' included.
+// Analyze analyzes the tables of the current schema (a bare ANALYZE would walk every table of the
+// database, other schemas' included) that the role owns and that need it, by autovacuum's own rule:
+// changed in more than 50 rows plus a tenth of the table since their last analysis, or written to and
+// never analyzed. Autovacuum does this when it is on; it may be off, or behind a bulk load.
+//
+// It leaves out tables never written to. Analyzed empty, a table is planned as empty until its next
+// analysis, and plans PostgreSQL caches per connection keep that: the foreign-key checks on handoffs
+// scanned the whole table for every row inserted into escalation_sends, and a fresh install's creates
+// slowed as the table grew. A cached plan is planned again when its table is analyzed, which the
+// store's periodic pass (AnalyzeInterval) sees to as a table grows.
 func (Dialect) Analyze(ctx context.Context, db *sql.DB) error {
-	rows, err := db.QueryContext(ctx, `SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1`)
+	rows, err := db.QueryContext(ctx, `SELECT quote_ident(s.relname)
+		FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+		WHERE s.schemaname = current_schema() AND pg_has_role(c.relowner, 'USAGE')
+		AND (s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)
+			OR (s.last_analyze IS NULL AND s.last_autoanalyze IS NULL AND pg_relation_size(s.relid) > 0))
+		ORDER BY 1`)
 	if err != nil {
 		return err
 	}

@@ -209,7 +209,8 @@ func (s *Store) Analyze(ctx context.Context) error {
 }
 
 // AnalyzeEvery runs Analyze every interval until Close, so statistics follow a table that grew
-// (SQLite has nothing like PostgreSQL's autovacuum to do it). Call it at most once.
+// (SQLite has nothing like PostgreSQL's autovacuum to do it, and autovacuum may be off). Call it at
+// most once.
 func (s *Store) AnalyzeEvery(interval time.Duration) {
 	s.Every(interval, "refreshing planner statistics", time.Minute, s.Analyze)
 }
@@ -574,9 +575,10 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) er
 		return fmt.Errorf("store: job index: %w", err)
 	}
 	// Without statistics the planner guesses, and with a large org's handoffs it guessed wrong
-	// (deciding one handoff read every pending one of the org). PostgreSQL's autovacuum keeps them
-	// fresh afterwards, so it needs this only after a schema change; SQLite's PRAGMA optimize is cheap
-	// when nothing changed and catches a database that grew while this binary was not running.
+	// (deciding one handoff read every pending one of the org). The periodic pass (AnalyzeEvery) keeps
+	// them fresh afterwards, so PostgreSQL needs this only after a schema change; SQLite's PRAGMA
+	// optimize is cheap when nothing changed and catches a database that grew while this binary was
+	// not running.
 	if applied > 0 || s.dialect.Name() == "sqlite" {
 		return s.Analyze(ctx)
 	}
