@@ -182,4 +182,15 @@ func TestParsers(t *testing.T) {
 	if m := reTPS.FindStringSubmatch(pg); m == nil || m[1] != "3889.123456" {
 		t.Errorf("tps = %v", m)
 	}
+	if m := reTxDone.FindStringSubmatch(pg); m == nil || m[1] != "100" {
+		t.Errorf("transactions = %v", m)
+	}
+	// A command name may hold spaces and parentheses; fields count from its last ')'.
+	st, err := parseProcStat("4242 (postgres: a) b) S 17 4242 4242 0 -1 4194560 900 0 0 0 250 31 7 5 20 0 1 0 100 0\n")
+	if err != nil || st.comm != "postgres: a) b" || st.ppid != 17 || st.self != 2810*time.Millisecond || st.kids != 120*time.Millisecond {
+		t.Errorf("parseProcStat = %+v, %v", st, err)
+	}
+	if _, err := parseProcStat("4242 (ony) S 1 2"); err == nil {
+		t.Error("parseProcStat accepted a short line")
+	}
 }

@@ -232,31 +232,31 @@ func (h *harness) pgbench(ctx context.Context, db *pgDB, conc int, d time.Durati
 	return tps, n, err
 }
 
-// addCPU records what a window of load cost each party per unit of work (a create, a transaction),
-// and how many cores were busy over it. A failed reading is logged and leaves the figures out.
-func (h *harness) addCPU(rec *recorder, sc, prefix, dialect string, before, after cpuUse, errB, errA error, units int, parties ...string) {
+// addCPU records what a window of load (named by window) cost each party per unit of work (a
+// create, a transaction), and how many cores were busy over it. A failed reading is logged and leaves
+// the figures out.
+func (h *harness) addCPU(rec *recorder, sc, window, unit, dialect string, before, after cpuUse, errB, errA error, units int, parties ...string) {
 	d, wall := after.sub(before)
 	if err := errors.Join(errB, errA); err != nil || units == 0 || wall <= 0 {
-		h.log("%s: CPU not read (%v, %d done)", prefix, err, units)
+		h.log("%s: CPU not read (%v, %d done)", window, err, units)
 		return
 	}
 	per := func(t time.Duration) float64 { return float64(t) / float64(time.Millisecond) / float64(units) }
+	name := func(who string) string { return fmt.Sprintf("%s: CPU per %s, %s", window, unit, who) }
 	for _, p := range parties {
 		switch p {
 		case "ony":
-			rec.add(sc, prefix+", Ony", dialect, "ms", nil, per(d.ony))
+			rec.add(sc, name("Ony"), dialect, "ms", nil, per(d.ony))
 		case "postgres":
-			rec.add(sc, prefix+", PostgreSQL", dialect, "ms", nil, per(d.postgres))
-		case "harness":
-			rec.add(sc, prefix+", harness", dialect, "ms", nil, per(d.harness))
-		case "pgbench":
-			rec.add(sc, prefix+", pgbench", dialect, "ms", nil, per(d.harness))
+			rec.add(sc, name("PostgreSQL"), dialect, "ms", nil, per(d.postgres))
+		case "harness", "pgbench":
+			rec.add(sc, name(p), dialect, "ms", nil, per(d.harness))
 		}
 	}
 	all := d.ony + d.postgres + d.harness
-	rec.add(sc, prefix+", all", dialect, "ms", nil, per(all))
+	rec.add(sc, name("all"), dialect, "ms", nil, per(all))
 	// Against the machine's cores: near nproc, the parties are sharing all of it.
-	rec.add(sc, prefix+": cores busy", dialect, "", nil, float64(all)/float64(wall))
+	rec.add(sc, window+": cores busy", dialect, "cores", nil, float64(all)/float64(wall))
 }
 
 // profileDuring fetches a CPU profile of replica s for d into dir/name.pprof, if the server serves
@@ -346,7 +346,7 @@ func (h *harness) ingest(ctx context.Context, rec *recorder, sz sizes, dialect s
 		if pg {
 			parties = []string{"ony", "postgres", "harness"}
 		}
-		h.addCPU(rec, sc, fmt.Sprintf("closed loop, %d agents: CPU per create", conc), dialect, cpu0, cpu1, errB, errA, len(r.lat), parties...)
+		h.addCPU(rec, sc, fmt.Sprintf("closed loop, %d agents", conc), "create", dialect, cpu0, cpu1, errB, errA, len(r.lat), parties...)
 		if hasPgbench {
 			cpu0, errB := readCPU(in.replicas)
 			tps, n, err := h.pgbench(ctx, in.db, conc, sz.ClosedDur)
@@ -354,7 +354,7 @@ func (h *harness) ingest(ctx context.Context, rec *recorder, sz sizes, dialect s
 				return err
 			}
 			cpu1, errA := readCPU(in.replicas)
-			h.addCPU(rec, sc, fmt.Sprintf("pgbench, %d clients: CPU per transaction", conc), dialect, cpu0, cpu1, errB, errA, n, "postgres", "pgbench")
+			h.addCPU(rec, sc, fmt.Sprintf("pgbench, %d clients", conc), "transaction", dialect, cpu0, cpu1, errB, errA, n, "postgres", "pgbench")
 			bestPgbench = max(bestPgbench, tps)
 			rec.add(sc, fmt.Sprintf("pgbench, %d clients: transactions/s", conc), dialect, "/s", nil, tps)
 			rec.add(sc, fmt.Sprintf("Ony ÷ pgbench, %d agents", conc), dialect, "×", ge(0.5), perSec/tps)
