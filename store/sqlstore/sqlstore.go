@@ -210,9 +210,15 @@ func (s *Store) Analyze(ctx context.Context) error {
 
 // AnalyzeEvery runs Analyze every interval until Close, so statistics follow a table that grew
 // (SQLite has nothing like PostgreSQL's autovacuum to do it, and autovacuum may be off). Call it at
-// most once.
+// most once. A database out of reach is not logged here: on PostgreSQL the pass comes every few
+// seconds, and the outage has its own reports (readiness, the requests that fail).
 func (s *Store) AnalyzeEvery(interval time.Duration) {
-	s.Every(interval, "refreshing planner statistics", time.Minute, s.Analyze)
+	s.Every(interval, "refreshing planner statistics", time.Minute, func(ctx context.Context) error {
+		if err := s.Analyze(ctx); err != nil && !s.dialect.IsUnavailable(err) {
+			return err
+		}
+		return nil
+	})
 }
 
 // Every runs fn every interval until Close, each run bounded by timeout; a failure is logged as what
