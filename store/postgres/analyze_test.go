@@ -22,7 +22,6 @@ func TestAnalyzeFollowsGrowth(t *testing.T) {
 	ctx := context.Background()
 	url := testdb.PostgresURL(t)
 	s := testdb.OpenURL(t, url) // migrates, then analyzes what needs it
-	f := storetest.NewFixture(t, s, "a")
 
 	db, err := sql.Open("pgx", url)
 	if err != nil {
@@ -43,6 +42,7 @@ func TestAnalyzeFollowsGrowth(t *testing.T) {
 		t.Fatalf("after migrating: handoffs analyzed %v (want false: it was empty), ony_schema_migrations analyzed %v (want true)", h, m)
 	}
 
+	f := storetest.NewFixture(t, s, "a")
 	testdb.Copy(t, s, f.Org.ID, "handoffs", "r.org_id = ? AND r.id = ?", []any{f.Org.ID, f.Handoff.ID}, 500,
 		map[string]string{"id": testdb.Suffix("postgres", "id", false)})
 	// A backend reports its row counts to the statistics views within a second or so of its commit.
