@@ -554,7 +554,10 @@ func (h *harness) throughput(ctx context.Context, rec *recorder, sz sizes, diale
 		return err
 	}
 	in.replicas = []*server{s}
+	cpu0, errB := readCPU(in.replicas)
 	got := sk.waitStep(ctx, 1, len(r.ids), 120*time.Second)
+	settle(ctx, in.replicas, 10*time.Second)
+	cpu1, errA := readCPU(in.replicas)
 	var ats []time.Time
 	for id, at := range got {
 		if _, old := before[id]; !old && at.After(s.started) {
@@ -572,6 +575,12 @@ func (h *harness) throughput(ctx context.Context, rec *recorder, sz sizes, diale
 		rec.add(sc, "restart ready → last rung delivered", dialect, "s", nil, ats[len(ats)-1].Sub(s.ready).Seconds())
 	}
 	rec.add(sc, "rungs not delivered within 120 s", dialect, "", nil, float64(len(r.ids)-len(before)-len(ats)))
+	parties := []string{"ony", "harness"}
+	if dialect == "postgres" {
+		parties = []string{"ony", "postgres", "harness"}
+	}
+	// The harness's share is the receiver's: it answers every rung's webhook.
+	h.addCPU(rec, sc, "the drain", "rung", dialect, cpu0, cpu1, errB, errA, len(ats), parties...)
 	return nil
 }
 
