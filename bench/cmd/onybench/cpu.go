@@ -18,7 +18,7 @@ type cpuUse struct {
 	at                     time.Time // when it was read
 }
 
-// sub is a-b, with at the window's length as a duration since the zero time.
+// sub is what was spent between reading b and reading a, and how long that was.
 func (a cpuUse) sub(b cpuUse) (cpuUse, time.Duration) {
 	return cpuUse{ony: a.ony - b.ony, postgres: a.postgres - b.postgres, harness: a.harness - b.harness}, a.at.Sub(b.at)
 }
