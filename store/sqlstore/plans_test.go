@@ -179,7 +179,7 @@ var hotQueries = []hotQuery{
 var bigTables = []string{"handoffs", "escalation_sends", "decision_tokens", "idempotency_keys", "users", "user_contacts"}
 
 // TestHotQueryPlans: with issue 12's data and the statistics the store keeps (Analyze, which runs
-// at every start and periodically), every hot query reads through the index meant for it, never a
+// after migrations and periodically), every hot query reads through the index meant for it, never a
 // whole big table, and a list page reads in index order instead of sorting the org.
 func TestHotQueryPlans(t *testing.T) {
 	t.Parallel()
