@@ -342,11 +342,7 @@ func (h *harness) ingest(ctx context.Context, rec *recorder, sz sizes, dialect s
 		rec.add(sc, fmt.Sprintf("closed loop, %d agents: create p50", conc), dialect, "ms", nil, r.p(0.5))
 		rec.add(sc, fmt.Sprintf("closed loop, %d agents: create p99", conc), dialect, "ms", nil, r.p(0.99))
 		rec.add(sc, fmt.Sprintf("closed loop, %d agents: errors + timeouts", conc), dialect, "", nil, float64(r.errors+r.timeouts))
-		parties := []string{"ony", "harness"}
-		if pg {
-			parties = []string{"ony", "postgres", "harness"}
-		}
-		h.addCPU(rec, sc, fmt.Sprintf("closed loop, %d agents", conc), "create", dialect, cpu0, cpu1, errB, errA, len(r.lat), parties...)
+		h.addCPU(rec, sc, fmt.Sprintf("closed loop, %d agents", conc), "create", dialect, cpu0, cpu1, errB, errA, len(r.lat), cpuParties(dialect)...)
 		if hasPgbench {
 			cpu0, errB := readCPU(in.replicas)
 			tps, n, err := h.pgbench(ctx, in.db, conc, sz.ClosedDur)
@@ -575,12 +571,8 @@ func (h *harness) throughput(ctx context.Context, rec *recorder, sz sizes, diale
 		rec.add(sc, "restart ready → last rung delivered", dialect, "s", nil, ats[len(ats)-1].Sub(s.ready).Seconds())
 	}
 	rec.add(sc, "rungs not delivered within 120 s", dialect, "", nil, float64(len(r.ids)-len(before)-len(ats)))
-	parties := []string{"ony", "harness"}
-	if dialect == "postgres" {
-		parties = []string{"ony", "postgres", "harness"}
-	}
 	// The harness's share is the receiver's: it answers every rung's webhook.
-	h.addCPU(rec, sc, "the drain", "rung", dialect, cpu0, cpu1, errB, errA, len(ats), parties...)
+	h.addCPU(rec, sc, "the drain", "rung", dialect, cpu0, cpu1, errB, errA, len(ats), cpuParties(dialect)...)
 	return nil
 }
 
