@@ -300,7 +300,12 @@ func TestProposeApproveConfirmTOTP(t *testing.T) {
 		t.Fatalf("Decide got %+v\nwant %+v", got, want)
 	}
 	// Four answers: the explanation, "press 1", "type your code", and the goodbye, each played whole.
-	if n := len(slices.DeleteFunc(srv.Types(), func(typ string) bool { return typ != "response.create" })); n != 4 || srv.AudioSent() != 4*1600 {
+	// The fake model records the goodbye's request as it reads it, which can come after Run returned.
+	creates := func() int {
+		return len(slices.DeleteFunc(srv.Types(), func(typ string) bool { return typ != "response.create" }))
+	}
+	waitUntil(func() bool { return creates() >= 4 && srv.AudioSent() >= 4*1600 }, 2*time.Second)
+	if n := creates(); n != 4 || srv.AudioSent() != 4*1600 {
 		t.Errorf("%d response.create, %d bytes of audio from the model; want 4 and %d", n, srv.AudioSent(), 4*1600)
 	}
 	if len(s.received) != srv.AudioSent() {
@@ -616,5 +621,12 @@ func TestNewNeedsURL(t *testing.T) {
 	t.Parallel()
 	if _, err := agent.New(agent.Config{}); err == nil {
 		t.Fatal("New without a URL succeeded")
+	}
+}
+
+// waitUntil polls cond for at most d; the assertion after it says what was expected.
+func waitUntil(cond func() bool, d time.Duration) {
+	for end := time.Now().Add(d); !cond() && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
 	}
 }
