@@ -58,7 +58,10 @@ func Open(ctx context.Context, o Options, logger *slog.Logger) (*sqlstore.Store,
 		db.Close()
 		return nil, err
 	}
-	s.AnalyzeEvery(AnalyzeInterval)
+	// At once as well: a replica restarted on a grown database whose tables were never analyzed (the
+	// last process stopped before its pass came) would otherwise plan its first jobs' reads on the
+	// wrong index until the first tick.
+	s.AnalyzeEvery(AnalyzeInterval, true)
 	return s, nil
 }
 
@@ -231,7 +234,7 @@ func (Dialect) IsReadOnlyViolation(err error) bool {
 // analysis, and plans PostgreSQL caches per connection keep that: the foreign-key checks on handoffs
 // scanned the whole table for every row inserted into escalation_sends, and a fresh install's creates
 // slowed as the table grew. A cached plan is planned again when its table is analyzed, which the
-// store's periodic pass (AnalyzeInterval) sees to as a table grows.
+// store's pass (at the start, then every AnalyzeInterval) sees to as a table grows.
 func (Dialect) Analyze(ctx context.Context, db *sql.DB) error {
 	rows, err := db.QueryContext(ctx, `SELECT quote_ident(s.relname)
 		FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid

@@ -114,7 +114,7 @@ func open(ctx context.Context, path, mode string, logger *slog.Logger) (*sqlstor
 	// runner's pool to what the shared pool cost before (idle RSS 39.4 → 40.3 MiB with the default two).
 	jdb.SetMaxIdleConns(1)
 	s.UseJobsPool(jdb)
-	s.AnalyzeEvery(AnalyzeInterval)
+	s.AnalyzeEvery(AnalyzeInterval, false) // Migrate analyzed at this start
 	s.Every(CheckpointInterval, "checkpointing the write-ahead log", time.Minute, func(ctx context.Context) error {
 		return checkpoint(ctx, db)
 	})

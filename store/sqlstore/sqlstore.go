@@ -209,11 +209,12 @@ func (s *Store) Analyze(ctx context.Context) error {
 }
 
 // AnalyzeEvery runs Analyze every interval until Close, so statistics follow a table that grew
-// (SQLite has nothing like PostgreSQL's autovacuum to do it, and autovacuum may be off). Call it at
-// most once. A database out of reach is not logged here: on PostgreSQL the pass comes every few
+// (SQLite has nothing like PostgreSQL's autovacuum to do it, and autovacuum may be off); with atOnce
+// the first pass comes right away, beside the rest of the start, instead of an interval later. Call it
+// at most once. A database out of reach is not logged here: on PostgreSQL the pass comes every few
 // seconds, and the outage has its own reports (readiness, the requests that fail).
-func (s *Store) AnalyzeEvery(interval time.Duration) {
-	s.Every(interval, "refreshing planner statistics", time.Minute, func(ctx context.Context) error {
+func (s *Store) AnalyzeEvery(interval time.Duration, atOnce bool) {
+	s.every(interval, atOnce, "refreshing planner statistics", time.Minute, func(ctx context.Context) error {
 		if err := s.Analyze(ctx); err != nil && !s.dialect.IsUnavailable(err) {
 			return err
 		}
@@ -224,12 +225,26 @@ func (s *Store) AnalyzeEvery(interval time.Duration) {
 // Every runs fn every interval until Close, each run bounded by timeout; a failure is logged as what
 // failed. For upkeep the database does not do by itself.
 func (s *Store) Every(interval time.Duration, what string, timeout time.Duration, fn func(context.Context) error) {
+	s.every(interval, false, what, timeout, fn)
+}
+
+func (s *Store) every(interval time.Duration, atOnce bool, what string, timeout time.Duration, fn func(context.Context) error) {
 	if s.stopUpkeep == nil {
 		s.stopUpkeep = make(chan struct{})
 	}
 	s.upkeep.Add(1)
 	go func() {
 		defer s.upkeep.Done()
+		run := func() {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			if err := fn(ctx); err != nil {
+				s.log.Warn(what+" failed", "err", err)
+			}
+		}
+		if atOnce {
+			run()
+		}
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -237,11 +252,7 @@ func (s *Store) Every(interval time.Duration, what string, timeout time.Duration
 			case <-s.stopUpkeep:
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
-				if err := fn(ctx); err != nil {
-					s.log.Warn(what+" failed", "err", err)
-				}
-				cancel()
+				run()
 			}
 		}
 	}()
@@ -582,10 +593,10 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) er
 	}
 	// Without statistics the planner guesses, and with a large org's handoffs it guessed wrong
 	// (deciding one handoff read every pending one of the org). The periodic pass (AnalyzeEvery) keeps
-	// them fresh afterwards, so PostgreSQL needs this only after a schema change: at every start it
-	// added to the time to ready and did not speed the drain of a backlog (issue 12, twelfth
-	// session). SQLite's PRAGMA optimize is cheap when nothing changed and catches a database that
-	// grew while this binary was not running.
+	// them fresh afterwards, and on PostgreSQL its first run comes at once, beside the rest of the
+	// start; here, before ready, it added to the time to ready (issue 12, twelfth session), so
+	// PostgreSQL needs this only after a schema change. SQLite's PRAGMA optimize is cheap when nothing
+	// changed and catches a database that grew while this binary was not running.
 	if applied > 0 || s.dialect.Name() == "sqlite" {
 		return s.Analyze(ctx)
 	}

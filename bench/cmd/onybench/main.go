@@ -36,7 +36,7 @@ func run() int {
 	repo := flag.String("repo", "", "repository root (default: found upwards from the working directory)")
 	doc := flag.String("doc", "", "document whose onybench section is replaced (default docs/benchmarks.md in full mode; none in quick mode)")
 	out := flag.String("out", "", "also write the section to this file (- for stdout)")
-	profile := flag.String("profile", "", "directory for CPU profiles taken during ingest and decide (needs pprof on ONY_METRICS_LISTEN)")
+	profile := flag.String("profile", "", "directory for CPU profiles taken during ingest, the drain and decide (needs pprof on ONY_METRICS_LISTEN)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (server logs, data)")
 	latenessN := flag.Int("lateness-n", 0, "pending handoffs in the lateness scenario (default 5000 full, 100 quick)")
 	pending := flag.Int("pending", 0, "pending handoffs in the decision scenario (default 20000 full, 300 quick)")

@@ -551,7 +551,10 @@ func (h *harness) throughput(ctx context.Context, rec *recorder, sz sizes, diale
 	}
 	in.replicas = []*server{s}
 	cpu0, errB := readCPU(in.replicas)
+	// The drain takes a second or two here; the profile covers it and a little idle time after.
+	profiled := h.profileDuring(ctx, s, 3*time.Second, "drain-"+dialect)
 	got := sk.waitStep(ctx, 1, len(r.ids), 120*time.Second)
+	profiled()
 	settle(ctx, in.replicas, 10*time.Second)
 	cpu1, errA := readCPU(in.replicas)
 	var ats []time.Time
