@@ -227,20 +227,26 @@ func (Dialect) IsReadOnlyViolation(err error) bool {
 
 // Analyze analyzes the tables of the current schema (a bare ANALYZE would walk every table of the
 // database, other schemas' included) that the role owns and that need it, by autovacuum's own rule:
-// changed in more than 50 rows plus a tenth of the table since their last analysis, or written to and
-// never analyzed. Autovacuum does this when it is on; it may be off, or behind a bulk load.
+// changed in more than 50 rows plus a tenth of the table since their last analysis. Autovacuum does
+// this when it is on; it may be off, or behind a bulk load. A table never analyzed is analyzed too
+// once it fills more than a page, which catches one whose change counts are lost (a crash, a restored
+// or copied database) or not yet reported (a backend reports them up to seconds after its commit).
 //
-// It leaves out tables never written to. Analyzed empty, a table is planned as empty until its next
-// analysis, and plans PostgreSQL caches per connection keep that: the foreign-key checks on handoffs
-// scanned the whole table for every row inserted into escalation_sends, and a fresh install's creates
-// slowed as the table grew. A cached plan is planned again when its table is analyzed, which the
-// store's pass (at the start, then every AnalyzeInterval) sees to as a table grows.
+// It leaves out a table never analyzed that fits in one page. Analyzed empty, a table is planned as
+// empty until its next analysis, and plans PostgreSQL caches per connection keep that: the
+// foreign-key checks on handoffs scanned the whole table for every row inserted into
+// escalation_sends, and a fresh install's creates slowed as the table grew. Analyzed with one row,
+// every column looks unique, and a key lookup on handoffs was planned on any index that starts with
+// org_id. Never analyzed, a small table is planned as ten pages, which keeps such lookups on their
+// keys. A cached plan is planned again when its table is analyzed, which the store's pass (at the
+// start, then every AnalyzeInterval) sees to as a table grows.
 func (Dialect) Analyze(ctx context.Context, db *sql.DB) error {
 	rows, err := db.QueryContext(ctx, `SELECT quote_ident(s.relname)
 		FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 		WHERE s.schemaname = current_schema() AND pg_has_role(c.relowner, 'USAGE')
 		AND (s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)
-			OR (s.last_analyze IS NULL AND s.last_autoanalyze IS NULL AND pg_relation_size(s.relid) > 0))
+			OR (s.last_analyze IS NULL AND s.last_autoanalyze IS NULL
+				AND pg_relation_size(s.relid) > current_setting('block_size')::bigint))
 		ORDER BY 1`)
 	if err != nil {
 		return err
