@@ -9,7 +9,6 @@ import (
 
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/store/postgres"
-	"github.com/ony-ai/ony/store/sqlstore"
 	"github.com/ony-ai/ony/store/storetest"
 )
 
@@ -123,20 +122,12 @@ func TestAnalyzeAtStart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := testdb.PostgresURL(t)
-	open := func(existing bool) *sqlstore.Store {
-		t.Helper()
-		o := postgres.Options{URL: url, MaxConns: 5}
-		openFn := postgres.Open
-		if existing { // no pass of its own, so nothing analyzes behind the writes
-			openFn = postgres.OpenExisting
-		}
-		s, err := openFn(ctx, o, testdb.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+	o := postgres.Options{URL: url, MaxConns: 5}
+	first, err := postgres.Open(ctx, o, testdb.Discard) // migrates; its pass finds the tables empty
+	if err == nil {
+		err = first.Close()
 	}
-	if err := open(false).Close(); err != nil { // migrates; its pass finds the tables empty
+	if err != nil {
 		t.Fatal(err)
 	}
 	db := openDB(t, url)
@@ -144,7 +135,11 @@ func TestAnalyzeAtStart(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `ALTER TABLE handoffs SET (autovacuum_enabled = false)`); err != nil {
 		t.Fatal(err)
 	}
-	w := open(true)
+	// Opened without migrating, a store runs no pass of its own, so nothing analyzes behind the writes.
+	w, err := postgres.OpenExisting(ctx, o, testdb.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := storetest.NewFixture(t, w, "a")
 	testdb.Copy(t, w, f.Org.ID, "handoffs", "r.org_id = ? AND r.id = ?", []any{f.Org.ID, f.Handoff.ID}, 500,
 		map[string]string{"id": testdb.Suffix("postgres", "id", false)})
