@@ -18,6 +18,7 @@ import (
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/console"
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/server"
 	"github.com/ony-ai/ony/store"
@@ -420,7 +421,7 @@ func TestInbox(t *testing.T) {
 	req.AddCookie(&http.Cookie{Name: console.SessionCookieName(false), Value: b.cookie})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := http.DefaultClient.Do(req.WithContext(ctx))
+	res, err := testhttp.Client.Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/console"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/org"
 )
 
@@ -34,7 +35,7 @@ func TestStreamBounds(t *testing.T) {
 		req.AddCookie(&http.Cookie{Name: console.SessionCookieName(false), Value: sess})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		t.Cleanup(cancel)
-		res, err := http.DefaultClient.Do(req.WithContext(ctx))
+		res, err := testhttp.Client.Do(req.WithContext(ctx))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ony-ai/ony/internal/app"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/metrics"
 	"github.com/ony-ai/ony/redact"
 	"github.com/ony-ai/ony/voice/plivo"
@@ -416,7 +417,7 @@ func TestScrapeFormat(t *testing.T) {
 	r.CreateHeld()
 	srv := httptest.NewServer(r.Handler())
 	defer srv.Close()
-	resp, err := http.Get(srv.URL)
+	resp, err := testhttp.Client.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

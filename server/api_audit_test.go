@@ -18,6 +18,7 @@ import (
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/client"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/store"
 )
@@ -122,7 +123,7 @@ func TestAuditAPI(t *testing.T) {
 			if auth {
 				req.Header.Set("Authorization", "Bearer "+in.DeviceToken)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := testhttp.Client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/ony-ai/ony/bot/telegram/telegramtest"
 	"github.com/ony-ai/ony/channel"
 	"github.com/ony-ai/ony/channel/channeltest"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 )
@@ -301,7 +302,7 @@ func TestRunLongPollingDeliversTap(t *testing.T) {
 
 func setLeftoverWebhook(t *testing.T, fake *telegramtest.Server) {
 	t.Helper()
-	resp, err := http.Post(fake.URL()+"/bot"+botToken+"/setWebhook", "application/json",
+	resp, err := testhttp.Client.Post(fake.URL()+"/bot"+botToken+"/setWebhook", "application/json",
 		strings.NewReader(`{"url":"https://old.example.com/hook"}`))
 	if err != nil {
 		t.Fatal(err)

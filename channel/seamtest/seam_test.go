@@ -29,6 +29,7 @@ import (
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/problem"
@@ -220,7 +221,7 @@ end: wait
 			sig = sign([]byte("not the secret"), b)
 		}
 		req.Header.Set("X-Pager-Signature", hex.EncodeToString(sig))
-		res, err := http.DefaultClient.Do(req)
+		res, err := testhttp.Client.Do(req)
 		must(t, err)
 		defer res.Body.Close()
 		out, _ := io.ReadAll(res.Body)
@@ -265,7 +266,7 @@ end: wait
 
 	// The route's body goes through the server's limit.
 	big, _ := http.NewRequest("POST", in.URL+"/hooks/pagernet/reply", bytes.NewReader(make([]byte, 2<<20)))
-	res, err := http.DefaultClient.Do(big)
+	res, err := testhttp.Client.Do(big)
 	must(t, err)
 	res.Body.Close()
 	if res.StatusCode != http.StatusRequestEntityTooLarge {

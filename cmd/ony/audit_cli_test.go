@@ -27,6 +27,7 @@ import (
 
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/store/storetest"
 )
 
@@ -1058,7 +1059,7 @@ func httpGet(t *testing.T, ctx context.Context, url, token string) []byte {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := (&http.Client{Transport: testhttp.Client.Transport, Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

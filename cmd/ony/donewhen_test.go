@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/internal/browsertest"
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 // reConsoleURL finds the console's address in the first-start banner: the first URL of the console
@@ -148,7 +149,7 @@ func agentCall(method, url, token, body string, want int, out any) error {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := testhttp.Client.Do(req)
 	if err != nil {
 		return err
 	}

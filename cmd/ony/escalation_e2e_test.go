@@ -27,6 +27,7 @@ import (
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testredis"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/store"
@@ -201,7 +202,7 @@ func getEscalation(ctx context.Context, t *testing.T, base, token, id string) se
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testhttp.Client.Do(req)
 	if err != nil {
 		t.Fatalf("GET escalation: %v", err)
 	}

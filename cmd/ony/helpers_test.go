@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ony-ai/ony/client"
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 // raceEnabled is set by race_test.go when the tests run under -race.
@@ -360,7 +361,7 @@ func newJarClient(t *testing.T) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Timeout: 90 * time.Second, Jar: jar}
+	return &http.Client{Transport: testhttp.Client.Transport, Timeout: 90 * time.Second, Jar: jar}
 }
 
 // login returns a client for a person, signed in.

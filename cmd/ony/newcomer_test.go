@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 // A first start whose port is taken must fail before it sets anything up: no organization, no
@@ -246,7 +246,7 @@ func TestFirstStartBanner(t *testing.T) {
 				"ony admin reset-password --org "+b.OrgID+" --email "+b.Email,
 				"Open the console at "+srv.URL+"/console/ and sign in with the email and password above.")
 			// The console URL it prints opens the sign-in page.
-			res, err := http.Get(srv.URL + "/console/")
+			res, err := testhttp.Client.Get(srv.URL + "/console/")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 // TestMetricsListenerServesProfiles: the profiler answers on ONY_METRICS_LISTEN only, never on the
@@ -16,7 +18,7 @@ func TestMetricsListenerServesProfiles(t *testing.T) {
 	srv := startServe(t, map[string]string{"ONY_DATA_DIR": t.TempDir(), "ONY_METRICS_LISTEN": ops})
 	srv.waitReady()
 	defer srv.stop()
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := &http.Client{Transport: testhttp.Client.Transport, Timeout: 10 * time.Second}
 	get := func(url string) (int, string) {
 		t.Helper()
 		resp, err := hc.Get(url)

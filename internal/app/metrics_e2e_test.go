@@ -17,6 +17,7 @@ import (
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/store"
 )
@@ -200,7 +201,7 @@ func TestMetricsScrapeCarriesNoPersonalData(t *testing.T) {
 
 			// The public listener serves neither metrics nor profiles.
 			for _, p := range []string{"/metrics", "/debug/pprof/"} {
-				resp, err := http.Get(in.URL + p)
+				resp, err := testhttp.Client.Get(in.URL + p)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -224,7 +225,7 @@ func TestMetricsOffByDefault(t *testing.T) {
 	if in.App.Metrics != nil {
 		t.Error("a recorder was built with metrics.listen off")
 	}
-	resp, err := http.Get(in.URL + "/metrics")
+	resp, err := testhttp.Client.Get(in.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
-// Package testhttp holds what the in-process provider fakes (Slack, Telegram, Telnyx, Twilio) share
-// for the webhooks they post to the server under test.
+// Package testhttp holds the HTTP client that tests and the in-process provider fakes (Slack,
+// Telegram, Plivo, Telnyx, Twilio) use to reach a test's server.
 package testhttp
 
 import (
@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// WebhookClient posts the fakes' webhooks on a transport of its own: every httptest.Server.Close
-// (another parallel test's fake) closes http.DefaultTransport's idle connections, which broke a post
-// that had just taken one ("connection broken: http: CloseIdleConnections called").
-var WebhookClient = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}
+// Client runs on a transport of its own: every httptest.Server.Close (another parallel test's server)
+// closes http.DefaultTransport's idle connections, which broke a request that had just taken one
+// ("connection broken: http: CloseIdleConnections called"); the transport does not retry that error.
+var Client = &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}

@@ -22,6 +22,7 @@ import (
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testredis"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/server"
@@ -243,7 +244,7 @@ func PersonAt(t testing.TB, base, sess string) *client.Client {
 	jar, _ := cookiejar.New(nil)
 	u, _ := url.Parse(base)
 	jar.SetCookies(u, []*http.Cookie{{Name: server.SessionCookie, Value: sess, Path: "/"}})
-	c, err := client.New(base, "", &client.Options{HTTPClient: &http.Client{Jar: jar, Timeout: 90 * time.Second}})
+	c, err := client.New(base, "", &client.Options{HTTPClient: &http.Client{Transport: testhttp.Client.Transport, Jar: jar, Timeout: 90 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/voice"
 	"github.com/ony-ai/ony/voice/plivo"
@@ -136,7 +137,7 @@ func TestAgentMediaRoute(t *testing.T) {
 	s, m := agentSetup(t)
 	const ref = "6d3f2b1c-9a7e-4c2d-8b1a-0f9e8d7c6b5a"
 	for _, q := range []string{"?r=" + ref, "", "?r=x%27%3B", "?r=" + strings.Repeat("a", 65)} {
-		resp, err := http.Get(s.hooks + "/media" + q)
+		resp, err := testhttp.Client.Get(s.hooks + "/media" + q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +159,7 @@ func TestAgentMediaRoute(t *testing.T) {
 func TestKeypadOnlyHasNoMediaRoute(t *testing.T) {
 	t.Parallel()
 	s := newSetup(t)
-	resp, err := http.Get(s.hooks + "/media")
+	resp, err := testhttp.Client.Get(s.hooks + "/media")
 	if err != nil {
 		t.Fatal(err)
 	}

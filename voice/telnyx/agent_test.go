@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/voice"
 	"github.com/ony-ai/ony/voice/telnyx"
@@ -59,7 +60,7 @@ func TestAgentDialStreamsToTheMediaRoute(t *testing.T) {
 	if m = ms.fake.Calls()[0]; m.StreamURL != "" {
 		t.Fatalf("a voicemail was connected to the agent: %+v", m)
 	}
-	resp, err := http.Get(s.url + "/media")
+	resp, err := testhttp.Client.Get(s.url + "/media")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestAgentDialStreamsToTheMediaRoute(t *testing.T) {
 	if kc.StreamURL != "" || kc.StreamTrack != "" || kc.StreamMode != "" || kc.StreamCodec != "" {
 		t.Fatalf("keypad-mode call streams: %+v", kc)
 	}
-	resp, err = http.Get(k.url + "/media")
+	resp, err = testhttp.Client.Get(k.url + "/media")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -533,7 +533,7 @@ func Post(t testing.TB, target, secret string, body []byte, opts ...Option) *htt
 	req.RequestURI = ""
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := testhttp.WebhookClient.Do(req.WithContext(ctx))
+	resp, err := testhttp.Client.Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatalf("slacktest: post: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ony-ai/ony/bot/slack/slacktest"
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 const token = "xoxb-fake"
@@ -22,7 +23,7 @@ func call(t *testing.T, s *slacktest.Server, method, auth, ctype string, form ur
 		req.Header.Set("Authorization", auth)
 	}
 	req.Header.Set("Content-Type", ctype)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testhttp.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestFakeRateLimits(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, s.URL()+"chat.postMessage", strings.NewReader("channel=U012AB3CD&text=hi"))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testhttp.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

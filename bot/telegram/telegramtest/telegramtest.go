@@ -291,7 +291,7 @@ func Post(t testing.TB, url, secret string, update []byte) *http.Response {
 	if secret != "" {
 		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", secret)
 	}
-	resp, err := testhttp.WebhookClient.Do(req)
+	resp, err := testhttp.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

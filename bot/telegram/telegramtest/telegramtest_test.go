@@ -2,11 +2,11 @@ package telegramtest_test
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/ony-ai/ony/bot/telegram/telegramtest"
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 const token = "123456:AAbbCCddEEffGGhhIIjjKKllMMnnOOpp"
@@ -37,7 +37,7 @@ func TestFakeIsStrict(t *testing.T) {
 		{"http webhook", "/bot" + token + "/setWebhook", "application/json", `{"url":"http://x/hooks/telegram"}`, 400},
 		{"unknown method", "/bot" + token + "/sendTelepathy", "application/json", `{}`, 404},
 	} {
-		resp, err := http.Post(fake.URL()+tc.path, tc.ctype, strings.NewReader(tc.body))
+		resp, err := testhttp.Client.Post(fake.URL()+tc.path, tc.ctype, strings.NewReader(tc.body))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ony-ai/ony/internal/testhttp"
 )
 
 // Driver plays Plivo's side of Ony's webhooks: it posts forms signed with signature V3 as Plivo does.
@@ -23,7 +25,6 @@ import (
 type Driver struct {
 	t         testing.TB
 	authToken string
-	client    *http.Client
 
 	mu   sync.Mutex
 	last *sent // the last request, for Replay
@@ -38,7 +39,7 @@ type sent struct {
 
 // NewDriver signs with the account's auth token.
 func NewDriver(t testing.TB, authToken string) *Driver {
-	return &Driver{t: t, authToken: authToken, client: &http.Client{}}
+	return &Driver{t: t, authToken: authToken}
 }
 
 // Via sends requests for URLs under public (Ony's configured PublicURL) to target instead (where the
@@ -197,7 +198,7 @@ func (d *Driver) send(u, nonce, sig string, form url.Values) Reply {
 	if nonce != "" {
 		req.Header.Set("X-Plivo-Signature-V3-Nonce", nonce)
 	}
-	resp, err := d.client.Do(req)
+	resp, err := testhttp.Client.Do(req)
 	if err != nil {
 		d.t.Fatal(err)
 	}

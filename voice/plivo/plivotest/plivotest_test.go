@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/voice/plivo/plivotest"
 )
 
@@ -49,7 +50,7 @@ func TestFakeIsStrict(t *testing.T) {
 		if tc.ctype != "" {
 			req.Header.Set("Content-Type", tc.ctype)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testhttp.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +67,7 @@ func TestFakeIsStrict(t *testing.T) {
 	for i, want := range []int{204, 404} {
 		req, _ := http.NewRequest("DELETE", fake.URL()+call+c.CallUUID+"/", nil)
 		req.SetBasicAuth(id, tok)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testhttp.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +86,7 @@ func TestFakeFails(t *testing.T) {
 		req, _ := http.NewRequest("POST", fake.URL()+"/v1/Account/"+id+"/Message/", strings.NewReader(`{"src":"14155550100","dst":"351912345678","text":"hi"}`))
 		req.SetBasicAuth(id, tok)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testhttp.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -558,7 +558,7 @@ func (d *Driver) Post(t testing.TB, url string, body []byte, how Sig) int {
 			req.Header.Set("telnyx-timestamp", timestamp)
 		}
 	}
-	resp, err := testhttp.WebhookClient.Do(req)
+	resp, err := testhttp.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/voice/telnyx"
 	"github.com/ony-ai/ony/voice/telnyx/telnyxtest"
 )
@@ -24,7 +25,7 @@ func do(t *testing.T, s *telnyxtest.Server, auth, path, body string) int {
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testhttp.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func (d *Driver) Post(t testing.TB, publicURL string, params url.Values, opts ..
 		}
 		req.Header.Set(h, sig)
 	}
-	resp, err := testhttp.WebhookClient.Do(req)
+	resp, err := testhttp.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

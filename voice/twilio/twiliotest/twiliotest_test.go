@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/voice/twilio/twiliotest"
 )
 
@@ -23,7 +24,7 @@ func post(t *testing.T, u, user, pass string, f url.Values) (int, map[string]any
 	}
 	req.SetBasicAuth(user, pass)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testhttp.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
