@@ -271,6 +271,7 @@ func openTamperable(t *testing.T, dialect string) (*sqlstore.Store, *rawDB) {
 		db, err = sql.Open("pgx", testdb.SuperuserURL(url))
 	case "sqlite":
 		path := testdb.SQLitePath(t)
+		testdb.SeedSQLite(t, path)
 		s, err = sqlite.Open(ctx, path, testdb.Discard)
 		if err != nil {
 			t.Fatal(err)

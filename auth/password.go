@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -51,8 +52,19 @@ var b64 = base64.RawStdEncoding.Strict()
 // HashPassword hashes password with PBKDF2-HMAC-SHA256 (600,000 iterations, 16-byte random salt,
 // 32-byte key) into "$pbkdf2-sha256$i=600000$<salt>$<hash>" (raw standard base64).
 func HashPassword(password string) (string, error) {
+	if testFactor.Load() {
+		return hashPassword(password, minIterHash)
+	}
 	return hashPassword(password, PasswordIterations)
 }
+
+var testFactor atomic.Bool
+
+// UseTestWorkFactor makes every later HashPassword in this process hash at the lowest work factor a
+// stored hash may have (100,000 iterations, a sixth of the cost). It is for test binaries, whose
+// fixtures hash passwords by the dozen under the race detector (a quarter of org's test CPU); a hash
+// records its own factor, so either kind verifies. Only tests may call it (TestWorkFactorOnlyInTests).
+func UseTestWorkFactor() { testFactor.Store(true) }
 
 // hashPassword exists so tests can use the cheapest accepted work factor; production code
 // must go through HashPassword.

@@ -6,7 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -382,4 +386,31 @@ func BenchmarkVerifyPassword(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/op")
+}
+
+// A lowered work factor in a real server would weaken every password it hashes: UseTestWorkFactor may
+// only be called from test files and the test-only helper packages under internal/.
+func TestWorkFactorOnlyInTests(t *testing.T) {
+	t.Parallel()
+	var callers []string
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), "UseTestWorkFactor()") {
+			callers = append(callers, filepath.ToSlash(path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"../auth/password.go", "../internal/testserver/testserver.go"}
+	if !slices.Equal(callers, want) {
+		t.Fatalf("UseTestWorkFactor() appears in %v; only %v may name it outside test files", callers, want)
+	}
 }

@@ -2,11 +2,13 @@ package org_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/internal/app"
 	"github.com/ony-ai/ony/internal/testdb"
 	"github.com/ony-ai/ony/org"
@@ -15,6 +17,11 @@ import (
 )
 
 var ctx = context.Background()
+
+func TestMain(m *testing.M) {
+	auth.UseTestWorkFactor()
+	os.Exit(m.Run())
+}
 
 func newService(t *testing.T, dialect string) org.Service {
 	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "ony-test", nil)

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ony-ai/ony/audit"
+	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/testdb"
@@ -40,6 +41,7 @@ func TestMain(m *testing.M) {
 	if !explicit {
 		_ = flag.Set("test.parallel", "8")
 	}
+	auth.UseTestWorkFactor()
 	os.Exit(m.Run())
 }
 

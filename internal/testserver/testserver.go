@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/server"
 	"github.com/ony-ai/ony/store"
+	"github.com/ony-ai/ony/store/sqlite"
 )
 
 // Options choose the instance's parts.
@@ -94,6 +96,9 @@ const Password = "correct horse battery staple"
 // Start runs an instance until the test ends.
 func Start(t testing.TB, o Options) *Instance {
 	t.Helper()
+	// Every password an instance under test hashes (its seeded admin, fixtures, people the test adds)
+	// costs 100,000 iterations instead of 600,000: a second each under -race.
+	auth.UseTestWorkFactor()
 	if o.Dialect == "" {
 		o.Dialect = "sqlite"
 	}
@@ -101,6 +106,9 @@ func Start(t testing.TB, o Options) *Instance {
 	cfg.DataDir = o.DataDir
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
+		if o.Dialect == "sqlite" {
+			testdb.SeedSQLite(t, filepath.Join(cfg.DataDir, sqlite.FileName))
+		}
 	}
 	if o.Dialect == "postgres" {
 		if o.DatabaseURL == "" {
@@ -220,8 +228,8 @@ func (in *Instance) Person(t testing.TB, u User) *client.Client {
 }
 
 // Session signs a user in without a password check, writing the session row the way login does, and
-// returns the cookie value. A real login costs a 600,000-iteration hash (seconds under -race); the
-// login tests do that on purpose.
+// returns the cookie value. A real login costs a password hash (100,000 iterations here, a fraction
+// of a second under -race); the login tests do that on purpose.
 func (in *Instance) Session(t testing.TB, orgID, userID string) string {
 	t.Helper()
 	tok, err := auth.NewToken(auth.SessionIDPrefix)
@@ -251,7 +259,7 @@ func PersonAt(t testing.TB, base, sess string) *client.Client {
 	return c
 }
 
-// fixtureHash is computed once per test binary: a real 600,000-iteration hash costs a second under -race.
+// fixtureHash is computed once per test binary.
 var fixtureHash = sync.OnceValue(func() string {
 	h, err := auth.HashPassword(Password)
 	if err != nil {
