@@ -389,7 +389,7 @@ func BenchmarkVerifyPassword(b *testing.B) {
 }
 
 // A lowered work factor in a real server would weaken every password it hashes: UseTestWorkFactor may
-// only be called from test files and the test-only helper packages under internal/.
+// only be called from test files and from internal/testserver, which only tests import.
 func TestWorkFactorOnlyInTests(t *testing.T) {
 	t.Parallel()
 	var callers []string
@@ -403,6 +403,9 @@ func TestWorkFactorOnlyInTests(t *testing.T) {
 		}
 		if strings.Contains(string(b), "UseTestWorkFactor()") {
 			callers = append(callers, filepath.ToSlash(path))
+		}
+		if strings.Contains(string(b), `"github.com/ony-ai/ony/internal/testserver"`) {
+			t.Errorf("%s imports internal/testserver, which lowers the work factor, outside a test file", path)
 		}
 		return nil
 	})
