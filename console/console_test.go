@@ -96,7 +96,7 @@ func (e *env) as(t testing.TB, who string) *browser {
 	return b
 }
 
-var noRedirect = &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+var noRedirect = &http.Client{Transport: testhttp.Client.Transport, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 type answer struct {
 	status int

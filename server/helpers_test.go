@@ -25,6 +25,7 @@ import (
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
 	"github.com/ony-ai/ony/internal/testdb"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/org"
 	"github.com/ony-ai/ony/server"
@@ -77,7 +78,7 @@ func randHex(n int) string {
 // ---------------------------------------------------------------------------------------------
 // Raw HTTP
 
-var rawHTTP = &http.Client{Timeout: 90 * time.Second}
+var rawHTTP = &http.Client{Transport: testhttp.Client.Transport, Timeout: 90 * time.Second}
 
 // resp is a raw answer.
 type resp struct {

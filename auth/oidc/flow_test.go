@@ -21,6 +21,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
 
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/problem"
 )
 
@@ -174,7 +175,7 @@ func jarClient(t *testing.T) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	return &http.Client{Transport: testhttp.Client.Transport, Jar: jar, Timeout: 10 * time.Second}
 }
 
 // run follows the whole flow in one client: app → provider → app.

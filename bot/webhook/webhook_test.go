@@ -17,6 +17,7 @@ import (
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/bot/webhook"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -233,7 +234,7 @@ func TestWebhookErrorsNameTheBridgeNotTheURL(t *testing.T) {
 		{name: "429", status: http.StatusTooManyRequests, want: []string{"status 429"}},
 		{name: "connection refused", url: closedURL},
 		{name: "ctx deadline", url: slow.URL, timeout: 200 * time.Millisecond, is: context.DeadlineExceeded},
-		{name: "client timeout", url: slow.URL, client: &http.Client{Timeout: 200 * time.Millisecond}},
+		{name: "client timeout", url: slow.URL, client: &http.Client{Transport: testhttp.Client.Transport, Timeout: 200 * time.Millisecond}},
 		{name: "unparsable URL", url: "http://bad host", want: []string{"bad URL"}},
 	}
 	for _, tc := range cases {
@@ -245,7 +246,7 @@ func TestWebhookErrorsNameTheBridgeNotTheURL(t *testing.T) {
 				base = b.srv.URL
 			}
 			if client == nil {
-				client = &http.Client{Timeout: 10 * time.Second}
+				client = &http.Client{Transport: testhttp.Client.Transport, Timeout: 10 * time.Second}
 			}
 			target := base + secretPath + "?" + secretQuery
 			w := webhook.New(map[string]string{"bridge": target}, whSecret, client, func() time.Time { return whNow })

@@ -253,7 +253,7 @@ func (p *proc) exited(d time.Duration) (int, bool) {
 // under -race, not a speed claim), failing at once if the process exits first.
 func (p *proc) waitReady() {
 	p.t.Helper()
-	hc := &http.Client{Timeout: time.Second}
+	hc := &http.Client{Transport: testhttp.Client.Transport, Timeout: time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := hc.Get(p.URL + "/readyz")

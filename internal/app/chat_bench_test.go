@@ -26,6 +26,7 @@ import (
 	"github.com/ony-ai/ony/bot/webhook"
 	"github.com/ony-ai/ony/client"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/org"
 )
@@ -327,7 +328,7 @@ end: wait
 		default:
 		}
 	}
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := &http.Client{Transport: testhttp.Client.Transport, Timeout: 10 * time.Second}
 	tap := func(id string) error {
 		req := slacktest.NewRequest(in.URL+"/hooks/slack/interactions", e2eSlackSecret,
 			slacktest.BlockActions(chatSlackID, "ony_decide_1", approve[id], sl.ResponseURL()))

@@ -15,6 +15,7 @@ import (
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth/session"
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/store"
 )
@@ -53,7 +54,7 @@ func TestConsoleSSO(t *testing.T) {
 	}
 	browser := func() *http.Client {
 		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar, Timeout: time.Minute}
+		return &http.Client{Transport: testhttp.Client.Transport, Jar: jar, Timeout: time.Minute}
 	}
 	sessionOf := func(c *http.Client) string {
 		for _, ck := range c.Jar.Cookies(mustURL(t, in.URL)) {

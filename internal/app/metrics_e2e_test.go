@@ -237,7 +237,7 @@ func TestMetricsOffByDefault(t *testing.T) {
 
 func scrapeOps(t *testing.T, url string) string {
 	t.Helper()
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := &http.Client{Transport: testhttp.Client.Transport, Timeout: 10 * time.Second}
 	var lastErr error
 	for range 50 { // the listener starts with Serve, beside the test
 		resp, err := hc.Get(url)

@@ -10,6 +10,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/ony-ai/ony/config"
+	"github.com/ony-ai/ony/internal/testhttp"
 	"github.com/ony-ai/ony/internal/testserver"
 	"github.com/ony-ai/ony/store"
 )
@@ -68,7 +69,7 @@ func TestSSOWiring(t *testing.T) {
 	}
 
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: time.Minute}
+	c := &http.Client{Transport: testhttp.Client.Transport, Jar: jar, Timeout: time.Minute}
 	m.QueueUser(&mockoidc.MockUser{Subject: "s1", Email: "Jane@Example.com", EmailVerified: true, Groups: []string{"design", "engineering"}})
 	resp, err := c.Get(console.URL + "/login")
 	if err != nil {
