@@ -31,9 +31,12 @@ SELECT org_id, id, email, name, password_hash, role, timezone, active, created_a
 FROM users WHERE org_id = ? AND id = ?;
 
 -- name: ListUsers
-SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups,
-    last_active_at
-FROM users WHERE org_id = ? ORDER BY email;
+-- Each user with its contacts, a row per contact (one of NULLs for a user without any): every rung
+-- that reaches people lists them, and one statement is one round trip.
+SELECT u.org_id, u.id, u.email, u.name, u.password_hash, u.role, u.timezone, u.active, u.created_at, u.quiet_hours,
+    u.groups, u.last_active_at, c.kind, c.address, c.verified_at, c.created_at
+FROM users u LEFT JOIN user_contacts c ON c.org_id = u.org_id AND c.user_id = u.id
+WHERE u.org_id = ? ORDER BY u.email, u.id, c.kind;
 
 -- name: UserByEmail
 SELECT org_id, id, email, name, password_hash, role, timezone, active, created_at, quiet_hours, groups,
@@ -43,10 +46,6 @@ FROM users WHERE email = ?;
 -- name: UserContacts
 SELECT org_id, user_id, kind, address, verified_at, created_at
 FROM user_contacts WHERE org_id = ? AND user_id = ? ORDER BY kind;
-
--- name: OrgContacts
-SELECT org_id, user_id, kind, address, verified_at, created_at
-FROM user_contacts WHERE org_id = ? ORDER BY user_id, kind;
 
 -- name: SetContact
 INSERT INTO user_contacts (org_id, user_id, kind, address, verified_at, created_at) VALUES (?, ?, ?, ?, ?, ?)

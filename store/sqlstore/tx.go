@@ -94,30 +94,33 @@ func (t *orgTx) ListUsers(ctx context.Context) ([]store.User, error) {
 	}
 	defer rows.Close()
 	var out []store.User
+	var us userScan
+	var kind, address sql.NullString
+	var verified, created sql.NullTime
+	dest := append(us.dest(), &kind, &address, &verified, &created)
 	for rows.Next() {
-		u, err := scanUser(rows, t.s)
-		if err != nil {
-			return nil, err
+		if err := rows.Scan(dest...); err != nil {
+			return nil, t.s.mapErr(err)
 		}
-		out = append(out, u)
+		// A user's rows are consecutive (the query orders by user); the first makes the user.
+		if n := len(out); n == 0 || out[n-1].ID != us.u.ID {
+			u, err := us.user()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, u)
+		}
+		if kind.Valid {
+			u := &out[len(out)-1]
+			c := store.Contact{OrgID: u.OrgID, UserID: u.ID, Kind: kind.String, Address: address.String, CreatedAt: created.Time.UTC()}
+			if verified.Valid {
+				v := verified.Time.UTC()
+				c.VerifiedAt = &v
+			}
+			u.Contacts = append(u.Contacts, c)
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, t.s.mapErr(err)
-	}
-	contacts, err := queryContacts(ctx, t.tx, t.s, "OrgContacts", t.org)
-	if err != nil {
-		return nil, err
-	}
-	// By user, then into each user in one pass: matching every contact against every user cost 50–70 ms
-	// an org of 2,000 (BenchmarkListUsers), and every rung that reaches people lists them.
-	byUser := make(map[string][]store.Contact, len(out))
-	for _, c := range contacts {
-		byUser[c.UserID] = append(byUser[c.UserID], c)
-	}
-	for i := range out {
-		out[i].Contacts = byUser[out[i].ID]
-	}
-	return out, nil
+	return out, t.s.mapErr(rows.Err())
 }
 
 func (t *orgTx) SetContact(ctx context.Context, c store.Contact) error {
@@ -399,20 +402,35 @@ func scanOrg(r scanner, s *Store) (store.Org, error) {
 }
 
 func scanUser(r scanner, s *Store) (store.User, error) {
-	var u store.User
-	var role, groups string
-	var active sql.NullTime
-	if err := r.Scan(&u.OrgID, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &role, &u.Timezone, &u.Active, &u.CreatedAt,
-		&u.QuietHours, &groups, &active); err != nil {
-		return u, s.mapErr(err)
+	var us userScan
+	if err := r.Scan(us.dest()...); err != nil {
+		return us.u, s.mapErr(err)
 	}
-	if active.Valid {
-		at := active.Time.UTC()
+	return us.user()
+}
+
+// userScan holds a user's columns as scanned; user makes the user of them.
+type userScan struct {
+	u            store.User
+	role, groups string
+	active       sql.NullTime
+}
+
+func (us *userScan) dest() []any {
+	u := &us.u
+	return []any{&u.OrgID, &u.ID, &u.Email, &u.Name, &u.PasswordHash, &us.role, &u.Timezone, &u.Active, &u.CreatedAt,
+		&u.QuietHours, &us.groups, &us.active}
+}
+
+func (us *userScan) user() (store.User, error) {
+	u := us.u
+	if us.active.Valid {
+		at := us.active.Time.UTC()
 		u.LastActiveAt = &at
 	}
-	u.Role = store.Role(role)
+	u.Role = store.Role(us.role)
 	u.CreatedAt = u.CreatedAt.UTC()
-	if err := json.Unmarshal([]byte(groups), &u.Groups); err != nil {
+	if err := json.Unmarshal([]byte(us.groups), &u.Groups); err != nil {
 		return u, fmt.Errorf("store: user %s groups: %w", u.ID, err)
 	}
 	if len(u.Groups) == 0 {
