@@ -381,13 +381,20 @@ func (t *orgTx) AuditHandoffStates(ctx context.Context, fn func(id string, statu
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id string
-		var status sql.RawBytes // one of a few constants: no string allocated per row
-		if err := rows.Scan(&id, &status); err != nil {
+		var status, ids string
+		var n int
+		if err := rows.Scan(&status, &n, &ids); err != nil {
 			return err
 		}
-		if err := fn(id, store.ParseStatus(status)); err != nil {
-			return err
+		st := store.ParseStatus([]byte(status))
+		// Ids are the store's UUIDs; one holding a comma would split wrong, so the count must agree.
+		if k := strings.Count(ids, ",") + 1; k != n {
+			return fmt.Errorf("store: %d handoffs %s listed as %d ids: an id holds a comma", n, status, k)
+		}
+		for id := range strings.SplitSeq(ids, ",") {
+			if err := fn(id, st); err != nil {
+				return err
+			}
 		}
 	}
 	return t.s.mapErr(rows.Err())

@@ -909,6 +909,26 @@ func testAuditHandoffStates(t *testing.T, s store.Store) {
 		return errors.Join(expect(errors.Is(err, stop), fmt.Sprintf("the callback's error came back as %v", err)),
 			expect(calls == 1, fmt.Sprintf("the listing went on after the callback's error: %d calls", calls)))
 	}))
+	// Ids are UUIDs; a store that lists ids joined by a separator must fail on an id holding it, not
+	// split it into handoffs that do not exist.
+	g := NewFixture(t, s, "odd ids")
+	for _, id := range []string{"a,b", "c|d", "e\tf", "g;h"} {
+		h := NewHandoff(g.Org.ID, g.Device.ID)
+		h.ID = id
+		must(t, s.InOrg(ctx, g.Org.ID, func(tx store.OrgTx) error { return tx.InsertHandoff(ctx, h) }))
+	}
+	must(t, s.ReadOrg(ctx, g.Org.ID, func(tx store.OrgTx) error {
+		got, err := handoffStates(tx)
+		if err != nil {
+			return nil // refused outright, as it should be if it cannot tell them apart
+		}
+		for _, id := range []string{g.Handoff.ID, "a,b", "c|d", "e\tf", "g;h"} {
+			if got[id] != store.StatusPending {
+				return fmt.Errorf("AuditHandoffStates listed %v, want %s among them", got, id)
+			}
+		}
+		return expect(len(got) == 5, fmt.Sprintf("AuditHandoffStates listed %d handoffs, want 5: %v", len(got), got))
+	}))
 }
 
 // testReadOrg: a ReadOrg transaction sees its own organization only, and one state throughout while
