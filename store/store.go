@@ -561,24 +561,6 @@ const (
 // Final reports whether no further change can happen.
 func (s Status) Final() bool { return s != StatusPending }
 
-// ParseStatus is the status b spells, as one of the constants where it is one: reading a status
-// this way allocates nothing for a known one.
-func ParseStatus(b []byte) Status {
-	switch string(b) {
-	case string(StatusPending):
-		return StatusPending
-	case string(StatusApproved):
-		return StatusApproved
-	case string(StatusDenied):
-		return StatusDenied
-	case string(StatusExpired):
-		return StatusExpired
-	case string(StatusCancelled):
-		return StatusCancelled
-	}
-	return Status(b)
-}
-
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
 	switch s {

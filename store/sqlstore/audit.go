@@ -386,13 +386,12 @@ func (t *orgTx) AuditHandoffStates(ctx context.Context, fn func(id string, statu
 		if err := rows.Scan(&status, &n, &ids); err != nil {
 			return err
 		}
-		st := store.ParseStatus([]byte(status))
 		// Ids are the store's UUIDs; one holding a comma would split wrong, so the count must agree.
 		if k := strings.Count(ids, ",") + 1; k != n {
 			return fmt.Errorf("store: %d handoffs %s listed as %d ids: an id holds a comma", n, status, k)
 		}
 		for id := range strings.SplitSeq(ids, ",") {
-			if err := fn(id, st); err != nil {
+			if err := fn(id, store.Status(status)); err != nil {
 				return err
 			}
 		}

@@ -909,8 +909,8 @@ func testAuditHandoffStates(t *testing.T, s store.Store) {
 		return errors.Join(expect(errors.Is(err, stop), fmt.Sprintf("the callback's error came back as %v", err)),
 			expect(calls == 1, fmt.Sprintf("the listing went on after the callback's error: %d calls", calls)))
 	}))
-	// Ids are UUIDs; a store that lists ids joined by a separator must fail on an id holding it, not
-	// split it into handoffs that do not exist.
+	// Ids are UUIDs, but the store does not make them so: a store that lists ids joined by a separator
+	// must list such ids whole or refuse, never split one into handoffs that do not exist.
 	g := NewFixture(t, s, "odd ids")
 	for _, id := range []string{"a,b", "c|d", "e\tf", "g;h"} {
 		h := NewHandoff(g.Org.ID, g.Device.ID)
