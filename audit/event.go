@@ -8,9 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"time"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
 // EventType is the closed set of things the log records.
@@ -103,17 +104,17 @@ type Event struct {
 }
 
 var (
-	idRE      = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
-	actionRE  = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$`)
-	tokenRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	hexRE     = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	b64RE     = regexp.MustCompile(`^[A-Za-z0-9+/]{43}=$`)
+	idRE      = lazyregexp.New(`^[A-Za-z0-9_.:-]{1,64}$`)
+	actionRE  = lazyregexp.New(`^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$`)
+	tokenRE   = lazyregexp.New(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	hexRE     = lazyregexp.New(`^[0-9a-f]{64}$`)
+	b64RE     = lazyregexp.New(`^[A-Za-z0-9+/]{43}=$`)
 	actorKind = []string{"user", "device", "system"}
 	subjects  = []string{"handoff", "user", "device", "ladder", "org", "invite"}
 	roles     = []string{"admin", "member", "viewer"}
 	// channelRE is the shape of a channel: api, system, or a channel kind's name (the channel package
 	// holds kind names to the same rule), so new kinds need no change here and no free text fits.
-	channelRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+	channelRE = lazyregexp.New(`^[a-z][a-z0-9_]{0,31}$`)
 	risks     = []string{"low", "medium", "high", "critical"}
 )
 

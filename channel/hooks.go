@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -164,7 +164,7 @@ func (r *Registry) Routes(host Host) ([]Mounted, error) {
 	return out, nil
 }
 
-var providerRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+var providerRE = lazyregexp.New(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // register adds pattern to mux, turning the mux's panic on a bad or clashing pattern into an error.
 func register(mux *http.ServeMux, pattern string) (err error) {

@@ -3,9 +3,9 @@ package channel
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -60,7 +60,7 @@ type ContactKind struct {
 	Verify bool
 }
 
-var kindNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+var kindNameRE = lazyregexp.New(`^[a-z][a-z0-9_]{0,31}$`)
 
 // reserved are names a kind cannot take: ladder targets use group: and role:, and sends use "step"
 // for their rung markers.

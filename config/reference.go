@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -133,7 +134,7 @@ func commentText(c string, all bool) string {
 }
 
 // sentenceEnd is a full stop that ends a sentence: followed by a space or the end of the text.
-var sentenceEnd = regexp.MustCompile(`\.(\s|$)`)
+var sentenceEnd = lazyregexp.New(`\.(\s|$)`)
 
 // firstSentence is a description's first sentence, unless the description starts with its default
 // (nothing to say, then) or the "Secret." marker. "e.g." does not end a sentence.

@@ -3,12 +3,13 @@ package config
 import (
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/ony-ai/ony/internal/lazyregexp"
+
 	"encoding/base64"
 	"fmt"
 	"net"
 	"net/mail"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,10 +125,10 @@ func (l *loader) checkVoiceAgent(v VoiceAgent) {
 }
 
 var (
-	e164RE        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	twilioSIDRE   = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
-	uuidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	plivoAuthIDRE = regexp.MustCompile(`^[A-Z0-9]{20}$`)
+	e164RE        = lazyregexp.New(`^\+[1-9][0-9]{6,14}$`)
+	twilioSIDRE   = lazyregexp.New(`^AC[0-9a-fA-F]{32}$`)
+	uuidRE        = lazyregexp.New(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	plivoAuthIDRE = lazyregexp.New(`^[A-Z0-9]{20}$`)
 )
 
 // orphans reports each option that is set although what turns its section on is not.
@@ -203,10 +204,10 @@ func (l *loader) checkTelephony(c *Config) {
 }
 
 var (
-	slackTokenRE     = regexp.MustCompile(`^xoxb-[A-Za-z0-9-]{8,}$`)
-	slackAppTokenRE  = regexp.MustCompile(`^xapp-[A-Za-z0-9-]{8,}$`)
-	telegramTokenRE  = regexp.MustCompile(`^[0-9]{3,20}:[A-Za-z0-9_-]{20,}$`)
-	telegramSecretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+	slackTokenRE     = lazyregexp.New(`^xoxb-[A-Za-z0-9-]{8,}$`)
+	slackAppTokenRE  = lazyregexp.New(`^xapp-[A-Za-z0-9-]{8,}$`)
+	telegramTokenRE  = lazyregexp.New(`^[0-9]{3,20}:[A-Za-z0-9_-]{20,}$`)
+	telegramSecretRE = lazyregexp.New(`^[A-Za-z0-9_-]{1,256}$`)
 )
 
 // checkChat reports every mistake of the slack and telegram sections; tokens are never quoted.
@@ -450,7 +451,7 @@ func (l *loader) checkEmail(path, v string) {
 	}
 }
 
-var webhookNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var webhookNameRE = lazyregexp.New(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Webhook is one escalation.webhooks entry.
 type Webhook struct {

@@ -17,11 +17,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 
 	"go.yaml.in/yaml/v3"
 
@@ -54,9 +55,9 @@ const (
 var riskLevels = []string{"low", "medium", "high", "critical"}
 
 var (
-	ladderNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	labelKeyRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_./-]{0,62}$`)
-	providerNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	ladderNameRE   = lazyregexp.New(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	labelKeyRE     = lazyregexp.New(`^[a-z0-9][a-z0-9_./-]{0,62}$`)
+	providerNameRE = lazyregexp.New(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 )
 
 const nameRule = "1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit"

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/internal/netguard"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
@@ -32,9 +32,9 @@ const (
 )
 
 var (
-	actionRE   = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$`)
-	optionIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	labelKeyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_./-]{0,62}$`)
+	actionRE   = lazyregexp.New(`^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$`)
+	optionIDRE = lazyregexp.New(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	labelKeyRE = lazyregexp.New(`^[a-z0-9][a-z0-9_./-]{0,62}$`)
 )
 
 // PayloadKinds are the kinds of attachment an agent may send.

@@ -6,10 +6,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -271,7 +272,7 @@ func StatusClass(status int) string {
 // path of literal and {wildcard} segments. Patterns are written in code (and provider names checked
 // by the channel registry), never built from a request, so a matched pattern holds no id; the shape
 // check, the id-like segment check and the cap on distinct patterns are the backstop.
-var patternShape = regexp.MustCompile(`^(?:[A-Z]{3,7} )?/[A-Za-z0-9_./{}$-]*$`)
+var patternShape = lazyregexp.New(`^(?:[A-Z]{3,7} )?/[A-Za-z0-9_./{}$-]*$`)
 
 // route is pattern's label: the pattern, RouteUnmatched, or Other.
 func (r *Recorder) route(pattern string) string {

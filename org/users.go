@@ -7,11 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 
 	"github.com/google/uuid"
 
@@ -23,7 +24,7 @@ import (
 	"github.com/ony-ai/ony/store"
 )
 
-var groupRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var groupRE = lazyregexp.New(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Bounds that keep one person's settings readable; they are far above any real use.
 const (

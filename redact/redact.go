@@ -22,6 +22,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
 // Finding kinds. The set is closed apart from "custom:<name>" for an organisation's own rules.
@@ -129,7 +131,7 @@ var defaultRedactor = sync.OnceValue(func() *Redactor {
 // Default returns the redactor with the built-in rules only, built once.
 func Default() *Redactor { return defaultRedactor() }
 
-var ruleName = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,64}$`)
+var ruleName = lazyregexp.New(`^[A-Za-z0-9_.\-]{1,64}$`)
 
 // New validates the custom rules and returns a redactor using them before the built-ins.
 // The error lists every bad rule, not just the first.
@@ -418,7 +420,7 @@ func hash8(s string) uint64 {
 }
 
 // markerRe matches a marker at the start of its input.
-var markerRe = regexp.MustCompile(`^\[REDACTED:(?:custom:[A-Za-z0-9_.\-]{1,64}|[a-z0-9_]{1,32}):[0-9a-f]{12}\]`)
+var markerRe = lazyregexp.New(`^\[REDACTED:(?:custom:[A-Za-z0-9_.\-]{1,64}|[a-z0-9_]{1,32}):[0-9a-f]{12}\]`)
 
 // markers returns the spans of the markers already in text, so that redacting twice changes
 // nothing and a marker's words (kinds say "key", "secret", "token") never trigger a detector.

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
 // builtins returns the built-in detectors in priority order: where findings overlap, the
@@ -299,7 +301,7 @@ func runDSN(s *scan, d *detector, hits []int) {
 	}
 }
 
-var opensslPass = regexp.MustCompile(`-pass(?:in|out)?\s+$`)
+var opensslPass = lazyregexp.New(`-pass(?:in|out)?\s+$`)
 
 // opensslAnchor: openssl's -pass, -passin and -passout take "pass:SECRET".
 func opensslAnchor(s *scan, h int) (int, bool) {
@@ -575,7 +577,7 @@ func atLineStart(t string, i int) bool {
 
 // codeRef matches values that are code rather than literals: os.environ, self.password,
 // config.get(…), getpass().
-var codeRef = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(?:(?:\.[A-Za-z_][A-Za-z0-9_]*)+(?:\(.*|\[.*)?|\(.*|\[.*)$`)
+var codeRef = lazyregexp.New(`^[A-Za-z_][A-Za-z0-9_]*(?:(?:\.[A-Za-z_][A-Za-z0-9_]*)+(?:\(.*|\[.*)?|\(.*|\[.*)$`)
 
 func digitsOnly(s string) bool {
 	for i := 0; i < len(s); i++ {

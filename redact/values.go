@@ -2,8 +2,9 @@ package redact
 
 import (
 	"math"
-	"regexp"
 	"strings"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
 // Name classes: what an identifier says about the value assigned to it.
@@ -226,7 +227,7 @@ func placeholder(v string) bool {
 }
 
 // typeName matches generic type expressions: Option<String>, Optional[str], Map<K, V>.
-var typeName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*(?:<[A-Za-z0-9_ ,<>\[\]]*>|\[[A-Za-z0-9_ ,\[\]]*\])[?]?$`)
+var typeName = lazyregexp.New(`^[A-Za-z_][A-Za-z0-9_.]*(?:<[A-Za-z0-9_ ,<>\[\]]*>|\[[A-Za-z0-9_ ,\[\]]*\])[?]?$`)
 
 // sameChars: "xxxxxxxx", "00000000", "--------".
 func sameChars(s string) bool {

@@ -55,7 +55,8 @@ package risk
 
 import (
 	"fmt"
-	"regexp"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
 // PolicyVersion is the only policy format version this package reads.
@@ -103,7 +104,7 @@ type LabelFloor struct {
 }
 
 // policyRuleID is the form of an added rule's id.
-var policyRuleID = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
+var policyRuleID = lazyregexp.New(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
 
 // globProblem says what is wrong with an action glob, or "". Actions are
 // dotted lower-case words, so anything else in a glob (a '?', '[' or a
@@ -123,4 +124,4 @@ func globProblem(g string) string {
 
 // labelKey is the form of the label keys handoffs may carry (the handoff
 // package enforces it); a policy key of any other form could never match.
-var labelKey = regexp.MustCompile(`^[a-z0-9][a-z0-9_./-]{0,62}$`)
+var labelKey = lazyregexp.New(`^[a-z0-9][a-z0-9_./-]{0,62}$`)

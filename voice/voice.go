@@ -7,14 +7,14 @@ package voice
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
-var phoneRE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+var phoneRE = lazyregexp.New(`^\+[1-9][0-9]{6,14}$`)
 
 // Phone is a person's phone number in E.164 form. It reaches them only once verified: by a code sent
 // to it, or because an operator set it and so vouches for it.

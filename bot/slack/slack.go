@@ -4,15 +4,15 @@ package slack
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
 var (
-	memberIDRE = regexp.MustCompile(`^[UW][A-Z0-9]{2,31}$`)
-	channelRE  = regexp.MustCompile(`^(#[^\s#,]{1,80}|[CG][A-Z0-9]{6,20})$`)
+	memberIDRE = lazyregexp.New(`^[UW][A-Z0-9]{2,31}$`)
+	channelRE  = lazyregexp.New(`^(#[^\s#,]{1,80}|[CG][A-Z0-9]{6,20})$`)
 )
 
 // Contact is a person's Slack member id.

@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/store"
 )
 
@@ -52,8 +52,8 @@ type Channel struct {
 }
 
 var (
-	tokenRE  = regexp.MustCompile(`^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$`)
-	secretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+	tokenRE  = lazyregexp.New(`^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$`)
+	secretRE = lazyregexp.New(`^[A-Za-z0-9_-]{1,256}$`)
 )
 
 // New checks cfg and builds the channel. A token or secret that Telegram would refuse is an error

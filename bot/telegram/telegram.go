@@ -4,15 +4,15 @@ package telegram
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
 var (
-	chatIDRE = regexp.MustCompile(`^-?[0-9]{1,20}$`)
-	chatRE   = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
+	chatIDRE = lazyregexp.New(`^-?[0-9]{1,20}$`)
+	chatRE   = lazyregexp.New(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
 )
 
 // Contact is a person's Telegram chat id.

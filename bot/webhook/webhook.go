@@ -7,15 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/store"
 )
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var nameRE = lazyregexp.New(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Kind posts to bridges only, never to people: a ladder targets them as webhook:<name>.
 var Kind = channel.Kind{

@@ -9,12 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 
 	openai "github.com/sashabaranov/go-openai"
 
@@ -46,7 +47,7 @@ const (
 )
 
 // markerRE matches anything in untrusted text that could pass for a fence line.
-var markerRE = regexp.MustCompile(`(?i)ony[\s_\-]*untrusted[\s_\-]*data`)
+var markerRE = lazyregexp.New(`(?i)ony[\s_\-]*untrusted[\s_\-]*data`)
 
 // Config configures a Model.
 type Config struct {

@@ -2,11 +2,12 @@ package yamlnode
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -253,7 +254,7 @@ func joinPath(prefix, key string) string {
 	return prefix + "." + key
 }
 
-var yamlLineErr = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+var yamlLineErr = lazyregexp.New(`(?s)^yaml: line (\d+): (.*)$`)
 
 // SyntaxError turns an error of the YAML decoder into a position and an "invalid YAML: ..." message.
 // The decoder says "yaml: line N: ..." and gives no column, so col is 0 then. Errors without a line

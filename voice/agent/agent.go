@@ -9,10 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 
 	"github.com/gorilla/websocket"
 
@@ -549,7 +550,7 @@ func (c *callState) finish(outcome, note string) error {
 	return c.tell(note)
 }
 
-var reasonRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
+var reasonRE = lazyregexp.New(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
 
 // Instructions is the model's system prompt, built only from what may be said on a call: the
 // action, the risk, the reason codes, the redacted gist and the options (labels passed the

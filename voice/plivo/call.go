@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/store"
 	"github.com/ony-ai/ony/voice"
@@ -139,8 +139,8 @@ func StreamRef(ctx context.Context) string {
 }
 
 var (
-	stateRE  = regexp.MustCompile(`^(?:[a-z][0-9]|` + voice.StateResume + `)$`)
-	digitsRE = regexp.MustCompile(`^[0-9*#]{0,12}$`)
+	stateRE  = lazyregexp.New(`^(?:[a-z][0-9]|` + voice.StateResume + `)$`)
+	digitsRE = lazyregexp.New(`^[0-9*#]{0,12}$`)
 )
 
 // GatherQuery reads the query Ony put in an answer or gather URL: the token, and the keypad state
@@ -325,7 +325,7 @@ func (c *callChannel) machine(w http.ResponseWriter, r *http.Request, host chann
 	c.p.report(w, r, host, ref, store.SendNoAnswer)
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F-]{8,64}$`)
+var uuidRE = lazyregexp.New(`^[0-9a-fA-F-]{8,64}$`)
 
 // XML verbs, the few Ony uses.
 type (

@@ -12,11 +12,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/voice"
 )
 
@@ -57,8 +57,8 @@ type Provider struct {
 }
 
 var (
-	authIDRE = regexp.MustCompile(`^[A-Z0-9]{10,40}$`)
-	e164RE   = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	authIDRE = lazyregexp.New(`^[A-Z0-9]{10,40}$`)
+	e164RE   = lazyregexp.New(`^\+[1-9][0-9]{6,14}$`)
 )
 
 // New checks cfg and builds the provider; a setting Plivo would refuse is an error at start.
@@ -249,4 +249,4 @@ func errorText(raw json.RawMessage) string {
 	return numberRE.ReplaceAllStringFunc(s, func(n string) string { return voice.MaskPhone("+" + strings.TrimPrefix(n, "+")) })
 }
 
-var numberRE = regexp.MustCompile(`\+?[0-9]{7,15}`)
+var numberRE = lazyregexp.New(`\+?[0-9]{7,15}`)

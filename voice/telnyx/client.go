@@ -9,11 +9,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/voice"
 )
 
@@ -55,7 +55,7 @@ func (e *APIError) Temporary() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status >= 500
 }
 
-var numberRE = regexp.MustCompile(`\+?[0-9][0-9 ().-]{5,20}[0-9]`)
+var numberRE = lazyregexp.New(`\+?[0-9][0-9 ().-]{5,20}[0-9]`)
 
 // maskNumbers masks whatever looks like a phone number in provider text, which may quote the
 // destination ("+14155550123 is not a valid number").

@@ -11,12 +11,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/voice"
 )
 
@@ -85,7 +85,7 @@ type Provider struct {
 	media           func(host channel.Host, flavor Flavor) http.Handler
 }
 
-var sidRE = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
+var sidRE = lazyregexp.New(`^[A-Za-z0-9-]{8,64}$`)
 
 // New checks cfg and builds the provider. Credentials or URLs the service would refuse are an error
 // here, at start, rather than on the first escalation; no error quotes a secret.
@@ -206,7 +206,7 @@ func (e *APIError) Temporary() bool { return e.Status == http.StatusTooManyReque
 // maxReply bounds a REST reply we read; a created resource is a few KiB.
 const maxReply = 1 << 20
 
-var numberRE = regexp.MustCompile(`\+?[0-9][0-9 ()-]{5,18}[0-9]`)
+var numberRE = lazyregexp.New(`\+?[0-9][0-9 ()-]{5,18}[0-9]`)
 
 // maskNumbers masks every phone-number-looking run in a provider's message ("The 'To' number
 // +15558675310 is not a valid phone number").
