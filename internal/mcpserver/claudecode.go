@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -45,13 +46,15 @@ var approveToolUseSchema = json.RawMessage(`{
 
 // toolUseSchema is approveToolUseSchema parsed: the handler checks the arguments against its required
 // properties and their types itself, since the SDK validates only tools registered with a typed input.
-var toolUseSchema = func() *jsonschema.Schema {
+// It is parsed on first use because every command runs this package's initializers; only `ony mcp`
+// needs it.
+var toolUseSchema = sync.OnceValue(func() *jsonschema.Schema {
 	var sc jsonschema.Schema
 	if err := json.Unmarshal(approveToolUseSchema, &sc); err != nil {
 		panic(err)
 	}
 	return &sc
-}()
+})
 
 // checkArgs reports the first way args break sc's required list or its properties' types. It names
 // properties and types only, never a value: the arguments carry commands and file contents.
@@ -136,7 +139,7 @@ func (s *server) approveToolUse(ctx context.Context, req *mcp.CallToolRequest) (
 	// Arguments the schema refuses are a tool error, before anything is created: a call without its
 	// input must not page a person to approve an empty command. The text is still a deny, so a client
 	// that reads only the text fails closed too.
-	if err := checkArgs(toolUseSchema, args); err != nil {
+	if err := checkArgs(toolUseSchema(), args); err != nil {
 		res := permissionResult(deny("Ony: invalid arguments for %s: %v; denied.", ToolApproveToolUse, err))
 		res.IsError = true
 		return res, nil
