@@ -36,10 +36,13 @@ type harness struct {
 	log     func(format string, args ...any)
 }
 
-// build compiles ./cmd/ony from the repository root, as `make build` does minus the version stamp.
+// build compiles ./cmd/ony from the repository root as the Dockerfile builds a release, minus the
+// version stamp: static (no libc mapped in, 1.3–1.5 MiB of an idle server's RSS), paths trimmed,
+// symbols stripped.
 func (h *harness) build(ctx context.Context) error {
 	h.bin = filepath.Join(h.dir, "ony")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", h.bin, "./cmd/ony")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", h.bin, "./cmd/ony")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Dir = h.repo
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {

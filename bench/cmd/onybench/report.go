@@ -173,7 +173,8 @@ func renderSection(m machineInfo, sz sizes, mode string, args []string, figs []F
 	var b strings.Builder
 	b.WriteString("## Performance: the whole server under load (issue 12)\n\n")
 	b.WriteString("Written by `onybench` (bench/cmd/onybench); do not edit between the markers, rerun it. It builds `ony` from the\n")
-	b.WriteString("repository root, starts real `ony serve` processes on loopback with their defaults (jobs poll every 200 ms\n")
+	b.WriteString("repository root as the Dockerfile builds a release (`CGO_ENABLED=0`, `-trimpath`, `-ldflags '-s -w'`),\n")
+	b.WriteString("starts real `ony serve` processes on loopback with their defaults (jobs poll every 200 ms\n")
 	b.WriteString("with 100 workers on SQLite and 50 on PostgreSQL; a PostgreSQL pool of 20 connections), and drives them over\nHTTP like agents and people do.\n\n")
 	fmt.Fprintf(&b, "```sh\nmake bench          # cd bench && go run ./cmd/onybench -mode full  (this section)\n")
 	b.WriteString("make bench-quick    # every scenario once at tiny sizes, prints instead of writing; checks the harness\n")
