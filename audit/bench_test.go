@@ -316,7 +316,7 @@ func cpuTime() time.Duration {
 // readOnly reads orgID's first n leaves and their stored hashes in Verify's pages, each in a read
 // transaction of its own, and checks nothing.
 func readOnly(s store.Store, orgID string, n int64) error {
-	const page = 8192
+	page := int64(audit.VerifyPageFor(n))
 	var p store.AuditPage
 	for from := int64(0); from < n; from += page {
 		to := min(from+page, n)

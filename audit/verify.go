@@ -99,9 +99,21 @@ func (l *Log) VerifyOrg(ctx context.Context, s store.Store, orgID string) (Repor
 	return l.verify(ctx, s, orgID, &records{})
 }
 
-// verifyPage is how many leaves verification reads per query. Pages are fetched one ahead of the
-// hashing, and each page's leaf hashes are computed on every core.
-const verifyPage = 8192
+// maxVerifyPage is how many leaves verification reads per query on a large log. Pages are fetched
+// one ahead of the hashing, and each page's leaf hashes are computed on every core.
+const maxVerifyPage = 8192
+
+// verifyPageFor is the page for a log of size leaves: at most an eighth of it, a power of two from
+// 1,024 to maxVerifyPage leaves. Four page buffers are in use at once and a fresh process faults each
+// in on its first use, so on a small log pages of 8,192 leaves would fault in about as much memory as
+// the log holds; a large log reads fewer, bigger pages (docs/benchmarks.md, sixteenth session).
+func verifyPageFor(size int64) int {
+	n := maxVerifyPage
+	for n > 1024 && int64(n)*8 > size {
+		n /= 2
+	}
+	return n
+}
 
 func (l *Log) verify(ctx context.Context, s store.Store, orgID string, x *records) (Report, error) {
 	t0 := time.Now()
@@ -250,10 +262,10 @@ func (l *Log) verifyTimed(ctx context.Context, s store.Store, orgID string, x *r
 // finding is reported. On a finding it fills rep and returns errStop.
 func verifyLeaves(ctx context.Context, s store.Store, orgID string, tx store.OrgTx, headSize int64, rep *Report, f *frontier,
 	roots map[int64]tlog.Hash, x *records) error {
-	v := pageChecker{f: f, roots: roots, workers: runtime.GOMAXPROCS(0), events: x != nil && !x.orphan}
+	v := pageChecker{f: f, roots: roots, workers: runtime.GOMAXPROCS(0), events: x != nil && !x.orphan, page: verifyPageFor(headSize)}
 	var next int64
 	if headSize > 0 {
-		src := startParallelFetch(ctx, s, orgID, headSize, verifyReaders)
+		src := startParallelFetch(ctx, s, orgID, headSize, verifyReaders, v.page)
 		err := v.consume(ctx, tx, src, &next, x, rep)
 		src.close()
 		if err != nil && !errors.Is(err, errMisread) {
@@ -263,7 +275,7 @@ func verifyLeaves(ctx context.Context, s store.Store, orgID string, tx store.Org
 	if err := x.wait(); err != nil { // the snapshot's transaction is the load's until it is done
 		return err
 	}
-	src := startFetch(ctx, tx, next)
+	src := startFetch(ctx, tx, next, v.page)
 	defer src.close()
 	return v.consume(ctx, tx, src, &next, x, rep)
 }
@@ -298,7 +310,7 @@ func (v *pageChecker) consume(ctx context.Context, tx store.OrgTx, src pageSourc
 			if err := x.wait(); err != nil {
 				return err
 			}
-			if err := readPage(ctx, tx, *next, p); err != nil {
+			if err := readRange(ctx, tx, *next, v.page, p); err != nil {
 				return err
 			}
 			bad, problem = v.check(p)
@@ -341,10 +353,6 @@ type pageSource interface {
 	close() // stops the readers and waits for them
 }
 
-func readPage(ctx context.Context, tx store.OrgTx, next int64, p *store.AuditPage) error {
-	return readRange(ctx, tx, next, verifyPage, p)
-}
-
 // readRange reads leaves [from, from+n) and the hash tiles holding the hashes they produced.
 func readRange(ctx context.Context, tx store.OrgTx, from int64, n int, p *store.AuditPage) error {
 	return tx.AuditReadPage(ctx, from, n, p)
@@ -358,7 +366,7 @@ type fetch struct {
 	done  chan struct{}
 }
 
-func startFetch(ctx context.Context, tx store.OrgTx, next int64) *fetch {
+func startFetch(ctx context.Context, tx store.OrgTx, next int64, page int) *fetch {
 	fe := &fetch{pages: make(chan fetched, 1), frees: make(chan *store.AuditPage, 2), stop: make(chan struct{}), done: make(chan struct{})}
 	fe.frees <- new(store.AuditPage)
 	fe.frees <- new(store.AuditPage)
@@ -372,16 +380,16 @@ func startFetch(ctx context.Context, tx store.OrgTx, next int64) *fetch {
 			case <-fe.stop:
 				return
 			}
-			err := readPage(ctx, tx, next, p)
+			err := readRange(ctx, tx, next, page, p)
 			select {
 			case fe.pages <- fetched{p, err, true}:
 			case <-fe.stop:
 				return
 			}
-			if err != nil || len(p.Index) < verifyPage {
+			if err != nil || len(p.Index) < page {
 				return
 			}
-			next += verifyPage
+			next += int64(page)
 		}
 	}()
 	return fe
@@ -400,14 +408,14 @@ func (fe *fetch) close() {
 	<-fe.done
 }
 
-// parallelFetch reads the pages below limit with n readers, reader j taking pages j, j+n, …, each in
-// a read transaction of its own; page k is handed out by reader k mod n, so in order.
+// parallelFetch reads the pages of page leaves below limit with n readers, reader j taking pages j,
+// j+n, …, each in a read transaction of its own; page k is handed out by reader k mod n, so in order.
 type parallelFetch struct {
 	readers []*fetch
 	k       int
 }
 
-func startParallelFetch(ctx context.Context, s store.Store, orgID string, limit int64, n int) *parallelFetch {
+func startParallelFetch(ctx context.Context, s store.Store, orgID string, limit int64, n, page int) *parallelFetch {
 	pf := &parallelFetch{}
 	for j := range n {
 		fe := &fetch{pages: make(chan fetched, 1), frees: make(chan *store.AuditPage, 2), stop: make(chan struct{}), done: make(chan struct{})}
@@ -417,7 +425,7 @@ func startParallelFetch(ctx context.Context, s store.Store, orgID string, limit 
 		go func() {
 			defer close(fe.done)
 			defer close(fe.pages)
-			for from := int64(j) * verifyPage; from < limit; from += int64(n) * verifyPage {
+			for from := int64(j * page); from < limit; from += int64(n * page) {
 				var p *store.AuditPage
 				select {
 				case p = <-fe.frees:
@@ -425,7 +433,7 @@ func startParallelFetch(ctx context.Context, s store.Store, orgID string, limit 
 					return
 				}
 				err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
-					return readRange(ctx, tx, from, int(min(verifyPage, limit-from)), p)
+					return readRange(ctx, tx, from, int(min(int64(page), limit-from)), p)
 				})
 				select {
 				case fe.pages <- fetched{p: p, err: err}:
@@ -464,6 +472,7 @@ type pageChecker struct {
 	roots   map[int64]tlog.Hash
 	workers int
 	events  bool
+	page    int // leaves a page holds
 
 	leafHashes []tlog.Hash
 	out        []tlog.Hash

@@ -32,15 +32,16 @@ func BenchmarkVerifyCheck(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "leaves/s")
 }
 
-// memPages lays out an n-leaf log as verification reads it: pages of verifyPage leaves with the stored
-// hashes they produce.
+// memPages lays out an n-leaf log as verification reads it: pages of verifyPageFor(n) leaves with
+// the stored hashes they produce.
 func memPages(n, leafSize int) []*store.AuditPage {
+	page := verifyPageFor(int64(n))
 	var f frontier
 	var pages []*store.AuditPage
 	var out []tlog.Hash
 	var w tileWriter
 	for i := range n {
-		if i%verifyPage == 0 {
+		if i%page == 0 {
 			pages = append(pages, &store.AuditPage{})
 		}
 		p := pages[len(pages)-1]
@@ -52,7 +53,7 @@ func memPages(n, leafSize int) []*store.AuditPage {
 	}
 	// Each page gets the tiles its leaves' hashes are in, as AuditReadPage reads them.
 	for k, p := range pages {
-		from, to := int64(k*verifyPage), int64(k*verifyPage+len(p.Index))
+		from, to := int64(k*page), int64(k*page+len(p.Index))
 		for _, t := range w.tiles {
 			shift := store.AuditTileHeight * t.Level
 			lo, hi := (from>>shift)/store.AuditTileWidth, ((to>>shift)-1)/store.AuditTileWidth
