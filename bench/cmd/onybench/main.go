@@ -37,7 +37,7 @@ func run() int {
 	doc := flag.String("doc", "", "document whose onybench section is replaced (default docs/benchmarks.md in full mode; none in quick mode)")
 	out := flag.String("out", "", "also write the section to this file (- for stdout)")
 	profile := flag.String("profile", "", "directory for CPU profiles taken during ingest, the drain and decide (needs pprof on ONY_METRICS_LISTEN)")
-	keep := flag.Bool("keep", false, "keep the scratch directory (server logs, data)")
+	keep := flag.Bool("keep", false, "keep the scratch directory (server logs, data) and the PostgreSQL databases")
 	latenessN := flag.Int("lateness-n", 0, "pending handoffs in the lateness scenario (default 5000 full, 100 quick)")
 	pending := flag.Int("pending", 0, "pending handoffs in the decision scenario (default 20000 full, 300 quick)")
 	fillLimit := flag.Duration("fill-limit", 0, "longest a fill of pending handoffs may take before the scenario goes on with fewer (default 3m full, 30s quick)")
@@ -97,7 +97,7 @@ func run() int {
 		logf("%v", err)
 		return 2
 	}
-	h := &harness{repo: root, log: logf, profile: *profile, quick: quick, extra: map[string]string{}}
+	h := &harness{repo: root, log: logf, profile: *profile, quick: quick, keep: *keep, extra: map[string]string{}}
 	for _, kv := range extra {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(k, "ONY_") && k != "GOGC" && k != "GOMEMLIMIT" {

@@ -31,6 +31,7 @@ type harness struct {
 	dbSeq   int
 	srvSeq  int
 	quick   bool
+	keep    bool // keep the scratch directory and the databases
 	mu      sync.Mutex
 	deaths  []string // servers that exited before they were stopped
 	log     func(format string, args ...any)
@@ -276,6 +277,10 @@ func (h *harness) createDB(ctx context.Context) (*pgDB, error) {
 
 func (d *pgDB) drop() {
 	if d == nil {
+		return
+	}
+	if d.h.keep {
+		d.h.log("database %s kept", d.name)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
