@@ -34,14 +34,12 @@ func New(str string) *Regexp {
 	return r
 }
 
-func (r *Regexp) MatchString(s string) bool                  { return r.re().MatchString(s) }
-func (r *Regexp) FindString(s string) string                 { return r.re().FindString(s) }
-func (r *Regexp) FindStringIndex(s string) []int             { return r.re().FindStringIndex(s) }
-func (r *Regexp) FindStringSubmatch(s string) []string       { return r.re().FindStringSubmatch(s) }
-func (r *Regexp) FindAllString(s string, n int) []string     { return r.re().FindAllString(s, n) }
-func (r *Regexp) FindAllStringIndex(s string, n int) [][]int { return r.re().FindAllStringIndex(s, n) }
-func (r *Regexp) ReplaceAllString(src, repl string) string   { return r.re().ReplaceAllString(src, repl) }
+// The methods are regexp.Regexp's own, those Ony's patterns are used with.
+
+func (r *Regexp) MatchString(s string) bool                { return r.re().MatchString(s) }
+func (r *Regexp) FindStringIndex(s string) []int           { return r.re().FindStringIndex(s) }
+func (r *Regexp) FindStringSubmatch(s string) []string     { return r.re().FindStringSubmatch(s) }
+func (r *Regexp) ReplaceAllString(src, repl string) string { return r.re().ReplaceAllString(src, repl) }
 func (r *Regexp) ReplaceAllStringFunc(src string, repl func(string) string) string {
 	return r.re().ReplaceAllStringFunc(src, repl)
 }
-func (r *Regexp) String() string { return r.str }
