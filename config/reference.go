@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ony-ai/ony/internal/lazyregexp"
-
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
 // The configuration reference in docs/operations.md sits between these markers. It is generated

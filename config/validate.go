@@ -1,10 +1,6 @@
 package config
 
 import (
-	"golang.org/x/mod/sumdb/note"
-
-	"github.com/ony-ai/ony/internal/lazyregexp"
-
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -15,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/internal/netguard"
 )
 

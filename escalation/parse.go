@@ -22,11 +22,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ony-ai/ony/internal/lazyregexp"
-
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/internal/yamlnode"
 )
 

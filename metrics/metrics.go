@@ -10,12 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ony-ai/ony/internal/lazyregexp"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/redact"
 )
 

@@ -12,13 +12,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ony-ai/ony/internal/lazyregexp"
-
 	"github.com/google/uuid"
 
 	"github.com/ony-ai/ony/audit"
 	"github.com/ony-ai/ony/auth"
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/problem"
 	"github.com/ony-ai/ony/quiet"
 	"github.com/ony-ai/ony/store"

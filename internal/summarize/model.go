@@ -15,10 +15,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ony-ai/ony/internal/lazyregexp"
-
 	openai "github.com/sashabaranov/go-openai"
 
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/redact"
 )
 

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/ony-ai/ony/internal/lazyregexp"
-
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ony-ai/ony/internal/lazyregexp"
 )
 
 // Walker reads a YAML tree strictly, reporting every mistake through Add rather than stopping at the

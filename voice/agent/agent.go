@@ -13,11 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ony-ai/ony/internal/lazyregexp"
-
 	"github.com/gorilla/websocket"
 
 	"github.com/ony-ai/ony/channel"
+	"github.com/ony-ai/ony/internal/lazyregexp"
 	"github.com/ony-ai/ony/problem"
 )
 
