@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -409,13 +410,15 @@ func New(ctx context.Context, c *config.Config, logger *slog.Logger, o Options) 
 // kind is writing its package (docs/channels.md) and listing it here.
 var builtinKinds = []channel.Kind{channel.ConsoleKind, webhook.Kind, slack.Kind, telegram.Kind, voice.SMSKind, voice.CallKind}
 
-var builtin = channel.MustKinds(builtinKinds...)
+// builtin checks the kinds on first use, not in every command's initializers (`ony hook` runs on
+// each of a coding agent's tool calls and needs none of them).
+var builtin = sync.OnceValue(func() *channel.Kinds { return channel.MustKinds(builtinKinds...) })
 
 // BuiltinKinds are the channel kinds this build knows.
-func BuiltinKinds() *channel.Kinds { return builtin }
+func BuiltinKinds() *channel.Kinds { return builtin() }
 
 // Kinds returns the built-in channel kinds plus extra ones.
-func Kinds(extra ...channel.Kind) (*channel.Kinds, error) { return builtin.With(extra...) }
+func Kinds(extra ...channel.Kind) (*channel.Kinds, error) { return builtin().With(extra...) }
 
 // NewEscalation builds the escalation engine: the configured channels, the ladders (checked by
 // Ladders, with the webhook URLs they target), and the caps. The channels' inbound routes must not
