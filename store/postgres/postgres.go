@@ -337,6 +337,9 @@ func (Dialect) Lock(ctx context.Context, db *sql.DB) (func(), error) {
 	}, nil
 }
 
+// HasIndex implements sqlstore.Dialect: the name resolves in the search path, where Ony's tables are.
+func (Dialect) HasIndex() string { return `to_regclass(?) IS NOT NULL` }
+
 func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return riverdatabasesql.New(db) }
 
 // InsertJob implements sqlstore.Dialect.

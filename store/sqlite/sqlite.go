@@ -325,6 +325,11 @@ func (d Dialect) Lock(ctx context.Context, _ *sql.DB) (func(), error) {
 	}, nil
 }
 
+// HasIndex implements sqlstore.Dialect.
+func (Dialect) HasIndex() string {
+	return `EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?)`
+}
+
 func (Dialect) RiverDriver(db *sql.DB) riverdriver.Driver[*sql.Tx] { return riversqlite.New(db) }
 
 // InsertJob implements sqlstore.Dialect. Times are written in the one text form River's SQLite

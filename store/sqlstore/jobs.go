@@ -32,7 +32,9 @@ func migrateRiver(ctx context.Context, d riverdriver.Driver[*sql.Tx], logger *sl
 
 // promoteIndex serves PromoteJobs (wake.go) without reading every scheduled job. It is created after
 // River's migrations, which make the table; River's own indexes all lead with the queue or the kind.
-const promoteIndex = `CREATE INDEX IF NOT EXISTS ony_river_job_scheduled_at ON river_job (scheduled_at) WHERE state = 'scheduled'`
+const promoteIndex = `CREATE INDEX IF NOT EXISTS ` + promoteIndexName + ` ON river_job (scheduled_at) WHERE state = 'scheduled'`
+
+const promoteIndexName = "ony_river_job_scheduled_at"
 
 // listenerDialect is a dialect whose worker client can listen for River's notifications on a
 // connection of its own (PostgreSQL); the others poll River's notification table (SQLite).

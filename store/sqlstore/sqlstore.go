@@ -19,6 +19,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ony-ai/ony/migrations"
@@ -58,6 +59,8 @@ type Dialect interface {
 	InsertJob(ctx context.Context, tx *sql.Tx, j Job) (id int64, err error)
 	// PromoteJobs makes every scheduled job due by until available and returns their due times.
 	PromoteJobs(ctx context.Context, db *sql.DB, until time.Time) ([]time.Time, error)
+	// HasIndex is a boolean SQL expression, true when the index named by its one '?' exists.
+	HasIndex() string
 }
 
 // Job is one river_job row for Dialect.InsertJob.
@@ -541,6 +544,12 @@ func (s *Store) MigrateThen(ctx context.Context, then func(context.Context) erro
 	if err != nil {
 		return err
 	}
+	// Most starts find nothing to do. Saying so takes one statement on the connection the start
+	// opened; the lock and the checks under it take a second connection and several round trips,
+	// tens of milliseconds on PostgreSQL before ready (issue 12).
+	if then == nil && s.schemaCurrent(ctx, ms[len(ms)-1].Version) {
+		return s.analyzeAtStart(ctx, 0)
+	}
 	unlock, err := s.dialect.Lock(ctx, s.db)
 	if err != nil {
 		return fmt.Errorf("store: migration lock: %w", err)
@@ -591,16 +600,42 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) er
 	if _, err := s.db.ExecContext(ctx, promoteIndex); err != nil {
 		return fmt.Errorf("store: job index: %w", err)
 	}
-	// Without statistics the planner guesses, and with a large org's handoffs it guessed wrong
-	// (deciding one handoff read every pending one of the org). The periodic pass (AnalyzeEvery) keeps
-	// them fresh afterwards, and on PostgreSQL its first run comes at once, beside the rest of the
-	// start; here, before ready, it added to the time to ready (issue 12, twelfth session), so
-	// PostgreSQL needs this only after a schema change. SQLite's PRAGMA optimize is cheap when nothing
-	// changed and catches a database that grew while this binary was not running.
+	return s.analyzeAtStart(ctx, applied)
+}
+
+// analyzeAtStart refreshes the planner's statistics after a migration that applied some. Without
+// statistics the planner guesses, and with a large org's handoffs it guessed wrong (deciding one
+// handoff read every pending one of the org). The periodic pass (AnalyzeEvery) keeps them fresh
+// afterwards, and on PostgreSQL its first run comes at once, beside the rest of the start; here,
+// before ready, it added to the time to ready (issue 12, twelfth session), so PostgreSQL needs this
+// only after a schema change. SQLite's PRAGMA optimize is cheap when nothing changed and catches a
+// database that grew while this binary was not running.
+func (s *Store) analyzeAtStart(ctx context.Context, applied int) error {
 	if applied > 0 || s.dialect.Name() == "sqlite" {
 		return s.Analyze(ctx)
 	}
 	return nil
+}
+
+// schemaCurrent reports whether Ony's migrations and River's stand at this binary's latest and the
+// job index exists: everything migrateLocked would do is done. Each migration commits with its
+// version row, so a version read without the lock is one whose changes are all there. Any error (a
+// fresh database has no tables to read) says no, and the locked path finds out why.
+func (s *Store) schemaCurrent(ctx context.Context, latest int) bool {
+	m, err := rivermigrate.New(s.dialect.RiverDriver(s.db), nil)
+	if err != nil {
+		return false
+	}
+	all := m.AllVersions()
+	if len(all) == 0 {
+		return false
+	}
+	var ony, rv sql.NullInt64
+	var index bool
+	err = s.db.QueryRowContext(ctx, s.dialect.Rebind(`SELECT (SELECT max(version) FROM ony_schema_migrations),
+		(SELECT max(version) FROM river_migration WHERE line = ?), `+s.dialect.HasIndex()),
+		riverdriver.MigrationLineMain, promoteIndexName).Scan(&ony, &rv, &index)
+	return err == nil && ony.Int64 == int64(latest) && rv.Int64 == int64(all[len(all)-1].Version) && index
 }
 
 // CheckSchema is Migrate's check without its changes, for commands that must not create or upgrade
