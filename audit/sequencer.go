@@ -20,21 +20,30 @@ const sequenceBatch = 1000
 // so sequencers on several replicas take turns and none records a queued row twice; a batch reads the
 // queue after the lock, so it sees what an earlier holder left. A sealed log is left as it is.
 func (l *Log) Sequence(ctx context.Context, s store.Store, orgID string) (int, error) {
+	return l.sequence(ctx, s, orgID, false)
+}
+
+// sequence is Sequence; queued says the caller saw records queued (the Sequencer's wake-up and
+// sweep), so the first look before the lock is skipped: under load it was a read transaction for
+// every batch.
+func (l *Log) sequence(ctx context.Context, s store.Store, orgID string, queued bool) (int, error) {
 	total := 0
 	for {
 		// A read before the lock: readers call this on every request, and mostly there is nothing
 		// queued. Whatever committed before the call is visible to it.
-		var queued bool
-		err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
-			q, err := tx.AuditQueued(ctx, 0, 1)
-			queued = len(q) > 0
-			return err
-		})
-		if err != nil || !queued {
-			return total, err
+		if !queued {
+			err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
+				q, err := tx.AuditQueued(ctx, 0, 1)
+				queued = len(q) > 0
+				return err
+			})
+			if err != nil || !queued {
+				return total, err
+			}
 		}
+		queued = false
 		var n int
-		err = s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
+		err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 			head, err := tx.AuditLockHead(ctx, emptyRoot[:])
 			if err != nil {
 				return fmt.Errorf("audit: lock head: %w", err)
@@ -176,7 +185,7 @@ func (q *Sequencer) SweepOnce(ctx context.Context) error {
 	}
 	var errs []error
 	for _, id := range ids {
-		if _, err := q.l.Sequence(ctx, q.s, id); err != nil {
+		if _, err := q.l.sequence(ctx, q.s, id, true); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -190,7 +199,7 @@ func (q *Sequencer) sweep(ctx context.Context) {
 }
 
 func (q *Sequencer) sequence(ctx context.Context, orgID string) {
-	if _, err := q.l.Sequence(ctx, q.s, orgID); err != nil && ctx.Err() == nil {
+	if _, err := q.l.sequence(ctx, q.s, orgID, true); err != nil && ctx.Err() == nil {
 		q.log.Error("audit sequencer", "org", orgID, "err", err)
 	}
 }

@@ -14,6 +14,11 @@ import (
 )
 
 func (t *orgTx) AuditLockHead(ctx context.Context, emptyRoot []byte) (store.AuditHead, error) {
+	// Every log but a new one has its head: one statement, where making sure of it first was two.
+	h, err := scanHead(t.tx.QueryRowContext(ctx, t.s.query("AuditLockHead"), t.org), t.s)
+	if !errors.Is(err, store.ErrNotFound) {
+		return h, err
+	}
 	if _, err := t.exec(ctx, "AuditInitHead", t.org, emptyRoot, utc(time.Now())); err != nil {
 		return store.AuditHead{}, err
 	}
