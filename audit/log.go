@@ -107,6 +107,12 @@ func readHashes(ctx context.Context, tx store.OrgTx, idx []int64) ([]tlog.Hash, 
 // do not wait for each other. The sequencer (Sequence, Sequencer) gives it its index later; every
 // reader sequences first, so a committed record is in the log by the time anyone reads it.
 func (l *Log) Append(ctx context.Context, tx store.OrgTx, e Event) error {
+	return l.AppendWith(ctx, tx, e, func(at time.Time, record []byte) error { return tx.AuditEnqueue(ctx, at, record) })
+}
+
+// AppendWith is Append with the encoded record queued by enqueue, which queues it in tx as
+// AuditEnqueue does, beside a change of its own (store.OrgTx's InsertHandoffLogged).
+func (l *Log) AppendWith(ctx context.Context, tx store.OrgTx, e Event, enqueue func(at time.Time, record []byte) error) error {
 	e.V = 1
 	if e.At.IsZero() {
 		e.At = l.now()
@@ -116,7 +122,7 @@ func (l *Log) Append(ctx context.Context, tx store.OrgTx, e Event) error {
 		return err
 	}
 	// Erasure seals the log after sequencing it, and deletes whatever is queued after that.
-	if err := tx.AuditEnqueue(ctx, l.now().UTC(), data); errors.Is(err, store.ErrSealed) {
+	if err := enqueue(l.now().UTC(), data); errors.Is(err, store.ErrSealed) {
 		return ErrSealed
 	} else if err != nil {
 		return fmt.Errorf("audit: queue: %w", err)

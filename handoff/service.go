@@ -274,15 +274,13 @@ func (s *Service) Create(ctx context.Context, dev Actor, req CreateRequest, idem
 				return fmt.Errorf("handoff: escalation: %w", err)
 			}
 		}
-		if err := tx.InsertHandoff(ctx, h); err != nil {
-			return fmt.Errorf("handoff: insert: %w", err)
-		}
 		// The title is the agent's free text and could carry a secret: the log keeps only its hash.
-		err = s.audit.Append(ctx, tx, audit.Event{Type: audit.HandoffCreated, At: now,
+		err = s.audit.AppendWith(ctx, tx, audit.Event{Type: audit.HandoffCreated, At: now,
 			Actor: audit.Actor{Kind: string(store.ActorDevice), ID: dev.ID}, Subject: audit.Subject{Kind: "handoff", ID: h.ID},
-			Channel: "api", Details: &audit.Details{Action: h.Action, Risk: h.Risk, Reasons: h.RiskReasons, TitleHash: titleHash}})
+			Channel: "api", Details: &audit.Details{Action: h.Action, Risk: h.Risk, Reasons: h.RiskReasons, TitleHash: titleHash}},
+			func(at time.Time, record []byte) error { return tx.InsertHandoffLogged(ctx, h, at, record) })
 		if err != nil {
-			return fmt.Errorf("handoff: audit: %w", err)
+			return fmt.Errorf("handoff: insert: %w", err)
 		}
 		if idemKey != "" {
 			err := tx.PutIdempotencyRecord(ctx, store.Idempotency{DeviceID: dev.ID, Key: idemKey, RequestHash: fp, HandoffID: h.ID, CreatedAt: now})

@@ -337,6 +337,9 @@ func (Dialect) Lock(ctx context.Context, db *sql.DB) (func(), error) {
 	}, nil
 }
 
+// WritableWith marks PostgreSQL as able to insert in a WITH clause (sqlstore's InsertHandoffLogged).
+func (Dialect) WritableWith() {}
+
 // HasIndex implements sqlstore.Dialect: the name resolves in the search path, where Ony's tables are.
 func (Dialect) HasIndex() string { return `to_regclass(?) IS NOT NULL` }
 

@@ -60,20 +60,24 @@ func (t *orgTx) AuditCheckpoints(ctx context.Context, from int64, limit int) ([]
 	return out, t.s.mapErr(rows.Err())
 }
 
+// queuedOne is the outcome of AuditEnqueueOne, which queues nothing into a sealed log.
+func queuedOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errors.Join(store.ErrSealed, err)
+	}
+	return nil
+}
+
 func (t *orgTx) AuditEnqueue(ctx context.Context, at time.Time, data ...[]byte) error {
 	switch len(data) {
 	case 0:
 		return nil
 	case 1:
 		// The request path: the seal check and the insert in one statement.
-		res, err := t.exec(ctx, "AuditEnqueueOne", t.org, data[0], utc(at), t.org)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return errors.Join(store.ErrSealed, err)
-		}
-		return nil
+		return queuedOne(t.exec(ctx, "AuditEnqueueOne", t.org, data[0], utc(at), t.org))
 	}
 	var sealed int
 	if err := t.tx.QueryRowContext(ctx, t.s.query("AuditSealed"), t.org).Scan(&sealed); err != nil {

@@ -121,9 +121,12 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := make(map[string]string, len(raw))
+	q := make(map[string]string, len(raw)+1)
 	for name, text := range raw {
 		q[name] = d.Rebind(text)
+	}
+	if _, ok := d.(writableWith); ok {
+		q[loggedHandoff] = d.Rebind("WITH h AS (" + strings.TrimSuffix(raw["InsertHandoff"], ";") + ")\n" + raw["AuditEnqueueOne"])
 	}
 	w := newWaker()
 	// On PostgreSQL the inserter never notifies from inside a transaction: the store announces
@@ -152,6 +155,13 @@ func New(db *sql.DB, d Dialect, logger *slog.Logger) (*Store, error) {
 	}
 	return s, nil
 }
+
+// writableWith is a dialect whose WITH clauses may insert (PostgreSQL; SQLite's only select).
+type writableWith interface{ WritableWith() }
+
+// loggedHandoff names the statement that inserts a handoff and queues its creation's record
+// (InsertHandoffLogged), where the dialect is a writableWith.
+const loggedHandoff = "InsertHandoffLogged"
 
 // silentInserts is the inserter's driver: River's insert sends no notification through it.
 type silentInserts struct{ riverdriver.Driver[*sql.Tx] }

@@ -232,14 +232,40 @@ func (t *orgTx) DeleteUserSessions(ctx context.Context, userID string, keep []by
 }
 
 func (t *orgTx) InsertHandoff(ctx context.Context, h store.Handoff) error {
-	reasons, opts, labels, err := encodeHandoffJSON(h)
+	args, err := t.handoffArgs(h)
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, "InsertHandoff", t.org, h.ID, h.DeviceID, h.Action, h.Title, h.Summary, h.Risk,
-		reasons, opts, labels, h.PayloadKind, h.PayloadSize, h.PayloadSealed, h.CallbackURL, string(h.Status),
-		utc(h.CreatedAt), utc(h.ExpiresAt), h.Gist, h.LadderName, h.LadderVersion, string(h.Ladder))
+	_, err = t.exec(ctx, "InsertHandoff", args...)
 	return err
+}
+
+func (t *orgTx) handoffArgs(h store.Handoff) ([]any, error) {
+	reasons, opts, labels, err := encodeHandoffJSON(h)
+	if err != nil {
+		return nil, err
+	}
+	return []any{t.org, h.ID, h.DeviceID, h.Action, h.Title, h.Summary, h.Risk,
+		reasons, opts, labels, h.PayloadKind, h.PayloadSize, h.PayloadSealed, h.CallbackURL, string(h.Status),
+		utc(h.CreatedAt), utc(h.ExpiresAt), h.Gist, h.LadderName, h.LadderVersion, string(h.Ladder)}, nil
+}
+
+// InsertHandoffLogged implements store.OrgTx: on PostgreSQL the handoff's insert rides in the record's
+// as a data-modifying WITH (loggedHandoff); elsewhere they are the two statements.
+func (t *orgTx) InsertHandoffLogged(ctx context.Context, h store.Handoff, at time.Time, record []byte) error {
+	q, one := t.s.q[loggedHandoff]
+	if !one {
+		if err := t.InsertHandoff(ctx, h); err != nil {
+			return err
+		}
+		return t.AuditEnqueue(ctx, at, record)
+	}
+	args, err := t.handoffArgs(h)
+	if err != nil {
+		return err
+	}
+	res, err := t.tx.ExecContext(ctx, q, append(args, t.org, record, utc(at), t.org)...)
+	return queuedOne(res, t.s.mapErr(err))
 }
 
 func (t *orgTx) HandoffByID(ctx context.Context, id string) (store.Handoff, error) {

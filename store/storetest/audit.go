@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -163,6 +164,57 @@ func testAuditQueue(t *testing.T, s store.Store) {
 			err = fmt.Errorf("%d queued records of the erased org remain", len(left))
 		}
 		return err
+	}))
+}
+
+// testHandoffLogged (issue 12): a handoff and the record of its creation are stored together, the
+// handoff as InsertHandoff stores it and the record behind those queued before it; a sealed log
+// refuses the record, and the transaction that took the refusal leaves no handoff.
+func testHandoffLogged(t *testing.T, s store.Store) {
+	a := NewFixture(t, s, "a")
+	h := NewHandoff(a.Org.ID, a.Device.ID)
+	h.PayloadKind, h.PayloadSize, h.PayloadSealed, h.PayloadKept = "command", 3, []byte{0, 1, 0xff}, true
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		return errors.Join(tx.AuditEnqueue(ctx, now(), []byte("before")), tx.InsertHandoffLogged(ctx, h, now(), []byte("created")))
+	}))
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		got, err := tx.HandoffByID(ctx, h.ID)
+		if err != nil {
+			return err
+		}
+		if want := AsRead(h); !reflect.DeepEqual(got, want) {
+			return fmt.Errorf("handoff stored with its record:\n got %+v\nwant %+v", got, want)
+		}
+		payload, err := tx.HandoffPayload(ctx, h.ID)
+		if err == nil && string(payload) != string(h.PayloadSealed) {
+			err = fmt.Errorf("payload %x, want %x", payload, h.PayloadSealed)
+		}
+		if err != nil {
+			return err
+		}
+		q, err := tx.AuditQueued(ctx, 0, 10)
+		if err == nil && (len(q) != 2 || string(q[0].Data) != "before" || string(q[1].Data) != "created") {
+			err = fmt.Errorf("queue: %+v, want before, created", q)
+		}
+		return err
+	}))
+
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.AuditLockHead(ctx, make([]byte, 32)); err != nil {
+			return err
+		}
+		return tx.AuditSeal(ctx, now())
+	}))
+	late := NewHandoff(a.Org.ID, a.Device.ID)
+	err := s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error { return tx.InsertHandoffLogged(ctx, late, now(), []byte("late")) })
+	if !errors.Is(err, store.ErrSealed) {
+		t.Fatalf("a handoff logged into a sealed log: %v, want ErrSealed", err)
+	}
+	must(t, s.InOrg(ctx, a.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.HandoffByID(ctx, late.ID); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("the refused handoff: %v, want ErrNotFound", err)
+		}
+		return nil
 	}))
 }
 

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("EraseOrg", func(t *testing.T) { t.Parallel(); testEraseOrg(t, open(t)) })
 	t.Run("AuditHandoffStates", func(t *testing.T) { t.Parallel(); testAuditHandoffStates(t, open(t)) })
 	t.Run("AuditQueue", func(t *testing.T) { t.Parallel(); testAuditQueue(t, open(t)) })     // issue 12
+	t.Run("HandoffLogged", func(t *testing.T) { t.Parallel(); testHandoffLogged(t, open(t)) }) // issue 12
 	t.Run("AuditBundles", func(t *testing.T) { t.Parallel(); testAuditBundles(t, open(t)) }) // issue 12
 	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
 	t.Run("Jobs", func(t *testing.T) { t.Parallel(); testJobs(t, open(t)) })
@@ -538,6 +539,11 @@ var isolationCases = map[string]func(tx store.OrgTx, a Fixture) error{
 		// Pointing at A's device from B's scope must be refused by the composite foreign key.
 		err := tx.InsertHandoff(ctx, NewHandoff(a.Org.ID, a.Device.ID))
 		return expect(err != nil, "InsertHandoff referenced A's device")
+	},
+	"InsertHandoffLogged": func(tx store.OrgTx, a Fixture) error {
+		// The same through the statement that also queues the record (testHandoffLogged stores one).
+		err := tx.InsertHandoffLogged(ctx, NewHandoff(a.Org.ID, a.Device.ID), now(), []byte("b"))
+		return expect(err != nil, "InsertHandoffLogged referenced A's device")
 	},
 	"HandoffByID": func(tx store.OrgTx, a Fixture) error {
 		_, err := tx.HandoffByID(ctx, a.Handoff.ID)
