@@ -48,9 +48,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("OpenDecisionTokensTo", func(t *testing.T) { t.Parallel(); testOpenDecisionTokensTo(t, open(t)) }) // issue 15
 	t.Run("EraseOrg", func(t *testing.T) { t.Parallel(); testEraseOrg(t, open(t)) })
 	t.Run("AuditHandoffStates", func(t *testing.T) { t.Parallel(); testAuditHandoffStates(t, open(t)) })
-	t.Run("AuditQueue", func(t *testing.T) { t.Parallel(); testAuditQueue(t, open(t)) })     // issue 12
+	t.Run("AuditQueue", func(t *testing.T) { t.Parallel(); testAuditQueue(t, open(t)) })       // issue 12
 	t.Run("HandoffLogged", func(t *testing.T) { t.Parallel(); testHandoffLogged(t, open(t)) }) // issue 12
-	t.Run("AuditBundles", func(t *testing.T) { t.Parallel(); testAuditBundles(t, open(t)) }) // issue 12
+	t.Run("AuditBundles", func(t *testing.T) { t.Parallel(); testAuditBundles(t, open(t)) })   // issue 12
 	t.Run("ReadOrg", func(t *testing.T) { t.Parallel(); testReadOrg(t, open(t)) })
 	t.Run("Jobs", func(t *testing.T) { t.Parallel(); testJobs(t, open(t)) })
 	t.Run("CancelJob", func(t *testing.T) { t.Parallel(); testCancelJob(t, open(t)) })
