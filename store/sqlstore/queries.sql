@@ -2,7 +2,11 @@
 -- Every org-owned query names org_id: the store binds it from the transaction's scope, never from input.
 
 -- name: OrgByID
-SELECT id, name, max_timeout_seconds, created_at, stepup_risks, payload_retention_days FROM orgs WHERE id = ?;
+-- The last column says whether the org has stored ladders: most have none, and a create reads the org
+-- and then its ladders (orgTx.Ladders skips that read).
+SELECT id, name, max_timeout_seconds, created_at, stepup_risks, payload_retention_days,
+    EXISTS (SELECT 1 FROM ladders WHERE ladders.org_id = orgs.id)
+FROM orgs WHERE id = ?;
 
 -- name: LockOrg
 SELECT id, name, max_timeout_seconds, created_at, stepup_risks, payload_retention_days FROM orgs WHERE id = ? /*FOR UPDATE*/;

@@ -23,6 +23,9 @@ type orgTx struct {
 	// readOnly is set in ReadOrg, where the database refuses writes; Enqueue, which writes through
 	// River, is refused before it gets there so its error says so too.
 	readOnly bool
+	// ladderless is set when Org found no stored ladders, until PutLadder stores one: Ladders then
+	// answers without a round trip (a create reads both, and most orgs have none).
+	ladderless bool
 }
 
 type systemTx struct {
@@ -38,7 +41,10 @@ func (t *orgTx) exec(ctx context.Context, name string, args ...any) (sql.Result,
 func (t *orgTx) OrgID() string { return t.org }
 
 func (t *orgTx) Org(ctx context.Context) (store.Org, error) {
-	return scanOrg(t.tx.QueryRowContext(ctx, t.s.query("OrgByID"), t.org), t.s)
+	var ladders bool
+	o, err := scanOrg(scanAlso{t.tx.QueryRowContext(ctx, t.s.query("OrgByID"), t.org), []any{&ladders}}, t.s)
+	t.ladderless = err == nil && !ladders
+	return o, err
 }
 
 func (t *orgTx) LockOrg(ctx context.Context) (store.Org, error) {

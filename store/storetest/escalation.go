@@ -227,6 +227,11 @@ func testLadders(t *testing.T, s store.Store) {
 		if _, err := tx.LadderByName(ctx, "default"); !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no ladder yet: want ErrNotFound, got %v", err)
 		}
+		// Org notes that there are none (a create reads the org, then the ladders), and the first put
+		// in the same transaction is seen all the same.
+		if _, err := tx.Org(ctx); err != nil {
+			return err
+		}
 		if ls, err := tx.Ladders(ctx); err != nil || len(ls) != 0 {
 			return fmt.Errorf("Ladders before any: %+v, %v", ls, err)
 		}
@@ -235,6 +240,9 @@ func testLadders(t *testing.T, s store.Store) {
 			if err := tx.PutLadder(ctx, l); err != nil {
 				return err
 			}
+		}
+		if ls, err := tx.Ladders(ctx); err != nil || len(ls) != 2 {
+			return fmt.Errorf("Ladders after the puts, in their transaction: %+v, %v", ls, err)
 		}
 		return nil
 	}))
@@ -262,6 +270,9 @@ func testLadders(t *testing.T, s store.Store) {
 		t.Fatalf("duplicate ladder version: want ErrConflict, got %v", err)
 	}
 	must(t, s.InOrg(ctx, f.Org.ID, func(tx store.OrgTx) error {
+		if _, err := tx.Org(ctx); err != nil {
+			return err
+		}
 		ls, err := tx.Ladders(ctx)
 		if err != nil {
 			return err
