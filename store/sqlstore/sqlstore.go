@@ -632,7 +632,7 @@ func (s *Store) analyzeAtStart(ctx context.Context, applied int) error {
 // version row, so a version read without the lock is one whose changes are all there. Any error (a
 // fresh database has no tables to read) says no, and the locked path finds out why.
 func (s *Store) schemaCurrent(ctx context.Context, latest int) bool {
-	m, err := rivermigrate.New(s.dialect.RiverDriver(s.db), nil)
+	m, err := rivermigrate.New(s.dialect.RiverDriver(s.db), &rivermigrate.Config{Logger: quietRiver(s.log)})
 	if err != nil {
 		return false
 	}
