@@ -28,20 +28,14 @@ func (l *Log) Sequence(ctx context.Context, s store.Store, orgID string) (int, e
 // every batch.
 func (l *Log) sequence(ctx context.Context, s store.Store, orgID string, queued bool) (int, error) {
 	total := 0
-	for {
+	for look := !queued; ; look = true {
 		// A read before the lock: readers call this on every request, and mostly there is nothing
 		// queued. Whatever committed before the call is visible to it.
-		if !queued {
-			err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
-				q, err := tx.AuditQueued(ctx, 0, 1)
-				queued = len(q) > 0
-				return err
-			})
-			if err != nil || !queued {
+		if look {
+			if found, err := anyQueued(ctx, s, orgID); err != nil || !found {
 				return total, err
 			}
 		}
-		queued = false
 		var n int
 		err := s.InOrg(ctx, orgID, func(tx store.OrgTx) error {
 			head, err := tx.AuditLockHead(ctx, emptyRoot[:])
@@ -65,6 +59,17 @@ func (l *Log) sequence(ctx context.Context, s store.Store, orgID string, queued 
 			return total, nil
 		}
 	}
+}
+
+// anyQueued reports whether orgID's log has queued records, in a read-only transaction.
+func anyQueued(ctx context.Context, s store.Store, orgID string) (bool, error) {
+	var queued bool
+	err := s.ReadOrg(ctx, orgID, func(tx store.OrgTx) error {
+		q, err := tx.AuditQueued(ctx, 0, 1)
+		queued = len(q) > 0
+		return err
+	})
+	return queued, err
 }
 
 var errSealedQueue = errors.New("audit: queued records of a sealed log")
